@@ -1,0 +1,165 @@
+"""The patient record: the engine's input, produced by `fhir_mappings`.
+
+This module is the contract between the mapping layer and the engine. Every value
+here is already clean: canonical units (clinical-rules.md section 11.3), a local
+calendar date (section 1.1), entered-in-error and unmappable Observations removed
+(the mapping layer reports those separately as `LeftOut`).
+
+No FHIR JSON, no I/O, no clock: plain frozen values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal
+
+
+class Analyte(StrEnum):
+    """Laboratory analytes the rules use, each with its canonical unit (section 11.3)."""
+
+    ANC = "anc"  # cells/uL
+    WBC = "wbc"  # cells/uL
+    LYMPHOCYTES = "lymphocytes"  # cells/uL
+    CD4 = "cd4"  # cells/uL
+    PLATELETS = "platelets"  # 10^9/L
+    HEMOGLOBIN = "hemoglobin"  # g/dL
+    CRP = "crp"  # mg/L (CAR-HEMATOTOX and m-EASIX convert to mg/dL themselves)
+    FERRITIN = "ferritin"  # ng/mL
+    LDH = "ldh"  # U/L
+    CREATININE = "creatinine"  # mg/dL
+    FIBRINOGEN = "fibrinogen"  # mg/dL
+    ALT = "alt"  # U/L
+    AST = "ast"  # U/L
+    TRIGLYCERIDES = "triglycerides"  # mg/dL
+    IGG = "igg"  # mg/dL
+
+
+CANONICAL_UNIT: dict[Analyte, str] = {
+    Analyte.ANC: "/uL",
+    Analyte.WBC: "/uL",
+    Analyte.LYMPHOCYTES: "/uL",
+    Analyte.CD4: "/uL",
+    Analyte.PLATELETS: "10*9/L",
+    Analyte.HEMOGLOBIN: "g/dL",
+    Analyte.CRP: "mg/L",
+    Analyte.FERRITIN: "ng/mL",
+    Analyte.LDH: "U/L",
+    Analyte.CREATININE: "mg/dL",
+    Analyte.FIBRINOGEN: "mg/dL",
+    Analyte.ALT: "U/L",
+    Analyte.AST: "U/L",
+    Analyte.TRIGLYCERIDES: "mg/dL",
+    Analyte.IGG: "mg/dL",
+}
+
+Comparator = Literal["<", "<=", ">", ">="]
+
+# How a value was obtained (section 1.3): measured directly, derived from
+# WBC x neutrophil fraction of the same specimen, or only bounded by the WBC
+# ("ANC <= WBC"; recorded with comparator "<=").
+Provenance = Literal["measured", "derived", "derived-bound"]
+
+
+@dataclass(frozen=True, slots=True)
+class LabValue:
+    """One laboratory result in canonical units on a local calendar day."""
+
+    analyte: Analyte
+    value: float
+    day: date  # local calendar date of specimen collection (section 1.1, D2)
+    # timezone-aware timestamp when known (orders same-day values)
+    collected: datetime | None = None
+    comparator: Comparator | None = None
+    provenance: Provenance = "measured"
+    preliminary: bool = False  # status `preliminary`: usable for provisional grading only
+    reference_low: float | None = None  # canonical unit; LLN for CTCAE grade 1
+    reference_high: float | None = None  # canonical unit; ULN for IEC-HS screening
+    source_id: str | None = None  # e.g. "Observation/123", for evidence and audit
+
+
+@dataclass(frozen=True, slots=True)
+class Transfusion:
+    """Blood product units given on one day (for TPO-RA trigger M15 and iron burden M22)."""
+
+    day: date
+    product: Literal["rbc", "platelets", "plasma", "cryoprecipitate", "granulocytes", "other"]
+    units: int = 1
+    irradiated: bool | None = None
+    source_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A closed or open interval of calendar days (e.g. active CRS, an anticoagulant course)."""
+
+    start: date
+    end: date | None = None  # None = ongoing
+    source_id: str | None = None
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class CarTInfusion:
+    """One CAR T-cell course. Split doses of one product share a course (section 1.2, D1)."""
+
+    day0: date  # first infusion date of this course
+    product: str | None = None  # e.g. "axicabtagene ciloleucel"
+    infusion_days: tuple[date, ...] = ()  # every dose day (split dosing)
+    source_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TherapyTimeline:
+    """Everything the rules need besides lab values. Each item is optional."""
+
+    infusions: tuple[CarTInfusion, ...] = ()  # oldest first; a re-infusion starts a new course
+    lymphodepletion_start: date | None = None
+    # "fludarabine", "cyclophosphamide", "bendamustine"
+    lymphodepletion_agents: tuple[str, ...] = ()
+    gcsf_days: tuple[date, ...] = ()  # days with a G-CSF administration (filgrastim & co.)
+    gmcsf_days: tuple[date, ...] = ()
+    tpo_ra_days: tuple[date, ...] = ()
+    transfusions: tuple[Transfusion, ...] = ()
+    crs_periods: tuple[Period, ...] = ()
+    crs_max_grade: int | None = None  # ASTCT CRS grade when recorded
+    anticoagulant_periods: tuple[Period, ...] = ()
+    myelosuppressive_drug_periods: tuple[Period, ...] = ()
+    prior_allo_hct: bool | None = None
+    cardiovascular_disease: bool | None = None
+    prior_invasive_mould_infection: bool | None = None
+    active_infection: bool | None = None
+    active_bleeding: bool | None = None
+    relapse_day: date | None = None  # relapse / progression
+    next_therapy_day: date | None = None  # start of a subsequent anti-cancer therapy
+    allo_hct_day: date | None = None  # allo-HCT after CAR-T (censoring)
+    death_day: date | None = None
+    stem_cell_product_available: bool | None = None
+    disease: str | None = None  # e.g. "LBCL", "MM", "MCL", "FL", "B-ALL"
+    marrow_blast_percent: float | None = None  # for ALL-Hematotox when configured
+
+    @property
+    def day0(self) -> date | None:
+        """Day 0 of the current (latest) CAR-T course, or None when no infusion is on record."""
+        return self.infusions[-1].day0 if self.infusions else None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    """All a patient's clean data for one assessment."""
+
+    patient_id: str
+    labs: tuple[LabValue, ...] = ()
+    timeline: TherapyTimeline = field(default_factory=TherapyTimeline)
+
+    def series(self, analyte: Analyte) -> tuple[LabValue, ...]:
+        """Values of one analyte, oldest first."""
+        return tuple(
+            sorted(
+                (v for v in self.labs if v.analyte is analyte),
+                key=lambda v: (v.day, v.collected.timestamp() if v.collected else float("-inf")),
+            )
+        )
