@@ -1,0 +1,95 @@
+"""Entry points: map_patient (FHIR resources -> PatientRecord) and map_draft_orders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fhir_mappings.config import MappingConfig, default_config
+from fhir_mappings.model import MappingResult
+from fhir_mappings.observations import ObservationMapper, ObsInput, Sink
+from fhir_mappings.resources import iter_resources, normalise_reference, ref_key, reference_of
+from fhir_mappings.timeline import map_timeline
+from icaht.record import PatientRecord
+
+
+def _collect(
+    resources: Iterable[Any] | Mapping[str, Any],
+) -> tuple[list[ObsInput], list[tuple[Mapping[str, Any], str]]]:
+    """Observations (bare, contained in or referenced by DiagnosticReports, panel members)
+    and every other resource with its reference key."""
+    raw_obs: list[tuple[Mapping[str, Any], str, list[str]]] = []
+    others: list[tuple[Mapping[str, Any], str]] = []
+    aliases_of: dict[str, list[str]] = {}
+    groups: dict[str, list[str]] = {}
+    for index, (res, full_url) in enumerate(iter_resources(resources)):
+        key = ref_key(res, index)
+        if full_url:
+            aliases_of.setdefault(key, []).append(full_url)
+        rtype = res.get("resourceType")
+        if rtype == "Observation":
+            raw_obs.append((res, key, []))
+            for member in res.get("hasMember") or ():
+                ref = reference_of(member)
+                if ref:
+                    groups.setdefault(ref, []).append(f"grp:{key}")
+        elif rtype == "DiagnosticReport":
+            _report(res, key, raw_obs, groups)
+        else:
+            others.append((res, key))
+    items: list[ObsInput] = []
+    for ores, key, own in raw_obs:
+        g = list(own) + groups.get(key, [])
+        for a in aliases_of.get(key, ()):
+            g.extend(groups.get(a, ()))
+        items.append(ObsInput(ores, key, tuple(dict.fromkeys(g))))
+    return items, others
+
+
+def _report(
+    report: Mapping[str, Any],
+    key: str,
+    raw_obs: list[tuple[Mapping[str, Any], str, list[str]]],
+    groups: dict[str, list[str]],
+) -> None:
+    """Results of a DiagnosticReport share one specimen group (s1.3)."""
+    group = f"grp:{key}"
+    contained = {
+        f"#{c.get('id')}": c
+        for c in report.get("contained") or ()
+        if isinstance(c, Mapping) and c.get("resourceType") == "Observation"
+    }
+    for result in report.get("result") or ():
+        ref = reference_of(result)
+        if ref is None:
+            continue
+        if ref in contained:
+            raw_obs.append((contained.pop(ref), f"{key}{ref}", [group]))
+        else:
+            groups.setdefault(normalise_reference(ref), []).append(group)
+            groups.setdefault(ref, []).append(group)
+    for ref, res in contained.items():  # contained but not listed in result
+        raw_obs.append((res, f"{key}{ref}", [group]))
+
+
+def map_patient(
+    resources: Iterable[Any] | Mapping[str, Any],
+    *,
+    patient_id: str,
+    tz: str = "UTC",
+    config: MappingConfig | None = None,
+) -> MappingResult:
+    """Map one patient's FHIR resources to the engine's PatientRecord.
+
+    resources: bare resource dicts, Bundles (searchset, transaction, collection) or lists of
+    them (e.g. the pages of a search), mixed freely. The caller selects the patient's data;
+    this function does not filter by subject. tz: the treating centre's IANA time zone.
+    """
+    cfg = config or default_config()
+    sink = Sink()
+    obs, others = _collect(resources)
+    mapper = ObservationMapper(cfg.table, cfg.units, cfg.limits, tz)
+    labs = mapper.map_all(obs, sink)
+    timeline = map_timeline(others, cfg, tz, sink)
+    record = PatientRecord(patient_id=patient_id, labs=tuple(labs), timeline=timeline)
+    return MappingResult(record, tuple(sink.left_out), tuple(sink.warnings))

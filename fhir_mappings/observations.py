@@ -1,0 +1,497 @@
+"""Observation rules (clinical-rules.md s1.1, s1.3, s11): FHIR Observation dicts -> LabValues."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from fhir_mappings.model import LeftOut, MappingWarning
+from fhir_mappings.resources import codings, reference_of
+from fhir_mappings.tables import AnalyteTable, CodeEntry
+from fhir_mappings.times import When, parse_when
+from fhir_mappings.units import UnitConverter, UnitError
+from icaht.record import Analyte, Comparator, LabValue, Provenance
+
+USED_STATUSES = frozenset({"final", "amended", "corrected"})
+PRELIMINARY = "preliminary"
+COMPARATORS: dict[str, Comparator] = {"<": "<", "<=": "<=", ">": ">", ">=": ">="}
+ANC_GROUP_KINDS = frozenset(
+    {
+        "anc",
+        "wbc",
+        "neutrophil_percent_automated",
+        "neutrophil_percent_manual",
+        "neutrophil_percent_unspecified",
+        "segmented_percent",
+        "band_percent",
+        "band_count",
+        "segmented_count",
+    }
+)
+BOUND_WBC_LIMIT = 500.0  # s1.3: WBC <= 500/uL bounds ANC <= 500
+
+
+@dataclass(frozen=True, slots=True)
+class ObsInput:
+    """One Observation to map, with where it came from."""
+
+    resource: Mapping[str, Any]
+    source_id: str  # "Observation/1" or "DiagnosticReport/7#c1" for a contained result
+    groups: tuple[str, ...] = ()  # same-specimen keys from a DiagnosticReport or a panel
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    entry: CodeEntry
+    value: float
+    comparator: Comparator | None
+    when: When
+    preliminary: bool
+    ref_low: float | None
+    ref_high: float | None
+    source_id: str
+    keys: tuple[str, ...]
+
+    def lab(
+        self,
+        analyte: Analyte,
+        *,
+        value: float | None = None,
+        comparator: Comparator | None = None,
+        provenance: Provenance = "measured",
+        source_id: str | None = None,
+        preliminary: bool | None = None,
+        with_ref: bool = True,
+    ) -> LabValue:
+        return LabValue(
+            analyte=analyte,
+            value=self.value if value is None else value,
+            day=self.when.day,
+            collected=self.when.at,
+            comparator=self.comparator if value is None else comparator,
+            provenance=provenance,
+            preliminary=self.preliminary if preliminary is None else preliminary,
+            reference_low=self.ref_low if with_ref else None,
+            reference_high=self.ref_high if with_ref else None,
+            source_id=self.source_id if source_id is None else source_id,
+        )
+
+
+@dataclass(slots=True)
+class Sink:
+    """Collects what is left out and the warnings while mapping."""
+
+    left_out: list[LeftOut] = field(default_factory=list)
+    warnings: list[MappingWarning] = field(default_factory=list)
+
+    def out(self, rid: str, reason: str, text: str) -> None:
+        self.left_out.append(LeftOut(rid, reason, text))
+
+    def warn(self, rid: str, code: str, text: str) -> None:
+        self.warnings.append(MappingWarning(rid, code, text))
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    low: float
+    high: float
+
+
+class ObservationMapper:
+    """Maps Observation dicts with one analyte table, unit converter and time zone."""
+
+    def __init__(
+        self,
+        table: AnalyteTable,
+        units: UnitConverter,
+        limits: Mapping[str, Limits],
+        tz: str,
+    ) -> None:
+        self.table = table
+        self.units = units
+        self.limits = limits
+        self.tz = tz
+
+    # -- one Observation -------------------------------------------------------------------
+
+    def parse(self, item: ObsInput, sink: Sink) -> Parsed | None:
+        res = item.resource
+        rid = item.source_id
+        status = res.get("status")
+        preliminary = status == PRELIMINARY
+        if status not in USED_STATUSES and not preliminary:
+            reason = "entered-in-error" if status == "entered-in-error" else "status-not-usable"
+            sink.out(rid, reason, f"status {status!r} is not used")
+            return None
+        entry = self._entry(res, rid, sink)
+        if entry is None:
+            return None
+        qty = res.get("valueQuantity")
+        if not isinstance(qty, Mapping) or not isinstance(qty.get("value"), int | float):
+            absent = "dataAbsentReason" in res
+            sink.out(rid, "no-value", "dataAbsentReason" if absent else "no numeric valueQuantity")
+            return None
+        factor = self.units.factor_for(
+            entry.kind, qty.get("system"), qty.get("code"), qty.get("unit")
+        )
+        if isinstance(factor, UnitError):
+            sink.out(rid, factor.code, factor.text)
+            return None
+        when = self._when(res, rid, sink)
+        if when is None:
+            return None
+        value = _clean(float(qty["value"]) * factor)
+        if not self._plausible(entry.kind, value):
+            sink.out(rid, "implausible", f"{entry.kind} {value:g} outside plausibility limits")
+            return None
+        if preliminary:
+            sink.warn(rid, "preliminary", "preliminary result: provisional grading only")
+        low, high = self._reference(res, entry.kind, qty, factor)
+        return Parsed(
+            entry=entry,
+            value=value,
+            comparator=COMPARATORS.get(cast(str, qty.get("comparator", ""))),
+            when=when,
+            preliminary=preliminary,
+            ref_low=low,
+            ref_high=high,
+            source_id=rid,
+            keys=self._keys(res, item, when),
+        )
+
+    def _entry(self, res: Mapping[str, Any], rid: str, sink: Sink) -> CodeEntry | None:
+        excluded: str | None = None
+        for system, code, _ in codings(res.get("code")):
+            hit = self.table.entries.get((system, code))
+            if hit is not None:
+                return hit
+            excluded = excluded or self.table.excluded.get((system, code))
+        if excluded:
+            sink.out(rid, "excluded-code", excluded)
+        else:
+            sink.out(rid, "unknown-code", "no coding in the analyte table")
+        return None
+
+    def _when(self, res: Mapping[str, Any], rid: str, sink: Sink) -> When | None:
+        text = res.get("effectiveDateTime")
+        if not isinstance(text, str):
+            period = res.get("effectivePeriod")
+            text = period.get("start") if isinstance(period, Mapping) else None
+        if not isinstance(text, str):
+            text = res.get("issued")
+            if not isinstance(text, str):
+                sink.out(rid, "no-time", "no effective time and no issued time")
+                return None
+            sink.warn(rid, "time-from-issued", "no collection time: date taken from `issued`")
+        when = parse_when(text, self.tz)
+        if when is None:
+            sink.out(rid, "imprecise-time", f"time {text!r} is not a full date")
+        elif when.naive_time:
+            sink.warn(rid, "time-without-offset", "time without offset read as local time")
+        return when
+
+    def _plausible(self, kind: str, value: float) -> bool:
+        lim = self.limits.get(kind)
+        return lim is None or lim.low <= value <= lim.high
+
+    def _reference(
+        self, res: Mapping[str, Any], kind: str, qty: Mapping[str, Any], factor: float
+    ) -> tuple[float | None, float | None]:
+        ranges = res.get("referenceRange")
+        if not ranges:
+            return None, None
+        for rr in ranges:
+            low = self._ref_value(rr.get("low"), kind, factor)
+            high = self._ref_value(rr.get("high"), kind, factor)
+            if low is not None or high is not None:
+                return low, high
+        return None, None
+
+    def _ref_value(self, q: Any, kind: str, value_factor: float) -> float | None:
+        if not isinstance(q, Mapping) or not isinstance(q.get("value"), int | float):
+            return None
+        if q.get("code") or q.get("unit"):
+            f = self.units.factor_for(kind, q.get("system"), q.get("code"), q.get("unit"))
+            if isinstance(f, UnitError):
+                return None
+        else:
+            f = value_factor
+        return _clean(float(q["value"]) * f)
+
+    def _keys(self, res: Mapping[str, Any], item: ObsInput, when: When) -> tuple[str, ...]:
+        keys = list(item.groups)
+        spec = reference_of(res.get("specimen"))
+        if spec:
+            owner = item.source_id.split("#")[0]
+            keys.append(f"spec:{owner}{spec}" if spec.startswith("#") else f"spec:{spec}")
+        if when.at is not None:
+            keys.append(f"ts:{when.at.timestamp()}")
+        return tuple(keys)
+
+    # -- all Observations of a patient ------------------------------------------------------
+
+    def map_all(self, items: Sequence[ObsInput], sink: Sink) -> list[LabValue]:
+        latest = collapse_versions(items, sink)
+        parsed = [p for p in (self.parse(i, sink) for i in latest) if p is not None]
+        parsed = drop_content_duplicates(parsed, sink)
+        labs: list[LabValue] = []
+        anc_related: list[Parsed] = []
+        for p in parsed:
+            if p.entry.kind in ANC_GROUP_KINDS:
+                anc_related.append(p)
+            elif p.entry.analyte is not None:
+                labs.append(p.lab(p.entry.analyte))
+        for group in specimen_groups(anc_related):
+            labs.extend(derive_group(group, sink, self._plausible))
+        return drop_lower_priority(labs, {p.source_id: p.entry.priority for p in parsed}, sink)
+
+
+def _clean(x: float) -> float:
+    """Drop binary noise of a unit product (0.7 * 1000 = 700.0000000000001 -> 700.0)."""
+    return float(f"{x:.12g}")
+
+
+# -- versions and duplicates -------------------------------------------------------------------
+
+
+def _version_key(res: Mapping[str, Any], index: int) -> tuple[float, int, int]:
+    meta = res.get("meta") or {}
+    updated = meta.get("lastUpdated")
+    ts = float("-inf")
+    if isinstance(updated, str):
+        with contextlib.suppress(ValueError):
+            ts = datetime.fromisoformat(updated).timestamp()
+    vid = meta.get("versionId")
+    version = int(vid) if isinstance(vid, str) and vid.isdigit() else -1
+    return ts, version, index
+
+
+def collapse_versions(items: Sequence[ObsInput], sink: Sink) -> list[ObsInput]:
+    """Keep one resource per id: the latest meta.lastUpdated / versionId (s1.1 amendments)."""
+    by_id: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        by_id.setdefault(item.source_id, []).append(i)
+    keep: list[ObsInput] = []
+    for indices in by_id.values():
+        if len(indices) == 1:
+            keep.append(items[indices[0]])
+            continue
+        best = max(indices, key=lambda i: _version_key(items[i].resource, i))
+        keep.append(items[best])
+        for i in indices:
+            if i == best:
+                continue
+            same = items[i].resource == items[best].resource
+            sink.out(
+                items[i].source_id,
+                "duplicate" if same else "superseded",
+                "identical copy of the same resource"
+                if same
+                else "an earlier version of this resource (a later one is used)",
+            )
+    return keep
+
+
+def drop_content_duplicates(parsed: list[Parsed], sink: Sink) -> list[Parsed]:
+    """Collapse results with the same code, time, value and comparator (final beats preliminary)."""
+    seen: dict[tuple[object, ...], int] = {}
+    out: list[Parsed] = []
+    for p in sorted(parsed, key=lambda p: p.preliminary):
+        key = (
+            p.entry.system,
+            p.entry.code,
+            p.when.at or p.when.day,
+            round(p.value, 9),
+            p.comparator,
+        )
+        if key in seen:
+            kept = out[seen[key]].source_id
+            sink.out(p.source_id, "duplicate", f"same code, time and value as {kept}")
+            continue
+        seen[key] = len(out)
+        out.append(p)
+    return out
+
+
+def drop_lower_priority(
+    labs: list[LabValue], priority: Mapping[str, int], sink: Sink
+) -> list[LabValue]:
+    """Per analyte and local day, drop measured values of a lower-priority code (blood gas Hb)."""
+    best: dict[tuple[Analyte, object], int] = {}
+    for lab in labs:
+        sid = lab.source_id
+        if lab.provenance == "measured" and sid is not None and sid in priority:
+            key = (lab.analyte, lab.day)
+            p = priority[sid]
+            best[key] = min(best.get(key, p), p)
+    out: list[LabValue] = []
+    for lab in labs:
+        p = priority.get(lab.source_id or "", 1)
+        if lab.provenance == "measured" and p > best.get((lab.analyte, lab.day), p):
+            sink.out(lab.source_id or "", "lower-priority-code", "a preferred code exists that day")
+            continue
+        out.append(lab)
+    return out
+
+
+# -- same specimen and derived ANC (s1.3, s11.2) ------------------------------------------------
+
+
+def specimen_groups(parsed: list[Parsed]) -> list[list[Parsed]]:
+    """Union of results sharing a specimen reference, a DiagnosticReport/panel or a timestamp."""
+    parent = list(range(len(parsed)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, p in enumerate(parsed):
+        for key in p.keys:
+            j = first.setdefault(key, i)
+            if j != i:
+                parent[find(i)] = find(j)
+    groups: dict[int, list[Parsed]] = {}
+    for i, p in enumerate(parsed):
+        groups.setdefault(find(i), []).append(p)
+    return list(groups.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    rank: int  # lower is better (s1.3: manual before automated; measured before bounds)
+    lab: LabValue
+
+
+def _first(group: list[Parsed], kind: str, method: str | None = None) -> Parsed | None:
+    found = [
+        p for p in group if p.entry.kind == kind and (method is None or p.entry.method == method)
+    ]
+    return min(found, key=lambda p: p.entry.priority) if found else None
+
+
+def _combine(*comparators: Comparator | None) -> Comparator | bool | None:
+    """Comparator of a product of values; False when directions conflict."""
+    present = {c for c in comparators if c is not None}
+    if not present:
+        return None
+    if present <= {"<", "<="}:
+        return "<" if "<" in present else "<="
+    if present <= {">", ">="}:
+        return ">" if ">" in present else ">="
+    return False
+
+
+def _derived(wbc: Parsed, parts: list[Parsed], rank: int, prelim: bool) -> Candidate | None:
+    comp = _combine(wbc.comparator, *(p.comparator for p in parts))
+    if comp is False:
+        return None
+    fraction = sum(p.value for p in parts) / 100.0
+    ids = ",".join([wbc.source_id, *(p.source_id for p in parts)])
+    lab = wbc.lab(
+        Analyte.ANC,
+        value=_clean(wbc.value * fraction),
+        comparator=cast(Comparator | None, comp),
+        provenance="derived",
+        source_id=ids,
+        preliminary=prelim or any(p.preliminary for p in parts),
+        with_ref=False,
+    )
+    return Candidate(rank, lab)
+
+
+def _manual_fraction(group: list[Parsed]) -> list[Parsed] | None:
+    seg = _first(group, "segmented_percent")
+    band = _first(group, "band_percent", "manual") or _first(group, "band_percent", "unspecified")
+    if seg is not None:
+        return [seg, band] if band is not None else [seg]
+    total = _first(group, "neutrophil_percent_manual")
+    return [total] if total is not None else None
+
+
+def _count_sum(group: list[Parsed]) -> Candidate | None:
+    seg = _first(group, "segmented_count")
+    if seg is None:
+        return None
+    band = _first(group, "band_count")
+    parts = [seg] if band is None else [seg, band]
+    comp = _combine(*(p.comparator for p in parts))
+    if comp is False:
+        return None
+    lab = seg.lab(
+        Analyte.ANC,
+        value=sum(p.value for p in parts),
+        comparator=cast(Comparator | None, comp),
+        provenance="measured" if band is None else "derived",
+        source_id=",".join(p.source_id for p in parts),
+        preliminary=any(p.preliminary for p in parts),
+        with_ref=band is None,
+    )
+    return Candidate(2 if band is not None else 5, lab)
+
+
+def anc_candidates(group: list[Parsed]) -> list[Candidate]:
+    """Every ANC this specimen offers, ranked (s1.3)."""
+    out: list[Candidate] = []
+    for p in group:
+        if p.entry.kind == "anc":
+            out.append(Candidate(1 if p.entry.method == "manual" else 3, p.lab(Analyte.ANC)))
+    summed = _count_sum(group)
+    if summed is not None:
+        out.append(summed)
+    wbc = _first(group, "wbc")
+    if wbc is None:
+        return out
+    manual = _manual_fraction(group)
+    if manual is not None:
+        c = _derived(wbc, manual, 2, wbc.preliminary)
+        out.extend([c] if c else [])
+    auto = _first(group, "neutrophil_percent_automated") or _first(
+        group, "neutrophil_percent_unspecified"
+    )
+    if auto is not None:
+        c = _derived(wbc, [auto], 4, wbc.preliminary)
+        out.extend([c] if c else [])
+    if not out and wbc.comparator not in (">", ">=") and wbc.value <= BOUND_WBC_LIMIT:
+        out.append(Candidate(6, _bound(wbc)))
+    return out
+
+
+def _bound(wbc: Parsed) -> LabValue:
+    """s1.3: ANC <= WBC; recorded as 'derived-bound' with comparator '<='."""
+    return wbc.lab(
+        Analyte.ANC,
+        value=wbc.value,
+        comparator="<=",
+        provenance="derived-bound",
+        source_id=wbc.source_id,
+        with_ref=False,
+    )
+
+
+def derive_group(group: list[Parsed], sink: Sink, plausible: Any) -> list[LabValue]:
+    """WBC values of the specimen, plus its preferred ANC value(s)."""
+    labs = [p.lab(Analyte.WBC) for p in group if p.entry.kind == "wbc"]
+    cands = anc_candidates(group)
+    if not cands:
+        return labs
+    best = min(c.rank for c in cands)
+    for c in cands:
+        if c.rank != best:
+            if c.lab.provenance == "measured":
+                sink.out(
+                    c.lab.source_id or "",
+                    "anc-not-preferred",
+                    "same specimen has a manual differential (preferred, s1.3)",
+                )
+            continue
+        if not plausible("anc", c.lab.value):
+            sink.out(c.lab.source_id or "", "implausible", f"derived ANC {c.lab.value:g}")
+            continue
+        labs.append(c.lab)
+    return labs

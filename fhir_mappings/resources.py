@@ -1,0 +1,75 @@
+"""Flatten what the EHR sends (bare resources, Bundles, lists of Bundles) into resource dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+Resource = dict[str, Any]
+
+
+def iter_resources(
+    items: Iterable[Any] | Mapping[str, Any],
+) -> Iterator[tuple[Resource, str | None]]:
+    """Yield (resource, fullUrl) for every resource in items; Bundles are opened, recursively.
+
+    Accepts a single resource or Bundle, or any iterable of them (e.g. the pages of a search).
+    Non-dict items and entries without a resource (e.g. a deleted history entry) are skipped.
+    """
+    stack: list[Any] = [items] if isinstance(items, Mapping) else list(items)[::-1]
+    pending: list[tuple[Any, str | None]] = [(x, None) for x in stack]
+    while pending:
+        item, full_url = pending.pop()
+        if not isinstance(item, Mapping):
+            if isinstance(item, list | tuple):
+                pending.extend((x, None) for x in reversed(item))
+            continue
+        if item.get("resourceType") == "Bundle":
+            entries = item.get("entry") or ()
+            pending.extend((e.get("resource"), e.get("fullUrl")) for e in reversed(entries) if e)
+            continue
+        if "resourceType" in item:
+            yield (item if isinstance(item, dict) else dict(item)), full_url
+
+
+def ref_key(resource: Mapping[str, Any], index: int) -> str:
+    """Stable reference text for a resource: 'Type/id', else a synthetic 'Type/#index'."""
+    rid = resource.get("id")
+    rtype = resource.get("resourceType", "Resource")
+    return f"{rtype}/{rid}" if rid else f"{rtype}/#{index}"
+
+
+def reference_of(value: Any) -> str | None:
+    """The `reference` string of a FHIR Reference, or None."""
+    if isinstance(value, Mapping):
+        ref = value.get("reference")
+        return ref if isinstance(ref, str) and ref else None
+    return None
+
+
+def normalise_reference(ref: str) -> str:
+    """Strip base URL and _history: 'http://x/fhir/Observation/1/_history/2' -> 'Observation/1'."""
+    if ref.startswith(("urn:", "#")):
+        return ref
+    parts = ref.split("/")
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    return "/".join(parts[-2:]) if len(parts) >= 2 else ref
+
+
+def codings(concept: Any) -> Iterator[tuple[str, str, str]]:
+    """(system, code, display) of every coding of a CodeableConcept."""
+    if not isinstance(concept, Mapping):
+        return
+    for c in concept.get("coding") or ():
+        if isinstance(c, Mapping):
+            yield str(c.get("system") or ""), str(c.get("code") or ""), str(c.get("display") or "")
+
+
+def concept_text(concept: Any) -> str:
+    """All human text of a CodeableConcept (text + displays), lower case."""
+    if not isinstance(concept, Mapping):
+        return ""
+    parts = [str(concept.get("text") or "")]
+    parts.extend(d for _, _, d in codings(concept))
+    return " ".join(p for p in parts if p).lower()
