@@ -1,0 +1,1 @@
+"""Transport layer: CDS Hooks service, FHIR client, CLI, demo and synthetic cohort."""

@@ -1,0 +1,79 @@
+"""Codes the synthetic cohort writes into its FHIR resources.
+
+Each code is one the mapping layer's value sets must recognise; the round-trip integration test
+(generator -> FHIR server -> search -> mapping) fails if they drift apart. Sources are cited
+where the code is defined in `fhir_mappings/`; the ones used here were checked as follows:
+
+- LOINC codes: clinical-rules.md section 11.1 (cross-checked in public GECCO value sets).
+- CPT 38228 "CAR-T cell administration, autologous" (CPT 2023 Category I, replacing 0540T):
+  americanmedicalcoding.com "CPT code 38225-38228".
+- RxNorm ingredient 24698 fludarabine: nmdp-ig/cibmtr-reporting-ig med-fludarabine value set.
+- RxNorm ingredients 3002 cyclophosphamide and 68442 filgrastim, SNOMED CT transfusion
+  procedures and the relapse finding: verified in fhir_mappings' value-set files (see there).
+"""
+
+from __future__ import annotations
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+CPT = "http://www.ama-assn.org/go/cpt"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+# analyte -> (LOINC code, display, UCUM unit as usually reported)
+LAB_CODES: dict[str, tuple[str, str, str]] = {
+    "anc": ("751-8", "Neutrophils [#/volume] in Blood by Automated count", "/uL"),
+    "wbc": ("6690-2", "Leukocytes [#/volume] in Blood by Automated count", "10*3/uL"),
+    "neutrophil_percent": (
+        "770-8",
+        "Neutrophils/100 leukocytes in Blood by Automated count",
+        "%",
+    ),
+    "platelets": ("777-3", "Platelets [#/volume] in Blood by Automated count", "10*3/uL"),
+    "hemoglobin": ("718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL"),
+    "crp": ("1988-5", "C reactive protein [Mass/volume] in Serum or Plasma", "mg/L"),
+    "ferritin": ("2276-4", "Ferritin [Mass/volume] in Serum or Plasma", "ng/mL"),
+    "ldh": (
+        "2532-0",
+        "Lactate dehydrogenase [Enzymatic activity/volume] in Serum or Plasma",
+        "U/L",
+    ),
+    "creatinine": ("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL"),
+    "fibrinogen": (
+        "3255-7",
+        "Fibrinogen [Mass/volume] in Platelet poor plasma by Coagulation assay",
+        "mg/dL",
+    ),
+    "alt": (
+        "1742-6",
+        "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
+        "U/L",
+    ),
+    "ast": (
+        "1920-8",
+        "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
+        "U/L",
+    ),
+    "triglycerides": ("2571-8", "Triglyceride [Mass/volume] in Serum or Plasma", "mg/dL"),
+}
+
+CART_ADMINISTRATION_CPT = ("38228", "CAR-T cell administration, autologous")
+FLUDARABINE_RXNORM = ("24698", "fludarabine")
+CYCLOPHOSPHAMIDE_RXNORM = ("3002", "cyclophosphamide")
+FILGRASTIM_RXNORM = ("68442", "filgrastim")
+RBC_TRANSFUSION_SNOMED = ("116863004", "Transfusion of red blood cells")
+PLATELET_TRANSFUSION_SNOMED = ("180207008", "Intravenous blood transfusion of platelets")
+RELAPSE_SNOMED = ("58184002", "Recurrent disease")
+
+# The approved CAR-T products a synthetic patient may receive (display text only here;
+# the mapping layer recognises the infusion by the CPT procedure code).
+CART_PRODUCTS: tuple[str, ...] = (
+    "axicabtagene ciloleucel",
+    "tisagenlecleucel",
+    "lisocabtagene maraleucel",
+    "brexucabtagene autoleucel",
+    "idecabtagene vicleucel",
+    "ciltacabtagene autoleucel",
+    "obecabtagene autoleucel",
+)
