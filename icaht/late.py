@@ -1,0 +1,167 @@
+"""Late ICAHT, day 31 onwards (clinical-rules §3, §4.4 as amended by §16 C6, C8, C11d)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from icaht.early import window_end
+from icaht.observations import DailyAnc
+from icaht.options import GradingOptions
+
+LATE_WINDOW_START = 31  # §3.2: day +31 (Liang `time_post_inf >= 31`)
+# §3.1, S-HAEM Table 1 (A1: inclusive by default): grade 1 <= 1500, 2 <= 1000, 3 <= 500, 4 <= 100
+LATE_BANDS: tuple[tuple[int, int], ...] = ((100, 4), (500, 3), (1000, 2), (1500, 1))
+CONFIRMING_ANC = 1500  # §3.2: second value <= 1500 makes the nadir non-transient
+
+Status = Literal["final", "provisional", "censored"]
+
+
+@dataclass(frozen=True, slots=True)
+class LateValue:
+    """Daily minimum on one late day; `below` = given as `<x` or a derived bound (C6)."""
+
+    day: int
+    value: float
+    below: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LateResult:
+    """Late ICAHT grade with its evidence."""
+
+    grade: int | None  # 0..4; None when no value in the window
+    confirmed: bool  # False: grade >= 1 rests on one value ("possible late ICAHT, repeat ANC")
+    status: Status
+    window_start_day: int
+    window_end_day: int | None
+    values: tuple[LateValue, ...]  # daily minima in the window, by day
+    nadir: LateValue | None  # anc_1 (earliest of ties, C11d)
+    second_lowest: LateValue | None  # anc_2
+    transient: bool  # grade 0 because the dip was followed by a value > 1500
+    reason: str | None = None
+
+    def explanation(self) -> str:
+        if self.grade is None:
+            return f"late ICAHT not graded: {self.reason}"
+        text = f"late ICAHT grade {self.grade} ({self.status})"
+        if self.nadir is not None and self.grade > 0:
+            sign = "<" if self.nadir.below else ""
+            text += f", nadir ANC {sign}{self.nadir.value:g}/uL on day {self.nadir.day}"
+            if not self.confirmed:
+                text += "; not confirmed by a second value <=1500/uL: repeat ANC"
+        if self.transient:
+            text += ", transient dip followed by ANC >1500/uL"
+        return text
+
+
+def late_band(value: LateValue, inclusive: bool) -> int:
+    """Band of a value (§3.1); a `<x` value takes the band of x (C6)."""
+    for limit, grade in LATE_BANDS:
+        if value.value < limit or (value.value == limit and (inclusive or value.below)):
+            return grade
+    return 0
+
+
+def late_status(end: int, horizon: int, death_day: int | None, censor_day: int | None) -> Status:
+    if censor_day is not None and censor_day == end and censor_day < horizon:
+        return "censored"
+    return "final" if end in (horizon, death_day) else "provisional"
+
+
+def grade_late(
+    daily: DailyAnc,
+    *,
+    death_day: int | None,
+    censor_day: int | None,
+    eval_day: int | None,
+    options: GradingOptions,
+) -> LateResult:
+    """§3.2: window day 31..min(end, censoring, death, evaluation); no interpolation."""
+    horizon = options.late_window_end
+    end = window_end(horizon, death_day, censor_day, eval_day)
+    status = late_status(end, horizon, death_day, censor_day)
+    values = _window_values(daily, end)
+    if not values:
+        return LateResult(
+            None,
+            False,
+            status,
+            LATE_WINDOW_START,
+            end,
+            (),
+            None,
+            None,
+            False,
+            "no ANC value in the late window",
+        )
+    ranked = sorted(values, key=lambda v: (v.value, not v.below, v.day))  # C6, C11d
+    nadir = ranked[0]
+    second = ranked[1] if len(ranked) > 1 else None
+    bands = [late_band(v, options.threshold_inclusive) for v in values]
+    confirmed_grade = _confirmed_grade(values, bands, options)
+    single_grade = _unconfirmed_grade(values, bands, options)
+    grade = max(confirmed_grade, single_grade)
+    transient = grade == 0 and late_band(nadir, options.threshold_inclusive) > 0
+    return LateResult(
+        grade=grade,
+        confirmed=grade == 0 or confirmed_grade >= single_grade,
+        status=status,
+        window_start_day=LATE_WINDOW_START,
+        window_end_day=end,
+        values=values,
+        nadir=nadir,
+        second_lowest=second,
+        transient=transient,
+    )
+
+
+def _window_values(daily: DailyAnc, end: int) -> tuple[LateValue, ...]:
+    found = [LateValue(d, v) for d, v in daily.numeric.items() if LATE_WINDOW_START <= d <= end]
+    found += [
+        LateValue(d, b.x, True) for d, b in daily.bounds.items() if LATE_WINDOW_START <= d <= end
+    ]
+    return tuple(sorted(found, key=lambda v: v.day))
+
+
+def _confirmed_grade(values: tuple[LateValue, ...], bands: list[int], opts: GradingOptions) -> int:
+    """Highest grade backed by two values <= 1500 (optionally within N days of each other).
+
+    nadir mode (A10 default): the deeper value of the pair decides; strict mode: the shallower.
+    Without an interval this equals Liang's "band of anc_1 when anc_2 <= 1500" (nadir) and
+    "band of anc_2" (strict).
+    """
+    low = [(v.day, b) for v, b in zip(values, bands, strict=True) if b > 0]
+    if len(low) < 2:
+        return 0
+    max_days = opts.late_max_days_between_confirming_values
+    if max_days is None:
+        ordered = sorted((b for _, b in low), reverse=True)
+        return ordered[0] if opts.late_mode == "nadir" else ordered[1]
+    best = 0
+    pick = max if opts.late_mode == "nadir" else min
+    for i, (day_i, band_i) in enumerate(low):
+        for day_j, band_j in low[i + 1 :]:
+            if day_j - day_i <= max_days:
+                best = max(best, pick(band_i, band_j))
+    return best
+
+
+def _unconfirmed_grade(
+    values: tuple[LateValue, ...], bands: list[int], opts: GradingOptions
+) -> int:
+    """A11 / C8: a value <= 1500 not followed by any value > 1500 is graded, unconfirmed.
+
+    Liang mode (transient_needs_later_value=False): only a single value in the window is
+    graded this way (anc_2 missing); otherwise order is ignored.
+    """
+    if not opts.transient_needs_later_value:
+        return bands[0] if len(values) == 1 else 0
+    best = 0
+    later_high = False
+    for band in reversed(bands):
+        if band == 0:
+            later_high = True
+        elif not later_high:
+            best = max(best, band)
+    return best

@@ -1,0 +1,87 @@
+"""`grade_neutropenia`: early and late ICAHT and the recovery phenotype of one CAR-T course."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from icaht.early import EarlyResult, grade_early
+from icaht.late import LateResult, grade_late
+from icaht.observations import AncInput, daily_minima
+from icaht.options import GradingOptions
+from icaht.phenotype import Phenotype, PhenotypeResult, classify_phenotype
+from icaht.version import RULES_VERSION
+
+_DEFAULT_OPTIONS = GradingOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class NeutropeniaResult:
+    """Everything the ANC series says about one course, with evidence."""
+
+    early: EarlyResult
+    late: LateResult
+    phenotype: Phenotype
+    phenotype_detail: PhenotypeResult
+    infusion_date: date
+    evaluation_date: date | None  # None = retrospective
+    death_day: int | None  # relative to day 0, when known by the evaluation date
+    censor_day: int | None
+    preliminary_values_used: bool  # §1.1: preliminary values only in real-time grading
+    rules_version: str = RULES_VERSION
+
+
+def _as_date(value: date | datetime | None) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    return value
+
+
+def _day(value: date | None, day0: date) -> int | None:
+    return None if value is None else value.toordinal() - day0.toordinal()
+
+
+def grade_neutropenia(
+    anc: Iterable[AncInput],
+    infusion_date: date | datetime,
+    *,
+    evaluation_date: date | datetime | None = None,
+    death_date: date | datetime | None = None,
+    censor_date: date | datetime | None = None,
+    options: GradingOptions = _DEFAULT_OPTIONS,
+) -> NeutropeniaResult:
+    """Grade early/late ICAHT and classify recovery from an ANC series (cells/uL).
+
+    `anc`: `(date | datetime, value)` pairs or `icaht.record.LabValue` (analyte ANC).
+    `evaluation_date` None = retrospective (nothing after it is ignored; no open window end).
+    Events after the evaluation date are not yet known and are ignored (C5).
+    `censor_date`: earliest relapse/progression, next therapy, allo-HCT or new infusion.
+    """
+    day0 = _as_date(infusion_date)
+    assert day0 is not None
+    eval_day = _day(_as_date(evaluation_date), day0)
+    death_day = _day(_as_date(death_date), day0)
+    censor_day = _day(_as_date(censor_date), day0)
+    if death_day is not None and death_day < 0:
+        raise ValueError("death date before the infusion date")
+    if censor_day is not None and censor_day < 0:
+        raise ValueError("censoring date before the infusion date")
+    if eval_day is not None:  # C5: what happens after the evaluation day is not known yet
+        death_day = death_day if death_day is not None and death_day <= eval_day else None
+        censor_day = censor_day if censor_day is not None and censor_day <= eval_day else None
+    last_day = min((d for d in (eval_day, death_day) if d is not None), default=None)
+    daily = daily_minima(anc, day0, last_day, use_preliminary=eval_day is not None)
+    kwargs = {"death_day": death_day, "censor_day": censor_day, "eval_day": eval_day}
+    phenotype = classify_phenotype(daily, options=options, **kwargs)
+    return NeutropeniaResult(
+        early=grade_early(daily, options=options, **kwargs),
+        late=grade_late(daily, options=options, **kwargs),
+        phenotype=phenotype.phenotype,
+        phenotype_detail=phenotype,
+        infusion_date=day0,
+        evaluation_date=_as_date(evaluation_date),
+        death_day=death_day,
+        censor_day=censor_day,
+        preliminary_values_used=bool(daily.preliminary_days),
+    )

@@ -1,0 +1,101 @@
+"""ANC input -> daily minima per study day (clinical-rules §1.1, §1.2, §16 C5, C6).
+
+Accepts `(date | datetime, cells/uL)` pairs or `icaht.record.LabValue` items (analyte ANC).
+Days are integers relative to day 0 (day = collection date - infusion date, §0 "Day numbering").
+
+Value kinds on one day:
+* numeric: a measured (or derived) value, or a `<=`/`>=`/`>` value read as its number (§1.1);
+* bound: a value given as `<x` (strictly below x) or a derived bound `ANC <= WBC` (§1.3,
+  provenance "derived-bound"): known only relative to thresholds (§16 C6).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import NamedTuple
+
+from icaht.record import Analyte, LabValue
+
+AncInput = LabValue | tuple[date | datetime, float]
+
+
+class Bound(NamedTuple):
+    """Day value known only as an upper bound: strictly below x (`<x`) or at most x (derived)."""
+
+    x: float
+    inclusive: bool  # True: value <= x (derived bound); False: value < x
+
+
+class DailyAnc(NamedTuple):
+    """Daily minima by day number: numeric values and bound-only days (disjoint)."""
+
+    numeric: dict[int, float]
+    bounds: dict[int, Bound]
+    preliminary_days: frozenset[int]
+
+
+def to_day(when: date | datetime, day0_ordinal: int) -> int:
+    """Calendar day relative to day 0 (a datetime is taken at its own calendar date, §1.1)."""
+    if isinstance(when, datetime):
+        when = when.date()
+    return when.toordinal() - day0_ordinal
+
+
+def _unpack(item: AncInput) -> tuple[date | datetime, float, Bound | None, bool]:
+    if isinstance(item, LabValue):
+        if item.analyte is not Analyte.ANC:
+            raise ValueError(f"expected an ANC value, got {item.analyte.value}")
+        bound = None
+        if item.comparator == "<":  # §1.1: "<x" = strictly below x
+            bound = Bound(item.value, inclusive=False)
+        elif item.provenance == "derived-bound":  # §1.3: ANC <= WBC
+            bound = Bound(item.value, inclusive=True)
+        return item.day, float(item.value), bound, item.preliminary
+    when, value = item
+    return when, float(value), None, False
+
+
+def daily_minima(
+    items: Iterable[AncInput], day0: date, last_day: int | None, *, use_preliminary: bool = True
+) -> DailyAnc:
+    """Daily minimum per day (§1.1, A9); values after `last_day` are ignored (C5)."""
+    day0_ordinal = day0.toordinal()
+    numeric: dict[int, float] = {}
+    bounds: dict[int, Bound] = {}
+    preliminary: set[int] = set()
+    for item in items:
+        when, value, bound, is_preliminary = _unpack(item)
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"ANC must be a finite number >= 0, got {value!r}")
+        if is_preliminary and not use_preliminary:
+            continue
+        day = to_day(when, day0_ordinal)
+        if last_day is not None and day > last_day:
+            continue
+        if is_preliminary:
+            preliminary.add(day)
+        if bound is None:
+            old = numeric.get(day)
+            if old is None or value < old:
+                numeric[day] = value
+        else:
+            old_bound = bounds.get(day)
+            if old_bound is None or (bound.x, bound.inclusive) < (old_bound.x, old_bound.inclusive):
+                bounds[day] = bound
+    _resolve_same_day(numeric, bounds)
+    return DailyAnc(numeric, bounds, frozenset(preliminary))
+
+
+def _resolve_same_day(numeric: dict[int, float], bounds: dict[int, Bound]) -> None:
+    """A day with both a number v and a bound x keeps the bound only when x <= v.
+
+    [PROPOSED, not in the rules] `<x` with x <= v says the minimum lies below v, so the bound
+    is the better description of the daily minimum; otherwise the number is kept.
+    """
+    for day in [d for d in bounds if d in numeric]:
+        if bounds[day].x <= numeric[day]:
+            del numeric[day]
+        else:
+            del bounds[day]

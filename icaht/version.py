@@ -1,0 +1,8 @@
+"""Knowledge version of the clinical rules implemented by the engine.
+
+Change RULES_VERSION whenever any rule, threshold or default reading changes (format
+YYYY.MM.DD-n). Cards carry it (DESIGN.md §4) so an audit can tell which rules produced a card.
+Implements clinical-rules.md version 0.1 with the §16 binding clarifications of 2026-11-23.
+"""
+
+RULES_VERSION = "2026.11.24-1"
