@@ -4,14 +4,55 @@ No Flask, no HTTP, no FHIR JSON, no clock: the evaluation date is always an argu
 Rules: /work/shared/clinical-rules.md (§1-9, §16); readings: docs/decisions/0002.
 """
 
+from icaht.assessment import Assessment, Censoring, assess
+from icaht.ctcae import CtcaeGrade, ctcae_from_lab, ctcae_grade
+from icaht.early import EarlyResult, NextGrade
+from icaht.easix import EasixResult, easix, m_easix, s_easix
+from icaht.episodes import Episode
+from icaht.hematotox import (
+    AllHematotoxResult,
+    Baseline,
+    HematotoxResult,
+    all_hematotox,
+    car_hematotox,
+    pick_baseline,
+)
+from icaht.iec_hs import IecHsFinding, IecHsScreen, screen_iec_hs
+from icaht.late import LateResult, LateValue
 from icaht.neutropenia import NeutropeniaResult, grade_neutropenia
 from icaht.options import AllHematotoxCutoffs, GradingOptions
+from icaht.phenotype import PhenotypeResult
 from icaht.version import RULES_VERSION
 
 __all__ = [
     "RULES_VERSION",
     "AllHematotoxCutoffs",
+    "AllHematotoxResult",
+    "Assessment",
+    "Baseline",
+    "Censoring",
+    "CtcaeGrade",
+    "EarlyResult",
+    "EasixResult",
+    "Episode",
     "GradingOptions",
+    "HematotoxResult",
+    "IecHsFinding",
+    "IecHsScreen",
+    "LateResult",
+    "LateValue",
     "NeutropeniaResult",
+    "NextGrade",
+    "PhenotypeResult",
+    "all_hematotox",
+    "assess",
+    "car_hematotox",
+    "ctcae_from_lab",
+    "ctcae_grade",
+    "easix",
     "grade_neutropenia",
+    "m_easix",
+    "pick_baseline",
+    "s_easix",
+    "screen_iec_hs",
 ]

@@ -1,0 +1,206 @@
+"""`assess`: everything the engine says about one patient record (DESIGN.md §2 step 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from icaht.ctcae import CTCAE_ANALYTES, CtcaeGrade, ctcae_from_lab
+from icaht.easix import EasixResult, easix, m_easix, s_easix
+from icaht.hematotox import (
+    AllHematotoxResult,
+    Baseline,
+    HematotoxResult,
+    all_hematotox,
+    hematotox_from_baseline,
+    pick_baseline,
+)
+from icaht.iec_hs import IecHsScreen, screen_iec_hs
+from icaht.neutropenia import NeutropeniaResult, grade_neutropenia
+from icaht.options import GradingOptions
+from icaht.record import Analyte, LabValue, PatientRecord
+from icaht.version import RULES_VERSION
+
+SEVERE_ANC = 500  # §2.6 (A8): baseline neutropenia flag when the last pre-LD ANC is <= 500
+BASELINE_NEUTROPENIA_DAYS = 14  # §2.6 (A8): days -14..-1
+_DEFAULT_OPTIONS = GradingOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class Censoring:
+    """The earliest competing event after day 0 (§2.6, A12)."""
+
+    day: date
+    reason: str  # "relapse", "next therapy", "allo-HCT", "new CAR-T infusion"
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The engine's whole answer for one patient; `missing` says what could not be computed."""
+
+    patient_id: str
+    rules_version: str
+    evaluation_date: date | None  # None = retrospective
+    day0: date | None
+    product: str | None
+    censoring: Censoring | None
+    death_date: date | None
+    neutropenia: NeutropeniaResult | None  # early/late ICAHT and phenotype
+    baseline_neutropenia: bool | None  # A8: last ANC on days -14..-1 (before LD) <= 500
+    ctcae: tuple[CtcaeGrade, ...]  # latest value of each blood count
+    baseline: Baseline | None  # values used for CAR-HEMATOTOX and EASIX
+    hematotox: HematotoxResult | None
+    all_hematotox: AllHematotoxResult | None  # only for B-ALL with configured cut-offs
+    easix: EasixResult | None
+    m_easix: EasixResult | None
+    s_easix: EasixResult | None
+    iec_hs: IecHsScreen | None
+    missing: tuple[str, ...]
+
+
+def _censoring(record: PatientRecord, day0: date) -> Censoring | None:
+    """Earliest of relapse, next therapy, allo-HCT or a new infusion after day 0 (§1.2, §2.6)."""
+    timeline = record.timeline
+    events = [
+        (timeline.relapse_day, "relapse"),
+        (timeline.next_therapy_day, "next therapy"),
+        (timeline.allo_hct_day, "allo-HCT"),
+        *((i.day0, "new CAR-T infusion") for i in timeline.infusions),
+    ]
+    after = [(d, why) for d, why in events if d is not None and d > day0]
+    if not after:
+        return None
+    day, reason = min(after, key=lambda e: e[0])
+    return Censoring(day, reason)
+
+
+def _known(labs: tuple[LabValue, ...], evaluation_date: date | None) -> tuple[LabValue, ...]:
+    return labs if evaluation_date is None else tuple(v for v in labs if v.day <= evaluation_date)
+
+
+def _latest_ctcae(record: PatientRecord, evaluation_date: date | None) -> tuple[CtcaeGrade, ...]:
+    grades = []
+    for analyte in CTCAE_ANALYTES:
+        series = _known(record.series(analyte), evaluation_date)
+        if series:
+            latest_day = series[-1].day
+            same_day = [v for v in series if v.day == latest_day]
+            grades.append(ctcae_from_lab(min(same_day, key=lambda v: v.value)))
+    return tuple(grades)
+
+
+def _baseline_neutropenia(record: PatientRecord, day0: date) -> bool | None:
+    ld = record.timeline.lymphodepletion_start
+    values = [
+        v
+        for v in record.series(Analyte.ANC)
+        if -BASELINE_NEUTROPENIA_DAYS <= (v.day - day0).days <= -1 and (ld is None or v.day <= ld)
+    ]
+    return None if not values else values[-1].value <= SEVERE_ANC
+
+
+def assess(
+    record: PatientRecord,
+    *,
+    evaluation_date: date | None = None,
+    options: GradingOptions = _DEFAULT_OPTIONS,
+) -> Assessment:
+    """Combine grading, CTCAE, CAR-HEMATOTOX, EASIX and the IEC-HS screen for the latest course."""
+    missing: list[str] = []
+    timeline = record.timeline
+    ctcae = _latest_ctcae(record, evaluation_date)
+    day0 = timeline.day0
+    if day0 is None:
+        missing.append("no CAR-T infusion on record: day 0 unknown, no ICAHT grade")
+        return Assessment(
+            record.patient_id,
+            RULES_VERSION,
+            evaluation_date,
+            None,
+            None,
+            None,
+            timeline.death_day,
+            None,
+            None,
+            ctcae,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            tuple(missing),
+        )
+    course = timeline.infusions[-1]
+    censoring = _censoring(record, day0)
+    death = timeline.death_day
+    neutropenia = None
+    anc = _known(record.series(Analyte.ANC), evaluation_date)
+    if evaluation_date is not None and evaluation_date < day0:
+        missing.append("evaluation date before day 0: no ICAHT grade")
+    elif death is not None and death < day0:
+        missing.append("death date before day 0: no ICAHT grade")
+    else:
+        if not anc:
+            missing.append("no ANC values")
+        neutropenia = grade_neutropenia(
+            anc,
+            day0,
+            evaluation_date=evaluation_date,
+            death_date=death,
+            censor_date=censoring.day if censoring else None,
+            options=options,
+        )
+    baseline = pick_baseline(record, day0)
+    hematotox = hematotox_from_baseline(baseline)
+    missing += [f"CAR-HEMATOTOX: no baseline {item}" for item in hematotox.missing]
+    return Assessment(
+        patient_id=record.patient_id,
+        rules_version=RULES_VERSION,
+        evaluation_date=evaluation_date,
+        day0=day0,
+        product=course.product,
+        censoring=censoring,
+        death_date=death,
+        neutropenia=neutropenia,
+        baseline_neutropenia=_baseline_neutropenia(record, day0),
+        ctcae=ctcae,
+        baseline=baseline,
+        hematotox=hematotox,
+        all_hematotox=_all_hematotox(record, baseline, options, missing),
+        easix=easix(
+            ldh=baseline.value(Analyte.LDH),
+            creatinine=baseline.value(Analyte.CREATININE),
+            platelets=baseline.value(Analyte.PLATELETS),
+        ),
+        m_easix=m_easix(
+            ldh=baseline.value(Analyte.LDH),
+            crp=baseline.value(Analyte.CRP),
+            platelets=baseline.value(Analyte.PLATELETS),
+        ),
+        s_easix=s_easix(
+            ldh=baseline.value(Analyte.LDH), platelets=baseline.value(Analyte.PLATELETS)
+        ),
+        iec_hs=screen_iec_hs(record, day0, evaluation_date, options.iec_hs_association_days),
+        missing=tuple(missing),
+    )
+
+
+def _all_hematotox(
+    record: PatientRecord, baseline: Baseline, options: GradingOptions, missing: list[str]
+) -> AllHematotoxResult | None:
+    """ALL-Hematotox only for B-ALL and only with configured cut-offs (§6.4, UNVERIFIED)."""
+    if record.timeline.disease != "B-ALL":
+        return None
+    if options.all_hematotox is None:
+        missing.append("ALL-Hematotox: cut-offs not configured (UNVERIFIED, §6.4)")
+        return None
+    return all_hematotox(
+        options.all_hematotox,
+        platelets=baseline.value(Analyte.PLATELETS),
+        anc=baseline.value(Analyte.ANC),
+        hemoglobin=baseline.value(Analyte.HEMOGLOBIN),
+        crp=baseline.value(Analyte.CRP),
+        marrow_blast_percent=record.timeline.marrow_blast_percent,
+    )
