@@ -1,0 +1,103 @@
+"""`icaht-cds demo`: the README's first command, run for real (FHIR server, cohort, gunicorn)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from cds_service.fhir_server import free_port
+
+pytestmark = pytest.mark.fhir_server
+
+
+def _demo_command(state_dir: Path, port: int, fhir_port: int, *extra: str) -> list[str]:
+    return [
+        *(sys.executable, "-u", "-m", "cds_service.cli", "demo", "--patients", "6"),
+        *("--port", str(port), "--fhir-port", str(fhir_port), "--state-dir", str(state_dir)),
+        *extra,
+    ]
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, timeout: float = 120) -> str:
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        lines.append(line)
+        if marker in line:
+            return "".join(lines)
+    raise AssertionError(f"demo never printed {marker!r}; output:\n{''.join(lines)}")
+
+
+def _closed(url: str) -> bool:
+    try:
+        requests.get(url, timeout=2)
+    except requests.ConnectionError:
+        return True
+    return False
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, project_root: Path) -> Path:
+    # reuse the installed FHIR server venv; everything else (database, logs) is fresh
+    (tmp_path / "fhir-venv").symlink_to(project_root / ".state/fhir-venv")
+    return tmp_path
+
+
+def test_demo_serves_what_it_prints_and_stops_cleanly_on_ctrl_c(state_dir: Path) -> None:
+    port, fhir_port = free_port(), free_port()
+    process = subprocess.Popen(
+        _demo_command(state_dir, port, fhir_port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        output = _read_until(process, "Ctrl-C stops")
+        assert "loading 6 synthetic patients" in output
+        for patient in range(6):
+            assert f"icaht-s1-p00{patient}" in output
+        printed_urls = re.findall(r"curl -s '?(http://[^' \n]+)", output)
+        assert len(printed_urls) >= 2
+        for url in printed_urls:
+            assert requests.get(url, timeout=10).status_code == 200, url
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    assert process.returncode == 0
+    assert _closed(f"http://127.0.0.1:{port}/healthz")
+    assert _closed(f"http://127.0.0.1:{fhir_port}/fhir/metadata")
+
+
+def test_a_second_run_reuses_the_loaded_cohort(state_dir: Path) -> None:
+    port, fhir_port = free_port(), free_port()
+    first = subprocess.run(
+        _demo_command(state_dir, port, fhir_port, "--no-wait"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "loading 6 synthetic patients" in first.stdout
+    second = subprocess.run(
+        _demo_command(state_dir, port, fhir_port, "--no-wait"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "already loaded" in second.stdout and "loading" not in second.stdout
