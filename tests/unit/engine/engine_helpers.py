@@ -38,7 +38,11 @@ def grade(
     censor_day: int | None = None,
     options: GradingOptions | None = None,
 ) -> NeutropeniaResult:
-    items = values if isinstance(values, list) and values and isinstance(values[0], LabValue) else series(values)  # type: ignore[arg-type]
+    items = (
+        values
+        if isinstance(values, list) and values and isinstance(values[0], LabValue)
+        else series(values)
+    )  # type: ignore[arg-type]
     return grade_neutropenia(
         items,
         DAY0,

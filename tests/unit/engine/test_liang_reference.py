@@ -115,7 +115,9 @@ def test_liang_patient5_threshold_table() -> None:
         assert in_episode == (row["exceedance"] == "TRUE"), row
 
 
-@pytest.mark.parametrize("row", _rows("expected_grades.csv"), ids=lambda r: f"patient{r['patient_id']}")
+@pytest.mark.parametrize(
+    "row", _rows("expected_grades.csv"), ids=lambda r: f"patient{r['patient_id']}"
+)
 def test_liang_grades(row: dict[str, str]) -> None:
     result = LIANG[row["patient_id"]]
     assert result.early.days_anc_le_500 == int(row["duration_anc_le500_max_days"])
@@ -207,7 +209,11 @@ def test_default_patient8_is_provisional_grade3_with_next_grade() -> None:
     assert early.episode_ongoing is True
     # profound episode from day 4 (10/uL) reaches 14 days on day 17 if ANC stays <= 100
     assert early.next_grade is not None
-    assert (early.next_grade.grade, early.next_grade.day, early.next_grade.threshold) == (4, 17, 100)
+    assert (early.next_grade.grade, early.next_grade.day, early.next_grade.threshold) == (
+        4,
+        17,
+        100,
+    )
 
 
 def test_default_patient6_day1_not_rounded() -> None:
