@@ -101,6 +101,8 @@ def grade_late(
     bands = [late_band(v, options.threshold_inclusive) for v in values]
     confirmed_grade = _confirmed_grade(values, bands, options)
     single_grade = _unconfirmed_grade(values, bands, options)
+    if options.late_mode == "strict" and confirmed_grade > 0:
+        single_grade = 0  # strict (A10): two values in the band decide; C8 only without a pair
     grade = max(confirmed_grade, single_grade)
     transient = grade == 0 and late_band(nadir, options.threshold_inclusive) > 0
     return LateResult(
