@@ -1,15 +1,390 @@
-"""Therapy timeline (stub, replaced below)."""
+"""Therapy timeline (clinical-rules.md s1.2, s5 of DESIGN): Procedure, MedicationAdministration,
+MedicationRequest, Condition and Patient -> icaht.record.TherapyTimeline."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, Literal, cast
 
 from fhir_mappings.observations import Sink
-from icaht.record import TherapyTimeline
+from fhir_mappings.resources import normalise_reference, reference_of
+from fhir_mappings.times import parse_when
+from fhir_mappings.valuesets import Concept, ValueSets
+from icaht.record import CarTInfusion, Period, TherapyTimeline, Transfusion
+
+DONE = frozenset({"completed", "in-progress"})
+REQUEST_OK = frozenset({"active", "completed"})
+IGNORED_CONDITION = frozenset({"entered-in-error", "refuted"})
+MED_GROUPS = frozenset(
+    {
+        "car_t",
+        "lymphodepletion",
+        "gcsf",
+        "gmcsf",
+        "tpo_ra",
+        "anticoagulant",
+        "myelosuppressive_drug",
+        "next_therapy",
+    }
+)
+PROC_GROUPS = frozenset({"car_t", "transfusion", "allo_hct"})
+COND_GROUPS = frozenset({"crs", "cardiovascular", "mould", "relapse", "allo_hct_history"})
+ProductName = Literal["rbc", "platelets", "plasma", "cryoprecipitate", "granulocytes", "other"]
+PRODUCTS: frozenset[str] = frozenset(
+    {"rbc", "platelets", "plasma", "cryoprecipitate", "granulocytes", "other"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One dated therapy fact."""
+
+    group: str
+    name: str | None
+    day: date
+    source_id: str
+    end: date | None = None  # for periods (requests, conditions)
+    grade: int | None = None
+    irradiated: bool | None = None
+    ongoing: bool = False  # a request or condition without an end
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    value_sets: ValueSets
+    tz: str
+    split_dose_window_days: int = 14
+    lymphodepletion_window_days: int = 14
+
+
+# -- dates ---------------------------------------------------------------------------------------
+
+
+def _day(text: Any, tz: str) -> date | None:
+    if not isinstance(text, str):
+        return None
+    when = parse_when(text, tz)
+    return None if when is None else when.day
+
+
+def _start(res: Mapping[str, Any], field: str, tz: str) -> date | None:
+    """<field>DateTime, else <field>Period.start."""
+    day = _day(res.get(f"{field}DateTime"), tz)
+    if day is None:
+        period = res.get(f"{field}Period")
+        if isinstance(period, Mapping):
+            day = _day(period.get("start"), tz)
+    return day
+
+
+# -- irradiation -----------------------------------------------------------------------------------
+
+
+def irradiated_from_text(*texts: str) -> bool | None:
+    """True for 'irradiated', False for 'non-irradiated' / 'not irradiated', else None."""
+    joined = " ".join(t.lower() for t in texts if t)
+    if "irradiat" not in joined:
+        return None
+    negated = ("non-irradiat", "nonirradiat", "not irradiat", "non irradiat", "unirradiat")
+    return not any(n in joined for n in negated)
+
+
+def concept_texts(concept: Any) -> list[str]:
+    if not isinstance(concept, Mapping):
+        return []
+    out = [str(concept.get("text") or "")]
+    out.extend(str(c.get("display") or "") for c in concept.get("coding") or ())
+    return out
+
+
+def note_texts(res: Mapping[str, Any]) -> list[str]:
+    return [str(n.get("text") or "") for n in res.get("note") or () if isinstance(n, Mapping)]
+
+
+# -- resources -> events ---------------------------------------------------------------------------
+
+
+class EventReader:
+    """Turns therapy resources into Events; Medication resources are resolved by reference."""
+
+    def __init__(self, settings: Settings, medications: Mapping[str, Mapping[str, Any]]) -> None:
+        self.s = settings
+        self.medications = medications
+
+    def medication_concepts(
+        self, res: Mapping[str, Any], groups: frozenset[str]
+    ) -> tuple[Concept, ...]:
+        vs = self.s.value_sets
+        direct = res.get("medicationCodeableConcept")
+        if direct is not None:
+            return vs.match(direct, groups)
+        ref = reference_of(res.get("medicationReference"))
+        med = self._medication(res, ref) if ref else None
+        if med is None:
+            return ()
+        found = vs.match(med.get("code"), groups)
+        if found:
+            return found
+        out: list[Concept] = []
+        for ing in med.get("ingredient") or ():
+            if isinstance(ing, Mapping):
+                out.extend(vs.match(ing.get("itemCodeableConcept"), groups))
+        return tuple(dict.fromkeys(out))
+
+    def _medication(self, res: Mapping[str, Any], ref: str) -> Mapping[str, Any] | None:
+        if ref.startswith("#"):
+            for c in res.get("contained") or ():
+                if isinstance(c, Mapping) and f"#{c.get('id')}" == ref:
+                    return c
+            return None
+        return self.medications.get(ref) or self.medications.get(normalise_reference(ref))
+
+    def administration(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
+        concepts = self.medication_concepts(res, MED_GROUPS)
+        if not concepts:
+            return []
+        if res.get("status") not in DONE:
+            sink.out(rid, "status-not-usable", f"administration status {res.get('status')!r}")
+            return []
+        day = _start(res, "effective", self.s.tz)
+        if day is None:
+            sink.out(rid, "no-time", "administration without effective time")
+            return []
+        return [Event(c.group, c.name, day, rid) for c in concepts]
+
+    def request(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
+        groups = frozenset({"anticoagulant", "myelosuppressive_drug"})
+        concepts = self.medication_concepts(res, groups)
+        if not concepts:
+            return []
+        if res.get("status") not in REQUEST_OK or res.get("intent") in ("proposal", "plan"):
+            return []
+        start, end = self._request_period(res)
+        if start is None:
+            sink.out(rid, "no-time", "medication request without start")
+            return []
+        return [Event(c.group, c.name, start, rid, end=end, ongoing=end is None) for c in concepts]
+
+    def _request_period(self, res: Mapping[str, Any]) -> tuple[date | None, date | None]:
+        for dose in res.get("dosageInstruction") or ():
+            bounds = ((dose.get("timing") or {}).get("repeat") or {}).get("boundsPeriod")
+            if isinstance(bounds, Mapping) and bounds.get("start"):
+                return _day(bounds.get("start"), self.s.tz), _day(bounds.get("end"), self.s.tz)
+        start = _day(res.get("authoredOn"), self.s.tz)
+        end = start if res.get("status") == "completed" else None
+        return start, end
+
+    def procedure(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
+        concepts = self.s.value_sets.match(res.get("code"), PROC_GROUPS)
+        if not concepts:
+            return []
+        if res.get("status") not in DONE:
+            sink.out(rid, "status-not-usable", f"procedure status {res.get('status')!r}")
+            return []
+        day = _start(res, "performed", self.s.tz)
+        if day is None:
+            sink.out(rid, "no-time", "procedure without performed time")
+            return []
+        irr = irradiated_from_text(*concept_texts(res.get("code")), *note_texts(res))
+        return [Event(c.group, c.name, day, rid, irradiated=irr) for c in concepts]
+
+    def condition(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
+        concepts = self.s.value_sets.match(res.get("code"), COND_GROUPS)
+        if not concepts:
+            return []
+        if _code(res.get("verificationStatus")) in IGNORED_CONDITION:
+            sink.out(rid, "entered-in-error", "condition refuted or entered in error")
+            return []
+        day = _start(res, "onset", self.s.tz) or _day(res.get("recordedDate"), self.s.tz)
+        if day is None:
+            sink.out(rid, "no-time", "condition without onset or recorded date")
+            return []
+        end = _day(res.get("abatementDateTime"), self.s.tz)
+        if end is None and isinstance(res.get("abatementPeriod"), Mapping):
+            end = _day(res["abatementPeriod"].get("end"), self.s.tz)
+        resolved = ("resolved", "inactive", "remission")
+        if end is None and _code(res.get("clinicalStatus")) in resolved:
+            end = day  # resolved without a date: at least the onset day
+        return [Event(c.group, c.name, day, rid, end=end, grade=c.grade) for c in concepts]
+
+
+def _code(concept: Any) -> str | None:
+    if isinstance(concept, Mapping):
+        for c in concept.get("coding") or ():
+            if isinstance(c, Mapping) and c.get("code"):
+                return str(c["code"])
+    return None
+
+
+# -- events -> timeline ----------------------------------------------------------------------------
+
+
+def courses(events: Sequence[Event], window_days: int) -> tuple[CarTInfusion, ...]:
+    """Group CAR-T infusions: same product within the window -> one course (split dosing)."""
+    out: list[tuple[date, str | None, list[date], list[str]]] = []
+    for ev in sorted(events, key=lambda e: (e.day, e.name is None)):
+        if out:
+            day0, product, days, ids = out[-1]
+            same = ev.name is None or product is None or ev.name == product
+            if same and (ev.day - day0).days <= window_days:
+                if product is None and ev.name is not None:
+                    out[-1] = (day0, ev.name, days, ids)
+                days.append(ev.day)
+                ids.append(ev.source_id)
+                continue
+        out.append((ev.day, ev.name, [ev.day], [ev.source_id]))
+    return tuple(
+        CarTInfusion(
+            day0=d0,
+            product=p,
+            infusion_days=tuple(sorted(set(days))),
+            source_ids=tuple(dict.fromkeys(ids)),
+        )
+        for d0, p, days, ids in out
+    )
+
+
+def merge_periods(events: Sequence[Event]) -> tuple[Period, ...]:
+    """Administrations (one day) and requests (start..end) -> merged periods (gap <= 1 day)."""
+    spans = sorted(
+        ((e.day, None if e.ongoing else (e.end or e.day), e.source_id) for e in events),
+        key=lambda s: s[0],
+    )
+    merged: list[list[Any]] = []
+    for start, end, sid in spans:
+        if merged:
+            last = merged[-1]
+            if last[1] is None or start <= last[1] + timedelta(days=1):
+                last[1] = None if last[1] is None or end is None else max(last[1], end)
+                continue
+        merged.append([start, end, sid])
+    return tuple(Period(start=s, end=e, source_id=sid) for s, e, sid in merged)
+
+
+def _transfusions(events: Sequence[Event]) -> tuple[Transfusion, ...]:
+    out: list[Transfusion] = []
+    seen: set[tuple[str, date, str]] = set()
+    for e in sorted(events, key=lambda e: e.day):
+        product = e.name if e.name in PRODUCTS else "other"
+        key = (e.source_id, e.day, product)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(
+            Transfusion(
+                day=e.day,
+                product=cast(ProductName, product),
+                irradiated=e.irradiated,
+                source_id=e.source_id,
+            )
+        )
+    return tuple(out)
+
+
+def _by_group(events: Sequence[Event]) -> dict[str, list[Event]]:
+    out: dict[str, list[Event]] = {}
+    for e in events:
+        out.setdefault(e.group, []).append(e)
+    return out
+
+
+def _lymphodepletion(
+    events: Sequence[Event], day0: date | None, window: int
+) -> tuple[date | None, tuple[str, ...]]:
+    if day0 is None:
+        return None, ()
+    inside = [e for e in events if day0 - timedelta(days=window) <= e.day < day0]
+    if not inside:
+        return None, ()
+    agents = tuple(sorted({e.name for e in inside if e.name}))
+    return min(e.day for e in inside), agents
+
+
+def _first_after(events: Sequence[Event], day0: date | None) -> date | None:
+    days = [e.day for e in events if day0 is not None and e.day > day0]
+    return min(days) if days else None
+
+
+def build_timeline(
+    events: Sequence[Event], settings: Settings, death_day: date | None
+) -> TherapyTimeline:
+    g = _by_group(events)
+    infusions = courses(g.get("car_t", []), settings.split_dose_window_days)
+    day0 = infusions[-1].day0 if infusions else None
+    ld_start, ld_agents = _lymphodepletion(
+        g.get("lymphodepletion", []), day0, settings.lymphodepletion_window_days
+    )
+    allo = g.get("allo_hct", [])
+    prior_allo = bool(g.get("allo_hct_history")) or any(day0 is None or e.day < day0 for e in allo)
+    crs = g.get("crs", [])
+    grades = [e.grade for e in crs if e.grade is not None]
+    return TherapyTimeline(
+        infusions=infusions,
+        lymphodepletion_start=ld_start,
+        lymphodepletion_agents=ld_agents,
+        gcsf_days=_days(g.get("gcsf", [])),
+        gmcsf_days=_days(g.get("gmcsf", [])),
+        tpo_ra_days=_days(g.get("tpo_ra", [])),
+        transfusions=_transfusions(g.get("transfusion", [])),
+        crs_periods=tuple(Period(e.day, e.end, e.source_id) for e in sorted(crs, key=_key)),
+        crs_max_grade=max(grades) if grades else None,
+        anticoagulant_periods=merge_periods(g.get("anticoagulant", [])),
+        myelosuppressive_drug_periods=merge_periods(g.get("myelosuppressive_drug", [])),
+        prior_allo_hct=True if prior_allo else None,
+        cardiovascular_disease=True if g.get("cardiovascular") else None,
+        prior_invasive_mould_infection=True if g.get("mould") else None,
+        relapse_day=_first_after(g.get("relapse", []), day0),
+        next_therapy_day=_first_after(g.get("next_therapy", []), day0),
+        allo_hct_day=_first_after(allo, day0),
+        death_day=death_day,
+    )
+
+
+def _key(e: Event) -> date:
+    return e.day
+
+
+def _days(events: Sequence[Event]) -> tuple[date, ...]:
+    return tuple(sorted({e.day for e in events}))
+
+
+def death_of(patients: Sequence[tuple[Mapping[str, Any], str]], tz: str, sink: Sink) -> date | None:
+    for res, rid in patients:
+        day = _day(res.get("deceasedDateTime"), tz)
+        if day is not None:
+            return day
+        if res.get("deceasedBoolean") is True:
+            sink.warn(rid, "death-without-date", "patient deceased, date not recorded")
+    return None
 
 
 def map_timeline(
     resources: list[tuple[Mapping[str, Any], str]], cfg: Any, tz: str, sink: Sink
 ) -> TherapyTimeline:
-    return TherapyTimeline()
+    """All non-Observation resources of a patient -> TherapyTimeline."""
+    settings = Settings(
+        value_sets=cfg.value_sets,
+        tz=tz,
+        split_dose_window_days=cfg.split_dose_window_days,
+        lymphodepletion_window_days=cfg.lymphodepletion_window_days,
+    )
+    meds = {rid: res for res, rid in resources if res.get("resourceType") == "Medication"}
+    reader = EventReader(settings, meds)
+    handlers = {
+        "MedicationAdministration": reader.administration,
+        "MedicationRequest": reader.request,
+        "Procedure": reader.procedure,
+        "Condition": reader.condition,
+    }
+    events: list[Event] = []
+    patients: list[tuple[Mapping[str, Any], str]] = []
+    for res, rid in resources:
+        rtype = str(res.get("resourceType"))
+        if rtype == "Patient":
+            patients.append((res, rid))
+        handler = handlers.get(rtype)
+        if handler is not None:
+            events.extend(handler(res, rid, sink))
+    return build_timeline(events, settings, death_of(patients, tz, sink))
