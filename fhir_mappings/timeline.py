@@ -146,7 +146,7 @@ class EventReader:
         if not concepts:
             return []
         if res.get("status") not in DONE:
-            sink.out(rid, "status-not-usable", f"administration status {res.get('status')!r}")
+            _status_out(res, rid, sink)
             return []
         day = _start(res, "effective", self.s.tz)
         if day is None:
@@ -181,7 +181,7 @@ class EventReader:
         if not concepts:
             return []
         if res.get("status") not in DONE:
-            sink.out(rid, "status-not-usable", f"procedure status {res.get('status')!r}")
+            _status_out(res, rid, sink)
             return []
         day = _start(res, "performed", self.s.tz)
         if day is None:
@@ -208,6 +208,12 @@ class EventReader:
         if end is None and _code(res.get("clinicalStatus")) in resolved:
             end = day  # resolved without a date: at least the onset day
         return [Event(c.group, c.name, day, rid, end=end, grade=c.grade) for c in concepts]
+
+
+def _status_out(res: Mapping[str, Any], rid: str, sink: Sink) -> None:
+    status = res.get("status")
+    reason = "entered-in-error" if status == "entered-in-error" else "status-not-usable"
+    sink.out(rid, reason, f"{res.get('resourceType')} status {status!r} is not counted")
 
 
 def _code(concept: Any) -> str | None:

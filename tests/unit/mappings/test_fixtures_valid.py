@@ -7,7 +7,9 @@ import json
 import re
 
 import pytest
+from fhir.resources.R4B.observation import Observation
 from mapping_helpers import FIXTURES
+from pydantic import ValidationError
 
 JSON_FIXTURES = sorted(p.name for p in FIXTURES.glob("*.json"))
 
@@ -37,9 +39,6 @@ def test_fixture_is_valid_r4b(name: str) -> None:
 
 
 def test_validation_would_catch_an_invalid_fixture() -> None:
-    from fhir.resources.R4B.observation import Observation
-    from pydantic import ValidationError
-
     bad = {"resourceType": "Observation", "status": "final", "foo": 1}  # no code, extra field
     with pytest.raises(ValidationError):
         Observation.model_validate(bad)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from mapping_helpers import lab_by_source, labs_of, load, reasons
+from mapping_helpers import FIXTURES, lab_by_source, labs_of, load, reasons
 
 from fhir_mappings import MappingConfig, map_patient
 from fhir_mappings.units import MolarFactor
@@ -152,8 +152,6 @@ def test_paged_search_bundles() -> None:
 
 
 def test_local_codes_by_configuration() -> None:
-    from mapping_helpers import FIXTURES
-
     cfg = MappingConfig(extra_codes=(FIXTURES / "local_codes.yaml",))
     local = {
         "resourceType": "Observation",

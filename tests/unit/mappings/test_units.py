@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mapping_helpers import lab_by_source, load, reasons
 
-from fhir_mappings import map_patient
+from fhir_mappings import MolarFactor, map_patient
 from fhir_mappings.units import UnitConverter, UnitError, parse_ucum
 from icaht.record import Analyte
 
@@ -82,8 +82,6 @@ def test_hb_mmol_factor_matches_ctcae_boundaries() -> None:
 
 
 def test_configured_molar_crp_factor_is_used() -> None:
-    from fhir_mappings import MolarFactor
-
     conv = UnitConverter({"crp": MolarFactor("nmol/L", 0.105, "lab X, 105 kDa pentamer")})
     assert conv.factor("crp", "nmol/L") == pytest.approx(0.105)
 

@@ -1,0 +1,155 @@
+"""Therapy timeline from Procedure, MedicationAdministration, MedicationRequest, Condition."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from mapping_helpers import load, reasons
+
+from fhir_mappings import MappingConfig, MappingResult, map_patient
+from icaht.record import Period, TherapyTimeline
+
+
+@pytest.fixture(scope="module")
+def result() -> MappingResult:
+    return map_patient(load("therapy.json"), patient_id="p7", tz="America/New_York")
+
+
+@pytest.fixture(scope="module")
+def timeline(result: MappingResult) -> TherapyTimeline:
+    return result.record.timeline
+
+
+def test_two_courses_oldest_first(timeline: TherapyTimeline) -> None:
+    first, second = timeline.infusions
+    assert (first.day0, first.product) == (date(2026, 1, 10), "axicabtagene ciloleucel")
+    # Procedure and MedicationAdministration of the same infusion: one course, one day
+    assert first.infusion_days == (date(2026, 1, 10),)
+    assert set(first.source_ids) == {"Procedure/cart-1", "MedicationAdministration/cart-1-ma"}
+    assert second.product == "obecabtagene autoleucel"
+    assert timeline.day0 == date(2026, 6, 1)
+
+
+def test_split_dose_is_one_course_day0_first_dose(timeline: TherapyTimeline) -> None:
+    course = timeline.infusions[-1]
+    assert course.infusion_days == (date(2026, 6, 1), date(2026, 6, 10))
+
+
+def test_split_window_is_configurable() -> None:
+    cfg = MappingConfig(split_dose_window_days=5)
+    tl = map_patient(load("therapy.json"), patient_id="p", tz="America/New_York", config=cfg)
+    days = [c.day0 for c in tl.record.timeline.infusions]
+    assert days == [date(2026, 1, 10), date(2026, 6, 1), date(2026, 6, 10)]
+
+
+def test_infusion_day_is_local(timeline: TherapyTimeline) -> None:
+    utc = map_patient(load("therapy.json"), patient_id="p", tz="UTC").record.timeline
+    assert utc.infusions[-1].day0 == date(2026, 6, 2)  # 23:30-04:00 is the next day in UTC
+
+
+def test_lymphodepletion_of_current_course(timeline: TherapyTimeline) -> None:
+    assert timeline.lymphodepletion_start == date(2026, 5, 27)
+    assert timeline.lymphodepletion_agents == ("bendamustine", "fludarabine")
+
+
+def test_gcsf_days_by_code_ingredient_and_name(timeline: TherapyTimeline) -> None:
+    # 8/9 RxNorm filgrastim, 15 Medication.ingredient pegfilgrastim, 16 tbo-filgrastim by name;
+    # 17 not-done and 18 entered-in-error do not count
+    assert timeline.gcsf_days == (
+        date(2026, 6, 8),
+        date(2026, 6, 9),
+        date(2026, 6, 15),
+        date(2026, 6, 16),
+    )
+
+
+def test_statuses_left_out(result: MappingResult) -> None:
+    r = reasons(result)
+    assert r["MedicationAdministration/gcsf-notdone"] == "status-not-usable"
+    assert r["MedicationAdministration/gcsf-eie"] == "entered-in-error"
+    assert r["Condition/mould-refuted"] == "entered-in-error"
+
+
+def test_gmcsf_and_tpo(timeline: TherapyTimeline) -> None:
+    assert timeline.gmcsf_days == (date(2026, 6, 20),)
+    assert timeline.tpo_ra_days == (date(2026, 7, 15),)
+
+
+def test_transfusions_with_irradiation(timeline: TherapyTimeline) -> None:
+    got = [(t.day, t.product, t.irradiated) for t in timeline.transfusions]
+    assert got == [
+        (date(2026, 6, 5), "rbc", True),
+        (date(2026, 6, 6), "platelets", True),
+        (date(2026, 6, 7), "platelets", None),
+    ]
+
+
+def test_crs_periods_and_grade(timeline: TherapyTimeline) -> None:
+    assert timeline.crs_periods[-1] == Period(date(2026, 6, 2), date(2026, 6, 5), "Condition/crs-2")
+    assert timeline.crs_max_grade == 2
+
+
+def test_history_flags(timeline: TherapyTimeline) -> None:
+    assert timeline.prior_allo_hct is True
+    assert timeline.cardiovascular_disease is True
+    assert timeline.prior_invasive_mould_infection is None  # refuted condition ignored
+
+
+def test_censoring_and_death(timeline: TherapyTimeline) -> None:
+    assert timeline.next_therapy_day == date(2026, 8, 1)
+    assert timeline.allo_hct_day is None
+    assert timeline.death_day == date(2026, 9, 30)
+
+
+def test_anticoagulant_periods(timeline: TherapyTimeline) -> None:
+    got = [(p.start, p.end) for p in timeline.anticoagulant_periods]
+    assert got == [
+        (date(2026, 6, 20), date(2026, 6, 21)),
+        (date(2026, 6, 23), date(2026, 6, 23)),
+        (date(2026, 7, 1), None),  # active request without end: ongoing
+    ]
+
+
+def test_myelosuppressive_request_period(timeline: TherapyTimeline) -> None:
+    [period] = timeline.myelosuppressive_drug_periods
+    assert (period.start, period.end) == (date(2026, 7, 1), date(2026, 9, 1))
+
+
+def test_deceased_boolean_without_date_warns() -> None:
+    res = map_patient(
+        [{"resourceType": "Patient", "id": "x", "deceasedBoolean": True}], patient_id="x"
+    )
+    assert res.record.timeline.death_day is None
+    assert [w.code for w in res.warnings] == ["death-without-date"]
+
+
+def test_no_infusion_means_no_day0() -> None:
+    res = map_patient([], patient_id="x")
+    assert res.record.timeline.day0 is None
+    assert res.record.labs == ()
+
+
+def test_allo_hct_after_day0_censors() -> None:
+    proc = {
+        "resourceType": "Procedure",
+        "id": "allo",
+        "status": "completed",
+        "subject": {"reference": "Patient/p"},
+        "code": {
+            "coding": [{"system": "http://www.cms.gov/Medicare/Coding/ICD10", "code": "30243Y3"}]
+        },
+        "performedDateTime": "2026-05-01",
+    }
+    cart = {
+        "resourceType": "Procedure",
+        "id": "cart",
+        "status": "completed",
+        "subject": {"reference": "Patient/p"},
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "38228"}]},
+        "performedDateTime": "2026-01-15",
+    }
+    tl = map_patient([proc, cart], patient_id="p").record.timeline
+    assert tl.allo_hct_day == date(2026, 5, 1)
+    assert tl.prior_allo_hct is None
+    assert tl.infusions[0].product is None
