@@ -3,6 +3,7 @@
 from fhir_mappings.api import map_patient
 from fhir_mappings.config import MappingConfig, default_config
 from fhir_mappings.model import LeftOut, MappingResult, MappingWarning
+from fhir_mappings.orders import OrderIntent, map_draft_orders
 from fhir_mappings.tables import loinc_codes, loinc_codes_by_analyte
 from fhir_mappings.units import MolarFactor
 
@@ -12,8 +13,10 @@ __all__ = [
     "MappingResult",
     "MappingWarning",
     "MolarFactor",
+    "OrderIntent",
     "default_config",
     "loinc_codes",
     "loinc_codes_by_analyte",
+    "map_draft_orders",
     "map_patient",
 ]

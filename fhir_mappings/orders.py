@@ -1,0 +1,175 @@
+"""Draft orders (CDS Hooks order-select / order-sign `draftOrders`) -> order intents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fhir_mappings.config import MappingConfig, default_config
+from fhir_mappings.resources import codings, iter_resources, ref_key
+from fhir_mappings.tables import LOINC
+from fhir_mappings.timeline import concept_texts, irradiated_from_text, note_texts
+from fhir_mappings.valuesets import Concept, ValueSets
+
+OrderKind = Literal[
+    "blood_product",
+    "gcsf",
+    "gmcsf",
+    "tpo_ra",
+    "anticoagulant",
+    "myelosuppressive_drug",
+    "marrow_biopsy",
+    "other",
+]
+# group in valuesets.yaml -> order kind, in order of precedence
+KIND_OF_GROUP: tuple[tuple[str, OrderKind], ...] = (
+    ("transfusion", "blood_product"),
+    ("gcsf", "gcsf"),
+    ("gmcsf", "gmcsf"),
+    ("tpo_ra", "tpo_ra"),
+    ("anticoagulant", "anticoagulant"),
+    ("myelosuppressive_drug", "myelosuppressive_drug"),
+    ("marrow_biopsy", "marrow_biopsy"),
+)
+ORDER_GROUPS = frozenset(g for g, _ in KIND_OF_GROUP)
+REQUEST_TYPES = frozenset({"NutritionOrder", "VisionPrescription"})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """What a draft order asks for, in the engine's words.
+
+    kind: blood_product | gcsf | gmcsf | tpo_ra | anticoagulant | myelosuppressive_drug |
+        marrow_biopsy | other.
+    product: for blood products rbc / platelets / plasma / cryoprecipitate / granulocytes /
+        other; for drugs the ingredient (e.g. "filgrastim"); None otherwise.
+    irradiated: True / False when the order says so (code text, orderDetail, note,
+        instructions), None when it does not.
+    reference: "MedicationRequest/123" (or the entry's fullUrl when the draft has no id), for a
+        CDS Hooks suggestion that replaces or deletes this draft.
+    """
+
+    kind: OrderKind
+    resource_type: str
+    resource_id: str | None
+    reference: str
+    display: str
+    product: str | None = None
+    irradiated: bool | None = None
+
+
+def _display(concept: Any) -> str:
+    if not isinstance(concept, Mapping):
+        return ""
+    if concept.get("text"):
+        return str(concept["text"])
+    for _, code, display in codings(concept):
+        if display or code:
+            return display or code
+    return ""
+
+
+def _order_concept(res: Mapping[str, Any], meds: Mapping[str, Mapping[str, Any]]) -> Any:
+    rtype = res.get("resourceType")
+    if rtype == "MedicationRequest":
+        if "medicationCodeableConcept" in res:
+            return res["medicationCodeableConcept"]
+        ref = (res.get("medicationReference") or {}).get("reference")
+        med = _medication(res, ref, meds) if isinstance(ref, str) else None
+        return None if med is None else med.get("code")
+    if rtype == "DeviceRequest":
+        return res.get("codeCodeableConcept")
+    return res.get("code")
+
+
+def _medication(
+    res: Mapping[str, Any], ref: str, meds: Mapping[str, Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    if ref.startswith("#"):
+        for c in res.get("contained") or ():
+            if isinstance(c, Mapping) and f"#{c.get('id')}" == ref:
+                return c
+        return None
+    return meds.get(ref)
+
+
+def _is_lab_order(concept: Any) -> bool:
+    return any(system == LOINC for system, _, _ in codings(concept))
+
+
+def _classify(
+    concept: Any, vs: ValueSets, ingredients: Iterable[Any]
+) -> tuple[OrderKind, Concept | None]:
+    found = list(vs.match(concept, ORDER_GROUPS))
+    if not found:
+        for ing in ingredients:
+            found.extend(vs.match(ing, ORDER_GROUPS))
+    if _is_lab_order(concept):
+        found = [c for c in found if c.group == "marrow_biopsy"]
+    for group, kind in KIND_OF_GROUP:
+        for c in found:
+            if c.group == group:
+                return kind, c
+    return "other", None
+
+
+def _irradiated(res: Mapping[str, Any], concept: Any) -> bool | None:
+    texts = concept_texts(concept) + note_texts(res)
+    for detail in res.get("orderDetail") or ():
+        texts.extend(concept_texts(detail))
+    texts.append(str(res.get("patientInstruction") or ""))
+    for dose in res.get("dosageInstruction") or ():
+        if isinstance(dose, Mapping):
+            texts.append(str(dose.get("text") or ""))
+    return irradiated_from_text(*texts)
+
+
+def _ingredients(res: Mapping[str, Any], meds: Mapping[str, Mapping[str, Any]]) -> list[Any]:
+    ref = (res.get("medicationReference") or {}).get("reference")
+    med = _medication(res, ref, meds) if isinstance(ref, str) else None
+    if med is None:
+        return []
+    return [i.get("itemCodeableConcept") for i in med.get("ingredient") or ()]
+
+
+def _is_request(rtype: str) -> bool:
+    return rtype.endswith("Request") or rtype in REQUEST_TYPES
+
+
+def map_draft_orders(
+    bundle_or_resources: Iterable[Any] | Mapping[str, Any],
+    *,
+    config: MappingConfig | None = None,
+) -> tuple[OrderIntent, ...]:
+    """Draft orders (a Bundle, a list of Bundles or bare request resources) -> OrderIntents.
+
+    Every request resource gives one intent, "other" when it is none of the known kinds;
+    Medication resources in the bundle are used to resolve medicationReference.
+    """
+    vs = (config or default_config()).value_sets
+    items = list(iter_resources(bundle_or_resources))
+    meds = {
+        ref_key(r, i): r for i, (r, _) in enumerate(items) if r.get("resourceType") == "Medication"
+    }
+    meds.update({url: r for r, url in items if url and r.get("resourceType") == "Medication"})
+    out: list[OrderIntent] = []
+    for index, (res, full_url) in enumerate(items):
+        rtype = str(res.get("resourceType"))
+        if not _is_request(rtype):
+            continue
+        concept = _order_concept(res, meds)
+        kind, hit = _classify(concept, vs, _ingredients(res, meds))
+        rid = res.get("id")
+        out.append(
+            OrderIntent(
+                kind=kind,
+                resource_type=rtype,
+                resource_id=str(rid) if rid else None,
+                reference=f"{rtype}/{rid}" if rid else (full_url or ref_key(res, index)),
+                display=_display(concept),
+                product=None if hit is None else hit.name,
+                irradiated=_irradiated(res, concept) if kind == "blood_product" else None,
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,61 @@
+"""Draft orders -> OrderIntent (order-select / order-sign)."""
+
+from __future__ import annotations
+
+import pytest
+from mapping_helpers import load
+
+from fhir_mappings import OrderIntent, map_draft_orders
+
+
+@pytest.fixture(scope="module")
+def intents() -> dict[str, OrderIntent]:
+    found = map_draft_orders(load("draft_orders.json"))
+    return {i.reference: i for i in found}
+
+
+@pytest.mark.parametrize(
+    ("ref", "kind", "product", "irradiated"),
+    [
+        ("ServiceRequest/rbc-irr", "blood_product", "rbc", True),
+        ("ServiceRequest/rbc-plain", "blood_product", "rbc", None),
+        ("ServiceRequest/plt-irr", "blood_product", "platelets", True),
+        ("ServiceRequest/plt-nonirr", "blood_product", "platelets", False),
+        ("MedicationRequest/filgrastim", "gcsf", "filgrastim", None),
+        ("MedicationRequest/sargramostim", "gmcsf", "sargramostim", None),
+        ("MedicationRequest/enoxaparin", "anticoagulant", "enoxaparin", None),
+        ("MedicationRequest/cotrim", "myelosuppressive_drug", "co-trimoxazole", None),
+        ("MedicationRequest/eltrombopag", "tpo_ra", "eltrombopag", None),
+        ("ServiceRequest/marrow", "marrow_biopsy", "bone marrow biopsy", None),
+        ("ServiceRequest/plt-count", "other", None, None),  # a lab test, not a product
+        ("MedicationRequest/paracetamol", "other", None, None),
+    ],
+)
+def test_intent(intents, ref, kind, product, irradiated) -> None:  # type: ignore[no-untyped-def]
+    intent = intents[ref]
+    assert (intent.kind, intent.product, intent.irradiated) == (kind, product, irradiated)
+
+
+def test_every_request_gives_one_intent_medication_none() -> None:
+    found = map_draft_orders(load("draft_orders.json"))
+    assert len(found) == 13
+    assert all(i.resource_type != "Medication" for i in found)
+
+
+def test_order_without_id_is_referenced_by_full_url(intents) -> None:  # type: ignore[no-untyped-def]
+    intent = intents["urn:uuid:6b7c1f0e-0001-4000-8000-000000000013"]
+    assert (intent.kind, intent.resource_id, intent.display) == ("other", None, "Chest X-ray")
+
+
+def test_display_and_ids(intents) -> None:  # type: ignore[no-untyped-def]
+    intent = intents["MedicationRequest/filgrastim"]
+    assert intent.display == "Filgrastim 5 mcg/kg SC daily"
+    assert intent.resource_id == "filgrastim"
+
+
+def test_bare_resources_and_list_of_bundles() -> None:
+    bundle = load("draft_orders.json")
+    single = bundle["entry"][4]["resource"]
+    assert [i.kind for i in map_draft_orders([single])] == ["gcsf"]
+    assert len(map_draft_orders([bundle, bundle])) == 26
+    assert map_draft_orders({"resourceType": "Bundle", "type": "collection"}) == ()
