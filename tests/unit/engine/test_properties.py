@@ -49,18 +49,15 @@ SETTINGS = settings(max_examples=150, deadline=None)
     values=points,
     data=st.data(),
     options_index=st.integers(0, len(OPTION_SETS) - 1),
-    evaluation_day=optional_day,
-    death_day=optional_day,
-    censor_day=optional_day,
+    dates=st.tuples(optional_day, optional_day, optional_day),
 )
 def test_lowering_a_value_never_lowers_the_early_grade(
     values: list[tuple[int, float]],
     data: st.DataObject,
     options_index: int,
-    evaluation_day: int | None,
-    death_day: int | None,
-    censor_day: int | None,
+    dates: tuple[int | None, int | None, int | None],
 ) -> None:
+    evaluation_day, death_day, censor_day = dates
     index = data.draw(st.integers(0, len(values) - 1))
     lowered = list(values)
     day, value = lowered[index]
