@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from fhir_mappings.model import LeftOut, MappingWarning
-from fhir_mappings.resources import codings, reference_of
 from fhir_mappings.tables import AnalyteTable, CodeEntry
 from fhir_mappings.times import When, parse_when
 from fhir_mappings.units import UnitConverter, UnitError
@@ -130,7 +129,7 @@ class ObservationMapper:
         if entry is None:
             return None
         qty = res.get("valueQuantity")
-        if not isinstance(qty, Mapping) or not isinstance(qty.get("value"), int | float):
+        if not isinstance(qty, dict) or not isinstance(qty.get("value"), int | float):
             absent = "dataAbsentReason" in res
             sink.out(rid, "no-value", "dataAbsentReason" if absent else "no numeric valueQuantity")
             return None
@@ -164,11 +163,16 @@ class ObservationMapper:
 
     def _entry(self, res: Mapping[str, Any], rid: str, sink: Sink) -> CodeEntry | None:
         excluded: str | None = None
-        for system, code, _ in codings(res.get("code")):
-            hit = self.table.entries.get((system, code))
+        concept = res.get("code")
+        entries = self.table.entries
+        for c in concept.get("coding") or () if isinstance(concept, dict) else ():
+            if not isinstance(c, dict):
+                continue
+            key = (c.get("system") or "", c.get("code") or "")
+            hit = entries.get(key)
             if hit is not None:
                 return hit
-            excluded = excluded or self.table.excluded.get((system, code))
+            excluded = excluded or self.table.excluded.get(key)
         if excluded:
             sink.out(rid, "excluded-code", excluded)
         else:
@@ -179,7 +183,7 @@ class ObservationMapper:
         text = res.get("effectiveDateTime")
         if not isinstance(text, str):
             period = res.get("effectivePeriod")
-            text = period.get("start") if isinstance(period, Mapping) else None
+            text = period.get("start") if isinstance(period, dict) else None
         if not isinstance(text, str):
             text = res.get("issued")
             if not isinstance(text, str):
@@ -223,8 +227,9 @@ class ObservationMapper:
 
     def _keys(self, res: Mapping[str, Any], item: ObsInput, when: When) -> tuple[str, ...]:
         keys = list(item.groups)
-        spec = reference_of(res.get("specimen"))
-        if spec:
+        specimen = res.get("specimen")
+        spec = specimen.get("reference") if isinstance(specimen, dict) else None
+        if isinstance(spec, str) and spec:
             owner = item.source_id.split("#")[0]
             keys.append(f"spec:{owner}{spec}" if spec.startswith("#") else f"spec:{spec}")
         if when.at is not None:

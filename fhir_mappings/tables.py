@@ -46,10 +46,7 @@ class CodeEntry:
     method: str = "unspecified"  # manual | automated | unspecified
     units: tuple[str, ...] = ()
     verified: bool = True
-
-    @property
-    def analyte(self) -> Analyte | None:
-        return Analyte(self.kind) if self.kind in ANALYTE_KINDS else None
+    analyte: Analyte | None = None  # set from kind by the loader (None for components)
 
 
 def canonical_unit(kind: str) -> str:
@@ -93,6 +90,7 @@ def _entries(doc: Mapping[str, Any]) -> list[CodeEntry]:
                 method=str(row.get("method", "unspecified")),
                 units=tuple(str(u) for u in row.get("units", ())),
                 verified=bool(row.get("verified", True)),
+                analyte=Analyte(kind) if kind in ANALYTE_KINDS else None,
             )
         )
     return out
