@@ -79,7 +79,7 @@ def build_grid(daily: DailyAnc, spec: GridSpec) -> DayGrid:
     end = spec.end_day
     values: list[float | None] = [None] * (end + 1)
     kinds = [UNKNOWN] * (end + 1)
-    points = sorted(d for d in daily.numeric if 0 <= d <= end)
+    points = [d for d in daily.days if 0 <= d <= end]
     for day in points:
         values[day] = daily.numeric[day]
         kinds[day] = MEASURED
@@ -159,15 +159,22 @@ def _fill_trailing(
 
 def severity_flags(grid: DayGrid, threshold: float, inclusive: bool) -> list[int]:
     """Per day: SEVERE (value at/below threshold), NOT_SEVERE, or UNKNOWN_FLAG (§2.4, C6)."""
-    flags = [UNKNOWN_FLAG] * len(grid.values)
-    for day, (value, kind) in enumerate(zip(grid.values, grid.kinds, strict=True)):
-        if value is None:
-            continue
-        if kind in NUMERIC_KINDS:
-            hit = value <= threshold if inclusive else value < threshold
-            flags[day] = SEVERE if hit else NOT_SEVERE
-        elif _bound_satisfies(Bound(value, kind == AT_MOST), threshold, inclusive):
-            flags[day] = SEVERE
+    values, kinds = grid.values, grid.kinds
+    if inclusive:
+        flags = [
+            UNKNOWN_FLAG if v is None else (SEVERE if v <= threshold else NOT_SEVERE)
+            for v in values
+        ]
+    else:
+        flags = [
+            UNKNOWN_FLAG if v is None else (SEVERE if v < threshold else NOT_SEVERE) for v in values
+        ]
+    if BELOW in kinds or AT_MOST in kinds:
+        for day, kind in enumerate(kinds):
+            if kind in (BELOW, AT_MOST):
+                bound = Bound(values[day] or 0.0, kind == AT_MOST)
+                hit = _bound_satisfies(bound, threshold, inclusive)
+                flags[day] = SEVERE if hit else UNKNOWN_FLAG
     return flags
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from icaht.early import window_end
 from icaht.observations import DailyAnc
@@ -17,9 +18,11 @@ CONFIRMING_ANC = 1500  # §3.2: second value <= 1500 makes the nadir non-transie
 Status = Literal["final", "provisional", "censored"]
 
 
-@dataclass(frozen=True, slots=True)
-class LateValue:
-    """Daily minimum on one late day; `below` = given as `<x` or a derived bound (C6)."""
+class LateValue(NamedTuple):
+    """Daily minimum on one late day; `below` = given as `<x` or a derived bound (C6).
+
+    An immutable NamedTuple rather than a dataclass: one is made per late day on the hot path.
+    """
 
     day: int
     value: float
@@ -55,12 +58,14 @@ class LateResult:
         return text
 
 
+_LIMITS = [limit for limit, _ in LATE_BANDS]  # 100, 500, 1000, 1500 (ascending)
+
+
 def late_band(value: LateValue, inclusive: bool) -> int:
-    """Band of a value (§3.1); a `<x` value takes the band of x (C6)."""
-    for limit, grade in LATE_BANDS:
-        if value.value < limit or (value.value == limit and (inclusive or value.below)):
-            return grade
-    return 0
+    """Band of a value (§3.1): 4 minus the number of limits below it; `<x` takes x's band (C6)."""
+    if inclusive or value.below:
+        return 4 - bisect_left(_LIMITS, value.value)  # x <= limit counts
+    return 4 - bisect_right(_LIMITS, value.value)  # x < limit counts
 
 
 def late_status(end: int, horizon: int, death_day: int | None, censor_day: int | None) -> Status:
@@ -95,10 +100,11 @@ def grade_late(
             False,
             "no ANC value in the late window",
         )
-    ranked = sorted(values, key=lambda v: (v.value, not v.below, v.day))  # C6, C11d
-    nadir = ranked[0]
-    second = ranked[1] if len(ranked) > 1 else None
-    bands = [late_band(v, options.threshold_inclusive) for v in values]
+    ranked = sorted([(v.value, not v.below, v.day, i) for i, v in enumerate(values)])  # C6, C11d
+    nadir = values[ranked[0][3]]
+    second = values[ranked[1][3]] if len(ranked) > 1 else None
+    inclusive = options.threshold_inclusive
+    bands = [late_band(v, inclusive) for v in values]
     confirmed_grade = _confirmed_grade(values, bands, options)
     single_grade = _unconfirmed_grade(values, bands, options)
     if options.late_mode == "strict" and confirmed_grade > 0:
@@ -119,11 +125,16 @@ def grade_late(
 
 
 def _window_values(daily: DailyAnc, end: int) -> tuple[LateValue, ...]:
-    found = [LateValue(d, v) for d, v in daily.numeric.items() if LATE_WINDOW_START <= d <= end]
-    found += [
-        LateValue(d, b.x, True) for d, b in daily.bounds.items() if LATE_WINDOW_START <= d <= end
-    ]
-    return tuple(sorted(found, key=lambda v: v.day))
+    numeric = daily.numeric
+    found = [LateValue(d, numeric[d]) for d in daily.days if LATE_WINDOW_START <= d <= end]
+    if daily.bounds:
+        found += [
+            LateValue(d, b.x, True)
+            for d, b in daily.bounds.items()
+            if LATE_WINDOW_START <= d <= end
+        ]
+        found.sort()
+    return tuple(found)
 
 
 def _confirmed_grade(values: tuple[LateValue, ...], bands: list[int], opts: GradingOptions) -> int:

@@ -34,6 +34,7 @@ class DailyAnc(NamedTuple):
     numeric: dict[int, float]
     bounds: dict[int, Bound]
     preliminary_days: frozenset[int]
+    days: tuple[int, ...]  # sorted days of `numeric`
 
 
 def to_day(when: date | datetime, day0_ordinal: int) -> int:
@@ -62,20 +63,28 @@ def daily_minima(
 ) -> DailyAnc:
     """Daily minimum per day (§1.1, A9); values after `last_day` are ignored (C5)."""
     day0_ordinal = day0.toordinal()
+    limit = last_day if last_day is not None else 1 << 30
     numeric: dict[int, float] = {}
     bounds: dict[int, Bound] = {}
     preliminary: set[int] = set()
     for item in items:
-        when, value, bound, is_preliminary = _unpack(item)
-        if not math.isfinite(value) or value < 0:
+        if type(item) is tuple:  # hot path: (date, value) pairs
+            when, raw = item
+            value = float(raw)
+            bound = None
+        else:
+            when, value, bound, is_preliminary = _unpack(item)
+            if is_preliminary:
+                if not use_preliminary:
+                    continue
+                day = to_day(when, day0_ordinal)
+                if day <= limit:
+                    preliminary.add(day)
+        if not 0 <= value < math.inf:  # also rejects NaN
             raise ValueError(f"ANC must be a finite number >= 0, got {value!r}")
-        if is_preliminary and not use_preliminary:
+        day = (when if type(when) is date else _calendar_date(when)).toordinal() - day0_ordinal
+        if day > limit:
             continue
-        day = to_day(when, day0_ordinal)
-        if last_day is not None and day > last_day:
-            continue
-        if is_preliminary:
-            preliminary.add(day)
         if bound is None:
             old = numeric.get(day)
             if old is None or value < old:
@@ -84,8 +93,13 @@ def daily_minima(
             old_bound = bounds.get(day)
             if old_bound is None or (bound.x, bound.inclusive) < (old_bound.x, old_bound.inclusive):
                 bounds[day] = bound
-    _resolve_same_day(numeric, bounds)
-    return DailyAnc(numeric, bounds, frozenset(preliminary))
+    if bounds:
+        _resolve_same_day(numeric, bounds)
+    return DailyAnc(numeric, bounds, frozenset(preliminary), tuple(sorted(numeric)))
+
+
+def _calendar_date(when: date | datetime) -> date:
+    return when.date() if isinstance(when, datetime) else when
 
 
 def _resolve_same_day(numeric: dict[int, float], bounds: dict[int, Bound]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from icaht.daygrid import GridSpec, build_grid, left_anchor, right_anchor, severity_flags
 from icaht.early import SEVERE_ANC, window_end
@@ -48,17 +48,17 @@ def classify_phenotype(
     longest = _longest_severe(
         daily, end, horizon=horizon, death_day=death_day, censor_day=censor_day, opts=options
     )
-    marks = _measured_marks(daily, end)
     if longest >= APLASTIC_DAYS:
         return PhenotypeResult("aplastic", end, longest)
-    dip = next((m.day for m in marks if m.low), None)
+    marks = _measured_marks(daily, end)
+    dip = next((day for day, value in marks if value < DIP_ANC), None)
     a, b, c = _intermittent(marks)
     if c is not None:
         return PhenotypeResult("intermittent", end, longest, a, b, c)
     sustained = _sustained_recovery(marks, dip)
     quick = bool(marks) and (
         dip is None
-        or (sustained is not None and not any(m.low for m in marks if m.day > sustained))
+        or (sustained is not None and not any(v < DIP_ANC for d, v in marks if d > sustained))
     )
     if quick:
         return PhenotypeResult("quick", end, longest, dip, sustained_recovery_day=sustained)
@@ -96,40 +96,42 @@ def _longest_severe(
     return max((e.duration for e in episodes), default=0)
 
 
-class Mark(NamedTuple):
-    """A measured day in the phenotype window, read against 1000 and 1500 (strict, §5.1)."""
+# A `<x` (x <= 1000) day is known to be < 1000 but has no number; it is carried as this value,
+# which is below 1000 and so reads as a dip and never as a recovery.
+KNOWN_BELOW_DIP = -1.0
 
-    day: int
-    low: bool  # ANC < 1000
-    recovered: bool  # ANC >= 1000
-    high: bool  # ANC > 1500
+Mark = tuple[int, float]  # (measured day, ANC or KNOWN_BELOW_DIP)
 
 
 def _measured_marks(daily: DailyAnc, end: int) -> list[Mark]:
     """Measured days 0..W (no interpolation, §5.2 rule 2); C11e drops uninformative `<x`."""
+    numeric, bounds = daily.numeric, daily.bounds
+    if not bounds:
+        return [(d, numeric[d]) for d in daily.days if 0 <= d <= end]
     marks: list[Mark] = []
-    for day in range(0, end + 1):
-        if day in daily.numeric:
-            value = daily.numeric[day]
-            marks.append(Mark(day, value < DIP_ANC, value >= DIP_ANC, value > RECOVERY_ANC))
-        elif day in daily.bounds:
-            bound = daily.bounds[day]
+    for day in sorted((*daily.days, *bounds)):
+        if day < 0 or day > end:
+            continue
+        if day in numeric:
+            marks.append((day, numeric[day]))
+        else:
+            bound = bounds[day]
             below = bound.x < DIP_ANC if bound.inclusive else bound.x <= DIP_ANC
             if below:  # C11e: `<x` with x > 1000 says nothing for the 1000/1500 tests
-                marks.append(Mark(day, True, False, False))
+                marks.append((day, KNOWN_BELOW_DIP))
     return marks
 
 
 def _intermittent(marks: list[Mark]) -> tuple[int | None, int | None, int | None]:
     """Measured days a < b < c: ANC(a) < 1000, ANC(b) > 1500, ANC(c) < 1000 (§5.2 rule 2)."""
     dip = recovery = None
-    for mark in marks:
-        if recovery is not None and mark.low:
-            return dip, recovery, mark.day
-        if dip is not None and recovery is None and mark.high:
-            recovery = mark.day
-        if dip is None and mark.low:
-            dip = mark.day
+    for day, value in marks:
+        if recovery is not None and value < DIP_ANC:
+            return dip, recovery, day
+        if dip is not None and recovery is None and value > RECOVERY_ANC:
+            recovery = day
+        if dip is None and value < DIP_ANC:
+            dip = day
     return dip, recovery, None
 
 
@@ -138,7 +140,7 @@ def _sustained_recovery(marks: list[Mark], dip: int | None) -> int | None:
     value inside the window is also >= 1000."""
     if dip is None:
         return None
-    for mark, following in itertools.pairwise(marks):
-        if mark.day > dip and mark.recovered and following.recovered:
-            return mark.day
+    for (day, value), (_, following) in itertools.pairwise(marks):
+        if day > dip and value >= DIP_ANC and following >= DIP_ANC:
+            return day
     return None
