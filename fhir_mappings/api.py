@@ -8,7 +8,13 @@ from typing import Any
 from fhir_mappings.config import MappingConfig, default_config
 from fhir_mappings.model import MappingResult
 from fhir_mappings.observations import ObservationMapper, ObsInput, Sink
-from fhir_mappings.resources import iter_resources, normalise_reference, ref_key, reference_of
+from fhir_mappings.resources import (
+    as_list,
+    iter_resources,
+    normalise_reference,
+    ref_key,
+    reference_of,
+)
 from fhir_mappings.timeline import map_timeline
 from icaht.record import PatientRecord
 
@@ -29,7 +35,7 @@ def _collect(
         rtype = res.get("resourceType")
         if rtype == "Observation":
             raw_obs.append((res, key, []))
-            for member in res.get("hasMember") or ():
+            for member in as_list(res.get("hasMember")):
                 ref = reference_of(member)
                 if ref:
                     groups.setdefault(ref, []).append(f"grp:{key}")
@@ -56,10 +62,10 @@ def _report(
     group = f"grp:{key}"
     contained = {
         f"#{c.get('id')}": c
-        for c in report.get("contained") or ()
+        for c in as_list(report.get("contained"))
         if isinstance(c, Mapping) and c.get("resourceType") == "Observation"
     }
-    for result in report.get("result") or ():
+    for result in as_list(report.get("result")):
         ref = reference_of(result)
         if ref is None:
             continue

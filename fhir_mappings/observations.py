@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 from fhir_mappings.model import LeftOut, MappingWarning
+from fhir_mappings.resources import as_dict, as_list
 from fhir_mappings.tables import AnalyteTable, CodeEntry
 from fhir_mappings.times import When, parse_when
 from fhir_mappings.units import UnitConverter, UnitError
@@ -120,6 +122,8 @@ class ObservationMapper:
         res = item.resource
         rid = item.source_id
         status = res.get("status")
+        if not isinstance(status, str):
+            status = None
         preliminary = status == PRELIMINARY
         if status not in USED_STATUSES and not preliminary:
             reason = "entered-in-error" if status == "entered-in-error" else "status-not-usable"
@@ -129,20 +133,20 @@ class ObservationMapper:
         if entry is None:
             return None
         qty = res.get("valueQuantity")
-        if not isinstance(qty, dict) or not isinstance(qty.get("value"), int | float):
+        value = qty.get("value") if isinstance(qty, dict) else None
+        if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
             absent = "dataAbsentReason" in res
             sink.out(rid, "no-value", "dataAbsentReason" if absent else "no numeric valueQuantity")
             return None
-        factor = self.units.factor_for(
-            entry.kind, qty.get("system"), qty.get("code"), qty.get("unit")
-        )
+        assert isinstance(qty, dict)
+        factor = self.units.factor_for(entry.kind, *_unit_fields(qty))
         if isinstance(factor, UnitError):
             sink.out(rid, factor.code, factor.text)
             return None
         when = self._when(res, rid, sink)
         if when is None:
             return None
-        value = _clean(float(qty["value"]) * factor)
+        value = _clean(float(value) * factor)
         if not self._plausible(entry.kind, value):
             sink.out(rid, "implausible", f"{entry.kind} {value:g} outside plausibility limits")
             return None
@@ -152,7 +156,7 @@ class ObservationMapper:
         return Parsed(
             entry=entry,
             value=value,
-            comparator=COMPARATORS.get(cast(str, qty.get("comparator", ""))),
+            comparator=COMPARATORS.get(str(qty.get("comparator", ""))),
             when=when,
             preliminary=preliminary,
             ref_low=low,
@@ -165,7 +169,8 @@ class ObservationMapper:
         excluded: str | None = None
         concept = res.get("code")
         entries = self.table.entries
-        for c in concept.get("coding") or () if isinstance(concept, dict) else ():
+        coding = concept.get("coding") if isinstance(concept, dict) else None
+        for c in coding if isinstance(coding, list) else ():
             if not isinstance(c, dict):
                 continue
             key = (c.get("system") or "", c.get("code") or "")
@@ -204,10 +209,9 @@ class ObservationMapper:
     def _reference(
         self, res: Mapping[str, Any], kind: str, qty: Mapping[str, Any], factor: float
     ) -> tuple[float | None, float | None]:
-        ranges = res.get("referenceRange")
-        if not ranges:
-            return None, None
-        for rr in ranges:
+        for rr in as_list(res.get("referenceRange")):
+            if not isinstance(rr, dict):
+                continue
             low = self._ref_value(rr.get("low"), kind, factor)
             high = self._ref_value(rr.get("high"), kind, factor)
             if low is not None or high is not None:
@@ -215,10 +219,10 @@ class ObservationMapper:
         return None, None
 
     def _ref_value(self, q: Any, kind: str, value_factor: float) -> float | None:
-        if not isinstance(q, Mapping) or not isinstance(q.get("value"), int | float):
+        if not isinstance(q, dict) or not isinstance(q.get("value"), int | float):
             return None
         if q.get("code") or q.get("unit"):
-            f = self.units.factor_for(kind, q.get("system"), q.get("code"), q.get("unit"))
+            f = self.units.factor_for(kind, *_unit_fields(q))
             if isinstance(f, UnitError):
                 return None
         else:
@@ -262,8 +266,17 @@ def _clean(x: float) -> float:
 # -- versions and duplicates -------------------------------------------------------------------
 
 
+def _unit_fields(q: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(system, code, unit) of a Quantity; non-strings become None."""
+    out = tuple(q.get(k) for k in ("system", "code", "unit"))
+    return cast(
+        tuple[str | None, str | None, str | None],
+        tuple(v if isinstance(v, str) else None for v in out),
+    )
+
+
 def _version_key(res: Mapping[str, Any], index: int) -> tuple[float, int, int]:
-    meta = res.get("meta") or {}
+    meta = as_dict(res.get("meta"))
     updated = meta.get("lastUpdated")
     ts = float("-inf")
     if isinstance(updated, str):

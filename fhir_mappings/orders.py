@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fhir_mappings.config import MappingConfig, default_config
-from fhir_mappings.resources import codings, iter_resources, ref_key
+from fhir_mappings.resources import as_dict, as_list, codings, iter_resources, ref_key
 from fhir_mappings.tables import LOINC
 from fhir_mappings.timeline import concept_texts, irradiated_from_text, note_texts
 from fhir_mappings.valuesets import Concept, ValueSets
@@ -75,7 +75,7 @@ def _order_concept(res: Mapping[str, Any], meds: Mapping[str, Mapping[str, Any]]
     if rtype == "MedicationRequest":
         if "medicationCodeableConcept" in res:
             return res["medicationCodeableConcept"]
-        ref = (res.get("medicationReference") or {}).get("reference")
+        ref = as_dict(res.get("medicationReference")).get("reference")
         med = _medication(res, ref, meds) if isinstance(ref, str) else None
         return None if med is None else med.get("code")
     if rtype == "DeviceRequest":
@@ -87,7 +87,7 @@ def _medication(
     res: Mapping[str, Any], ref: str, meds: Mapping[str, Mapping[str, Any]]
 ) -> Mapping[str, Any] | None:
     if ref.startswith("#"):
-        for c in res.get("contained") or ():
+        for c in as_list(res.get("contained")):
             if isinstance(c, Mapping) and f"#{c.get('id')}" == ref:
                 return c
         return None
@@ -116,21 +116,21 @@ def _classify(
 
 def _irradiated(res: Mapping[str, Any], concept: Any) -> bool | None:
     texts = concept_texts(concept) + note_texts(res)
-    for detail in res.get("orderDetail") or ():
+    for detail in as_list(res.get("orderDetail")):
         texts.extend(concept_texts(detail))
     texts.append(str(res.get("patientInstruction") or ""))
-    for dose in res.get("dosageInstruction") or ():
+    for dose in as_list(res.get("dosageInstruction")):
         if isinstance(dose, Mapping):
             texts.append(str(dose.get("text") or ""))
     return irradiated_from_text(*texts)
 
 
 def _ingredients(res: Mapping[str, Any], meds: Mapping[str, Mapping[str, Any]]) -> list[Any]:
-    ref = (res.get("medicationReference") or {}).get("reference")
+    ref = as_dict(res.get("medicationReference")).get("reference")
     med = _medication(res, ref, meds) if isinstance(ref, str) else None
     if med is None:
         return []
-    return [i.get("itemCodeableConcept") for i in med.get("ingredient") or ()]
+    return [as_dict(i).get("itemCodeableConcept") for i in as_list(med.get("ingredient"))]
 
 
 def _is_request(rtype: str) -> bool:

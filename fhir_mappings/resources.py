@@ -25,11 +25,21 @@ def iter_resources(
                 pending.extend((x, None) for x in reversed(item))
             continue
         if item.get("resourceType") == "Bundle":
-            entries = item.get("entry") or ()
-            pending.extend((e.get("resource"), e.get("fullUrl")) for e in reversed(entries) if e)
+            entries = [e for e in as_list(item.get("entry")) if isinstance(e, dict)]
+            pending.extend((e.get("resource"), e.get("fullUrl")) for e in reversed(entries))
             continue
-        if "resourceType" in item:
+        if isinstance(item.get("resourceType"), str):
             yield (item if isinstance(item, dict) else dict(item)), full_url
+
+
+def as_list(value: Any) -> list[Any]:
+    """A FHIR array, or [] when the element is missing or malformed."""
+    return value if isinstance(value, list) else []
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """A FHIR complex element, or {} when missing or malformed."""
+    return value if isinstance(value, dict) else {}
 
 
 def ref_key(resource: Mapping[str, Any], index: int) -> str:
@@ -61,7 +71,7 @@ def codings(concept: Any) -> Iterator[tuple[str, str, str]]:
     """(system, code, display) of every coding of a CodeableConcept."""
     if not isinstance(concept, Mapping):
         return
-    for c in concept.get("coding") or ():
+    for c in as_list(concept.get("coding")):
         if isinstance(c, Mapping):
             yield str(c.get("system") or ""), str(c.get("code") or ""), str(c.get("display") or "")
 

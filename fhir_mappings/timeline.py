@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Any, Literal, cast
 
 from fhir_mappings.observations import Sink
-from fhir_mappings.resources import normalise_reference, reference_of
+from fhir_mappings.resources import as_dict, as_list, normalise_reference, reference_of
 from fhir_mappings.times import parse_when
 from fhir_mappings.valuesets import Concept, ValueSets
 from icaht.record import CarTInfusion, Period, TherapyTimeline, Transfusion
@@ -95,12 +95,12 @@ def concept_texts(concept: Any) -> list[str]:
     if not isinstance(concept, Mapping):
         return []
     out = [str(concept.get("text") or "")]
-    out.extend(str(c.get("display") or "") for c in concept.get("coding") or ())
+    out.extend(str(as_dict(c).get("display") or "") for c in as_list(concept.get("coding")))
     return out
 
 
 def note_texts(res: Mapping[str, Any]) -> list[str]:
-    return [str(n.get("text") or "") for n in res.get("note") or () if isinstance(n, Mapping)]
+    return [str(as_dict(n).get("text") or "") for n in as_list(res.get("note"))]
 
 
 # -- resources -> events ---------------------------------------------------------------------------
@@ -128,14 +128,14 @@ class EventReader:
         if found:
             return found
         out: list[Concept] = []
-        for ing in med.get("ingredient") or ():
+        for ing in as_list(med.get("ingredient")):
             if isinstance(ing, Mapping):
                 out.extend(vs.match(ing.get("itemCodeableConcept"), groups))
         return tuple(dict.fromkeys(out))
 
     def _medication(self, res: Mapping[str, Any], ref: str) -> Mapping[str, Any] | None:
         if ref.startswith("#"):
-            for c in res.get("contained") or ():
+            for c in as_list(res.get("contained")):
                 if isinstance(c, Mapping) and f"#{c.get('id')}" == ref:
                     return c
             return None
@@ -145,7 +145,7 @@ class EventReader:
         concepts = self.medication_concepts(res, MED_GROUPS)
         if not concepts:
             return []
-        if res.get("status") not in DONE:
+        if _status(res) not in DONE:
             _status_out(res, rid, sink)
             return []
         day = _start(res, "effective", self.s.tz)
@@ -159,7 +159,7 @@ class EventReader:
         concepts = self.medication_concepts(res, groups)
         if not concepts:
             return []
-        if res.get("status") not in REQUEST_OK or res.get("intent") in ("proposal", "plan"):
+        if _status(res) not in REQUEST_OK or res.get("intent") in ("proposal", "plan"):
             return []
         start, end = self._request_period(res)
         if start is None:
@@ -168,19 +168,20 @@ class EventReader:
         return [Event(c.group, c.name, start, rid, end=end, ongoing=end is None) for c in concepts]
 
     def _request_period(self, res: Mapping[str, Any]) -> tuple[date | None, date | None]:
-        for dose in res.get("dosageInstruction") or ():
-            bounds = ((dose.get("timing") or {}).get("repeat") or {}).get("boundsPeriod")
+        for dose in as_list(res.get("dosageInstruction")):
+            repeat = as_dict(as_dict(as_dict(dose).get("timing")).get("repeat"))
+            bounds = repeat.get("boundsPeriod")
             if isinstance(bounds, Mapping) and bounds.get("start"):
                 return _day(bounds.get("start"), self.s.tz), _day(bounds.get("end"), self.s.tz)
         start = _day(res.get("authoredOn"), self.s.tz)
-        end = start if res.get("status") == "completed" else None
+        end = start if _status(res) == "completed" else None
         return start, end
 
     def procedure(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
         concepts = self.s.value_sets.match(res.get("code"), PROC_GROUPS)
         if not concepts:
             return []
-        if res.get("status") not in DONE:
+        if _status(res) not in DONE:
             _status_out(res, rid, sink)
             return []
         day = _start(res, "performed", self.s.tz)
@@ -210,6 +211,11 @@ class EventReader:
         return [Event(c.group, c.name, day, rid, end=end, grade=c.grade) for c in concepts]
 
 
+def _status(res: Mapping[str, Any]) -> str | None:
+    status = res.get("status")
+    return status if isinstance(status, str) else None
+
+
 def _status_out(res: Mapping[str, Any], rid: str, sink: Sink) -> None:
     status = res.get("status")
     reason = "entered-in-error" if status == "entered-in-error" else "status-not-usable"
@@ -218,7 +224,7 @@ def _status_out(res: Mapping[str, Any], rid: str, sink: Sink) -> None:
 
 def _code(concept: Any) -> str | None:
     if isinstance(concept, Mapping):
-        for c in concept.get("coding") or ():
+        for c in as_list(concept.get("coding")):
             if isinstance(c, Mapping) and c.get("code"):
                 return str(c["code"])
     return None
