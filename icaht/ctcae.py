@@ -68,12 +68,15 @@ def ctcae_grade(
 def ctcae_from_lab(lab: LabValue) -> CtcaeGrade:
     """Grade a LabValue (uses its reference_low as LLN and its comparator)."""
     graded = ctcae_grade(lab.analyte, lab.value, lln=lab.reference_low, below=lab.comparator == "<")
+    # A derived bound (ANC <= WBC, §1.3) is graded at x; the true grade may be higher.
+    deepest = _BANDS[lab.analyte][1][0][1]
+    at_most = lab.provenance == "derived-bound" and graded.grade != deepest
     return CtcaeGrade(
         graded.term,
         graded.grade,
         graded.value,
         lab.day,
         graded.lln,
-        graded.lower_bound,
+        graded.lower_bound or at_most,
         graded.reason,
     )

@@ -172,8 +172,8 @@ def _unconfirmed_grade(
         return bands[0] if len(values) == 1 else 0
     best = 0
     later_high = False
-    for band in reversed(bands):
-        if band == 0:
+    for value, band in zip(reversed(values), reversed(bands), strict=True):
+        if band == 0 and not value.below:  # a `<x` value is never known to be > 1500 (C6)
             later_high = True
         elif not later_high:
             best = max(best, band)

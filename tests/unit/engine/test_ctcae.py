@@ -70,3 +70,8 @@ def test_lln_taken_from_reference_range() -> None:
 
 def test_no_lln_reason() -> None:
     assert ctcae_grade(Analyte.WBC, 5000).reason is not None
+
+
+def test_derived_bound_is_graded_at_x_as_lower_bound() -> None:
+    graded = ctcae_from_lab(lab(5, 800, comparator="<=", provenance="derived-bound"))
+    assert (graded.grade, graded.lower_bound) == (3, True)

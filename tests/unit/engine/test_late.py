@@ -150,3 +150,9 @@ def test_no_late_value_is_not_evaluable() -> None:
 def test_strict_mode_single_dip_without_later_value_is_unconfirmed() -> None:
     late = grade({40: 2000, 50: 300}, options=GradingOptions(late_mode="strict")).late
     assert (late.grade, late.confirmed) == (3, False)
+
+
+def test_below_value_above_1500_is_not_a_recovery_witness() -> None:
+    # C6/C8: `<2000` after the nadir is not known to be > 1500 -> not transient, unconfirmed
+    late = grade([lab(40, 800), lab(50, 2000, comparator="<")]).late
+    assert (late.grade, late.confirmed, late.transient) == (2, False, False)
