@@ -70,12 +70,21 @@ def _report(
         if ref is None:
             continue
         if ref in contained:
-            raw_obs.append((contained.pop(ref), f"{key}{ref}", [group]))
+            obs = _with_report_time(contained.pop(ref), report)
+            raw_obs.append((obs, f"{key}{ref}", [group]))
         else:
             groups.setdefault(normalise_reference(ref), []).append(group)
             groups.setdefault(ref, []).append(group)
     for ref, res in contained.items():  # contained but not listed in result
-        raw_obs.append((res, f"{key}{ref}", [group]))
+        raw_obs.append((_with_report_time(res, report), f"{key}{ref}", [group]))
+
+
+def _with_report_time(obs: Mapping[str, Any], report: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A contained result without its own time takes the report's collection time (a copy)."""
+    if "effectiveDateTime" in obs or "effectivePeriod" in obs:
+        return obs
+    own = {k: report[k] for k in ("effectiveDateTime", "effectivePeriod") if k in report}
+    return {**obs, **own} if own else obs
 
 
 def map_patient(
