@@ -1,6 +1,6 @@
 """FHIR R4 resources -> the engine's PatientRecord (clinical-rules.md s1, s11)."""
 
-from fhir_mappings.api import map_patient
+from fhir_mappings.api import map_patient, warm_up
 from fhir_mappings.config import MappingConfig, default_config
 from fhir_mappings.model import LeftOut, MappingResult, MappingWarning
 from fhir_mappings.orders import OrderIntent, map_draft_orders
@@ -19,4 +19,5 @@ __all__ = [
     "loinc_codes_by_analyte",
     "map_draft_orders",
     "map_patient",
+    "warm_up",
 ]
