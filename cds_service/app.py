@@ -1,24 +1,206 @@
-"""Flask application factory: the transport layer. Routes stay a few lines each."""
+"""Flask application factory: the transport layer. Routes stay a few lines each.
+
+Everything a route needs lives in `Services` (settings, FHIR client, authenticator, store,
+metrics), built once per process by `create_app`; tests pass their own.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from flask import Flask, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
 from cds_service.config import Settings
+from cds_service.discovery import SERVICES_BY_ID, HookService, discovery_document
+from cds_service.errors import RequestValidationError
+from cds_service.fhir_client import FhirClient, FhirTarget
+from cds_service.gather import DataUnavailableError
+from cds_service.hooks import HookOutcome, HookSettings, handle_hook
+from cds_service.logs import configure_logging, log_event
+from cds_service.validation import validate_hook_request
+
+log = logging.getLogger("cds_service")
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+class AuthFailedError(Exception):
+    """Authentication failed: the route answers a bare 401."""
+
+
+class ForbiddenFhirServerError(Exception):
+    """The request's fhirServer is not one the authenticated client may use."""
+
+
+class Authenticator(Protocol):
+    def authenticate(self, authorization: str | None, audience: str) -> Any: ...
+
+
+@dataclass
+class Services:
+    settings: Settings
+    fhir: FhirClient
+    authenticator: Authenticator | None  # None only with ICAHT_CDS_AUTH=none
+    auth_error: type[Exception] = AuthFailedError
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
+    configure_logging()
+    settings = settings or (services.settings if services else Settings.from_env())
+    services = services or default_services(settings)
     app = Flask(__name__)
-    app.config["ICAHT_SETTINGS"] = settings or Settings.from_env()
+    app.extensions["icaht"] = services
+    if services.authenticator is None:
+        log_event("auth_disabled", level=logging.WARNING, warning=_AUTH_OFF)
+    _register_routes(app, services)
+    _register_cors(app, services.settings)
+    _register_errors(app)
+    return app
 
+
+_AUTH_OFF = "ICAHT_CDS_AUTH=none: EHR authentication is OFF (local development only)"
+
+
+def default_services(settings: Settings) -> Services:
+    fhir = FhirClient(per_request_timeout=settings.fhir_timeout_seconds)
+    if settings.auth == "none":
+        return Services(settings, fhir, None)
+    from cds_service.wiring import jwt_authenticator  # noqa: PLC0415 (needs the store)
+
+    authenticator, error_type = jwt_authenticator(settings)
+    return Services(settings, fhir, authenticator, error_type)
+
+
+def _register_routes(app: Flask, services: Services) -> None:
     @app.get("/cds-services")
     def discovery() -> ResponseReturnValue:
-        # CDS Hooks 2.0 discovery; the hook services register here as they land (issue 5)
-        return jsonify({"services": []}), 200
+        _authenticate(services, "/cds-services")
+        return jsonify(discovery_document())
+
+    @app.post("/cds-services/<service_id>")
+    def hook(service_id: str) -> ResponseReturnValue:
+        service = SERVICES_BY_ID.get(service_id)
+        if service is None:
+            return _outcome(404, "not-found", f"no CDS service {service_id!r}")
+        client = _authenticate(services, f"/cds-services/{service_id}")
+        return _run_hook(services, service, client)
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
-        return jsonify({"status": "ok"}), 200
+        return jsonify({"status": "ok"})
 
-    return app
+
+def _authenticate(services: Services, path: str) -> Any:
+    if services.authenticator is None:
+        return None
+    try:
+        return services.authenticator.authenticate(
+            request.headers.get("Authorization"), services.settings.public_url + path
+        )
+    except services.auth_error as error:
+        raise AuthFailedError from error
+
+
+def _run_hook(services: Services, service: HookService, client: Any) -> ResponseReturnValue:
+    started = time.perf_counter()
+    body = request.get_json(silent=True)
+    try:
+        validate_hook_request(service.hook, body)
+    except RequestValidationError as error:
+        return _outcome(400, "invalid", f"{error.field} {error.message}", error.field)
+    assert isinstance(body, dict)
+    g.hook_instance = body["hookInstance"]
+    target = _fhir_target(services, body, client)
+    settings = HookSettings(services.settings.timezone, services.settings.deadline_seconds)
+    try:
+        outcome = handle_hook(service, body, target, services.fhir, settings)
+    except DataUnavailableError as error:
+        _log_hook(service, body, None, started, status=412, missing=list(error.keys))
+        return _outcome(412, "incomplete", f"required data unavailable: {error}")
+    _log_hook(service, body, outcome, started, status=200)
+    return jsonify(outcome.response)
+
+
+def _fhir_target(services: Services, body: dict[str, Any], client: Any) -> FhirTarget | None:
+    server = body.get("fhirServer")
+    token = (body.get("fhirAuthorization") or {}).get("access_token")
+    if server is None:
+        # development only: the configured FHIR server stands in for a missing fhirServer
+        if services.authenticator is None and services.settings.fhir_url:
+            return FhirTarget(services.settings.fhir_url)
+        return None
+    if client is not None and not client.allows_fhir_server(server):
+        raise ForbiddenFhirServerError
+    return FhirTarget(str(server).rstrip("/"), token)
+
+
+def _log_hook(
+    service: HookService,
+    body: dict[str, Any],
+    outcome: HookOutcome | None,
+    started: float,
+    **fields: Any,
+) -> None:
+    # ids, counts and timings only: never patient ids, names or values (DEVELOPERS.md)
+    log_event(
+        "hook",
+        service=service.id,
+        hook_instance=body.get("hookInstance"),
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        phases_ms=outcome.timings_ms if outcome else None,
+        sources=outcome.sources if outcome else None,
+        cards=len(outcome.response["cards"]) if outcome else 0,
+        observations=outcome.observations if outcome else None,
+        left_out=outcome.left_out if outcome else None,
+        **fields,
+    )
+
+
+def _outcome(status: int, code: str, text: str, field: str | None = None) -> ResponseReturnValue:
+    issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": text}
+    if field:
+        issue["expression"] = [field]
+    return jsonify({"resourceType": "OperationOutcome", "issue": [issue]}), status
+
+
+def _register_cors(app: Flask, settings: Settings) -> None:
+    # CORS on /cds-services* only (browser-based CDS clients, cds-hooks_2.0@208)
+    @app.after_request
+    def cors(response: Response) -> Response:
+        if request.path.startswith("/cds-services"):
+            response.headers["Access-Control-Allow-Origin"] = settings.cors_origins
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+    @app.before_request
+    def preflight() -> ResponseReturnValue | None:
+        # a preflight carries no JWT and gets no content
+        if request.method == "OPTIONS" and request.path.startswith("/cds-services"):
+            return app.response_class(status=204)
+        return None
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(AuthFailedError)
+    def unauthorized(error: AuthFailedError) -> ResponseReturnValue:
+        return app.response_class(status=401)  # bare 401: no hint for an attacker
+
+    @app.errorhandler(ForbiddenFhirServerError)
+    def forbidden(error: ForbiddenFhirServerError) -> ResponseReturnValue:
+        return _outcome(403, "forbidden", "fhirServer is not allowed for this client")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> ResponseReturnValue:
+        return _outcome(error.code or 500, "processing", error.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> ResponseReturnValue:
+        incident = str(uuid.uuid4())
+        log.exception("unexpected error, incident %s", incident)
+        return _outcome(500, "exception", f"internal error (incident {incident})")

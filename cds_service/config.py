@@ -4,16 +4,56 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    fhir_url: str | None = None  # default FHIR server when a hook request names none (demo)
-    public_url: str = "http://127.0.0.1:8080"  # the service's public base URL
+    public_url: str = "http://127.0.0.1:8080"  # the service's public base URL (JWT `aud`)
+    fhir_url: str | None = None  # FHIR server for requests that name none (development only)
+    auth: str = "jwt"  # "jwt", or "none" for local development only
+    clients_path: str | None = None  # ICAHT_CDS_CLIENTS: allowed EHR clients (iss, keys, FHIR)
+    database_url: str = f"sqlite:///{PROJECT_ROOT / '.state' / 'icaht-cds.sqlite3'}"
+    timezone: str = "UTC"  # the treating centre's time zone: day boundaries (D2)
+    deadline_seconds: float = 2.0  # one deadline for a whole hook call
+    fhir_timeout_seconds: float = 1.5  # each FHIR request, within the deadline
+    cors_origins: str = "*"
 
     @classmethod
     def from_env(cls) -> Settings:
+        env = os.environ
+        auth = env.get("ICAHT_CDS_AUTH", cls.auth).lower()
+        if auth not in ("jwt", "none"):
+            raise ConfigError("ICAHT_CDS_AUTH must be 'jwt' or 'none'")
         return cls(
-            fhir_url=os.environ.get("ICAHT_CDS_FHIR_URL") or None,
-            public_url=os.environ.get("ICAHT_CDS_PUBLIC_URL", cls.public_url).rstrip("/"),
+            public_url=env.get("ICAHT_CDS_PUBLIC_URL", cls.public_url).rstrip("/"),
+            fhir_url=(env.get("ICAHT_CDS_FHIR_URL") or "").rstrip("/") or None,
+            auth=auth,
+            clients_path=env.get("ICAHT_CDS_CLIENTS") or None,
+            database_url=env.get("ICAHT_CDS_DATABASE_URL", cls.database_url),
+            timezone=env.get("ICAHT_CDS_TIMEZONE", cls.timezone),
+            deadline_seconds=_number(env, "ICAHT_CDS_DEADLINE_SECONDS", cls.deadline_seconds),
+            fhir_timeout_seconds=_number(
+                env, "ICAHT_CDS_FHIR_TIMEOUT_SECONDS", cls.fhir_timeout_seconds
+            ),
+            cors_origins=env.get("ICAHT_CDS_CORS_ORIGINS", cls.cors_origins),
         )
+
+
+def _number(env: os._Environ[str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as error:
+        raise ConfigError(f"{name} must be a number of seconds") from error
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value

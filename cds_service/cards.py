@@ -1,0 +1,203 @@
+"""Cards from the engine's assessment, rendered from the Jinja2 templates in cards_templates/.
+
+This module only prepares plain values for the templates and assembles the CDS Hooks card
+(uuid, indicator, source, extension). The management alerts M01-M26 and their cards come with
+their own issue; until then the service answers with the ICAHT status card.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from fhir_mappings import LeftOut
+from icaht import RULES_VERSION, Assessment
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "cards_templates"
+CARD_NAMESPACE = uuid.UUID("6f2b8c0e-4a51-4d1e-9a3c-1c2d3e4f5a6b")  # uuid5 namespace of cards
+ICAHT_SOURCE = {
+    "label": "EHA/EBMT ICAHT consensus (Rejeski et al., Blood 2023)",
+    "url": "https://doi.org/10.1182/blood.2023020578",
+}
+ASSESSMENT_KEY = "org.icaht.assessment"
+RULES_VERSION_KEY = "org.icaht.rules-version"
+
+
+@cache
+def _environment() -> Environment:
+    directory = os.environ.get("ICAHT_CDS_TEMPLATES") or str(TEMPLATES_DIR)
+    return Environment(
+        loader=FileSystemLoader(directory),
+        undefined=StrictUndefined,
+        autoescape=False,  # markdown, not HTML; values are numbers and fixed phrases
+        keep_trailing_newline=False,
+    )
+
+
+def render(template: str, **values: Any) -> tuple[str, str]:
+    """(summary, detail) from a template whose first line is the summary."""
+    text = _environment().get_template(template).render(**values).strip()
+    summary, _, detail = text.partition("\n")
+    return summary.strip(), _tidy(detail)
+
+
+def _tidy(markdown: str) -> str:
+    lines = [line.rstrip() for line in markdown.strip().splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    service_id: str
+    patient_id: str
+    assessment: Assessment
+    left_out: tuple[LeftOut, ...]
+    unavailable: tuple[str, ...]  # optional data the FHIR server could not give
+    today: date
+
+
+def status_card(inputs: CardInputs) -> dict[str, Any]:
+    """The ICAHT status card of a patient with a CAR-T infusion on record."""
+    assessment = inputs.assessment
+    values = _status_values(inputs)
+    summary, detail = render("icaht_status.md.j2", **values)
+    facts = machine_assessment(assessment, inputs.today)
+    card: dict[str, Any] = {
+        "summary": summary,
+        "detail": detail,
+        "indicator": _indicator(assessment),
+        "source": dict(ICAHT_SOURCE),
+        "extension": {RULES_VERSION_KEY: RULES_VERSION, ASSESSMENT_KEY: facts},
+    }
+    card["uuid"] = card_uuid(inputs.service_id, inputs.patient_id, card)
+    return card
+
+
+def card_uuid(service_id: str, patient_id: str, card: dict[str, Any]) -> str:
+    """Stable for the same service, patient and content: the same data give the same card."""
+    content = json.dumps(card, sort_keys=True, default=str)
+    return str(uuid.uuid5(CARD_NAMESPACE, f"{service_id}\n{patient_id}\n{content}"))
+
+
+def _indicator(assessment: Assessment) -> str:
+    result = assessment.neutropenia
+    if result is None:
+        return "info"
+    grades = [g for g in (result.early.grade, result.late.grade) if g is not None]
+    # grade >= 3 ICAHT asks for action (clinical-rules.md section 10); the alerts refine this
+    return "warning" if grades and max(grades) >= 3 else "info"
+
+
+def machine_assessment(assessment: Assessment, today: date) -> dict[str, Any]:
+    """`org.icaht.assessment`: what is known, never null (issue 5)."""
+    facts: dict[str, Any] = {}
+    result = assessment.neutropenia
+    if result is not None:
+        facts["early_grade"] = result.early.grade
+        facts["early_status"] = result.early.status
+        facts["late_grade"] = result.late.grade
+        facts["late_confirmed"] = result.late.confirmed if result.late.grade else None
+        facts["phenotype"] = result.phenotype
+    if assessment.hematotox is not None:
+        facts["hematotox_score"] = assessment.hematotox.score
+        facts["hematotox_risk"] = assessment.hematotox.risk
+    if assessment.day0 is not None:
+        facts["day"] = (today - assessment.day0).days
+    return {key: value for key, value in facts.items() if value is not None}
+
+
+def _status_values(inputs: CardInputs) -> dict[str, Any]:
+    assessment = inputs.assessment
+    result = assessment.neutropenia
+    assert result is not None and assessment.day0 is not None
+    early = result.early
+    day = (inputs.today - assessment.day0).days
+    return {
+        "day_label": f"+{day}" if day >= 0 else str(day),
+        "early": {
+            "grade_text": _grade_text(early.grade, early.status, early.lower_bound),
+            "explanation": _sentence(early.explanation()),
+            "lower_bound": early.lower_bound,
+            "next_grade": early.next_grade,
+        },
+        "late": _late_values(result),
+        "phenotype": None if result.phenotype == "indeterminate" else result.phenotype,
+        "hematotox": _hematotox_text(assessment),
+        "ctcae": [
+            f"{g.term} grade {g.grade} ({_number(g.value)} on {g.day})"
+            for g in assessment.ctcae
+            if g.grade
+        ],
+        "left_out": _left_out_text(inputs.left_out),
+        "unavailable": list(inputs.unavailable),
+        "rules_version": RULES_VERSION,
+    }
+
+
+def _late_values(result: Any) -> dict[str, Any]:
+    late = result.late
+    if late.grade is None:
+        reason = late.reason or "no ANC after day 30 yet"
+        return {"grade": None, "grade_text": "", "explanation": _sentence(reason) + "."}
+    text = _grade_text(late.grade, late.status, False)
+    if late.grade and not late.confirmed:
+        text += ", unconfirmed"
+    parts = []
+    if late.nadir is not None:
+        parts.append(f"Lowest ANC {_number(late.nadir.value)}/µL on day {late.nadir.day}")
+    if late.second_lowest is not None:
+        parts.append(f"second lowest {_number(late.second_lowest.value)}/µL")
+    explanation = ", ".join(parts) + "."
+    if late.grade and not late.confirmed:
+        explanation += " Possible late ICAHT: repeat the ANC to confirm."
+    if late.transient:
+        explanation += " The dip was transient (followed by ANC > 1500/µL)."
+    return {
+        "grade": late.grade,
+        "grade_text": text,
+        "explanation": explanation,
+        "window_end": late.window_end_day,
+    }
+
+
+def _grade_text(grade: int | None, status: str, lower_bound: bool) -> str:
+    if grade is None:
+        return "not graded"
+    return f"{grade}{'+' if lower_bound else ''} ({status})"
+
+
+def _hematotox_text(assessment: Assessment) -> str | None:
+    score = assessment.hematotox
+    if score is None:
+        return None
+    if score.missing:
+        text = f"{score.lower}-{score.upper} points, risk {score.risk}"
+        return text + f" (missing: {', '.join(score.missing)})"
+    return f"{score.score} points, {score.risk} risk"
+
+
+def _left_out_text(left_out: tuple[LeftOut, ...]) -> list[str]:
+    counts = Counter(item.reason for item in left_out)
+    return [f"{count} × {reason.replace('-', ' ')}" for reason, count in sorted(counts.items())]
+
+
+def _sentence(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return text[:1].upper() + text[1:]
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
