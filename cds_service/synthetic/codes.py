@@ -8,8 +8,8 @@ where the code is defined in `fhir_mappings/`; the ones used here were checked a
 - CPT 38228 "CAR-T cell administration, autologous" (CPT 2023 Category I, replacing 0540T):
   americanmedicalcoding.com "CPT code 38225-38228".
 - RxNorm ingredient 24698 fludarabine: nmdp-ig/cibmtr-reporting-ig med-fludarabine value set.
-- RxNorm ingredients 3002 cyclophosphamide and 68442 filgrastim, SNOMED CT transfusion
-  procedures and the relapse finding: verified in fhir_mappings' value-set files (see there).
+- RxNorm ingredients 3002 cyclophosphamide and 68442 filgrastim, ICD-10-PCS transfusion
+  codes: verified in fhir_mappings/data/valuesets.yaml (sources cited there).
 """
 
 from __future__ import annotations
@@ -62,8 +62,10 @@ CART_ADMINISTRATION_CPT = ("38228", "CAR-T cell administration, autologous")
 FLUDARABINE_RXNORM = ("24698", "fludarabine")
 CYCLOPHOSPHAMIDE_RXNORM = ("3002", "cyclophosphamide")
 FILGRASTIM_RXNORM = ("68442", "filgrastim")
-RBC_TRANSFUSION_SNOMED = ("116863004", "Transfusion of red blood cells")
-PLATELET_TRANSFUSION_SNOMED = ("180207008", "Intravenous blood transfusion of platelets")
+ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
+# ICD-10-PCS table 302: transfusion of nonautologous red cells / platelets into a peripheral vein
+RBC_TRANSFUSION_PCS = ("30233N1", "Transfusion of nonautologous red blood cells, peripheral vein")
+PLATELET_TRANSFUSION_PCS = ("30233R1", "Transfusion of nonautologous platelets, peripheral vein")
 RELAPSE_SNOMED = ("58184002", "Recurrent disease")
 
 # The approved CAR-T products a synthetic patient may receive (display text only here;

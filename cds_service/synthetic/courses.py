@@ -65,8 +65,6 @@ class CoursePlan:
     messy: tuple[MessyKind, ...]
     anc: dict[int, float] = field(repr=False)  # designed ANC (/uL) on every sampled day
     gcsf_days: tuple[int, ...] = ()
-    platelet_transfusion_days: tuple[int, ...] = ()
-    rbc_transfusion_days: tuple[int, ...] = ()
 
     @property
     def expected_early_grade(self) -> int | None:

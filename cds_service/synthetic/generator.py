@@ -279,9 +279,9 @@ class _PatientWriter:
                 for analyte, value in blood.chemistry(day).items():
                     self._lab(day, at, analyte, value)
         for day in blood.platelet_transfusions:
-            self._transfusion(day, codes.PLATELET_TRANSFUSION_SNOMED)
+            self._transfusion(day, codes.PLATELET_TRANSFUSION_PCS)
         for day in blood.rbc_transfusions:
-            self._transfusion(day, codes.RBC_TRANSFUSION_SNOMED)
+            self._transfusion(day, codes.RBC_TRANSFUSION_PCS)
         self._messy_extras()
 
     def _observation(
@@ -364,7 +364,7 @@ class _PatientWriter:
                 "id": self._next_id("tx"),
                 "status": "completed",
                 "code": {
-                    "coding": [{"system": codes.SNOMED, "code": code, "display": display}],
+                    "coding": [{"system": codes.ICD10PCS, "code": code, "display": display}],
                     "text": f"{display} (irradiated)",
                 },
                 "subject": self._subject(),

@@ -7,7 +7,7 @@ synthetic generator designed is what the mapping layer reads back from a real FH
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -119,6 +119,16 @@ def test_the_therapy_timeline_read_back_is_the_one_designed(
         assert timeline.death_day == death, patient.patient_id
         relapse = None if plan.relapse_day is None else plan.date_of(plan.relapse_day)
         assert timeline.relapse_day == relapse, patient.patient_id
+        assert sorted((t.day, t.product) for t in timeline.transfusions) == _transfusions(patient)
+
+
+def _transfusions(patient: SyntheticPatient) -> list[tuple[date, str]]:
+    products = {"30233N1": "rbc", "30233R1": "platelets"}
+    return sorted(
+        (datetime.fromisoformat(r["performedDateTime"]).date(), products[code])
+        for r in patient.resources()
+        if r["resourceType"] == "Procedure" and (code := r["code"]["coding"][0]["code"]) in products
+    )
 
 
 def test_the_engine_grades_every_completed_course_as_designed(
