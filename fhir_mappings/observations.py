@@ -33,6 +33,12 @@ ANC_GROUP_KINDS = frozenset(
     }
 )
 BOUND_WBC_LIMIT = 500.0  # s1.3: WBC <= 500/uL bounds ANC <= 500
+# Other spellings of the LOINC system seen in the wild (HL7 OID, trailing slash, https)
+SYSTEM_ALIASES = {
+    "urn:oid:2.16.840.1.113883.6.1": "http://loinc.org",
+    "http://loinc.org/": "http://loinc.org",
+    "https://loinc.org": "http://loinc.org",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +179,8 @@ class ObservationMapper:
         for c in coding if isinstance(coding, list) else ():
             if not isinstance(c, dict):
                 continue
-            key = (c.get("system") or "", c.get("code") or "")
+            system = c.get("system") or ""
+            key = (SYSTEM_ALIASES.get(system, system), c.get("code") or "")
             hit = entries.get(key)
             if hit is not None:
                 return hit

@@ -17,6 +17,9 @@ from typing import Any, cast
 from fhir_mappings.tables import COUNT_KINDS, ENZYME_KINDS, PERCENT_KINDS, canonical_unit, units_doc
 
 UCUM_SYSTEM = "http://unitsofmeasure.org"
+UCUM_SYSTEMS = frozenset(
+    {UCUM_SYSTEM, "urn:oid:2.16.840.1.113883.6.8", "http://unitsofmeasure.org/"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +105,7 @@ class UnitConverter:
         self, kind: str, system: str | None, code: str | None, unit: str | None
     ) -> float | UnitError:
         candidates: list[str] = []
-        if code and (system is None or system == UCUM_SYSTEM):
+        if code and (system is None or system in UCUM_SYSTEMS):
             candidates.append(code.strip())
         if unit and unit.strip() not in candidates:
             candidates.append(unit.strip())

@@ -145,3 +145,15 @@ def test_prefetch_codes_come_from_the_table() -> None:
     assert {"770-8", "769-0", "764-1", "23761-0"} <= set(loinc_codes())
     assert set(loinc_codes(("platelets",))) == set(by_kind["platelets"])
     assert len(loinc_codes()) == len(set(loinc_codes()))
+
+
+def test_loinc_and_ucum_system_spellings() -> None:
+    res = obs("x", "777-3", 31, "10*9/L", "2026-02-03")
+    res["code"]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.6.1"
+    res["valueQuantity"] = {
+        "value": 31,
+        "unit": "x10^9/l",
+        "system": "urn:oid:2.16.840.1.113883.6.8",
+        "code": "10*9/L",
+    }
+    assert lab_by_source(map_patient([res], patient_id="p"), "Observation/x").value == 31.0
