@@ -41,18 +41,18 @@ def platelet_points(platelets: float) -> int:
 
 def anc_points(anc: float) -> int:
     """cells/uL. §6.1 + H-A1: point only when ANC < 1200 (exactly 1200 -> 0)."""
-    return 1 if anc < 1200 else 0
+    return 1 if anc < 1200 else 0  # §6.1 + §6.2 H-A1: ANC < 1200/uL
 
 
 def hemoglobin_points(hemoglobin: float) -> int:
     """g/dL. §6.1 + H-A1: point only when Hb < 9.0 (exactly 9.0 -> 0)."""
-    return 1 if hemoglobin < 9.0 else 0
+    return 1 if hemoglobin < 9.0 else 0  # §6.1 + §6.2 H-A1: Hb < 9.0 g/dL
 
 
 def crp_points(crp_mg_per_l: float) -> int:
     """CRP given in mg/L. §6.1: point when CRP > 3.0 mg/dL = 30 mg/L (compared in mg/L to avoid
     a rounding error in the /10 conversion; exactly 3.0 mg/dL -> 0, H-A1)."""
-    return 1 if crp_mg_per_l > 30.0 else 0
+    return 1 if crp_mg_per_l > 30.0 else 0  # §6.1 + H-A1: CRP > 3.0 mg/dL (= 30 mg/L)
 
 
 def ferritin_points(ferritin: float) -> int:

@@ -30,6 +30,9 @@ class PhenotypeResult:
     recovery_day: int | None = None  # intermittent: value > 1500 after the dip
     second_dip_day: int | None = None  # intermittent: value < 1000 after that recovery
     sustained_recovery_day: int | None = None  # C7a
+    # Window reached day 60 (or death). False: the phenotype may still change (e.g. a "quick"
+    # patient evaluated on day 20 can re-dip); C7(b) still names it when rules 1-3 apply.
+    window_complete: bool = False
 
 
 def classify_phenotype(
@@ -48,23 +51,28 @@ def classify_phenotype(
     longest = _longest_severe(
         daily, end, horizon=horizon, death_day=death_day, censor_day=censor_day, opts=options
     )
+    done = end in (horizon, death_day)
     if longest >= APLASTIC_DAYS:
-        return PhenotypeResult("aplastic", end, longest)
+        return PhenotypeResult("aplastic", end, longest, window_complete=done)
     marks = _measured_marks(daily, end)
     dip = next((day for day, value in marks if value < DIP_ANC), None)
     a, b, c = _intermittent(marks)
     if c is not None:
-        return PhenotypeResult("intermittent", end, longest, a, b, c)
+        return PhenotypeResult("intermittent", end, longest, a, b, c, window_complete=done)
     sustained = _sustained_recovery(marks, dip)
     quick = bool(marks) and (
         dip is None
         or (sustained is not None and not any(v < DIP_ANC for d, v in marks if d > sustained))
     )
     if quick:
-        return PhenotypeResult("quick", end, longest, dip, sustained_recovery_day=sustained)
+        return PhenotypeResult(
+            "quick", end, longest, dip, sustained_recovery_day=sustained, window_complete=done
+        )
     complete = end == horizon and bool(marks)  # C7b
     kind: Phenotype = "unclassified" if complete else "indeterminate"
-    return PhenotypeResult(kind, end, longest, dip, sustained_recovery_day=sustained)
+    return PhenotypeResult(
+        kind, end, longest, dip, sustained_recovery_day=sustained, window_complete=done
+    )
 
 
 def _longest_severe(

@@ -102,3 +102,10 @@ def test_below_1000_value_is_a_dip() -> None:
 
 def test_no_value_is_indeterminate() -> None:
     assert grade({}).phenotype == "indeterminate"
+
+
+def test_quick_in_an_open_window_is_marked_incomplete() -> None:
+    # C7(b): rules 1-3 apply before day 60 too; the result says the window is not complete
+    detail = grade({0: 2000, 2: 1800}, evaluation_day=2).phenotype_detail
+    assert (detail.phenotype, detail.window_complete) == ("quick", False)
+    assert grade({0: 2000, 60: 1800}).phenotype_detail.window_complete is True
