@@ -422,3 +422,37 @@ def test_explanation_names_days_and_duration() -> None:
     early = grade(full(constant(range(2, 18), 300))).early
     assert "days 2-17 (16 days)" in early.explanation()
     assert early.explanation().startswith("early ICAHT grade 3")
+
+
+# ---- option switches ----
+
+
+def test_liang_fills_nothing_with_fewer_than_two_values() -> None:
+    # C10: zoo::na.approx needs two points; in Liang mode the other days stay unknown
+    liang = grade({3: 300}, options=GradingOptions.liang()).early
+    assert liang.grid.days_of("measured") == (3,)
+    assert liang.grid.days_of("unknown") == tuple(d for d in range(31) if d != 3)
+    default = grade({3: 300}).early
+    assert default.grid.days_of("filled") == (0, 1, 2)  # constant back-fill, <= 7 days
+
+
+def test_max_interpolation_gap_switch() -> None:
+    values = {**constant(range(5), HIGH), 5: 300, 10: 300, **constant(range(11, 31), HIGH)}
+    assert grade(values).early.days_anc_le_500 == 6  # days 6-9 interpolated at 300
+    short = grade(values, options=GradingOptions(max_interpolation_gap=3)).early
+    assert short.grid.days_of("unknown") == (6, 7, 8, 9)
+    assert (short.days_anc_le_500, short.lower_bound) == (1, True)
+
+
+def test_bridging_gap_switch() -> None:
+    values = full({**constant(range(5, 11), 300), **constant(range(12, 19), 300)})
+    assert grade(values).early.days_anc_le_500 == 14
+    unbridged = grade(values, options=GradingOptions(bridging_gap=0)).early
+    assert (unbridged.days_anc_le_500, unbridged.grade) == (7, 2)
+
+
+def test_options_are_frozen() -> None:
+    options = GradingOptions()
+    with pytest.raises(AttributeError):
+        options.round_to_10 = True  # type: ignore[misc]
+    assert options.with_changes(round_to_10=True).round_to_10 is True
