@@ -97,6 +97,8 @@ def test_history_flags(timeline: TherapyTimeline) -> None:
 
 
 def test_censoring_and_death(timeline: TherapyTimeline) -> None:
+    # the relapse before the current course (its indication) does not censor it
+    assert timeline.relapse_day == date(2026, 7, 20)
     assert timeline.next_therapy_day == date(2026, 8, 1)
     assert timeline.allo_hct_day is None
     assert timeline.death_day == date(2026, 9, 30)

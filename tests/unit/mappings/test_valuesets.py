@@ -24,6 +24,7 @@ FORMATS = {
     "rxnorm": r"^\d+$",
     "atc": r"^[A-Z]\d{2}[A-Z]{2}\d{2}$",
     "icd10cm": r"^[A-Z]\d{2}(\.[0-9A-Z]{1,4})?$",
+    "snomed": r"^\d{6,18}$",
 }
 
 
@@ -93,3 +94,10 @@ def test_names_match_whole_words_only() -> None:
     assert [c.name for c in vs.match({"text": "pegfilgrastim 6 mg"})] == ["pegfilgrastim"]
     assert vs.match({"text": "Platelet count"}) == ()
     assert vs.match({"text": "heparinase test"}) == ()
+
+
+def test_relapse_by_code_only() -> None:
+    vs = default_value_sets()
+    coded = {"coding": [{"system": "http://snomed.info/sct", "code": "58184002"}]}
+    assert [c.group for c in vs.match(coded)] == ["relapse"]
+    assert vs.match({"text": "Relapsed/refractory DLBCL"}) == ()
