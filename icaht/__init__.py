@@ -1,7 +1,12 @@
 """ICAHT clinical engine: pure functions from clean patient data to grades with evidence.
 
 No Flask, no HTTP, no FHIR JSON, no clock: the evaluation date is always an argument.
-Rules: /work/shared/clinical-rules.md (§1-9, §16); readings: docs/decisions/0002.
+Rules: clinical-rules.md (§1-9, §16); readings: docs/decisions/0002-icaht-grading-readings.md.
+
+Modules: options (GradingOptions), observations (daily minima), daygrid (day grid 0..E),
+episodes, early, late, phenotype, neutropenia (grade_neutropenia), ctcae, hematotox, easix,
+iec_hs, assessment (assess), version (RULES_VERSION), record (input contract).
+Management rules M01-M26 belong in `icaht/rules/` and consume `Assessment`.
 """
 
 from icaht.assessment import Assessment, Censoring, assess
