@@ -124,6 +124,7 @@ class UnitConverter:
         """Factor from one unit string to the canonical unit of `kind`."""
         if not unit:
             return UnitError("unit-missing", "value has no unit; never guessed")
+        unit = unit.replace("\u00b5", "u").replace("\u03bc", "u")  # micro signs -> UCUM "u"
         target = canonical_unit(kind)
         if unit == "%" and kind not in PERCENT_KINDS:
             return UnitError("incompatible-unit", f"'%' is not a {kind} value")

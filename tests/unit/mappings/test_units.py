@@ -116,3 +116,20 @@ def test_warm_up_fills_the_factor_cache() -> None:
     cache = default_config().units._cache
     assert cache[("hemoglobin", None, "mmol/L", "mmol/L")] == 1.611
     assert cache[("anc", None, "10*3/uL", "10*3/uL")] == 1000.0
+
+
+@pytest.mark.parametrize(
+    ("kind", "unit", "factor"),
+    [
+        ("creatinine", "\u00b5mol/L", 1 / 88.4),
+        ("platelets", "10^3/\u03bcL", 1.0),
+        ("anc", "10E9/L", 1000.0),
+        ("anc", "cells/\u00b5L", 1.0),
+        ("crp", "mg/dl", 10.0),
+        ("hemoglobin", "g/dl", 1.0),
+    ],
+)
+def test_spelling_variants(kind: str, unit: str, factor: float) -> None:
+    got = UnitConverter().factor(kind, unit)
+    assert isinstance(got, float)
+    assert got == pytest.approx(factor, rel=1e-9)
