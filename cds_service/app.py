@@ -16,6 +16,7 @@ from flask import Flask, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from cds_service import metrics
 from cds_service.config import Settings
 from cds_service.discovery import SERVICES_BY_ID, HookService, discovery_document
 from cds_service.errors import RequestValidationError
@@ -66,7 +67,9 @@ _AUTH_OFF = "ICAHT_CDS_AUTH=none: EHR authentication is OFF (local development o
 
 
 def default_services(settings: Settings) -> Services:
-    fhir = FhirClient(per_request_timeout=settings.fhir_timeout_seconds)
+    fhir = FhirClient(
+        per_request_timeout=settings.fhir_timeout_seconds, observer=metrics.observe_fhir_call
+    )
     if settings.auth == "none":
         return Services(settings, fhir, None)
     from cds_service.wiring import jwt_authenticator  # noqa: PLC0415 (needs the store)
@@ -92,6 +95,31 @@ def _register_routes(app: Flask, services: Services) -> None:
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
         return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz() -> ResponseReturnValue:
+        checks, warnings = readiness(services)
+        ready = all(checks.values())
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+        if warnings:
+            body["warnings"] = warnings
+        return jsonify(body), 200 if ready else 503
+
+    @app.get("/metrics")
+    def metrics_page() -> ResponseReturnValue:
+        payload, content_type = metrics.exposition()
+        return app.response_class(payload, mimetype=content_type.split(";")[0])
+
+
+def readiness(services: Services) -> tuple[dict[str, bool], list[str]]:
+    checks = {"config": True}
+    warnings = []
+    if services.authenticator is None:
+        warnings.append(_AUTH_OFF)
+    ping = getattr(services.authenticator, "store_ping", None)
+    if ping is not None:
+        checks["database"] = bool(ping())
+    return checks, warnings
 
 
 def _authenticate(services: Services, path: str) -> Any:
@@ -120,9 +148,22 @@ def _run_hook(services: Services, service: HookService, client: Any) -> Response
         outcome = handle_hook(service, body, target, services.fhir, settings)
     except DataUnavailableError as error:
         _log_hook(service, body, None, started, status=412, missing=list(error.keys))
+        _count(service, 412, started)
         return _outcome(412, "incomplete", f"required data unavailable: {error}")
     _log_hook(service, body, outcome, started, status=200)
+    _count(service, 200, started, outcome)
     return jsonify(outcome.response)
+
+
+def _count(
+    service: HookService, status: int, started: float, outcome: HookOutcome | None = None
+) -> None:
+    metrics.HOOK_REQUESTS.labels(service.id, str(status)).inc()
+    metrics.HOOK_LATENCY.labels(service.id).observe(time.perf_counter() - started)
+    if outcome is not None:
+        for key, source in outcome.sources.items():
+            metrics.PREFETCH.labels(key, source).inc()
+        metrics.CARDS.labels(service.id).inc(len(outcome.response["cards"]))
 
 
 def _fhir_target(services: Services, body: dict[str, Any], client: Any) -> FhirTarget | None:

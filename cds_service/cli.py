@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +18,6 @@ from typing import Any
 
 import requests
 
-from cds_service.app import create_app
 from cds_service.fhir_server import (
     DEFAULT_STATE_DIR,
     FhirServerError,
@@ -26,7 +26,6 @@ from cds_service.fhir_server import (
 )
 from cds_service.synthetic import SyntheticPatient, generate_cohort
 from cds_service.synthetic.loader import SeedError, seed_cohort
-from cds_service.wsgi import run_gunicorn
 
 DEMO_PATIENTS = 24
 DEMO_SEED = 1
@@ -53,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=2)
     serve.add_argument("--threads", type=int, default=8)
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
+    serve.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     serve.set_defaults(func=_serve)
 
     demo = commands.add_parser("demo", help="embedded default: FHIR server + cohort + service")
@@ -80,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     if args.fhir_url:
         os.environ["ICAHT_CDS_FHIR_URL"] = args.fhir_url
+    if not args.dev:
+        # before prometheus_client is first imported: it picks its mode at import time
+        metrics_dir = args.state_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    from cds_service.app import create_app  # noqa: PLC0415 (after the metrics mode is set)
+    from cds_service.wsgi import run_gunicorn  # noqa: PLC0415
+
     if args.dev:
         create_app().run(host=args.host, port=args.port)
         return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,9 +94,11 @@ class FhirClient:
         per_request_timeout: float = 1.5,
         max_pages: int = 20,
         pool_size: int = 16,
+        observer: Callable[[str, float, str], None] | None = None,
     ) -> None:
         self.per_request_timeout = per_request_timeout
         self.max_pages = max_pages
+        self.observer = observer  # (resource type, seconds, outcome), e.g. for metrics
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=pool_size)
         self._session.mount("http://", adapter)
@@ -192,6 +194,8 @@ class FhirClient:
         return results
 
     def _record(self, timing: CallTiming) -> None:
+        if self.observer is not None:
+            self.observer(timing.query, timing.seconds, timing.outcome)
         with self._lock:
             self.timings.append(timing)
             del self.timings[:-200]

@@ -6,9 +6,11 @@ The settings live in deploy/gunicorn.conf.py so that `gunicorn -c deploy/gunicor
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from prometheus_client import multiprocess
 
 from cds_service.app import create_app
 
@@ -26,6 +28,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app()
 
 
+def _child_exit(server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
 def run_gunicorn(bind: str, workers: int = 2, threads: int = 8) -> None:
     _Gunicorn(
         {
@@ -36,5 +43,6 @@ def run_gunicorn(bind: str, workers: int = 2, threads: int = 8) -> None:
             "timeout": 30,
             "graceful_timeout": 10,
             "accesslog": None,
+            "child_exit": _child_exit,
         }
     ).run()

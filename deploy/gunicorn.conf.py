@@ -12,3 +12,10 @@ timeout = 30
 graceful_timeout = 10
 keepalive = 5
 accesslog = None  # request logs come from the app as JSON, without patient data
+
+
+def child_exit(server, worker):  # prometheus_client multiprocess mode (PROMETHEUS_MULTIPROC_DIR)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess  # noqa: PLC0415 (only in that mode)
+
+        multiprocess.mark_process_dead(worker.pid)
