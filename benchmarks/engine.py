@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from icaht import GradingOptions, grade_neutropenia  # noqa: E402
+from icaht import GradingOptions, grade_neutropenia
 
 SEED = 20261124
 DAY0 = date(2026, 1, 5)
@@ -66,7 +66,8 @@ def main() -> None:
     for name, options in (("default", GradingOptions()), ("liang", GradingOptions.liang())):
         micro = statistics.median(per_patient_microseconds(p, options) for p in cohort[:20])
         seconds = cohort_seconds(cohort, options)
-        print(f"{name:8s} one patient ({VALUES_PER_PATIENT} values / {DAYS} days): {micro:.0f} us median")
+        shape = f"{VALUES_PER_PATIENT} values / {DAYS} days"
+        print(f"{name:8s} one patient ({shape}): {micro:.0f} us median")
         print(f"{name:8s} cohort of {COHORT} patients, one core: {seconds:.2f} s")
 
 
