@@ -60,7 +60,7 @@ class Parsed:
     ref_low: float | None
     ref_high: float | None
     source_id: str
-    keys: tuple[str, ...]
+    keys: tuple[object, ...]  # same-specimen keys: group/specimen strings, collection instant
 
     def lab(
         self,
@@ -236,15 +236,15 @@ class ObservationMapper:
             f = value_factor
         return _clean(float(q["value"]) * f)
 
-    def _keys(self, res: Mapping[str, Any], item: ObsInput, when: When) -> tuple[str, ...]:
-        keys = list(item.groups)
+    def _keys(self, res: Mapping[str, Any], item: ObsInput, when: When) -> tuple[object, ...]:
+        keys: list[object] = list(item.groups)
         specimen = res.get("specimen")
         spec = specimen.get("reference") if isinstance(specimen, dict) else None
         if isinstance(spec, str) and spec:
             owner = item.source_id.split("#")[0]
             keys.append(f"spec:{owner}{spec}" if spec.startswith("#") else f"spec:{spec}")
         if when.at is not None:
-            keys.append(f"ts:{when.at.timestamp()}")
+            keys.append(when.at)  # an aware datetime: equal instants in any offset group
         return tuple(keys)
 
     # -- all Observations of a patient ------------------------------------------------------
@@ -275,10 +275,11 @@ def _clean(x: float) -> float:
 
 def _unit_fields(q: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
     """(system, code, unit) of a Quantity; non-strings become None."""
-    out = tuple(q.get(k) for k in ("system", "code", "unit"))
-    return cast(
-        tuple[str | None, str | None, str | None],
-        tuple(v if isinstance(v, str) else None for v in out),
+    system, code, unit = q.get("system"), q.get("code"), q.get("unit")
+    return (
+        system if isinstance(system, str) else None,
+        code if isinstance(code, str) else None,
+        unit if isinstance(unit, str) else None,
     )
 
 
@@ -375,7 +376,7 @@ def specimen_groups(parsed: list[Parsed]) -> list[list[Parsed]]:
             i = parent[i]
         return i
 
-    first: dict[str, int] = {}
+    first: dict[object, int] = {}
     for i, p in enumerate(parsed):
         for key in p.keys:
             j = first.setdefault(key, i)
