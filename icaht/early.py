@@ -69,19 +69,20 @@ class EarlyResult:
                 text += " before death"
         elif self.grade > 0:
             episode = max(self.episodes_500, key=lambda e: e.duration)
-            text += (
-                f" because ANC <=500/uL on days {episode.start_day}-{episode.end_day}"
-                f" ({episode.duration} days)"
-            )
+            text += f" because ANC <=500/uL {_span(episode)}"
             if self.episodes_100:
                 profound = max(self.episodes_100, key=lambda e: e.duration)
-                text += (
-                    f", <=100/uL on days {profound.start_day}-{profound.end_day}"
-                    f" ({profound.duration} days)"
-                )
+                text += f", <=100/uL {_span(profound)}"
         if self.lower_bound:
             text += "; lower bound (days without values in the window)"
         return text
+
+
+def _span(episode: Episode) -> str:
+    """'on days 2-17 (16 days)', or 'on day 4 (1 day)'."""
+    if episode.duration == 1:
+        return f"on day {episode.start_day} (1 day)"
+    return f"on days {episode.start_day}-{episode.end_day} ({episode.duration} days)"
 
 
 def early_status(
