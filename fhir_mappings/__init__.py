@@ -1,4 +1,13 @@
-"""FHIR R4 resources -> the engine's PatientRecord (clinical-rules.md s1, s11)."""
+"""FHIR R4 resources -> the engine's PatientRecord (clinical-rules.md s1, s11).
+
+Entry points:
+    map_patient(resources, *, patient_id, tz="UTC", config=None) -> MappingResult
+    map_draft_orders(bundle_or_resources, *, config=None) -> tuple[OrderIntent, ...]
+    loinc_codes(kinds=None) / loinc_codes_by_analyte() -> prefetch code lists from the table
+    warm_up(config=None) -> None   (load tables and the UCUM registry at start-up)
+Data: fhir_mappings/data/analytes.yaml, units.yaml, valuesets.yaml (sources cited per code).
+Decisions: docs/decisions/0003-fhir-mapping-units-and-codes.md.
+"""
 
 from fhir_mappings.api import map_patient, warm_up
 from fhir_mappings.config import MappingConfig, default_config
