@@ -109,10 +109,12 @@ def run(workdir: Path, fhir: LocalFhirServer, seconds: int, concurrency: list[in
         for label, body in bodies.items():
             for c in concurrency:
                 tokens = sign_tokens(key, hook_url, count=c * seconds * 400 + 1000)
-                result = wrk(workdir, hook_url, body, tokens, c, seconds)
+                result = wrk(workdir, hook_url, body, tokens, connections=c, seconds=seconds)
                 print(f"{label:32s} {c:4d} {result}")
         for c in concurrency:
-            result = wrk(workdir, f"{public_url}/healthz", None, ["-"], c, seconds)
+            result = wrk(
+                workdir, f"{public_url}/healthz", None, ["-"], connections=c, seconds=seconds
+            )
             print(f"{'GET /healthz':32s} {c:4d} {result}")
     finally:
         service.terminate()
@@ -175,7 +177,7 @@ def sign_tokens(key: ec.EllipticCurvePrivateKey, audience: str, count: int) -> l
 
 
 def wrk(
-    workdir: Path, url: str, body: str | None, tokens: list[str], connections: int, seconds: int
+    workdir: Path, url: str, body: str | None, tokens: list[str], *, connections: int, seconds: int
 ) -> str:
     (workdir / "tokens.txt").write_text("\n".join(tokens))
     (workdir / "bench.lua").write_text(
