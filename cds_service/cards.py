@@ -134,7 +134,7 @@ def _status_values(inputs: CardInputs) -> dict[str, Any]:
             "next_grade": early.next_grade,
         },
         "late": _late_values(result),
-        "phenotype": None if result.phenotype == "indeterminate" else result.phenotype,
+        "phenotype": _phenotype_text(result),
         "hematotox": _hematotox_text(assessment),
         "ctcae": [
             f"{g.term} grade {g.grade} ({_number(g.value)} on {g.day})"
@@ -171,6 +171,15 @@ def _late_values(result: Any) -> dict[str, Any]:
         "explanation": explanation,
         "window_end": late.window_end_day,
     }
+
+
+def _phenotype_text(result: Any) -> str | None:
+    if result.phenotype == "indeterminate":
+        return None
+    if not result.phenotype_detail.window_complete:
+        # a phenotype named before day 60 may still change (docs/decisions/0002, C7)
+        return f"{result.phenotype} so far"
+    return str(result.phenotype)
 
 
 def _grade_text(grade: int | None, status: str, lower_bound: bool) -> str:
