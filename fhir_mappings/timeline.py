@@ -29,7 +29,7 @@ MED_GROUPS = frozenset(
         "next_therapy",
     }
 )
-PROC_GROUPS = frozenset({"car_t", "transfusion", "allo_hct"})
+PROC_GROUPS = frozenset({"car_t", "apheresis", "transfusion", "allo_hct"})
 COND_GROUPS = frozenset({"crs", "cardiovascular", "mould", "relapse", "allo_hct_history"})
 ProductName = Literal["rbc", "platelets", "plasma", "cryoprecipitate", "granulocytes", "other"]
 PRODUCTS: frozenset[str] = frozenset(
@@ -314,6 +314,12 @@ def _lymphodepletion(
     return min(e.day for e in inside), agents
 
 
+def _last_before(events: Sequence[Event], day0: date | None) -> date | None:
+    """The latest event on or before day 0 (the collection for the current course)."""
+    days = [e.day for e in events if day0 is not None and e.day <= day0]
+    return max(days) if days else None
+
+
 def _first_after(events: Sequence[Event], day0: date | None) -> date | None:
     days = [e.day for e in events if day0 is not None and e.day > day0]
     return min(days) if days else None
@@ -334,6 +340,7 @@ def build_timeline(
     grades = [e.grade for e in crs if e.grade is not None]
     return TherapyTimeline(
         infusions=infusions,
+        apheresis_day=_last_before(g.get("apheresis", []), day0),
         lymphodepletion_start=ld_start,
         lymphodepletion_agents=ld_agents,
         gcsf_days=_days(g.get("gcsf", [])),

@@ -117,6 +117,9 @@ class TherapyTimeline:
     """Everything the rules need besides lab values. Each item is optional."""
 
     infusions: tuple[CarTInfusion, ...] = ()  # oldest first; a re-infusion starts a new course
+    # leukapheresis (T-cell collection) of the current course: starts the irradiated-products
+    # window 7 days before it (clinical-rules.md section 10, M01)
+    apheresis_day: date | None = None
     lymphodepletion_start: date | None = None
     # "fludarabine", "cyclophosphamide", "bendamustine"
     lymphodepletion_agents: tuple[str, ...] = ()

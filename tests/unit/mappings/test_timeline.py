@@ -155,3 +155,31 @@ def test_allo_hct_after_day0_censors() -> None:
     assert tl.allo_hct_day == date(2026, 5, 1)
     assert tl.prior_allo_hct is None
     assert tl.infusions[0].product is None
+
+
+def _procedure(pid: str, code: str, when: str) -> dict[str, object]:
+    return {
+        "resourceType": "Procedure",
+        "id": pid,
+        "status": "completed",
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": code}]},
+        "subject": {"reference": "Patient/p1"},
+        "performedDateTime": when,
+    }
+
+
+def test_apheresis_of_the_current_course_opens_the_irradiation_window() -> None:
+    resources = [
+        _procedure("aph-old", "38225", "2025-01-02T09:00:00Z"),
+        _procedure("aph", "38225", "2026-02-02T09:00:00Z"),
+        _procedure("inf", "38228", "2026-03-01T10:00:00Z"),
+        _procedure("aph-later", "38225", "2026-09-01T09:00:00Z"),  # for a later course
+    ]
+    timeline = map_patient(resources, patient_id="p1").record.timeline
+    assert timeline.day0 == date(2026, 3, 1)
+    assert timeline.apheresis_day == date(2026, 2, 2)
+
+
+def test_no_apheresis_on_record_is_none() -> None:
+    resources = [_procedure("inf", "38228", "2026-03-01T10:00:00Z")]
+    assert map_patient(resources, patient_id="p1").record.timeline.apheresis_day is None
