@@ -25,6 +25,7 @@ from cds_service.gather import DataUnavailableError
 from cds_service.hooks import HookOutcome, HookSettings, handle_hook
 from cds_service.logs import configure_logging, log_event
 from cds_service.validation import validate_hook_request
+from fhir_mappings import warm_up
 
 log = logging.getLogger("cds_service")
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     configure_logging()
     settings = settings or (services.settings if services else Settings.from_env())
     services = services or default_services(settings)
+    warm_up()  # code tables and the UCUM registry, out of the first request's time
     app = Flask(__name__)
     app.extensions["icaht"] = services
     if services.authenticator is None:
