@@ -1,0 +1,262 @@
+"""Authentication of the EHR's JWT on every CDS Hooks call (CDS Hooks 2.0 "Trusting CDS Clients").
+
+Order of checks, cheapest and safest first; nothing is fetched before the issuer and the `jku`
+are found on the allow-list:
+
+1. `Authorization: Bearer <jwt>`, compact JWS syntax, bounded length.
+2. Header: `alg` RS384 or ES384 only (no `none`, no HMAC), `kid` required, `typ` JWT if present,
+   no `crit`.
+3. `iss` (read before verification only to pick the client) must be a configured client.
+4. Key: `jku`, when present, must be exactly one of that client's `jwks_url`s; the key is looked
+   up by `kid` in that set, else in the inline set and then the configured URLs. The key's type
+   fixes the algorithm, and it must equal the header's.
+5. Signature, `aud` (the endpoint's public URL), `iss` (PyJWT), then `exp` (60 s leeway), `iat`
+   (not in the future beyond the leeway), `nbf`, a bounded lifetime, `jti`.
+6. `jti` claimed in the shared replay cache, keyed by (iss, jti), kept until exp + leeway.
+
+Every failure raises `AuthError`; the route answers a bare 401. The reason is logged (logger
+`cds_service.security`) without the token. Errors of the replay cache itself (database down)
+are not authentication failures and propagate unchanged (the route answers 500).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, Protocol
+
+import jwt
+from jwt.exceptions import PyJWTError
+
+from cds_service.security.clients import ClientConfig
+from cds_service.security.keys import ALGORITHMS, EMPTY_KEY_SET, KeySet, PublicKey, parse_jwks
+from cds_service.security.remote import JwksUnavailableError, RemoteKeySets
+from cds_service.security.urls import UrlError, normalise_url, same_base_url
+
+log = logging.getLogger("cds_service.security")
+
+MAX_TOKEN_LENGTH = 16 * 1024
+MAX_CLAIM_LENGTH = 256
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
+
+
+class AuthError(Exception):
+    """The caller is not authenticated. The message is a reason for the log, never a token."""
+
+
+class ReplayCache(Protocol):
+    def claim(self, iss: str, jti: str, expires_at: datetime) -> bool:
+        """Record (iss, jti) until `expires_at`; False when it was already recorded."""
+        ...
+
+
+@dataclass(frozen=True)
+class AuthenticatedClient:
+    iss: str
+    sub: str | None
+    jti: str
+    fhir_servers: tuple[str, ...]
+
+    def allows_fhir_server(self, url: str) -> bool:
+        """True when `url` is, in normal form, exactly one of the client's FHIR base URLs."""
+        return any(same_base_url(url, _normal(allowed)) for allowed in self.fhir_servers)
+
+
+@lru_cache(maxsize=1024)
+def _normal(url: str) -> Any:
+    return normalise_url(url)
+
+
+@dataclass(frozen=True)
+class _Client:
+    config: ClientConfig
+    inline: KeySet
+
+
+class Authenticator:
+    def __init__(
+        self,
+        clients: Sequence[ClientConfig],
+        replay_cache: ReplayCache,
+        *,
+        leeway_seconds: int = 60,
+        jwks_timeout: float = 2.0,
+        jwks_lifespan: int = 300,
+        clock: Callable[[], datetime] | None = None,
+        jwks_refetch_interval: float = 10.0,
+        max_lifetime_seconds: int = 3600,
+    ) -> None:
+        self._clients = _index_clients(clients)
+        self._replay = replay_cache
+        self._leeway = leeway_seconds
+        self._max_lifetime = max_lifetime_seconds
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._remote = RemoteKeySets(
+            timeout=jwks_timeout,
+            lifespan=jwks_lifespan,
+            refetch_interval=jwks_refetch_interval,
+            clock=lambda: self._clock().timestamp(),
+        )
+
+    def authenticate(self, authorization: str | None, audience: str) -> AuthenticatedClient:
+        """The authenticated client of a request, or AuthError (reason logged, token not)."""
+        try:
+            return self._authenticate(authorization, audience)
+        except AuthError as error:
+            log.warning("EHR JWT rejected: %s", error)
+            raise
+
+    def _authenticate(self, authorization: str | None, audience: str) -> AuthenticatedClient:
+        token = _bearer_token(authorization)
+        header = _checked_header(token)
+        client = self._client_of(token)
+        key = self._key(client.config, client.inline, header)
+        claims = _verified_claims(token, key, audience, client.config.iss)
+        now = self._clock()
+        expires = self._check_times(claims, now.timestamp())
+        jti = _string_claim(claims, "jti", required=True)
+        assert jti is not None
+        if not self._replay.claim(client.config.iss, jti, expires):
+            raise AuthError(f"replayed jti (iss {client.config.iss})")
+        sub = _string_claim(claims, "sub", required=False)
+        return AuthenticatedClient(client.config.iss, sub, jti, client.config.fhir_servers)
+
+    def _client_of(self, token: str) -> _Client:
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except PyJWTError as error:
+            raise AuthError(f"malformed JWT payload ({type(error).__name__})") from None
+        iss = unverified.get("iss")
+        client = self._clients.get(iss) if isinstance(iss, str) else None
+        if client is None:
+            raise AuthError("unknown or missing iss")
+        return client
+
+    def _key(self, config: ClientConfig, inline: KeySet, header: Mapping[str, Any]) -> PublicKey:
+        kid, jku = header["kid"], header.get("jku")
+        if jku is not None and jku not in config.jwks_urls:
+            raise AuthError(f"jku is not on the allow-list of iss {config.iss}")
+        key = self._find_key(config, inline, kid, jku)
+        if key is None:
+            raise AuthError(f"unknown kid for iss {config.iss}")
+        if key.alg != header["alg"]:
+            raise AuthError(f"alg does not match the key type of kid (iss {config.iss})")
+        return key
+
+    def _find_key(
+        self, config: ClientConfig, inline: KeySet, kid: str, jku: str | None
+    ) -> PublicKey | None:
+        urls = (jku,) if jku is not None else config.jwks_urls
+        key = None if jku is not None else inline.get(kid)
+        for url in urls:
+            if key is not None:
+                break
+            try:
+                key = self._remote.lookup(url, kid)
+            except JwksUnavailableError as error:
+                raise AuthError(f"JWKS unavailable for iss {config.iss}: {error}") from None
+        return key
+
+    def _check_times(self, claims: Mapping[str, Any], now: float) -> datetime:
+        exp = _number_claim(claims, "exp")
+        iat = _number_claim(claims, "iat")
+        if exp + self._leeway <= now:
+            raise AuthError("expired (exp)")
+        if iat > now + self._leeway:
+            raise AuthError("issued in the future (iat)")
+        nbf = claims.get("nbf")
+        if nbf is not None and _number_claim(claims, "nbf") > now + self._leeway:
+            raise AuthError("not yet valid (nbf)")
+        if exp > now + self._max_lifetime + self._leeway:
+            raise AuthError("exp too far in the future")
+        return datetime.fromtimestamp(exp + self._leeway, UTC)
+
+
+def _index_clients(clients: Sequence[ClientConfig]) -> dict[str, _Client]:
+    index: dict[str, _Client] = {}
+    for config in clients:
+        if config.iss in index:
+            raise ValueError(f"issuer configured twice: {config.iss}")
+        for server in config.fhir_servers:
+            try:
+                normalise_url(server)
+            except UrlError as error:
+                raise ValueError(f"fhir_servers of {config.iss}: {error}") from None
+        inline = parse_jwks(config.jwks, strict=True) if config.jwks else EMPTY_KEY_SET
+        index[config.iss] = _Client(config, inline)
+    return index
+
+
+def _bearer_token(authorization: str | None) -> str:
+    if authorization is None:
+        raise AuthError("no Authorization header")
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthError("Authorization header is not 'Bearer <jwt>'")
+    if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.fullmatch(token):
+        raise AuthError("bearer token is not a compact JWS")
+    return token
+
+
+def _checked_header(token: str) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except PyJWTError as error:
+        raise AuthError(f"malformed JWT header ({type(error).__name__})") from None
+    if header.get("alg") not in ALGORITHMS:
+        raise AuthError("alg is not RS384 or ES384")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_CLAIM_LENGTH:
+        raise AuthError("kid missing or invalid")
+    typ = header.get("typ")
+    if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
+        raise AuthError("typ is not JWT")
+    if "crit" in header:
+        raise AuthError("crit header extensions are not supported")
+    jku = header.get("jku")
+    if jku is not None and not isinstance(jku, str):
+        raise AuthError("jku is not a string")
+    return header
+
+
+def _verified_claims(token: str, key: PublicKey, audience: str, iss: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=[key.alg],  # fixed by the key's type, never by the token
+            audience=audience,
+            issuer=iss,
+            options={
+                "require": _REQUIRED_CLAIMS,
+                "verify_exp": False,  # times are checked below, against the injected clock
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
+    except PyJWTError as error:
+        raise AuthError(f"JWT verification failed ({type(error).__name__})") from None
+    return claims
+
+
+def _number_claim(claims: Mapping[str, Any], name: str) -> float:
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise AuthError(f"{name} is not a number")
+    return float(value)
+
+
+def _string_claim(claims: Mapping[str, Any], name: str, *, required: bool) -> str | None:
+    value = claims.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_CLAIM_LENGTH:
+        raise AuthError(f"{name} missing or not a short string")
+    return value
