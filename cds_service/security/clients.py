@@ -32,7 +32,6 @@ from jsonschema.exceptions import ValidationError, best_match
 from cds_service.security.keys import KeySetError, parse_jwks
 from cds_service.security.urls import UrlError, normalise_url
 
-
 _KEYS_ANY_OF = [{"required": ["jwks_url"]}, {"required": ["jwks"]}]
 
 
