@@ -1,0 +1,240 @@
+"""The feedback, audit and replay-cache store (SQLAlchemy 2.x Core, Alembic migrations).
+
+One `Store` per process is enough: it owns a pooled engine and is safe to share between threads.
+Several processes (gunicorn workers) and replicas may use the same database at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from cds_service.store import tables
+from cds_service.store.audit_key import patient_hash, resolve_audit_key
+from cds_service.store.engine import create_store_engine
+from cds_service.store.records import AuditRecord, FeedbackRecord
+
+log = logging.getLogger("cds_service.store")
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Alembic keeps the running migration in module globals (`alembic.context`): one at a time per
+# process. Across processes, the database serialises them (see migrations/env.py).
+_MIGRATION_LOCK = threading.Lock()
+TABLES = {"feedback": tables.feedback, "audit": tables.audit, "replay_cache": tables.replay_cache}
+
+
+class Store:
+    def __init__(
+        self,
+        url: str,
+        *,
+        audit_key: bytes | None = None,
+        clock: Callable[[], datetime] | None = None,
+        purge_interval_seconds: float = 60.0,
+    ) -> None:
+        """`url`: SQLAlchemy URL (sqlite:///path or postgresql+psycopg://...).
+
+        `audit_key`: HMAC key for patient ids; by default from ICAHT_CDS_AUDIT_KEY (see
+        audit_key.py). `purge_interval_seconds`: how often `claim` also deletes expired replay
+        rows.
+        """
+        self.engine = create_store_engine(url)
+        self._audit_key = audit_key if audit_key is not None else resolve_audit_key(url)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._purge_interval = purge_interval_seconds
+        self._last_purge: float | None = None
+        self._purge_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ schema and health
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (idempotent; safe to run concurrently)."""
+        config = _alembic_config()
+        with _MIGRATION_LOCK, self.engine.connect() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            connection.commit()
+
+    def schema_is_current(self) -> bool:
+        """True when the database is at the newest migration (for /readyz)."""
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision() == head
+
+    def ping(self) -> bool:
+        """True when the database answers; False (and a log line) when it does not."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except SQLAlchemyError as error:
+            log.warning("store ping failed: %s", type(error).__name__)
+            return False
+        return True
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ writes
+
+    def record_feedback(self, *records: FeedbackRecord) -> list[int]:
+        """Store feedback entries in one transaction; returns their row ids.
+
+        When a record has no hook_instance or rules_version, they are taken from the audit row
+        of the same card (when the service showed it).
+        """
+        received_at = self._clock()
+        ids: list[int] = []
+        with self.engine.begin() as connection:
+            for record in records:
+                row = _feedback_row(record, received_at, _card_origin(connection, record))
+                result = connection.execute(tables.feedback.insert().values(**row))
+                key = result.inserted_primary_key
+                assert key is not None
+                ids.append(int(key[0]))
+        return ids
+
+    def record_audit(self, *records: AuditRecord) -> None:
+        """Store audit rows (one per card shown) in one transaction. Patient ids are hashed."""
+        if not records:
+            return
+        created_at = self._clock()
+        rows = [self._audit_row(record, created_at) for record in records]
+        with self.engine.begin() as connection:
+            connection.execute(tables.audit.insert(), rows)
+
+    def claim(self, iss: str, jti: str, expires_at: datetime) -> bool:
+        """ReplayCache: record (iss, jti) until `expires_at`; False when already recorded.
+
+        The primary key (iss, jti) decides, so two workers or replicas racing with the same
+        token cannot both win. A row whose time has passed may be claimed again.
+        """
+        self._maybe_purge()
+        row = {"iss": iss, "jti": jti, "expires_at": expires_at}
+        with self.engine.begin() as connection:
+            try:
+                with connection.begin_nested():
+                    connection.execute(tables.replay_cache.insert().values(**row))
+            except IntegrityError:
+                return _reclaim_expired(connection, row, self._clock())
+        return True
+
+    def purge_expired_replays(self) -> int:
+        """Delete replay-cache rows whose time has passed; returns how many."""
+        table = tables.replay_cache
+        with self.engine.begin() as connection:
+            result = connection.execute(table.delete().where(table.c.expires_at <= self._clock()))
+        return int(result.rowcount or 0)
+
+    # ------------------------------------------------------------------ reads (audit, tests)
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            return {
+                name: int(
+                    connection.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                )
+                for name, t in TABLES.items()
+            }
+
+    def feedback_rows(self, card_uuid: str | None = None) -> list[dict[str, Any]]:
+        return self._rows(tables.feedback, card_uuid)
+
+    def audit_rows(self, card_uuid: str | None = None) -> list[dict[str, Any]]:
+        return self._rows(tables.audit, card_uuid)
+
+    def patient_hash(self, patient_id: str) -> str:
+        """The hash under which a patient's audit rows are stored (for an operator's search)."""
+        return patient_hash(self._audit_key, patient_id)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _rows(self, table: sa.Table, card_uuid: str | None) -> list[dict[str, Any]]:
+        query = sa.select(table).order_by(table.c.id)
+        if card_uuid is not None:
+            query = query.where(table.c.card_uuid == card_uuid)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def _audit_row(self, record: AuditRecord, created_at: datetime) -> dict[str, Any]:
+        hashed = None if record.patient_id is None else self.patient_hash(record.patient_id)
+        return {
+            "created_at": created_at,
+            "hook_instance": record.hook_instance,
+            "service_id": record.service_id,
+            "hook": record.hook,
+            "card_uuid": record.card_uuid,
+            "patient_hash": hashed,
+            "rule_ids": list(record.rule_ids),
+            "early_grade": record.early_grade,
+            "late_grade": record.late_grade,
+            "rules_version": record.rules_version,
+            "timings_ms": dict(record.timings_ms),
+        }
+
+    def _maybe_purge(self) -> None:
+        now = self._clock().timestamp()
+        with self._purge_lock:
+            if self._last_purge is not None and now - self._last_purge < self._purge_interval:
+                return
+            self._last_purge = now
+        self.purge_expired_replays()
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _card_origin(connection: sa.Connection, record: FeedbackRecord) -> Mapping[str, Any]:
+    if record.hook_instance is not None and record.rules_version is not None:
+        return {}
+    audit = tables.audit
+    query = (
+        sa.select(audit.c.hook_instance, audit.c.rules_version)
+        .where(audit.c.card_uuid == record.card_uuid)
+        .order_by(audit.c.id)
+        .limit(1)
+    )
+    row = connection.execute(query).first()
+    return dict(row._mapping) if row is not None else {}
+
+
+def _feedback_row(
+    record: FeedbackRecord, received_at: datetime, origin: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {
+        "service_id": record.service_id,
+        "card_uuid": record.card_uuid,
+        "hook_instance": record.hook_instance or origin.get("hook_instance"),
+        "outcome": record.outcome,
+        "override_reason_code": record.override_reason_code,
+        "override_reason_system": record.override_reason_system,
+        "override_reason_display": record.override_reason_display,
+        "user_comment": record.user_comment,
+        "accepted_suggestions": list(record.accepted_suggestion_ids),
+        "outcome_timestamp": record.outcome_timestamp,
+        "received_at": received_at,
+        "rules_version": record.rules_version or origin.get("rules_version"),
+    }
+
+
+def _reclaim_expired(connection: sa.Connection, row: Mapping[str, Any], now: datetime) -> bool:
+    table = tables.replay_cache
+    result = connection.execute(
+        table.update()
+        .where(table.c.iss == row["iss"], table.c.jti == row["jti"], table.c.expires_at <= now)
+        .values(expires_at=row["expires_at"])
+    )
+    return bool(result.rowcount == 1)

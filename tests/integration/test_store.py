@@ -1,0 +1,410 @@
+"""The feedback / audit / replay-cache store on both real engines: a SQLite file and PostgreSQL.
+
+PostgreSQL comes from tests/integration/conftest.py (Debian's binaries, started by the session).
+Each test gets a fresh, empty database on each engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import stat
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from conftest import LocalPostgres
+
+from cds_service.store import (
+    AuditKeyError,
+    AuditRecord,
+    FeedbackRecord,
+    Store,
+    normalise_database_url,
+    validate_feedback,
+)
+
+AUDIT_KEY = b"test-audit-key-0123456789-abcdefghij"
+PATIENT = "MRN-004217-SECRET"
+T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    now: datetime = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store_url(engine_name: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """An empty database on the engine under test."""
+    if engine_name == "sqlite":
+        return f"sqlite:///{tmp_path / 'state' / 'icaht-cds.sqlite3'}"
+    base: str = request.getfixturevalue("postgres_url")
+    name = f"store_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(base), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return base.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@pytest.fixture
+def open_store(store_url: str) -> Iterator[Callable[..., Store]]:
+    opened: list[Store] = []
+
+    def make(**options: object) -> Store:
+        options.setdefault("audit_key", AUDIT_KEY)
+        store = Store(store_url, **options)  # type: ignore[arg-type]
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_store: Callable[..., Store]) -> Store:
+    store = open_store()
+    store.migrate()
+    return store
+
+
+def feedback(card: str | None = None, **changes: object) -> FeedbackRecord:
+    values: dict[str, object] = {
+        "service_id": "icaht-patient-view",
+        "card_uuid": card or str(uuid.uuid4()),
+        "outcome": "overridden",
+        "outcome_timestamp": T0,
+        "override_reason_code": "not-applicable",
+        "override_reason_system": "https://icaht-cds.invalid/override-reasons",
+        "override_reason_display": "Not applicable to this patient",
+        "user_comment": "seen by the haematologist",
+    }
+    values.update(changes)
+    return FeedbackRecord(**values)  # type: ignore[arg-type]
+
+
+def audit(card: str | None = None, **changes: object) -> AuditRecord:
+    values: dict[str, object] = {
+        "hook_instance": str(uuid.uuid4()),
+        "service_id": "icaht-patient-view",
+        "hook": "patient-view",
+        "rules_version": "icaht-rules 1.4.0",
+        "card_uuid": card,
+        "patient_id": PATIENT,
+        "rule_ids": ("M03", "M07"),
+        "early_grade": "3",
+        "late_grade": None,
+        "timings_ms": {"auth": 0.4, "gather": 3.1, "engine": 0.8},
+    }
+    values.update(changes)
+    return AuditRecord(**values)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- schema
+
+
+EXPECTED_TABLES = {"alembic_version", "feedback", "audit", "replay_cache"}
+
+
+def test_migrations_create_the_schema_on_an_empty_database_and_are_idempotent(
+    open_store: Callable[..., Store],
+) -> None:
+    store = open_store()
+    assert set(sa.inspect(store.engine).get_table_names()) == set()
+    store.migrate()
+    inspector = sa.inspect(store.engine)
+    assert set(inspector.get_table_names()) == EXPECTED_TABLES
+    audit_columns = {column["name"] for column in inspector.get_columns("audit")}
+    assert "patient_hash" in audit_columns and "patient_id" not in audit_columns
+    assert store.schema_is_current()
+    store.migrate()  # a second run changes nothing
+    store.migrate()
+    assert set(sa.inspect(store.engine).get_table_names()) == EXPECTED_TABLES
+    assert store.counts() == {"feedback": 0, "audit": 0, "replay_cache": 0}
+    assert store.ping()
+
+
+def test_concurrent_migrations_from_several_workers(open_store: Callable[..., Store]) -> None:
+    """Workers starting together all migrate; exactly one creates the schema, none fails."""
+    stores = [open_store() for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def migrate(store: Store) -> None:
+        try:
+            store.migrate()
+        except BaseException as error:  # collected and reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=migrate, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(s.schema_is_current() for s in stores)
+
+
+def test_fresh_database_is_not_current(open_store: Callable[..., Store]) -> None:
+    assert not open_store().schema_is_current()
+
+
+# ---------------------------------------------------------------- round trips
+
+
+def test_feedback_and_audit_round_trip(store: Store) -> None:
+    card = str(uuid.uuid4())
+    shown = audit(card)
+    store.record_audit(shown, audit(None, hook_instance=shown.hook_instance))
+    body = {
+        "feedback": [
+            {
+                "card": card,
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": "s-1"}, {"id": "s-2"}],
+                "outcomeTimestamp": "2026-11-24T13:05:00+01:00",
+            }
+        ]
+    }
+    (record,) = validate_feedback(body, service_id="icaht-patient-view")
+    (row_id,) = store.record_feedback(record)
+
+    (row,) = store.feedback_rows(card)
+    assert row["id"] == row_id
+    assert row["outcome"] == "accepted"
+    assert row["accepted_suggestions"] == ["s-1", "s-2"]
+    assert row["outcome_timestamp"] == datetime(2026, 11, 24, 12, 5, tzinfo=UTC)
+    assert row["received_at"].tzinfo is not None
+    # what the EHR does not send is taken from the audit row of the card we showed
+    assert row["hook_instance"] == shown.hook_instance
+    assert row["rules_version"] == "icaht-rules 1.4.0"
+
+    (audit_row,) = store.audit_rows(card)
+    assert audit_row["rule_ids"] == ["M03", "M07"]
+    assert (audit_row["early_grade"], audit_row["late_grade"]) == ("3", None)
+    assert audit_row["timings_ms"] == {"auth": 0.4, "gather": 3.1, "engine": 0.8}
+    assert audit_row["hook"] == "patient-view"
+    assert store.counts() == {"feedback": 1, "audit": 2, "replay_cache": 0}
+
+
+def test_override_feedback_round_trip_keeps_reason_and_comment(store: Store) -> None:
+    record = feedback()
+    store.record_feedback(record)
+    (row,) = store.feedback_rows(record.card_uuid)
+    assert row["override_reason_code"] == "not-applicable"
+    assert row["override_reason_system"] == "https://icaht-cds.invalid/override-reasons"
+    assert row["override_reason_display"] == "Not applicable to this patient"
+    assert row["user_comment"] == "seen by the haematologist"
+    assert row["hook_instance"] is None and row["rules_version"] is None  # card never shown
+
+
+def test_100_concurrent_feedback_posts_are_all_stored(store: Store) -> None:
+    """DESIGN 6: nothing lost under concurrent writes (threads, as in gthread workers)."""
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        ids = list(pool.map(lambda _: store.record_feedback(feedback())[0], range(100)))
+    assert len(set(ids)) == 100
+    assert store.counts()["feedback"] == 100
+
+
+WRITER = """
+import sys, uuid
+from datetime import UTC, datetime, timedelta
+from cds_service.store import FeedbackRecord, Store
+store = Store(sys.argv[1], audit_key=b"x" * 32)
+store.migrate()
+later = datetime.now(UTC) + timedelta(minutes=5)
+for _ in range(25):
+    card = str(uuid.uuid4())
+    store.record_feedback(FeedbackRecord("svc", card, "overridden", datetime.now(UTC)))
+    store.claim("https://ehr.example.org", card, later)
+"""
+
+
+def test_concurrent_writer_processes_all_succeed(
+    open_store: Callable[..., Store], store_url: str
+) -> None:
+    """Separate processes (gunicorn workers) starting on an empty database, each migrating and
+    then writing at once: no 'database is locked', nothing lost."""
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, store_url], stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    outcomes = [(w.communicate(timeout=120)[1], w.returncode) for w in writers]
+    assert [err.decode() for err, code in outcomes if code != 0] == []
+    store = open_store()
+    assert store.schema_is_current()
+    assert store.counts()["feedback"] == 100
+    assert store.counts()["replay_cache"] == 100
+
+
+# ---------------------------------------------------------------- durability
+
+
+def test_data_survive_a_restart(
+    engine_name: str, open_store: Callable[..., Store], request: pytest.FixtureRequest
+) -> None:
+    first = open_store()
+    first.migrate()
+    record = feedback()
+    first.record_feedback(record)
+    first.record_audit(audit(record.card_uuid))
+    assert first.claim("https://ehr.example.org", "jti-1", T0 + timedelta(days=365))
+    first.close()
+    if engine_name == "postgresql":
+        server: LocalPostgres = request.getfixturevalue("postgres_server")
+        server.restart()  # the server process itself goes away and comes back
+
+    second = open_store()
+    second.migrate()
+    assert second.counts() == {"feedback": 1, "audit": 1, "replay_cache": 1}
+    assert second.feedback_rows(record.card_uuid)[0]["user_comment"] == record.user_comment
+    assert not second.claim("https://ehr.example.org", "jti-1", T0 + timedelta(days=365))
+
+
+# ---------------------------------------------------------------- replay cache
+
+
+def test_replay_claim_holds_across_two_store_instances(open_store: Callable[..., Store]) -> None:
+    """DESIGN 4: a replay sent to another worker (another Store, same database) is a replay."""
+    worker_a, worker_b = open_store(), open_store()
+    worker_a.migrate()
+    expires = datetime.now(UTC) + timedelta(minutes=6)
+    assert worker_a.claim("https://ehr.example.org", "jti-A", expires)
+    assert not worker_b.claim("https://ehr.example.org", "jti-A", expires)
+    assert not worker_a.claim("https://ehr.example.org", "jti-A", expires)
+    assert worker_b.claim("https://other-ehr.example.org", "jti-A", expires)  # per issuer
+    assert worker_b.claim("https://ehr.example.org", "jti-B", expires)
+
+
+def test_racing_replays_have_exactly_one_winner(open_store: Callable[..., Store]) -> None:
+    workers = [open_store(), open_store()]
+    workers[0].migrate()
+    expires = datetime.now(UTC) + timedelta(minutes=6)
+    barrier = threading.Barrier(20)
+
+    def attempt(index: int) -> bool:
+        barrier.wait()
+        return workers[index % 2].claim("https://ehr.example.org", "same-jti", expires)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(attempt, range(20)))
+    assert results.count(True) == 1
+
+
+def test_expired_replay_rows_are_purged(open_store: Callable[..., Store]) -> None:
+    clock = Clock()
+    store = open_store(clock=clock, purge_interval_seconds=60)
+    store.migrate()
+    assert store.claim("iss", "old-1", T0 + timedelta(minutes=6))
+    assert store.claim("iss", "old-2", T0 + timedelta(minutes=6))
+    assert store.claim("iss", "long", T0 + timedelta(hours=2))
+    clock.now = T0 + timedelta(minutes=10)
+    assert store.purge_expired_replays() == 2
+    assert store.counts()["replay_cache"] == 1
+
+    # opportunistically too: a claim after the purge interval removes what has expired
+    assert store.claim("iss", "new", T0 + timedelta(minutes=16))
+    clock.now = T0 + timedelta(hours=3)
+    assert store.claim("iss", "newer", T0 + timedelta(hours=3, minutes=6))
+    assert store.counts()["replay_cache"] == 1
+
+
+def test_an_expired_row_does_not_block_a_later_claim(open_store: Callable[..., Store]) -> None:
+    clock = Clock()
+    store = open_store(clock=clock, purge_interval_seconds=3600)
+    store.migrate()
+    assert store.claim("iss", "jti", T0 + timedelta(minutes=1))
+    clock.now = T0 + timedelta(minutes=2)  # expired, not yet purged
+    assert store.claim("iss", "jti", T0 + timedelta(minutes=8))
+    assert not store.claim("iss", "jti", T0 + timedelta(minutes=8))
+
+
+# ---------------------------------------------------------------- pseudonymisation
+
+
+def test_audit_rows_contain_no_patient_id_in_clear(
+    engine_name: str, store: Store, store_url: str
+) -> None:
+    store.record_audit(audit(str(uuid.uuid4())))
+    expected = hmac.new(AUDIT_KEY, PATIENT.encode(), hashlib.sha256).hexdigest()
+    (row,) = store.audit_rows()
+    assert row["patient_hash"] == expected == store.patient_hash(PATIENT)
+    assert PATIENT not in json.dumps(row, default=str)
+    assert PATIENT.encode() not in _raw_database(engine_name, store, store_url)
+
+
+def _raw_database(engine_name: str, store: Store, store_url: str) -> bytes:
+    """Everything the database holds, as bytes: the files (SQLite) or a text dump (PostgreSQL)."""
+    if engine_name == "sqlite":
+        path = Path(sa.make_url(store_url).database or "")
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    with store.engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT a::text FROM audit a")).scalars()
+        return "\n".join(rows).encode()
+
+
+def test_generated_dev_audit_key_is_private_and_kept(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'dev' / 'icaht-cds.sqlite3'}"
+    first = Store(url)
+    key_file = tmp_path / "dev" / "icaht-cds.audit-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    again = Store(url)
+    assert first.patient_hash(PATIENT) == again.patient_hash(PATIENT)
+    assert first.patient_hash(PATIENT) != Store(url, audit_key=AUDIT_KEY).patient_hash(PATIENT)
+    first.close()
+    again.close()
+
+
+def test_postgresql_requires_the_audit_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ICAHT_CDS_AUDIT_KEY", raising=False)
+    with pytest.raises(AuditKeyError, match="ICAHT_CDS_AUDIT_KEY is required"):
+        Store("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    monkeypatch.setenv("ICAHT_CDS_AUDIT_KEY", "too-short")
+    with pytest.raises(AuditKeyError, match="at least 32"):
+        Store("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    monkeypatch.setenv("ICAHT_CDS_AUDIT_KEY", "k" * 40)
+    Store("postgresql+psycopg://postgres@127.0.0.1:1/none").close()
+
+
+# ---------------------------------------------------------------- health, URLs
+
+
+def test_ping_is_false_when_the_database_is_unreachable() -> None:
+    store = Store("postgresql+psycopg://postgres@127.0.0.1:1/none", audit_key=AUDIT_KEY)
+    assert store.ping() is False
+    store.close()
+
+
+def test_plain_postgresql_urls_use_psycopg_3() -> None:
+    for url in ("postgresql://u@h/db", "postgres://u@h/db", "postgresql+psycopg://u@h/db"):
+        assert normalise_database_url(url).drivername == "postgresql+psycopg"
+    assert normalise_database_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def test_sqlite_store_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'wal.sqlite3'}", audit_key=AUDIT_KEY)
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+    store.close()
