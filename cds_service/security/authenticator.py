@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -92,16 +93,25 @@ class Authenticator:
         jwks_refetch_interval: float = 10.0,
         max_lifetime_seconds: int = 3600,
     ) -> None:
+        """`clients`: the allow-list (see load_clients). `replay_cache`: shared by all workers
+        (cds_service.store.Store). `leeway_seconds`: clock skew allowed on exp, iat and nbf.
+        `jwks_timeout`: seconds per JWKS request (connect, and between bytes). `jwks_lifespan`:
+        seconds a fetched JWKS is trusted. `clock`: for tests. `jwks_refetch_interval`: at most
+        one fetch per JWKS URL per this many seconds (rotation vs. unknown-kid floods).
+        `max_lifetime_seconds`: refuse tokens whose exp is further away than this.
+        """
         self._clients = _index_clients(clients)
         self._replay = replay_cache
         self._leeway = leeway_seconds
         self._max_lifetime = max_lifetime_seconds
         self._clock = clock or (lambda: datetime.now(UTC))
+        # the JWKS cache ages on a monotonic clock, unless a test drives time through `clock`
+        cache_clock = time.monotonic if clock is None else (lambda: self._clock().timestamp())
         self._remote = RemoteKeySets(
             timeout=jwks_timeout,
             lifespan=jwks_lifespan,
             refetch_interval=jwks_refetch_interval,
-            clock=lambda: self._clock().timestamp(),
+            clock=cache_clock,
         )
 
     def authenticate(self, authorization: str | None, audience: str) -> AuthenticatedClient:
