@@ -23,7 +23,6 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
-from conftest import LocalPostgres
 
 from cds_service.store import (
     AuditKeyError,
@@ -272,7 +271,7 @@ def test_data_survive_a_restart(
     assert first.claim("https://ehr.example.org", "jti-1", T0 + timedelta(days=365))
     first.close()
     if engine_name == "postgresql":
-        server: LocalPostgres = request.getfixturevalue("postgres_server")
+        server = request.getfixturevalue("postgres_server")  # conftest.LocalPostgres
         server.restart()  # the server process itself goes away and comes back
 
     second = open_store()
