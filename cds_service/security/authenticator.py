@@ -162,16 +162,20 @@ class Authenticator:
     def _find_key(
         self, config: ClientConfig, inline: KeySet, kid: str, jku: str | None
     ) -> PublicKey | None:
-        urls = (jku,) if jku is not None else config.jwks_urls
-        key = None if jku is not None else inline.get(kid)
-        for url in urls:
-            if key is not None:
-                break
+        if jku is None and (key := inline.get(kid)) is not None:
+            return key
+        unavailable: JwksUnavailableError | None = None
+        for url in (jku,) if jku is not None else config.jwks_urls:
             try:
                 key = self._remote.lookup(url, kid)
             except JwksUnavailableError as error:
-                raise AuthError(f"JWKS unavailable for iss {config.iss}: {error}") from None
-        return key
+                unavailable = error  # another configured set may still hold the kid
+                continue
+            if key is not None:
+                return key
+        if unavailable is not None:
+            raise AuthError(f"JWKS unavailable for iss {config.iss}: {unavailable}")
+        return None
 
     def _check_times(self, claims: Mapping[str, Any], now: float) -> datetime:
         exp = _number_claim(claims, "exp")

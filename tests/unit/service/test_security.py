@@ -622,6 +622,18 @@ def test_jwks_server_down_is_an_auth_error(
     assert time.monotonic() - started < 1.5
 
 
+def test_a_second_configured_jwks_url_is_used_when_the_first_is_down(
+    tokens: Tokens, clock: Clock, ec_key: ec.EllipticCurvePrivateKey, jwks_server: JwksServer
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{probe.getsockname()[1]}/jwks.json"
+    jwks_server.documents["/jwks.json"] = {"keys": [public_jwk(ec_key, "k")]}
+    urls = (down, jwks_server.url("/jwks.json"))
+    auth, _ = authenticator([ClientConfig(ISS, urls, None, (FHIR,))], clock, jwks_timeout=0.5)
+    assert auth.authenticate(bearer(tokens.make(ec_key, "ES384", "k")), AUDIENCE).iss == ISS
+
+
 def test_jwks_redirects_are_not_followed(
     tokens: Tokens, clock: Clock, ec_key: ec.EllipticCurvePrivateKey, jwks_server: JwksServer
 ) -> None:
