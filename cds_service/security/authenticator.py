@@ -66,7 +66,12 @@ class AuthenticatedClient:
 
     def allows_fhir_server(self, url: str) -> bool:
         """True when `url` is, in normal form, exactly one of the client's FHIR base URLs."""
-        return any(same_base_url(url, _normal(allowed)) for allowed in self.fhir_servers)
+        return self.allowed_fhir_server(url) is not None
+
+    def allowed_fhir_server(self, url: str) -> str | None:
+        """The configured FHIR base URL that `url` denotes, or None. Call this one, not the
+        caller's spelling of it: the request then goes exactly where the operator allowed."""
+        return next((a for a in self.fhir_servers if same_base_url(url, _normal(a))), None)
 
 
 @lru_cache(maxsize=1024)

@@ -21,11 +21,14 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from cds_service.security import (
@@ -709,6 +712,48 @@ def test_fhir_server_not_allowed(url: str) -> None:
 def test_fhir_server_prefix_and_path_tricks_are_not_allowed(url: str) -> None:
     client = AuthenticatedClient(ISS, None, "j", (FHIR,))
     assert not client.allows_fhir_server(url)
+
+
+SUSPICIOUS = "/.%2eEfF5cC?#@:\\ aA0"
+
+
+def same_target_as_fhir(url: str) -> bool:
+    """Independent oracle: the URL reaches host ehr.example.org:443, path /fhir, nothing else."""
+    parts = urlsplit(url)
+    return (
+        parts.scheme.lower() == "https"
+        and parts.hostname == "ehr.example.org"
+        and "@" not in parts.netloc
+        and parts.port in (None, 443)
+        and parts.path.rstrip("/") == "/fhir"
+        and not parts.query
+        and not parts.fragment
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=SUSPICIOUS, max_size=12))
+def test_nothing_appended_to_an_allowed_url_reaches_another_target(suffix: str) -> None:
+    client = AuthenticatedClient(ISS, None, "j", (FHIR,))
+    if client.allows_fhir_server(FHIR + suffix):
+        assert same_target_as_fhir(FHIR + suffix)
+        assert suffix.strip("/") == ""
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=SUSPICIOUS + "-lveiom", max_size=12))
+def test_nothing_inserted_after_the_host_reaches_another_target(infix: str) -> None:
+    url = f"https://ehr.example.org{infix}/fhir"
+    client = AuthenticatedClient(ISS, None, "j", (FHIR,))
+    if client.allows_fhir_server(url):
+        assert same_target_as_fhir(url)
+
+
+def test_allowed_fhir_server_returns_the_configured_url() -> None:
+    """The FHIR client should call the configured URL, not the caller's spelling of it."""
+    client = AuthenticatedClient(ISS, None, "j", (FHIR,))
+    assert client.allowed_fhir_server("HTTPS://EHR.EXAMPLE.ORG:443/fhir/") == FHIR
+    assert client.allowed_fhir_server("https://ehr.example.org.evil.com/fhir") is None
 
 
 def test_fhir_server_of_the_authenticated_client(
