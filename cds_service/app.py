@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from flask import Flask, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from cds_service import metrics
@@ -24,8 +25,11 @@ from cds_service.fhir_client import FhirClient, FhirTarget
 from cds_service.gather import DataUnavailableError
 from cds_service.hooks import HookOutcome, HookSettings, handle_hook
 from cds_service.logs import configure_logging, log_event
+from cds_service.store import AuditRecord, Store, validate_feedback
 from cds_service.validation import validate_hook_request
+from cds_service.wiring import jwt_authenticator, open_store
 from fhir_mappings import warm_up
+from icaht import RULES_VERSION
 
 log = logging.getLogger("cds_service")
 
@@ -46,6 +50,7 @@ class Authenticator(Protocol):
 class Services:
     settings: Settings
     fhir: FhirClient
+    store: Store
     authenticator: Authenticator | None  # None only with ICAHT_CDS_AUTH=none
     auth_error: type[Exception] = AuthFailedError
 
@@ -72,12 +77,11 @@ def default_services(settings: Settings) -> Services:
     fhir = FhirClient(
         per_request_timeout=settings.fhir_timeout_seconds, observer=metrics.observe_fhir_call
     )
+    store = open_store(settings)
     if settings.auth == "none":
-        return Services(settings, fhir, None)
-    from cds_service.wiring import jwt_authenticator  # noqa: PLC0415 (needs the store)
-
-    authenticator, error_type = jwt_authenticator(settings)
-    return Services(settings, fhir, authenticator, error_type)
+        return Services(settings, fhir, store, None)
+    authenticator, error_type = jwt_authenticator(settings, store)
+    return Services(settings, fhir, store, authenticator, error_type)
 
 
 def _register_routes(app: Flask, services: Services) -> None:
@@ -93,6 +97,19 @@ def _register_routes(app: Flask, services: Services) -> None:
             return _outcome(404, "not-found", f"no CDS service {service_id!r}")
         client = _authenticate(services, f"/cds-services/{service_id}")
         return _run_hook(services, service, client)
+
+    @app.post("/cds-services/<service_id>/feedback")
+    def feedback(service_id: str) -> ResponseReturnValue:
+        if service_id not in SERVICES_BY_ID:
+            return _outcome(404, "not-found", f"no CDS service {service_id!r}")
+        _authenticate(services, f"/cds-services/{service_id}/feedback")
+        try:
+            records = validate_feedback(request.get_json(silent=True), service_id=service_id)
+        except RequestValidationError as error:
+            return _outcome(400, "invalid", f"{error.field} {error.message}", error.field)
+        services.store.record_feedback(*records)
+        log_event("feedback", service=service_id, entries=len(records))
+        return app.response_class(status=200)
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
@@ -114,13 +131,13 @@ def _register_routes(app: Flask, services: Services) -> None:
 
 
 def readiness(services: Services) -> tuple[dict[str, bool], list[str]]:
-    checks = {"config": True}
-    warnings = []
-    if services.authenticator is None:
-        warnings.append(_AUTH_OFF)
-    ping = getattr(services.authenticator, "store_ping", None)
-    if ping is not None:
-        checks["database"] = bool(ping())
+    database = services.store.ping()
+    checks = {
+        "config": True,
+        "database": database,
+        "schema": database and services.store.schema_is_current(),
+    }
+    warnings = [_AUTH_OFF] if services.authenticator is None else []
     return checks, warnings
 
 
@@ -154,7 +171,38 @@ def _run_hook(services: Services, service: HookService, client: Any) -> Response
         return _outcome(412, "incomplete", f"required data unavailable: {error}")
     _log_hook(service, body, outcome, started, status=200)
     _count(service, 200, started, outcome)
+    _audit(services, service, body, outcome)
     return jsonify(outcome.response)
+
+
+def _audit(
+    services: Services, service: HookService, body: dict[str, Any], outcome: HookOutcome
+) -> None:
+    """One audit row per card shown (or one for a call that showed none)."""
+    common = {
+        "hook_instance": body["hookInstance"],
+        "service_id": service.id,
+        "hook": service.hook,
+        "rules_version": RULES_VERSION,
+        "patient_id": body["context"]["patientId"],
+        "early_grade": _text(outcome.early_grade),
+        "late_grade": _text(outcome.late_grade),
+        "timings_ms": outcome.timings_ms,
+    }
+    cards = outcome.response["cards"]
+    records = [AuditRecord(card_uuid=card.get("uuid"), **common) for card in cards] or [
+        AuditRecord(**common)
+    ]
+    try:
+        services.store.record_audit(*records)
+    except SQLAlchemyError as error:
+        # the cards still go out: the clinician's information matters more than our log of it
+        log_event("audit_failed", level=logging.ERROR, error=type(error).__name__)
+        metrics.AUDIT_FAILURES.inc()
+
+
+def _text(grade: int | None) -> str | None:
+    return None if grade is None else str(grade)
 
 
 def _count(

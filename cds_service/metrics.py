@@ -43,6 +43,7 @@ FHIR_ERRORS = Counter(
     ["resource", "kind"],
 )
 CARDS = Counter("icaht_cards_total", "Cards returned by service", ["service"])
+AUDIT_FAILURES = Counter("icaht_audit_failures_total", "Audit rows that could not be written")
 
 
 def observe_fhir_call(resource: str, seconds: float, outcome: str) -> None:

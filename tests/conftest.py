@@ -48,5 +48,11 @@ def seeded_fhir_server(
 
 
 @pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite store for the service under test (never the project's own .state)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('store') / 'icaht-cds.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent

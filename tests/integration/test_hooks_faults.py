@@ -84,8 +84,13 @@ def faulty() -> Iterator[ThreadingHTTPServer]:
 
 
 @pytest.fixture(scope="module")
-def app() -> Flask:
-    settings = Settings(auth="none", deadline_seconds=DEADLINE, fhir_timeout_seconds=0.8)
+def app(database_url: str) -> Flask:
+    settings = Settings(
+        auth="none",
+        deadline_seconds=DEADLINE,
+        fhir_timeout_seconds=0.8,
+        database_url=database_url,
+    )
     return create_app(settings)
 
 

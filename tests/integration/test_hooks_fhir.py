@@ -27,8 +27,8 @@ TZ = "Europe/Berlin"
 
 
 @pytest.fixture(scope="module")
-def app() -> Flask:
-    return create_app(Settings(auth="none", timezone=TZ))
+def app(database_url: str) -> Flask:
+    return create_app(Settings(auth="none", timezone=TZ, database_url=database_url))
 
 
 def hook_request(server: LocalFhirServer | None, patient_id: str, **extra: Any) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from fhir_mappings import loinc_codes
 
 
 @pytest.fixture
-def client() -> FlaskClient:
-    return create_app(Settings(auth="none")).test_client()
+def client(database_url: str) -> FlaskClient:
+    return create_app(Settings(auth="none", database_url=database_url)).test_client()
 
 
 def valid_request(hook: str = "patient-view") -> dict[str, Any]:

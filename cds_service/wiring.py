@@ -1,0 +1,29 @@
+"""Build the service's long-lived parts from the settings: store, authenticator, FHIR client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cds_service.config import ConfigError, Settings
+from cds_service.security import Authenticator, AuthError, load_clients
+from cds_service.store import Store
+
+
+def open_store(settings: Settings) -> Store:
+    """The feedback/audit/replay store, migrated to the newest schema."""
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    store = Store(settings.database_url)
+    store.migrate()
+    return store
+
+
+def jwt_authenticator(settings: Settings, store: Store) -> tuple[Authenticator, type[Exception]]:
+    if not settings.clients_path:
+        raise ConfigError(
+            "ICAHT_CDS_CLIENTS must name the allowed EHR clients file "
+            "(or ICAHT_CDS_AUTH=none for local development only)"
+        )
+    return Authenticator(load_clients(settings.clients_path), store), AuthError

@@ -1,0 +1,222 @@
+"""The routes with EHR authentication on: JWTs signed with real keys, the store for replays,
+feedback and audit. The unit-level JWT matrix is in tests/unit/service/test_security.py; here
+each route is checked end to end (cds-hooks_2.0@176 @195 @201 @203 @148)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cds_service.app import create_app
+from cds_service.config import Settings
+from cds_service.fhir_server import LocalFhirServer
+from cds_service.synthetic import SyntheticPatient
+
+PUBLIC_URL = "https://cds.test.invalid"
+ISSUER = "https://ehr.test.invalid"
+OTHER_FHIR = "https://other-ehr.test.invalid/fhir"
+
+
+class Signer:
+    def __init__(self) -> None:
+        self.ec_key = ec.generate_private_key(ec.SECP384R1())
+        self.rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def jwks(self) -> dict[str, Any]:
+        ec_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.ec_key.public_key()))
+        rsa_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.rsa_key.public_key()))
+        return {
+            "keys": [
+                ec_jwk | {"kid": "ec-1", "alg": "ES384", "use": "sig"},
+                rsa_jwk | {"kid": "rsa-1", "alg": "RS384", "use": "sig"},
+            ]
+        }
+
+    def token(self, path: str, *, alg: str = "ES384", **claims: Any) -> str:
+        now = int(time.time())
+        body = {
+            "iss": ISSUER,
+            "sub": "ehr-client",
+            "aud": PUBLIC_URL + path,
+            "iat": now,
+            "exp": now + 300,
+            "jti": str(uuid.uuid4()),
+        } | claims
+        key, kid = (self.ec_key, "ec-1") if alg == "ES384" else (self.rsa_key, "rsa-1")
+        return jwt.encode(body, key, alg, headers={"kid": kid})
+
+    def headers(self, path: str, **claims: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(path, **claims)}"}
+
+
+@pytest.fixture(scope="module")
+def signer() -> Signer:
+    return Signer()
+
+
+@pytest.fixture(scope="module")
+def app(
+    signer: Signer,
+    seeded_fhir_server: LocalFhirServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Flask:
+    workdir = tmp_path_factory.mktemp("secure")
+    clients = {
+        "clients": [
+            {"iss": ISSUER, "jwks": signer.jwks(), "fhir_servers": [seeded_fhir_server.base_url]}
+        ]
+    }
+    (workdir / "clients.json").write_text(json.dumps(clients))
+    settings = Settings(
+        public_url=PUBLIC_URL,
+        auth="jwt",
+        clients_path=str(workdir / "clients.json"),
+        database_url=f"sqlite:///{workdir / 'store.sqlite3'}",
+        timezone="Europe/Berlin",
+    )
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def hook_body(server_url: str, patient_id: str) -> dict[str, Any]:
+    return {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": server_url,
+        "context": {"userId": "Practitioner/dr-1", "patientId": patient_id},
+    }
+
+
+HOOK = "/cds-services/icaht-patient-view"
+FEEDBACK = "/cds-services/icaht-patient-view/feedback"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/cds-services"), ("POST", HOOK), ("POST", FEEDBACK)],
+)
+def test_every_cds_route_needs_a_jwt_and_failure_is_a_bare_401(
+    client: FlaskClient, method: str, path: str
+) -> None:
+    response = client.open(path, method=method, json={})
+    assert response.status_code == 401
+    assert response.data == b""
+
+
+def test_discovery_with_es384_and_rs384(client: FlaskClient, signer: Signer) -> None:
+    for alg in ("ES384", "RS384"):
+        headers = {"Authorization": f"Bearer {signer.token('/cds-services', alg=alg)}"}
+        assert client.get("/cds-services", headers=headers).status_code == 200
+
+
+def test_a_replayed_token_is_refused(client: FlaskClient, signer: Signer) -> None:
+    headers = signer.headers("/cds-services")
+    assert client.get("/cds-services", headers=headers).status_code == 200
+    assert client.get("/cds-services", headers=headers).status_code == 401
+
+
+def test_a_token_for_another_endpoint_is_refused(client: FlaskClient, signer: Signer) -> None:
+    """`aud` is the endpoint's own URL: a discovery token cannot call a hook."""
+    response = client.post(
+        HOOK, json=hook_body(OTHER_FHIR, "p-1"), headers=signer.headers("/cds-services")
+    )
+    assert response.status_code == 401
+
+
+def test_fhir_server_of_another_issuer_is_403_and_never_contacted(
+    client: FlaskClient, signer: Signer
+) -> None:
+    services = client.application.extensions["icaht"]
+    before = len(services.fhir.timings)
+    response = client.post(HOOK, json=hook_body(OTHER_FHIR, "p-1"), headers=signer.headers(HOOK))
+    assert response.status_code == 403
+    assert services.fhir.timings[before:] == []
+
+
+def test_an_authenticated_hook_call_is_answered_and_audited(
+    client: FlaskClient,
+    signer: Signer,
+    seeded_fhir_server: LocalFhirServer,
+    synthetic_cohort: list[SyntheticPatient],
+) -> None:
+    patient = next(p for p in synthetic_cohort if p.plan.course == "aplastic")
+    body = hook_body(seeded_fhir_server.base_url, patient.patient_id)
+    response = client.post(HOOK, json=body, headers=signer.headers(HOOK))
+    assert response.status_code == 200
+    [card] = response.get_json()["cards"]
+    store = client.application.extensions["icaht"].store
+    [row] = store.audit_rows(card["uuid"])
+    assert row["hook_instance"] == body["hookInstance"]
+    assert row["service_id"] == "icaht-patient-view"
+    assert row["early_grade"] == str(patient.plan.expected_early_grade)
+    dumped = json.dumps(row, default=str)
+    assert patient.patient_id not in dumped
+    assert row["patient_hash"] == store.patient_hash(patient.patient_id)
+
+
+def _feedback(card: str, outcome: str, **extra: Any) -> dict[str, Any]:
+    entry = {"card": card, "outcome": outcome, "outcomeTimestamp": datetime.now(UTC).isoformat()}
+    return {"feedback": [entry | extra]}
+
+
+def test_feedback_accepted_and_overridden_are_stored(client: FlaskClient, signer: Signer) -> None:
+    store = client.application.extensions["icaht"].store
+    card = str(uuid.uuid4())
+    accepted = _feedback(card, "accepted", acceptedSuggestions=[{"id": str(uuid.uuid4())}])
+    reason = {
+        "reason": {"system": "https://icaht.invalid/override", "code": "not-relevant"},
+        "userComment": "seen by the team",
+    }
+    overridden = _feedback(card, "overridden", overrideReason=reason)
+    for body in (accepted, overridden):
+        assert client.post(FEEDBACK, json=body, headers=signer.headers(FEEDBACK)).status_code == 200
+    rows = store.feedback_rows(card)
+    assert [r["outcome"] for r in rows] == ["accepted", "overridden"]
+    assert rows[1]["override_reason_code"] == "not-relevant"
+
+
+def test_malformed_feedback_is_a_400_naming_the_field(client: FlaskClient, signer: Signer) -> None:
+    body = _feedback(str(uuid.uuid4()), "ignored")
+    response = client.post(FEEDBACK, json=body, headers=signer.headers(FEEDBACK))
+    assert response.status_code == 400
+    assert response.get_json()["issue"][0]["expression"] == ["feedback[0].outcome"]
+
+
+def test_feedback_for_an_unknown_service_is_404(client: FlaskClient, signer: Signer) -> None:
+    path = "/cds-services/nope/feedback"
+    body = _feedback(str(uuid.uuid4()), "overridden")
+    assert client.post(path, json=body, headers=signer.headers(path)).status_code == 404
+
+
+def test_readyz_checks_the_database(client: FlaskClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["checks"] == {"config": True, "database": True, "schema": True}
+    assert "warnings" not in body
+
+
+def test_metrics_count_hook_calls(client: FlaskClient) -> None:
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "icaht_hook_requests_total" in text
+    assert "icaht_fhir_request_duration_seconds" in text
+
+
+def test_auth_none_is_loud_on_readyz(database_url: str, tmp_path: Path) -> None:
+    app = create_app(Settings(auth="none", database_url=database_url))
+    body = app.test_client().get("/readyz").get_json()
+    assert any("authentication is OFF" in w for w in body["warnings"])
