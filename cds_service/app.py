@@ -25,6 +25,7 @@ from cds_service.fhir_client import FhirClient, FhirTarget
 from cds_service.gather import DataUnavailableError
 from cds_service.hooks import HookOutcome, HookSettings, handle_hook
 from cds_service.logs import configure_logging, log_event
+from cds_service.security import AUTH_OFF_WARNING
 from cds_service.store import AuditRecord, Store, validate_feedback
 from cds_service.validation import validate_hook_request
 from cds_service.wiring import jwt_authenticator, open_store
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
-_AUTH_OFF = "ICAHT_CDS_AUTH=none: EHR authentication is OFF (local development only)"
+_AUTH_OFF = AUTH_OFF_WARNING
 
 
 def default_services(settings: Settings) -> Services:
@@ -224,9 +225,12 @@ def _fhir_target(services: Services, body: dict[str, Any], client: Any) -> FhirT
         if services.authenticator is None and services.settings.fhir_url:
             return FhirTarget(services.settings.fhir_url)
         return None
-    if client is not None and not client.allows_fhir_server(server):
+    if client is None:  # ICAHT_CDS_AUTH=none
+        return FhirTarget(str(server).rstrip("/"), token)
+    allowed = client.allowed_fhir_server(server)
+    if allowed is None:
         raise ForbiddenFhirServerError
-    return FhirTarget(str(server).rstrip("/"), token)
+    return FhirTarget(allowed.rstrip("/"), token)  # the configured spelling, not the caller's
 
 
 def _log_hook(
@@ -285,6 +289,12 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(ForbiddenFhirServerError)
     def forbidden(error: ForbiddenFhirServerError) -> ResponseReturnValue:
         return _outcome(403, "forbidden", "fhirServer is not allowed for this client")
+
+    @app.errorhandler(SQLAlchemyError)
+    def store_down(error: SQLAlchemyError) -> ResponseReturnValue:
+        # the replay cache and the feedback store live in the database: without it, no answer
+        log_event("store_unavailable", level=logging.ERROR, error=type(error).__name__)
+        return _outcome(503, "transient", "the service's database is unavailable")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> ResponseReturnValue:

@@ -29,6 +29,13 @@ ICAHT_SOURCE = {
     "url": "https://doi.org/10.1182/blood.2023020578",
 }
 ASSESSMENT_KEY = "org.icaht.assessment"
+CTCAE_UNITS = {  # canonical units of the engine (icaht/record.py)
+    "Neutrophil count decreased": "/µL",
+    "Platelet count decreased": "×10⁹/L",
+    "Anemia": "g/dL",
+    "Lymphocyte count decreased": "/µL",
+    "White blood cell decreased": "/µL",
+}
 RULES_VERSION_KEY = "org.icaht.rules-version"
 
 
@@ -125,8 +132,13 @@ def _status_values(inputs: CardInputs) -> dict[str, Any]:
     assert result is not None and assessment.day0 is not None
     early = result.early
     day = (inputs.today - assessment.day0).days
+    if assessment.death_date is not None:
+        died = (assessment.death_date - assessment.day0).days
+        day_label = f"+{died} (died)"
+    else:
+        day_label = f"+{day}" if day >= 0 else str(day)
     return {
-        "day_label": f"+{day}" if day >= 0 else str(day),
+        "day_label": day_label,
         "early": {
             "grade_text": _grade_text(early.grade, early.status, early.lower_bound),
             "explanation": _sentence(early.explanation()),
@@ -137,7 +149,7 @@ def _status_values(inputs: CardInputs) -> dict[str, Any]:
         "phenotype": _phenotype_text(result),
         "hematotox": _hematotox_text(assessment),
         "ctcae": [
-            f"{g.term} grade {g.grade} ({_number(g.value)} on {g.day})"
+            f"{g.term} grade {g.grade} ({_number(g.value)} {CTCAE_UNITS[g.term]} on {g.day})"
             for g in assessment.ctcae
             if g.grade
         ],

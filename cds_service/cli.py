@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 import requests
 
-from cds_service.fhir_server import (
-    DEFAULT_STATE_DIR,
-    FhirServerError,
-    LocalFhirServer,
-    is_fhir_server,
-)
-from cds_service.synthetic import SyntheticPatient, generate_cohort
+from cds_service.demo import DemoOptions, demo_token, run_demo
+from cds_service.fhir_server import DEFAULT_STATE_DIR, FhirServerError
+from cds_service.synthetic import generate_cohort
 from cds_service.synthetic.loader import SeedError, seed_cohort
 
 DEMO_PATIENTS = 24
@@ -64,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--reset", action="store_true", help="start from an empty FHIR database")
     demo.add_argument("--no-wait", action="store_true", help="print, then stop (for scripts)")
     demo.set_defaults(func=_demo)
+
+    token = commands.add_parser(
+        "demo-token", help="a fresh signed JWT of the demo EHR for one service path"
+    )
+    token.add_argument("path", help="e.g. /cds-services/icaht-patient-view")
+    token.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    token.set_defaults(func=_demo_token)
 
     seed = commands.add_parser("seed", help="load the synthetic cohort into a FHIR server")
     seed.add_argument("--fhir-url", required=True)
@@ -113,150 +110,23 @@ def _seed(args: argparse.Namespace) -> int:
 # -- demo ----------------------------------------------------------------------------------
 
 
-class _StopRequestedError(Exception):
-    """SIGTERM: stop the demo as Ctrl-C does."""
-
-
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise _StopRequestedError
-
-
 def _demo(args: argparse.Namespace) -> int:
-    workdir = args.state_dir / "demo"
-    fhir = LocalFhirServer(workdir=workdir, port=args.fhir_port, state_dir=args.state_dir)
-    service: subprocess.Popen[bytes] | None = None
-    started_fhir = False
-    signal.signal(signal.SIGTERM, _raise_stop)
-    try:
-        if args.reset:
-            _reset(fhir, workdir)
-        if is_fhir_server(fhir.base_url):
-            print(f"FHIR server already running at {fhir.base_url}: reusing it")
-        else:
-            fhir.start()
-            started_fhir = True
-        cohort, anchor = _demo_cohort(fhir.base_url, workdir, args.patients, args.seed)
-        service = _start_service(args.port, fhir.base_url, workdir)
-        _print_demo(args.port, fhir.base_url, cohort, anchor)
-        if not args.no_wait:
-            print("Ctrl-C stops the service and the FHIR server.")
-            while service.poll() is None:
-                time.sleep(0.5)
-            print("the service exited", file=sys.stderr)
-            return 1
-    except (KeyboardInterrupt, _StopRequestedError):
-        print("\nstopping")
-    finally:
-        _stop_process(service)
-        if started_fhir:
-            fhir.stop()
-    return 0
-
-
-def _reset(fhir: LocalFhirServer, workdir: Path) -> None:
-    if is_fhir_server(fhir.base_url):
-        fhir.stop()
-    for name in ("fhir.db", "fhir.db-wal", "fhir.db-shm", "seeded.json"):
-        (workdir / name).unlink(missing_ok=True)
-
-
-def _demo_cohort(
-    base_url: str, workdir: Path, patients: int, seed: int
-) -> tuple[list[SyntheticPatient], date]:
-    """Seed once; later runs reuse the data (and the anchor date) recorded in seeded.json."""
-    marker = workdir / "seeded.json"
-    wanted = {"patients": patients, "seed": seed}
-    if marker.exists():
-        recorded = json.loads(marker.read_text())
-        anchor = date.fromisoformat(recorded["anchor"])
-        cohort = generate_cohort(patients, seed=seed, anchor=anchor)
-        first = requests.get(f"{base_url}/Patient/{cohort[0].patient_id}", timeout=5)
-        if {k: recorded.get(k) for k in wanted} == wanted and first.ok:
-            print(f"synthetic cohort already loaded ({patients} patients, anchor {anchor})")
-            return cohort, anchor
-    anchor = date.today()
-    cohort = generate_cohort(patients, seed=seed, anchor=anchor)
-    print(f"loading {patients} synthetic patients into {base_url} ...", flush=True)
-    report = seed_cohort(base_url, cohort)
-    print(f"loaded {report.resources} resources in {report.seconds:.1f} s")
-    marker.write_text(json.dumps({**wanted, "anchor": anchor.isoformat()}))
-    return cohort, anchor
-
-
-def _start_service(port: int, fhir_url: str, workdir: Path) -> subprocess.Popen[bytes]:
-    log = (workdir / "service.log").open("ab")
-    command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--fhir-url", fhir_url], stdout=log, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise FhirServerError(
-                f"the service exited with code {process.returncode}; see {workdir}/service.log"
-            )
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).ok:
-                return process
-        except requests.RequestException:
-            time.sleep(0.1)
-    _stop_process(process)
-    raise FhirServerError(f"the service did not answer on port {port}; see {workdir}/service.log")
-
-
-def _stop_process(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-def _print_demo(port: int, fhir_url: str, cohort: list[SyntheticPatient], anchor: date) -> None:
-    service = f"http://127.0.0.1:{port}"
-    print()
-    print(f"CDS service     {service}/cds-services   (health: {service}/healthz)")
-    print(f"FHIR server     {fhir_url}   (sekmet-fhir, SQLite, loopback only)")
-    print(f"cohort          {len(cohort)} synthetic patients, anchor (cohort's today) {anchor}")
-    print()
-    print(_patient_table(cohort))
-    print()
-    print("Try it:")
-    print(f"  curl -s {service}/cds-services")
-    first = cohort[0].patient_id
-    print(f"  curl -s '{fhir_url}/Observation?patient={first}&code=http://loinc.org|751-8'")
-    print()
-
-
-def _patient_table(cohort: list[SyntheticPatient]) -> str:
-    rows = [("patient", "day 0", "course", "edge case", "expected early grade", "messy records")]
-    for patient in cohort:
-        plan = patient.plan
-        grade = _expected(plan.expected_early_grade, plan.expected_early_status)
-        rows.append(
-            (
-                plan.patient_id,
-                plan.day0.isoformat(),
-                plan.course + (" (ongoing)" if plan.ongoing else ""),
-                plan.edge or "",
-                grade,
-                ", ".join(plan.messy),
-            )
+    return run_demo(
+        DemoOptions(
+            state_dir=args.state_dir,
+            port=args.port,
+            fhir_port=args.fhir_port,
+            patients=args.patients,
+            seed=args.seed,
+            reset=args.reset,
+            wait=not args.no_wait,
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
     )
 
 
-def _expected(grade: int | None, status: str) -> str:
-    return status if grade is None else f"{grade} ({status})"
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, indent=2)
+def _demo_token(args: argparse.Namespace) -> int:
+    print(demo_token(args.state_dir, args.path))
+    return 0
 
 
 if __name__ == "__main__":

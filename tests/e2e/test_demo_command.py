@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -69,10 +69,17 @@ def test_demo_serves_what_it_prints_and_stops_cleanly_on_ctrl_c(state_dir: Path)
         assert "loading 6 synthetic patients" in output
         for patient in range(6):
             assert f"icaht-s1-p00{patient}" in output
-        printed_urls = re.findall(r"curl -s '?(http://[^' \n]+)", output)
-        assert len(printed_urls) >= 2
-        for url in printed_urls:
-            assert requests.get(url, timeout=10).status_code == 200, url
+        commands = [line.strip() for line in output.splitlines() if line.strip().startswith("curl")]
+        assert len(commands) == 3  # patient-view (signed), discovery (signed), FHIR search
+        for command in commands:  # exactly as a user pastes them, twice (fresh JWT per call)
+            for _ in range(2):
+                shell = ["bash", "-c", f"{command} -o /dev/null -w '%{{http_code}}'"]
+                status = subprocess.run(shell, capture_output=True, text=True, check=False)
+                assert status.stdout == "200", (command, status.stdout, status.stderr)
+        hook = next(c for c in commands if "icaht-patient-view" in c)
+        answer = subprocess.run(["bash", "-c", hook], capture_output=True, text=True, check=True)
+        [card] = json.loads(answer.stdout)["cards"]
+        assert card["extension"]["org.icaht.assessment"]["early_grade"] in (3, 4)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)

@@ -1,0 +1,259 @@
+"""The embedded default (`icaht-cds demo`): FHIR server, synthetic cohort, service, on loopback.
+
+The service runs as in production (gunicorn, JWT authentication on) with a generated demo EHR
+client: a real ES384 key pair in the state dir, its public key in the clients file. The printed
+curl commands sign a fresh token per call (`icaht-cds demo-token PATH`), because the service
+refuses a replayed token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from types import FrameType
+
+import requests
+
+from cds_service.fhir_server import FhirServerError, LocalFhirServer, is_fhir_server
+from cds_service.security import create_demo_client, sign_demo_jwt
+from cds_service.synthetic import SyntheticPatient, generate_cohort
+from cds_service.synthetic.loader import seed_cohort
+
+DEMO_TIMEZONE = "Europe/Berlin"  # the synthetic cohort's centre
+SERVICE_FILE = "service.json"  # what `demo-token` needs: public URL, issuer, key id
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    state_dir: Path
+    port: int = 8080
+    fhir_port: int = 8090
+    patients: int = 24
+    seed: int = 1
+    reset: bool = False
+    wait: bool = True
+
+
+class _StopRequestedError(Exception):
+    """SIGTERM: stop the demo as Ctrl-C does."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _StopRequestedError
+
+
+def run_demo(options: DemoOptions) -> int:
+    workdir = options.state_dir / "demo"
+    workdir.mkdir(parents=True, exist_ok=True)
+    fhir = LocalFhirServer(workdir=workdir, port=options.fhir_port, state_dir=options.state_dir)
+    service: subprocess.Popen[bytes] | None = None
+    started_fhir = False
+    signal.signal(signal.SIGTERM, _raise_stop)
+    # Ctrl-C stops the demo even when started from a shell that ignores SIGINT in the background
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        if options.reset:
+            _reset(fhir, workdir)
+        if is_fhir_server(fhir.base_url):
+            print(f"FHIR server already running at {fhir.base_url}: reusing it")
+        else:
+            fhir.start()
+            started_fhir = True
+        cohort, anchor = _demo_cohort(fhir.base_url, workdir, options.patients, options.seed)
+        service = _start_service(options.port, fhir.base_url, workdir)
+        _print_demo(options, fhir.base_url, cohort, anchor)
+        if options.wait:
+            print("Ctrl-C stops the service and the FHIR server.", flush=True)
+            while service.poll() is None:
+                time.sleep(0.5)
+            print("the service exited", file=sys.stderr)
+            return 1
+    except (KeyboardInterrupt, _StopRequestedError):
+        print("\nstopping")
+    finally:
+        _stop_process(service)
+        if started_fhir:
+            fhir.stop()
+    return 0
+
+
+def demo_token(state_dir: Path, path: str) -> str:
+    """A fresh JWT of the demo EHR for one endpoint path of the running demo service."""
+    workdir = state_dir / "demo"
+    service = json.loads((workdir / SERVICE_FILE).read_text())
+    audience = service["public_url"] + "/" + path.lstrip("/")
+    return sign_demo_jwt(service["key_path"], service["iss"], audience, service["kid"])
+
+
+def _reset(fhir: LocalFhirServer, workdir: Path) -> None:
+    if is_fhir_server(fhir.base_url):
+        fhir.stop()
+    for name in ("fhir.db", "fhir.db-wal", "fhir.db-shm", "seeded.json"):
+        (workdir / name).unlink(missing_ok=True)
+
+
+def _demo_cohort(
+    base_url: str, workdir: Path, patients: int, seed: int
+) -> tuple[list[SyntheticPatient], date]:
+    """Seed once; later runs reuse the data (and the anchor date) recorded in seeded.json."""
+    marker = workdir / "seeded.json"
+    wanted = {"patients": patients, "seed": seed}
+    if marker.exists():
+        recorded = json.loads(marker.read_text())
+        anchor = date.fromisoformat(recorded["anchor"])
+        cohort = generate_cohort(patients, seed=seed, anchor=anchor)
+        first = requests.get(f"{base_url}/Patient/{cohort[0].patient_id}", timeout=5)
+        if {k: recorded.get(k) for k in wanted} == wanted and first.ok:
+            print(f"synthetic cohort already loaded ({patients} patients, anchor {anchor})")
+            return cohort, anchor
+    anchor = date.today()
+    cohort = generate_cohort(patients, seed=seed, anchor=anchor)
+    print(f"loading {patients} synthetic patients into {base_url} ...", flush=True)
+    report = seed_cohort(base_url, cohort)
+    print(f"loaded {report.resources} resources in {report.seconds:.1f} s")
+    marker.write_text(json.dumps({**wanted, "anchor": anchor.isoformat()}))
+    return cohort, anchor
+
+
+def _start_service(port: int, fhir_url: str, workdir: Path) -> subprocess.Popen[bytes]:
+    public_url = f"http://127.0.0.1:{port}"
+    client = create_demo_client(workdir, [fhir_url])
+    service_file = {
+        "public_url": public_url,
+        "iss": client.iss,
+        "kid": client.kid,
+        "key_path": str(client.private_key_path),
+    }
+    (workdir / SERVICE_FILE).write_text(json.dumps(service_file, indent=2))
+    env = os.environ | {
+        "ICAHT_CDS_PUBLIC_URL": public_url,
+        "ICAHT_CDS_CLIENTS": str(client.clients_path),
+        "ICAHT_CDS_AUTH": "jwt",
+        "ICAHT_CDS_DATABASE_URL": f"sqlite:///{workdir / 'icaht-cds.sqlite3'}",
+        "ICAHT_CDS_TIMEZONE": DEMO_TIMEZONE,
+    }
+    command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)]
+    log = (workdir / "service.log").open("ab")
+    process = subprocess.Popen(
+        [*command, "--state-dir", str(workdir)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise FhirServerError(
+                f"the service exited with code {process.returncode}; see {workdir}/service.log"
+            )
+        try:
+            if requests.get(f"{public_url}/healthz", timeout=0.5).ok:
+                return process
+        except requests.RequestException:
+            time.sleep(0.1)
+    _stop_process(process)
+    raise FhirServerError(f"the service did not answer on port {port}; see {workdir}/service.log")
+
+
+def _stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _write_request(workdir: Path, fhir_url: str, patient: SyntheticPatient) -> Path:
+    body = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": fhir_url,
+        "fhirAuthorization": {
+            "access_token": "demo-fhir-token",  # sekmet's demo server needs none
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "scope": "patient/Patient.rs patient/Observation.rs patient/Procedure.rs",
+            "subject": "icaht-cds",
+        },
+        "context": {"userId": "Practitioner/demo-clinician", "patientId": patient.patient_id},
+    }
+    path = workdir / "requests" / f"patient-view-{patient.patient_id}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(body, indent=2))
+    return path
+
+
+def _print_demo(
+    options: DemoOptions, fhir_url: str, cohort: list[SyntheticPatient], anchor: date
+) -> None:
+    workdir = options.state_dir / "demo"
+    service = f"http://127.0.0.1:{options.port}"
+    cli = Path(sys.executable).parent / "icaht-cds"
+    state = f" --state-dir {options.state_dir}" if options.state_dir != _default_state() else ""
+    for patient in cohort:
+        _write_request(workdir, fhir_url, patient)
+    example = next(
+        (p for p in cohort if p.plan.course == "aplastic" and not p.plan.ongoing), cohort[0]
+    )
+    request_file = workdir / "requests" / f"patient-view-{example.patient_id}.json"
+    print()
+    print(f"CDS service     {service}/cds-services   (health: {service}/healthz)")
+    print(f"FHIR server     {fhir_url}   (sekmet-fhir, SQLite, loopback only)")
+    print(f"cohort          {len(cohort)} synthetic patients, anchor (cohort's today) {anchor}")
+    print(f"EHR client      {workdir / 'clients.json'} (demo ES384 key, JWT required)")
+    print(f"requests        {workdir / 'requests'}/patient-view-<patient>.json")
+    print()
+    print(_patient_table(cohort))
+    print()
+    print(f"Try it (each call signs a fresh JWT; patient {example.patient_id}):")
+    print(
+        f"  curl -s {service}/cds-services/icaht-patient-view"
+        " -H 'Content-Type: application/json'"
+        f' -H "Authorization: Bearer $({cli} demo-token{state} /cds-services/icaht-patient-view)"'
+        f" -d @{request_file}"
+    )
+    print(
+        f'  curl -s {service}/cds-services -H "Authorization: Bearer'
+        f' $({cli} demo-token{state} /cds-services)"'
+    )
+    first = cohort[0].patient_id
+    print(f"  curl -s '{fhir_url}/Observation?patient={first}&code=http://loinc.org|751-8'")
+    print()
+
+
+def _default_state() -> Path:
+    from cds_service.fhir_server import DEFAULT_STATE_DIR  # noqa: PLC0415 (avoid a cycle)
+
+    return DEFAULT_STATE_DIR
+
+
+def _patient_table(cohort: list[SyntheticPatient]) -> str:
+    rows = [("patient", "day 0", "course", "edge case", "expected early grade", "messy records")]
+    for patient in cohort:
+        plan = patient.plan
+        grade = _expected(plan.expected_early_grade, plan.expected_early_status)
+        rows.append(
+            (
+                plan.patient_id,
+                plan.day0.isoformat(),
+                plan.course + (" (ongoing)" if plan.ongoing else ""),
+                plan.edge or "",
+                grade,
+                ", ".join(plan.messy),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
+    )
+
+
+def _expected(grade: int | None, status: str) -> str:
+    return status if grade is None else f"{grade} ({status})"
