@@ -12,8 +12,10 @@ from pathlib import Path
 
 import requests
 
+from cds_service.config import ConfigError, Settings
 from cds_service.demo import DemoOptions, demo_token, run_demo
 from cds_service.fhir_server import DEFAULT_STATE_DIR, FhirServerError
+from cds_service.security import ClientsConfigError, load_clients
 from cds_service.synthetic import generate_cohort
 from cds_service.synthetic.loader import SeedError, seed_cohort
 
@@ -86,11 +88,29 @@ def _serve(args: argparse.Namespace) -> int:
     from cds_service.app import create_app  # noqa: PLC0415 (after the metrics mode is set)
     from cds_service.wsgi import run_gunicorn  # noqa: PLC0415
 
+    problem = configuration_problem()
+    if problem:  # fail here, once, rather than in every gunicorn worker
+        print(f"icaht-cds: configuration error: {problem}", file=sys.stderr)
+        return 2
+
     if args.dev:
         create_app().run(host=args.host, port=args.port)
         return 0
     run_gunicorn(f"{args.host}:{args.port}", workers=args.workers, threads=args.threads)
     return 0
+
+
+def configuration_problem() -> str | None:
+    """What is wrong with the environment's configuration, or None."""
+    try:
+        settings = Settings.from_env()
+        if settings.auth == "jwt":
+            if not settings.clients_path:
+                return "ICAHT_CDS_CLIENTS is not set (ICAHT_CDS_AUTH=none: development only)"
+            load_clients(settings.clients_path)
+    except (ConfigError, ClientsConfigError) as error:
+        return str(error)
+    return None
 
 
 # -- seed ----------------------------------------------------------------------------------
