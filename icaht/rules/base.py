@@ -1,0 +1,160 @@
+"""Shared pieces of the rule functions: alert construction and evidence phrases."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from icaht.record import Analyte, LabValue
+from icaht.rules.catalogue import RULES_BY_ID
+from icaht.rules.facts import (
+    active_period,
+    at_or_below,
+    current,
+    describe,
+    study_day,
+)
+from icaht.rules.model import Alert, DataUsed, RuleInput, Severity, Suggestion
+
+SUMMARY_MAX = 139  # CDS Hooks card summary: "<140 characters"
+SEVERE_ANC = 500  # §2.1 / A1 (inclusive): ICAHT severe neutropenia ANC <= 500/uL; also §10 M03
+# [PROPOSED] day range in which a missing current count is reported as "not evaluable": day 0
+# to the end of the default late-ICAHT window (§3.2: day 100).
+MONITORING_LAST_DAY = 100
+
+
+def make_alert(
+    inp: RuleInput,
+    rule_id: str,
+    *,
+    summary: str,
+    rationale: str,
+    recommendation: str,
+    data: Sequence[DataUsed],
+    suggestions: Sequence[Suggestion] = (),
+    severity: Severity | None = None,
+) -> Alert:
+    """An alert carrying the rule's source and evidence level from the catalogue."""
+    rule = RULES_BY_ID[rule_id]
+    if len(summary) > SUMMARY_MAX:
+        summary = summary[: SUMMARY_MAX - 3].rstrip() + "..."
+    return Alert(
+        rule_id=rule_id,
+        severity=severity or rule.severity,
+        summary=summary,
+        rationale=rationale,
+        recommendation=recommendation,
+        source=rule.source,
+        evidence_level=rule.evidence_level,
+        data_used=tuple(data),
+        suggestions=tuple(suggestions),
+    )
+
+
+def monitored(inp: RuleInput) -> bool:
+    """Day 0..100: a missing current count is worth reporting as not evaluable."""
+    day = study_day(inp)
+    return day is not None and 0 <= day <= MONITORING_LAST_DAY
+
+
+def missing_current(inp: RuleInput, rule_id: str, analyte: Analyte, label: str) -> tuple[str, ...]:
+    """'M03 needs a current ANC (none in the last 2 days)' when absent in days 0..100."""
+    if not monitored(inp) or current(inp, analyte) is not None:
+        return ()
+    age = inp.options.current_count_max_age_days
+    return (f"{rule_id} needs a current {label} (none on the evaluation day or {age} days before)",)
+
+
+def severe_anc_now(inp: RuleInput) -> LabValue | None:
+    """The current ANC when it is <= 500/uL (A1 inclusive reading)."""
+    anc = current(inp, Analyte.ANC)
+    return anc if anc is not None and at_or_below(anc, SEVERE_ANC) else None
+
+
+def hematotox_phrase(inp: RuleInput) -> str:
+    ht = inp.assessment.hematotox
+    if ht is None:
+        return "CAR-HEMATOTOX not computed"
+    if ht.missing:
+        return (
+            f"CAR-HEMATOTOX {ht.lower}-{ht.upper} (missing {', '.join(ht.missing)}), {ht.risk} risk"
+        )
+    return f"CAR-HEMATOTOX {ht.score}, {ht.risk} risk"
+
+
+def hematotox_data(inp: RuleInput) -> list[DataUsed]:
+    ht = inp.assessment.hematotox
+    baseline = inp.assessment.baseline
+    data = [DataUsed("CAR-HEMATOTOX", f"{ht.score} ({ht.risk})" if ht else "none")]
+    if baseline is not None:
+        data += [
+            DataUsed(f"baseline {a.value}", f"{v.value:g}", v.day, v.source_id)
+            for a, v in baseline.values.items()
+        ]
+    return data
+
+
+def hematotox_high(inp: RuleInput) -> bool:
+    ht = inp.assessment.hematotox
+    return ht is not None and ht.risk == "high"
+
+
+def hematotox_undecided(inp: RuleInput) -> str | None:
+    """'CAR-HEMATOTOX baseline ferritin, crp' when the risk is indeterminate."""
+    ht = inp.assessment.hematotox
+    if ht is not None and ht.risk == "indeterminate":
+        return "complete CAR-HEMATOTOX baseline (missing " + ", ".join(ht.missing) + ")"
+    return None
+
+
+def early_grade(inp: RuleInput) -> int | None:
+    n = inp.assessment.neutropenia
+    return None if n is None else n.early.grade
+
+
+def late_grade(inp: RuleInput) -> int | None:
+    n = inp.assessment.neutropenia
+    return None if n is None else n.late.grade
+
+
+def early_phrase(inp: RuleInput) -> str:
+    n = inp.assessment.neutropenia
+    return "early ICAHT not graded" if n is None else n.early.explanation()
+
+
+def late_phrase(inp: RuleInput) -> str:
+    n = inp.assessment.neutropenia
+    return "late ICAHT not graded" if n is None else n.late.explanation()
+
+
+def grade_data(inp: RuleInput) -> list[DataUsed]:
+    n = inp.assessment.neutropenia
+    if n is None:
+        return []
+    early = f"{n.early.grade} ({n.early.status}{', lower bound' if n.early.lower_bound else ''})"
+    late = f"{n.late.grade} ({n.late.status}{'' if n.late.confirmed else ', unconfirmed'})"
+    return [DataUsed("early ICAHT grade", early), DataUsed("late ICAHT grade", late)]
+
+
+def severe_icaht_now(inp: RuleInput) -> tuple[str, LabValue] | None:
+    """ICAHT grade >= 3 (early or late) with the current ANC still <= 500/uL."""
+    early, late = early_grade(inp) or 0, late_grade(inp) or 0
+    anc = severe_anc_now(inp)
+    if max(early, late) < 3 or anc is None:
+        return None
+    which = f"early ICAHT grade {early}" if early >= late else f"late ICAHT grade {late}"
+    return which, anc
+
+
+def crs_note(inp: RuleInput) -> str:
+    """Reminder of M04 when CRS is active today."""
+    period = active_period(inp.record.timeline.crs_periods, inp.evaluation_date)
+    if period is None:
+        return ""
+    return (
+        " CRS is active: centres commonly avoid G-CSF during ongoing CRS unless there is severe"
+        " infection with neutropenia (M04)."
+    )
+
+
+def anc_text(inp: RuleInput, anc: LabValue) -> str:
+    return describe(inp, anc)

@@ -1,0 +1,367 @@
+"""The management rules M01-M26 as data (clinical-rules.md §10), for evaluation and governance.
+
+Each `Rule` row states the computable trigger as implemented, the severity (§10 indicator
+proposal: critical = same-day action, warning = recommended action, info = otherwise), the hooks
+it is evaluated on, its source and evidence level, the data it needs, the rules it subsumes
+(precedence, one card per concern) and, when it cannot fire from FHIR-mapped data today, why.
+Readings: docs/decisions/0005-management-rules.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from icaht.rules.model import EvidenceLevel, Hook, Severity
+
+PV: tuple[Hook, ...] = ("patient-view",)
+ORDERS: tuple[Hook, ...] = ("order-select", "order-sign")
+ALL_HOOKS: tuple[Hook, ...] = ("patient-view", "order-select", "order-sign")
+
+R_CONS_T3 = (
+    "Rejeski et al., EHA/EBMT consensus, Blood 2023;142(10):865-877, Table 3, "
+    "doi:10.1182/blood.2023020578"
+)
+S_HAEM = (
+    "Beyar-Katz, Rejeski, Shouval, Haematologica 2025;110(6):1254-1268, "
+    "doi:10.3324/haematol.2024.286027"
+)
+S_HIT = (
+    "Jain, Olson, Locke, How I treat cytopenias after CAR T-cell therapy, Blood 2023;141(20):2460"
+)
+S_NONCAN = "Canichella & de Fabritiis, Non-canonical CAR-T cell-related toxicities, 2025"
+S_CN = "Zhang, Lu, Pei, Wang, Advances in hematological toxicity following CAR-T therapy, 2026"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One management rule as data (clinical-rules.md §10)."""
+
+    id: str  # "M01".."M26"
+    title: str
+    trigger: str  # the computable trigger as implemented (docs/decisions/0005)
+    severity: Severity  # highest severity the rule produces
+    hooks: tuple[Hook, ...]
+    source: str
+    evidence_level: tuple[EvidenceLevel, ...]
+    needs: tuple[str, ...]  # data the trigger needs
+    subsumes: tuple[str, ...] = ()  # rules dropped when this one fires (same concern)
+    fhir_gap: str = ""  # why it cannot fire from today's FHIR mapping ("" = it can)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "M01",
+        "Irradiated cellular blood products",
+        "Draft order of a cellular (RBC, platelets, granulocytes) or unspecified blood product "
+        "not marked irradiated, today in [apheresis - 7 d (else earlier of lymphodepletion "
+        "- 7 d, infusion - 30 d), infusion + 90 d]",
+        "critical",
+        ORDERS,
+        f"{R_CONS_T3}; {S_NONCAN}; {S_HAEM}; {S_CN}",
+        ("EO",),
+        ("infusion date", "draft blood-product orders", "apheresis or lymphodepletion date"),
+    ),
+    Rule(
+        "M02",
+        "Prophylactic G-CSF in high-risk patients",
+        "CAR-HEMATOTOX high (>= 2), day +2..+30, no G-CSF since day 0",
+        "warning",
+        PV,
+        f"{R_CONS_T3}; {S_HAEM}; {S_NONCAN}",
+        ("EO", "RS"),
+        ("CAR-HEMATOTOX baseline", "G-CSF administrations"),
+    ),
+    Rule(
+        "M03",
+        "Therapeutic G-CSF for severe neutropenia",
+        "Current ANC <= 500/uL on day >= 7 (any day >= 0 with active infection), no G-CSF "
+        "on the evaluation day or the day before",
+        "warning",
+        PV,
+        f"{R_CONS_T3}; {S_HIT}; {S_HAEM} Table 3",
+        ("EO",),
+        ("current ANC", "G-CSF administrations"),
+        subsumes=("M02",),
+    ),
+    Rule(
+        "M04",
+        "G-CSF during active CRS",
+        "Draft G-CSF order while a CRS period covers today, unless active infection with "
+        "current ANC <= 500/uL",
+        "warning",
+        ORDERS,
+        f"{S_HIT}; {S_HAEM}",
+        ("EO", "RS"),
+        ("draft G-CSF order", "CRS periods"),
+    ),
+    Rule(
+        "M05",
+        "Avoid GM-CSF after CAR-T",
+        "Draft GM-CSF (sargramostim, molgramostim) order on or after day 0",
+        "warning",
+        ORDERS,
+        S_HIT,
+        ("EO",),
+        ("draft GM-CSF order", "infusion date"),
+    ),
+    Rule(
+        "M06",
+        "Late biphasic neutropenia",
+        "After a dip < 1000/uL and a recovery > 1500/uL (measured, day >= 0), current ANC "
+        "< 750/uL, no G-CSF on the evaluation day or the day before",
+        "warning",
+        PV,
+        S_HIT,
+        ("EO",),
+        ("ANC series", "G-CSF administrations"),
+        subsumes=("M02", "M03"),
+    ),
+    Rule(
+        "M07",
+        "G-CSF non-response",
+        "Current ANC <= 500/uL after >= 7 consecutive days of G-CSF (after day 0) ending on "
+        "the ANC day or the day before",
+        "warning",
+        PV,
+        f"{R_CONS_T3} (comment); {S_HIT}; {S_NONCAN}; {S_HAEM}",
+        ("EO",),
+        ("current ANC", "G-CSF administrations"),
+        subsumes=("M02", "M03", "M06", "M18"),
+        fhir_gap="pegfilgrastim (one dose) cannot show 7 consecutive days",
+    ),
+    Rule(
+        "M08",
+        "Antibacterial (fluoroquinolone) prophylaxis",
+        "CAR-HEMATOTOX high (>= 2) and current ANC <= 500/uL, day >= 0",
+        "warning",
+        PV,
+        f"{R_CONS_T3}; {S_NONCAN}",
+        ("EO",),
+        ("CAR-HEMATOTOX baseline", "current ANC"),
+    ),
+    Rule(
+        "M09",
+        "Antifungal prophylaxis",
+        "Current ANC <= 500/uL (day >= 0) and any of: early ICAHT grade >= 3, prior allo-HCT, "
+        "prior invasive mould infection",
+        "warning",
+        PV,
+        f"{S_NONCAN}; {S_HIT}",
+        ("EO",),
+        ("current ANC", "early ICAHT grade", "prior allo-HCT", "prior mould infection"),
+        fhir_gap="prolonged corticosteroid exposure is not in the record",
+    ),
+    Rule(
+        "M10",
+        "HSV/VZV prophylaxis",
+        "From lymphodepletion to 1 year after infusion, when no antiviral prophylaxis is on "
+        "record (needs antiviral prophylaxis records)",
+        "warning",
+        PV,
+        f"{R_CONS_T3}; {S_HIT}",
+        ("EO",),
+        ("antiviral prophylaxis records",),
+        fhir_gap="TherapyTimeline has no antiviral prophylaxis field: never fires",
+    ),
+    Rule(
+        "M11",
+        "PJP prophylaxis; co-trimoxazole in severe ICAHT",
+        "Order hooks: draft co-trimoxazole order during ICAHT grade >= 3 with current ANC "
+        "<= 500/uL (alternatives pentamidine, atovaquone). Patient view (start at day ~28) "
+        "needs PJP prophylaxis records",
+        "warning",
+        ALL_HOOKS,
+        f"{S_HIT}; {S_NONCAN}",
+        ("EO",),
+        ("draft co-trimoxazole order", "ICAHT grade", "current ANC", "PJP prophylaxis records"),
+        fhir_gap="patient-view part: TherapyTimeline has no PJP prophylaxis field",
+    ),
+    Rule(
+        "M12",
+        "IVIG replacement",
+        "IgG < 400 mg/dL (within 180 days) with active infection (warning); without infection "
+        "(info); infection status unknown: not evaluable",
+        "warning",
+        PV,
+        f"{S_NONCAN}; secondary tables (IgG < 400 mg/dL)",
+        ("EO",),
+        ("IgG", "infection status"),
+        fhir_gap="active_infection is not mapped from FHIR yet",
+    ),
+    Rule(
+        "M13",
+        "RBC transfusion threshold",
+        "Current Hb < 7.0 g/dL; or < 8.0 g/dL with cardiovascular disease",
+        "warning",
+        PV,
+        f"{S_HAEM} text + Table 3; {R_CONS_T3} (one product at a time)",
+        ("EXT",),
+        ("current Hb", "cardiovascular disease (for 7.0-7.9 g/dL)"),
+    ),
+    Rule(
+        "M14",
+        "Platelet transfusion threshold",
+        "Patient view: current platelets <= 10 x10^9/L, or <= 20 with active bleeding or "
+        "infection (critical). Order hooks: platelet order with current platelets > 20 and no "
+        "active bleeding: prophylactic threshold not reached (info)",
+        "critical",
+        ALL_HOOKS,
+        S_HAEM,
+        ("EXT",),
+        ("current platelets", "bleeding/infection status (for 11-20 x10^9/L)"),
+        fhir_gap="fever is not in the record; bleeding/infection are not mapped from FHIR yet",
+    ),
+    Rule(
+        "M15",
+        "TPO receptor agonist",
+        "Day > 30, >= 2 platelet units transfused in the last 7 days, no TPO-RA in that time",
+        "warning",
+        PV,
+        f"{S_HAEM} Table 3; {S_HIT}",
+        ("LOW", "RS"),
+        ("transfusion records", "TPO-RA administrations"),
+    ),
+    Rule(
+        "M16",
+        "Stem-cell boost",
+        "Early ICAHT grade >= 3, day > 14, G-CSF-refractory (M07) and cryopreserved CD34+ "
+        "cells available",
+        "warning",
+        PV,
+        f"{S_NONCAN} (consensus); {S_HAEM} Table 3",
+        ("EO", "RS"),
+        ("early ICAHT grade", "G-CSF administrations", "stem cell product availability"),
+        subsumes=("M02", "M03", "M06", "M07", "M18"),
+        fhir_gap="stem_cell_product_available is not mapped from FHIR yet",
+    ),
+    Rule(
+        "M17",
+        "Allo-HCT donor search",
+        "Day > 30, current ANC <= 500/uL and (early grade 4 with no ANC > 500/uL after day "
+        "30, or late grade 4 confirmed), uncensored, no stored stem cells (M16 unavailable)",
+        "warning",
+        PV,
+        S_NONCAN,
+        ("EO",),
+        ("early/late ICAHT grade", "current ANC", "stem cell product availability"),
+        fhir_gap="stem_cell_product_available is not mapped from FHIR yet",
+    ),
+    Rule(
+        "M18",
+        "Bone-marrow evaluation",
+        "Day > 30 and either early grade >= 3 with current ANC <= 500/uL, or >= 2 lineages "
+        "cytopenic for >= 14 days (M19 thresholds); G-CSF non-response via M07",
+        "warning",
+        PV,
+        f"{S_NONCAN}; {S_HIT}; {S_HAEM}",
+        ("EO",),
+        ("early ICAHT grade", "current ANC, platelets, Hb"),
+        subsumes=("M19",),
+    ),
+    Rule(
+        "M19",
+        "Cytopenia work-up; myelosuppressive drugs",
+        "Patient view: ANC <= 500/uL, platelets < 50 x10^9/L or Hb < 8.0 g/dL persisting >= 14 "
+        "days (day >= 0). Order hooks: draft myelosuppressive drug (not co-trimoxazole, see "
+        "M11) during ICAHT grade >= 3 with current ANC <= 500/uL",
+        "warning",
+        ALL_HOOKS,
+        f"{S_NONCAN}; {S_HIT}; {S_HAEM}",
+        ("EO",),
+        ("ANC, platelet and Hb series", "ICAHT grade", "draft orders"),
+    ),
+    Rule(
+        "M20",
+        "Coagulopathy in severe CRS",
+        "Current fibrinogen < 100 mg/dL (1.0 g/L) while CRS is active with grade 3-4",
+        "critical",
+        PV,
+        f"{S_NONCAN} citing Buechner et al., Blood Adv 2021;5(2):593-601",
+        ("EO",),
+        ("current fibrinogen", "CRS periods and grade"),
+    ),
+    Rule(
+        "M21",
+        "Anticoagulation with thrombocytopenia",
+        "Active anticoagulant period (patient view) or draft anticoagulant order (order hooks) "
+        "with current platelets < 50 x10^9/L",
+        "warning",
+        ALL_HOOKS,
+        S_NONCAN,
+        ("EO",),
+        ("anticoagulant periods or draft order", "current platelets"),
+    ),
+    Rule(
+        "M22",
+        "Iron overload",
+        "Cumulative RBC units on record >= the configured threshold (no source number; off "
+        "until configured)",
+        "info",
+        PV,
+        f"{S_HAEM}; {S_CN}",
+        ("EO",),
+        ("transfusion records", "configured RBC-unit threshold"),
+        fhir_gap="no threshold ships (RuleOptions.iron_overload_rbc_units = None)",
+    ),
+    Rule(
+        "M23",
+        "Possible IEC-HS",
+        "IEC-HS screen positive (§9.1) with a ferritin finding in the last 7 days",
+        "critical",
+        PV,
+        f"{S_NONCAN}; {S_HIT}; Hines et al., Transplant Cell Ther 2023;29(7):438.e1",
+        ("EO", "RS"),
+        ("ferritin series", "cytopenia, fibrinogen, ALT/AST, triglyceride series"),
+    ),
+    Rule(
+        "M24",
+        "Pre-infusion high risk",
+        "CAR-HEMATOTOX high (>= 2) before the infusion day (evaluation date < day 0)",
+        "info",
+        PV,
+        f"{S_HAEM}; {S_NONCAN}",
+        ("EO",),
+        ("CAR-HEMATOTOX baseline", "planned infusion date"),
+        fhir_gap="needs a planned infusion date; the mapping records completed infusions only",
+    ),
+    Rule(
+        "M25",
+        "Low-dose steroids (B-ALL)",
+        "Disease B-ALL, day > 30, G-CSF-refractory neutropenia (M07 definition)",
+        "info",
+        PV,
+        f"{S_HAEM} Table 3 (lower level of evidence)",
+        ("LOW",),
+        ("disease", "current ANC", "G-CSF administrations"),
+        fhir_gap="disease is not mapped from FHIR yet",
+    ),
+    Rule(
+        "M26",
+        "High-dose IVIG",
+        "Late ICAHT grade >= 3 confirmed, day > 30, G-CSF-refractory neutropenia (M07 definition)",
+        "info",
+        PV,
+        f"{S_HAEM} Table 3 (lower level of evidence)",
+        ("LOW",),
+        ("late ICAHT grade", "current ANC", "G-CSF administrations"),
+    ),
+)
+
+RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
+
+
+def format_catalogue(rules: tuple[Rule, ...] = RULES) -> str:
+    """Plain-text table of the catalogue (id, severity, hooks, level, trigger, source)."""
+    header = f"{'ID':<4} {'SEVERITY':<8} {'HOOKS':<39} {'LEVEL':<7} TRIGGER / SOURCE"
+    lines = [header, "-" * len(header)]
+    indent = " " * 61
+    for rule in rules:
+        hooks = ", ".join(rule.hooks)
+        level = "+".join(rule.evidence_level)
+        lines.append(
+            f"{rule.id:<4} {rule.severity:<8} {hooks:<39} {level:<7} {rule.title}: {rule.trigger}"
+        )
+        lines.append(f"{indent}source: {rule.source}")
+        if rule.fhir_gap:
+            lines.append(f"{indent}limitation: {rule.fhir_gap}")
+    return "\n".join(lines) + "\n"

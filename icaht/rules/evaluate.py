@@ -1,0 +1,100 @@
+"""`evaluate_rules`: run the rules of one hook, keep one alert per concern, order them.
+
+Precedence (docs/decisions/0005): when a rule fires, the rules in its catalogue `subsumes` list
+are dropped (same concern, one card): M16 > M07 > M06 > M03 > M02 (G-CSF and refractory
+neutropenia; M07 and M16 carry the marrow-biopsy suggestion, so they also drop M18); M18 > M19
+(the marrow card includes the work-up). Alerts are then ordered critical > warning > info, then
+by rule id. A rule whose data are missing does not fire; it is listed in `not_evaluable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from icaht.rules import neutrophils as n
+from icaht.rules import supportive as s
+from icaht.rules import transfusion as t
+from icaht.rules.catalogue import RULES, RULES_BY_ID
+from icaht.rules.model import SEVERITY_RANK, Alert, NotEvaluable, RuleInput, RulesResult
+
+
+class Evaluator(NamedTuple):
+    """The two pure functions of one rule: its check and the data it would need."""
+
+    check: Callable[[RuleInput], Alert | None]
+    needs: Callable[[RuleInput], tuple[str, ...]]
+
+
+EVALUATORS: dict[str, Evaluator] = {
+    "M01": Evaluator(t.m01_irradiated_products, t.m01_needs),
+    "M02": Evaluator(n.m02_prophylactic_gcsf, n.m02_needs),
+    "M03": Evaluator(n.m03_therapeutic_gcsf, n.m03_needs),
+    "M04": Evaluator(s.m04_gcsf_in_crs, s.m04_needs),
+    "M05": Evaluator(s.m05_avoid_gmcsf, n.none_needed),
+    "M06": Evaluator(n.m06_biphasic, n.m06_needs),
+    "M07": Evaluator(n.m07_gcsf_refractory, n.m07_needs),
+    "M08": Evaluator(n.m08_antibacterial, n.m08_needs),
+    "M09": Evaluator(n.m09_antifungal, n.m09_needs),
+    "M10": Evaluator(s.never_fires, s.m10_needs),
+    "M11": Evaluator(s.m11_pjp, s.m11_needs),
+    "M12": Evaluator(s.m12_ivig, s.m12_needs),
+    "M13": Evaluator(t.m13_rbc_threshold, t.m13_needs),
+    "M14": Evaluator(t.m14_platelet_threshold, t.m14_needs),
+    "M15": Evaluator(t.m15_tpo_ra, t.m15_needs),
+    "M16": Evaluator(n.m16_stem_cell_boost, n.m16_needs),
+    "M17": Evaluator(n.m17_donor_search, n.m17_needs),
+    "M18": Evaluator(s.m18_marrow, n.none_needed),
+    "M19": Evaluator(s.m19_cytopenia_workup, s.m19_needs),
+    "M20": Evaluator(s.m20_coagulopathy, s.m20_needs),
+    "M21": Evaluator(s.m21_anticoagulation, s.m21_needs),
+    "M22": Evaluator(t.m22_iron_overload, t.m22_needs),
+    "M23": Evaluator(s.m23_iec_hs, s.m23_needs),
+    "M24": Evaluator(n.m24_pre_infusion_risk, n.m24_needs),
+    "M25": Evaluator(n.m25_low_dose_steroids, n.m25_needs),
+    "M26": Evaluator(n.m26_high_dose_ivig, n.none_needed),
+}
+
+
+def _check_input(inp: RuleInput) -> None:
+    """The assessment must describe the same patient on the same evaluation date."""
+    if inp.assessment.patient_id != inp.record.patient_id:
+        raise ValueError("assessment and record belong to different patients")
+    if inp.assessment.evaluation_date != inp.evaluation_date:
+        raise ValueError(
+            "the assessment must be computed for the same evaluation date "
+            f"({inp.assessment.evaluation_date} != {inp.evaluation_date})"
+        )
+
+
+def _quiet(inp: RuleInput) -> bool:
+    """No CAR-T infusion on record (DESIGN.md §4: most charts) or death on/before today."""
+    death = inp.assessment.death_date
+    return inp.assessment.day0 is None or (death is not None and death <= inp.evaluation_date)
+
+
+def evaluate_rules(rule_input: RuleInput) -> RulesResult:
+    """Fired alerts (one per concern, critical > warning > info, then id) and the rules of this
+    hook that could not be evaluated for lack of data."""
+    _check_input(rule_input)
+    if _quiet(rule_input):
+        return RulesResult((), ())
+    fired: list[Alert] = []
+    missing: list[NotEvaluable] = []
+    for rule in RULES:
+        if rule_input.hook not in rule.hooks:
+            continue
+        evaluator = EVALUATORS[rule.id]
+        alert = evaluator.check(rule_input)
+        if alert is not None:
+            fired.append(alert)
+        missing += [NotEvaluable(rule.id, needs) for needs in evaluator.needs(rule_input)]
+    dropped = {sub for a in fired for sub in RULES_BY_ID[a.rule_id].subsumes}
+    kept = [a for a in fired if a.rule_id not in dropped]
+    kept.sort(key=lambda a: (SEVERITY_RANK[a.severity], a.rule_id))
+    fired_ids = {a.rule_id for a in fired}
+    return RulesResult(
+        alerts=tuple(kept),
+        not_evaluable=tuple(m for m in missing if m.rule_id not in fired_ids),
+        suppressed=tuple(sorted(fired_ids & dropped)),
+    )

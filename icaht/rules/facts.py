@@ -1,0 +1,192 @@
+"""Small pure helpers the rules share: study day, current values, runs, G-CSF, CRS.
+
+Threshold readings used here (docs/decisions/0005):
+* a value given as `<x` (or a derived bound `ANC <= x`) counts as at/below a threshold t only
+  when x <= t (clinical-rules §16 C6); it is never "above" anything;
+* "current" = the latest value on the evaluation day or the `current_count_max_age_days`
+  days before it; same day, several values: the lowest (§1.1, A9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, timedelta
+
+from icaht.record import Analyte, LabValue, Period
+from icaht.rules.model import DataUsed, RuleInput
+
+UNITS: dict[Analyte, str] = {
+    Analyte.ANC: "/uL",
+    Analyte.PLATELETS: " x10^9/L",
+    Analyte.HEMOGLOBIN: " g/dL",
+    Analyte.FIBRINOGEN: " mg/dL",
+    Analyte.IGG: " mg/dL",
+    Analyte.FERRITIN: " ng/mL",
+}
+LABELS: dict[Analyte, str] = {
+    Analyte.ANC: "ANC",
+    Analyte.PLATELETS: "platelets",
+    Analyte.HEMOGLOBIN: "Hb",
+    Analyte.FIBRINOGEN: "fibrinogen",
+    Analyte.IGG: "IgG",
+    Analyte.FERRITIN: "ferritin",
+}
+
+LabTest = Callable[[LabValue], bool]
+
+
+def study_day(inp: RuleInput, when: date | None = None) -> int | None:
+    """Day relative to day 0 (clinical-rules §0 "Day numbering"); None without an infusion."""
+    day0 = inp.assessment.day0
+    if day0 is None:
+        return None
+    return ((when or inp.evaluation_date) - day0).days
+
+
+def _bounded(lab: LabValue) -> bool:
+    return lab.comparator == "<" or lab.provenance == "derived-bound"
+
+
+def at_or_below(lab: LabValue, threshold: float) -> bool:
+    """Known to be <= threshold (C6: `<x` and derived bounds only when x <= threshold)."""
+    return lab.value <= threshold
+
+
+def below(lab: LabValue, threshold: float) -> bool:
+    """Known to be < threshold. `<x` with x <= threshold is below it; a derived bound needs x <
+    threshold; a plain value needs value < threshold."""
+    if lab.comparator == "<":
+        return lab.value <= threshold
+    return lab.value < threshold
+
+
+def above(lab: LabValue, threshold: float) -> bool:
+    """Known to be > threshold; a bounded value (`<x`, derived bound) never is."""
+    return not _bounded(lab) and lab.value > threshold
+
+
+def known_values(inp: RuleInput, analyte: Analyte) -> tuple[LabValue, ...]:
+    """Values of one analyte on or before the evaluation date, oldest first."""
+    return tuple(v for v in inp.record.series(analyte) if v.day <= inp.evaluation_date)
+
+
+def _lowest(values: Iterable[LabValue]) -> LabValue:
+    return min(values, key=lambda v: (v.value, not _bounded(v)))
+
+
+def daily_lowest(values: Sequence[LabValue]) -> tuple[LabValue, ...]:
+    """One value per calendar day: the day's lowest (§1.1, A9)."""
+    days: dict[date, list[LabValue]] = {}
+    for value in values:
+        days.setdefault(value.day, []).append(value)
+    return tuple(_lowest(days[d]) for d in sorted(days))
+
+
+def current(inp: RuleInput, analyte: Analyte, max_age: int | None = None) -> LabValue | None:
+    """The latest day's lowest value within `max_age` days before the evaluation date."""
+    age = inp.options.current_count_max_age_days if max_age is None else max_age
+    oldest = inp.evaluation_date - timedelta(days=age)
+    recent = [v for v in known_values(inp, analyte) if v.day >= oldest]
+    if not recent:
+        return None
+    latest = recent[-1].day
+    return _lowest(v for v in recent if v.day == latest)
+
+
+def show(lab: LabValue) -> str:
+    """'300/uL', '<5 x10^9/L', '6.9 g/dL'."""
+    sign = "<" if lab.comparator == "<" else ("<=" if lab.provenance == "derived-bound" else "")
+    return f"{sign}{lab.value:g}{UNITS.get(lab.analyte, '')}"
+
+
+def day_label(inp: RuleInput, when: date) -> str:
+    day = study_day(inp, when)
+    return f"day {day}" if day is not None else when.isoformat()
+
+
+def used(lab: LabValue) -> DataUsed:
+    return DataUsed(LABELS.get(lab.analyte, lab.analyte.value), show(lab), lab.day, lab.source_id)
+
+
+def describe(inp: RuleInput, lab: LabValue) -> str:
+    """'ANC 300/uL on day 9' (flagged when preliminary)."""
+    text = f"{LABELS.get(lab.analyte, lab.analyte.value)} {show(lab)} on {day_label(inp, lab.day)}"
+    return text + " (preliminary)" if lab.preliminary else text
+
+
+def describe_run(inp: RuleInput, run: Sequence[LabValue]) -> str:
+    """'ANC 300, 180, 90/uL on days 9-11' or, for long runs, first/latest values and the span."""
+    if not run:
+        return ""
+    label = LABELS.get(run[0].analyte, run[0].analyte.value)
+    unit = UNITS.get(run[0].analyte, "")
+    first, last = study_day(inp, run[0].day), study_day(inp, run[-1].day)
+    span = f"day {first}" if first == last else f"days {first}-{last}"
+    if len(run) <= 4:
+        numbers = ", ".join(show(v).removesuffix(unit) for v in run)
+        return f"{label} {numbers}{unit} on {span}"
+    return (
+        f"{label} {show(run[0])} on day {first} to {show(run[-1])} on day {last} "
+        f"({len(run)} values, all in range)"
+    )
+
+
+def run_ending_now(inp: RuleInput, analyte: Analyte, test: LabTest) -> tuple[LabValue, ...]:
+    """The run of daily values (day >= 0) meeting `test` that ends with the current value.
+
+    Empty when the current value is missing or does not meet the test. Consecutive values more
+    than `cytopenia_max_gap_days` apart break the run (§2.3 step 3: 7-day limit).
+    """
+    now = current(inp, analyte)
+    if now is None or not test(now):
+        return ()
+    day0 = inp.assessment.day0
+    values = [v for v in daily_lowest(known_values(inp, analyte)) if day0 is None or v.day >= day0]
+    run: list[LabValue] = [now]
+    for value in reversed(values[:-1]):
+        if not test(value) or (run[-1].day - value.day).days > inp.options.cytopenia_max_gap_days:
+            break
+        run.append(value)
+    return tuple(reversed(run))
+
+
+def span_days(run: Sequence[LabValue]) -> int:
+    """Days from the first to the last value of a run, both included."""
+    return (run[-1].day - run[0].day).days + 1 if run else 0
+
+
+def active_period(periods: Iterable[Period], when: date) -> Period | None:
+    return next((p for p in periods if p.contains(when)), None)
+
+
+def gcsf_days_after_infusion(inp: RuleInput) -> tuple[date, ...]:
+    day0 = inp.assessment.day0
+    return tuple(
+        d
+        for d in sorted(set(inp.record.timeline.gcsf_days))
+        if day0 is not None and day0 <= d <= inp.evaluation_date
+    )
+
+
+def gcsf_ongoing(inp: RuleInput) -> bool:
+    """G-CSF given on the evaluation day or within `gcsf_ongoing_days` before it."""
+    oldest = inp.evaluation_date - timedelta(days=inp.options.gcsf_ongoing_days)
+    return any(oldest <= d for d in gcsf_days_after_infusion(inp))
+
+
+def gcsf_run_until(inp: RuleInput, until: date) -> tuple[date, ...]:
+    """Consecutive G-CSF days (after day 0) ending on `until` or the day before."""
+    days = [d for d in gcsf_days_after_infusion(inp) if d <= until]
+    if not days or (until - days[-1]).days > 1:
+        return ()
+    run = [days[-1]]
+    for day in reversed(days[:-1]):
+        if (run[-1] - day).days != 1:
+            break
+        run.append(day)
+    return tuple(reversed(run))
+
+
+def day_span(inp: RuleInput, days: Sequence[date]) -> str:
+    first, last = study_day(inp, days[0]), study_day(inp, days[-1])
+    return f"day {first}" if first == last else f"days {first}-{last}"

@@ -1,0 +1,468 @@
+"""Neutropenia rules: G-CSF (M02, M03, M06, M07), prophylaxis by risk (M08, M09), refractory
+neutropenia (M16, M17, M25, M26) and the pre-infusion risk card (M24). clinical-rules §10."""
+
+from __future__ import annotations
+
+from icaht.record import Analyte, LabValue
+from icaht.rules.base import (
+    SEVERE_ANC,
+    crs_note,
+    early_grade,
+    early_phrase,
+    grade_data,
+    hematotox_data,
+    hematotox_high,
+    hematotox_phrase,
+    hematotox_undecided,
+    late_phrase,
+    make_alert,
+    missing_current,
+    severe_anc_now,
+)
+from icaht.rules.facts import (
+    above,
+    at_or_below,
+    below,
+    current,
+    daily_lowest,
+    day_span,
+    describe,
+    describe_run,
+    gcsf_days_after_infusion,
+    gcsf_ongoing,
+    gcsf_run_until,
+    known_values,
+    run_ending_now,
+    study_day,
+    used,
+)
+from icaht.rules.model import Alert, DataUsed, RuleInput, Suggestion
+
+PROPHYLACTIC_GCSF_FIRST_DAY = 2  # §10 M02, CONS-T3: "G-CSF from day +2"
+THERAPEUTIC_GCSF_FROM_DAY = 7  # §10 M03, S-HIT: "not recovered to >500/mm3 by day 7 to 10"
+BIPHASIC_ANC = 750  # §10 M06, S-HIT: "after a prior recovery, ANC < 750/uL"
+DIP_ANC = 1000  # §5.1, S-HAEM Table 1: dip "below an ANC <1,000/uL" (M06 first phase)
+RECOVERY_ANC = 1500  # §5.1, S-HAEM Table 1: "neutrophil recovery (ANC >1,500/uL)" (M06)
+BOOST_AFTER_DAY = 14  # §10 M16: "day > 14"
+LATE_DAY = 30  # §1.2, S-HAEM Table 1: late ICAHT after day +30 (M17, M18, M25, M26)
+HIGH_GRADE = 3  # §10 M09, M16, M26: ICAHT grade >= 3
+
+GCSF_SUGGESTION = Suggestion(
+    "Order G-CSF (filgrastim 5 ug/kg once daily)", "create", "gcsf", product="filgrastim"
+)
+MARROW_SUGGESTION = Suggestion(
+    "Order bone marrow aspirate and biopsy", "create", "marrow_biopsy", product=None
+)
+
+
+def _severe(value: LabValue) -> bool:
+    return at_or_below(value, SEVERE_ANC)
+
+
+# -- M02 ------------------------------------------------------------------------------------------
+
+
+def _m02_window(inp: RuleInput) -> bool:
+    day = study_day(inp)
+    last = inp.options.prophylactic_gcsf_last_day
+    return day is not None and PROPHYLACTIC_GCSF_FIRST_DAY <= day <= last
+
+
+def m02_prophylactic_gcsf(inp: RuleInput) -> Alert | None:
+    if not (_m02_window(inp) and hematotox_high(inp)) or gcsf_days_after_infusion(inp):
+        return None
+    return make_alert(
+        inp,
+        "M02",
+        summary="High ICAHT risk (CAR-HEMATOTOX high): consider prophylactic G-CSF from day +2",
+        rationale=f"{hematotox_phrase(inp)}; day {study_day(inp)}; no G-CSF since day 0 on record.",
+        recommendation=(
+            "Consider G-CSF from day +2 (5 ug/kg once daily; day +5 is an alternative start) in "
+            "patients at high risk of ICAHT; probably not necessary when the risk is low."
+            + crs_note(inp)
+        ),
+        data=hematotox_data(inp),
+        suggestions=(GCSF_SUGGESTION,),
+    )
+
+
+def m02_needs(inp: RuleInput) -> tuple[str, ...]:
+    undecided = hematotox_undecided(inp)
+    if _m02_window(inp) and undecided and not gcsf_days_after_infusion(inp):
+        return (f"M02 needs a {undecided}",)
+    return ()
+
+
+# -- M03 ------------------------------------------------------------------------------------------
+
+
+def m03_therapeutic_gcsf(inp: RuleInput) -> Alert | None:
+    anc = severe_anc_now(inp)
+    if anc is None or gcsf_ongoing(inp):
+        return None
+    anc_day = study_day(inp, anc.day)
+    infection = inp.record.timeline.active_infection is True
+    if anc_day is None or anc_day < 0 or (anc_day < THERAPEUTIC_GCSF_FROM_DAY and not infection):
+        return None
+    run = run_ending_now(inp, Analyte.ANC, _severe)
+    why = describe_run(inp, run) + ("; active infection" if infection else "")
+    return make_alert(
+        inp,
+        "M03",
+        summary=f"Severe neutropenia (ANC {run[-1].value:g}/uL, day {anc_day}): consider G-CSF",
+        rationale=f"{why}; {early_phrase(inp)}; no G-CSF on the evaluation day or the day before.",
+        recommendation=(
+            "Severe neutropenia: consider G-CSF 5 ug/kg/day until ANC > 500/uL; consider a dose "
+            "increase if there is no response." + crs_note(inp)
+        ),
+        data=[*map(used, run), *grade_data(inp)],
+        suggestions=(GCSF_SUGGESTION,),
+    )
+
+
+def m03_needs(inp: RuleInput) -> tuple[str, ...]:
+    return missing_current(inp, "M03", Analyte.ANC, "ANC")
+
+
+# -- M06 ------------------------------------------------------------------------------------------
+
+
+def _prior_recovery(inp: RuleInput, before: LabValue) -> tuple[LabValue, LabValue] | None:
+    """Measured dip < 1000/uL then recovery > 1500/uL (day >= 0), both before `before`."""
+    day0 = inp.assessment.day0
+    values = [
+        v
+        for v in daily_lowest(known_values(inp, Analyte.ANC))
+        if day0 is not None and day0 <= v.day < before.day
+    ]
+    dip = next((v for v in values if below(v, DIP_ANC)), None)
+    if dip is None:
+        return None
+    recovery = next((v for v in values if v.day > dip.day and above(v, RECOVERY_ANC)), None)
+    return None if recovery is None else (dip, recovery)
+
+
+def m06_biphasic(inp: RuleInput) -> Alert | None:
+    anc = current(inp, Analyte.ANC)
+    if anc is None or not below(anc, BIPHASIC_ANC) or gcsf_ongoing(inp):
+        return None
+    phases = _prior_recovery(inp, anc)
+    if phases is None:
+        return None
+    dip, recovery = phases
+    return make_alert(
+        inp,
+        "M06",
+        summary=f"Second neutrophil dip after recovery (ANC {anc.value:g}/uL): consider daily "
+        "G-CSF",
+        rationale=(
+            f"{describe(inp, dip)}, recovery to {describe(inp, recovery)}, now {describe(inp, anc)}"
+            " (< 750/uL): late biphasic neutropenia."
+        ),
+        recommendation=(
+            "Daily G-CSF until ANC > 1500/uL is a common approach; transient responses are "
+            "common." + crs_note(inp)
+        ),
+        data=[used(dip), used(recovery), used(anc)],
+        suggestions=(GCSF_SUGGESTION,),
+    )
+
+
+def m06_needs(inp: RuleInput) -> tuple[str, ...]:
+    return missing_current(inp, "M06", Analyte.ANC, "ANC")
+
+
+# -- M07 and the refractory family ----------------------------------------------------------------
+
+
+def refractory(inp: RuleInput) -> tuple[LabValue, tuple[str, ...], list[DataUsed]] | None:
+    """M07 definition: current ANC <= 500/uL after >= 7 consecutive G-CSF days (after day 0)
+    ending on the ANC day or the day before. Returns the ANC, a phrase and the data used."""
+    anc = severe_anc_now(inp)
+    if anc is None:
+        return None
+    run = gcsf_run_until(inp, anc.day)
+    if len(run) < inp.options.gcsf_refractory_days:
+        return None
+    phrase = (
+        f"{describe(inp, anc)} after G-CSF on {day_span(inp, run)} ({len(run)} consecutive days)",
+    )
+    data = [used(anc), DataUsed("G-CSF days", str(len(run)), run[-1])]
+    return anc, phrase, data
+
+
+def _boost_phrase(inp: RuleInput) -> str:
+    available = inp.record.timeline.stem_cell_product_available
+    if available is False:
+        return " No cryopreserved stem cells on record: see donor search (M17)."
+    return " If cryopreserved CD34+ cells are available, consider a stem-cell boost (M16)."
+
+
+def m07_gcsf_refractory(inp: RuleInput) -> Alert | None:
+    found = refractory(inp)
+    if found is None:
+        return None
+    anc, phrase, data = found
+    return make_alert(
+        inp,
+        "M07",
+        summary=f"No response to 7+ days of G-CSF (ANC {anc.value:g}/uL): consider marrow "
+        "evaluation",
+        rationale=f"{phrase[0]}; {early_phrase(inp)}.",
+        recommendation=(
+            "Lack of G-CSF response suggests an aplastic phenotype: consider bone-marrow "
+            "evaluation (cellularity, morphology, cytogenetics) after reversible causes "
+            "(drugs, infection, deficiencies) are checked." + _boost_phrase(inp) + " There are no "
+            "data on stopping G-CSF after 7-10 days of non-response."
+        ),
+        data=[*data, *grade_data(inp)],
+        suggestions=(MARROW_SUGGESTION,),
+    )
+
+
+def m07_needs(inp: RuleInput) -> tuple[str, ...]:
+    return missing_current(inp, "M07", Analyte.ANC, "ANC")
+
+
+def _m16_candidate(inp: RuleInput) -> tuple[LabValue, tuple[str, ...], list[DataUsed]] | None:
+    day = study_day(inp)
+    if day is None or day <= BOOST_AFTER_DAY or (early_grade(inp) or 0) < HIGH_GRADE:
+        return None
+    return refractory(inp)
+
+
+def m16_stem_cell_boost(inp: RuleInput) -> Alert | None:
+    found = _m16_candidate(inp)
+    if found is None or inp.record.timeline.stem_cell_product_available is not True:
+        return None
+    _, phrase, data = found
+    return make_alert(
+        inp,
+        "M16",
+        summary="G-CSF-refractory ICAHT grade >= 3 with stored CD34+ cells: consider stem-cell "
+        "boost",
+        rationale=f"{early_phrase(inp)}; {phrase[0]}; cryopreserved CD34+ cells available.",
+        recommendation=(
+            "Consider an autologous (or donor) CD34+ stem-cell boost without conditioning (median "
+            "CD34+ dose 2.75-6.75 x10^6/kg; responses within 7-21 days); bone-marrow evaluation "
+            "of cellularity beforehand."
+        ),
+        data=[*data, *grade_data(inp), DataUsed("stem cell product available", "yes")],
+        suggestions=(MARROW_SUGGESTION,),
+    )
+
+
+def m16_needs(inp: RuleInput) -> tuple[str, ...]:
+    if _m16_candidate(inp) and inp.record.timeline.stem_cell_product_available is None:
+        return ("M16 needs the availability of cryopreserved CD34+ cells",)
+    return ()
+
+
+def _persisting_grade4(inp: RuleInput) -> LabValue | None:
+    """Day > 30, ANC still <= 500/uL, uncensored, and early grade 4 without ANC > 500 after day
+    30, or a confirmed late grade 4 (§10 M17 proposed computable form)."""
+    day, n, anc = study_day(inp), inp.assessment.neutropenia, severe_anc_now(inp)
+    censoring = inp.assessment.censoring
+    if day is None or day <= LATE_DAY or n is None or anc is None:
+        return None
+    if censoring is not None and censoring.day <= inp.evaluation_date:
+        return None
+    day0 = inp.assessment.day0
+    late_values = [
+        v for v in known_values(inp, Analyte.ANC) if (study_day(inp, v.day) or 0) > LATE_DAY
+    ]
+    early4 = n.early.grade == 4 and not any(above(v, SEVERE_ANC) for v in late_values)
+    late4 = n.late.grade == 4 and n.late.confirmed
+    return anc if day0 is not None and (early4 or late4) else None
+
+
+def m17_donor_search(inp: RuleInput) -> Alert | None:
+    anc = _persisting_grade4(inp)
+    if anc is None or inp.record.timeline.stem_cell_product_available is not False:
+        return None
+    return make_alert(
+        inp,
+        "M17",
+        summary="Grade 4 ICAHT persisting beyond day +30 without stored stem cells: donor search",
+        rationale=(
+            f"{early_phrase(inp)}; {late_phrase(inp)}; now {describe(inp, anc)}; "
+            "no cryopreserved stem cells on record."
+        ),
+        recommendation=(
+            "Consider initiating an allogeneic donor search; allo-HCT is an ultima ratio, "
+            "typically 3-6 months after infusion, and an individual decision."
+        ),
+        data=[used(anc), *grade_data(inp), DataUsed("stem cell product available", "no")],
+    )
+
+
+def m17_needs(inp: RuleInput) -> tuple[str, ...]:
+    if _persisting_grade4(inp) and inp.record.timeline.stem_cell_product_available is None:
+        return ("M17 needs the availability of cryopreserved stem cells (boost, M16)",)
+    return ()
+
+
+def _late_refractory(inp: RuleInput) -> tuple[LabValue, tuple[str, ...], list[DataUsed]] | None:
+    day = study_day(inp)
+    return refractory(inp) if day is not None and day > LATE_DAY else None
+
+
+def m25_low_dose_steroids(inp: RuleInput) -> Alert | None:
+    found = _late_refractory(inp)
+    if found is None or inp.record.timeline.disease != "B-ALL":
+        return None
+    _, phrase, data = found
+    return make_alert(
+        inp,
+        "M25",
+        summary="B-ALL with G-CSF-refractory cytopenia after day +30: low-dose steroids reported",
+        rationale=f"B-ALL; {phrase[0]}.",
+        recommendation=(
+            "Low-dose prednisone (0.5 mg/kg/day) has been reported for refractory cytopenia "
+            "after day +30 in B-ALL (lower level of evidence)."
+        ),
+        data=[*data, DataUsed("disease", "B-ALL")],
+    )
+
+
+def m25_needs(inp: RuleInput) -> tuple[str, ...]:
+    if _late_refractory(inp) and inp.record.timeline.disease is None:
+        return ("M25 needs the disease (B-ALL)",)
+    return ()
+
+
+def m26_high_dose_ivig(inp: RuleInput) -> Alert | None:
+    found = _late_refractory(inp)
+    n = inp.assessment.neutropenia
+    if found is None or n is None or (n.late.grade or 0) < HIGH_GRADE or not n.late.confirmed:
+        return None
+    _, phrase, data = found
+    return make_alert(
+        inp,
+        "M26",
+        summary="Late refractory high-grade ICAHT: high-dose IVIG has been reported",
+        rationale=f"{late_phrase(inp)}; {phrase[0]}.",
+        recommendation=(
+            "High-dose IVIG (2 g/kg over 4-5 days) has been reported for late refractory "
+            "high-grade ICAHT (lower level of evidence)."
+        ),
+        data=[*data, *grade_data(inp)],
+    )
+
+
+def none_needed(inp: RuleInput) -> tuple[str, ...]:
+    return ()
+
+
+# -- M08, M09: prophylaxis by risk ----------------------------------------------------------------
+
+
+def _severe_after_infusion(inp: RuleInput) -> LabValue | None:
+    anc = severe_anc_now(inp)
+    day = None if anc is None else study_day(inp, anc.day)
+    return anc if day is not None and day >= 0 else None
+
+
+def m08_antibacterial(inp: RuleInput) -> Alert | None:
+    anc = _severe_after_infusion(inp)
+    if anc is None or not hematotox_high(inp):
+        return None
+    return make_alert(
+        inp,
+        "M08",
+        summary=f"Severe neutropenia (ANC {anc.value:g}/uL), high risk: consider antibacterial "
+        "prophylaxis",
+        rationale=f"{describe(inp, anc)}; {hematotox_phrase(inp)}.",
+        recommendation=(
+            "Consider antibacterial prophylaxis (e.g. levofloxacin or ciprofloxacin) per "
+            "institutional standards, with caution in MDR colonisation or high local MDR-GNB "
+            "prevalence. Not recommended in low-risk patients."
+        ),
+        data=[used(anc), *hematotox_data(inp)],
+    )
+
+
+def m08_needs(inp: RuleInput) -> tuple[str, ...]:
+    undecided = hematotox_undecided(inp)
+    if _severe_after_infusion(inp) is not None and undecided:
+        return (f"M08 needs a {undecided}",)
+    if hematotox_high(inp):
+        return missing_current(inp, "M08", Analyte.ANC, "ANC")
+    return ()
+
+
+def _mould_risks(inp: RuleInput) -> list[str]:
+    timeline = inp.record.timeline
+    risks = []
+    if (early_grade(inp) or 0) >= HIGH_GRADE:
+        risks.append(early_phrase(inp))
+    if timeline.prior_allo_hct is True:
+        risks.append("prior allo-HCT")
+    if timeline.prior_invasive_mould_infection is True:
+        risks.append("prior invasive mould infection")
+    return risks
+
+
+def m09_antifungal(inp: RuleInput) -> Alert | None:
+    anc = _severe_after_infusion(inp)
+    risks = _mould_risks(inp)
+    if anc is None or not risks:
+        return None
+    return make_alert(
+        inp,
+        "M09",
+        summary=f"Severe neutropenia (ANC {anc.value:g}/uL) with mould risk: consider antifungal "
+        "prophylaxis",
+        rationale=f"{describe(inp, anc)}; {'; '.join(risks)}.",
+        recommendation=(
+            "Consider antifungal prophylaxis: micafungin or posaconazole / another mould-active "
+            "azole; fluconazole when the risk is yeast only."
+        ),
+        data=[used(anc), *grade_data(inp), *(DataUsed("risk factor", r) for r in risks[1:])],
+    )
+
+
+def m09_needs(inp: RuleInput) -> tuple[str, ...]:
+    timeline = inp.record.timeline
+    if _severe_after_infusion(inp) is None or _mould_risks(inp):
+        return ()
+    unknown = [
+        name
+        for name, value in (
+            ("prior allo-HCT", timeline.prior_allo_hct),
+            ("prior invasive mould infection", timeline.prior_invasive_mould_infection),
+        )
+        if value is None
+    ]
+    needs = [*unknown, "corticosteroid exposure"]
+    return ("M09 needs " + ", ".join(needs) + " (mould risk factors)",)
+
+
+# -- M24 ------------------------------------------------------------------------------------------
+
+
+def _pre_infusion(inp: RuleInput) -> bool:
+    day = study_day(inp)
+    return day is not None and day < 0
+
+
+def m24_pre_infusion_risk(inp: RuleInput) -> Alert | None:
+    if not (_pre_infusion(inp) and hematotox_high(inp)):
+        return None
+    return make_alert(
+        inp,
+        "M24",
+        summary="CAR-HEMATOTOX high before infusion: high risk of ICAHT and infections",
+        rationale=f"{hematotox_phrase(inp)}; day {study_day(inp)} (before infusion).",
+        recommendation=(
+            "High risk of ICAHT and infections. Options: G-CSF from day +2 (M02), baseline "
+            "bone-marrow evaluation, back-up stem-cell collection, and bendamustine "
+            "lymphodepletion (less myelosuppressive in some series)."
+        ),
+        data=hematotox_data(inp),
+    )
+
+
+def m24_needs(inp: RuleInput) -> tuple[str, ...]:
+    undecided = hematotox_undecided(inp)
+    return (f"M24 needs a {undecided}",) if _pre_infusion(inp) and undecided else ()

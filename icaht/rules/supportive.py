@@ -1,0 +1,481 @@
+"""Supportive-care rules: G-CSF/GM-CSF orders (M04, M05), infection prophylaxis and IVIG (M10,
+M11, M12), marrow evaluation and cytopenia work-up (M18, M19), coagulation (M20, M21) and the
+IEC-HS screen (M23). clinical-rules §10."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from icaht.record import Analyte, LabValue
+from icaht.rules.base import (
+    SEVERE_ANC,
+    early_grade,
+    early_phrase,
+    grade_data,
+    make_alert,
+    monitored,
+    severe_anc_now,
+    severe_icaht_now,
+)
+from icaht.rules.facts import (
+    LabTest,
+    active_period,
+    at_or_below,
+    below,
+    current,
+    describe,
+    describe_run,
+    run_ending_now,
+    span_days,
+    study_day,
+    used,
+)
+from icaht.rules.model import ORDER_HOOKS, Alert, DataUsed, DraftOrder, RuleInput, Suggestion
+from icaht.rules.neutrophils import LATE_DAY, MARROW_SUGGESTION
+
+CYTOPENIA_TESTS: tuple[tuple[Analyte, str, LabTest], ...] = (
+    # §10 M19: "ANC <= 500" (A1 inclusive), "platelets < 50 x10^9/L", "Hb < 8 g/dL"
+    (Analyte.ANC, "ANC <= 500/uL", lambda v: at_or_below(v, SEVERE_ANC)),
+    (Analyte.PLATELETS, "platelets < 50 x10^9/L", lambda v: below(v, 50.0)),
+    (Analyte.HEMOGLOBIN, "Hb < 8.0 g/dL", lambda v: below(v, 8.0)),
+)
+PJP_FROM_DAY = 28  # §10 M11: "day >= ~28" (S-HIT "at day 30"; figure "day ~28")
+PJP_LAST_DAY = 730  # §10 M11: stop when CD4 > 200/uL, "may take 1-2 years" [PROPOSED bound]
+ANTIVIRAL_LAST_DAY = 365  # §10 M10 (CONS-T3): "until 1 year after infusion"
+IGG_THRESHOLD = 400.0  # §10 M12: IgG < 400 mg/dL (4 g/L) [SEC tables; R-CONS UNVERIFIED]
+FIBRINOGEN_THRESHOLD = 100.0  # §10 M20 (Buechner 2021 via S-NONCAN): fibrinogen < 1.0 g/L
+SEVERE_CRS_GRADE = 3  # §10 M20: CRS grade 3-4
+ANTICOAGULATION_PLATELETS = 50.0  # §10 M21 (S-NONCAN): platelets < 50 x10^9/L
+TMP_SMX_NAMES = ("trimoxazole", "sulfamethoxazole", "bactrim", "septra")
+
+
+def _orders(inp: RuleInput, kind: str) -> list[DraftOrder]:
+    if inp.hook not in ORDER_HOOKS:
+        return []
+    return [o for o in inp.draft_orders if o.kind == kind]
+
+
+def _names(orders: list[DraftOrder]) -> str:
+    return ", ".join(o.display or o.product or o.reference for o in orders)
+
+
+def _order_data(orders: list[DraftOrder]) -> list[DataUsed]:
+    return [DataUsed("draft order", o.display or str(o.product), None, o.reference) for o in orders]
+
+
+# -- M04, M05 -------------------------------------------------------------------------------------
+
+
+def _infection_with_neutropenia(inp: RuleInput) -> bool:
+    return inp.record.timeline.active_infection is True and severe_anc_now(inp) is not None
+
+
+def m04_gcsf_in_crs(inp: RuleInput) -> Alert | None:
+    orders = _orders(inp, "gcsf")
+    crs = active_period(inp.record.timeline.crs_periods, inp.evaluation_date)
+    if not orders or crs is None or _infection_with_neutropenia(inp):
+        return None
+    grade = inp.record.timeline.crs_max_grade
+    return make_alert(
+        inp,
+        "M04",
+        summary="G-CSF ordered during active CRS: centres commonly avoid it unless severe "
+        "infection",
+        rationale=(
+            f"CRS active since day {study_day(inp, crs.start)}"
+            + (f" (max grade {grade})" if grade is not None else "")
+            + f"; order(s): {_names(orders)}."
+        ),
+        recommendation=(
+            "Centres commonly avoid G-CSF during ongoing CRS unless there is severe infection with "
+            "neutropenia. Early G-CSF did not increase severe CRS in reported series; > 1,500 ug "
+            "cumulative or > 5 days was associated with CRS in myeloma (Ma 2023)."
+        ),
+        data=[
+            DataUsed("CRS period", f"from {crs.start.isoformat()}", crs.start, crs.source_id),
+            *_order_data(orders),
+        ],
+    )
+
+
+def m04_needs(inp: RuleInput) -> tuple[str, ...]:
+    if _orders(inp, "gcsf") and not inp.record.timeline.crs_periods:
+        return ("M04 needs CRS status (no CRS record)",)
+    return ()
+
+
+def m05_avoid_gmcsf(inp: RuleInput) -> Alert | None:
+    orders = _orders(inp, "gmcsf")
+    day = study_day(inp)
+    if not orders or day is None or day < 0:
+        return None
+    return make_alert(
+        inp,
+        "M05",
+        summary="GM-CSF ordered after CAR-T: avoid (GM-CSF implicated in CRS and ICANS)",
+        rationale=f"Day {day} after CAR-T infusion; order(s): {_names(orders)}.",
+        recommendation="Avoid GM-CSF (sargramostim, molgramostim) after CAR-T; use G-CSF if a "
+        "growth factor is indicated.",
+        data=_order_data(orders),
+        suggestions=[
+            Suggestion(
+                f"Remove {o.display or 'GM-CSF order'}",
+                "remove",
+                "gmcsf",
+                product=o.product,
+                replaces=o.reference,
+            )
+            for o in orders
+        ],
+    )
+
+
+# -- M10, M11, M12 --------------------------------------------------------------------------------
+
+
+def never_fires(inp: RuleInput) -> Alert | None:
+    """M10: TherapyTimeline has no antiviral prophylaxis field; the rule never guesses."""
+    return None
+
+
+def m10_needs(inp: RuleInput) -> tuple[str, ...]:
+    day0, ld = inp.assessment.day0, inp.record.timeline.lymphodepletion_start
+    start = ld or day0
+    if day0 is None or start is None:
+        return ()
+    if start <= inp.evaluation_date <= day0 + timedelta(days=ANTIVIRAL_LAST_DAY):
+        return ("M10 needs antiviral (HSV/VZV) prophylaxis records",)
+    return ()
+
+
+def _is_cotrimoxazole(order: DraftOrder) -> bool:
+    text = f"{order.product or ''} {order.display}".lower()
+    return any(name in text for name in TMP_SMX_NAMES)
+
+
+def _drug_orders(inp: RuleInput, cotrimoxazole: bool) -> list[DraftOrder]:
+    orders = _orders(inp, "myelosuppressive_drug")
+    return [o for o in orders if _is_cotrimoxazole(o) == cotrimoxazole]
+
+
+def _drug_in_severe_icaht(inp: RuleInput, rule_id: str, cotrimoxazole: bool) -> Alert | None:
+    orders = _drug_orders(inp, cotrimoxazole)
+    severe = severe_icaht_now(inp)
+    if not orders or severe is None:
+        return None
+    grade, anc = severe
+    if cotrimoxazole:
+        advice = (
+            "Co-trimoxazole is myelosuppressive: with cytopenias, pentamidine or atovaquone are "
+            "the alternatives for PJP prophylaxis."
+        )
+    else:
+        advice = (
+            "Myelosuppressive drugs (e.g. valganciclovir, ganciclovir, co-trimoxazole, "
+            "beta-lactams) can prolong cytopenia: review the indication; the rules name no "
+            "specific alternative for this drug."
+        )
+    return make_alert(
+        inp,
+        rule_id,
+        summary=f"Myelosuppressive drug ordered during {grade} (ANC {anc.value:g}/uL)",
+        rationale=f"{grade}; {describe(inp, anc)}; order(s): {_names(orders)}.",
+        recommendation=advice,
+        data=[used(anc), *grade_data(inp), *_order_data(orders)],
+    )
+
+
+def _drug_needs(inp: RuleInput, rule_id: str, cotrimoxazole: bool) -> tuple[str, ...]:
+    high = (
+        max(
+            early_grade(inp) or 0,
+            (inp.assessment.neutropenia.late.grade or 0) if inp.assessment.neutropenia else 0,
+        )
+        >= 3
+    )
+    if _drug_orders(inp, cotrimoxazole) and high and current(inp, Analyte.ANC) is None:
+        return (f"{rule_id} needs a current ANC to check the ICAHT grade >= 3 drug caution",)
+    return ()
+
+
+def m11_pjp(inp: RuleInput) -> Alert | None:
+    if inp.hook in ORDER_HOOKS:
+        return _drug_in_severe_icaht(inp, "M11", cotrimoxazole=True)
+    return None  # patient view: no PJP prophylaxis field in TherapyTimeline; never guesses
+
+
+def m11_needs(inp: RuleInput) -> tuple[str, ...]:
+    if inp.hook in ORDER_HOOKS:
+        return _drug_needs(inp, "M11", cotrimoxazole=True)
+    day = study_day(inp)
+    if day is not None and PJP_FROM_DAY <= day <= PJP_LAST_DAY:
+        return ("M11 needs PJP prophylaxis records",)
+    return ()
+
+
+def _low_igg(inp: RuleInput) -> LabValue | None:
+    igg = current(inp, Analyte.IGG, inp.options.igg_max_age_days)
+    return igg if igg is not None and below(igg, IGG_THRESHOLD) else None
+
+
+def m12_ivig(inp: RuleInput) -> Alert | None:
+    igg = _low_igg(inp)
+    infection = inp.record.timeline.active_infection
+    if igg is None or infection is None:
+        return None
+    if infection:
+        summary = f"IgG {igg.value:g} mg/dL with active infection: consider IVIG replacement"
+        why = "active infection recorded"
+    else:
+        summary = f"IgG {igg.value:g} mg/dL (< 400): hypogammaglobulinemia, no infection recorded"
+        why = "no active infection recorded"
+    return make_alert(
+        inp,
+        "M12",
+        summary=summary,
+        rationale=f"{describe(inp, igg)} < 400 mg/dL; {why}.",
+        recommendation=(
+            "With serious or recurrent (sinopulmonary) infections consider IVIG replacement "
+            "(0.4-0.5 g/kg), reassessed monthly; check IgG at ~day 30 then every 3-6 months."
+        ),
+        data=[used(igg), DataUsed("active infection", "yes" if infection else "no")],
+        severity="warning" if infection else "info",
+    )
+
+
+def m12_needs(inp: RuleInput) -> tuple[str, ...]:
+    if _low_igg(inp) is not None and inp.record.timeline.active_infection is None:
+        return ("M12 needs infection status (serious or recurrent infections)",)
+    return ()
+
+
+# -- M18, M19 -------------------------------------------------------------------------------------
+
+
+def persistent_cytopenias(inp: RuleInput) -> list[tuple[str, tuple[LabValue, ...]]]:
+    """Lineages below the §10 M19 thresholds for >= 14 days (runs after day 0)."""
+    found = []
+    for analyte, label, test in CYTOPENIA_TESTS:
+        run = run_ending_now(inp, analyte, test)
+        if span_days(run) >= inp.options.cytopenia_persistence_days:
+            found.append((label, run))
+    return found
+
+
+def _run_text(inp: RuleInput, found: list[tuple[str, tuple[LabValue, ...]]]) -> str:
+    return "; ".join(f"{describe_run(inp, run)} ({span_days(run)} days)" for _, run in found)
+
+
+def _m18_reasons(inp: RuleInput) -> tuple[list[str], list[DataUsed]]:
+    day = study_day(inp)
+    if day is None or day <= LATE_DAY:
+        return [], []
+    reasons: list[str] = []
+    data: list[DataUsed] = []
+    anc = severe_anc_now(inp)
+    if (early_grade(inp) or 0) >= 3 and anc is not None:
+        reasons.append(f"{early_phrase(inp)}, still {describe(inp, anc)}")
+        data += [used(anc), *grade_data(inp)]
+    persistent = persistent_cytopenias(inp)
+    if len(persistent) >= 2:
+        reasons.append("multilineage cytopenia: " + _run_text(inp, persistent))
+        data += [used(run[-1]) for _, run in persistent]
+    return reasons, data
+
+
+def m18_marrow(inp: RuleInput) -> Alert | None:
+    reasons, data = _m18_reasons(inp)
+    if not reasons:
+        return None
+    return make_alert(
+        inp,
+        "M18",
+        summary=f"Cytopenia persisting beyond day +30 (day {study_day(inp)}): consider bone-marrow "
+        "evaluation",
+        rationale="; ".join(reasons) + ".",
+        recommendation=(
+            "After reversible causes are checked (drugs, infection, B12/folate, IEC-HS: M19 "
+            "checklist), consider bone-marrow aspirate and biopsy: morphology, cellularity, "
+            "cytogenetics, and NGS for a myeloid neoplasm in profound persistent aplasia; relapse."
+        ),
+        data=data,
+        suggestions=(MARROW_SUGGESTION,),
+    )
+
+
+def m19_cytopenia_workup(inp: RuleInput) -> Alert | None:
+    if inp.hook in ORDER_HOOKS:
+        return _drug_in_severe_icaht(inp, "M19", cotrimoxazole=False)
+    found = persistent_cytopenias(inp)
+    if not found:
+        return None
+    drug = active_period(inp.record.timeline.myelosuppressive_drug_periods, inp.evaluation_date)
+    drug_text = "; a myelosuppressive drug is active" if drug else ""
+    days = max(span_days(run) for _, run in found)
+    return make_alert(
+        inp,
+        "M19",
+        summary=f"Cytopenia persisting {days} days ({', '.join(lab for lab, _ in found)}): "
+        "work up causes",
+        rationale=_run_text(inp, found) + drug_text + ".",
+        recommendation=(
+            "Work-up: myelosuppressive drugs (e.g. co-trimoxazole, valganciclovir, beta-lactams); "
+            "B12 and folate; infections incl. viral PCR (CMV, EBV, HHV-6, parvovirus B19); "
+            "inflammation (CRP, ferritin; IEC-HS); relapse or marrow involvement; secondary "
+            "myeloid neoplasm."
+        ),
+        data=[used(v) for _, run in found for v in (run[0], run[-1])]
+        + (
+            [DataUsed("myelosuppressive drug", "active", drug.start, drug.source_id)]
+            if drug
+            else []
+        ),
+    )
+
+
+def m19_needs(inp: RuleInput) -> tuple[str, ...]:
+    if inp.hook in ORDER_HOOKS:
+        return _drug_needs(inp, "M19", cotrimoxazole=False)
+    if not monitored(inp) or any(current(inp, a) is not None for a, _, _ in CYTOPENIA_TESTS):
+        return ()
+    return ("M19 needs current ANC, platelet or Hb values",)
+
+
+# -- M20, M21 -------------------------------------------------------------------------------------
+
+
+def _low_fibrinogen(inp: RuleInput) -> LabValue | None:
+    fibrinogen = current(inp, Analyte.FIBRINOGEN)
+    return (
+        fibrinogen if fibrinogen is not None and below(fibrinogen, FIBRINOGEN_THRESHOLD) else None
+    )
+
+
+def m20_coagulopathy(inp: RuleInput) -> Alert | None:
+    fibrinogen = _low_fibrinogen(inp)
+    timeline = inp.record.timeline
+    crs = active_period(timeline.crs_periods, inp.evaluation_date)
+    grade = timeline.crs_max_grade
+    if fibrinogen is None or crs is None or grade is None or grade < SEVERE_CRS_GRADE:
+        return None
+    return make_alert(
+        inp,
+        "M20",
+        summary=f"Fibrinogen {fibrinogen.value:g} mg/dL (< 1.0 g/L) in grade {grade} CRS: give "
+        "cryoprecipitate",
+        rationale=f"{describe(inp, fibrinogen)} < 100 mg/dL; CRS active since day "
+        f"{study_day(inp, crs.start)}, grade {grade}.",
+        recommendation=(
+            "Give cryoprecipitate to keep fibrinogen > 1.5 g/L (150 mg/dL) until CRS resolves; "
+            "fibrinogen nadir is typically around days 12-14."
+        ),
+        data=[used(fibrinogen), DataUsed("CRS grade", str(grade), crs.start, crs.source_id)],
+        suggestions=[
+            Suggestion(
+                "Order cryoprecipitate", "create", "blood_product", product="cryoprecipitate"
+            )
+        ],
+    )
+
+
+def m20_needs(inp: RuleInput) -> tuple[str, ...]:
+    timeline = inp.record.timeline
+    if _low_fibrinogen(inp) is None:
+        return ()
+    if not timeline.crs_periods or timeline.crs_max_grade is None:
+        return ("M20 needs CRS status and grade (fibrinogen < 100 mg/dL)",)
+    return ()
+
+
+def _low_platelets(inp: RuleInput) -> LabValue | None:
+    platelets = current(inp, Analyte.PLATELETS)
+    return platelets if platelets and below(platelets, ANTICOAGULATION_PLATELETS) else None
+
+
+def m21_anticoagulation(inp: RuleInput) -> Alert | None:
+    platelets = _low_platelets(inp)
+    if platelets is None:
+        return None
+    orders = _orders(inp, "anticoagulant")
+    period = None
+    if inp.hook == "patient-view":
+        period = active_period(inp.record.timeline.anticoagulant_periods, inp.evaluation_date)
+    if not orders and period is None:
+        return None
+    what = (
+        f"order(s): {_names(orders)}"
+        if orders
+        else (
+            f"anticoagulant active since day {study_day(inp, period.start)}"  # type: ignore[union-attr]
+        )
+    )
+    data = (
+        _order_data(orders)
+        if orders
+        else [
+            DataUsed("anticoagulant", "active", period.start, period.source_id)  # type: ignore[union-attr]
+        ]
+    )
+    return make_alert(
+        inp,
+        "M21",
+        summary=f"Anticoagulation with platelets {platelets.value:g} x10^9/L (< 50): caution",
+        rationale=f"{describe(inp, platelets)} < 50 x10^9/L; {what}.",
+        recommendation="Caution: anticoagulation with platelets < 50 x10^9/L (50,000/uL); weigh "
+        "the indication against the bleeding risk.",
+        data=[used(platelets), *data],
+    )
+
+
+def m21_needs(inp: RuleInput) -> tuple[str, ...]:
+    if current(inp, Analyte.PLATELETS) is not None:
+        return ()
+    active = inp.hook == "patient-view" and active_period(
+        inp.record.timeline.anticoagulant_periods, inp.evaluation_date
+    )
+    if _orders(inp, "anticoagulant") or active:
+        return ("M21 needs a current platelet count (anticoagulation)",)
+    return ()
+
+
+# -- M23 ------------------------------------------------------------------------------------------
+
+
+def m23_iec_hs(inp: RuleInput) -> Alert | None:
+    screen = inp.assessment.iec_hs
+    if screen is None or not screen.positive:
+        return None
+    oldest = inp.evaluation_date - timedelta(days=inp.options.iec_hs_recent_days)
+    recent = [f for f in screen.ferritin_findings if f.day >= oldest]
+    if not recent:
+        return None
+    ferritin = recent[-1]
+    near = [a for a in screen.associated_findings if abs((a.day - ferritin.day).days) <= 7]
+    shown = near[-3:]
+    return make_alert(
+        inp,
+        "M23",
+        summary=f"Possible IEC-HS: ferritin {ferritin.value:g} ng/mL with associated findings; "
+        "evaluate",
+        rationale=(
+            f"Ferritin {ferritin.value:g} ng/mL on day {study_day(inp, ferritin.day)} "
+            f"({ferritin.criterion}); "
+            + "; ".join(f"{a.criterion}: {a.value:g} on day {study_day(inp, a.day)}" for a in shown)
+            + ". Screening only, not a diagnosis."
+        ),
+        recommendation=(
+            "Evaluate against the ASTCT IEC-HS criteria (Hines 2023). First line: anakinra plus "
+            "corticosteroids; refractory: ruxolitinib, emapalumab (case series)."
+        ),
+        data=[
+            DataUsed("ferritin", f"{ferritin.value:g} ng/mL", ferritin.day, ferritin.source_id),
+            *(DataUsed(a.analyte.value, f"{a.value:g}", a.day, a.source_id) for a in shown),
+        ],
+    )
+
+
+def m23_needs(inp: RuleInput) -> tuple[str, ...]:
+    screen = inp.assessment.iec_hs
+    if screen is None or screen.positive or not screen.not_assessable:
+        return ()
+    return ("M23 needs ALT/AST upper limits of normal (" + "; ".join(screen.not_assessable) + ")",)

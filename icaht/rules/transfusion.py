@@ -1,0 +1,349 @@
+"""Blood-product rules: irradiation (M01), RBC and platelet thresholds (M13, M14), TPO-RA
+(M15) and iron overload (M22). clinical-rules §10."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from icaht.record import Analyte, Transfusion
+from icaht.rules.base import make_alert, missing_current, monitored
+from icaht.rules.facts import above, at_or_below, below, current, describe, study_day, used
+from icaht.rules.model import Alert, DataUsed, DraftOrder, RuleInput, Suggestion
+
+# §10 M01 (CONS-T3): irradiated *cellular* products; plasma and cryoprecipitate are acellular.
+ACELLULAR_PRODUCTS = frozenset({"plasma", "cryoprecipitate"})
+HB_THRESHOLD = 7.0  # §10 M13 (S-HAEM): Hb < 7.0 g/dL
+HB_THRESHOLD_CARDIOVASCULAR = 8.0  # §10 M13 (S-HAEM): Hb < 8.0 g/dL with cardiovascular disease
+PLATELET_THRESHOLD = 10.0  # §10 M14 (S-HAEM): platelets <= 10 x10^9/L
+PLATELET_THRESHOLD_RISK = 20.0  # §10 M14 (S-HAEM): <= 20 x10^9/L with fever, bleeding, infection
+
+
+# -- M01 ------------------------------------------------------------------------------------------
+
+
+def irradiation_window(inp: RuleInput) -> tuple[date, date, str] | None:
+    """[apheresis - 7 d, infusion + 90 d] (§10 M01, CONS-T3). Apheresis unknown [PROPOSED]: the
+    earlier of lymphodepletion start - 7 d and infusion - 30 d (the wider window is safer)."""
+    day0 = inp.assessment.day0
+    if day0 is None:
+        return None
+    timeline, opts = inp.record.timeline, inp.options
+    end = day0 + timedelta(days=opts.irradiation_days_after_infusion)
+    if timeline.apheresis_day is not None:
+        start = timeline.apheresis_day - timedelta(days=opts.irradiation_days_before_apheresis)
+        return start, end, f"apheresis - {opts.irradiation_days_before_apheresis} d"
+    starts = [(day0 - timedelta(days=opts.irradiation_days_before_infusion), "infusion - 30 d")]
+    if timeline.lymphodepletion_start is not None:
+        lead = timedelta(days=opts.irradiation_days_before_lymphodepletion)
+        starts.append((timeline.lymphodepletion_start - lead, "lymphodepletion start - 7 d"))
+    start, how = min(starts)
+    return start, end, f"{how}; apheresis date unknown"
+
+
+def _needs_irradiation(order: DraftOrder) -> bool:
+    return (
+        order.kind == "blood_product"
+        and order.irradiated is not True
+        and order.product not in ACELLULAR_PRODUCTS
+    )
+
+
+def _replacement(order: DraftOrder) -> Suggestion:
+    product = order.product if order.product not in (None, "other") else "blood product"
+    return Suggestion(
+        f"Order irradiated {product} instead",
+        "replace",
+        "blood_product",
+        product=order.product,
+        irradiated=True,
+        replaces=order.reference,
+    )
+
+
+def m01_irradiated_products(inp: RuleInput) -> Alert | None:
+    window = irradiation_window(inp)
+    orders = [o for o in inp.draft_orders if _needs_irradiation(o)]
+    if window is None or not orders or not window[0] <= inp.evaluation_date <= window[1]:
+        return None
+    start, end, how = window
+    after = inp.options.irradiation_days_after_infusion
+    names = ", ".join(o.display or o.product or o.reference for o in orders)
+    not_irradiated = all(o.irradiated is False for o in orders)
+    marked = "marked non-irradiated" if not_irradiated else "not marked irradiated"
+    return make_alert(
+        inp,
+        "M01",
+        summary=f"Irradiated blood products required until day +{after} after CAR-T: order "
+        f"{marked}",
+        rationale=(
+            f"Today is day {study_day(inp)}; irradiation window {start.isoformat()} ({how}) to "
+            f"{end.isoformat()} (infusion + {after} d); order(s) {marked}: {names}."
+        ),
+        recommendation=(
+            "Use irradiated cellular blood products (fludarabine exposure; risk of "
+            "transfusion-associated GVHD) from 7 days before leukapheresis until at least 90 days "
+            "after CAR-T infusion (longer after some conditioning or by disease)."
+        ),
+        data=[
+            DataUsed("irradiation window", f"{start.isoformat()}..{end.isoformat()}"),
+            *(
+                DataUsed("draft order", o.display or str(o.product), None, o.reference)
+                for o in orders
+            ),
+        ],
+        suggestions=[_replacement(o) for o in orders],
+    )
+
+
+def m01_needs(inp: RuleInput) -> tuple[str, ...]:
+    return ()
+
+
+# -- M13 ------------------------------------------------------------------------------------------
+
+
+def m13_rbc_threshold(inp: RuleInput) -> Alert | None:
+    hb = current(inp, Analyte.HEMOGLOBIN)
+    if hb is None:
+        return None
+    cardiovascular = inp.record.timeline.cardiovascular_disease is True
+    if below(hb, HB_THRESHOLD):
+        threshold, why = HB_THRESHOLD, ""
+    elif cardiovascular and below(hb, HB_THRESHOLD_CARDIOVASCULAR):
+        threshold, why = HB_THRESHOLD_CARDIOVASCULAR, " with cardiovascular disease"
+    else:
+        return None
+    window = irradiation_window(inp)
+    irradiate = window is not None and window[0] <= inp.evaluation_date <= window[1]
+    return make_alert(
+        inp,
+        "M13",
+        summary=f"Hb {hb.value:g} g/dL below the RBC transfusion threshold "
+        f"({threshold:g} g/dL{why})",
+        rationale=f"{describe(inp, hb)} < {threshold:g} g/dL{why}.",
+        recommendation=(
+            "Transfusion threshold 7-8 g/dL for stable patients, 8 g/dL with cardiovascular "
+            "disease; give one unit at a time and reassess (iron overload)"
+            + ("; irradiated products (M01)." if irradiate else ".")
+        ),
+        data=[
+            used(hb),
+            DataUsed("cardiovascular disease", "yes" if cardiovascular else "no/unknown"),
+        ],
+        suggestions=[
+            Suggestion(
+                "Order 1 unit of red blood cells" + (" (irradiated)" if irradiate else ""),
+                "create",
+                "blood_product",
+                product="rbc",
+                irradiated=True if irradiate else None,
+            )
+        ],
+    )
+
+
+def m13_needs(inp: RuleInput) -> tuple[str, ...]:
+    hb = current(inp, Analyte.HEMOGLOBIN)
+    if hb is None:
+        return missing_current(inp, "M13", Analyte.HEMOGLOBIN, "Hb")
+    undecided = not below(hb, HB_THRESHOLD) and below(hb, HB_THRESHOLD_CARDIOVASCULAR)
+    if undecided and inp.record.timeline.cardiovascular_disease is None:
+        return (
+            f"M13 needs the cardiovascular disease status (Hb {hb.value:g} g/dL is between 7.0 "
+            "and 8.0)",
+        )
+    return ()
+
+
+# -- M14 ------------------------------------------------------------------------------------------
+
+
+def _risk_factors(inp: RuleInput) -> list[str]:
+    timeline = inp.record.timeline
+    found = []
+    if timeline.active_bleeding is True:
+        found.append("active bleeding")
+    if timeline.active_infection is True:
+        found.append("active infection")
+    return found
+
+
+def m14_platelet_threshold(inp: RuleInput) -> Alert | None:
+    if inp.hook != "patient-view":
+        return _m14_not_reached(inp)
+    platelets = current(inp, Analyte.PLATELETS)
+    if platelets is None:
+        return None
+    risks = _risk_factors(inp)
+    if at_or_below(platelets, PLATELET_THRESHOLD):
+        threshold, why = PLATELET_THRESHOLD, ""
+    elif risks and at_or_below(platelets, PLATELET_THRESHOLD_RISK):
+        threshold, why = PLATELET_THRESHOLD_RISK, f" with {' and '.join(risks)}"
+    else:
+        return None
+    window = irradiation_window(inp)
+    irradiate = window is not None and window[0] <= inp.evaluation_date <= window[1]
+    return make_alert(
+        inp,
+        "M14",
+        summary=f"Platelets {platelets.value:g} x10^9/L: platelet transfusion threshold reached "
+        f"(<= {threshold:g}{why})",
+        rationale=f"{describe(inp, platelets)} <= {threshold:g} x10^9/L{why}.",
+        recommendation=(
+            "Prophylactic platelet transfusion threshold reached: <= 10 x10^9/L, or <= 20 "
+            "x10^9/L with fever, active bleeding or active infection"
+            + ("; irradiated products (M01)." if irradiate else ".")
+        ),
+        data=[used(platelets), *(DataUsed("risk factor", r) for r in risks)],
+        suggestions=[
+            Suggestion(
+                "Order 1 unit of platelets" + (" (irradiated)" if irradiate else ""),
+                "create",
+                "blood_product",
+                product="platelets",
+                irradiated=True if irradiate else None,
+            )
+        ],
+    )
+
+
+def _platelet_orders(inp: RuleInput) -> list[DraftOrder]:
+    return [o for o in inp.draft_orders if o.kind == "blood_product" and o.product == "platelets"]
+
+
+def _m14_not_reached(inp: RuleInput) -> Alert | None:
+    """Order hooks [PROPOSED inverse of §10 M14]: a platelet order while the current count is
+    above every prophylactic threshold (> 20 x10^9/L) and no active bleeding is recorded."""
+    orders = _platelet_orders(inp)
+    platelets = current(inp, Analyte.PLATELETS)
+    if not orders or platelets is None or not above(platelets, PLATELET_THRESHOLD_RISK):
+        return None
+    if inp.record.timeline.active_bleeding is True:
+        return None
+    return make_alert(
+        inp,
+        "M14",
+        summary=f"Platelets {platelets.value:g} x10^9/L: prophylactic transfusion threshold not "
+        "reached",
+        rationale=(
+            f"{describe(inp, platelets)} > 20 x10^9/L; no active bleeding recorded; order(s): "
+            + ", ".join(o.display or o.reference for o in orders)
+            + "."
+        ),
+        recommendation=(
+            "Prophylactic platelet transfusion thresholds are <= 10 x10^9/L, or <= 20 x10^9/L "
+            "with fever, active bleeding or active infection. Disregard when transfusing for "
+            "bleeding or before a procedure."
+        ),
+        data=[
+            used(platelets),
+            *(DataUsed("draft order", "platelets", None, o.reference) for o in orders),
+        ],
+        severity="info",
+    )
+
+
+def m14_needs(inp: RuleInput) -> tuple[str, ...]:
+    platelets = current(inp, Analyte.PLATELETS)
+    if inp.hook != "patient-view":
+        if _platelet_orders(inp) and platelets is None:
+            return ("M14 needs a current platelet count to check the transfusion threshold",)
+        return ()
+    if platelets is None:
+        return missing_current(inp, "M14", Analyte.PLATELETS, "platelet count")
+    band = above(platelets, PLATELET_THRESHOLD) and at_or_below(platelets, PLATELET_THRESHOLD_RISK)
+    if band and not _risk_factors(inp):
+        return (
+            f"M14 needs fever, bleeding and infection status (platelets {platelets.value:g} "
+            "x10^9/L: threshold 20 applies with any of them)",
+        )
+    return ()
+
+
+# -- M15 ------------------------------------------------------------------------------------------
+
+
+def _recent_platelet_units(inp: RuleInput) -> list[Transfusion]:
+    oldest = inp.evaluation_date - timedelta(days=inp.options.tpo_ra_window_days - 1)
+    return [
+        t
+        for t in inp.record.timeline.transfusions
+        if t.product == "platelets" and oldest <= t.day <= inp.evaluation_date
+    ]
+
+
+def _after_day_30(inp: RuleInput) -> bool:
+    day = study_day(inp)
+    return day is not None and day > inp.options.tpo_ra_after_day
+
+
+def m15_tpo_ra(inp: RuleInput) -> Alert | None:
+    if not _after_day_30(inp):
+        return None
+    recent = _recent_platelet_units(inp)
+    units = sum(t.units for t in recent)
+    day0 = inp.assessment.day0
+    on_tpo = any(day0 is not None and day0 <= d for d in inp.record.timeline.tpo_ra_days)
+    if units < inp.options.tpo_ra_platelet_units or on_tpo:
+        return None
+    days = ", ".join(str(study_day(inp, t.day)) for t in recent)
+    return make_alert(
+        inp,
+        "M15",
+        summary=f"{units} platelet units in 7 days after day +30: consider a TPO receptor agonist",
+        rationale=f"Day {study_day(inp)}; {units} platelet units on days {days}; "
+        "no TPO-RA on record.",
+        recommendation=(
+            "After excluding other causes (consumption, bleeding, relapse), consider eltrombopag "
+            "75 mg daily (titrate to 150 mg; not with dairy products) or romiplostim (10 ug/kg "
+            "weekly); stop when platelets recover or after 4-6 weeks without response."
+        ),
+        data=[DataUsed("platelet units", str(t.units), t.day, t.source_id) for t in recent],
+    )
+
+
+def m15_needs(inp: RuleInput) -> tuple[str, ...]:
+    if _after_day_30(inp) and not inp.record.timeline.transfusions:
+        return ("M15 needs transfusion records",)
+    return ()
+
+
+# -- M22 ------------------------------------------------------------------------------------------
+
+
+def _rbc_units(inp: RuleInput) -> list[Transfusion]:
+    return [
+        t
+        for t in inp.record.timeline.transfusions
+        if t.product == "rbc" and t.day <= inp.evaluation_date
+    ]
+
+
+def m22_iron_overload(inp: RuleInput) -> Alert | None:
+    threshold = inp.options.iron_overload_rbc_units
+    rbc = _rbc_units(inp)
+    units = sum(t.units for t in rbc)
+    if threshold is None or units < threshold:
+        return None
+    return make_alert(
+        inp,
+        "M22",
+        summary=f"{units} RBC units on record: consider iron overload",
+        rationale=(
+            f"{units} RBC units from {rbc[0].day.isoformat()} to {rbc[-1].day.isoformat()} "
+            f"(configured threshold {threshold})."
+        ),
+        recommendation=(
+            "Consider iron overload and chelation in long-term transfusion dependence; ferritin is "
+            "confounded by inflammation after CAR-T."
+        ),
+        data=[DataUsed("RBC units", str(t.units), t.day, t.source_id) for t in rbc],
+    )
+
+
+def m22_needs(inp: RuleInput) -> tuple[str, ...]:
+    if inp.options.iron_overload_rbc_units is None and _rbc_units(inp):
+        return ("M22 needs a configured RBC-unit threshold (no source number)",)
+    if inp.options.iron_overload_rbc_units is not None and not inp.record.timeline.transfusions:
+        return ("M22 needs transfusion records",) if monitored(inp) else ()
+    return ()
