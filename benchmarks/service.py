@@ -72,7 +72,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=["prefetch", "fallback", "healthz"],
+        choices=["prefetch", "fallback", "healthz"],
+    )
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
+    os.environ["ICAHT_BENCH_GUNICORN"] = f"{args.workers} {args.threads}"
     if shutil.which("wrk") is None:
         sys.exit("benchmarks/service.py needs wrk: apt-get install wrk")
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,12 +89,14 @@ def main() -> None:
         fhir = LocalFhirServer(workdir=workdir / "fhir", port=free_port())
         fhir.start()
         try:
-            run(workdir, fhir, args.seconds, args.concurrency)
+            run(workdir, fhir, args.seconds, args.concurrency, args.scenarios)
         finally:
             fhir.stop()
 
 
-def run(workdir: Path, fhir: LocalFhirServer, seconds: int, concurrency: list[int]) -> None:
+def run(
+    workdir: Path, fhir: LocalFhirServer, seconds: int, concurrency: list[int], scenarios: list[str]
+) -> None:
     cohort = generate_cohort(6, seed=1, anchor=date.today())
     seed_cohort(fhir.base_url, cohort)
     patient = next(p for p in cohort if p.plan.course == "aplastic" and not p.plan.ongoing)
@@ -100,6 +111,11 @@ def run(workdir: Path, fhir: LocalFhirServer, seconds: int, concurrency: list[in
             "patient-view, full prefetch": hook_body(patient.patient_id, fhir.base_url, prefetch),
             "patient-view, FHIR fallback": hook_body(patient.patient_id, fhir.base_url, None),
         }
+        wanted = {
+            "prefetch": "patient-view, full prefetch",
+            "fallback": "patient-view, FHIR fallback",
+        }
+        bodies = {wanted[s]: bodies[wanted[s]] for s in scenarios if s in wanted}
         print(f"patient {patient.patient_id}: {observations} Observations in the prefetch")
         print(
             f"{'scenario':32s} {'conc':>4s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s}"
@@ -108,10 +124,10 @@ def run(workdir: Path, fhir: LocalFhirServer, seconds: int, concurrency: list[in
         hook_url = f"{public_url}/cds-services/icaht-patient-view"
         for label, body in bodies.items():
             for c in concurrency:
-                tokens = sign_tokens(key, hook_url, count=c * seconds * 400 + 1000)
+                tokens = sign_tokens(key, hook_url, count=seconds * 1500 + 500)
                 result = wrk(workdir, hook_url, body, tokens, connections=c, seconds=seconds)
                 print(f"{label:32s} {c:4d} {result}")
-        for c in concurrency:
+        for c in concurrency if "healthz" in scenarios else []:
             result = wrk(
                 workdir, f"{public_url}/healthz", None, ["-"], connections=c, seconds=seconds
             )
@@ -134,7 +150,9 @@ def start_service(
         "ICAHT_CDS_DATABASE_URL": f"sqlite:///{workdir / 'store.sqlite3'}",
         "ICAHT_CDS_TIMEZONE": "Europe/Berlin",
     }
+    workers, threads = os.environ["ICAHT_BENCH_GUNICORN"].split()
     command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)]
+    command += ["--workers", workers, "--threads", threads]
     log = (workdir / "service.log").open("wb")
     process = subprocess.Popen(
         [*command, "--state-dir", str(workdir)], env=env, stdout=log, stderr=subprocess.STDOUT

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from cds_service.config import ConfigError, Settings
 from cds_service.security import Authenticator, AuthError, load_clients
 from cds_service.store import Store
@@ -11,10 +9,6 @@ from cds_service.store import Store
 
 def open_store(settings: Settings) -> Store:
     """The feedback/audit/replay store, migrated to the newest schema."""
-    if settings.database_url.startswith("sqlite:///"):
-        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True
-        )
     store = Store(settings.database_url)
     store.migrate()
     return store
