@@ -354,7 +354,7 @@ def format_catalogue(rules: tuple[Rule, ...] = RULES) -> str:
     """Plain-text table of the catalogue (id, severity, hooks, level, trigger, source)."""
     header = f"{'ID':<4} {'SEVERITY':<8} {'HOOKS':<39} {'LEVEL':<7} TRIGGER / SOURCE"
     lines = [header, "-" * len(header)]
-    indent = " " * 61
+    indent = " " * 62
     for rule in rules:
         hooks = ", ".join(rule.hooks)
         level = "+".join(rule.evidence_level)

@@ -1,0 +1,211 @@
+"""M01, M13, M14, M15, M22: blood-product rules, each with a firing case and a near miss."""
+
+from __future__ import annotations
+
+from icaht.record import Transfusion
+from icaht.rules import RuleOptions
+from rules_helpers import HB, PLT, alert, ids, lab, needs, on, order, record, run
+
+PLATELETS_ORDER = order(
+    "blood_product",
+    "ServiceRequest/plt",
+    product="platelets",
+    display="Platelet concentrate",
+    irradiated=False,
+)
+
+
+# -- M01 irradiated products ----------------------------------------------------------------------
+
+
+def test_M01_fires_for_non_irradiated_platelets_on_day_10() -> None:
+    result = run(record(), 10, "order-select", [PLATELETS_ORDER])
+    m01 = alert(result, "M01")
+    assert m01.severity == "critical"
+    assert "day 10" in m01.rationale and "2026-11-30" in m01.rationale  # infusion + 90 d
+    [suggestion] = m01.suggestions
+    assert (suggestion.action, suggestion.replaces, suggestion.irradiated) == (
+        "replace",
+        "ServiceRequest/plt",
+        True,
+    )
+    assert m01.source_ids == ("ServiceRequest/plt",)
+
+
+def test_M01_fires_inside_day_90() -> None:
+    assert "M01" in ids(run(record(), 90, "order-sign", [PLATELETS_ORDER]))
+
+
+def test_M01_quiet_outside_day_90() -> None:
+    assert "M01" not in ids(run(record(), 91, "order-sign", [PLATELETS_ORDER]))
+
+
+def test_M01_fires_when_irradiation_not_stated() -> None:
+    rbc = order("blood_product", product="rbc", display="Packed red cells")
+    m01 = alert(run(record(), 5, "order-select", [rbc]), "M01")
+    assert "not marked irradiated" in m01.summary
+
+
+def test_M01_quiet_for_irradiated_or_acellular_products() -> None:
+    irradiated = order("blood_product", product="platelets", irradiated=True)
+    plasma = order("blood_product", product="plasma", irradiated=False)
+    assert ids(run(record(), 10, "order-select", [irradiated, plasma])) == []
+
+
+def test_M01_window_starts_7_days_before_apheresis() -> None:
+    patient = record(apheresis_day=on(-40))
+    assert "M01" in ids(run(patient, -47, "order-select", [PLATELETS_ORDER]))
+    assert "M01" not in ids(run(patient, -48, "order-select", [PLATELETS_ORDER]))
+
+
+def test_M01_without_apheresis_window_starts_at_infusion_minus_30_days() -> None:
+    patient = record(lymphodepletion_start=on(-5))
+    assert "M01" in ids(run(patient, -30, "order-select", [PLATELETS_ORDER]))
+    assert "M01" not in ids(run(patient, -31, "order-select", [PLATELETS_ORDER]))
+
+
+def test_M01_quiet_on_patient_view_and_for_unrelated_orders() -> None:
+    assert ids(run(record(), 10)) == []
+    assert ids(run(record(), 10, "order-select", [order("other", display="Chest X-ray")])) == []
+
+
+# -- M13 RBC threshold ----------------------------------------------------------------------------
+
+
+def test_M13_fires_at_hb_6_9() -> None:
+    m13 = alert(run(record([lab(HB, 10, 6.9)]), 10), "M13")
+    assert m13.severity == "warning"
+    assert "Hb 6.9 g/dL on day 10" in m13.rationale
+    assert m13.suggestions[0].product == "rbc" and m13.suggestions[0].irradiated is True
+
+
+def test_M13_quiet_at_hb_7_0() -> None:
+    assert "M13" not in ids(run(record([lab(HB, 10, 7.0)], cardiovascular_disease=False), 10))
+
+
+def test_M13_fires_at_hb_7_9_with_cardiovascular_disease() -> None:
+    patient = record([lab(HB, 10, 7.9)], cardiovascular_disease=True)
+    assert "cardiovascular" in alert(run(patient, 10), "M13").summary
+
+
+def test_M13_quiet_at_hb_8_0_with_cardiovascular_disease() -> None:
+    assert "M13" not in ids(run(record([lab(HB, 10, 8.0)], cardiovascular_disease=True), 10))
+
+
+def test_M13_not_evaluable_between_7_and_8_without_cardiovascular_status() -> None:
+    result = run(record([lab(HB, 10, 7.5)]), 10)
+    assert "M13" not in ids(result)
+    assert "cardiovascular" in needs(result)["M13"]
+
+
+def test_M13_quiet_when_hb_is_not_current() -> None:
+    result = run(record([lab(HB, 7, 6.0)]), 10)  # 3 days old
+    assert "M13" not in ids(result)
+    assert "current Hb" in needs(result)["M13"]
+
+
+# -- M14 platelet threshold -----------------------------------------------------------------------
+
+
+def test_M14_fires_at_platelets_10() -> None:
+    m14 = alert(run(record([lab(PLT, 12, 10)]), 12), "M14")
+    assert m14.severity == "critical"
+    assert "platelets 10 x10^9/L on day 12" in m14.rationale
+
+
+def test_M14_quiet_at_platelets_11() -> None:
+    result = run(record([lab(PLT, 12, 11)]), 12)
+    assert "M14" not in ids(result)
+    assert "fever" in needs(result)["M14"]
+
+
+def test_M14_fires_at_platelets_20_with_bleeding() -> None:
+    m14 = alert(run(record([lab(PLT, 12, 20)], active_bleeding=True), 12), "M14")
+    assert "active bleeding" in m14.summary
+
+
+def test_M14_fires_at_platelets_20_with_infection() -> None:
+    assert "M14" in ids(run(record([lab(PLT, 12, 20)], active_infection=True), 12))
+
+
+def test_M14_quiet_at_platelets_21_with_bleeding() -> None:
+    assert "M14" not in ids(run(record([lab(PLT, 12, 21)], active_bleeding=True), 12))
+
+
+def test_M14_below_5_counts_as_at_or_below_10() -> None:
+    assert "M14" in ids(run(record([lab(PLT, 12, 5, comparator="<")]), 12))
+
+
+def test_M14_order_above_threshold_is_info_threshold_not_reached() -> None:
+    result = run(record([lab(PLT, 12, 21)]), 12, "order-select", [PLATELETS_ORDER])
+    m14 = alert(result, "M14")
+    assert m14.severity == "info" and "not reached" in m14.summary
+
+
+def test_M14_order_quiet_at_platelets_20() -> None:
+    result = run(record([lab(PLT, 12, 20)]), 12, "order-select", [PLATELETS_ORDER])
+    assert "M14" not in ids(result)
+
+
+def test_M14_order_quiet_with_active_bleeding() -> None:
+    patient = record([lab(PLT, 12, 60)], active_bleeding=True)
+    assert "M14" not in ids(run(patient, 12, "order-select", [PLATELETS_ORDER]))
+
+
+# -- M15 TPO-RA -----------------------------------------------------------------------------------
+
+
+def _platelet_units(*study_days: int) -> tuple[Transfusion, ...]:
+    return tuple(
+        Transfusion(on(d), "platelets", source_id=f"Procedure/plt-{d}") for d in study_days
+    )
+
+
+def test_M15_fires_for_2_platelet_units_in_7_days_after_day_30() -> None:
+    m15 = alert(run(record(transfusions=_platelet_units(33, 35)), 35), "M15")
+    assert "days 33, 35" in m15.rationale
+    assert m15.source_ids == ("Procedure/plt-33", "Procedure/plt-35")
+
+
+def test_M15_quiet_for_units_8_days_apart() -> None:
+    assert "M15" not in ids(run(record(transfusions=_platelet_units(28, 35)), 35))
+
+
+def test_M15_quiet_on_day_30() -> None:
+    assert "M15" not in ids(run(record(transfusions=_platelet_units(29, 30)), 30))
+
+
+def test_M15_quiet_when_a_tpo_ra_was_given() -> None:
+    patient = record(transfusions=_platelet_units(33, 35), tpo_ra_days=(on(34),))
+    assert "M15" not in ids(run(patient, 35))
+
+
+def test_M15_not_evaluable_without_transfusion_records() -> None:
+    assert needs(run(record(), 35))["M15"] == "M15 needs transfusion records"
+
+
+# -- M22 iron overload ----------------------------------------------------------------------------
+
+
+def _rbc_units(n: int) -> tuple[Transfusion, ...]:
+    return tuple(Transfusion(on(d), "rbc", source_id=f"Procedure/rbc-{d}") for d in range(n))
+
+
+def test_M22_fires_at_the_configured_threshold() -> None:
+    result = run(
+        record(transfusions=_rbc_units(10)), 40, options=RuleOptions(iron_overload_rbc_units=10)
+    )
+    assert alert(result, "M22").severity == "info"
+
+
+def test_M22_quiet_below_the_configured_threshold() -> None:
+    result = run(
+        record(transfusions=_rbc_units(9)), 40, options=RuleOptions(iron_overload_rbc_units=10)
+    )
+    assert "M22" not in ids(result)
+
+
+def test_M22_not_evaluable_until_a_threshold_is_configured() -> None:
+    result = run(record(transfusions=_rbc_units(40)), 40)
+    assert "M22" not in ids(result)
+    assert "configured RBC-unit threshold" in needs(result)["M22"]
