@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from icaht.record import Analyte
 from rules_helpers import (
     ANC,
     HT_HIGH,
@@ -17,6 +16,8 @@ from rules_helpers import (
     record,
     run,
 )
+
+from icaht.record import Analyte
 
 # -- M02 prophylactic G-CSF -----------------------------------------------------------------------
 

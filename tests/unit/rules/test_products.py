@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from rules_helpers import HB, PLT, alert, ids, lab, needs, on, order, record, run
+
 from icaht.record import Transfusion
 from icaht.rules import RuleOptions
-from rules_helpers import HB, PLT, alert, ids, lab, needs, on, order, record, run
 
 PLATELETS_ORDER = order(
     "blood_product",
