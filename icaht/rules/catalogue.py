@@ -306,7 +306,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "M23",
         "Possible IEC-HS",
-        "IEC-HS screen positive (§9.1) with a ferritin finding in the last 7 days",
+        "IEC-HS screen positive (clinical-rules 9.1) with a ferritin finding in the last 7 days",
         "critical",
         PV,
         f"{S_NONCAN}; {S_HIT}; Hines et al., Transplant Cell Ther 2023;29(7):438.e1",

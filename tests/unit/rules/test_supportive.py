@@ -1,0 +1,248 @@
+"""M04, M05, M10-M12, M18-M21, M23: supportive-care rules, each firing and a near miss."""
+
+from __future__ import annotations
+
+from rules_helpers import ANC, HB, PLT, alert, daily, ids, lab, needs, on, order, record, run
+
+from icaht.record import Analyte, Period
+
+GCSF = order("gcsf", "MedicationRequest/gcsf", product="filgrastim", display="Filgrastim")
+GMCSF = order("gmcsf", "MedicationRequest/gm", product="sargramostim", display="Sargramostim")
+COTRIMOXAZOLE = order(
+    "myelosuppressive_drug", "MedicationRequest/tmp", product="co-trimoxazole", display="Bactrim"
+)
+VALGANCICLOVIR = order(
+    "myelosuppressive_drug", "MedicationRequest/vgc", product="valganciclovir", display="Valcyte"
+)
+ENOXAPARIN = order("anticoagulant", "MedicationRequest/enox", product="enoxaparin")
+GRADE3_ANC = [lab(ANC, 0, 2000), *daily(ANC, range(1, 16), 300)]  # 15 days <= 500 on day 15
+GRADE2_ANC = [lab(ANC, 0, 2000), *daily(ANC, range(1, 14), 300)]  # 13 days on day 13
+
+
+# -- M04 G-CSF during CRS -------------------------------------------------------------------------
+
+
+def test_M04_fires_for_gcsf_order_during_active_crs() -> None:
+    patient = record(crs_periods=(Period(on(3), None, "Condition/crs"),), crs_max_grade=2)
+    m04 = alert(run(patient, 5, "order-select", [GCSF]), "M04")
+    assert "CRS active since day 3 (max grade 2)" in m04.rationale
+    assert set(m04.source_ids) == {"Condition/crs", "MedicationRequest/gcsf"}
+
+
+def test_M04_quiet_after_crs_resolved() -> None:
+    patient = record(crs_periods=(Period(on(3), on(4)),))
+    assert "M04" not in ids(run(patient, 5, "order-sign", [GCSF]))
+
+
+def test_M04_quiet_with_infection_and_severe_neutropenia() -> None:
+    patient = record([lab(ANC, 5, 400)], crs_periods=(Period(on(3)),), active_infection=True)
+    assert "M04" not in ids(run(patient, 5, "order-select", [GCSF]))
+
+
+def test_M04_not_evaluable_without_crs_record() -> None:
+    assert "CRS status" in needs(run(record(), 5, "order-select", [GCSF]))["M04"]
+
+
+# -- M05 GM-CSF -----------------------------------------------------------------------------------
+
+
+def test_M05_fires_for_gmcsf_after_infusion() -> None:
+    m05 = alert(run(record(), 5, "order-select", [GMCSF]), "M05")
+    assert m05.suggestions[0].action == "remove"
+    assert m05.suggestions[0].replaces == "MedicationRequest/gm"
+
+
+def test_M05_quiet_before_infusion() -> None:
+    assert "M05" not in ids(run(record(), -1, "order-select", [GMCSF]))
+
+
+def test_M05_quiet_for_gcsf_order() -> None:
+    assert ids(run(record(), 5, "order-select", [GCSF])) == []
+
+
+# -- M10 antiviral, M11 PJP -----------------------------------------------------------------------
+
+
+def test_M10_never_fires_and_says_what_it_needs() -> None:
+    result = run(record(lymphodepletion_start=on(-5)), 10)
+    assert "M10" not in ids(result)
+    assert needs(result)["M10"] == "M10 needs antiviral (HSV/VZV) prophylaxis records"
+
+
+def test_M10_not_listed_after_one_year() -> None:
+    assert "M10" not in needs(run(record(), 366))
+
+
+def test_M11_fires_for_cotrimoxazole_order_during_grade_3() -> None:
+    m11 = alert(run(record(GRADE3_ANC), 15, "order-select", [COTRIMOXAZOLE]), "M11")
+    assert "pentamidine" in m11.recommendation and "atovaquone" in m11.recommendation
+    assert "early ICAHT grade 3" in m11.summary
+
+
+def test_M11_quiet_for_cotrimoxazole_order_during_grade_2() -> None:
+    assert "M11" not in ids(run(record(GRADE2_ANC), 13, "order-select", [COTRIMOXAZOLE]))
+
+
+def test_M11_quiet_after_recovery_from_grade_3() -> None:
+    patient = record([*GRADE3_ANC, lab(ANC, 16, 900)])
+    assert "M11" not in ids(run(patient, 16, "order-sign", [COTRIMOXAZOLE]))
+
+
+def test_M11_patient_view_needs_pjp_records_from_day_28() -> None:
+    assert "PJP" in needs(run(record(), 28))["M11"]
+    assert "M11" not in needs(run(record(), 27))
+
+
+# -- M12 IVIG -------------------------------------------------------------------------------------
+
+
+def test_M12_fires_at_igg_390_with_infection() -> None:
+    m12 = alert(run(record([lab(Analyte.IGG, 60, 390)], active_infection=True), 90), "M12")
+    assert m12.severity == "warning" and "IVIG" in m12.summary
+
+
+def test_M12_quiet_at_igg_400_with_infection() -> None:
+    assert "M12" not in ids(run(record([lab(Analyte.IGG, 60, 400)], active_infection=True), 90))
+
+
+def test_M12_info_without_infection() -> None:
+    m12 = alert(run(record([lab(Analyte.IGG, 60, 390)], active_infection=False), 90), "M12")
+    assert m12.severity == "info"
+
+
+def test_M12_not_evaluable_without_infection_status() -> None:
+    result = run(record([lab(Analyte.IGG, 60, 390)]), 90)
+    assert "M12" not in ids(result)
+    assert "infection status" in needs(result)["M12"]
+
+
+# -- M18 marrow, M19 work-up ----------------------------------------------------------------------
+
+
+def test_M18_fires_on_day_31_for_grade_3_still_neutropenic() -> None:
+    values = [lab(ANC, 0, 2000), *daily(ANC, range(1, 32), 300)]
+    result = run(record(values), 31)
+    m18 = alert(result, "M18")
+    assert m18.suggestions[0].order_kind == "marrow_biopsy"
+    assert "M19" not in ids(result)  # the marrow card includes the work-up (one concern)
+
+
+def test_M18_quiet_on_day_30() -> None:
+    values = [lab(ANC, 0, 2000), *daily(ANC, range(1, 31), 300)]
+    result = run(record(values), 30)
+    assert "M18" not in ids(result) and "M19" in ids(result)
+
+
+def test_M18_fires_for_two_lineages_persisting_beyond_day_30() -> None:
+    values = [*daily(PLT, range(10, 32), 30), *daily(HB, range(10, 32), 7.5)]
+    m18 = alert(run(record(values, cardiovascular_disease=False), 31), "M18")
+    assert "multilineage" in m18.rationale
+
+
+def test_M18_quiet_for_one_lineage_beyond_day_30() -> None:
+    result = run(record(daily(PLT, range(10, 32), 30)), 31)
+    assert "M18" not in ids(result) and "M19" in ids(result)
+
+
+def test_M19_fires_for_platelets_below_50_for_14_days() -> None:
+    m19 = alert(run(record(daily(PLT, range(1, 15), 40)), 14), "M19")
+    assert "14 days" in m19.summary and "parvovirus B19" in m19.recommendation
+
+
+def test_M19_quiet_for_13_days() -> None:
+    assert "M19" not in ids(run(record(daily(PLT, range(1, 14), 40)), 13))
+
+
+def test_M19_quiet_at_platelets_50() -> None:
+    assert "M19" not in ids(run(record(daily(PLT, range(1, 15), 50)), 14))
+
+
+def test_M19_gap_over_7_days_breaks_persistence() -> None:
+    values = [lab(PLT, 1, 40), lab(PLT, 9, 40), lab(PLT, 14, 40)]
+    assert "M19" not in ids(run(record(values), 14))  # 8-day gap: run starts on day 9
+
+
+def test_M19_fires_for_myelosuppressive_order_during_grade_3() -> None:
+    m19 = alert(run(record(GRADE3_ANC), 15, "order-select", [VALGANCICLOVIR]), "M19")
+    assert "no specific alternative" in m19.recommendation
+    assert "M11" not in ids(run(record(GRADE3_ANC), 15, "order-select", [VALGANCICLOVIR]))
+
+
+def test_M19_quiet_for_myelosuppressive_order_during_grade_2() -> None:
+    assert "M19" not in ids(run(record(GRADE2_ANC), 13, "order-select", [VALGANCICLOVIR]))
+
+
+# -- M20 coagulopathy, M21 anticoagulation --------------------------------------------------------
+
+SEVERE_CRS = {"crs_periods": (Period(on(5), None, "Condition/crs3"),), "crs_max_grade": 3}
+
+
+def test_M20_fires_at_fibrinogen_99_in_grade_3_crs() -> None:
+    m20 = alert(run(record([lab(Analyte.FIBRINOGEN, 8, 99)], **SEVERE_CRS), 8), "M20")
+    assert m20.severity == "critical" and "cryoprecipitate" in m20.summary
+
+
+def test_M20_quiet_at_fibrinogen_100() -> None:
+    assert "M20" not in ids(run(record([lab(Analyte.FIBRINOGEN, 8, 100)], **SEVERE_CRS), 8))
+
+
+def test_M20_quiet_in_grade_2_crs() -> None:
+    patient = record(
+        [lab(Analyte.FIBRINOGEN, 8, 80)], crs_periods=(Period(on(5)),), crs_max_grade=2
+    )
+    assert "M20" not in ids(run(patient, 8))
+
+
+def test_M20_not_evaluable_without_crs_data() -> None:
+    assert "CRS" in needs(run(record([lab(Analyte.FIBRINOGEN, 8, 80)]), 8))["M20"]
+
+
+ANTICOAGULATED = {"anticoagulant_periods": (Period(on(1), None, "MedicationRequest/apix"),)}
+
+
+def test_M21_fires_at_platelets_49_with_active_anticoagulant() -> None:
+    m21 = alert(run(record([lab(PLT, 8, 49)], **ANTICOAGULATED), 8), "M21")
+    assert "MedicationRequest/apix" in m21.source_ids
+
+
+def test_M21_quiet_at_platelets_50_with_active_anticoagulant() -> None:
+    assert "M21" not in ids(run(record([lab(PLT, 8, 50)], **ANTICOAGULATED), 8))
+
+
+def test_M21_fires_for_anticoagulant_order_at_platelets_49() -> None:
+    assert "M21" in ids(run(record([lab(PLT, 8, 49)]), 8, "order-sign", [ENOXAPARIN]))
+
+
+def test_M21_quiet_for_anticoagulant_order_at_platelets_50() -> None:
+    assert ids(run(record([lab(PLT, 8, 50)]), 8, "order-sign", [ENOXAPARIN])) == []
+
+
+def test_M21_not_evaluable_without_a_current_platelet_count() -> None:
+    result = run(record(), 8, "order-sign", [ENOXAPARIN])
+    assert "platelet" in needs(result)["M21"]
+
+
+# -- M23 IEC-HS -----------------------------------------------------------------------------------
+
+
+def _iec_hs(ferritin: float) -> list:  # type: ignore[type-arg]
+    return [
+        lab(Analyte.FERRITIN, 0, 500),
+        lab(Analyte.FERRITIN, 10, ferritin),
+        lab(PLT, 9, 60),
+        lab(PLT, 10, 40),
+    ]
+
+
+def test_M23_fires_for_ferritin_above_twice_day_0_with_new_cytopenia() -> None:
+    m23 = alert(run(record(_iec_hs(1500)), 10), "M23")
+    assert m23.severity == "critical"
+    assert "Ferritin 1500 ng/mL on day 10" in m23.rationale and "anakinra" in m23.recommendation
+
+
+def test_M23_quiet_at_ferritin_exactly_twice_day_0() -> None:
+    assert "M23" not in ids(run(record(_iec_hs(1000)), 10))
+
+
+def test_M23_quiet_when_the_ferritin_finding_is_older_than_7_days() -> None:
+    assert "M23" not in ids(run(record(_iec_hs(1500)), 18))
