@@ -10,7 +10,6 @@ from icaht.rules.facts import (
     active_period,
     at_or_below,
     current,
-    describe,
     study_day,
 )
 from icaht.rules.model import Alert, DataUsed, RuleInput, Severity, Suggestion
@@ -20,6 +19,7 @@ SEVERE_ANC = 500  # §2.1 / A1 (inclusive): ICAHT severe neutropenia ANC <= 500/
 # [PROPOSED] day range in which a missing current count is reported as "not evaluable": day 0
 # to the end of the default late-ICAHT window (§3.2: day 100).
 MONITORING_LAST_DAY = 100
+HIGH_GRADE = 3  # §10 M09, M11/M19 orders, M16, M26: ICAHT grade >= 3
 
 
 def make_alert(
@@ -139,7 +139,7 @@ def severe_icaht_now(inp: RuleInput) -> tuple[str, LabValue] | None:
     """ICAHT grade >= 3 (early or late) with the current ANC still <= 500/uL."""
     early, late = early_grade(inp) or 0, late_grade(inp) or 0
     anc = severe_anc_now(inp)
-    if max(early, late) < 3 or anc is None:
+    if max(early, late) < HIGH_GRADE or anc is None:
         return None
     which = f"early ICAHT grade {early}" if early >= late else f"late ICAHT grade {late}"
     return which, anc
@@ -154,7 +154,3 @@ def crs_note(inp: RuleInput) -> str:
         " CRS is active: centres commonly avoid G-CSF during ongoing CRS unless there is severe"
         " infection with neutropenia (M04)."
     )
-
-
-def anc_text(inp: RuleInput, anc: LabValue) -> str:
-    return describe(inp, anc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from icaht.record import Analyte, LabValue
 from icaht.rules.base import (
+    HIGH_GRADE,
     SEVERE_ANC,
     crs_note,
     early_grade,
@@ -45,7 +46,6 @@ DIP_ANC = 1000  # §5.1, S-HAEM Table 1: dip "below an ANC <1,000/uL" (M06 first
 RECOVERY_ANC = 1500  # §5.1, S-HAEM Table 1: "neutrophil recovery (ANC >1,500/uL)" (M06)
 BOOST_AFTER_DAY = 14  # §10 M16: "day > 14"
 LATE_DAY = 30  # §1.2, S-HAEM Table 1: late ICAHT after day +30 (M17, M18, M25, M26)
-HIGH_GRADE = 3  # §10 M09, M16, M26: ICAHT grade >= 3
 
 GCSF_SUGGESTION = Suggestion(
     "Order G-CSF (filgrastim 5 ug/kg once daily)", "create", "gcsf", product="filgrastim"
@@ -175,7 +175,7 @@ def m06_needs(inp: RuleInput) -> tuple[str, ...]:
 # -- M07 and the refractory family ----------------------------------------------------------------
 
 
-def refractory(inp: RuleInput) -> tuple[LabValue, tuple[str, ...], list[DataUsed]] | None:
+def refractory(inp: RuleInput) -> tuple[LabValue, str, list[DataUsed]] | None:
     """M07 definition: current ANC <= 500/uL after >= 7 consecutive G-CSF days (after day 0)
     ending on the ANC day or the day before. Returns the ANC, a phrase and the data used."""
     anc = severe_anc_now(inp)
@@ -185,7 +185,7 @@ def refractory(inp: RuleInput) -> tuple[LabValue, tuple[str, ...], list[DataUsed
     if len(run) < inp.options.gcsf_refractory_days:
         return None
     phrase = (
-        f"{describe(inp, anc)} after G-CSF on {day_span(inp, run)} ({len(run)} consecutive days)",
+        f"{describe(inp, anc)} after G-CSF on {day_span(inp, run)} ({len(run)} consecutive days)"
     )
     data = [used(anc), DataUsed("G-CSF days", str(len(run)), run[-1])]
     return anc, phrase, data
@@ -208,7 +208,7 @@ def m07_gcsf_refractory(inp: RuleInput) -> Alert | None:
         "M07",
         summary=f"No response to 7+ days of G-CSF (ANC {anc.value:g}/uL): consider marrow "
         "evaluation",
-        rationale=f"{phrase[0]}; {early_phrase(inp)}.",
+        rationale=f"{phrase}; {early_phrase(inp)}.",
         recommendation=(
             "Lack of G-CSF response suggests an aplastic phenotype: consider bone-marrow "
             "evaluation (cellularity, morphology, cytogenetics) after reversible causes "
@@ -224,7 +224,7 @@ def m07_needs(inp: RuleInput) -> tuple[str, ...]:
     return missing_current(inp, "M07", Analyte.ANC, "ANC")
 
 
-def _m16_candidate(inp: RuleInput) -> tuple[LabValue, tuple[str, ...], list[DataUsed]] | None:
+def _m16_candidate(inp: RuleInput) -> tuple[LabValue, str, list[DataUsed]] | None:
     day = study_day(inp)
     if day is None or day <= BOOST_AFTER_DAY or (early_grade(inp) or 0) < HIGH_GRADE:
         return None
@@ -241,7 +241,7 @@ def m16_stem_cell_boost(inp: RuleInput) -> Alert | None:
         "M16",
         summary="G-CSF-refractory ICAHT grade >= 3 with stored CD34+ cells: consider stem-cell "
         "boost",
-        rationale=f"{early_phrase(inp)}; {phrase[0]}; cryopreserved CD34+ cells available.",
+        rationale=f"{early_phrase(inp)}; {phrase}; cryopreserved CD34+ cells available.",
         recommendation=(
             "Consider an autologous (or donor) CD34+ stem-cell boost without conditioning (median "
             "CD34+ dose 2.75-6.75 x10^6/kg; responses within 7-21 days); bone-marrow evaluation "
@@ -302,7 +302,7 @@ def m17_needs(inp: RuleInput) -> tuple[str, ...]:
     return ()
 
 
-def _late_refractory(inp: RuleInput) -> tuple[LabValue, tuple[str, ...], list[DataUsed]] | None:
+def _late_refractory(inp: RuleInput) -> tuple[LabValue, str, list[DataUsed]] | None:
     day = study_day(inp)
     return refractory(inp) if day is not None and day > LATE_DAY else None
 
@@ -316,7 +316,7 @@ def m25_low_dose_steroids(inp: RuleInput) -> Alert | None:
         inp,
         "M25",
         summary="B-ALL with G-CSF-refractory cytopenia after day +30: low-dose steroids reported",
-        rationale=f"B-ALL; {phrase[0]}.",
+        rationale=f"B-ALL; {phrase}.",
         recommendation=(
             "Low-dose prednisone (0.5 mg/kg/day) has been reported for refractory cytopenia "
             "after day +30 in B-ALL (lower level of evidence)."
@@ -341,7 +341,7 @@ def m26_high_dose_ivig(inp: RuleInput) -> Alert | None:
         inp,
         "M26",
         summary="Late refractory high-grade ICAHT: high-dose IVIG has been reported",
-        rationale=f"{late_phrase(inp)}; {phrase[0]}.",
+        rationale=f"{late_phrase(inp)}; {phrase}.",
         recommendation=(
             "High-dose IVIG (2 g/kg over 4-5 days) has been reported for late refractory "
             "high-grade ICAHT (lower level of evidence)."
@@ -392,6 +392,7 @@ def m08_needs(inp: RuleInput) -> tuple[str, ...]:
 
 
 def _mould_risks(inp: RuleInput) -> list[str]:
+    """§10 M09 risk factors present (prolonged corticosteroids are not in the record)."""
     timeline = inp.record.timeline
     risks = []
     if (early_grade(inp) or 0) >= HIGH_GRADE:
@@ -401,6 +402,18 @@ def _mould_risks(inp: RuleInput) -> list[str]:
     if timeline.prior_invasive_mould_infection is True:
         risks.append("prior invasive mould infection")
     return risks
+
+
+def _history_data(inp: RuleInput) -> list[DataUsed]:
+    timeline = inp.record.timeline
+    return [
+        DataUsed(item, "yes")
+        for item, value in (
+            ("prior allo-HCT", timeline.prior_allo_hct),
+            ("prior invasive mould infection", timeline.prior_invasive_mould_infection),
+        )
+        if value is True
+    ]
 
 
 def m09_antifungal(inp: RuleInput) -> Alert | None:
@@ -418,7 +431,7 @@ def m09_antifungal(inp: RuleInput) -> Alert | None:
             "Consider antifungal prophylaxis: micafungin or posaconazole / another mould-active "
             "azole; fluconazole when the risk is yeast only."
         ),
-        data=[used(anc), *grade_data(inp), *(DataUsed("risk factor", r) for r in risks[1:])],
+        data=[used(anc), *grade_data(inp), *_history_data(inp)],
     )
 
 

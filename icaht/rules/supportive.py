@@ -8,10 +8,12 @@ from datetime import timedelta
 
 from icaht.record import Analyte, LabValue
 from icaht.rules.base import (
+    HIGH_GRADE,
     SEVERE_ANC,
     early_grade,
     early_phrase,
     grade_data,
+    late_grade,
     make_alert,
     monitored,
     severe_anc_now,
@@ -46,6 +48,9 @@ IGG_THRESHOLD = 400.0  # §10 M12: IgG < 400 mg/dL (4 g/L) [SEC tables; R-CONS U
 FIBRINOGEN_THRESHOLD = 100.0  # §10 M20 (Buechner 2021 via S-NONCAN): fibrinogen < 1.0 g/L
 SEVERE_CRS_GRADE = 3  # §10 M20: CRS grade 3-4
 ANTICOAGULATION_PLATELETS = 50.0  # §10 M21 (S-NONCAN): platelets < 50 x10^9/L
+# §9.1 engine reading (docs/decisions/0002 reading 10): findings shown within 7 days of the
+# ferritin finding, as GradingOptions.iec_hs_association_days (default 7).
+IEC_HS_ASSOCIATION_DAYS = 7
 TMP_SMX_NAMES = ("trimoxazole", "sulfamethoxazole", "bactrim", "septra")
 
 
@@ -186,13 +191,7 @@ def _drug_in_severe_icaht(inp: RuleInput, rule_id: str, cotrimoxazole: bool) -> 
 
 
 def _drug_needs(inp: RuleInput, rule_id: str, cotrimoxazole: bool) -> tuple[str, ...]:
-    high = (
-        max(
-            early_grade(inp) or 0,
-            (inp.assessment.neutropenia.late.grade or 0) if inp.assessment.neutropenia else 0,
-        )
-        >= 3
-    )
+    high = max(early_grade(inp) or 0, late_grade(inp) or 0) >= HIGH_GRADE
     if _drug_orders(inp, cotrimoxazole) and high and current(inp, Analyte.ANC) is None:
         return (f"{rule_id} needs a current ANC to check the ICAHT grade >= 3 drug caution",)
     return ()
@@ -273,7 +272,7 @@ def _m18_reasons(inp: RuleInput) -> tuple[list[str], list[DataUsed]]:
     reasons: list[str] = []
     data: list[DataUsed] = []
     anc = severe_anc_now(inp)
-    if (early_grade(inp) or 0) >= 3 and anc is not None:
+    if (early_grade(inp) or 0) >= HIGH_GRADE and anc is not None:
         reasons.append(f"{early_phrase(inp)}, still {describe(inp, anc)}")
         data += [used(anc), *grade_data(inp)]
     persistent = persistent_cytopenias(inp)
@@ -392,30 +391,26 @@ def _low_platelets(inp: RuleInput) -> LabValue | None:
     return platelets if platelets and below(platelets, ANTICOAGULATION_PLATELETS) else None
 
 
+def _anticoagulation(inp: RuleInput) -> tuple[str, list[DataUsed]] | None:
+    """A draft anticoagulant order (order hooks) or an active anticoagulant (patient view)."""
+    orders = _orders(inp, "anticoagulant")
+    if orders:
+        return f"order(s): {_names(orders)}", _order_data(orders)
+    if inp.hook != "patient-view":
+        return None
+    period = active_period(inp.record.timeline.anticoagulant_periods, inp.evaluation_date)
+    if period is None:
+        return None
+    since = f"anticoagulant active since day {study_day(inp, period.start)}"
+    return since, [DataUsed("anticoagulant", "active", period.start, period.source_id)]
+
+
 def m21_anticoagulation(inp: RuleInput) -> Alert | None:
     platelets = _low_platelets(inp)
-    if platelets is None:
+    anticoagulation = _anticoagulation(inp)
+    if platelets is None or anticoagulation is None:
         return None
-    orders = _orders(inp, "anticoagulant")
-    period = None
-    if inp.hook == "patient-view":
-        period = active_period(inp.record.timeline.anticoagulant_periods, inp.evaluation_date)
-    if not orders and period is None:
-        return None
-    what = (
-        f"order(s): {_names(orders)}"
-        if orders
-        else (
-            f"anticoagulant active since day {study_day(inp, period.start)}"  # type: ignore[union-attr]
-        )
-    )
-    data = (
-        _order_data(orders)
-        if orders
-        else [
-            DataUsed("anticoagulant", "active", period.start, period.source_id)  # type: ignore[union-attr]
-        ]
-    )
+    what, data = anticoagulation
     return make_alert(
         inp,
         "M21",
@@ -428,12 +423,7 @@ def m21_anticoagulation(inp: RuleInput) -> Alert | None:
 
 
 def m21_needs(inp: RuleInput) -> tuple[str, ...]:
-    if current(inp, Analyte.PLATELETS) is not None:
-        return ()
-    active = inp.hook == "patient-view" and active_period(
-        inp.record.timeline.anticoagulant_periods, inp.evaluation_date
-    )
-    if _orders(inp, "anticoagulant") or active:
+    if current(inp, Analyte.PLATELETS) is None and _anticoagulation(inp) is not None:
         return ("M21 needs a current platelet count (anticoagulation)",)
     return ()
 
@@ -450,7 +440,11 @@ def m23_iec_hs(inp: RuleInput) -> Alert | None:
     if not recent:
         return None
     ferritin = recent[-1]
-    near = [a for a in screen.associated_findings if abs((a.day - ferritin.day).days) <= 7]
+    near = [
+        a
+        for a in screen.associated_findings
+        if abs((a.day - ferritin.day).days) <= IEC_HS_ASSOCIATION_DAYS
+    ]
     shown = near[-3:]
     return make_alert(
         inp,

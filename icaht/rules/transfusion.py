@@ -330,7 +330,8 @@ def m22_iron_overload(inp: RuleInput) -> Alert | None:
         "M22",
         summary=f"{units} RBC units on record: consider iron overload",
         rationale=(
-            f"{units} RBC units from {rbc[0].day.isoformat()} to {rbc[-1].day.isoformat()} "
+            f"{units} RBC units from {min(t.day for t in rbc).isoformat()} to "
+            f"{max(t.day for t in rbc).isoformat()} "
             f"(configured threshold {threshold})."
         ),
         recommendation=(
