@@ -9,6 +9,7 @@ import itertools
 from dataclasses import dataclass
 
 from icaht.observations import Bound, DailyAnc
+from icaht.options import GradingOptions
 
 # Day kinds (evidence for cards and charts).
 MEASURED = "measured"  # daily minimum of measured values on that day
@@ -72,6 +73,33 @@ def right_anchor(
         if day in daily.numeric:
             return day, daily.numeric[day]
     return None
+
+
+def window_grid_spec(
+    daily: DailyAnc,
+    end: int,
+    *,
+    horizon: int,
+    death_day: int | None,
+    censor_day: int | None,
+    options: GradingOptions,
+) -> GridSpec:
+    """The grid of a window days 0..end whose complete length is `horizon` (30 early, 60 for
+    the phenotype): no fill towards an open end (C1, C11a/b), anchors only at a full window."""
+    closed = end in (horizon, death_day)
+    return GridSpec(
+        end_day=end,
+        fill_trailing=closed or options.fill_towards_open_end,
+        left_anchor=left_anchor(daily) if options.edge_anchors else None,
+        right_anchor=(
+            right_anchor(daily, horizon, censor_day)
+            if options.edge_anchors and end == horizon
+            else None
+        ),
+        max_gap=options.max_interpolation_gap,
+        min_values_for_fill=options.min_values_for_fill,
+        round_to_10=options.round_to_10,
+    )
 
 
 def build_grid(daily: DailyAnc, spec: GridSpec) -> DayGrid:

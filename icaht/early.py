@@ -9,11 +9,9 @@ from icaht.daygrid import (
     SEVERE,
     UNKNOWN_FLAG,
     DayGrid,
-    GridSpec,
     build_grid,
-    left_anchor,
-    right_anchor,
     severity_flags,
+    window_grid_spec,
 )
 from icaht.episodes import Episode, find_episodes, graded_duration
 from icaht.observations import DailyAnc
@@ -121,19 +119,13 @@ def grade_early(
     status, censored = early_status(end, death_day, early_censor)
     if end < 0:
         return _not_evaluable(status, "the window ends before day 0")
-    closed = end in (EARLY_WINDOW_END, death_day)  # C1, C11a: no fill to an open end
-    spec = GridSpec(
-        end_day=end,
-        fill_trailing=closed or options.fill_towards_open_end,
-        left_anchor=left_anchor(daily) if options.edge_anchors else None,
-        right_anchor=(
-            right_anchor(daily, EARLY_WINDOW_END, censor_day)
-            if options.edge_anchors and end == EARLY_WINDOW_END
-            else None
-        ),
-        max_gap=options.max_interpolation_gap,
-        min_values_for_fill=options.min_values_for_fill,
-        round_to_10=options.round_to_10,
+    spec = window_grid_spec(
+        daily,
+        end,
+        horizon=EARLY_WINDOW_END,
+        death_day=death_day,
+        censor_day=censor_day,
+        options=options,
     )
     grid = build_grid(daily, spec)
     flags_500 = severity_flags(grid, SEVERE_ANC, options.threshold_inclusive)

@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Literal
 
-from icaht.daygrid import GridSpec, build_grid, left_anchor, right_anchor, severity_flags
+from icaht.daygrid import build_grid, severity_flags, window_grid_spec
 from icaht.early import SEVERE_ANC, window_end
 from icaht.episodes import find_episodes
 from icaht.observations import DailyAnc
@@ -85,19 +85,8 @@ def _longest_severe(
     opts: GradingOptions,
 ) -> int:
     """Longest severe episode on the day grid 0..W (C7c; C1 applies with day 60, C11b)."""
-    closed = end in (horizon, death_day)
-    spec = GridSpec(
-        end_day=end,
-        fill_trailing=closed or opts.fill_towards_open_end,
-        left_anchor=left_anchor(daily) if opts.edge_anchors else None,
-        right_anchor=(
-            right_anchor(daily, horizon, censor_day)
-            if opts.edge_anchors and end == horizon
-            else None
-        ),
-        max_gap=opts.max_interpolation_gap,
-        min_values_for_fill=opts.min_values_for_fill,
-        round_to_10=opts.round_to_10,
+    spec = window_grid_spec(
+        daily, end, horizon=horizon, death_day=death_day, censor_day=censor_day, options=opts
     )
     flags = severity_flags(build_grid(daily, spec), SEVERE_ANC, opts.threshold_inclusive)
     episodes = find_episodes(flags, SEVERE_ANC, opts.bridging_gap, opts.absorb_trailing_gaps)
