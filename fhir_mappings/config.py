@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from fhir_mappings.observations import Limits
-from fhir_mappings.tables import AnalyteTable, build_analyte_table, default_analyte_table, units_doc
+from fhir_mappings.tables import (
+    PERCENT_KINDS,
+    AnalyteTable,
+    build_analyte_table,
+    default_analyte_table,
+    units_doc,
+)
 from fhir_mappings.units import MolarFactor, UnitConverter
 from fhir_mappings.valuesets import ValueSets, build_value_sets, default_value_sets
 
@@ -19,14 +25,7 @@ def _limits() -> dict[str, Limits]:
     doc = units_doc()["plausibility"]
     out = {k: Limits(float(v["low"]), float(v["high"])) for k, v in doc.items()}
     pct = out.pop("percent")
-    for kind in (
-        "neutrophil_percent_automated",
-        "neutrophil_percent_manual",
-        "neutrophil_percent_unspecified",
-        "segmented_percent",
-        "band_percent",
-        "cd4_percent",
-    ):
+    for kind in PERCENT_KINDS:
         out[kind] = pct
     out["segmented_count"] = out["band_count"] = out["anc"]
     return out
