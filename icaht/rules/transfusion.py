@@ -119,8 +119,8 @@ def m13_rbc_threshold(inp: RuleInput) -> Alert | None:
         inp,
         "M13",
         summary=f"Hb {hb.value:g} g/dL below the RBC transfusion threshold "
-        f"({threshold:g} g/dL{why})",
-        rationale=f"{describe(inp, hb)} < {threshold:g} g/dL{why}.",
+        f"({threshold:.1f} g/dL{why})",
+        rationale=f"{describe(inp, hb)} < {threshold:.1f} g/dL{why}.",
         recommendation=(
             "Transfusion threshold 7-8 g/dL for stable patients, 8 g/dL with cardiovascular "
             "disease; give one unit at a time and reassess (iron overload)"
