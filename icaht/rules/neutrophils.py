@@ -45,6 +45,7 @@ BIPHASIC_ANC = 750  # §10 M06, S-HIT: "after a prior recovery, ANC < 750/uL"
 DIP_ANC = 1000  # §5.1, S-HAEM Table 1: dip "below an ANC <1,000/uL" (M06 first phase)
 RECOVERY_ANC = 1500  # §5.1, S-HAEM Table 1: "neutrophil recovery (ANC >1,500/uL)" (M06)
 BOOST_AFTER_DAY = 14  # §10 M16: "day > 14"
+PERSISTING_GRADE = 4  # §10 M17: "Grade 4 ICAHT persisting beyond day +30"
 LATE_DAY = 30  # §1.2, S-HAEM Table 1: late ICAHT after day +30 (M17, M18, M25, M26)
 
 GCSF_SUGGESTION = Suggestion(
@@ -271,8 +272,10 @@ def _persisting_grade4(inp: RuleInput) -> LabValue | None:
     late_values = [
         v for v in known_values(inp, Analyte.ANC) if (study_day(inp, v.day) or 0) > LATE_DAY
     ]
-    early4 = n.early.grade == 4 and not any(above(v, SEVERE_ANC) for v in late_values)
-    late4 = n.late.grade == 4 and n.late.confirmed
+    early4 = n.early.grade == PERSISTING_GRADE and not any(
+        above(v, SEVERE_ANC) for v in late_values
+    )
+    late4 = n.late.grade == PERSISTING_GRADE and n.late.confirmed
     return anc if day0 is not None and (early4 or late4) else None
 
 
