@@ -18,6 +18,8 @@ from cds_service.fhir_server import DEFAULT_STATE_DIR, FhirServerError
 from cds_service.security import ClientsConfigError, load_clients
 from cds_service.synthetic import generate_cohort
 from cds_service.synthetic.loader import SeedError, seed_cohort
+from icaht import RULES_VERSION
+from icaht.rules import format_catalogue
 
 DEMO_PATIENTS = 24
 DEMO_SEED = 1
@@ -63,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("path", help="e.g. /cds-services/icaht-patient-view")
     token.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     token.set_defaults(func=_demo_token)
+
+    rules = commands.add_parser(
+        "rules", help="list every management rule with trigger, severity, hooks and source"
+    )
+    rules.set_defaults(func=_rules)
 
     seed = commands.add_parser("seed", help="load the synthetic cohort into a FHIR server")
     seed.add_argument("--fhir-url", required=True)
@@ -142,6 +149,12 @@ def _demo(args: argparse.Namespace) -> int:
             wait=not args.no_wait,
         )
     )
+
+
+def _rules(args: argparse.Namespace) -> int:
+    print(f"ICAHT management rules, knowledge version {RULES_VERSION}")
+    print(format_catalogue())
+    return 0
 
 
 def _demo_token(args: argparse.Namespace) -> int:

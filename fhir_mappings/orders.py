@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from fhir_mappings.config import MappingConfig, default_config
 from fhir_mappings.resources import as_dict, as_list, codings, iter_resources, ref_key
 from fhir_mappings.tables import LOINC
 from fhir_mappings.timeline import concept_texts, irradiated_from_text, note_texts
 from fhir_mappings.valuesets import Concept, ValueSets
+from icaht.rules.model import DraftOrder, OrderKind
 
-OrderKind = Literal[
-    "blood_product",
-    "gcsf",
-    "gmcsf",
-    "tpo_ra",
-    "anticoagulant",
-    "myelosuppressive_drug",
-    "marrow_biopsy",
-    "other",
-]
 # group in valuesets.yaml -> order kind, in order of precedence
 KIND_OF_GROUP: tuple[tuple[str, OrderKind], ...] = (
     ("transfusion", "blood_product"),
@@ -57,6 +48,10 @@ class OrderIntent:
     display: str
     product: str | None = None
     irradiated: bool | None = None
+
+    def as_draft_order(self) -> DraftOrder:
+        """The engine's view of this order (what the management rules read)."""
+        return DraftOrder(self.kind, self.reference, self.display, self.product, self.irradiated)
 
 
 def _display(concept: Any) -> str:

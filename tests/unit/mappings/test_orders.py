@@ -6,6 +6,7 @@ import pytest
 from mapping_helpers import load
 
 from fhir_mappings import OrderIntent, map_draft_orders
+from icaht.rules import DraftOrder
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +60,18 @@ def test_bare_resources_and_list_of_bundles() -> None:
     assert [i.kind for i in map_draft_orders([single])] == ["gcsf"]
     assert len(map_draft_orders([bundle, bundle])) == 26
     assert map_draft_orders({"resourceType": "Bundle", "type": "collection"}) == ()
+
+
+def test_an_order_intent_becomes_the_engines_draft_order() -> None:
+    intent = OrderIntent(
+        kind="blood_product",
+        resource_type="ServiceRequest",
+        resource_id="sr-1",
+        reference="ServiceRequest/sr-1",
+        display="Platelet concentrate",
+        product="platelets",
+        irradiated=False,
+    )
+    assert intent.as_draft_order() == DraftOrder(
+        "blood_product", "ServiceRequest/sr-1", "Platelet concentrate", "platelets", False
+    )
