@@ -191,9 +191,10 @@ def _audit(
         "timings_ms": outcome.timings_ms,
     }
     cards = outcome.response["cards"]
-    records = [AuditRecord(card_uuid=card.get("uuid"), **common) for card in cards] or [
-        AuditRecord(**common)
-    ]
+    records = [
+        AuditRecord(card_uuid=card.get("uuid"), rule_ids=(rule,) if rule else (), **common)
+        for card, rule in zip(cards, outcome.rule_ids, strict=True)
+    ] or [AuditRecord(**common)]
     try:
         services.store.record_audit(*records)
     except SQLAlchemyError as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -19,8 +20,10 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from cds_service.suggestions import cds_suggestion
 from fhir_mappings import LeftOut
 from icaht import RULES_VERSION, Assessment
+from icaht.rules import RULES_BY_ID, Alert
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "cards_templates"
 CARD_NAMESPACE = uuid.UUID("6f2b8c0e-4a51-4d1e-9a3c-1c2d3e4f5a6b")  # uuid5 namespace of cards
@@ -37,6 +40,22 @@ CTCAE_UNITS = {  # canonical units of the engine (icaht/record.py)
     "White blood cell decreased": "/µL",
 }
 RULES_VERSION_KEY = "org.icaht.rules-version"
+RULE_KEY = "org.icaht.rule"
+
+
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}  # CDS Hooks 2.0 @88, most urgent first
+OVERRIDE_SYSTEM = "urn:icaht-cds:CodeSystem:override-reason"
+OVERRIDE_REASONS = (  # offered on warning and critical cards (@98-@100: display required)
+    {"system": OVERRIDE_SYSTEM, "code": "not-applicable", "display": "Not applicable"},
+    {"system": OVERRIDE_SYSTEM, "code": "already-addressed", "display": "Already addressed"},
+    {
+        "system": OVERRIDE_SYSTEM,
+        "code": "clinical-judgement",
+        "display": "Benefit outweighs risk for this patient",
+    },
+    {"system": OVERRIDE_SYSTEM, "code": "data-wrong", "display": "The data shown are wrong"},
+)
+DOI = re.compile(r"doi:(10\.\d{4,9}/[^\s;,)]+)")
 
 
 @cache
@@ -91,6 +110,68 @@ def status_card(inputs: CardInputs) -> dict[str, Any]:
     }
     card["uuid"] = card_uuid(inputs.service_id, inputs.patient_id, card)
     return card
+
+
+def alert_card(inputs: CardInputs, alert: Alert) -> dict[str, Any]:
+    """One card per fired management rule (issue 6), rendered from alert.md.j2."""
+    rule = RULES_BY_ID[alert.rule_id]
+    summary, detail = render(
+        "alert.md.j2",
+        summary=alert.summary,
+        rationale=_sentence(alert.rationale),
+        recommendation=_sentence(alert.recommendation) + ".",
+        rule_id=alert.rule_id,
+        title=rule.title,
+        evidence_level="+".join(alert.evidence_level),
+        source=alert.source,
+        status_note=_status_note(inputs.assessment),
+        rules_version=RULES_VERSION,
+    )
+    card: dict[str, Any] = {
+        "summary": summary,
+        "detail": detail,
+        "indicator": alert.severity,
+        "source": _alert_source(rule.title, alert),
+        "extension": {
+            RULES_VERSION_KEY: RULES_VERSION,
+            ASSESSMENT_KEY: machine_assessment(inputs.assessment, inputs.today),
+            RULE_KEY: alert.rule_id,
+        },
+    }
+    if alert.severity in ("warning", "critical"):
+        card["overrideReasons"] = [dict(reason) for reason in OVERRIDE_REASONS]
+    key = card_uuid(inputs.service_id, inputs.patient_id, card)
+    if alert.suggestions:
+        card["suggestions"] = [cds_suggestion(s, inputs.patient_id, key) for s in alert.suggestions]
+        card["selectionBehavior"] = "at-most-one"
+    card["uuid"] = key
+    return card
+
+
+def order_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Critical > warning > info; the order within a severity is kept (status card first)."""
+    return sorted(cards, key=lambda card: SEVERITY_ORDER[card["indicator"]])
+
+
+def _alert_source(title: str, alert: Alert) -> dict[str, Any]:
+    first = alert.source.split(";")[0].strip()
+    label = first if len(first) <= 90 else first[:87] + "..."
+    source: dict[str, Any] = {"label": label}
+    doi = DOI.search(alert.source)
+    if doi:
+        source["url"] = f"https://doi.org/{doi.group(1)}"
+    return source
+
+
+def _status_note(assessment: Assessment) -> str:
+    result = assessment.neutropenia
+    if result is None or result.early.grade is None:
+        return ""
+    early = result.early
+    if early.status == "provisional" or early.lower_bound:
+        bound = ", a lower bound" if early.lower_bound else ""
+        return f"The early ICAHT grade ({early.grade}) is {early.status}{bound}."
+    return ""
 
 
 def card_uuid(service_id: str, patient_id: str, card: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_mappings import loinc_codes
+from icaht.rules import Hook
 
 LOINC = "http://loinc.org"
 LAB_PAGE_SIZE = 500
@@ -53,7 +54,7 @@ PREFETCH: tuple[PrefetchTemplate, ...] = (
 @dataclass(frozen=True)
 class HookService:
     id: str
-    hook: str
+    hook: Hook
     title: str
     description: str
 

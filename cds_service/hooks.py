@@ -16,14 +16,16 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cds_service.cards import CardInputs, status_card
+from cds_service.cards import RULE_KEY, CardInputs, alert_card, order_cards, status_card
 from cds_service.discovery import PREFETCH, HookService
 from cds_service.fhir_client import Deadline, FhirClient, FhirTarget
 from cds_service.gather import GatherContext, Gathered, gather_stage
-from fhir_mappings import MappingResult, map_patient
+from fhir_mappings import MappingResult, map_draft_orders, map_patient
 from icaht import assess
+from icaht.rules import Alert, DraftOrder, RuleInput, evaluate_rules
 
 log = logging.getLogger(__name__)
+MONITORING_DAYS = 100  # the late ICAHT window ends on day +100 (clinical-rules 3.2)
 LAB_LOOKBACK_DAYS = 14  # baseline neutropenia flag looks at days -14..-1 (clinical-rules 2.6)
 
 
@@ -36,6 +38,7 @@ class HookOutcome:
     late_grade: int | None = None
     observations: int = 0
     left_out: int = 0
+    rule_ids: tuple[str, ...] = ()  # per card, "" for the status card
 
 
 @dataclass(frozen=True)
@@ -82,31 +85,54 @@ def handle_hook(
     today = now(ZoneInfo(settings.timezone)).date()
     with clock("assess"):
         assessment = assess(mapped.record, evaluation_date=today)
+    with clock("rules"):
+        drafts = _draft_orders(body)
+        rules = evaluate_rules(RuleInput(assessment, mapped.record, today, service.hook, drafts))
     with clock("cards"):
-        outcome.response = {"cards": _cards(service, mapped, assessment, gathered, today)}
+        inputs = CardInputs(
+            service_id=service.id,
+            patient_id=mapped.record.patient_id,
+            assessment=assessment,
+            left_out=mapped.left_out,
+            unavailable=tuple(f"{k} ({why})" for k, why in gathered.failures.items()),
+            today=today,
+        )
+        cards = _cards(service, inputs, rules.alerts)
+        outcome.response = {"cards": cards}
+    outcome.rule_ids = tuple(card["extension"].get(RULE_KEY, "") for card in cards)
     _summarise(outcome, mapped, assessment)
     return outcome
 
 
-def _cards(
-    service: HookService,
-    mapped: MappingResult,
-    assessment: Any,
-    gathered: Gathered,
-    today: date,
-) -> list[dict[str, Any]]:
-    if assessment.neutropenia is None:
-        return []
-    unavailable = tuple(f"{key} ({reason})" for key, reason in gathered.failures.items())
-    inputs = CardInputs(
-        service_id=service.id,
-        patient_id=mapped.record.patient_id,
-        assessment=assessment,
-        left_out=mapped.left_out,
-        unavailable=unavailable,
-        today=today,
-    )
-    return [status_card(inputs)]
+def _draft_orders(body: dict[str, Any]) -> tuple[DraftOrder, ...]:
+    draft = body["context"].get("draftOrders")
+    if draft is None:
+        return ()
+    return tuple(intent.as_draft_order() for intent in map_draft_orders(draft))
+
+
+def _cards(service: HookService, inputs: CardInputs, alerts: tuple[Alert, ...]) -> list[Any]:
+    """patient-view: the status card (quiet at grade 0 without alerts) and one card per alert;
+    order hooks: only the alerts about the draft orders (issue 6)."""
+    cards = [alert_card(inputs, alert) for alert in alerts]
+    if service.hook == "patient-view" and _worth_a_status_card(
+        inputs.assessment, alerts, inputs.today
+    ):
+        cards.insert(0, status_card(inputs))
+    return order_cards(cards)
+
+
+def _worth_a_status_card(assessment: Any, alerts: tuple[Alert, ...], today: date) -> bool:
+    """Quiet by design: no status card at grade 0 without alerts; an ungraded patient in the
+    monitoring period (days 0-100) gets one saying what is missing."""
+    result = assessment.neutropenia
+    if result is None:
+        return False
+    grades = [g for g in (result.early.grade, result.late.grade) if g is not None]
+    if alerts or (grades and max(grades) >= 1):
+        return True
+    in_monitoring = 0 <= (today - result.infusion_date).days <= MONITORING_DAYS
+    return result.early.grade is None and in_monitoring
 
 
 def _summarise(outcome: HookOutcome, mapped: MappingResult, assessment: Any) -> None:
