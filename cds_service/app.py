@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -54,6 +57,8 @@ class Services:
     store: Store
     authenticator: Authenticator | None  # None only with ICAHT_CDS_AUTH=none
     auth_error: type[Exception] = AuthFailedError
+    # "now" in a time zone: the evaluation date of every hook call (tests pin it)
+    clock: Callable[[ZoneInfo], datetime] = datetime.now
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
@@ -165,7 +170,7 @@ def _run_hook(services: Services, service: HookService, client: Any) -> Response
     target = _fhir_target(services, body, client)
     settings = HookSettings(services.settings.timezone, services.settings.deadline_seconds)
     try:
-        outcome = handle_hook(service, body, target, services.fhir, settings)
+        outcome = handle_hook(service, body, target, services.fhir, settings, now=services.clock)
     except DataUnavailableError as error:
         _log_hook(service, body, None, started, status=412, missing=list(error.keys))
         _count(service, 412, started)
