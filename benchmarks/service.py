@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/service.py [--seconds 10] [--concurrency 1 8 32]
 Needs `wrk` (Debian package). Starts on 127.0.0.1: the embedded FHIR server with a seeded
-synthetic cohort and `icaht-cds serve` (gunicorn gthread, 2 workers x 8 threads) with JWT
+synthetic cohort and `icaht-cds serve` (gunicorn as `icaht-cds serve` runs it) with JWT
 authentication on, SQLite store and audit. Every request carries its own signed ES384 JWT
 (unique jti, pre-signed: the replay cache would refuse a reused one).
 
@@ -78,8 +78,8 @@ def main() -> None:
         default=["prefetch", "fallback", "healthz"],
         choices=["prefetch", "fallback", "healthz"],
     )
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)  # icaht-cds serve's defaults
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     os.environ["ICAHT_BENCH_GUNICORN"] = f"{args.workers} {args.threads}"
     if shutil.which("wrk") is None:
@@ -147,7 +147,8 @@ def start_service(
     env = os.environ | {
         "ICAHT_CDS_PUBLIC_URL": public_url,
         "ICAHT_CDS_CLIENTS": str(workdir / "clients.json"),
-        "ICAHT_CDS_DATABASE_URL": f"sqlite:///{workdir / 'store.sqlite3'}",
+        "ICAHT_CDS_DATABASE_URL": os.environ.get("ICAHT_BENCH_DATABASE_URL")
+        or f"sqlite:///{workdir / 'store.sqlite3'}",
         "ICAHT_CDS_TIMEZONE": "Europe/Berlin",
     }
     workers, threads = os.environ["ICAHT_BENCH_GUNICORN"].split()

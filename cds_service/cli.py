@@ -43,8 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--fhir-url", help="default FHIR server (else ICAHT_CDS_FHIR_URL)")
-    serve.add_argument("--workers", type=int, default=2)
-    serve.add_argument("--threads", type=int, default=8)
+    # defaults measured with benchmarks/service.py: docs/decisions/0008-serving.md
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("ICAHT_CDS_WORKERS", "4")))
+    serve.add_argument("--threads", type=int, default=int(os.environ.get("ICAHT_CDS_THREADS", "1")))
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     serve.set_defaults(func=_serve)
