@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 Course = Literal["quick", "intermittent", "aplastic"]
 Edge = Literal["death-before-day-30", "relapse", "no-labs-after-day-30"]
@@ -27,15 +27,7 @@ MessyKind = Literal[
     "duplicate",
     "no-unit",
 ]
-MESSY_KINDS: tuple[MessyKind, ...] = (
-    "hb-mmol-per-l",
-    "crp-mg-per-dl",
-    "anc-10*3/uL",
-    "anc-less-than",
-    "entered-in-error",
-    "duplicate",
-    "no-unit",
-)
+MESSY_KINDS: tuple[MessyKind, ...] = get_args(MessyKind)
 
 BASELINE_DAYS = (-6, -1)  # pre-lymphodepletion baseline and the day before infusion
 DAILY_DAYS = tuple(range(15))  # daily sampling on days 0-14

@@ -21,6 +21,12 @@ PLATELET_THRESHOLD_RISK = 20.0  # §10 M14 (S-HAEM): <= 20 x10^9/L with fever, b
 # -- M01 ------------------------------------------------------------------------------------------
 
 
+def in_irradiation_window(inp: RuleInput) -> bool:
+    """Whether blood products given today must be irradiated (M01's window)."""
+    window = irradiation_window(inp)
+    return window is not None and window[0] <= inp.evaluation_date <= window[1]
+
+
 def irradiation_window(inp: RuleInput) -> tuple[date, date, str] | None:
     """[apheresis - 7 d, infusion + 90 d] (§10 M01, CONS-T3). Apheresis unknown [PROPOSED]: the
     earlier of lymphodepletion start - 7 d and infusion - 30 d (the wider window is safer)."""
@@ -113,8 +119,7 @@ def m13_rbc_threshold(inp: RuleInput) -> Alert | None:
         threshold, why = HB_THRESHOLD_CARDIOVASCULAR, " with cardiovascular disease"
     else:
         return None
-    window = irradiation_window(inp)
-    irradiate = window is not None and window[0] <= inp.evaluation_date <= window[1]
+    irradiate = in_irradiation_window(inp)
     return make_alert(
         inp,
         "M13",
@@ -181,8 +186,7 @@ def m14_platelet_threshold(inp: RuleInput) -> Alert | None:
         threshold, why = PLATELET_THRESHOLD_RISK, f" with {' and '.join(risks)}"
     else:
         return None
-    window = irradiation_window(inp)
-    irradiate = window is not None and window[0] <= inp.evaluation_date <= window[1]
+    irradiate = in_irradiation_window(inp)
     return make_alert(
         inp,
         "M14",
