@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from icaht.ctcae import CTCAE_ANALYTES, CtcaeGrade, ctcae_from_lab
@@ -152,7 +152,9 @@ def assess(
             censor_date=censoring.day if censoring else None,
             options=options,
         )
-    baseline = pick_baseline(record, day0)
+    # nothing collected after the evaluation date may reach a score (as-of grading)
+    known = replace(record, labs=_known(record.labs, evaluation_date))
+    baseline = pick_baseline(known, day0)
     hematotox = hematotox_from_baseline(baseline)
     missing += [f"CAR-HEMATOTOX: no baseline {item}" for item in hematotox.missing]
     return Assessment(
@@ -164,11 +166,11 @@ def assess(
         censoring=censoring,
         death_date=death,
         neutropenia=neutropenia,
-        baseline_neutropenia=_baseline_neutropenia(record, day0),
+        baseline_neutropenia=_baseline_neutropenia(known, day0),
         ctcae=ctcae,
         baseline=baseline,
         hematotox=hematotox,
-        all_hematotox=_all_hematotox(record, baseline, options, missing),
+        all_hematotox=_all_hematotox(known, baseline, options, missing),
         easix=easix(
             ldh=baseline.value(Analyte.LDH),
             creatinine=baseline.value(Analyte.CREATININE),

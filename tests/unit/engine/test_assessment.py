@@ -113,3 +113,17 @@ def test_options_reach_the_grader() -> None:
     liang = assess(record, evaluation_date=on(8), options=GradingOptions.liang())
     assert default.neutropenia is not None and liang.neutropenia is not None
     assert (default.neutropenia.early.grade, liang.neutropenia.early.grade) == (2, 4)
+
+
+def test_baseline_scores_use_no_value_collected_after_the_evaluation_date() -> None:
+    """As-of grading: a value dated after the evaluation date does not exist yet."""
+    labs = (
+        lab(-8, 200, Analyte.PLATELETS),  # 0 points: known on day -7
+        lab(-6, 60, Analyte.PLATELETS),  # 2 points, but collected after the evaluation date
+    )
+    record = PatientRecord("p", labs, timeline())
+    as_of = assess(record, evaluation_date=on(-7))
+    later = assess(record, evaluation_date=on(-5))
+    assert as_of.hematotox is not None and later.hematotox is not None
+    assert as_of.hematotox.points["platelets"] == 0
+    assert later.hematotox.points["platelets"] == 2
