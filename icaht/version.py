@@ -5,4 +5,4 @@ YYYY.MM.DD-n). Cards carry it (DESIGN.md §4) so an audit can tell which rules p
 Implements clinical-rules.md version 0.1 with the §16 binding clarifications of 2026-11-23.
 """
 
-RULES_VERSION = "2026.11.24-2"  # -2: management rules M01-M26 (icaht/rules)
+RULES_VERSION = "2026.11.24-3"  # -2: rules M01-M26; -3: baseline scores as of the evaluation date
