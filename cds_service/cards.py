@@ -93,6 +93,7 @@ class CardInputs:
     left_out: tuple[LeftOut, ...]
     unavailable: tuple[str, ...]  # optional data the FHIR server could not give
     today: date
+    not_evaluable: tuple[str, ...] = ()  # rules that could not be decided: what they need
 
 
 def status_card(inputs: CardInputs) -> dict[str, Any]:
@@ -236,6 +237,7 @@ def _status_values(inputs: CardInputs) -> dict[str, Any]:
         ],
         "left_out": _left_out_text(inputs.left_out),
         "unavailable": list(inputs.unavailable),
+        "not_evaluable": list(inputs.not_evaluable),
         "rules_version": RULES_VERSION,
     }
 

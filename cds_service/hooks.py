@@ -96,6 +96,7 @@ def handle_hook(
             left_out=mapped.left_out,
             unavailable=tuple(f"{k} ({why})" for k, why in gathered.failures.items()),
             today=today,
+            not_evaluable=tuple(item.needs for item in rules.not_evaluable),
         )
         cards = _cards(service, inputs, rules.alerts)
         outcome.response = {"cards": cards}
