@@ -1,0 +1,709 @@
+"""Write the per-rule CDS Hooks request fixtures (issue 6): one patient per file.
+
+Every fixture is a complete CDS Hooks 2.0 request (hook, fixed hookInstance, context, prefetch
+keyed like the service's discovery document). All dates are study days counted back from ONE
+evaluation date, EVALUATION_DATE in TIMEZONE, which the integration test pins the service's
+clock to. `in` files must make the rule fire, `out` files are its near-miss at the real
+boundary (clinical-rules.md section 10 and section 16). See README.md beside this file.
+
+    .venv/bin/python tests/data/requests/generate.py [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+EVALUATION_DATE = date(2026, 6, 1)
+TIMEZONE = "Europe/Berlin"
+HERE = Path(__file__).resolve().parent
+FIXTURE_NAMESPACE = uuid.UUID("6f0c2a52-3e55-4a0b-9d55-6a1f4b0e1c2d")  # hookInstance seeds
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
+# where the searchset entries say they come from (the fixtures name no fhirServer: prefetch only)
+FHIR_BASE = "https://ehr.example.org/fhir/R4"
+
+# analyte -> (LOINC code, UCUM unit the values below are written in)
+LABS: dict[str, tuple[str, str]] = {
+    "anc": ("751-8", "/uL"),
+    "platelets": ("777-3", "10*9/L"),
+    "hb": ("718-7", "g/dL"),
+    "crp": ("1988-5", "mg/L"),
+    "ferritin": ("2276-4", "ng/mL"),
+    "fibrinogen": ("3255-7", "mg/dL"),
+    "igg": ("2465-3", "mg/dL"),
+}
+# CAR-HEMATOTOX baseline on day -6 (inside the window [LD start - 7 d, LD start], LD day -5):
+# platelets 180 (0), ANC 3000 (0), Hb 12 (0), CRP 5 mg/L (0), ferritin 300 (0) = 0, low risk.
+LOW_RISK_BASELINE = {"platelets": 180.0, "anc": 3000.0, "hb": 12.0, "crp": 5.0, "ferritin": 300.0}
+# platelets 70 x10^9/L (< 75: 2 points) = 2, high risk (clinical-rules 6.1, 6.2)
+HIGH_RISK_BASELINE = LOW_RISK_BASELINE | {"platelets": 70.0}
+BASELINE_DAY = -6
+LYMPHODEPLETION_DAYS = (-5, -4, -3)
+# a quiet course after day 0: every second day to day 30, weekly after, and on the evaluation day
+QUIET = {"anc": 2500.0, "platelets": 180.0, "hb": 11.0}
+
+Series = Mapping[int, float]  # study day -> value
+
+
+@dataclass(frozen=True)
+class Condition:
+    code: str
+    text: str
+    onset: int
+    abated: int | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One fixture: a patient seen on study day `day` (the evaluation date)."""
+
+    name: str  # "M14-in-platelets-10" -> request-M14-in-platelets-10.json
+    hook: str
+    day: int
+    labs: Mapping[str, Series] = field(default_factory=dict)  # replaces the quiet series
+    high_risk: bool = False
+    gcsf_days: tuple[int, ...] = ()
+    enoxaparin_days: tuple[int, ...] = ()
+    transfusions: tuple[tuple[int, str], ...] = ()  # (day, procedure text)
+    conditions: tuple[Condition, ...] = ()
+    orders: tuple[dict[str, Any], ...] = ()
+    infused: bool = True
+
+    @property
+    def patient_id(self) -> str:
+        return "rule-" + self.name.lower().replace(".", "-")
+
+    @property
+    def day0(self) -> date:
+        return EVALUATION_DATE - timedelta(days=self.day)
+
+
+def daily(first: int, last: int, value: float) -> dict[int, float]:
+    return {d: value for d in range(first, last + 1)}
+
+
+def at(s: Scenario, day: int) -> str:
+    """Local 08:00 of a study day, with the time zone's offset of that date."""
+    moment = datetime.combine(s.day0 + timedelta(days=day), time(8), ZoneInfo(TIMEZONE))
+    return moment.isoformat()
+
+
+def reference(s: Scenario) -> dict[str, str]:
+    return {"reference": f"Patient/{s.patient_id}"}
+
+
+def tag(day: int) -> str:
+    return f"m{-day}" if day < 0 else str(day)
+
+
+def observation(s: Scenario, analyte: str, day: int, value: float) -> dict[str, Any]:
+    code, unit = LABS[analyte]
+    return {
+        "resourceType": "Observation",
+        "id": f"{s.patient_id}-{analyte}-d{tag(day)}",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": code}]},
+        "subject": reference(s),
+        "effectiveDateTime": at(s, day),
+        "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
+    }
+
+
+def lab_series(s: Scenario) -> dict[str, dict[int, float]]:
+    baseline = HIGH_RISK_BASELINE if s.high_risk else LOW_RISK_BASELINE
+    series: dict[str, dict[int, float]] = {a: {BASELINE_DAY: v} for a, v in baseline.items()}
+    if not s.infused:
+        return series
+    quiet_days = {*range(0, min(s.day, 30) + 1, 2), *range(30, s.day + 1, 7), s.day}
+    for analyte, value in QUIET.items():
+        series[analyte] |= {d: value for d in sorted(quiet_days)}
+    for analyte, values in s.labs.items():
+        before = {d: v for d, v in series.get(analyte, {}).items() if d < 0}
+        series[analyte] = before | dict(values)  # the scenario's series replaces the quiet one
+    return series
+
+
+def observations(s: Scenario) -> list[dict[str, Any]]:
+    found = [
+        observation(s, analyte, day, value)
+        for analyte, values in lab_series(s).items()
+        for day, value in values.items()
+    ]
+    # newest first, as the discovery document's `_sort=-date` asks
+    return sorted(found, key=lambda o: (o["effectiveDateTime"], o["id"]), reverse=True)
+
+
+def administration(s: Scenario, drug: str, day: int) -> dict[str, Any]:
+    system, code, text = DRUGS[drug]
+    return {
+        "resourceType": "MedicationAdministration",
+        "id": f"{s.patient_id}-{drug}-d{tag(day)}",
+        "status": "completed",
+        "medicationCodeableConcept": {"coding": [{"system": system, "code": code}], "text": text},
+        "subject": reference(s),
+        "effectiveDateTime": at(s, day),
+    }
+
+
+DRUGS = {
+    "fludarabine": (RXNORM, "24698", "Fludarabine 30 mg/m2 IV"),
+    "filgrastim": (RXNORM, "68442", "Filgrastim 5 ug/kg SC"),
+    "enoxaparin": (ATC, "B01AB05", "Enoxaparin 40 mg SC"),
+}
+
+
+def medications(s: Scenario) -> list[dict[str, Any]]:
+    given = [administration(s, "fludarabine", d) for d in LYMPHODEPLETION_DAYS]
+    given += [administration(s, "filgrastim", d) for d in s.gcsf_days]
+    given += [administration(s, "enoxaparin", d) for d in s.enoxaparin_days]
+    return given
+
+
+def procedure(s: Scenario, rid: str, day: int, code: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Procedure",
+        "id": f"{s.patient_id}-{rid}",
+        "status": "completed",
+        "code": code,
+        "subject": reference(s),
+        "performedDateTime": at(s, day),
+    }
+
+
+def procedures(s: Scenario) -> list[dict[str, Any]]:
+    done = []
+    if s.infused:
+        infusion = {
+            "coding": [{"system": ICD10PCS, "code": "XW033H7"}],
+            "text": "Axicabtagene ciloleucel infusion",
+        }
+        done.append(procedure(s, "car-t", 0, infusion))
+    done += [
+        procedure(s, f"transfusion-d{tag(day)}", day, {"text": text})
+        for day, text in s.transfusions
+    ]
+    return done
+
+
+def condition(s: Scenario, c: Condition) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": f"{s.patient_id}-{c.code.replace('.', '-').lower()}",
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "active" if c.abated is None else "resolved",
+                }
+            ]
+        },
+        "verificationStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                    "code": "confirmed",
+                }
+            ]
+        },
+        "code": {"coding": [{"system": ICD10CM, "code": c.code}], "text": c.text},
+        "subject": reference(s),
+        "onsetDateTime": at(s, c.onset),
+    }
+    if c.abated is not None:
+        resource["abatementDateTime"] = at(s, c.abated)
+    return resource
+
+
+def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [
+            {"fullUrl": f"{FHIR_BASE}/{r['resourceType']}/{r['id']}", "resource": r}
+            for r in resources
+        ],
+    }
+
+
+def draft_bundle(s: Scenario) -> dict[str, Any]:
+    orders = [order | {"subject": reference(s)} for order in s.orders]
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": order} for order in orders],
+    }
+
+
+def request(s: Scenario) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "userId": "Practitioner/fixture-clinician",
+        "patientId": s.patient_id,
+    }
+    if s.hook == "order-select":
+        context["selections"] = [f"{o['resourceType']}/{o['id']}" for o in s.orders]
+    if s.hook in ("order-select", "order-sign"):
+        context["draftOrders"] = draft_bundle(s)
+    return {
+        "hook": s.hook,
+        "hookInstance": str(uuid.uuid5(FIXTURE_NAMESPACE, s.name)),
+        "context": context,
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": s.patient_id},
+            "procedures": searchset(procedures(s)),
+            "medications": searchset(medications(s)),
+            "conditions": searchset([condition(s, c) for c in s.conditions]),
+            "labs": searchset(observations(s)),
+        },
+    }
+
+
+# -- draft orders ----------------------------------------------------------------------------------
+
+
+def service_request(rid: str, text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "ServiceRequest",
+        "id": rid,
+        "status": "draft",
+        "intent": "order",
+        "code": {"text": text},
+    }
+
+
+def medication_request(rid: str, text: str, coding: dict[str, str] | None = None) -> dict[str, Any]:
+    concept: dict[str, Any] = {"text": text}
+    if coding is not None:
+        concept["coding"] = [coding]
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": concept,
+    }
+
+
+RBC_NOT_IRRADIATED = service_request("rbc-1", "Red blood cells, non-irradiated, 1 unit")
+RBC_IRRADIATED = service_request("rbc-1", "Red blood cells, irradiated, 1 unit")
+PLATELETS_UNMARKED = service_request("platelets-1", "Platelets, 1 adult dose")
+PLATELETS_IRRADIATED = service_request("platelets-1", "Irradiated apheresis platelets, 1 dose")
+FILGRASTIM = medication_request(
+    "filgrastim-1", "Filgrastim 5 ug/kg SC daily", {"system": RXNORM, "code": "68442"}
+)
+SARGRAMOSTIM = medication_request("sargramostim-1", "Sargramostim (Leukine) 250 ug/m2 SC daily")
+ENOXAPARIN = medication_request(
+    "enoxaparin-1", "Enoxaparin 40 mg SC daily", {"system": ATC, "code": "B01AB05"}
+)
+COTRIMOXAZOLE = medication_request("cotrimoxazole-1", "Co-trimoxazole 960 mg PO Mon/Wed/Fri")
+VALGANCICLOVIR = medication_request("valganciclovir-1", "Valganciclovir 900 mg PO daily")
+PARACETAMOL = medication_request("paracetamol-1", "Paracetamol 1 g PO as needed")
+CHEST_X_RAY = service_request("chest-x-ray-1", "Chest X-ray, 2 views")
+
+
+# -- the scenarios ---------------------------------------------------------------------------------
+
+HEART_FAILURE = Condition("I50.9", "Heart failure", onset=-400)
+ASPERGILLOSIS = Condition("B44.9", "Invasive aspergillosis", onset=-300, abated=-250)
+# ANC <= 500/uL on days 1-15 (15 days: early ICAHT grade 3), the evaluation day 16 decides
+SEVERE_16 = {0: 2000.0, **daily(1, 15, 300.0)}
+# second dip after a recovery (clinical-rules 5.1): dip < 1000 on day 3, > 1500 on day 12
+BIPHASIC = {0: 2500.0, 3: 900.0, 5: 800.0, 8: 1200.0, 12: 1600.0, 16: 1800.0, 20: 1400.0}
+# late ICAHT: recovered by day 10, ANC <= 500 again after day 30 (two values: confirmed)
+LATE_SEVERE = {0: 2000.0, 3: 400.0, 5: 300.0, 7: 600.0, 10: 1800.0, 14: 2500.0, 20: 2600.0}
+LATE_SEVERE |= {25: 2400.0, 30: 2000.0, 33: 450.0, 36: 400.0, 40: 350.0}
+PLATELETS_TO = {0: 150.0, 4: 80.0, 8: 30.0}
+IRRADIATED_PLATELETS = "Platelet transfusion, irradiated"
+
+
+def crs(grade: int, onset: int, abated: int | None = None) -> Condition:
+    return Condition(f"D89.83{grade}", f"Cytokine release syndrome, grade {grade}", onset, abated)
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    # M01: window [earlier of LD - 7 d and infusion - 30 d, infusion + 90 d]
+    Scenario("M01-in-day-90-rbc-not-irradiated", "order-sign", 90, orders=(RBC_NOT_IRRADIATED,)),
+    Scenario("M01-out-day-91-rbc-not-irradiated", "order-sign", 91, orders=(RBC_NOT_IRRADIATED,)),
+    Scenario(
+        "M01-in-day-20-platelets-unmarked",
+        "order-select",
+        20,
+        labs={"platelets": {0: 150.0, 10: 40.0, 20: 30.0}},
+        orders=(PLATELETS_UNMARKED,),
+    ),
+    Scenario("M01-out-day-20-rbc-irradiated", "order-sign", 20, orders=(RBC_IRRADIATED,)),
+    # M02: CAR-HEMATOTOX high, days +2..+30, no G-CSF since day 0
+    Scenario("M02-in-day-2-hematotox-high", "patient-view", 2, high_risk=True),
+    Scenario("M02-out-day-1-hematotox-high", "patient-view", 1, high_risk=True),
+    Scenario("M02-out-day-31-hematotox-high", "patient-view", 31, high_risk=True),
+    # M03: ANC <= 500/uL (inclusive) on day >= 7
+    Scenario(
+        "M03-in-anc-500-day-7",
+        "patient-view",
+        7,
+        labs={"anc": {0: 2000.0, 2: 1200.0, 4: 800.0, 6: 600.0, 7: 500.0}},
+    ),
+    Scenario(
+        "M03-out-anc-501-day-7",
+        "patient-view",
+        7,
+        labs={"anc": {0: 2000.0, 2: 1200.0, 4: 800.0, 6: 600.0, 7: 501.0}},
+    ),
+    Scenario(
+        "M03-out-anc-500-day-6",
+        "patient-view",
+        6,
+        labs={"anc": {0: 2000.0, 2: 1200.0, 4: 800.0, 6: 500.0}},
+    ),
+    # M04: G-CSF order while a CRS period covers today
+    Scenario(
+        "M04-in-filgrastim-crs-ongoing",
+        "order-select",
+        5,
+        conditions=(crs(2, onset=2),),
+        orders=(FILGRASTIM,),
+    ),
+    Scenario(
+        "M04-out-filgrastim-crs-resolved-yesterday",
+        "order-select",
+        5,
+        conditions=(crs(2, onset=2, abated=4),),
+        orders=(FILGRASTIM,),
+    ),
+    # M05: GM-CSF order on or after day 0; the near-miss is the other growth factor
+    Scenario("M05-in-sargramostim-day-0", "order-sign", 0, orders=(SARGRAMOSTIM,)),
+    Scenario("M05-out-filgrastim-day-10", "order-sign", 10, orders=(FILGRASTIM,)),
+    # M06: after a dip < 1000 and a recovery > 1500, ANC < 750/uL (strict)
+    Scenario(
+        "M06-in-anc-749-after-recovery", "patient-view", 24, labs={"anc": BIPHASIC | {24: 749.0}}
+    ),
+    Scenario(
+        "M06-out-anc-750-after-recovery", "patient-view", 24, labs={"anc": BIPHASIC | {24: 750.0}}
+    ),
+    # M07: ANC <= 500 after >= 7 consecutive G-CSF days ending the day before
+    Scenario(
+        "M07-in-gcsf-7-days",
+        "patient-view",
+        15,
+        labs={"anc": {0: 1500.0, **daily(2, 15, 300.0)}},
+        gcsf_days=tuple(range(8, 15)),
+    ),
+    Scenario(
+        "M07-out-gcsf-6-days",
+        "patient-view",
+        15,
+        labs={"anc": {0: 1500.0, **daily(2, 15, 300.0)}},
+        gcsf_days=tuple(range(9, 15)),
+    ),
+    # M08: CAR-HEMATOTOX high and ANC <= 500/uL
+    Scenario(
+        "M08-in-anc-500-hematotox-high",
+        "patient-view",
+        3,
+        labs={"anc": {0: 2000.0, 1: 1500.0, 2: 900.0, 3: 500.0}},
+        high_risk=True,
+    ),
+    Scenario(
+        "M08-out-anc-501-hematotox-high",
+        "patient-view",
+        3,
+        labs={"anc": {0: 2000.0, 1: 1500.0, 2: 900.0, 3: 501.0}},
+        high_risk=True,
+    ),
+    # M09: ANC <= 500/uL and a mould risk factor (here a prior invasive aspergillosis)
+    Scenario(
+        "M09-in-anc-500-prior-aspergillosis",
+        "patient-view",
+        3,
+        labs={"anc": {0: 2000.0, 1: 1500.0, 2: 900.0, 3: 500.0}},
+        conditions=(ASPERGILLOSIS,),
+    ),
+    Scenario(
+        "M09-out-anc-501-prior-aspergillosis",
+        "patient-view",
+        3,
+        labs={"anc": {0: 2000.0, 1: 1500.0, 2: 900.0, 3: 501.0}},
+        conditions=(ASPERGILLOSIS,),
+    ),
+    # M10 cannot fire (no antiviral prophylaxis field): a patient inside its window
+    Scenario("M10-out-day-10-no-prophylaxis-records", "patient-view", 10),
+    # M11 (order hooks): co-trimoxazole during ICAHT grade >= 3 with ANC <= 500/uL
+    Scenario(
+        "M11-in-cotrimoxazole-grade-3-anc-500",
+        "order-sign",
+        16,
+        labs={"anc": SEVERE_16 | {16: 500.0}},
+        orders=(COTRIMOXAZOLE,),
+    ),
+    Scenario(
+        "M11-out-cotrimoxazole-grade-3-anc-501",
+        "order-sign",
+        16,
+        labs={"anc": SEVERE_16 | {16: 501.0}},
+        orders=(COTRIMOXAZOLE,),
+    ),
+    # M12 cannot fire (infection status not mapped): IgG < 400 mg/dL stays not evaluable
+    Scenario("M12-out-igg-390-infection-unknown", "patient-view", 40, labs={"igg": {38: 390.0}}),
+    # M13: Hb < 7.0 g/dL; < 8.0 g/dL with cardiovascular disease (strict)
+    Scenario(
+        "M13-in-hb-6.9", "patient-view", 20, labs={"hb": {0: 11.0, 10: 8.5, 16: 7.4, 20: 6.9}}
+    ),
+    Scenario(
+        "M13-out-hb-7.0", "patient-view", 20, labs={"hb": {0: 11.0, 10: 8.5, 16: 7.4, 20: 7.0}}
+    ),
+    Scenario(
+        "M13-in-hb-7.9-heart-failure",
+        "patient-view",
+        20,
+        labs={"hb": {0: 11.0, 10: 9.0, 16: 8.4, 20: 7.9}},
+        conditions=(HEART_FAILURE,),
+    ),
+    Scenario(
+        "M13-out-hb-8.0-heart-failure",
+        "patient-view",
+        20,
+        labs={"hb": {0: 11.0, 10: 9.0, 16: 8.4, 20: 8.0}},
+        conditions=(HEART_FAILURE,),
+    ),
+    # M14: platelets <= 10 x10^9/L (inclusive); order hooks: platelet order above 20
+    Scenario(
+        "M14-in-platelets-10", "patient-view", 12, labs={"platelets": PLATELETS_TO | {12: 10.0}}
+    ),
+    Scenario(
+        "M14-out-platelets-11", "patient-view", 12, labs={"platelets": PLATELETS_TO | {12: 11.0}}
+    ),
+    Scenario(
+        "M14-in-platelet-order-platelets-21",
+        "order-select",
+        12,
+        labs={"platelets": PLATELETS_TO | {12: 21.0}},
+        orders=(PLATELETS_IRRADIATED,),
+    ),
+    Scenario(
+        "M14-out-platelet-order-platelets-20",
+        "order-select",
+        12,
+        labs={"platelets": PLATELETS_TO | {12: 20.0}},
+        orders=(PLATELETS_IRRADIATED,),
+    ),
+    # M15: day > 30, >= 2 platelet units within 7 days (the evaluation day and 6 before)
+    Scenario(
+        "M15-in-day-31-2-platelet-units",
+        "patient-view",
+        31,
+        transfusions=((25, IRRADIATED_PLATELETS), (31, IRRADIATED_PLATELETS)),
+    ),
+    Scenario(
+        "M15-out-day-30-2-platelet-units",
+        "patient-view",
+        30,
+        transfusions=((24, IRRADIATED_PLATELETS), (30, IRRADIATED_PLATELETS)),
+    ),
+    Scenario(
+        "M15-out-day-31-units-8-days-apart",
+        "patient-view",
+        31,
+        transfusions=((24, IRRADIATED_PLATELETS), (31, IRRADIATED_PLATELETS)),
+    ),
+    # M16 cannot fire (stem-cell availability not mapped): refractory grade 3 after day 14
+    Scenario(
+        "M16-out-refractory-grade-3-stem-cells-unknown",
+        "patient-view",
+        20,
+        labs={"anc": {0: 2000.0, **daily(1, 20, 300.0)}},
+        gcsf_days=tuple(range(13, 20)),
+    ),
+    # M17 cannot fire (stem-cell availability not mapped): grade 4 persisting after day 30
+    Scenario(
+        "M17-out-grade-4-day-35-stem-cells-unknown",
+        "patient-view",
+        35,
+        labs={"anc": daily(0, 35, 50.0)},
+    ),
+    # M18: day > 30 with early grade >= 3 and ANC <= 500/uL
+    Scenario(
+        "M18-in-day-31-grade-3",
+        "patient-view",
+        31,
+        labs={"anc": {0: 2000.0, **daily(1, 31, 300.0)}},
+    ),
+    Scenario(
+        "M18-out-day-30-grade-3",
+        "patient-view",
+        30,
+        labs={"anc": {0: 2000.0, **daily(1, 30, 300.0)}},
+    ),
+    # M19: platelets < 50 x10^9/L for >= 14 days (first to last day, both counted)
+    Scenario(
+        "M19-in-platelets-49-for-14-days",
+        "patient-view",
+        13,
+        labs={"platelets": daily(0, 13, 49.0)},
+    ),
+    Scenario(
+        "M19-out-platelets-49-for-13-days",
+        "patient-view",
+        13,
+        labs={"platelets": {0: 60.0, **daily(1, 13, 49.0)}},
+    ),
+    # M19 (order hooks): myelosuppressive drug during ICAHT grade >= 3 with ANC <= 500/uL
+    Scenario(
+        "M19-in-valganciclovir-grade-3-anc-500",
+        "order-sign",
+        16,
+        labs={"anc": SEVERE_16 | {16: 500.0}},
+        orders=(VALGANCICLOVIR,),
+    ),
+    Scenario(
+        "M19-out-valganciclovir-grade-3-anc-501",
+        "order-sign",
+        16,
+        labs={"anc": SEVERE_16 | {16: 501.0}},
+        orders=(VALGANCICLOVIR,),
+    ),
+    # M20: fibrinogen < 100 mg/dL (strict) while grade 3-4 CRS is active
+    Scenario(
+        "M20-in-fibrinogen-99-crs-grade-3",
+        "patient-view",
+        6,
+        labs={"fibrinogen": {0: 250.0, 3: 160.0, 6: 99.0}},
+        conditions=(crs(3, onset=2),),
+    ),
+    Scenario(
+        "M20-out-fibrinogen-100-crs-grade-3",
+        "patient-view",
+        6,
+        labs={"fibrinogen": {0: 250.0, 3: 160.0, 6: 100.0}},
+        conditions=(crs(3, onset=2),),
+    ),
+    # M21: anticoagulant (given today / ordered) with platelets < 50 x10^9/L (strict)
+    Scenario(
+        "M21-in-enoxaparin-given-platelets-49",
+        "patient-view",
+        20,
+        labs={"platelets": {0: 150.0, 10: 90.0, 16: 70.0, 20: 49.0}},
+        enoxaparin_days=tuple(range(15, 21)),
+    ),
+    Scenario(
+        "M21-out-enoxaparin-given-platelets-50",
+        "patient-view",
+        20,
+        labs={"platelets": {0: 150.0, 10: 90.0, 16: 70.0, 20: 50.0}},
+        enoxaparin_days=tuple(range(15, 21)),
+    ),
+    Scenario(
+        "M21-in-enoxaparin-order-platelets-49",
+        "order-select",
+        20,
+        labs={"platelets": {0: 150.0, 10: 90.0, 16: 70.0, 20: 49.0}},
+        orders=(ENOXAPARIN,),
+    ),
+    Scenario(
+        "M21-out-enoxaparin-order-platelets-50",
+        "order-select",
+        20,
+        labs={"platelets": {0: 150.0, 10: 90.0, 16: 70.0, 20: 50.0}},
+        orders=(ENOXAPARIN,),
+    ),
+    # M22 cannot fire (no RBC-unit threshold ships): 13 RBC units on record
+    Scenario(
+        "M22-out-13-rbc-units-no-threshold",
+        "patient-view",
+        40,
+        transfusions=tuple((d, "Red blood cells transfusion, irradiated") for d in range(3, 40, 3)),
+    ),
+    # M23: ferritin > 2 x the day-0 value (strict) with fibrinogen < 150 mg/dL the same day
+    Scenario(
+        "M23-in-ferritin-2001-twice-day-0",
+        "patient-view",
+        10,
+        labs={"ferritin": {0: 1000.0, 5: 1500.0, 10: 2001.0}, "fibrinogen": {0: 300.0, 10: 140.0}},
+    ),
+    Scenario(
+        "M23-out-ferritin-2000-twice-day-0",
+        "patient-view",
+        10,
+        labs={"ferritin": {0: 1000.0, 5: 1500.0, 10: 2000.0}, "fibrinogen": {0: 300.0, 10: 140.0}},
+    ),
+    # M24 cannot fire (no planned infusion date): high risk after lymphodepletion, day -2
+    Scenario(
+        "M24-out-hematotox-high-before-infusion", "patient-view", -2, high_risk=True, infused=False
+    ),
+    # M25 cannot fire (disease not mapped): G-CSF-refractory after day 30
+    Scenario(
+        "M25-out-refractory-day-35-disease-unknown",
+        "patient-view",
+        35,
+        labs={"anc": {0: 2000.0, **daily(1, 35, 300.0)}},
+        gcsf_days=tuple(range(28, 35)),
+    ),
+    # M26: confirmed late grade 3, day > 30, G-CSF-refractory (7 days ending the day before)
+    Scenario(
+        "M26-in-late-grade-3-gcsf-7-days",
+        "patient-view",
+        40,
+        labs={"anc": LATE_SEVERE},
+        gcsf_days=tuple(range(33, 40)),
+    ),
+    Scenario(
+        "M26-out-late-grade-3-gcsf-6-days",
+        "patient-view",
+        40,
+        labs={"anc": LATE_SEVERE},
+        gcsf_days=tuple(range(34, 40)),
+    ),
+    # orders no rule is about: no card at all
+    Scenario(
+        "unrelated-out-chest-x-ray",
+        "order-sign",
+        20,
+        labs={"platelets": {0: 150.0, 10: 40.0, 20: 30.0}},
+        orders=(CHEST_X_RAY,),
+    ),
+    Scenario(
+        "unrelated-out-paracetamol",
+        "order-select",
+        20,
+        labs={"platelets": {0: 150.0, 10: 40.0, 20: 30.0}},
+        orders=(PARACETAMOL,),
+    ),
+)
+
+
+def file_name(s: Scenario) -> str:
+    return f"request-{s.name}.json"
+
+
+def write_all(out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for s in SCENARIOS:
+        path = out / file_name(s)
+        path.write_text(json.dumps(request(s), indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE, help="directory (default: beside me)")
+    args = parser.parse_args()
+    written = write_all(args.out)
+    print(f"{len(written)} fixtures written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

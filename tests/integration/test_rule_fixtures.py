@@ -1,0 +1,202 @@
+"""Every per-rule request fixture (tests/data/requests) through the service over real HTTP.
+
+The app runs on a werkzeug server on 127.0.0.1 with its clock pinned to the fixtures'
+evaluation date; each file is posted with `requests` to the service of its hook, prefetch only.
+`in` files must give a card of their rule with the catalogue's severity, `out` files none,
+`unrelated` files no card at all. Every answer must validate against the project's response
+schema, keep summaries under 140 characters, order cards critical > warning > info, and carry
+suggestions whose resources are valid FHIR (fhir.resources R4B models).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, time
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from fhir.resources.R4B import get_fhir_model_class
+from werkzeug.serving import make_server
+
+from cds_service.app import create_app, default_services
+from cds_service.cards import RULE_KEY
+from cds_service.config import Settings
+from cds_service.discovery import PREFETCH, SERVICES
+from cds_service.validation import response_errors
+from icaht.rules import RULES
+from icaht.rules.catalogue import RULES_BY_ID
+
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "requests"
+FILES = sorted(FIXTURES.glob("request-*.json"))
+NAME = re.compile(r"request-(?P<rule>M\d\d|unrelated)-(?P<side>in|out)-[a-z0-9.-]+\.json")
+SERVICE_OF_HOOK = {service.hook: service.id for service in SERVICES}
+RANK = {"critical": 0, "warning": 1, "info": 2}
+# The catalogue lists a rule's highest severity; M14 on the order hooks answers with its
+# "threshold not reached" card, which is info (icaht/rules/transfusion.py, _m14_not_reached).
+SEVERITY_ON_ORDER_HOOKS = {"M14": "info"}
+# rules whose card always carries a FHIR suggestion (on the hooks named)
+SUGGESTING = {
+    "M01": {"order-select", "order-sign"},
+    "M02": {"patient-view"},
+    "M03": {"patient-view"},
+    "M05": {"order-select", "order-sign"},
+    "M06": {"patient-view"},
+    "M07": {"patient-view"},
+    "M13": {"patient-view"},
+    "M14": {"patient-view"},
+    "M18": {"patient-view"},
+    "M20": {"patient-view"},
+}
+
+
+def load_generator() -> ModuleType:
+    """The generator script holds the one evaluation date and time zone of the fixtures."""
+    spec = importlib.util.spec_from_file_location("request_fixtures", FIXTURES / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+GENERATOR = load_generator()
+
+
+def pinned_clock(zone: ZoneInfo) -> datetime:
+    """Noon of the evaluation date in the service's time zone."""
+    return datetime.combine(GENERATOR.EVALUATION_DATE, time(12), zone)
+
+
+@pytest.fixture(scope="module")
+def service_url(database_url: str) -> Iterator[str]:
+    settings = Settings(auth="none", timezone=GENERATOR.TIMEZONE, database_url=database_url)
+    services = replace(default_services(settings), clock=pinned_clock)
+    server = make_server("127.0.0.1", 0, create_app(settings, services), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@cache
+def fixture(name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return body
+
+
+def post(service_url: str, name: str) -> requests.Response:
+    body = fixture(name)
+    url = f"{service_url}/cds-services/{SERVICE_OF_HOOK[body['hook']]}"
+    return requests.post(url, json=body, timeout=30)
+
+
+def parts(name: str) -> tuple[str, str]:
+    match = NAME.fullmatch(name)
+    assert match, f"{name} does not follow request-Mxx-in|out-<what>.json"
+    return match["rule"], match["side"]
+
+
+def rule_of(card: dict[str, Any]) -> str | None:
+    rule: str | None = card["extension"].get(RULE_KEY)
+    return rule
+
+
+def expected_severity(rule_id: str, hook: str) -> str:
+    if hook != "patient-view" and rule_id in SEVERITY_ON_ORDER_HOOKS:
+        return SEVERITY_ON_ORDER_HOOKS[rule_id]
+    return RULES_BY_ID[rule_id].severity
+
+
+def check_suggestions(card: dict[str, Any]) -> None:
+    if card.get("suggestions"):
+        assert card["selectionBehavior"] in ("at-most-one", "any")
+    for suggestion in card.get("suggestions", []):
+        assert uuid.UUID(suggestion["uuid"])
+        for action in suggestion["actions"]:
+            if "resource" in action:
+                resource = action["resource"]
+                get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+
+@pytest.mark.parametrize("name", [f.name for f in FILES], ids=[f.name for f in FILES])
+def test_fixture_answer(service_url: str, name: str) -> None:
+    """cds-hooks_2.0 cards: 200, schema-valid, summaries < 140 characters, critical first,
+    suggestions with uuids and valid FHIR resources; the rule fires (in) or not (out)."""
+    rule_id, side = parts(name)
+    hook = fixture(name)["hook"]
+    response = post(service_url, name)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert response_errors("response.json", answer) == []
+    cards: list[dict[str, Any]] = answer["cards"]
+    assert all(len(card["summary"]) < 140 for card in cards)
+    ranks = [RANK[card["indicator"]] for card in cards]
+    assert ranks == sorted(ranks), "cards must be ordered critical > warning > info"
+    for card in cards:
+        check_suggestions(card)
+    if rule_id == "unrelated":
+        assert cards == []
+        return
+    fired = [card for card in cards if rule_of(card) == rule_id]
+    if side == "out":
+        assert fired == [], f"{rule_id} fired on its near-miss: {fired[0]['summary']}"
+        return
+    assert len(fired) == 1, [rule_of(card) for card in cards]
+    assert fired[0]["indicator"] == expected_severity(rule_id, hook)
+    if hook in SUGGESTING.get(rule_id, ()):
+        assert fired[0]["suggestions"], f"{rule_id} card without its suggestion"
+
+
+def test_every_fixture_is_a_complete_request_with_the_discovery_prefetch_keys() -> None:
+    """cds-hooks_2.0 request: hook, context, prefetch under the discovery document's keys."""
+    keys = {template.key for template in PREFETCH}
+    assert FILES, f"no fixtures in {FIXTURES}"
+    for path in FILES:
+        parts(path.name)
+        body = fixture(path.name)
+        assert set(body["prefetch"]) == keys, path.name
+        assert all(b["type"] == "searchset" for k, b in body["prefetch"].items() if k != "patient")
+        context = body["context"]
+        assert context["userId"] and context["patientId"]
+        if body["hook"] != "patient-view":
+            assert context["draftOrders"]["entry"], path.name
+            get_fhir_model_class("Bundle").model_validate(context["draftOrders"])
+        for resource in body["prefetch"].values():  # valid FHIR (R4B models), not just JSON
+            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+
+def cannot_fire_list() -> set[str]:
+    """Rule ids listed under the README's "Rules that cannot fire from FHIR data" heading."""
+    text = (FIXTURES / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Rules that cannot fire from FHIR data", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^- \*\*(M\d\d)\*\*", section, flags=re.MULTILINE))
+
+
+def test_every_rule_has_an_in_fixture_or_is_listed_as_unable_to_fire() -> None:
+    with_in = {parts(f.name)[0] for f in FILES if parts(f.name)[1] == "in"}
+    unable = cannot_fire_list()
+    assert unable, "the README's list of rules that cannot fire was not found"
+    missing = [rule.id for rule in RULES if rule.id not in with_in | unable]
+    assert missing == [], f"rules with neither an in fixture nor a README entry: {missing}"
+    assert with_in & unable == set(), "a rule listed as unable to fire has an in fixture"
+    assert unable <= {rule.id for rule in RULES}
+
+
+def test_every_rule_has_a_near_miss() -> None:
+    with_out = {parts(f.name)[0] for f in FILES if parts(f.name)[1] == "out"}
+    assert [rule.id for rule in RULES if rule.id not in with_out] == []
