@@ -472,4 +472,7 @@ def m23_needs(inp: RuleInput) -> tuple[str, ...]:
     screen = inp.assessment.iec_hs
     if screen is None or screen.positive or not screen.not_assessable:
         return ()
-    return ("M23 needs ALT/AST upper limits of normal (" + "; ".join(screen.not_assessable) + ")",)
+    missing = screen.not_assessable
+    # a long course has dozens of transaminase results: name the first and count the rest
+    shown = missing[0] if len(missing) == 1 else f"{missing[0]} and {len(missing) - 1} more"
+    return (f"M23 needs ALT/AST upper limits of normal ({shown})",)

@@ -246,3 +246,20 @@ def test_M23_quiet_at_ferritin_exactly_twice_day_0() -> None:
 
 def test_M23_quiet_when_the_ferritin_finding_is_older_than_7_days() -> None:
     assert "M23" not in ids(run(record(_iec_hs(1500)), 18))
+
+
+def test_M23_names_one_transaminase_without_a_reference_range_and_counts_the_rest() -> None:
+    # a long course has dozens of ALT/AST results: the note must stay readable on a card
+    transaminases = [lab(Analyte.ALT, d, 40) for d in range(1, 21)]
+    note = needs(run(record([*_iec_hs(900), *transaminases]), 20))["M23"]
+    assert (
+        note
+        == "M23 needs ALT/AST upper limits of normal (alt on "
+        + str(on(1))
+        + ": no ULN and 19 more)"
+    )
+
+
+def test_M23_names_a_single_transaminase_without_a_reference_range() -> None:
+    note = needs(run(record([*_iec_hs(900), lab(Analyte.ALT, 3, 40)]), 10))["M23"]
+    assert note == f"M23 needs ALT/AST upper limits of normal (alt on {on(3)}: no ULN)"
