@@ -351,9 +351,12 @@ class _PatientWriter:
         if "entered-in-error" not in self.plan.messy:
             return
         # a spurious low ANC just after the episode: counted, it would bridge and lengthen it
-        severe = [d for d in self.plan.sampled_days() if d >= 0 and self.plan.anc[d] <= 500]
-        after = [d for d in self.plan.sampled_days() if d > max(severe)]
-        day = (after[1:] or after or [max(severe)])[0]
+        sampled = [d for d in self.plan.sampled_days() if d >= 0]
+        severe = [d for d in sampled if self.plan.anc[d] <= 500]
+        # a quick course may have no severe day: counted, the value would invent an episode
+        anchor = max(severe) if severe else min(sampled, key=lambda d: self.plan.anc[d])
+        after = [d for d in sampled if d > anchor]
+        day = (after[1:] or after or [anchor])[0]
         self._observation(day, time(14, 0), "anc", _quantity(80.0, "/uL"), "entered-in-error")
 
     def _transfusion(self, day: int, code_display: tuple[str, str]) -> None:

@@ -193,3 +193,15 @@ def test_deaths_are_recorded_on_the_patient(cohort: list[SyntheticPatient]) -> N
         else:
             died = datetime.fromisoformat(resource["deceasedDateTime"]).date()
             assert (died - patient.plan.day0).days == patient.plan.death_day < 30
+
+
+def test_entered_in_error_record_on_a_course_without_a_severe_day_yet() -> None:
+    # patient 849 of seed 3: an ongoing course sampled to day 3, no ANC <= 500 yet (it crashed)
+    from cds_service.synthetic.generator import generate_patient
+
+    patient = generate_patient(849, seed=3)
+    assert "entered-in-error" in patient.plan.messy
+    observations = [r for r in patient.resources() if r["resourceType"] == "Observation"]
+    assert _has_messy_record("entered-in-error", observations)
+    assert patient.plan.ongoing
+    assert all(patient.plan.anc[d] > 500 for d in patient.plan.sampled_days() if d >= 0)
