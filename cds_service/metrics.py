@@ -44,6 +44,15 @@ FHIR_ERRORS = Counter(
 )
 CARDS = Counter("icaht_cards_total", "Cards returned by service", ["service"])
 AUDIT_FAILURES = Counter("icaht_audit_failures_total", "Audit rows that could not be written")
+CARDS_WITHHELD = Counter(
+    "icaht_cards_withheld_total",
+    "Alert cards not shown because the clinician overrode the same concern (decision 0007)",
+    ["service"],
+)
+OVERRIDE_LOOKUP_FAILURES = Counter(
+    "icaht_override_lookup_failures_total",
+    "Hook calls whose overrides could not be read (store down): every card was shown",
+)
 
 
 def observe_fhir_call(resource: str, seconds: float, outcome: str) -> None:

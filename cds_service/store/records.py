@@ -35,7 +35,8 @@ class FeedbackRecord:
 
 @dataclass(frozen=True)
 class AuditRecord:
-    """One card shown (or one hook call that showed none: `card_uuid` None).
+    """One card shown (or one hook call that showed none: `card_uuid` None), or one alert card
+    withheld because its concern was overridden (`withheld`, docs/decisions/0007).
 
     `patient_id` is given in clear and never stored: the store keeps only its HMAC-SHA256 under
     the audit key. No names, no lab values: only ids, grades, rule ids and timings.
@@ -51,3 +52,5 @@ class AuditRecord:
     early_grade: str | None = None
     late_grade: str | None = None
     timings_ms: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    concern_key: str | None = None  # alert cards: what the override of this card applies to
+    withheld: bool = False  # True: not shown, because the clinician overrode this concern

@@ -31,7 +31,12 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Alembic keeps the running migration in module globals (`alembic.context`): one at a time per
 # process. Across processes, the database serialises them (see migrations/env.py).
 _MIGRATION_LOCK = threading.Lock()
-TABLES = {"feedback": tables.feedback, "audit": tables.audit, "replay_cache": tables.replay_cache}
+TABLES = {
+    "feedback": tables.feedback,
+    "audit": tables.audit,
+    "replay_cache": tables.replay_cache,
+    "card_override": tables.card_override,
+}
 
 
 class Store:
@@ -91,17 +96,23 @@ class Store:
         """Store feedback entries in one transaction; returns their row ids.
 
         When a record has no hook_instance or rules_version, they are taken from the audit row
-        of the same card (when the service showed it).
+        of the same card (when the service showed it). An 'overridden' entry on an alert card
+        the audit knows also records the override of that card's concern (see
+        `overridden_concerns`).
         """
         received_at = self._clock()
         ids: list[int] = []
         with self.engine.begin() as connection:
             for record in records:
-                row = _feedback_row(record, received_at, _card_origin(connection, record))
+                origin = _card_origin(connection, record)
+                row = _feedback_row(record, received_at, origin)
                 result = connection.execute(tables.feedback.insert().values(**row))
                 key = result.inserted_primary_key
                 assert key is not None
                 ids.append(int(key[0]))
+                override = _override_row(record, origin, ids[-1], received_at)
+                if override is not None:
+                    connection.execute(tables.card_override.insert().values(**override))
         return ids
 
     def record_audit(self, *records: AuditRecord) -> None:
@@ -136,7 +147,25 @@ class Store:
             result = connection.execute(table.delete().where(table.c.expires_at <= self._clock()))
         return int(result.rowcount or 0)
 
-    # ------------------------------------------------------------------ reads (audit, tests)
+    # ------------------------------------------------------------------ reads
+
+    def overridden_concerns(
+        self, service_id: str, patient_id: str, *, since: datetime | None = None
+    ) -> frozenset[str]:
+        """Concern keys of this patient's alert cards overridden in this service (after
+        `since` when given: the configured period of an override)."""
+        table = tables.card_override
+        query = sa.select(table.c.concern_key).where(
+            table.c.service_id == service_id,
+            table.c.patient_hash == self.patient_hash(patient_id),
+        )
+        if since is not None:
+            query = query.where(table.c.overridden_at > since)
+        with self.engine.connect() as connection:
+            return frozenset(connection.execute(query.distinct()).scalars())
+
+    def override_rows(self) -> list[dict[str, Any]]:
+        return self._rows(tables.card_override, None)
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as connection:
@@ -180,6 +209,8 @@ class Store:
             "late_grade": record.late_grade,
             "rules_version": record.rules_version,
             "timings_ms": dict(record.timings_ms),
+            "concern_key": record.concern_key,
+            "withheld": record.withheld,
         }
 
     def _maybe_purge(self) -> None:
@@ -198,11 +229,17 @@ def _alembic_config() -> Config:
 
 
 def _card_origin(connection: sa.Connection, record: FeedbackRecord) -> Mapping[str, Any]:
-    if record.hook_instance is not None and record.rules_version is not None:
-        return {}
+    """The first audit row of the card: where it was shown, for which patient and concern."""
     audit = tables.audit
     query = (
-        sa.select(audit.c.hook_instance, audit.c.rules_version)
+        sa.select(
+            audit.c.hook_instance,
+            audit.c.rules_version,
+            audit.c.service_id,
+            audit.c.patient_hash,
+            audit.c.rule_ids,
+            audit.c.concern_key,
+        )
         .where(audit.c.card_uuid == record.card_uuid)
         .order_by(audit.c.id)
         .limit(1)
@@ -227,6 +264,30 @@ def _feedback_row(
         "outcome_timestamp": record.outcome_timestamp,
         "received_at": received_at,
         "rules_version": record.rules_version or origin.get("rules_version"),
+    }
+
+
+def _override_row(
+    record: FeedbackRecord, origin: Mapping[str, Any], feedback_id: int, received_at: datetime
+) -> dict[str, Any] | None:
+    """The override an 'overridden' feedback entry records, or None: other outcomes, cards
+    the audit does not know, cards without a concern (the status card), and feedback posted to
+    another service than the one that showed the card."""
+    if record.outcome != "overridden" or not origin.get("concern_key"):
+        return None
+    if origin.get("service_id") != record.service_id or not origin.get("patient_hash"):
+        return None
+    rule_ids = origin.get("rule_ids") or [""]
+    return {
+        "service_id": record.service_id,
+        "patient_hash": origin["patient_hash"],
+        "rule_id": str(rule_ids[0]),
+        "concern_key": origin["concern_key"],
+        "card_uuid": record.card_uuid,
+        "feedback_id": feedback_id,
+        # the EHR's clock may run ahead: an override never starts later than we received it
+        "overridden_at": min(record.outcome_timestamp, received_at),
+        "reason_code": record.override_reason_code,
     }
 
 

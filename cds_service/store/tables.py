@@ -69,6 +69,24 @@ audit = sa.Table(
     sa.Column("late_grade", sa.String(32)),
     sa.Column("rules_version", sa.String(64), nullable=False),
     sa.Column("timings_ms", sa.JSON(), nullable=False),
+    # revision 0002: the alert's concern key, and cards withheld after an override (0007)
+    sa.Column("concern_key", sa.String(64)),
+    sa.Column("withheld", sa.Boolean(), nullable=False, server_default=sa.false()),
+)
+
+# revision 0002: one row per 'overridden' feedback on an alert card the audit knows (0007)
+card_override = sa.Table(
+    "card_override",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("service_id", sa.String(64), nullable=False),
+    sa.Column("patient_hash", sa.String(64), nullable=False),
+    sa.Column("rule_id", sa.String(16), nullable=False),
+    sa.Column("concern_key", sa.String(64), nullable=False),
+    sa.Column("card_uuid", sa.String(64), nullable=False),
+    sa.Column("feedback_id", BigId, nullable=False),
+    sa.Column("overridden_at", UtcDateTime(), nullable=False),
+    sa.Column("reason_code", sa.String(256)),
 )
 
 replay_cache = sa.Table(
@@ -85,3 +103,9 @@ sa.Index("ix_audit_card_uuid", audit.c.card_uuid)
 sa.Index("ix_audit_hook_instance", audit.c.hook_instance)
 sa.Index("ix_audit_created_at", audit.c.created_at)
 sa.Index("ix_replay_cache_expires_at", replay_cache.c.expires_at)
+sa.Index(
+    "ix_card_override_patient",
+    card_override.c.service_id,
+    card_override.c.patient_hash,
+    card_override.c.overridden_at,
+)

@@ -132,7 +132,10 @@ def grade_data(inp: RuleInput) -> list[DataUsed]:
         return []
     early = f"{n.early.grade} ({n.early.status}{', lower bound' if n.early.lower_bound else ''})"
     late = f"{n.late.grade} ({n.late.status}{'' if n.late.confirmed else ', unconfirmed'})"
-    return [DataUsed("early ICAHT grade", early), DataUsed("late ICAHT grade", late)]
+    return [
+        DataUsed("early ICAHT grade", early, as_of_evaluation=True),
+        DataUsed("late ICAHT grade", late, as_of_evaluation=True),
+    ]
 
 
 def severe_icaht_now(inp: RuleInput) -> tuple[str, LabValue] | None:

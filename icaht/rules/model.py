@@ -109,6 +109,10 @@ class DataUsed:
     value: str  # e.g. "300 /uL", "3 (provisional)"
     day: date | None = None
     source_id: str | None = None  # e.g. "Observation/12", "ServiceRequest/3"
+    # True for what the engine computes as of the evaluation date (a grade with its status and
+    # lower-bound flag): it moves from day to day on the same data, so it is audit context
+    # but no part of the alert's concern (docs/decisions/0007)
+    as_of_evaluation: bool = False
 
 
 @dataclass(frozen=True, slots=True)

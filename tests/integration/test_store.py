@@ -23,6 +23,8 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 
 from cds_service.store import (
     AuditKeyError,
@@ -32,6 +34,7 @@ from cds_service.store import (
     normalise_database_url,
     validate_feedback,
 )
+from cds_service.store.store import MIGRATIONS
 
 AUDIT_KEY = b"test-audit-key-0123456789-abcdefghij"
 PATIENT = "MRN-004217-SECRET"
@@ -124,7 +127,7 @@ def audit(card: str | None = None, **changes: object) -> AuditRecord:
 # ---------------------------------------------------------------- schema
 
 
-EXPECTED_TABLES = {"alembic_version", "feedback", "audit", "replay_cache"}
+EXPECTED_TABLES = {"alembic_version", "feedback", "audit", "replay_cache", "card_override"}
 
 
 def test_migrations_create_the_schema_on_an_empty_database_and_are_idempotent(
@@ -141,7 +144,7 @@ def test_migrations_create_the_schema_on_an_empty_database_and_are_idempotent(
     store.migrate()  # a second run changes nothing
     store.migrate()
     assert set(sa.inspect(store.engine).get_table_names()) == EXPECTED_TABLES
-    assert store.counts() == {"feedback": 0, "audit": 0, "replay_cache": 0}
+    assert store.counts() == {"feedback": 0, "audit": 0, "replay_cache": 0, "card_override": 0}
     assert store.ping()
 
 
@@ -204,7 +207,7 @@ def test_feedback_and_audit_round_trip(store: Store) -> None:
     assert (audit_row["early_grade"], audit_row["late_grade"]) == ("3", None)
     assert audit_row["timings_ms"] == {"auth": 0.4, "gather": 3.1, "engine": 0.8}
     assert audit_row["hook"] == "patient-view"
-    assert store.counts() == {"feedback": 1, "audit": 2, "replay_cache": 0}
+    assert store.counts() == {"feedback": 1, "audit": 2, "replay_cache": 0, "card_override": 0}
 
 
 def test_override_feedback_round_trip_keeps_reason_and_comment(store: Store) -> None:
@@ -276,7 +279,12 @@ def test_data_survive_a_restart(
 
     second = open_store()
     second.migrate()
-    assert second.counts() == {"feedback": 1, "audit": 1, "replay_cache": 1}
+    assert second.counts() == {
+        "feedback": 1,
+        "audit": 1,
+        "replay_cache": 1,
+        "card_override": 0,  # the feedback came before the audit row: nothing to link
+    }
     assert second.feedback_rows(record.card_uuid)[0]["user_comment"] == record.user_comment
     assert not second.claim("https://ehr.example.org", "jti-1", T0 + timedelta(days=365))
 
@@ -407,3 +415,101 @@ def test_sqlite_store_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
     store.close()
+
+
+# ---------------------------------------------------------------- overrides (decision 0007)
+
+CONCERN = "c0ffee" + "0" * 58
+
+
+def alert_shown(card: str, **changes: object) -> AuditRecord:
+    return audit(card, **({"rule_ids": ("M03",), "concern_key": CONCERN} | changes))
+
+
+def test_overridden_alert_card_records_its_concern_for_that_patient(store: Store) -> None:
+    card = str(uuid.uuid4())
+    store.record_audit(alert_shown(card))
+    (feedback_id,) = store.record_feedback(
+        feedback(card, outcome_timestamp=T0 - timedelta(hours=1))
+    )
+
+    (row,) = store.override_rows()
+    assert (row["rule_id"], row["concern_key"], row["card_uuid"]) == ("M03", CONCERN, card)
+    assert row["feedback_id"] == feedback_id and row["reason_code"] == "not-applicable"
+    assert row["overridden_at"] == T0 - timedelta(hours=1)
+    assert row["patient_hash"] == store.patient_hash(PATIENT) != PATIENT
+    assert store.overridden_concerns("icaht-patient-view", PATIENT) == {CONCERN}
+    assert store.overridden_concerns("icaht-patient-view", "another-patient") == frozenset()
+    assert store.overridden_concerns("icaht-order-sign", PATIENT) == frozenset()
+    # `since`: only overrides made after it count (the configured period)
+    since = T0 - timedelta(hours=2)
+    assert store.overridden_concerns("icaht-patient-view", PATIENT, since=since) == {CONCERN}
+    assert store.overridden_concerns("icaht-patient-view", PATIENT, since=T0) == frozenset()
+
+
+def test_only_overrides_of_known_alert_cards_of_the_same_service_are_recorded(
+    store: Store,
+) -> None:
+    alert, status, other_service = (str(uuid.uuid4()) for _ in range(3))
+    store.record_audit(
+        alert_shown(alert),
+        audit(status, rule_ids=()),  # the status card: no concern
+        alert_shown(other_service, service_id="icaht-order-sign", hook="order-sign"),
+    )
+    store.record_feedback(
+        feedback(alert, outcome="accepted", override_reason_code=None),
+        feedback(status),
+        feedback(str(uuid.uuid4())),  # a card this service never showed
+        feedback(other_service),  # posted to patient-view about an order-sign card
+    )
+    assert store.counts()["feedback"] == 4
+    assert store.override_rows() == []
+    assert store.overridden_concerns("icaht-patient-view", PATIENT) == frozenset()
+
+
+def test_an_override_never_starts_later_than_it_was_received(
+    open_store: Callable[..., Store],
+) -> None:
+    store = open_store(clock=Clock())  # receives at T0
+    store.migrate()
+    card = str(uuid.uuid4())
+    store.record_audit(alert_shown(card))
+    store.record_feedback(feedback(card, outcome_timestamp=T0 + timedelta(days=30)))
+    (row,) = store.override_rows()
+    assert row["overridden_at"] == T0  # the store's clock: an EHR clock ahead gains nothing
+
+
+def test_withheld_cards_and_concern_keys_round_trip_in_the_audit(store: Store) -> None:
+    shown, withheld = str(uuid.uuid4()), str(uuid.uuid4())
+    store.record_audit(alert_shown(shown), alert_shown(withheld, withheld=True))
+    rows = {row["card_uuid"]: row for row in store.audit_rows()}
+    assert (rows[shown]["withheld"], rows[shown]["concern_key"]) == (False, CONCERN)
+    assert (rows[withheld]["withheld"], rows[withheld]["concern_key"]) == (True, CONCERN)
+
+
+def test_upgrade_from_revision_0001_keeps_the_audit_rows(
+    engine_name: str, open_store: Callable[..., Store]
+) -> None:
+    store = open_store(clock=Clock())
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.commit()
+    created = T0.replace(tzinfo=None) if engine_name == "sqlite" else T0
+    with store.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO audit (created_at, hook_instance, service_id, hook, card_uuid, "
+                "rule_ids, rules_version, timings_ms) VALUES (:created, 'h-1', "
+                "'icaht-patient-view', 'patient-view', 'card-1', '[\"M03\"]', 'v1', '{}')"
+            ),
+            {"created": created},
+        )
+    assert not store.schema_is_current()
+    store.migrate()
+    (row,) = store.audit_rows("card-1")
+    assert (row["withheld"], row["concern_key"], row["rule_ids"]) == (False, None, ["M03"])
+    store.record_feedback(feedback("card-1"))
+    assert store.override_rows() == []  # an old row has no concern: nothing to honour
