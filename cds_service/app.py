@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from cds_service import metrics
+from cds_service import assessment_api, metrics
 from cds_service.config import Settings
 from cds_service.discovery import SERVICES_BY_ID, HookService, discovery_document
 from cds_service.errors import RequestValidationError
@@ -28,7 +28,9 @@ from cds_service.fhir_client import FhirClient, FhirTarget
 from cds_service.gather import DataUnavailableError
 from cds_service.hooks import HookOutcome, HookSettings, handle_hook
 from cds_service.logs import configure_logging, log_event
+from cds_service.overrides import concern_of, withheld_audit_records, withhold_overridden
 from cds_service.security import AUTH_OFF_WARNING
+from cds_service.smart import smart_config, static_file
 from cds_service.store import AuditRecord, Store, validate_feedback
 from cds_service.validation import validate_hook_request
 from cds_service.wiring import jwt_authenticator, open_store
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services.authenticator is None:
         log_event("auth_disabled", level=logging.WARNING, warning=_AUTH_OFF)
     _register_routes(app, services)
+    _register_smart(app, services)
     _register_cors(app, services.settings)
     _register_errors(app)
     return app
@@ -136,6 +139,34 @@ def _register_routes(app: Flask, services: Services) -> None:
         return app.response_class(payload, mimetype=content_type.split(";")[0])
 
 
+def _register_smart(app: Flask, services: Services) -> None:
+    settings = services.settings
+
+    @app.post("/api/v1/assessment")
+    def assessment() -> ResponseReturnValue:
+        # no JWT: computes only on the data it is sent, stores nothing (docs/decisions/0009)
+        status, body = assessment_api.handle(request, settings, services.clock)
+        response = jsonify(body)
+        response.headers["Cache-Control"] = "no-store"  # patient data
+        return response, status
+
+    # the SMART app's files and configuration: public, no JWT (the app holds no secret)
+    @app.get("/smart/config.json")
+    def smart_configuration() -> ResponseReturnValue:
+        response = jsonify(smart_config(settings))
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    @app.get("/smart/<path:path>")
+    def smart_static(path: str) -> ResponseReturnValue:
+        found = static_file(path)
+        if found is None:
+            return _outcome(404, "not-found", "no such file")
+        response = send_file(found[0], mimetype=found[1], etag=True)
+        response.headers["Cache-Control"] = "no-cache"  # revalidate: a new release shows at once
+        return response
+
+
 def readiness(services: Services) -> tuple[dict[str, bool], list[str]]:
     database = services.store.ping()
     checks = {
@@ -168,13 +199,25 @@ def _run_hook(services: Services, service: HookService, client: Any) -> Response
     assert isinstance(body, dict)
     g.hook_instance = body["hookInstance"]
     target = _fhir_target(services, body, client)
-    settings = HookSettings(services.settings.timezone, services.settings.deadline_seconds)
+    settings = HookSettings(
+        services.settings.timezone,
+        services.settings.deadline_seconds,
+        services.settings.smart_launch,
+    )
     try:
         outcome = handle_hook(service, body, target, services.fhir, settings, now=services.clock)
     except DataUnavailableError as error:
         _log_hook(service, body, None, started, status=412, missing=list(error.keys))
         _count(service, 412, started)
         return _outcome(412, "incomplete", f"required data unavailable: {error}")
+    withhold_overridden(  # overridden alert cards stay away until their data change (0007)
+        services.store,
+        outcome,
+        service_id=service.id,
+        patient_id=str(body["context"]["patientId"]),
+        now=services.clock(ZoneInfo(services.settings.timezone)),
+        override_days=services.settings.override_days,
+    )
     _log_hook(service, body, outcome, started, status=200)
     _count(service, 200, started, outcome)
     _audit(services, service, body, outcome)
@@ -184,7 +227,8 @@ def _run_hook(services: Services, service: HookService, client: Any) -> Response
 def _audit(
     services: Services, service: HookService, body: dict[str, Any], outcome: HookOutcome
 ) -> None:
-    """One audit row per card shown (or one for a call that showed none)."""
+    """One audit row per card shown (or one for a call that showed none), and one per alert
+    card withheld because its concern was overridden."""
     common = {
         "hook_instance": body["hookInstance"],
         "service_id": service.id,
@@ -196,10 +240,16 @@ def _audit(
         "timings_ms": outcome.timings_ms,
     }
     cards = outcome.response["cards"]
-    records = [
-        AuditRecord(card_uuid=card.get("uuid"), rule_ids=(rule,) if rule else (), **common)
+    shown = [
+        AuditRecord(
+            card_uuid=card.get("uuid"),
+            rule_ids=(rule,) if rule else (),
+            concern_key=concern_of(card),
+            **common,
+        )
         for card, rule in zip(cards, outcome.rule_ids, strict=True)
     ] or [AuditRecord(**common)]
+    records = shown + withheld_audit_records(outcome, common)
     try:
         services.store.record_audit(*records)
     except SQLAlchemyError as error:
@@ -268,11 +318,14 @@ def _outcome(status: int, code: str, text: str, field: str | None = None) -> Res
     return jsonify({"resourceType": "OperationOutcome", "issue": [issue]}), status
 
 
+_CORS_PATHS = ("/cds-services", "/api/")  # the hooks and the SMART app's assessment API
+
+
 def _register_cors(app: Flask, settings: Settings) -> None:
     # CORS on /cds-services* only (browser-based CDS clients, cds-hooks_2.0@208)
     @app.after_request
     def cors(response: Response) -> Response:
-        if request.path.startswith("/cds-services"):
+        if request.path.startswith(_CORS_PATHS):
             response.headers["Access-Control-Allow-Origin"] = settings.cors_origins
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
             response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
@@ -282,7 +335,7 @@ def _register_cors(app: Flask, settings: Settings) -> None:
     @app.before_request
     def preflight() -> ResponseReturnValue | None:
         # a preflight carries no JWT and gets no content
-        if request.method == "OPTIONS" and request.path.startswith("/cds-services"):
+        if request.method == "OPTIONS" and request.path.startswith(_CORS_PATHS):
             return app.response_class(status=204)
         return None
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from cds_service.concerns import CONCERN_KEY, concern_key
 from cds_service.suggestions import cds_suggestion
 from fhir_mappings import LeftOut
 from icaht import RULES_VERSION, Assessment
@@ -41,6 +42,7 @@ CTCAE_UNITS = {  # canonical units of the engine (icaht/record.py)
 }
 RULES_VERSION_KEY = "org.icaht.rules-version"
 RULE_KEY = "org.icaht.rule"
+SMART_LINK_LABEL = "ICAHT chart (SMART app)"
 
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}  # CDS Hooks 2.0 @88, most urgent first
@@ -94,6 +96,7 @@ class CardInputs:
     unavailable: tuple[str, ...]  # optional data the FHIR server could not give
     today: date
     not_evaluable: tuple[str, ...] = ()  # rules that could not be decided: what they need
+    smart_launch_url: str | None = None  # the SMART app's launch URL (issue 7)
 
 
 def status_card(inputs: CardInputs) -> dict[str, Any]:
@@ -109,6 +112,11 @@ def status_card(inputs: CardInputs) -> dict[str, Any]:
         "source": dict(ICAHT_SOURCE),
         "extension": {RULES_VERSION_KEY: RULES_VERSION, ASSESSMENT_KEY: facts},
     }
+    if inputs.smart_launch_url:
+        # a SMART link: the EHR adds iss and launch when it opens it (cds-hooks_2.0@142 @143)
+        card["links"] = [
+            {"label": SMART_LINK_LABEL, "url": inputs.smart_launch_url, "type": "smart"}
+        ]
     card["uuid"] = card_uuid(inputs.service_id, inputs.patient_id, card)
     return card
 
@@ -137,6 +145,7 @@ def alert_card(inputs: CardInputs, alert: Alert) -> dict[str, Any]:
             RULES_VERSION_KEY: RULES_VERSION,
             ASSESSMENT_KEY: machine_assessment(inputs.assessment, inputs.today),
             RULE_KEY: alert.rule_id,
+            CONCERN_KEY: concern_key(inputs.service_id, alert),  # for overrides (0007)
         },
     }
     if alert.severity in ("warning", "critical"):

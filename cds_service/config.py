@@ -24,6 +24,17 @@ class Settings:
     deadline_seconds: float = 2.0  # one deadline for a whole hook call
     fhir_timeout_seconds: float = 1.5  # each FHIR request, within the deadline
     cors_origins: str = "*"
+    # ICAHT_CDS_OVERRIDE_DAYS: an overridden alert stays withheld until its data change or, when
+    # set, until this many days after the override, whichever comes first (decision 0007)
+    override_days: int | None = None
+    # SMART app (issue 7): the public OAuth client id, the scopes it asks for, and the launch URL
+    # the status card links to (None: public_url + /smart/launch.html)
+    smart_client_id: str = "icaht-cds-smart"
+    smart_scope: str = (
+        "launch openid fhirUser patient/Patient.rs patient/Observation.rs "
+        "patient/Procedure.rs patient/MedicationAdministration.rs patient/Condition.rs"
+    )
+    smart_launch_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,7 +54,24 @@ class Settings:
                 env, "ICAHT_CDS_FHIR_TIMEOUT_SECONDS", cls.fhir_timeout_seconds
             ),
             cors_origins=env.get("ICAHT_CDS_CORS_ORIGINS", cls.cors_origins),
+            override_days=_days(env, "ICAHT_CDS_OVERRIDE_DAYS"),
+            smart_client_id=env.get("ICAHT_CDS_SMART_CLIENT_ID") or cls.smart_client_id,
+            smart_scope=env.get("ICAHT_CDS_SMART_SCOPE") or cls.smart_scope,
+            smart_launch_url=_absolute_url(env, "ICAHT_CDS_SMART_LAUNCH_URL"),
         )
+
+    @property
+    def smart_launch(self) -> str:
+        """The SMART app's launch URL (the EHR appends iss and launch)."""
+        return self.smart_launch_url or f"{self.public_url}/smart/launch.html"
+
+
+def _absolute_url(env: os._Environ[str], name: str) -> str | None:
+    # a CDS Hooks link must be absolute (cds-hooks_2.0@142): refuse a relative one at start
+    raw = env.get(name) or None
+    if raw is not None and not raw.startswith(("https://", "http://")):
+        raise ConfigError(f"{name} must be an absolute http(s) URL")
+    return raw
 
 
 def _number(env: os._Environ[str], name: str, default: float) -> float:
@@ -57,3 +85,12 @@ def _number(env: os._Environ[str], name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name} must be positive")
     return value
+
+
+def _days(env: os._Environ[str], name: str) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name} must be a whole number of days (1 or more)")
+    return int(raw)

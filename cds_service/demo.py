@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlencode
 
 import requests
 
@@ -226,6 +227,17 @@ def _print_demo(
     first = cohort[0].patient_id
     print(f"  curl -s '{fhir_url}/Observation?patient={first}&code=http://loinc.org|751-8'")
     print()
+    print("SMART app (open-server demo launch, no OAuth), one URL per patient:")
+    for patient in cohort:
+        print(f"  {patient.patient_id}  {smart_demo_launch_url(service, fhir_url, patient)}")
+    print()
+
+
+def smart_demo_launch_url(service: str, fhir_url: str, patient: SyntheticPatient) -> str:
+    """The app's launch page in fhirclient's fhirServiceUrl mode: reads the open local FHIR
+    server directly, as an EHR launch would with a token (docs/decisions/0009)."""
+    query = urlencode({"fhirServiceUrl": fhir_url, "patient": patient.patient_id})
+    return f"{service}/smart/launch.html?{query}"
 
 
 def _default_state() -> Path:

@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 
 from cds_service.cards import RULE_KEY, CardInputs, alert_card, order_cards, status_card
 from cds_service.discovery import PREFETCH, HookService
+from cds_service.evaluation import evaluate
 from cds_service.fhir_client import Deadline, FhirClient, FhirTarget
 from cds_service.gather import GatherContext, Gathered, gather_stage
 from fhir_mappings import MappingResult, map_draft_orders, map_patient
-from icaht import assess
-from icaht.rules import Alert, DraftOrder, RuleInput, evaluate_rules
+from icaht.rules import Alert, DraftOrder
 
 log = logging.getLogger(__name__)
 MONITORING_DAYS = 100  # the late ICAHT window ends on day +100 (clinical-rules 3.2)
@@ -39,12 +39,15 @@ class HookOutcome:
     observations: int = 0
     left_out: int = 0
     rule_ids: tuple[str, ...] = ()  # per card, "" for the status card
+    # alert cards taken out because their concern was overridden: (card, rule id) (0007)
+    withheld: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class HookSettings:
     timezone: str
     deadline_seconds: float
+    smart_launch_url: str | None = None  # the status card links to the SMART app when set
 
 
 def handle_hook(
@@ -80,14 +83,19 @@ def handle_hook(
         bounds = {"labs": f"&date=ge{since}"}
         gather_stage(ctx, stage2, gathered, bounds)
     outcome.sources = dict(gathered.sources)
-    with clock("map"):
-        mapped = map_patient(gathered.resources, patient_id=patient_id, tz=settings.timezone)
     today = now(ZoneInfo(settings.timezone)).date()
-    with clock("assess"):
-        assessment = assess(mapped.record, evaluation_date=today)
-    with clock("rules"):
-        drafts = _draft_orders(body)
-        rules = evaluate_rules(RuleInput(assessment, mapped.record, today, service.hook, drafts))
+    evaluation = evaluate(
+        gathered.resources,
+        patient_id=patient_id,
+        timezone=settings.timezone,
+        evaluation_date=today,
+        hook=service.hook,
+        drafts=_draft_orders(body),
+        phase=clock,
+    )
+    mapped, assessment, rules = evaluation.mapped, evaluation.assessment, evaluation.rules
+    if assessment is None or rules is None:
+        return outcome  # day 0 was known in stage 1; kept for the type checker
     with clock("cards"):
         inputs = CardInputs(
             service_id=service.id,
@@ -97,6 +105,7 @@ def handle_hook(
             unavailable=tuple(f"{k} ({why})" for k, why in gathered.failures.items()),
             today=today,
             not_evaluable=tuple(item.needs for item in rules.not_evaluable),
+            smart_launch_url=settings.smart_launch_url,
         )
         cards = _cards(service, inputs, rules.alerts)
         outcome.response = {"cards": cards}

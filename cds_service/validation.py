@@ -50,6 +50,11 @@ def field_name(error: ValidationError) -> str:
         missing = next((k for k in error.validator_value if k not in error.instance), None)
         if missing is not None:
             parts.append(f".{missing}")
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {})
+        extra = next((k for k in error.instance if k not in allowed), None)
+        if extra is not None:
+            parts.append(f".{extra}")
     if error.validator == "dependentRequired" and isinstance(error.instance, dict):
         for needs in error.validator_value.values():
             parts.extend(f".{k}" for k in needs if k not in error.instance)
@@ -74,6 +79,8 @@ def _message(error: ValidationError) -> str:
         return f"must be of type {error.validator_value}"
     if error.validator == "pattern":
         return "has an invalid format"
+    if error.validator == "additionalProperties":
+        return "is not allowed here"
     return f"fails the {error.validator} constraint"
 
 
@@ -84,6 +91,13 @@ def validate_hook_request(hook: str, body: Any) -> None:
     if body.get("hook") != hook:
         raise RequestValidationError("hook", f"must be {hook!r} for this service")
     _raise_first(REQUEST_SCHEMAS[hook], body)
+
+
+def validate_body(schema_name: str, body: Any) -> None:
+    """Raise RequestValidationError naming the first offending field of a JSON object body."""
+    if not isinstance(body, dict):
+        raise RequestValidationError("(body)", "must be a JSON object")
+    _raise_first(schema_name, body)
 
 
 def response_errors(schema_name: str, body: Any) -> list[str]:

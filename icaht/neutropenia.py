@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from icaht.early import EarlyResult, grade_early
 from icaht.late import LateResult, grade_late
-from icaht.observations import AncInput, daily_minima
+from icaht.observations import AncInput, DailyAnc, daily_minima
 from icaht.options import GradingOptions
 from icaht.phenotype import Phenotype, PhenotypeResult, classify_phenotype
 from icaht.version import RULES_VERSION
@@ -30,6 +30,8 @@ class NeutropeniaResult:
     censor_day: int | None
     preliminary_values_used: bool  # §1.1: preliminary values only in real-time grading
     rules_version: str = RULES_VERSION
+    # the daily minima the grades were computed from (evidence for charts; not compared)
+    daily: DailyAnc | None = field(default=None, compare=False, repr=False)
 
 
 def _as_date(value: date | datetime | None) -> date | None:
@@ -84,4 +86,5 @@ def grade_neutropenia(
         death_day=death_day,
         censor_day=censor_day,
         preliminary_values_used=bool(daily.preliminary_days),
+        daily=daily,
     )

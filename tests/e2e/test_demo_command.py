@@ -80,6 +80,13 @@ def test_demo_serves_what_it_prints_and_stops_cleanly_on_ctrl_c(state_dir: Path)
         answer = subprocess.run(["bash", "-c", hook], capture_output=True, text=True, check=True)
         [card] = json.loads(answer.stdout)["cards"]
         assert card["extension"]["org.icaht.assessment"]["early_grade"] in (3, 4)
+        service = f"http://127.0.0.1:{port}"
+        assert card["links"][0]["url"] == f"{service}/smart/launch.html"
+        launches = [w for w in output.split() if w.startswith(f"{service}/smart/launch.html?")]
+        assert len(launches) == 6  # one per patient, each reading the local FHIR server
+        assert all(f"fhirServiceUrl=http%3A%2F%2F127.0.0.1%3A{fhir_port}" in u for u in launches)
+        page = requests.get(launches[0], timeout=10)
+        assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)

@@ -1,0 +1,365 @@
+"""`POST /api/v1/assessment`: a patient's FHIR resources in, the engine's assessment out.
+
+The SMART app reads the patient's data with the EHR's access token and posts it here; this
+module validates the body (cds_service/schemas/assessment-request.json, 400 naming the field),
+runs the same evaluation as the hooks (cds_service/evaluation.py) and shapes the answer
+(assessment-response.json): grades with their texts, the day series the engine used, the
+neutropenic episodes, scores, alerts and what was left out. Nothing is stored; the log gets
+counts only. Why it has no authentication of its own: docs/decisions/0009.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Request
+
+from cds_service.cards import CTCAE_UNITS, DOI
+from cds_service.config import Settings
+from cds_service.errors import RequestValidationError
+from cds_service.evaluation import Evaluation, evaluate
+from cds_service.logs import log_event
+from cds_service.validation import validate_body
+from icaht import RULES_VERSION, Assessment, CtcaeGrade, GradingOptions
+from icaht.early import EARLY_WINDOW_END, PROFOUND_ANC, SEVERE_ANC
+from icaht.record import CANONICAL_UNIT, Analyte
+from icaht.rules import Alert
+from icaht.series import EMPTY, ChartSeries, DayPoint, chart_series
+
+REQUEST_SCHEMA = "assessment-request.json"
+RESPONSE_SCHEMA = "assessment-response.json"
+# a year of daily counts with a differential is a few thousand Observations of about 1-2 kB
+MAX_BODY_BYTES = 16 * 1024 * 1024
+NO_INFUSION = "no CAR-T infusion on record: day 0 unknown, no ICAHT grade"
+THRESHOLDS = {
+    "ancSevere": SEVERE_ANC,
+    "ancProfound": PROFOUND_ANC,
+    "earlyEndDay": EARLY_WINDOW_END,
+    "lateEndDay": GradingOptions().late_window_end,
+}
+# "Patient/123", "https://ehr.example/fhir/Patient/123" or ".../Patient/123/_history/2"
+PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+class UnsupportedMediaError(Exception):
+    """The body is not declared as JSON (-> 415)."""
+
+
+@dataclass(frozen=True)
+class AssessmentRequest:
+    patient_id: str
+    resources: tuple[dict[str, Any], ...]  # Bundles flattened to their entries' resources
+    evaluation_date: date | None
+
+
+def parse_request(content_type: str | None, raw: bytes) -> AssessmentRequest:
+    """The validated request, or RequestValidationError naming the field (-> 400)."""
+    if (content_type or "").split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaError
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RequestValidationError("(body)", "is not valid JSON") from error
+    validate_body(REQUEST_SCHEMA, body)
+    patient_id = body["patientId"]
+    resources = tuple(_checked_resources(body["resources"], patient_id))
+    return AssessmentRequest(patient_id, resources, _evaluation_date(body))
+
+
+def _evaluation_date(body: dict[str, Any]) -> date | None:
+    raw = body.get("evaluationDate")
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as error:  # the pattern passed, the calendar did not (2026-02-30)
+        raise RequestValidationError("evaluationDate", "is not a valid date") from error
+
+
+def _checked_resources(
+    resources: list[dict[str, Any]], patient_id: str
+) -> Iterator[dict[str, Any]]:
+    """Each resource (Bundles opened), refused when it belongs to another patient: grading a
+    mixture of two patients' counts would be silently wrong."""
+    for index, resource in enumerate(resources):
+        path = f"resources[{index}]"
+        if resource["resourceType"] == "Bundle":
+            yield from _bundle_entries(resource, path, patient_id)
+        else:
+            _check_patient(resource, path, patient_id)
+            yield resource
+
+
+def _bundle_entries(bundle: dict[str, Any], path: str, patient_id: str) -> Iterator[dict[str, Any]]:
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise RequestValidationError(f"{path}.entry", "must be of type array")
+    for index, entry in enumerate(entries):
+        where = f"{path}.entry[{index}].resource"
+        inner = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(inner, dict) or not isinstance(inner.get("resourceType"), str):
+            raise RequestValidationError(where, "must be a FHIR resource with a resourceType")
+        if inner["resourceType"] == "Bundle":
+            raise RequestValidationError(where, "must not be a Bundle")
+        _check_patient(inner, where, patient_id)
+        yield inner
+
+
+def _check_patient(resource: dict[str, Any], path: str, patient_id: str) -> None:
+    if resource["resourceType"] == "Patient":
+        if resource.get("id", patient_id) != patient_id:
+            raise RequestValidationError(f"{path}.id", "must be the patientId")
+        return
+    for key in ("subject", "patient"):
+        reference = resource.get(key)
+        target = reference.get("reference") if isinstance(reference, dict) else None
+        match = PATIENT_REFERENCE.search(target) if isinstance(target, str) else None
+        if match is not None and match.group(1) != patient_id:
+            raise RequestValidationError(f"{path}.{key}.reference", "must refer to the patientId")
+
+
+def assessment_response(
+    request: AssessmentRequest, evaluation: Evaluation, evaluation_date: date
+) -> dict[str, Any]:
+    """The response body (assessment-response.json)."""
+    assessment = evaluation.assessment
+    if assessment is None or assessment.day0 is None:
+        return _no_infusion(request, evaluation, evaluation_date)
+    series = chart_series(evaluation.mapped.record, assessment)
+    alerts = evaluation.rules.alerts if evaluation.rules else ()
+    not_evaluable = evaluation.rules.not_evaluable if evaluation.rules else ()
+    return {
+        **_common(request, evaluation, evaluation_date),
+        "infusionDate": assessment.day0.isoformat(),
+        "day": (evaluation_date - assessment.day0).days,
+        "early": _early(assessment),
+        "late": _late(assessment),
+        "phenotype": _phenotype(assessment),
+        "episodes": [
+            {"threshold": e.threshold, "startDay": e.start_day, "endDay": e.end_day}
+            for e in series.episodes
+        ],
+        "series": _series(series),
+        "hematotox": _hematotox(assessment),
+        "easix": _easix(assessment),
+        "ctcae": _ctcae(assessment),
+        "alerts": [_alert(alert) for alert in alerts],
+        "notEvaluable": [item.needs for item in not_evaluable],
+        "missing": list(assessment.missing),
+    }
+
+
+def _common(
+    request: AssessmentRequest, evaluation: Evaluation, evaluation_date: date
+) -> dict[str, Any]:
+    return {
+        "rulesVersion": RULES_VERSION,
+        "patientId": request.patient_id,
+        "evaluationDate": evaluation_date.isoformat(),
+        "thresholds": dict(THRESHOLDS),
+        "leftOut": [
+            {"resource": item.resource_id, "reason": item.reason}
+            for item in evaluation.mapped.left_out
+        ],
+    }
+
+
+def _no_infusion(
+    request: AssessmentRequest, evaluation: Evaluation, evaluation_date: date
+) -> dict[str, Any]:
+    return {
+        **_common(request, evaluation, evaluation_date),
+        "infusionDate": None,
+        "day": None,
+        "early": None,
+        "late": None,
+        "phenotype": None,
+        "episodes": [],
+        "series": _series(EMPTY),
+        "hematotox": None,
+        "easix": None,
+        "ctcae": [],
+        "alerts": [],
+        "notEvaluable": [],
+        "missing": [NO_INFUSION],
+    }
+
+
+def _early(assessment: Assessment) -> dict[str, Any] | None:
+    result = assessment.neutropenia
+    if result is None:
+        return None
+    early = result.early
+    graded = early.grade is not None
+    return {
+        "grade": early.grade,
+        "status": early.status,
+        "text": early.explanation(),
+        "daysBelow500": early.days_anc_le_500 if graded else None,
+        "daysBelow100": early.days_anc_le_100 if graded else None,
+        "lowerBound": early.lower_bound,
+    }
+
+
+def _late(assessment: Assessment) -> dict[str, Any] | None:
+    result = assessment.neutropenia
+    if result is None:
+        return None
+    late = result.late
+    confirmed = late.confirmed if late.grade is not None else None
+    return {"grade": late.grade, "confirmed": confirmed, "text": late.explanation()}
+
+
+def _phenotype(assessment: Assessment) -> dict[str, Any] | None:
+    result = assessment.neutropenia
+    if result is None:
+        return None
+    if result.phenotype == "indeterminate":
+        return {"code": None, "text": "recovery phenotype not yet determinable"}
+    # a phenotype named before day 60 may still change (docs/decisions/0002, C7)
+    suffix = "" if result.phenotype_detail.window_complete else " so far"
+    return {"code": result.phenotype, "text": f"{result.phenotype}{suffix}"}
+
+
+def _series(series: ChartSeries) -> dict[str, Any]:
+    return {
+        "anc": _points(Analyte.ANC, series.anc),
+        "platelets": _points(Analyte.PLATELETS, series.platelets),
+        "hemoglobin": _points(Analyte.HEMOGLOBIN, series.hemoglobin),
+    }
+
+
+def _points(analyte: Analyte, points: tuple[DayPoint, ...]) -> dict[str, Any]:
+    return {"unit": CANONICAL_UNIT[analyte], "points": [_point(p) for p in points]}
+
+
+def _point(point: DayPoint) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "day": point.day,
+        "date": point.date.isoformat(),
+        "value": round(point.value, 3),  # interpolation leaves long fractions
+        "kind": point.kind,
+    }
+    if point.comparator is not None:
+        out["comparator"] = point.comparator
+    return out
+
+
+def _hematotox(assessment: Assessment) -> dict[str, Any] | None:
+    score = assessment.hematotox
+    if score is None:
+        return None
+    if score.missing:
+        text = f"{score.lower}-{score.upper} points, risk {score.risk}"
+        text += f" (missing: {', '.join(score.missing)})"
+    else:
+        text = f"{score.score} points, {score.risk} risk"
+    return {"score": score.score, "risk": score.risk, "text": text}
+
+
+def _easix(assessment: Assessment) -> dict[str, Any] | None:
+    result = assessment.easix
+    if result is None or result.value is None:
+        return None
+    text = f"EASIX {result.value:.2f}"
+    if result.log2 is not None:
+        text += f" (log2 {result.log2:.2f})"
+    if result.above_korell_cutoff is not None:
+        text += ", above" if result.above_korell_cutoff else ", not above"
+        text += " the Korell cut-off"
+    return {"value": round(result.value, 4), "text": text}
+
+
+def _ctcae(assessment: Assessment) -> list[dict[str, Any]]:
+    return [
+        {"count": grade.term, "grade": grade.grade, "text": _ctcae_text(grade)}
+        for grade in assessment.ctcae
+        if grade.grade is not None
+    ]
+
+
+def _ctcae_text(grade: CtcaeGrade) -> str:
+    value = f"{'<' if grade.lower_bound else ''}{grade.value:g} {CTCAE_UNITS[grade.term]}"
+    when = f" on {grade.day.isoformat()}" if grade.day else ""
+    return f"{grade.term} grade {grade.grade} ({value}{when})"
+
+
+def _alert(alert: Alert) -> dict[str, Any]:
+    doi = DOI.search(alert.source)
+    return {
+        "ruleId": alert.rule_id,
+        "severity": alert.severity,
+        "summary": alert.summary,
+        "rationale": alert.rationale,
+        "recommendation": alert.recommendation,
+        "source": alert.source,
+        "sourceUrl": f"https://doi.org/{doi.group(1)}" if doi else None,
+    }
+
+
+def handle(
+    http: Request, settings: Settings, now: Callable[[ZoneInfo], datetime]
+) -> tuple[int, dict[str, Any]]:
+    """(status, body) of one call: 200 with the assessment, or an OperationOutcome."""
+    started = time.perf_counter()
+    status, body, counts = _answer(http, settings, now)
+    # counts and timings only: never the patient id, values or dates (DEVELOPERS.md)
+    log_event(
+        "assessment",
+        status=status,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        **counts,
+    )
+    return status, body
+
+
+Answer = tuple[int, dict[str, Any], dict[str, int]]  # status, body, counts for the log
+
+
+def _answer(http: Request, settings: Settings, now: Callable[[ZoneInfo], datetime]) -> Answer:
+    too_large: Answer = 413, _outcome("too-costly", f"body larger than {MAX_BODY_BYTES} bytes"), {}
+    if (http.content_length or 0) > MAX_BODY_BYTES:
+        return too_large
+    # a chunked body has no length: read at most one byte more than allowed to tell
+    http.max_content_length = MAX_BODY_BYTES + 1
+    raw = http.get_data(cache=False)
+    if len(raw) > MAX_BODY_BYTES:
+        return too_large
+    try:
+        request = parse_request(http.content_type, raw)
+    except UnsupportedMediaError:
+        return 415, _outcome("not-supported", "Content-Type must be application/json"), {}
+    except RequestValidationError as error:
+        return 400, _outcome("invalid", f"{error.field} {error.message}", error.field), {}
+    today = now(ZoneInfo(settings.timezone)).date()
+    if request.evaluation_date is not None and request.evaluation_date > today:
+        text = "evaluationDate must not be after today (as-of grading knows no future)"
+        return 400, _outcome("invalid", text, "evaluationDate"), {}
+    evaluation_date = request.evaluation_date or today
+    evaluation = evaluate(
+        request.resources,
+        patient_id=request.patient_id,
+        timezone=settings.timezone,
+        evaluation_date=evaluation_date,
+    )
+    counts = {
+        "resources": len(request.resources),
+        "observations": len(evaluation.mapped.record.labs),
+        "left_out": len(evaluation.mapped.left_out),
+        "alerts": len(evaluation.rules.alerts) if evaluation.rules else 0,
+    }
+    return 200, assessment_response(request, evaluation, evaluation_date), counts
+
+
+def _outcome(code: str, text: str, field: str | None = None) -> dict[str, Any]:
+    issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": text}
+    if field:
+        issue["expression"] = [field]
+    return {"resourceType": "OperationOutcome", "issue": [issue]}

@@ -1,0 +1,52 @@
+"""One evaluation of a patient's FHIR resources: mapping, the engine, the management rules.
+
+Shared by the CDS hooks (cds_service/hooks.py) and the assessment API
+(cds_service/assessment_api.py), so the SMART app and the cards can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fhir_mappings import MappingResult, map_patient
+from icaht import Assessment, assess
+from icaht.rules import DraftOrder, Hook, RuleInput, RulesResult, evaluate_rules
+
+Phase = Callable[[str], AbstractContextManager[Any]]
+
+
+def _untimed(phase: str) -> AbstractContextManager[Any]:
+    return nullcontext()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    mapped: MappingResult
+    assessment: Assessment | None  # None: no CAR-T infusion on record (nothing to grade)
+    rules: RulesResult | None
+
+
+def evaluate(
+    resources: Iterable[Any],
+    *,
+    patient_id: str,
+    timezone: str,
+    evaluation_date: date,
+    hook: Hook = "patient-view",
+    drafts: tuple[DraftOrder, ...] = (),
+    phase: Phase = _untimed,
+) -> Evaluation:
+    """Map, grade as of `evaluation_date`, run the rules; `phase` times each step."""
+    with phase("map"):
+        mapped = map_patient(resources, patient_id=patient_id, tz=timezone)
+    if mapped.record.timeline.day0 is None:
+        return Evaluation(mapped, None, None)
+    with phase("assess"):
+        assessment = assess(mapped.record, evaluation_date=evaluation_date)
+    with phase("rules"):
+        rules = evaluate_rules(RuleInput(assessment, mapped.record, evaluation_date, hook, drafts))
+    return Evaluation(mapped, assessment, rules)
