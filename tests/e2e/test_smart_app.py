@@ -1,0 +1,490 @@
+"""The SMART app in a real browser: Debian's Chromium (Playwright), the service serving the app and
+its assessment API, a test EHR (authlib authorization server + token-checking FHIR gateway,
+tests/smart_auth_server.py) and the real FHIR server holding the synthetic cohort.
+
+Every launch is a full SMART App Launch 2 round trip: launch.html -> discovery -> authorize (PKCE
+S256) -> index.html -> token -> FHIR reads with the bearer token -> POST /api/v1/assessment ->
+chart. What the page shows is checked against the synthetic patient's designed course and the
+service's answer; one screenshot per course goes to .state/artefacts/smart/.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+import requests
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from playwright.sync_api import Browser, Page, Playwright, Request, Route, sync_playwright
+from smart_auth_server import SmartTestEhr, authorize_url
+from smart_browser import BrowserMissingError, launch_chromium
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from cds_service.app import create_app
+from cds_service.cards import ASSESSMENT_KEY
+from cds_service.config import Settings
+from cds_service.fhir_server import LocalFhirServer, free_port
+from cds_service.synthetic import SyntheticPatient
+from cds_service.synthetic.generator import CENTRE_TZ
+
+pytestmark = pytest.mark.fhir_server
+
+CLIENT_ID = "icaht-cds-smart"
+TEST_USER = "Practitioner/test-clinician"
+EVALUATION_DATE = "2026-06-01"  # the cohort's anchor: every chosen course is complete by then
+APP_CONTEXT = json.dumps({"evaluationDate": EVALUATION_DATE})
+ANC_LOINC = "751-8"
+# messy records that change which ANC days count as measured; the chosen patients have none
+ANC_MESSY = {"anc-10*3/uL", "anc-less-than", "entered-in-error", "duplicate", "no-unit"}
+ARTEFACTS = Path(__file__).resolve().parents[2] / ".state" / "artefacts" / "smart"
+READY = "body[data-state='ready'], body[data-state='error']"
+
+
+# ------------------------------------------------------------------------------- fixtures
+
+
+class ServedApp:
+    """The service (auth off: the app's API takes no EHR JWT) in a thread on a free port."""
+
+    def __init__(self, database_url: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        settings = Settings(
+            auth="none", public_url=self.url, database_url=database_url, timezone="Europe/Berlin"
+        )
+        self.server: BaseWSGIServer = make_server(
+            "127.0.0.1", self.port, create_app(settings), threaded=True
+        )
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def launch_url(self, **params: str) -> str:
+        return f"{self.url}/smart/launch.html?{urlencode(params)}"
+
+
+@pytest.fixture(scope="module")
+def service(database_url: str) -> Iterator[ServedApp]:
+    served = ServedApp(database_url)
+    served.thread.start()
+    yield served
+    served.server.shutdown()
+    served.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def ehr(seeded_fhir_server: LocalFhirServer, service: ServedApp) -> Iterator[SmartTestEhr]:
+    test_ehr = SmartTestEhr(seeded_fhir_server.base_url, CLIENT_ID, f"{service.url}/smart/")
+    test_ehr.start()
+    yield test_ehr
+    test_ehr.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        yield _chromium(playwright)
+
+
+def _chromium(playwright: Playwright) -> Browser:
+    try:
+        return launch_chromium(playwright)
+    except BrowserMissingError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield context.new_page()
+    context.close()
+
+
+def _course(cohort: list[SyntheticPatient], course: str) -> SyntheticPatient:
+    """The first completed course of this kind without edge cases or messy ANC records."""
+    for patient in cohort:
+        plan = patient.plan
+        clean = not ANC_MESSY & set(plan.messy)
+        if plan.course == course and plan.edge is None and not plan.ongoing and clean:
+            return patient
+    raise AssertionError(f"the test cohort has no clean {course} course")
+
+
+def _launch(page: Page, service: ServedApp, ehr: SmartTestEhr, launch: str) -> dict[str, Any]:
+    """An EHR launch in the browser; returns the service's assessment as the page received it."""
+    with page.expect_response(f"{service.url}/api/v1/assessment") as answer:
+        page.goto(service.launch_url(iss=ehr.fhir_base, launch=launch))
+    page.wait_for_selector("body[data-state='ready']")
+    assessment: dict[str, Any] = answer.value.json()
+    return assessment
+
+
+def _measured_anc_days(patient: SyntheticPatient) -> int:
+    """Days -7..+100 with an ANC result, counted from the FHIR resources (not from the app)."""
+    day0 = patient.plan.day0
+    days = set()
+    for resource in patient.resources():
+        codes = [c.get("code") for c in resource.get("code", {}).get("coding", [])]
+        if resource["resourceType"] != "Observation" or ANC_LOINC not in codes:
+            continue
+        taken = datetime.fromisoformat(resource["effectiveDateTime"]).astimezone(CENTRE_TZ)
+        day = (taken.date() - day0).days
+        if -7 <= day <= 100 and taken.date() <= date.fromisoformat(EVALUATION_DATE):
+            days.add(day)
+    return len(days)
+
+
+def _pixel(page: Page, series: str, day: float, height_share: float) -> list[int]:
+    """RGBA of the chart's canvas at a day, a share of the plot height below its top."""
+    pixel: list[int] = page.eval_on_selector(
+        f"figure[data-series='{series}']",
+        """(figure, [day, share]) => {
+            const u = figure.plot;
+            const x = Math.round(u.valToPos(day, "x", true));
+            const y = Math.round(u.bbox.top + u.bbox.height * share);
+            return Array.from(u.ctx.getImageData(x, y, 1, 1).data);
+        }""",
+        [day, height_share],
+    )
+    return pixel
+
+
+def _reddish(rgba: list[int]) -> bool:
+    red, _, blue, alpha = rgba
+    return alpha > 0 and red > blue + 40
+
+
+def _screenshot(page: Page, name: str) -> Path:
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTEFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    return path
+
+
+# ------------------------------------------------------------------------------------ tests
+
+
+@pytest.mark.parametrize("course", ["quick", "intermittent", "aplastic"])
+def test_ehr_launch_draws_the_course(
+    page: Page,
+    service: ServedApp,
+    ehr: SmartTestEhr,
+    synthetic_cohort: list[SyntheticPatient],
+    course: str,
+) -> None:
+    patient = _course(synthetic_cohort, course)
+    plan = patient.plan
+    launch = ehr.register_launch(patient.patient_id, app_context=APP_CONTEXT)
+
+    assessment = _launch(page, service, ehr, launch)
+
+    # the grade the design implies, written in the summary and on the chart
+    early = page.locator("#early-grade")
+    assert early.get_attribute("data-grade") == str(plan.expected_early_grade)
+    assert early.get_attribute("data-status") == plan.expected_early_status
+    assert f"grade {plan.expected_early_grade}" in early.inner_text()
+    assert assessment["evaluationDate"] == EVALUATION_DATE  # the appContext reached the API
+    assert assessment["infusionDate"] == plan.day0.isoformat()
+    # one point per day the engine used, and every point in the accessible table
+    for series in ("anc", "platelets", "hemoglobin"):
+        figure = page.locator(f"figure[data-series='{series}']")
+        points = assessment["series"][series]["points"]
+        assert points, f"{series}: no points"
+        assert figure.get_attribute("data-points") == str(len(points))
+        assert figure.locator("tbody tr").count() == len(points)
+        filled = [p for p in points if p["kind"] != "measured"]
+        assert figure.locator("tbody tr:not([data-kind='measured'])").count() == len(filled)
+    anc = page.locator("figure[data-series='anc']")
+    assert anc.get_attribute("data-measured") == str(_measured_anc_days(patient))
+    # the severe episode of the design is shaded where it lies, and nothing after it
+    severe = [e for e in assessment["episodes"] if e["threshold"] == 500]
+    assert severe, "the course has a severe episode by design"
+    longest = max(severe, key=lambda e: e["endDay"] - e["startDay"])
+    assert longest["endDay"] - longest["startDay"] + 1 >= plan.severe_days
+    shown = json.loads(page.locator("#episodes").get_attribute("data-episodes") or "[]")
+    assert shown == [[e["threshold"], e["startDay"], e["endDay"]] for e in assessment["episodes"]]
+    middle = (longest["startDay"] + longest["endDay"]) / 2
+    assert _reddish(_pixel(page, "anc", middle, 0.2)), "the episode is not shaded"
+    after = max(e["endDay"] for e in assessment["episodes"]) + 20.5
+    assert not _reddish(_pixel(page, "anc", after, 0.2)), "shading outside the episodes"
+    # alerts with their sources, the observations left out
+    assert page.locator("#alerts li.alert").count() == len(assessment["alerts"])
+    for alert in assessment["alerts"]:
+        assert (
+            alert["source"]
+            in page.locator(f"#alerts li[data-rule='{alert['ruleId']}']").first.inner_text()
+        )
+    assert page.locator("#left-out li").count() == max(1, len(assessment["leftOut"]))
+    assert "fhir-401" not in ehr.events
+    _screenshot(page, f"smart-app-{course}.png")
+
+
+def test_side_panel_400px_and_keyboard(
+    browser: Browser,
+    service: ServedApp,
+    ehr: SmartTestEhr,
+    synthetic_cohort: list[SyntheticPatient],
+) -> None:
+    patient = _course(synthetic_cohort, "aplastic")
+    context = browser.new_context(viewport={"width": 400, "height": 800})
+    page = context.new_page()
+    try:
+        _launch(page, service, ehr, ehr.register_launch(patient.patient_id, APP_CONTEXT))
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 400, f"the page is {width} px wide in a 400 px panel"
+        for canvas_width in page.eval_on_selector_all("canvas", "cs => cs.map(c => c.width)"):
+            assert canvas_width <= 400
+        # keyboard only: the skip link first, then into the chart's value table
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "skip"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "charts"
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.tagName")
+        assert focused == "SUMMARY"
+        page.keyboard.press("Enter")
+        assert page.locator("figure[data-series='anc'] details").get_attribute("open") is not None
+        _screenshot(page, "smart-app-aplastic-400px.png")
+    finally:
+        context.close()
+
+
+def test_tampered_pkce_verifier_is_refused(
+    page: Page, service: ServedApp, ehr: SmartTestEhr, synthetic_cohort: list[SyntheticPatient]
+) -> None:
+    """Someone replaying the code without the app's verifier gets no token and no data."""
+    patient = _course(synthetic_cohort, "quick")
+    assessments: list[Request] = []
+    page.on("request", lambda r: assessments.append(r) if "/api/v1/" in r.url else None)
+
+    def swap_verifier(route: Route) -> None:
+        form = parse_qs(route.request.post_data or "")
+        form["code_verifier"] = ["x" * 64]  # well-formed, but not the one behind the challenge
+        route.continue_(post_data=urlencode({k: v[0] for k, v in form.items()}))
+
+    page.route(f"{ehr.url}/auth/token", swap_verifier)
+    before = ehr.events.count("token-refused")
+    page.goto(service.launch_url(iss=ehr.fhir_base, launch=ehr.register_launch(patient.patient_id)))
+    page.wait_for_selector(READY)
+
+    status = page.locator("#status").inner_text()
+    assert page.locator("body").get_attribute("data-state") == "error"
+    assert "authorization with the EHR failed" in status
+    assert ehr.events.count("token-refused") == before + 1
+    assert not assessments
+
+
+def test_pkce_is_required_and_s256_only(service: ServedApp, ehr: SmartTestEhr) -> None:
+    """The test EHR refuses what a real one must: no challenge, plain, a wrong or no verifier."""
+    launch = ehr.register_launch("icaht-s7-p000")
+    redirect = f"{service.url}/smart/index.html"
+    base = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": redirect,
+        "scope": "launch patient/Observation.rs",
+        "aud": ehr.fhir_base,
+        "state": "s1",
+        "launch": launch,
+    }
+    verifier = "v" * 50
+    s256 = create_s256_code_challenge(verifier)
+
+    def authorize(**extra: str) -> dict[str, list[str]]:
+        answer = requests.get(authorize_url(ehr, **(base | extra)), allow_redirects=False)
+        assert answer.status_code == 302
+        location = answer.headers["Location"]
+        assert location.startswith(redirect)
+        return parse_qs(urlparse(location).query)
+
+    assert authorize()["error"] == ["invalid_request"]
+    assert authorize(code_challenge=verifier, code_challenge_method="plain")["error"] == [
+        "invalid_request"
+    ]
+    assert authorize(code_challenge=s256)["error"] == ["invalid_request"]  # method omitted
+
+    def token(code: str, **extra: str) -> requests.Response:
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect}
+        return requests.post(f"{ehr.url}/auth/token", data=form | {"client_id": CLIENT_ID} | extra)
+
+    granted = authorize(code_challenge=s256, code_challenge_method="S256")
+    assert granted["state"] == ["s1"]
+    code = granted["code"][0]
+    assert token(code).json()["error"] == "invalid_request"  # no verifier
+    assert token(code, code_verifier="w" * 50).json()["error"] == "invalid_grant"
+    answer = token(code, code_verifier=verifier)
+    assert answer.status_code == 200
+    assert answer.json()["patient"] == "icaht-s7-p000"
+
+
+def test_expired_token_is_said_in_words(
+    page: Page, service: ServedApp, ehr: SmartTestEhr, synthetic_cohort: list[SyntheticPatient]
+) -> None:
+    patient = _course(synthetic_cohort, "quick")
+    launch = ehr.register_launch(patient.patient_id, token_seconds=0)  # expired when issued
+    before = ehr.events.count("fhir-401")
+    page.goto(service.launch_url(iss=ehr.fhir_base, launch=launch))
+    page.wait_for_selector(READY)
+
+    assert page.locator("body").get_attribute("data-state") == "error"
+    assert "session has expired" in page.locator("#status").inner_text()
+    assert ehr.events.count("fhir-401") > before
+
+
+def test_fhir_error_is_said_in_words(page: Page, service: ServedApp, ehr: SmartTestEhr) -> None:
+    launch = ehr.register_launch("no-such-patient")
+    page.goto(service.launch_url(iss=ehr.fhir_base, launch=launch))
+    page.wait_for_selector(READY)
+
+    assert page.locator("body").get_attribute("data-state") == "error"
+    assert "FHIR server answered with an error" in page.locator("#status").inner_text()
+
+
+def test_patient_without_infusion_is_said_in_words(
+    page: Page, service: ServedApp, ehr: SmartTestEhr, seeded_fhir_server: LocalFhirServer
+) -> None:
+    patient_id = "smart-no-infusion"
+    record = {"resourceType": "Patient", "id": patient_id, "gender": "female"}
+    stored = requests.put(
+        f"{seeded_fhir_server.base_url}/Patient/{patient_id}",
+        json=record,
+        headers={"Content-Type": "application/fhir+json"},
+        timeout=10,
+    )
+    assert stored.status_code in (200, 201), stored.text
+
+    _launch(page, service, ehr, ehr.register_launch(patient_id))
+
+    assert "No CAR-T infusion on record" in page.locator("#status").inner_text()
+    assert page.locator("#charts").is_hidden()
+
+
+def test_standalone_launch_asks_for_a_patient(
+    page: Page, service: ServedApp, ehr: SmartTestEhr, synthetic_cohort: list[SyntheticPatient]
+) -> None:
+    patient = _course(synthetic_cohort, "intermittent")
+    ehr.standalone_patient = patient.patient_id
+    try:
+        with page.expect_request(f"{ehr.url}/auth/authorize*") as authorization:
+            page.goto(service.launch_url(iss=ehr.fhir_base))
+        page.wait_for_selector("body[data-state='ready']")
+    finally:
+        ehr.standalone_patient = None
+    query = parse_qs(urlparse(authorization.value.url).query)
+    assert "launch/patient" in query["scope"][0].split()
+    assert "launch" not in query
+    assert query["code_challenge_method"] == ["S256"]
+    assert page.locator("#early-grade").get_attribute("data-grade") is not None
+
+
+def test_open_server_demo_launch(
+    page: Page,
+    service: ServedApp,
+    seeded_fhir_server: LocalFhirServer,
+    synthetic_cohort: list[SyntheticPatient],
+) -> None:
+    """The demo's launch: an open FHIR server, no OAuth (fhirclient's fhirServiceUrl mode)."""
+    patient = _course(synthetic_cohort, "aplastic")
+    url = service.launch_url(fhirServiceUrl=seeded_fhir_server.base_url, patient=patient.patient_id)
+    page.goto(url)
+    page.wait_for_selector(READY)
+
+    assert page.locator("body").get_attribute("data-state") == "ready"
+    grade = page.locator("#early-grade").get_attribute("data-grade")
+    assert grade == str(patient.plan.expected_early_grade)
+
+
+def test_status_card_link_launches_the_app(
+    page: Page,
+    service: ServedApp,
+    ehr: SmartTestEhr,
+    seeded_fhir_server: LocalFhirServer,
+    synthetic_cohort: list[SyntheticPatient],
+) -> None:
+    """The EHR follows the status card's smart link, adding iss and launch (CDS Hooks 2.0)."""
+    patient = _course(synthetic_cohort, "aplastic")
+    hook = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": seeded_fhir_server.base_url,
+        "context": {"userId": TEST_USER, "patientId": patient.patient_id},
+    }
+    answer = requests.post(f"{service.url}/cds-services/icaht-patient-view", json=hook, timeout=30)
+    assert answer.status_code == 200, answer.text
+    links = [
+        link
+        for card in answer.json()["cards"]
+        for link in card.get("links", [])
+        if link.get("type") == "smart"
+    ]
+    assert len(links) == 1, links
+    link = links[0]
+    assert link["url"] == f"{service.url}/smart/launch.html"
+
+    launch = ehr.register_launch(patient.patient_id, app_context=link.get("appContext"))
+    with page.expect_response(f"{service.url}/api/v1/assessment"):
+        page.goto(f"{link['url']}?{urlencode({'iss': ehr.fhir_base, 'launch': launch})}")
+    page.wait_for_selector("body[data-state='ready']")
+
+    grade = page.locator("#early-grade").get_attribute("data-grade")
+    assert grade == str(patient.plan.expected_early_grade)
+
+
+def test_relapse_in_conditions_censors_the_chart_like_the_card(
+    page: Page,
+    service: ServedApp,
+    ehr: SmartTestEhr,
+    seeded_fhir_server: LocalFhirServer,
+    synthetic_cohort: list[SyntheticPatient],
+) -> None:
+    """Relapse is a Condition: without it the app graded late ICAHT the card had censored."""
+    patient = next(p for p in synthetic_cohort if p.plan.edge == "relapse")
+    hook = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": seeded_fhir_server.base_url,
+        "context": {"userId": TEST_USER, "patientId": patient.patient_id},
+    }
+    answer = requests.post(f"{service.url}/cds-services/icaht-patient-view", json=hook, timeout=30)
+    assert answer.status_code == 200, answer.text
+    card = next(c for c in answer.json()["cards"] if ASSESSMENT_KEY in c["extension"])
+    facts = card["extension"][ASSESSMENT_KEY]
+    assert facts["early_status"] == "censored"
+
+    with page.expect_request(f"{service.url}/api/v1/assessment") as sent:
+        assessment = _launch(page, service, ehr, ehr.register_launch(patient.patient_id))
+
+    kinds = {r["resourceType"] for r in json.loads(sent.value.post_data or "{}")["resources"]}
+    assert "Condition" in kinds
+    assert assessment["early"]["status"] == facts["early_status"]
+    assert assessment["early"]["grade"] == facts["early_grade"]
+    assert assessment["late"]["grade"] == facts.get("late_grade")
+    assert page.locator("#early-grade").get_attribute("data-status") == "censored"
+
+
+def test_refused_condition_scope_is_said_not_fatal(
+    page: Page, service: ServedApp, ehr: SmartTestEhr, synthetic_cohort: list[SyntheticPatient]
+) -> None:
+    """An EHR that will not grant Condition: the app grades without and lists what is missing."""
+    patient = _course(synthetic_cohort, "quick")
+
+    def without_conditions(route: Route) -> None:
+        config = route.fetch().json()
+        config["scope"] = " ".join(s for s in config["scope"].split() if "Condition" not in s)
+        route.fulfill(json=config)
+
+    page.route(f"{service.url}/smart/config.json", without_conditions)
+    before = ehr.events.count("fhir-403")
+    _launch(page, service, ehr, ehr.register_launch(patient.patient_id, APP_CONTEXT))
+
+    assert ehr.events.count("fhir-403") == before + 1
+    missing = page.locator("#gaps").inner_text()
+    assert "did not grant patient/Condition.rs" in missing
+    grade = page.locator("#early-grade").get_attribute("data-grade")
+    assert grade == str(patient.plan.expected_early_grade)

@@ -1,0 +1,46 @@
+"""Every data file the packages read at run time ships in a built wheel.
+
+The Docker image installs the project without -e (deploy/Dockerfile), so a file that no
+package-data pattern of pyproject.toml matches is missing in production while every test here
+passes from the source tree. This test keeps the patterns and the files in step.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("icaht", "fhir_mappings", "cds_service", "cohort")
+CODE = {".py", ".pyc", ".pyi"}
+
+
+def _patterns() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    data: dict[str, list[str]] = config["tool"]["setuptools"]["package-data"]
+    return data["*"]
+
+
+def _data_files() -> list[Path]:
+    files = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*"):
+            if path.is_file() and path.suffix not in CODE and "__pycache__" not in path.parts:
+                files.append(path)
+    return files
+
+
+def test_there_are_data_files_to_check() -> None:
+    names = {path.name for path in _data_files()}
+    assert {"app.js", "uPlot.iife.min.js", "LICENSE", "assessment-request.json"} <= names
+
+
+def test_every_data_file_matches_a_package_data_pattern() -> None:
+    patterns = _patterns()
+    unshipped = [
+        str(path.relative_to(ROOT))
+        for path in _data_files()
+        if not any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)
+    ]
+    assert not unshipped, f"not in any package-data pattern of pyproject.toml: {unshipped}"
