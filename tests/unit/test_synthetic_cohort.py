@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from cds_service.synthetic import SyntheticPatient, generate_cohort
+from cds_service.synthetic import SyntheticPatient, generate_cohort, generate_patient
 from cds_service.synthetic.courses import MESSY_KINDS
 
 ANCHOR = date(2026, 6, 1)
@@ -197,8 +197,6 @@ def test_deaths_are_recorded_on_the_patient(cohort: list[SyntheticPatient]) -> N
 
 def test_entered_in_error_record_on_a_course_without_a_severe_day_yet() -> None:
     # patient 849 of seed 3: an ongoing course sampled to day 3, no ANC <= 500 yet (it crashed)
-    from cds_service.synthetic.generator import generate_patient
-
     patient = generate_patient(849, seed=3)
     assert "entered-in-error" in patient.plan.messy
     observations = [r for r in patient.resources() if r["resourceType"] == "Observation"]
