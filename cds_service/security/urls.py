@@ -62,8 +62,12 @@ def normalise_url(url: str) -> NormalUrl:
         raise UrlError("user info is not allowed in the URL")
     if parts.query or parts.fragment or url.endswith(("?", "#")):
         raise UrlError("query and fragment are not allowed in a base URL")
+    if port == 0:  # falsy: it must not pass for "no port given" (found by hypothesis)
+        raise UrlError("port 0 is not a port")
     host = _host(parts.hostname)
-    return NormalUrl(scheme, host, port or DEFAULT_PORTS[scheme], _path(parts.path))
+    return NormalUrl(
+        scheme, host, DEFAULT_PORTS[scheme] if port is None else port, _path(parts.path)
+    )
 
 
 def _host(hostname: str | None) -> str:

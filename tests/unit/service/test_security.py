@@ -703,6 +703,7 @@ def test_fhir_server_not_allowed(url: str) -> None:
         "https://ehr.example.org/fhir\n",
         " https://ehr.example.org/fhir",
         "https://ehr.example.org./fhir",
+        "https://ehr.example.org:0/fhir",
         "//ehr.example.org/fhir",
         "ehr.example.org/fhir",
         "file:///etc/passwd",
