@@ -18,6 +18,7 @@ from cds_service.fhir_server import DEFAULT_STATE_DIR, FhirServerError
 from cds_service.security import ClientsConfigError, load_clients
 from cds_service.synthetic import generate_cohort
 from cds_service.synthetic.loader import SeedError, seed_cohort
+from cohort.cli import add_cohort_command
 from icaht import RULES_VERSION
 from icaht.rules import format_catalogue
 
@@ -78,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=DEMO_SEED)
     seed.add_argument("--anchor", type=date.fromisoformat, help="the cohort's today (ISO date)")
     seed.set_defaults(func=_seed)
+
+    add_cohort_command(commands)  # cohort/cli.py: Bulk NDJSON or Liang CSV -> tables, plots
     return parser
 
 

@@ -1,0 +1,230 @@
+"""Grading one patient: a pure function of that patient's rows (no I/O, no clock).
+
+The same function runs in the local worker processes and under PySpark's `applyInPandas`.
+FHIR resources go through exactly what the patient-view hook runs (cds_service/hooks.py):
+`map_patient` with the centre's time zone, labs from 14 days before day 0 (the hook's FHIR
+query bound), then `icaht.assess` on the evaluation date. A Liang-layout CSV has no FHIR: its
+rows become the engine's `PatientRecord` directly (the mapping layer's contract) and go through
+the same `icaht.assess`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from cds_service.discovery import PREFETCH
+from cds_service.hooks import LAB_LOOKBACK_DAYS
+from cohort.model import EpisodeRow, PatientOutcome, Recovery
+from fhir_mappings import map_patient
+from icaht import Assessment, GradingOptions, assess
+from icaht.record import Analyte, CarTInfusion, LabValue, PatientRecord, TherapyTimeline
+
+InputKind = Literal["fhir", "liang"]
+SEVERE_ANC = 500  # ICAHT severe neutropenia, ANC <= 500/uL (clinical-rules 2.1)
+TRAJECTORY_LAST_DAY = 60  # the recovery-phenotype window (clinical-rules 5.2)
+EARLY_LAST_DAY = 30  # the early ICAHT window: the first severe day must fall in it
+NO_DAY0 = "no CAR-T infusion on record: day 0 unknown, no ICAHT grade"
+BEFORE_LOOKBACK = "before-day-minus-14"  # not read by the service either (hook query bound)
+
+
+def _service_resource_types() -> frozenset[str]:
+    """The resource types the patient-view hook reads (its prefetch templates)."""
+    return frozenset(t.query.split("?")[0].split("/")[0] for t in PREFETCH)
+
+
+SERVICE_RESOURCE_TYPES = _service_resource_types()
+
+
+@dataclass(frozen=True, slots=True)
+class GradingSettings:
+    kind: InputKind
+    as_of: date | None  # evaluation date; None = retrospective (Liang: each last follow-up)
+    timezone: str = "UTC"  # the centre's IANA zone: calendar days of lab results
+    liang: bool = False  # GradingOptions.liang(), the reference preset
+
+    @property
+    def options(self) -> GradingOptions:
+        return GradingOptions.liang() if self.liang else GradingOptions()
+
+
+def grade_payloads(
+    patient_id: str, payloads: Iterable[str], settings: GradingSettings
+) -> PatientOutcome:
+    """Grade one patient from its JSON texts: FHIR resources, or Liang CSV rows as objects.
+
+    The texts are sorted first: engines deliver a patient's rows in different orders, and the
+    same rows must give the same outcome whichever engine read them.
+    """
+    items = [json.loads(text) for text in sorted(payloads)]
+    if settings.kind == "fhir":
+        return grade_fhir_patient(patient_id, items, settings)
+    return grade_liang_patient(patient_id, items, settings)
+
+
+def grade_fhir_patient(
+    patient_id: str, resources: Sequence[Mapping[str, Any]], settings: GradingSettings
+) -> PatientOutcome:
+    """What the patient-view hook computes for this patient on `settings.as_of`."""
+    wanted = [r for r in resources if r.get("resourceType") in SERVICE_RESOURCE_TYPES]
+    mapped = map_patient(wanted, patient_id=patient_id, tz=settings.timezone)
+    left_out = Counter(item.reason for item in mapped.left_out)
+    record = mapped.record
+    day0 = record.timeline.day0
+    if day0 is None:
+        return _without_day0(patient_id, settings.as_of, left_out)
+    since = day0 - timedelta(days=LAB_LOOKBACK_DAYS)
+    kept = tuple(v for v in record.labs if v.day >= since)
+    if len(kept) < len(record.labs):
+        left_out[BEFORE_LOOKBACK] += len(record.labs) - len(kept)
+        record = replace(record, labs=kept)
+    assessment = assess(record, evaluation_date=settings.as_of, options=settings.options)
+    return outcome_of(assessment, record, left_out)
+
+
+def grade_liang_patient(
+    patient_id: str, rows: Sequence[Mapping[str, Any]], settings: GradingSettings
+) -> PatientOutcome:
+    """Rows `patient_id, cart_date, date, anc, progression_date, subsequent_therapy_date,
+    last_fu_date` (dates ISO or None, validated by the reader). The evaluation date is the last
+    follow-up (Liang et al.), or `--as-of` when that is earlier."""
+    left_out: Counter[str] = Counter()
+    labs = []
+    for row in rows:
+        if row["date"] is None:
+            left_out["no-time"] += 1
+        elif row["anc"] is None:
+            left_out["no-value"] += 1
+        else:
+            labs.append(LabValue(Analyte.ANC, float(row["anc"]), _day(row["date"])))
+    infusions = tuple(CarTInfusion(day0=d) for d in sorted(_days(rows, "cart_date")))
+    follow_up = max(_days(rows, "last_fu_date"), default=None)
+    evaluation = min((d for d in (settings.as_of, follow_up) if d is not None), default=None)
+    if not infusions:
+        return _without_day0(patient_id, evaluation, left_out)
+    timeline = TherapyTimeline(
+        infusions=infusions,
+        relapse_day=min(_days(rows, "progression_date"), default=None),
+        next_therapy_day=min(_days(rows, "subsequent_therapy_date"), default=None),
+    )
+    record = PatientRecord(patient_id, tuple(labs), timeline)
+    assessment = assess(record, evaluation_date=evaluation, options=settings.options)
+    return outcome_of(assessment, record, left_out)
+
+
+def _day(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def _days(rows: Sequence[Mapping[str, Any]], column: str) -> set[date]:
+    return {_day(row[column]) for row in rows if row[column] is not None}
+
+
+def _without_day0(
+    patient_id: str, evaluation: date | None, left_out: Counter[str]
+) -> PatientOutcome:
+    return PatientOutcome(
+        patient_id, None, evaluation, None, not_computed=NO_DAY0, left_out=_counts(left_out)
+    )
+
+
+def _counts(left_out: Counter[str]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(left_out.items()))
+
+
+def outcome_of(
+    assessment: Assessment, record: PatientRecord, left_out: Counter[str]
+) -> PatientOutcome:
+    """Copy the engine's answer into flat values (nothing is graded here)."""
+    day0 = assessment.day0
+    assert day0 is not None
+    evaluation = assessment.evaluation_date
+    result = assessment.neutropenia
+    known = [v for v in record.series(Analyte.ANC) if evaluation is None or v.day <= evaluation]
+    daily = _daily_lowest(known, day0)
+    values: dict[str, Any] = {
+        "patient_id": assessment.patient_id,
+        "day0": day0,
+        "evaluation_date": evaluation,
+        "day": None if evaluation is None else (evaluation - day0).days,
+        "product": assessment.product,
+        "anc_values": len(known),
+        "not_computed": "; ".join(assessment.missing),
+        "left_out": _counts(left_out),
+        "anc_by_day": tuple((d, v) for d, v in daily if 0 <= d <= TRAJECTORY_LAST_DAY),
+    }
+    if assessment.hematotox is not None:
+        values["hematotox_score"] = assessment.hematotox.score
+        values["hematotox_risk"] = assessment.hematotox.risk
+        values["hematotox_missing"] = ", ".join(assessment.hematotox.missing) or None
+    if assessment.easix is not None:
+        values["easix"] = assessment.easix.value
+    if result is not None:
+        values.update(_neutropenia_values(assessment))
+        values["recovery"] = _recovery(daily, result.death_day, result.censor_day)
+    return PatientOutcome(**values)
+
+
+def _neutropenia_values(assessment: Assessment) -> dict[str, Any]:
+    result = assessment.neutropenia
+    assert result is not None
+    early, late = result.early, result.late
+    pid = assessment.patient_id
+    episodes = [EpisodeRow(pid, e.threshold, e.start_day, e.end_day) for e in early.episodes_500]
+    episodes += [EpisodeRow(pid, e.threshold, e.start_day, e.end_day) for e in early.episodes_100]
+    censoring = assessment.censoring
+    return {
+        "early_grade": early.grade,
+        "early_explanation": early.explanation(),
+        "late_explanation": late.explanation(),
+        "early_status": early.status,
+        "early_lower_bound": early.lower_bound,
+        "days_anc_le_500": early.days_anc_le_500,
+        "days_anc_le_100": early.days_anc_le_100,
+        "never_above_500": early.never_above_500,
+        "late_grade": late.grade,
+        "late_status": late.status,
+        "late_confirmed": late.confirmed if late.grade else None,
+        "late_nadir_anc": late.nadir.value if late.nadir else None,
+        "late_nadir_day": late.nadir.day if late.nadir else None,
+        "phenotype": result.phenotype,
+        "censoring_reason": censoring.reason
+        if result.censor_day is not None and censoring
+        else None,
+        "censoring_day": result.censor_day,
+        "death_day": result.death_day,
+        "episodes": tuple(episodes),
+    }
+
+
+def _daily_lowest(values: Sequence[LabValue], day0: date) -> list[tuple[int, float]]:
+    """The lowest ANC of each measured day, by day after day 0."""
+    lowest: dict[int, float] = {}
+    for value in values:
+        day = (value.day - day0).days
+        lowest[day] = min(value.value, lowest.get(day, value.value))
+    return sorted(lowest.items())
+
+
+def _recovery(
+    daily: Sequence[tuple[int, float]], death_day: int | None, censor_day: int | None
+) -> Recovery | None:
+    """First day with ANC > 500 after the first severe day of days 0-30; None: never severe.
+
+    Data after a censoring event (relapse, next therapy...) are not used, as in the grading.
+    """
+    seen = [(d, v) for d, v in daily if d >= 0 and (censor_day is None or d <= censor_day)]
+    first = next((d for d, v in seen if v <= SEVERE_ANC and d <= EARLY_LAST_DAY), None)
+    if first is None:
+        return None
+    recovered = next((d for d, v in seen if d > first and v > SEVERE_ANC), None)
+    if recovered is not None:
+        return Recovery("recovered", recovered)
+    if death_day is not None and (censor_day is None or death_day <= censor_day):
+        return Recovery("death", death_day)
+    last = seen[-1][0] if seen else first
+    return Recovery("censored", last if censor_day is None else min(last, censor_day))
