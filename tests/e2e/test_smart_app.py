@@ -139,6 +139,22 @@ def _measured_anc_days(patient: SyntheticPatient) -> int:
     return len(days)
 
 
+def _patient_view_cards(
+    service: ServedApp, server: LocalFhirServer, patient_id: str
+) -> list[dict[str, Any]]:
+    """The cards of a patient-view call that names the FHIR server (auth off in this service)."""
+    hook = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": server.base_url,
+        "context": {"userId": TEST_USER, "patientId": patient_id},
+    }
+    answer = requests.post(f"{service.url}/cds-services/icaht-patient-view", json=hook, timeout=30)
+    assert answer.status_code == 200, answer.text
+    cards: list[dict[str, Any]] = answer.json()["cards"]
+    return cards
+
+
 def _pixel(page: Page, series: str, day: float, height_share: float) -> list[int]:
     """RGBA of the chart's canvas at a day, a share of the plot height below its top."""
     pixel: list[int] = page.eval_on_selector(
@@ -409,19 +425,9 @@ def test_status_card_link_launches_the_app(
 ) -> None:
     """The EHR follows the status card's smart link, adding iss and launch (CDS Hooks 2.0)."""
     patient = _course(synthetic_cohort, "aplastic")
-    hook = {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.uuid4()),
-        "fhirServer": seeded_fhir_server.base_url,
-        "context": {"userId": TEST_USER, "patientId": patient.patient_id},
-    }
-    answer = requests.post(f"{service.url}/cds-services/icaht-patient-view", json=hook, timeout=30)
-    assert answer.status_code == 200, answer.text
+    cards = _patient_view_cards(service, seeded_fhir_server, patient.patient_id)
     links = [
-        link
-        for card in answer.json()["cards"]
-        for link in card.get("links", [])
-        if link.get("type") == "smart"
+        link for card in cards for link in card.get("links", []) if link.get("type") == "smart"
     ]
     assert len(links) == 1, links
     link = links[0]
@@ -445,15 +451,8 @@ def test_relapse_in_conditions_censors_the_chart_like_the_card(
 ) -> None:
     """Relapse is a Condition: without it the app graded late ICAHT the card had censored."""
     patient = next(p for p in synthetic_cohort if p.plan.edge == "relapse")
-    hook = {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.uuid4()),
-        "fhirServer": seeded_fhir_server.base_url,
-        "context": {"userId": TEST_USER, "patientId": patient.patient_id},
-    }
-    answer = requests.post(f"{service.url}/cds-services/icaht-patient-view", json=hook, timeout=30)
-    assert answer.status_code == 200, answer.text
-    card = next(c for c in answer.json()["cards"] if ASSESSMENT_KEY in c["extension"])
+    cards = _patient_view_cards(service, seeded_fhir_server, patient.patient_id)
+    card = next(c for c in cards if ASSESSMENT_KEY in c["extension"])
     facts = card["extension"][ASSESSMENT_KEY]
     assert facts["early_status"] == "censored"
 
