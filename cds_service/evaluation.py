@@ -14,6 +14,7 @@ from typing import Any
 
 from fhir_mappings import MappingResult, map_patient
 from icaht import Assessment, assess
+from icaht.record import TherapyTimeline
 from icaht.rules import DraftOrder, Hook, RuleInput, RulesResult, evaluate_rules
 
 Phase = Callable[[str], AbstractContextManager[Any]]
@@ -43,10 +44,22 @@ def evaluate(
     """Map, grade as of `evaluation_date`, run the rules; `phase` times each step."""
     with phase("map"):
         mapped = map_patient(resources, patient_id=patient_id, tz=timezone)
-    if mapped.record.timeline.day0 is None:
+    if course_anchor(mapped.record.timeline, hook) is None:
         return Evaluation(mapped, None, None)
     with phase("assess"):
         assessment = assess(mapped.record, evaluation_date=evaluation_date)
     with phase("rules"):
         rules = evaluate_rules(RuleInput(assessment, mapped.record, evaluation_date, hook, drafts))
     return Evaluation(mapped, assessment, rules)
+
+
+def course_anchor(timeline: TherapyTimeline, hook: Hook) -> date | None:
+    """The day the patient's CAR-T care is anchored on: day 0 of the current course; for the
+    order hooks also the first step of a course in preparation (apheresis or lymphodepletion,
+    no infusion yet), so that M01 guards blood-product orders before day 0. None: nothing to
+    say about this patient."""
+    if timeline.day0 is not None:
+        return timeline.day0
+    if hook != "patient-view" and timeline.preparation is not None:
+        return timeline.preparation.day
+    return None

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from cds_service.cards import RULE_KEY, CardInputs, alert_card, order_cards, status_card
 from cds_service.discovery import PREFETCH, HookService
-from cds_service.evaluation import evaluate
+from cds_service.evaluation import course_anchor, evaluate
 from cds_service.fhir_client import Deadline, FhirClient, FhirTarget
 from cds_service.gather import GatherContext, Gathered, gather_stage
 from fhir_mappings import MappingResult, map_draft_orders, map_patient
@@ -72,13 +72,13 @@ def handle_hook(
         gather_stage(ctx, stage1, gathered)
     with clock("map_stage1"):
         first = map_patient(gathered.resources, patient_id=patient_id, tz=settings.timezone)
-    day0 = first.record.timeline.day0
     outcome.sources = dict(gathered.sources)
-    if day0 is None:
-        return outcome  # no CAR-T infusion on record: quiet, and no lab fetched
+    anchor = course_anchor(first.record.timeline, service.hook)
+    if anchor is None:
+        return outcome  # no CAR-T on record (nor in preparation, for an order): quiet, no lab
 
     with clock("gather_stage2"):
-        since = (day0 - timedelta(days=LAB_LOOKBACK_DAYS)).isoformat()
+        since = (anchor - timedelta(days=LAB_LOOKBACK_DAYS)).isoformat()
         stage2 = [t for t in PREFETCH if t.stage == 2]
         bounds = {"labs": f"&date=ge{since}"}
         gather_stage(ctx, stage2, gathered, bounds)

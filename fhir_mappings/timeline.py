@@ -12,7 +12,7 @@ from fhir_mappings.observations import Sink
 from fhir_mappings.resources import as_dict, as_list, normalise_reference, reference_of
 from fhir_mappings.times import parse_when
 from fhir_mappings.valuesets import Concept, ValueSets
-from icaht.record import CarTInfusion, Period, TherapyTimeline, Transfusion
+from icaht.record import CarTInfusion, CoursePreparation, Period, TherapyTimeline, Transfusion
 
 DONE = frozenset({"completed", "in-progress"})
 REQUEST_OK = frozenset({"active", "completed"})
@@ -314,6 +314,21 @@ def _lymphodepletion(
     return min(e.day for e in inside), agents
 
 
+def _preparation(g: Mapping[str, Sequence[Event]], day0: date | None) -> CoursePreparation | None:
+    """The first leukapheresis or lymphodepletion dose after the last infusion (or with none on
+    record): a course being prepared, whose irradiation window opens before day 0 (M01)."""
+    steps: list[tuple[date, Literal["apheresis", "lymphodepletion"], str]] = [
+        (e.day, step, e.source_id)
+        for step in ("apheresis", "lymphodepletion")
+        for e in g.get(step, [])
+        if day0 is None or e.day > day0
+    ]
+    if not steps:
+        return None
+    day, step, source_id = min(steps)
+    return CoursePreparation(day, step, source_id)
+
+
 def _last_before(events: Sequence[Event], day0: date | None) -> date | None:
     """The latest event on or before day 0 (the collection for the current course)."""
     days = [e.day for e in events if day0 is not None and e.day <= day0]
@@ -343,6 +358,7 @@ def build_timeline(
         apheresis_day=_last_before(g.get("apheresis", []), day0),
         lymphodepletion_start=ld_start,
         lymphodepletion_agents=ld_agents,
+        preparation=_preparation(g, day0),
         gcsf_days=_days(g.get("gcsf", [])),
         gmcsf_days=_days(g.get("gmcsf", [])),
         tpo_ra_days=_days(g.get("tpo_ra", [])),

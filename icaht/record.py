@@ -113,6 +113,17 @@ class CarTInfusion:
 
 
 @dataclass(frozen=True, slots=True)
+class CoursePreparation:
+    """A CAR-T course in preparation: a leukapheresis or lymphodepletion on record after the
+    last infusion, or with no infusion on record at all. It opens M01's irradiated-products
+    window before day 0 exists (clinical-rules.md section 10, M01; docs/decisions/0005)."""
+
+    day: date  # the first such step
+    step: Literal["apheresis", "lymphodepletion"]
+    source_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TherapyTimeline:
     """Everything the rules need besides lab values. Each item is optional."""
 
@@ -123,6 +134,8 @@ class TherapyTimeline:
     lymphodepletion_start: date | None = None
     # "fludarabine", "cyclophosphamide", "bendamustine"
     lymphodepletion_agents: tuple[str, ...] = ()
+    # the next course being prepared (no infusion on record after it yet)
+    preparation: CoursePreparation | None = None
     gcsf_days: tuple[date, ...] = ()  # days with a G-CSF administration (filgrastim & co.)
     gmcsf_days: tuple[date, ...] = ()
     tpo_ra_days: tuple[date, ...] = ()

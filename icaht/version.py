@@ -5,4 +5,6 @@ YYYY.MM.DD-n). Cards carry it (DESIGN.md §4) so an audit can tell which rules p
 Implements clinical-rules.md version 0.1 with the §16 binding clarifications of 2026-11-23.
 """
 
-RULES_VERSION = "2026.11.24-3"  # -2: rules M01-M26; -3: baseline scores as of the evaluation date
+# -2: rules M01-M26; -3: baseline scores as of the evaluation date;
+# 2026.11.30-1: M01 guards blood-product orders of a course in preparation (before day 0)
+RULES_VERSION = "2026.11.30-1"

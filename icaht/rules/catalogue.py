@@ -54,7 +54,8 @@ RULES: tuple[Rule, ...] = (
         "Irradiated cellular blood products",
         "Draft order of a cellular (RBC, platelets, granulocytes) or unspecified blood product "
         "not marked irradiated, today in [apheresis - 7 d (else earlier of lymphodepletion "
-        "- 7 d, infusion - 30 d), infusion + 90 d]",
+        "- 7 d, infusion - 30 d), infusion + 90 d]; before day 0, from a leukapheresis or "
+        "lymphodepletion with no infusion after it (7 d before it, for up to 180 d)",
         "critical",
         ORDERS,
         f"{R_CONS_T3}; {S_NONCAN}; {S_HAEM}; {S_CN}",

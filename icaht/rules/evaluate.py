@@ -67,10 +67,23 @@ def _check_input(inp: RuleInput) -> None:
         )
 
 
+# A course in preparation (apheresis or lymphodepletion, no infusion yet) has no day 0: only the
+# irradiated-products window reaches before it (clinical-rules §10 M01, CONS-T3); every other
+# rule is about the days after an infusion.
+PRE_INFUSION_RULES = frozenset({"M01"})
+
+
 def _quiet(inp: RuleInput) -> bool:
-    """No CAR-T infusion on record (DESIGN.md §4: most charts) or death on/before today."""
+    """No CAR-T on record, nor in preparation (DESIGN.md §4: most charts), or death on/before
+    today."""
     death = inp.assessment.death_date
-    return inp.assessment.day0 is None or (death is not None and death <= inp.evaluation_date)
+    if death is not None and death <= inp.evaluation_date:
+        return True
+    return inp.assessment.day0 is None and inp.record.timeline.preparation is None
+
+
+def _applies(rule_id: str, inp: RuleInput) -> bool:
+    return inp.assessment.day0 is not None or rule_id in PRE_INFUSION_RULES
 
 
 def evaluate_rules(rule_input: RuleInput) -> RulesResult:
@@ -82,7 +95,7 @@ def evaluate_rules(rule_input: RuleInput) -> RulesResult:
     fired: list[Alert] = []
     missing: list[NotEvaluable] = []
     for rule in RULES:
-        if rule_input.hook not in rule.hooks:
+        if rule_input.hook not in rule.hooks or not _applies(rule.id, rule_input):
             continue
         evaluator = EVALUATORS[rule.id]
         alert = evaluator.check(rule_input)

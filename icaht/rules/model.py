@@ -61,6 +61,11 @@ class RuleOptions:
     # lymphodepletion start - 7 d and infusion - 30 d (wider window = safer).
     irradiation_days_before_lymphodepletion: int = 7
     irradiation_days_before_infusion: int = 30
+    # M01 [PROPOSED]: a leukapheresis or lymphodepletion after the last infusion (or with none on
+    # record) opens the window before day 0 exists; it stays open until an infusion is on record,
+    # at most this many days after that step (vein-to-vein times with bridging are weeks to a
+    # few months; a collection never infused should not flag orders for ever).
+    preparation_lookback_days: int = 180
     # [PROPOSED] a count older than this many days before the evaluation date is not "current"
     # for same-day thresholds (M03, M06-M09, M11, M13, M14, M18-M21).
     current_count_max_age_days: int = 2

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from icaht.record import Analyte, Transfusion
@@ -24,26 +25,52 @@ PLATELET_THRESHOLD_RISK = 20.0  # §10 M14 (S-HAEM): <= 20 x10^9/L with fever, b
 def in_irradiation_window(inp: RuleInput) -> bool:
     """Whether blood products given today must be irradiated (M01's window)."""
     window = irradiation_window(inp)
-    return window is not None and window[0] <= inp.evaluation_date <= window[1]
+    return window is not None and window.contains(inp.evaluation_date)
 
 
-def irradiation_window(inp: RuleInput) -> tuple[date, date, str] | None:
+@dataclass(frozen=True, slots=True)
+class IrradiationWindow:
+    start: date
+    end: date | None  # None: a course in preparation, no infusion on record yet
+    how: str  # what the start was derived from
+
+    def contains(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+def irradiation_window(inp: RuleInput) -> IrradiationWindow | None:
     """[apheresis - 7 d, infusion + 90 d] (§10 M01, CONS-T3). Apheresis unknown [PROPOSED]: the
-    earlier of lymphodepletion start - 7 d and infusion - 30 d (the wider window is safer)."""
+    earlier of lymphodepletion start - 7 d and infusion - 30 d (the wider window is safer).
+    A course in preparation (apheresis or lymphodepletion after the last infusion, or with none
+    on record) [PROPOSED]: open from that step - 7 d until its infusion is on record, for at
+    most `preparation_lookback_days` after the step."""
+    timeline, opts = inp.record.timeline, inp.options
+    preparing = timeline.preparation
+    if preparing is not None:
+        lead = (
+            opts.irradiation_days_before_apheresis
+            if preparing.step == "apheresis"
+            else opts.irradiation_days_before_lymphodepletion
+        )
+        age = (inp.evaluation_date - preparing.day).days
+        if age <= opts.preparation_lookback_days:
+            start = preparing.day - timedelta(days=lead)
+            return IrradiationWindow(start, None, f"{preparing.step} - {lead} d")
     day0 = inp.assessment.day0
     if day0 is None:
         return None
-    timeline, opts = inp.record.timeline, inp.options
     end = day0 + timedelta(days=opts.irradiation_days_after_infusion)
     if timeline.apheresis_day is not None:
         start = timeline.apheresis_day - timedelta(days=opts.irradiation_days_before_apheresis)
-        return start, end, f"apheresis - {opts.irradiation_days_before_apheresis} d"
+        return IrradiationWindow(
+            start, end, f"apheresis - {opts.irradiation_days_before_apheresis} d"
+        )
     starts = [(day0 - timedelta(days=opts.irradiation_days_before_infusion), "infusion - 30 d")]
     if timeline.lymphodepletion_start is not None:
-        lead = timedelta(days=opts.irradiation_days_before_lymphodepletion)
-        starts.append((timeline.lymphodepletion_start - lead, "lymphodepletion start - 7 d"))
+        lead_ld = timedelta(days=opts.irradiation_days_before_lymphodepletion)
+        starts.append((timeline.lymphodepletion_start - lead_ld, "lymphodepletion start - 7 d"))
     start, how = min(starts)
-    return start, end, f"{how}; apheresis date unknown"
+    return IrradiationWindow(start, end, f"{how}; apheresis date unknown")
 
 
 def _needs_irradiation(order: DraftOrder) -> bool:
@@ -69,29 +96,35 @@ def _replacement(order: DraftOrder) -> Suggestion:
 def m01_irradiated_products(inp: RuleInput) -> Alert | None:
     window = irradiation_window(inp)
     orders = [o for o in inp.draft_orders if _needs_irradiation(o)]
-    if window is None or not orders or not window[0] <= inp.evaluation_date <= window[1]:
+    if window is None or not orders or not window.contains(inp.evaluation_date):
         return None
-    start, end, how = window
     after = inp.options.irradiation_days_after_infusion
     names = ", ".join(o.display or o.product or o.reference for o in orders)
     not_irradiated = all(o.irradiated is False for o in orders)
     marked = "marked non-irradiated" if not_irradiated else "not marked irradiated"
+    if window.end is None:
+        today = "Today a CAR-T course is in preparation (no infusion on record yet)"
+        span = f"from {window.start.isoformat()} ({window.how}) until infusion + {after} d"
+    else:
+        today = f"Today is day {study_day(inp)}"
+        span = (
+            f"{window.start.isoformat()} ({window.how}) to {window.end.isoformat()} "
+            f"(infusion + {after} d)"
+        )
+    shown_end = "open" if window.end is None else window.end.isoformat()
     return make_alert(
         inp,
         "M01",
         summary=f"Irradiated blood products required until day +{after} after CAR-T: order "
         f"{marked}",
-        rationale=(
-            f"Today is day {study_day(inp)}; irradiation window {start.isoformat()} ({how}) to "
-            f"{end.isoformat()} (infusion + {after} d); order(s) {marked}: {names}."
-        ),
+        rationale=f"{today}; irradiation window {span}; order(s) {marked}: {names}.",
         recommendation=(
             "Use irradiated cellular blood products (fludarabine exposure; risk of "
             "transfusion-associated GVHD) from 7 days before leukapheresis until at least 90 days "
             "after CAR-T infusion (longer after some conditioning or by disease)."
         ),
         data=[
-            DataUsed("irradiation window", f"{start.isoformat()}..{end.isoformat()}"),
+            DataUsed("irradiation window", f"{window.start.isoformat()}..{shown_end}"),
             *(
                 DataUsed("draft order", o.display or str(o.product), None, o.reference)
                 for o in orders

@@ -345,6 +345,29 @@ SCENARIOS: tuple[Scenario, ...] = (
         orders=(PLATELETS_UNMARKED,),
     ),
     Scenario("M01-out-day-20-rbc-irradiated", "order-sign", 20, orders=(RBC_IRRADIATED,)),
+    # M01 before day 0: lymphodepletion on days -5..-3 and no infusion on record yet opens the
+    # window [first dose - 7 d, open]; it counts for 180 days after that dose [PROPOSED]
+    Scenario(
+        "M01-in-day-m2-after-lymphodepletion-no-infusion",
+        "order-sign",
+        -2,
+        orders=(RBC_NOT_IRRADIATED,),
+        infused=False,
+    ),
+    Scenario(
+        "M01-in-lymphodepletion-180-days-ago-no-infusion",
+        "order-select",
+        175,
+        orders=(PLATELETS_UNMARKED,),
+        infused=False,
+    ),
+    Scenario(
+        "M01-out-lymphodepletion-181-days-ago-no-infusion",
+        "order-select",
+        176,
+        orders=(PLATELETS_UNMARKED,),
+        infused=False,
+    ),
     # M02: CAR-HEMATOTOX high, days +2..+30, no G-CSF since day 0
     Scenario("M02-in-day-2-hematotox-high", "patient-view", 2, high_risk=True),
     Scenario("M02-out-day-1-hematotox-high", "patient-view", 1, high_risk=True),

@@ -8,7 +8,7 @@ import pytest
 from mapping_helpers import load, reasons
 
 from fhir_mappings import MappingConfig, MappingResult, map_patient
-from icaht.record import Period, TherapyTimeline
+from icaht.record import CoursePreparation, Period, TherapyTimeline
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +183,55 @@ def test_apheresis_of_the_current_course_opens_the_irradiation_window() -> None:
 def test_no_apheresis_on_record_is_none() -> None:
     resources = [_procedure("inf", "38228", "2026-03-01T10:00:00Z")]
     assert map_patient(resources, patient_id="p1").record.timeline.apheresis_day is None
+
+
+def _fludarabine(mid: str, when: str) -> dict[str, object]:
+    return {
+        "resourceType": "MedicationAdministration",
+        "id": mid,
+        "status": "completed",
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "24698"}]
+        },
+        "subject": {"reference": "Patient/p1"},
+        "effectiveDateTime": when,
+    }
+
+
+def test_apheresis_without_an_infusion_is_a_course_in_preparation() -> None:
+    resources = [_procedure("aph", "38225", "2026-02-02T09:00:00Z")]
+    timeline = map_patient(resources, patient_id="p1").record.timeline
+    assert timeline.day0 is None
+    assert timeline.preparation == CoursePreparation(date(2026, 2, 2), "apheresis", "Procedure/aph")
+
+
+def test_lymphodepletion_after_the_last_infusion_prepares_the_next_course() -> None:
+    resources = [
+        _procedure("inf", "38228", "2026-03-01T10:00:00Z"),
+        _fludarabine("flu-1", "2026-08-25T09:00:00Z"),
+        _fludarabine("flu-2", "2026-08-26T09:00:00Z"),
+    ]
+    timeline = map_patient(resources, patient_id="p1").record.timeline
+    assert timeline.day0 == date(2026, 3, 1)
+    assert timeline.preparation == CoursePreparation(
+        date(2026, 8, 25), "lymphodepletion", "MedicationAdministration/flu-1"
+    )
+
+
+def test_the_later_apheresis_is_a_preparation_not_the_current_courses() -> None:
+    resources = [
+        _procedure("aph", "38225", "2026-02-02T09:00:00Z"),
+        _procedure("inf", "38228", "2026-03-01T10:00:00Z"),
+        _procedure("aph-later", "38225", "2026-09-01T09:00:00Z"),
+    ]
+    timeline = map_patient(resources, patient_id="p1").record.timeline
+    assert timeline.preparation is not None and timeline.preparation.day == date(2026, 9, 1)
+
+
+def test_steps_of_the_current_course_are_not_a_preparation() -> None:
+    resources = [
+        _procedure("aph", "38225", "2026-02-02T09:00:00Z"),
+        _fludarabine("flu", "2026-02-25T09:00:00Z"),
+        _procedure("inf", "38228", "2026-03-01T10:00:00Z"),
+    ]
+    assert map_patient(resources, patient_id="p1").record.timeline.preparation is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rules_helpers import HB, PLT, alert, ids, lab, needs, on, order, record, run
 
-from icaht.record import Transfusion
+from icaht.record import CarTInfusion, CoursePreparation, PatientRecord, Transfusion
 from icaht.rules import RuleOptions
 
 PLATELETS_ORDER = order(
@@ -63,6 +63,40 @@ def test_M01_without_apheresis_window_starts_at_infusion_minus_30_days() -> None
     patient = record(lymphodepletion_start=on(-5))
     assert "M01" in ids(run(patient, -30, "order-select", [PLATELETS_ORDER]))
     assert "M01" not in ids(run(patient, -31, "order-select", [PLATELETS_ORDER]))
+
+
+def _preparing(step: str, day: int, infusions: tuple[CarTInfusion, ...] = ()) -> PatientRecord:
+    """A patient whose next CAR-T course is being prepared: no infusion after `day`."""
+    preparation = CoursePreparation(on(day), step, "Procedure/aph")  # type: ignore[arg-type]
+    return record(infusions=infusions, preparation=preparation)
+
+
+def test_M01_fires_after_apheresis_before_any_infusion() -> None:
+    m01 = alert(run(_preparing("apheresis", -20), -10, "order-sign", [PLATELETS_ORDER]), "M01")
+    assert m01.severity == "critical"
+    assert "in preparation (no infusion on record yet)" in m01.rationale
+    assert f"from {on(-27)} (apheresis - 7 d) until infusion + 90 d" in m01.rationale
+
+
+def test_M01_preparation_window_opens_7_days_before_the_step() -> None:
+    # the boundary itself (7 days before the step; 8 days before, not yet), as for the apheresis
+    # of a course on record; in practice the step is in the past when the service learns of it
+    patient = _preparing("lymphodepletion", -3)
+    assert "M01" in ids(run(patient, -10, "order-select", [PLATELETS_ORDER]))
+    assert "M01" not in ids(run(patient, -11, "order-select", [PLATELETS_ORDER]))
+
+
+def test_M01_preparation_counts_for_180_days() -> None:
+    patient = _preparing("apheresis", -200)
+    assert "M01" in ids(run(patient, -20, "order-select", [PLATELETS_ORDER]))  # 180 days on
+    assert "M01" not in ids(run(patient, -19, "order-select", [PLATELETS_ORDER]))  # 181
+
+
+def test_M01_stale_preparation_falls_back_to_the_last_course() -> None:
+    # an apheresis 181 days ago for a course never infused; the last infusion was day 0
+    patient = _preparing("apheresis", 10, infusions=(CarTInfusion(on(0)),))
+    assert "M01" in ids(run(patient, 90, "order-select", [PLATELETS_ORDER]))  # day 0 + 90
+    assert "M01" not in ids(run(patient, 191, "order-select", [PLATELETS_ORDER]))
 
 
 def test_M01_quiet_on_patient_view_and_for_unrelated_orders() -> None:
