@@ -32,7 +32,8 @@ class Settings:
     smart_client_id: str = "icaht-cds-smart"
     smart_scope: str = (
         "launch openid fhirUser patient/Patient.rs patient/Observation.rs "
-        "patient/Procedure.rs patient/MedicationAdministration.rs patient/Condition.rs"
+        "patient/Procedure.rs patient/MedicationAdministration.rs patient/Condition.rs "
+        "patient/MedicationRequest.rs"
     )
     smart_launch_url: str | None = None
 

@@ -47,6 +47,13 @@ PREFETCH: tuple[PrefetchTemplate, ...] = (
     ),
     # relapse / progression, CRS, cardiovascular disease, prior allo-HCT
     PrefetchTemplate("conditions", f"Condition?patient={PATIENT_TOKEN}&_count=200", False, 2),
+    # anticoagulants and myelosuppressive drugs ordered but not (yet) given (M19, M21)
+    PrefetchTemplate(
+        "medicationRequests",
+        f"MedicationRequest?patient={PATIENT_TOKEN}&status=active&_count=200",
+        False,
+        2,
+    ),
     PrefetchTemplate("labs", lab_query(), required=True, stage=2),
 )
 

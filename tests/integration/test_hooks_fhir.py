@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -118,7 +120,7 @@ def test_partial_prefetch_fetches_only_what_is_missing(
     before = len(client.timings)
     assert cards_of(app, body) == expected
     fetched = {t.query for t in client.timings[before:]}
-    assert fetched == {"MedicationAdministration", "Observation", "Condition"}
+    assert fetched == {"MedicationAdministration", "Observation", "Condition", "MedicationRequest"}
 
 
 def test_operation_outcome_in_prefetch_is_fetched_instead(
@@ -220,3 +222,70 @@ def test_the_request_is_not_changed_by_the_service(
     snapshot = copy.deepcopy(body)
     cards_of(app, body)
     assert body == snapshot
+
+
+def test_an_active_anticoagulant_order_is_fetched_for_patient_view(
+    app: Flask, seeded_fhir_server: LocalFhirServer
+) -> None:
+    """M21 on patient-view from an active MedicationRequest on the real server (no dose given
+    yet); a stopped order of the same drug is not asked for (status=active)."""
+    patient_id = "hooks-enoxaparin-ordered"
+    today = datetime.now(ZoneInfo(TZ)).date()
+    day0 = today - timedelta(days=20)
+    subject = {"reference": f"Patient/{patient_id}"}
+
+    def order(rid: str, status: str) -> dict[str, Any]:
+        return {
+            "resourceType": "MedicationRequest",
+            "id": rid,
+            "status": status,
+            "intent": "order",
+            "medicationCodeableConcept": {
+                "coding": [{"system": "http://www.whocc.no/atc", "code": "B01AB05"}]
+            },
+            "subject": subject,
+            "authoredOn": f"{today}T08:00:00+01:00",
+        }
+
+    resources = [
+        {"resourceType": "Patient", "id": patient_id},
+        {
+            "resourceType": "Procedure",
+            "id": f"{patient_id}-cart",
+            "status": "completed",
+            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "38228"}]},
+            "subject": subject,
+            "performedDateTime": f"{day0}T10:00:00+01:00",
+        },
+        {
+            "resourceType": "Observation",
+            "id": f"{patient_id}-plt",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
+            "subject": subject,
+            "effectiveDateTime": f"{today}T07:00:00+01:00",
+            "valueQuantity": {"value": 40, "system": "http://unitsofmeasure.org", "code": "10*9/L"},
+        },
+        order(f"{patient_id}-enox", "active"),
+    ]
+    _put_all(seeded_fhir_server, resources)
+    alert = [c for c in cards_of(app, hook_request(seeded_fhir_server, patient_id)) if _rule(c)]
+    assert [_rule(c) for c in alert] == ["M21"]
+
+    _put_all(seeded_fhir_server, [order(f"{patient_id}-enox", "stopped")])
+    quiet = cards_of(app, hook_request(seeded_fhir_server, patient_id))
+    assert "M21" not in [_rule(c) for c in quiet]
+
+
+def _rule(card: dict[str, Any]) -> str | None:
+    rule: str | None = card["extension"].get("org.icaht.rule")
+    return rule
+
+
+def _put_all(server: LocalFhirServer, resources: list[dict[str, Any]]) -> None:
+    for resource in resources:
+        url = f"{server.base_url}/{resource['resourceType']}/{resource['id']}"
+        answer = requests.put(
+            url, json=resource, headers={"Content-Type": "application/fhir+json"}, timeout=10
+        )
+        assert answer.status_code in (200, 201), answer.text

@@ -17,6 +17,9 @@ const SERIES = [
 const CONDITIONS_REFUSED =
   "Conditions (the EHR did not grant patient/Condition.rs): relapse, CRS and next therapy " +
   "are not taken into account";
+const ORDERS_REFUSED =
+  "Medication orders (the EHR did not grant patient/MedicationRequest.rs): anticoagulants " +
+  "and myelosuppressive drugs ordered but not yet given are not taken into account";
 const SHADE = { 500: "rgba(230, 126, 34, 0.22)", 100: "rgba(192, 57, 43, 0.30)" };
 
 // ---------------------------------------------------------------------------------- launch
@@ -119,25 +122,35 @@ async function readRecords(client, patientId, observationCodes) {
   const all = { pageLimit: 0, flat: true };
   const codes = observationCodes.map(encodeURIComponent).join(",");
   const omitted = [];
-  const [patient, observations, procedures, administrations, conditions] = await Promise.all([
-    client.request(`Patient/${id}`),
-    client.request(`Observation?patient=${id}&code=${codes}&_count=500`, all),
-    client.request(`Procedure?patient=${id}&_count=500`, all),
-    client.request(`MedicationAdministration?patient=${id}&_count=500`, all),
-    // Conditions carry relapse, CRS and next therapy, which stop or change the grading. An EHR
-    // may refuse that scope: grade without them, and say so, rather than show nothing.
-    client.request(`Condition?patient=${id}&_count=500`, all).catch((error) => {
+  // An EHR may refuse the scope of an optional read: grade without it, and say so, rather
+  // than show nothing.
+  const optional = (query, refused) =>
+    client.request(query, all).catch((error) => {
       if (error && error.status === 403) {
-        omitted.push(CONDITIONS_REFUSED);
+        omitted.push(refused);
         return [];
       }
       throw error;
-    }),
-  ]);
+    });
+  const [patient, observations, procedures, administrations, conditions, orders] =
+    await Promise.all([
+      client.request(`Patient/${id}`),
+      client.request(`Observation?patient=${id}&code=${codes}&_count=500`, all),
+      client.request(`Procedure?patient=${id}&_count=500`, all),
+      client.request(`MedicationAdministration?patient=${id}&_count=500`, all),
+      // Conditions carry relapse, CRS and next therapy, which stop or change the grading
+      optional(`Condition?patient=${id}&_count=500`, CONDITIONS_REFUSED),
+      // active orders of anticoagulants and myelosuppressive drugs (alerts M19, M21)
+      optional(`MedicationRequest?patient=${id}&status=active&_count=500`, ORDERS_REFUSED),
+    ]);
   // A search can also return OperationOutcome entries (warnings); the service wants resources.
-  const found = [...observations, ...procedures, ...administrations, ...conditions].filter(
-    (r) => r && r.resourceType !== "OperationOutcome",
-  );
+  const found = [
+    ...observations,
+    ...procedures,
+    ...administrations,
+    ...conditions,
+    ...orders,
+  ].filter((r) => r && r.resourceType !== "OperationOutcome");
   return { resources: [patient, ...found], omitted };
 }
 

@@ -77,6 +77,7 @@ class Scenario:
     high_risk: bool = False
     gcsf_days: tuple[int, ...] = ()
     enoxaparin_days: tuple[int, ...] = ()
+    enoxaparin_ordered_from: int | None = None  # an active MedicationRequest, none given yet
     transfusions: tuple[tuple[int, str], ...] = ()  # (day, procedure text)
     conditions: tuple[Condition, ...] = ()
     orders: tuple[dict[str, Any], ...] = ()
@@ -170,6 +171,29 @@ def medications(s: Scenario) -> list[dict[str, Any]]:
     given += [administration(s, "filgrastim", d) for d in s.gcsf_days]
     given += [administration(s, "enoxaparin", d) for d in s.enoxaparin_days]
     return given
+
+
+def active_requests(s: Scenario) -> list[dict[str, Any]]:
+    """Standing orders on record (the `medicationRequests` prefetch: status=active)."""
+    if s.enoxaparin_ordered_from is None:
+        return []
+    system, code, text = DRUGS["enoxaparin"]
+    start = at(s, s.enoxaparin_ordered_from)
+    return [
+        {
+            "resourceType": "MedicationRequest",
+            "id": f"{s.patient_id}-enoxaparin-order",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {
+                "coding": [{"system": system, "code": code}],
+                "text": text,
+            },
+            "subject": reference(s),
+            "authoredOn": start,
+            "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"start": start}}}}],
+        }
+    ]
 
 
 def procedure(s: Scenario, rid: str, day: int, code: dict[str, Any]) -> dict[str, Any]:
@@ -266,6 +290,7 @@ def request(s: Scenario) -> dict[str, Any]:
             "procedures": searchset(procedures(s)),
             "medications": searchset(medications(s)),
             "conditions": searchset([condition(s, c) for c in s.conditions]),
+            "medicationRequests": searchset(active_requests(s)),
             "labs": searchset(observations(s)),
         },
     }
@@ -626,6 +651,21 @@ SCENARIOS: tuple[Scenario, ...] = (
         20,
         labs={"platelets": {0: 150.0, 10: 90.0, 16: 70.0, 20: 50.0}},
         enoxaparin_days=tuple(range(15, 21)),
+    ),
+    # an active enoxaparin order started today, no dose given yet (medicationRequests prefetch)
+    Scenario(
+        "M21-in-enoxaparin-ordered-not-given-platelets-49",
+        "patient-view",
+        20,
+        labs={"platelets": {0: 150.0, 10: 90.0, 16: 70.0, 20: 49.0}},
+        enoxaparin_ordered_from=20,
+    ),
+    Scenario(
+        "M21-out-enoxaparin-ordered-not-given-platelets-50",
+        "patient-view",
+        20,
+        labs={"platelets": {0: 150.0, 10: 90.0, 16: 70.0, 20: 50.0}},
+        enoxaparin_ordered_from=20,
     ),
     Scenario(
         "M21-in-enoxaparin-order-platelets-49",
