@@ -22,7 +22,14 @@ from cds_service.hooks import LAB_LOOKBACK_DAYS
 from cohort.model import EpisodeRow, PatientOutcome, Recovery
 from fhir_mappings import map_patient
 from icaht import Assessment, GradingOptions, assess
-from icaht.record import Analyte, CarTInfusion, LabValue, PatientRecord, TherapyTimeline
+from icaht.record import (
+    Analyte,
+    CarTInfusion,
+    LabValue,
+    PatientRecord,
+    TherapyTimeline,
+    daily_lowest,
+)
 
 InputKind = Literal["fhir", "liang"]
 SEVERE_ANC = 500  # ICAHT severe neutropenia, ANC <= 500/uL (clinical-rules 2.1)
@@ -203,11 +210,7 @@ def _neutropenia_values(assessment: Assessment) -> dict[str, Any]:
 
 def _daily_lowest(values: Sequence[LabValue], day0: date) -> list[tuple[int, float]]:
     """The lowest ANC of each measured day, by day after day 0."""
-    lowest: dict[int, float] = {}
-    for value in values:
-        day = (value.day - day0).days
-        lowest[day] = min(value.value, lowest.get(day, value.value))
-    return sorted(lowest.items())
+    return [((v.day - day0).days, v.value) for v in daily_lowest(values)]
 
 
 def _recovery(

@@ -10,6 +10,7 @@ No FHIR JSON, no I/O, no clock: plain frozen values.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -77,6 +78,20 @@ class LabValue:
     reference_low: float | None = None  # canonical unit; LLN for CTCAE grade 1
     reference_high: float | None = None  # canonical unit; ULN for IEC-HS screening
     source_id: str | None = None  # e.g. "Observation/123", for evidence and audit
+
+
+def is_upper_bound(lab: LabValue) -> bool:
+    """A value known only as below x ("<x") or derived as at most x (ANC <= WBC, section 1.3)."""
+    return lab.comparator == "<" or lab.provenance == "derived-bound"
+
+
+def daily_lowest(values: Iterable[LabValue]) -> tuple[LabValue, ...]:
+    """One value per calendar day, oldest first: the day's lowest (section 1.1, A9); of equal
+    values the bound, which may lie lower."""
+    days: dict[date, list[LabValue]] = {}
+    for value in values:
+        days.setdefault(value.day, []).append(value)
+    return tuple(min(days[d], key=lambda v: (v.value, not is_upper_bound(v))) for d in sorted(days))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from icaht.assessment import Assessment
 from icaht.daygrid import AT_MOST, BELOW, FILLED, INTERPOLATED, MEASURED, DayGrid
 from icaht.episodes import Episode
 from icaht.observations import DailyAnc
-from icaht.record import Analyte, Comparator, LabValue, PatientRecord
+from icaht.record import Analyte, Comparator, LabValue, PatientRecord, daily_lowest
 
 FIRST_DAY = -7  # the left anchor of the early grid lies on days -7..-1 (§2.3 step 4)
 LAST_DAY = 100  # the late window ends on day +100 (§3.2)
@@ -66,12 +66,12 @@ def chart_series(record: PatientRecord, assessment: Assessment) -> ChartSeries:
         anc = anc_points(result.daily, result.early.grid, day0, last)
         episodes = (*result.early.episodes_500, *result.early.episodes_100)
     else:  # not graded (evaluation or death before day 0): the measured values only
-        anc = daily_lowest(record.series(Analyte.ANC), day0, last)
+        anc = lowest_points(record.series(Analyte.ANC), day0, last)
         episodes = ()
     return ChartSeries(
         anc=anc,
-        platelets=daily_lowest(record.series(Analyte.PLATELETS), day0, last),
-        hemoglobin=daily_lowest(record.series(Analyte.HEMOGLOBIN), day0, last),
+        platelets=lowest_points(record.series(Analyte.PLATELETS), day0, last),
+        hemoglobin=lowest_points(record.series(Analyte.HEMOGLOBIN), day0, last),
         episodes=episodes,
     )
 
@@ -103,16 +103,12 @@ def anc_points(daily: DailyAnc, grid: DayGrid, day0: date, last: int) -> tuple[D
     return tuple(points[day] for day in sorted(points))
 
 
-def daily_lowest(values: Iterable[LabValue], day0: date, last: int) -> tuple[DayPoint, ...]:
+def lowest_points(values: Iterable[LabValue], day0: date, last: int) -> tuple[DayPoint, ...]:
     """The lowest value of each day FIRST_DAY..last (the value CTCAE grades, §1.1)."""
-    lowest: dict[int, LabValue] = {}
-    for value in values:
-        day = (value.day - day0).days
-        if FIRST_DAY <= day <= last and (day not in lowest or value.value < lowest[day].value):
-            lowest[day] = value
+    shown = (v for v in values if FIRST_DAY <= (v.day - day0).days <= last)
     return tuple(
-        DayPoint(day, _date(day0, day), v.value, "measured", v.comparator)
-        for day, v in sorted(lowest.items())
+        DayPoint((v.day - day0).days, v.day, v.value, "measured", v.comparator)
+        for v in daily_lowest(shown)
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 
-from icaht.record import Analyte, LabValue, Period
+from icaht.record import Analyte, LabValue, Period, daily_lowest, is_upper_bound
 from icaht.rules.model import DataUsed, RuleInput
 
 UNITS: dict[Analyte, str] = {
@@ -43,10 +43,6 @@ def study_day(inp: RuleInput, when: date | None = None) -> int | None:
     return ((when or inp.evaluation_date) - day0).days
 
 
-def _bounded(lab: LabValue) -> bool:
-    return lab.comparator == "<" or lab.provenance == "derived-bound"
-
-
 def at_or_below(lab: LabValue, threshold: float) -> bool:
     """Known to be <= threshold (C6: `<x` and derived bounds only when x <= threshold)."""
     return lab.value <= threshold
@@ -62,24 +58,12 @@ def below(lab: LabValue, threshold: float) -> bool:
 
 def above(lab: LabValue, threshold: float) -> bool:
     """Known to be > threshold; a bounded value (`<x`, derived bound) never is."""
-    return not _bounded(lab) and lab.value > threshold
+    return not is_upper_bound(lab) and lab.value > threshold
 
 
 def known_values(inp: RuleInput, analyte: Analyte) -> tuple[LabValue, ...]:
     """Values of one analyte on or before the evaluation date, oldest first."""
     return tuple(v for v in inp.record.series(analyte) if v.day <= inp.evaluation_date)
-
-
-def _lowest(values: Iterable[LabValue]) -> LabValue:
-    return min(values, key=lambda v: (v.value, not _bounded(v)))
-
-
-def daily_lowest(values: Sequence[LabValue]) -> tuple[LabValue, ...]:
-    """One value per calendar day: the day's lowest (§1.1, A9)."""
-    days: dict[date, list[LabValue]] = {}
-    for value in values:
-        days.setdefault(value.day, []).append(value)
-    return tuple(_lowest(days[d]) for d in sorted(days))
 
 
 def current(inp: RuleInput, analyte: Analyte, max_age: int | None = None) -> LabValue | None:
@@ -90,7 +74,7 @@ def current(inp: RuleInput, analyte: Analyte, max_age: int | None = None) -> Lab
     if not recent:
         return None
     latest = recent[-1].day
-    return _lowest(v for v in recent if v.day == latest)
+    return daily_lowest(v for v in recent if v.day == latest)[0]
 
 
 def show(lab: LabValue) -> str:

@@ -3,7 +3,7 @@ neutropenia (M16, M17, M25, M26) and the pre-infusion risk card (M24). clinical-
 
 from __future__ import annotations
 
-from icaht.record import Analyte, LabValue
+from icaht.record import Analyte, LabValue, daily_lowest
 from icaht.rules.base import (
     HIGH_GRADE,
     SEVERE_ANC,
@@ -25,7 +25,6 @@ from icaht.rules.facts import (
     at_or_below,
     below,
     current,
-    daily_lowest,
     day_span,
     describe,
     describe_run,
