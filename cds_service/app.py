@@ -322,7 +322,7 @@ _CORS_PATHS = ("/cds-services", "/api/")  # the hooks and the SMART app's assess
 
 
 def _register_cors(app: Flask, settings: Settings) -> None:
-    # CORS on /cds-services* only (browser-based CDS clients, cds-hooks_2.0@208)
+    # CORS on the hooks (browser-based CDS clients, cds-hooks_2.0@208) and the SMART app's API
     @app.after_request
     def cors(response: Response) -> Response:
         if request.path.startswith(_CORS_PATHS):

@@ -95,7 +95,7 @@ def handle_hook(
     )
     mapped, assessment, rules = evaluation.mapped, evaluation.assessment, evaluation.rules
     if assessment is None or rules is None:
-        return outcome  # day 0 was known in stage 1; kept for the type checker
+        return outcome  # stage 1 found the course; kept for the type checker
     with clock("cards"):
         inputs = CardInputs(
             service_id=service.id,
