@@ -229,7 +229,12 @@ def _alembic_config() -> Config:
 
 
 def _card_origin(connection: sa.Connection, record: FeedbackRecord) -> Mapping[str, Any]:
-    """The first audit row of the card: where it was shown, for which patient and concern."""
+    """The first audit row of the card: where it was shown, for which patient and concern.
+    Not looked up when nothing of it is needed: the record names its hook call and rules
+    version, and is no override."""
+    complete = record.hook_instance is not None and record.rules_version is not None
+    if complete and record.outcome != "overridden":
+        return {}
     audit = tables.audit
     query = (
         sa.select(
