@@ -82,11 +82,12 @@ def window_grid_spec(
     horizon: int,
     death_day: int | None,
     censor_day: int | None,
+    eval_day: int | None,
     options: GradingOptions,
 ) -> GridSpec:
     """The grid of a window days 0..end whose complete length is `horizon` (30 early, 60 for
-    the phenotype): no fill towards an open end (C1, C11a/b), anchors only at a full window."""
-    closed = end in (horizon, death_day)
+    the phenotype): no fill towards an open end (C1, C11b), anchors only at a full window."""
+    closed = end in (horizon, death_day) or closed_by_censoring(end, censor_day, eval_day)
     return GridSpec(
         end_day=end,
         fill_trailing=closed or options.fill_towards_open_end,
@@ -100,6 +101,16 @@ def window_grid_spec(
         min_values_for_fill=options.min_values_for_fill,
         round_to_10=options.round_to_10,
     )
+
+
+def closed_by_censoring(end: int, censor_day: int | None, eval_day: int | None) -> bool:
+    """C12 (amends C11a): a window that censoring ended *before* the evaluation day is closed,
+    and the <= 7-day carry-forward fills it up to the censoring day as at day 30 or death. Only
+    the evaluation day leaves a window open; a censoring day equal to the evaluation day counts
+    as the evaluation day (the patient may still be sampled that day)."""
+    if censor_day is None or end != censor_day:
+        return False
+    return eval_day is None or censor_day < eval_day
 
 
 def build_grid(daily: DailyAnc, spec: GridSpec) -> DayGrid:

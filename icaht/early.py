@@ -125,6 +125,7 @@ def grade_early(
         horizon=EARLY_WINDOW_END,
         death_day=death_day,
         censor_day=censor_day,
+        eval_day=eval_day,
         options=options,
     )
     grid = build_grid(daily, spec)

@@ -49,7 +49,13 @@ def classify_phenotype(
     if end < 0:
         return PhenotypeResult("indeterminate", None, 0)
     longest = _longest_severe(
-        daily, end, horizon=horizon, death_day=death_day, censor_day=censor_day, opts=options
+        daily,
+        end,
+        horizon=horizon,
+        death_day=death_day,
+        censor_day=censor_day,
+        eval_day=eval_day,
+        opts=options,
     )
     done = end in (horizon, death_day)
     if longest >= APLASTIC_DAYS:
@@ -82,11 +88,18 @@ def _longest_severe(
     horizon: int,
     death_day: int | None,
     censor_day: int | None,
+    eval_day: int | None,
     opts: GradingOptions,
 ) -> int:
     """Longest severe episode on the day grid 0..W (C7c; C1 applies with day 60, C11b)."""
     spec = window_grid_spec(
-        daily, end, horizon=horizon, death_day=death_day, censor_day=censor_day, options=opts
+        daily,
+        end,
+        horizon=horizon,
+        death_day=death_day,
+        censor_day=censor_day,
+        eval_day=eval_day,
+        options=opts,
     )
     flags = severity_flags(build_grid(daily, spec), SEVERE_ANC, opts.threshold_inclusive)
     episodes = find_episodes(flags, SEVERE_ANC, opts.bridging_gap, opts.absorb_trailing_gaps)

@@ -471,21 +471,23 @@ SCENARIOS: tuple[Scenario, ...] = (
         labs={"anc": {0: 2000.0, 1: 1500.0, 2: 900.0, 3: 501.0}},
         high_risk=True,
     ),
-    # M09: ANC <= 500/uL and a mould risk factor (here a prior invasive aspergillosis)
+    # M09 (§17 C16): prior invasive mould infection, day 0..+100, whatever the ANC
     Scenario(
-        "M09-in-anc-500-prior-aspergillosis",
-        "patient-view",
-        3,
-        labs={"anc": {0: 2000.0, 1: 1500.0, 2: 900.0, 3: 500.0}},
-        conditions=(ASPERGILLOSIS,),
-    ),
-    Scenario(
-        "M09-out-anc-501-prior-aspergillosis",
+        "M09-in-anc-501-prior-aspergillosis",
         "patient-view",
         3,
         labs={"anc": {0: 2000.0, 1: 1500.0, 2: 900.0, 3: 501.0}},
         conditions=(ASPERGILLOSIS,),
     ),
+    Scenario(
+        "M09-in-day-100-prior-aspergillosis", "patient-view", 100, conditions=(ASPERGILLOSIS,)
+    ),
+    Scenario(
+        "M09-out-day-101-prior-aspergillosis", "patient-view", 101, conditions=(ASPERGILLOSIS,)
+    ),
+    # M09: early ICAHT grade >= 3 with the current ANC <= 500/µL
+    Scenario("M09-in-grade-3-anc-500", "patient-view", 16, labs={"anc": SEVERE_16 | {16: 500.0}}),
+    Scenario("M09-out-grade-3-anc-501", "patient-view", 16, labs={"anc": SEVERE_16 | {16: 501.0}}),
     # M10 cannot fire (no antiviral prophylaxis field): a patient inside its window
     Scenario("M10-out-day-10-no-prophylaxis-records", "patient-view", 10),
     # M11 (order hooks): co-trimoxazole during ICAHT grade >= 3 with ANC <= 500/uL
@@ -596,16 +598,23 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     # M19: platelets < 50 x10^9/L for >= 14 days (first to last day, both counted)
     Scenario(
-        "M19-in-platelets-49-for-14-days",
+        "M19-in-platelets-49-for-14-days-day-21",
         "patient-view",
-        13,
-        labs={"platelets": daily(0, 13, 49.0)},
+        21,
+        labs={"platelets": {**daily(0, 7, 60.0), **daily(8, 21, 49.0)}},
     ),
     Scenario(
-        "M19-out-platelets-49-for-13-days",
+        "M19-out-platelets-49-for-13-days-day-21",
         "patient-view",
-        13,
-        labs={"platelets": {0: 60.0, **daily(1, 13, 49.0)}},
+        21,
+        labs={"platelets": {**daily(0, 8, 60.0), **daily(9, 21, 49.0)}},
+    ),
+    # §17 C16: 14 days below 50 x10^9/L, but day 20 is before the work-up is due
+    Scenario(
+        "M19-out-platelets-49-for-14-days-day-20",
+        "patient-view",
+        20,
+        labs={"platelets": {**daily(0, 6, 60.0), **daily(7, 20, 49.0)}},
     ),
     # M19 (order hooks): myelosuppressive drug during ICAHT grade >= 3 with ANC <= 500/uL
     Scenario(

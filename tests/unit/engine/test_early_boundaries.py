@@ -275,11 +275,37 @@ def test_death_before_censoring_is_final() -> None:
     assert (early.status, early.window_end_day, early.grade) == ("final", 15, 4)
 
 
-def test_no_fill_after_last_value_when_censored_before_day_30() -> None:
-    # C11a: the censoring day acts like an open end: no carry-forward
+def test_censoring_closes_the_window_and_carries_forward_to_the_censoring_day() -> None:
+    # C12 (amends C11a): censoring before the evaluation day (here: no evaluation day) closes
+    # the window; the <= 7-day carry-forward fills days 3-6 as at day 30
     early = grade({0: HIGH, 1: 300, 2: 300}, censor_day=6).early
-    assert early.grid.kinds[3:] == ("unknown",) * 4
-    assert (early.days_anc_le_500, early.lower_bound, early.status) == (2, True, "censored")
+    assert early.grid.kinds[3:] == ("filled",) * 4
+    assert (early.days_anc_le_500, early.lower_bound, early.status) == (6, False, "censored")
+
+
+def test_c12_example_censored_before_the_evaluation_day() -> None:
+    # §17 C12: 3380 on day 0, 10 on day 6, censoring day 8, evaluated day 9 -> days 6-8 severe
+    # and profound (3 days each), censored, not a lower bound
+    early = grade({0: 3380, 6: 10}, censor_day=8, evaluation_day=9).early
+    assert (early.days_anc_le_500, early.days_anc_le_100) == (3, 3)
+    assert (early.status, early.lower_bound, early.window_end_day) == ("censored", False, 8)
+    assert early.grid.days_of("filled") == (7, 8)
+
+
+def test_c12_censoring_on_the_evaluation_day_leaves_the_window_open() -> None:
+    # §17 C12: a censoring day equal to the evaluation day counts as the evaluation day (C1)
+    early = grade({0: 3380, 6: 10}, censor_day=8, evaluation_day=8).early
+    assert (early.days_anc_le_500, early.days_anc_le_100) == (1, 1)
+    assert (early.status, early.lower_bound) == ("censored", True)
+    assert early.grid.days_of("unknown") == (7, 8)
+
+
+def test_c12_carry_forward_to_the_censoring_day_keeps_the_7_day_limit() -> None:
+    # §2.3 step 5 limit (C4): 7 missing days after the last value are filled, an 8th is not
+    seven = grade({0: HIGH, 1: 300}, censor_day=8, evaluation_day=20).early
+    assert (seven.days_anc_le_500, seven.lower_bound) == (8, False)
+    eight = grade({0: HIGH, 1: 300}, censor_day=9, evaluation_day=20).early
+    assert eight.lower_bound is True
 
 
 # ---- real-time grading (A15, C1) ----

@@ -74,6 +74,15 @@ def test_aplastic_grid_uses_no_fill_to_open_end() -> None:
     assert grade(values, evaluation_day=20).phenotype == "indeterminate"
 
 
+def test_aplastic_grid_carries_forward_to_a_censoring_day_before_the_evaluation_day() -> None:
+    # C12 on the phenotype grid: censoring on day 17, evaluated on day 20 closes the window, so
+    # days 11-17 are carried forward (17 severe days); censored on the evaluation day, they are not
+    values = {0: 2000, **constant(range(1, 11), 300)}
+    closed = grade(values, censor_day=17, evaluation_day=20).phenotype_detail
+    assert (closed.phenotype, closed.longest_severe_days) == ("aplastic", 17)
+    assert grade(values, censor_day=17, evaluation_day=17).phenotype == "indeterminate"
+
+
 def test_value_above_1000_on_last_measured_day_is_not_sustained() -> None:
     # C11c: 1200 on day 60 is the last measured value in the window (day 61 is outside)
     values = {0: 2000, **constant(range(2, 6), 300), 20: 800, 60: 1200, 61: 2000}
