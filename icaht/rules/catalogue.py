@@ -143,8 +143,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "M09",
         "Antifungal prophylaxis",
-        "Current ANC <= 500/uL (day >= 0) and any of: early ICAHT grade >= 3, prior allo-HCT, "
-        "prior invasive mould infection",
+        "Prior allo-HCT or prior invasive mould infection on days 0..+100 (whatever the ANC); "
+        "or early ICAHT grade >= 3 with current ANC <= 500/uL (day >= 0)",
         "warning",
         PV,
         f"{S_NONCAN}; {S_HIT}",
@@ -263,8 +263,8 @@ RULES: tuple[Rule, ...] = (
         "M19",
         "Cytopenia work-up; myelosuppressive drugs",
         "Patient view: ANC <= 500/uL, platelets < 50 x10^9/L or Hb < 8.0 g/dL persisting >= 14 "
-        "days (day >= 0). Order hooks: draft myelosuppressive drug (not co-trimoxazole, see "
-        "M11) during ICAHT grade >= 3 with current ANC <= 500/uL",
+        "days (runs from day >= 0), evaluated from day 21. Order hooks: draft myelosuppressive "
+        "drug (not co-trimoxazole, see M11) during ICAHT grade >= 3 with current ANC <= 500/uL",
         "warning",
         ALL_HOOKS,
         f"{S_NONCAN}; {S_HIT}; {S_HAEM}",

@@ -46,6 +46,7 @@ RECOVERY_ANC = 1500  # §5.1, S-HAEM Table 1: "neutrophil recovery (ANC >1,500/u
 BOOST_AFTER_DAY = 14  # §10 M16: "day > 14"
 PERSISTING_GRADE = 4  # §10 M17: "Grade 4 ICAHT persisting beyond day +30"
 LATE_DAY = 30  # §1.2, S-HAEM Table 1: late ICAHT after day +30 (M17, M18, M25, M26)
+ANTIFUNGAL_HISTORY_LAST_DAY = 100  # §17 C16: M09's history arm runs day 0 to day +100
 
 GCSF_SUGGESTION = Suggestion(
     "Order G-CSF (filgrastim 5 ug/kg once daily)", "create", "gcsf", product="filgrastim"
@@ -393,12 +394,10 @@ def m08_needs(inp: RuleInput) -> tuple[str, ...]:
     return ()
 
 
-def _mould_risks(inp: RuleInput) -> list[str]:
-    """§10 M09 risk factors present (prolonged corticosteroids are not in the record)."""
+def _history_risks(inp: RuleInput) -> list[str]:
+    """§10 M09 / §17 C16: mould-risk history that calls for prophylaxis whatever the ANC."""
     timeline = inp.record.timeline
     risks = []
-    if (early_grade(inp) or 0) >= HIGH_GRADE:
-        risks.append(early_phrase(inp))
     if timeline.prior_allo_hct is True:
         risks.append("prior allo-HCT")
     if timeline.prior_invasive_mould_infection is True:
@@ -407,39 +406,56 @@ def _mould_risks(inp: RuleInput) -> list[str]:
 
 
 def _history_data(inp: RuleInput) -> list[DataUsed]:
-    timeline = inp.record.timeline
-    return [
-        DataUsed(item, "yes")
-        for item, value in (
-            ("prior allo-HCT", timeline.prior_allo_hct),
-            ("prior invasive mould infection", timeline.prior_invasive_mould_infection),
-        )
-        if value is True
-    ]
+    return [DataUsed(item, "yes") for item in _history_risks(inp)]
+
+
+def _in_antifungal_window(inp: RuleInput) -> bool:
+    """§17 C16: the history arm of M09 runs from day 0 to day +100."""
+    day = study_day(inp)
+    return day is not None and 0 <= day <= ANTIFUNGAL_HISTORY_LAST_DAY
+
+
+def _m09_reasons(inp: RuleInput) -> tuple[LabValue | None, list[str]]:
+    """(current severe ANC or None, the reasons M09 fires for); no reasons: it does not fire.
+
+    §17 C16: prior allo-HCT or prior invasive mould infection on days 0..+100 whatever the ANC;
+    early ICAHT grade >= 3 with the current ANC <= 500/µL (day >= 0) as before."""
+    anc = _severe_after_infusion(inp)
+    reasons = _history_risks(inp) if _in_antifungal_window(inp) else []
+    if anc is not None and (early_grade(inp) or 0) >= HIGH_GRADE:
+        reasons.insert(0, early_phrase(inp))
+    return anc, reasons
 
 
 def m09_antifungal(inp: RuleInput) -> Alert | None:
-    anc = _severe_after_infusion(inp)
-    risks = _mould_risks(inp)
-    if anc is None or not risks:
+    anc, risks = _m09_reasons(inp)
+    if not risks:
         return None
+    if anc is not None:
+        summary = (
+            f"Severe neutropenia (ANC {anc.value:g}/uL) with mould risk: consider antifungal "
+            "prophylaxis"
+        )
+        rationale = f"{describe(inp, anc)}; {'; '.join(risks)}."
+    else:
+        summary = f"Mould risk after CAR-T ({', '.join(risks)}): consider antifungal prophylaxis"
+        rationale = f"Day {study_day(inp)}; {'; '.join(risks)}."
     return make_alert(
         inp,
         "M09",
-        summary=f"Severe neutropenia (ANC {anc.value:g}/uL) with mould risk: consider antifungal "
-        "prophylaxis",
-        rationale=f"{describe(inp, anc)}; {'; '.join(risks)}.",
+        summary=summary,
+        rationale=rationale,
         recommendation=(
             "Consider antifungal prophylaxis: micafungin or posaconazole / another mould-active "
             "azole; fluconazole when the risk is yeast only."
         ),
-        data=[used(anc), *grade_data(inp), *_history_data(inp)],
+        data=[*([used(anc)] if anc is not None else []), *grade_data(inp), *_history_data(inp)],
     )
 
 
 def m09_needs(inp: RuleInput) -> tuple[str, ...]:
     timeline = inp.record.timeline
-    if _severe_after_infusion(inp) is None or _mould_risks(inp):
+    if _severe_after_infusion(inp) is None or _m09_reasons(inp)[1]:
         return ()
     unknown = [
         name

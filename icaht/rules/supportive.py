@@ -41,6 +41,7 @@ CYTOPENIA_TESTS: tuple[tuple[Analyte, str, LabTest], ...] = (
     (Analyte.PLATELETS, "platelets < 50 x10^9/L", lambda v: below(v, 50.0)),
     (Analyte.HEMOGLOBIN, "Hb < 8.0 g/dL", lambda v: below(v, 8.0)),
 )
+WORKUP_FROM_DAY = 21  # §17 C16: M19 needs day >= 21 ("beyond the expected 2-3 weeks", S-NONCAN)
 PJP_FROM_DAY = 28  # §10 M11: "day >= ~28" (S-HIT "at day 30"; figure "day ~28")
 PJP_LAST_DAY = 730  # §10 M11: stop when CD4 > 200/uL, "may take 1-2 years" [PROPOSED bound]
 ANTIVIRAL_LAST_DAY = 365  # §10 M10 (CONS-T3): "until 1 year after infusion"
@@ -302,10 +303,16 @@ def m18_marrow(inp: RuleInput) -> Alert | None:
     )
 
 
+def _workup_due(inp: RuleInput) -> bool:
+    """§17 C16: the work-up is for cytopenia "beyond the expected 2-3 weeks": day >= 21."""
+    day = study_day(inp)
+    return day is not None and day >= WORKUP_FROM_DAY
+
+
 def m19_cytopenia_workup(inp: RuleInput) -> Alert | None:
     if inp.hook in ORDER_HOOKS:
         return _drug_in_severe_icaht(inp, "M19", cotrimoxazole=False)
-    found = persistent_cytopenias(inp)
+    found = persistent_cytopenias(inp) if _workup_due(inp) else []
     if not found:
         return None
     drug = active_period(inp.record.timeline.myelosuppressive_drug_periods, inp.evaluation_date)
@@ -335,7 +342,9 @@ def m19_cytopenia_workup(inp: RuleInput) -> Alert | None:
 def m19_needs(inp: RuleInput) -> tuple[str, ...]:
     if inp.hook in ORDER_HOOKS:
         return _drug_needs(inp, "M19", cotrimoxazole=False)
-    if not monitored(inp) or any(current(inp, a) is not None for a, _, _ in CYTOPENIA_TESTS):
+    if not monitored(inp) or not _workup_due(inp):
+        return ()
+    if any(current(inp, a) is not None for a, _, _ in CYTOPENIA_TESTS):
         return ()
     return ("M19 needs current ANC, platelet or Hb values",)
 

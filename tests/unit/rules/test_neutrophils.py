@@ -160,8 +160,24 @@ def test_M09_quiet_on_early_grade_2() -> None:
     assert "corticosteroid" in needs(result)["M09"]
 
 
-def test_M09_quiet_with_risk_but_anc_510() -> None:
-    assert "M09" not in ids(run(record([lab(ANC, 3, 510)], prior_allo_hct=True), 3))
+def test_M09_history_fires_whatever_the_anc() -> None:
+    # §17 C16: prior allo-HCT or prior mould infection, day 0..+100, whatever the ANC
+    m09 = alert(run(record([lab(ANC, 3, 510)], prior_allo_hct=True), 3), "M09")
+    assert "ANC" not in m09.summary and "prior allo-HCT" in m09.summary
+    mould = run(record([lab(ANC, 50, 4000)], prior_invasive_mould_infection=True), 50)
+    assert "prior invasive mould infection" in alert(mould, "M09").rationale
+
+
+def test_M09_history_arm_runs_from_day_0_to_day_100() -> None:
+    for day, fires in ((-1, False), (0, True), (100, True), (101, False)):
+        result = run(record([lab(ANC, day, 3000)], prior_allo_hct=True), day)
+        assert ("M09" in ids(result)) is fires, day
+
+
+def test_M09_grade_3_arm_still_needs_anc_500() -> None:
+    # early grade 3 with the current ANC 501: no prophylaxis card from the grade alone
+    values = [lab(ANC, 0, 2000), *daily(ANC, range(1, 15), 300), lab(ANC, 15, 501)]
+    assert "M09" not in ids(run(record(values), 15))
 
 
 # -- M16 stem-cell boost, M17 donor search --------------------------------------------------------

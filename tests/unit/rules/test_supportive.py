@@ -145,21 +145,27 @@ def test_M18_quiet_for_one_lineage_beyond_day_30() -> None:
 
 
 def test_M19_fires_for_platelets_below_50_for_14_days() -> None:
-    m19 = alert(run(record(daily(PLT, range(1, 15), 40)), 14), "M19")
+    m19 = alert(run(record(daily(PLT, range(8, 22), 40)), 21), "M19")
     assert "14 days" in m19.summary and "parvovirus B19" in m19.recommendation
 
 
+def test_M19_quiet_on_day_20_with_14_days_below_50() -> None:
+    # §17 C16: the work-up is due from day 21 ("beyond the expected 2-3 weeks")
+    assert "M19" not in ids(run(record(daily(PLT, range(7, 21), 40)), 20))
+    assert "M19" in ids(run(record(daily(PLT, range(7, 22), 40)), 21))
+
+
 def test_M19_quiet_for_13_days() -> None:
-    assert "M19" not in ids(run(record(daily(PLT, range(1, 14), 40)), 13))
+    assert "M19" not in ids(run(record(daily(PLT, range(9, 22), 40)), 21))
 
 
 def test_M19_quiet_at_platelets_50() -> None:
-    assert "M19" not in ids(run(record(daily(PLT, range(1, 15), 50)), 14))
+    assert "M19" not in ids(run(record(daily(PLT, range(8, 22), 50)), 21))
 
 
 def test_M19_gap_over_7_days_breaks_persistence() -> None:
-    values = [lab(PLT, 1, 40), lab(PLT, 9, 40), lab(PLT, 14, 40)]
-    assert "M19" not in ids(run(record(values), 14))  # 8-day gap: run starts on day 9
+    values = [lab(PLT, 8, 40), lab(PLT, 16, 40), lab(PLT, 21, 40)]
+    assert "M19" not in ids(run(record(values), 21))  # 8-day gap: run starts on day 16
 
 
 def test_M19_fires_for_myelosuppressive_order_during_grade_3() -> None:
