@@ -1,26 +1,45 @@
 """The service's FHIR HTTP client: every call to an EHR's FHIR server goes through here.
 
-One pooled `requests.Session`; every call runs under the hook call's `Deadline` (each request's
-timeout is the smaller of the per-request timeout and what is left of the deadline); paging
-is followed only on the same server; one exception type per failure. The access token is sent
-as a bearer header and never logged or put into an error message.
+One pooled `requests.Session` (no cookie jar: one hook call's cookies must never reach
+another's); every call runs under the hook call's `Deadline`: each read's timeout is the
+smaller of the per-request timeout and what is left of the deadline, and the body is read in
+chunks against the deadline and a size cap, so a server that drips bytes cannot hold a call
+past it. Redirects are not followed. A URL is checked with the parser that sends it (urllib3's,
+as requests uses it) and sent as rebuilt from the checked parts; paging is followed only on
+the same server. One exception type per failure. The access token is sent as a bearer header
+and never logged or put into an error message.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import requests
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
+# The largest FHIR answer read: one search page of _count=500 lab Observations is about 1 MB; a
+# page 16 times that is no EHR's answer to our queries (docs/decisions/0006).
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+READ_CHUNK = 64 * 1024
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# a URL with a scheme of its own (any case) or a scheme-relative one: checked as a whole
+_ABSOLUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|//)")
+# characters a URL never needs and parsers disagree on (requests ends the host at a backslash,
+# urlsplit does not); control characters and spaces are never sent
+_REFUSED_CHARACTERS = frozenset("\\ \t\r\n") | frozenset(chr(c) for c in (*range(32), 127))
 
 
 class FhirError(Exception):
@@ -45,6 +64,10 @@ class FhirStatusError(FhirError):
 
 class FhirResponseError(FhirError):
     """The FHIR server answered with something that is not the expected FHIR JSON."""
+
+
+class FhirLinkError(FhirResponseError):
+    """A URL (paging link, query) is not on the FHIR server the call was given."""
 
 
 @dataclass
@@ -100,6 +123,7 @@ class FhirClient:
         self.max_pages = max_pages
         self.observer = observer  # (resource type, seconds, outcome), e.g. for metrics
         self._session = requests.Session()
+        self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=pool_size)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -110,35 +134,42 @@ class FhirClient:
     # -- single calls --------------------------------------------------------------------
     def get(self, target: FhirTarget, query: str, deadline: Deadline) -> dict[str, Any]:
         """GET `base_url/query` (or an absolute URL on the same server) as FHIR JSON."""
-        url = query if query.startswith(("http://", "https://")) else _join(target.base_url, query)
-        if not _same_server(url, target.base_url):
-            raise FhirResponseError("a paging link points away from the FHIR server")
-        shown = _shown(query)
+        absolute = _ABSOLUTE.match(query) is not None
+        raw = query if absolute else _join(target.base_url, query)
+        url = checked_url(raw, target.base_url, "a paging link" if absolute else "a FHIR query")
+        shown = _shown(url)
         timeout = min(self.per_request_timeout, deadline.remaining())
         if timeout <= 0:
             raise FhirTimeoutError(f"deadline passed before {shown}")
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return self._get_json(url, target, timeout, shown)
+            return self._get_json(url, target, timeout, shown, deadline)
         except FhirError as error:
             outcome = type(error).__name__
             raise
         finally:
             self._record(CallTiming(shown, time.perf_counter() - started, outcome))
 
-    def _get_json(self, url: str, target: FhirTarget, timeout: float, shown: str) -> dict[str, Any]:
+    def _get_json(
+        self, url: str, target: FhirTarget, timeout: float, shown: str, deadline: Deadline
+    ) -> dict[str, Any]:
         try:
-            response = self._session.get(url, headers=target.headers(), timeout=timeout)
+            response = self._session.get(
+                url, headers=target.headers(), timeout=timeout, allow_redirects=False, stream=True
+            )
         except requests.Timeout as error:
             raise FhirTimeoutError(f"no answer within {timeout:.2f} s to {shown}") from error
         except requests.RequestException as error:
             raise FhirUnavailableError(f"FHIR server unreachable for {shown}") from error
-        if response.status_code != 200:
-            raise FhirStatusError(response.status_code, shown)
+        with response:
+            if response.status_code != 200:
+                # a 3xx too: redirects are never followed (the token would go along)
+                raise FhirStatusError(response.status_code, shown)
+            data = _read_body(response, deadline, shown)
         try:
-            body = response.json()
-        except ValueError as error:
+            body = json.loads(data)
+        except (ValueError, RecursionError) as error:
             raise FhirResponseError(f"invalid JSON in the answer to {shown}") from error
         if not isinstance(body, dict) or "resourceType" not in body:
             raise FhirResponseError(f"the answer to {shown} is not a FHIR resource")
@@ -209,14 +240,74 @@ def _join(base_url: str, query: str) -> str:
     return f"{base_url.rstrip('/')}/{query.lstrip('/')}"
 
 
-def _same_server(url: str, base_url: str) -> bool:
-    link, base = urlsplit(url), urlsplit(base_url)
-    base_path = base.path.rstrip("/")
-    return (
-        (link.scheme, link.hostname, link.port) == (base.scheme, base.hostname, base.port)
-        and (link.path == base_path or link.path.startswith(base_path + "/"))
-        and ".." not in link.path.split("/")
-    )
+def _read_body(response: requests.Response, deadline: Deadline, shown: str) -> bytes:
+    """The body, read chunk by chunk against the call's deadline and MAX_ANSWER_BYTES: requests'
+    timeout bounds each read, not the whole answer."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        raise FhirResponseError(f"the answer to {shown} is larger than {MAX_ANSWER_BYTES} bytes")
+    body = bytearray()
+    try:
+        for chunk in response.iter_content(READ_CHUNK):
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                raise FhirResponseError(
+                    f"the answer to {shown} is larger than {MAX_ANSWER_BYTES} bytes"
+                )
+            if deadline.expired:
+                raise FhirTimeoutError(f"deadline passed while reading the answer to {shown}")
+    except requests.RequestException as error:
+        if isinstance(error, requests.Timeout | requests.exceptions.ConnectionError):
+            raise FhirTimeoutError(f"the answer to {shown} stalled") from error
+        raise FhirUnavailableError(f"the answer to {shown} broke off") from error
+    return bytes(body)
+
+
+def checked_url(url: str, base_url: str, what: str = "a FHIR URL") -> str:
+    """`url` as it will be sent, when it lies on the FHIR server of `base_url`.
+
+    Parsed with urllib3's parser, which requests uses to send it, and compared part by part
+    with the base (scheme, host, port with its default, path prefix); refused: userinfo,
+    backslashes, control characters, `.`/`..` path segments (also percent-encoded) and encoded
+    slashes. The URL returned is rebuilt from the checked parts (no fragment). Raises
+    FhirLinkError otherwise, naming `what` but no part of the URL (it may carry patient ids).
+    """
+    if any(character in _REFUSED_CHARACTERS for character in url):
+        raise FhirLinkError(f"{what} holds characters that are never sent")
+    try:
+        link, base = parse_url(url), parse_url(base_url)
+    except LocationParseError as error:
+        raise FhirLinkError(f"{what} cannot be parsed") from error
+    if link.auth is not None or "@" in (urlsplit(url).netloc or ""):
+        raise FhirLinkError(f"{what} carries user information")
+    if _origin(link.scheme, link.host, link.port, what) != _origin(
+        base.scheme, base.host, base.port, what
+    ):
+        raise FhirLinkError(f"{what} points away from the FHIR server")
+    path = link.path or "/"
+    base_path = (base.path or "").rstrip("/")
+    if not (path == base_path or path.startswith(base_path + "/")) or _unsafe_path(path):
+        raise FhirLinkError(f"{what} leaves the FHIR server's base path")
+    scheme, host = (link.scheme or "").lower(), (link.host or "").lower()
+    port = f":{link.port}" if link.port and link.port != DEFAULT_PORTS.get(scheme) else ""
+    query = f"?{link.query}" if link.query else ""
+    return f"{scheme}://{host}{port}{path}{query}"
+
+
+def _origin(
+    scheme: str | None, host: str | None, port: int | None, what: str
+) -> tuple[str, str, int]:
+    name = (scheme or "").lower()
+    if name not in DEFAULT_PORTS or not host:
+        raise FhirLinkError(f"{what} is not an absolute http(s) URL")
+    return name, host.lower(), port or DEFAULT_PORTS[name]
+
+
+def _unsafe_path(path: str) -> bool:
+    lowered = path.lower()
+    if "%2f" in lowered or "%5c" in lowered:
+        return True
+    return any(unquote(segment) in (".", "..") for segment in path.split("/"))
 
 
 def _next_link(bundle: dict[str, Any]) -> str | None:
