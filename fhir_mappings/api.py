@@ -12,6 +12,7 @@ from fhir_mappings.resources import (
     as_list,
     iter_resources,
     normalise_reference,
+    owner_of,
     ref_key,
     reference_of,
 )
@@ -20,16 +21,21 @@ from icaht.record import PatientRecord
 
 
 def _collect(
-    resources: Iterable[Any] | Mapping[str, Any],
+    resources: Iterable[Any] | Mapping[str, Any], patient_id: str, sink: Sink
 ) -> tuple[list[ObsInput], list[tuple[Mapping[str, Any], str]]]:
     """Observations (bare, contained in or referenced by DiagnosticReports, panel members)
-    and every other resource with its reference key."""
+    and every other resource with its reference key; a resource that names another patient
+    is left out (grading a mixture of two patients' data would be silently wrong)."""
     raw_obs: list[tuple[Mapping[str, Any], str, list[str]]] = []
     others: list[tuple[Mapping[str, Any], str]] = []
     aliases_of: dict[str, list[str]] = {}
     groups: dict[str, list[str]] = {}
     for index, (res, full_url) in enumerate(iter_resources(resources)):
         key = ref_key(res, index)
+        owner = owner_of(res)
+        if owner is not None and owner != patient_id:
+            sink.out(key, "other-patient", f"{res.get('resourceType')} of another patient")
+            continue
         if full_url:
             aliases_of.setdefault(key, []).append(full_url)
         rtype = res.get("resourceType")
@@ -110,11 +116,12 @@ def map_patient(
 
     resources: bare resource dicts, Bundles (searchset, transaction, collection) or lists of
     them (e.g. the pages of a search), mixed freely. The caller selects the patient's data;
-    this function does not filter by subject. tz: the treating centre's IANA time zone.
+    a resource whose subject/patient reference (or Patient id) names another patient is left
+    out ("other-patient"). tz: the treating centre's IANA time zone.
     """
     cfg = config or default_config()
     sink = Sink()
-    obs, others = _collect(resources)
+    obs, others = _collect(resources, patient_id, sink)
     mapper = ObservationMapper(cfg.table, cfg.units, cfg.limits, tz)
     labs = mapper.map_all(obs, sink)
     timeline = map_timeline(others, cfg, tz, sink)

@@ -14,7 +14,7 @@ class LeftOut:
     reason: machine-readable code, e.g. "unknown-unit", "unit-missing", "incompatible-unit",
     "molar-unit-no-factor", "entered-in-error", "status-not-usable", "implausible", "no-value",
     "duplicate", "superseded", "unknown-code", "excluded-code", "no-time", "imprecise-time",
-    "anc-not-preferred", "lower-priority-code", "derivation-conflict".
+    "anc-not-preferred", "lower-priority-code", "derivation-conflict", "other-patient".
     text: human explanation (no patient data beyond the resource id).
     """
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+
+# "Patient/123", "https://ehr/fhir/Patient/123", "Patient/123/_history/4" -> "123"
+PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 Resource = dict[str, Any]
 
@@ -83,3 +87,17 @@ def concept_text(concept: Any) -> str:
     parts = [str(concept.get("text") or "")]
     parts.extend(d for _, _, d in codings(concept))
     return " ".join(p for p in parts if p).lower()
+
+
+def owner_of(resource: Mapping[str, Any]) -> str | None:
+    """The patient id a resource names as its own (its id for a Patient, else the literal
+    `subject` or `patient` reference), None when it names none we can read (e.g. urn:uuid)."""
+    if resource.get("resourceType") == "Patient":
+        rid = resource.get("id")
+        return rid if isinstance(rid, str) else None
+    for key in ("subject", "patient"):
+        ref = reference_of(resource.get(key))
+        match = PATIENT_REFERENCE.search(ref) if ref else None
+        if match is not None:
+            return match.group(1)
+    return None

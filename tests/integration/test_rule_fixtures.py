@@ -200,3 +200,31 @@ def test_every_rule_has_an_in_fixture_or_is_listed_as_unable_to_fire() -> None:
 def test_every_rule_has_a_near_miss() -> None:
     with_out = {parts(f.name)[0] for f in FILES if parts(f.name)[1] == "out"}
     assert [rule.id for rule in RULES if rule.id not in with_out] == []
+
+
+def _post_body(service_url: str, body: dict[str, Any]) -> requests.Response:
+    url = f"{service_url}/cds-services/{SERVICE_OF_HOOK[body['hook']]}"
+    return requests.post(url, json=body, timeout=30)
+
+
+def test_another_patients_prefetch_is_not_graded_for_this_patient(service_url: str) -> None:
+    """Issue 13 finding 10: p003's prefetch under p004's id gave p003's grade on p004's chart.
+    Resources naming another patient are left out; without them there is no course to grade."""
+    name = "request-M14-in-platelets-10.json"
+    own = fixture(name)
+    assert "M14" in [rule_of(c) for c in post(service_url, name).json()["cards"]]
+    body = json.loads(json.dumps(own))
+    body["context"]["patientId"] = "someone-else"
+    response = _post_body(service_url, body)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"cards": []}
+
+
+@pytest.mark.parametrize("patient_id", [".", "..", "...", "a/b", "a b", ""])
+def test_a_patient_id_that_is_not_a_fhir_id_is_refused(service_url: str, patient_id: str) -> None:
+    """Issue 13 finding 10: patientId "." made the fallback search every patient."""
+    body = json.loads(json.dumps(fixture("request-M14-in-platelets-10.json")))
+    body["context"]["patientId"] = patient_id
+    response = _post_body(service_url, body)
+    assert response.status_code == 400
+    assert "context.patientId" in response.json()["issue"][0]["diagnostics"]

@@ -186,3 +186,20 @@ FIELDS = st.sampled_from(
 def test_messy_therapy_and_orders(resources: list[dict[str, Any]]) -> None:
     map_patient(resources, patient_id="p", tz="Europe/Berlin")
     map_draft_orders(resources)
+
+
+def test_resources_of_another_patient_are_left_out_with_their_reason() -> None:
+    """Issue 13 finding 10: a prefetch holding another patient's data must not be graded."""
+    own = {"resourceType": "Observation", "id": "mine", "subject": {"reference": "Patient/p1"}}
+    other = {
+        "resourceType": "Observation",
+        "id": "theirs",
+        "subject": {"reference": "https://ehr.example/fhir/Patient/p2/_history/3"},
+    }
+    theirs_patient = {"resourceType": "Patient", "id": "p2", "deceasedDateTime": "2026-01-01"}
+    procedure = {"resourceType": "Procedure", "id": "x", "subject": {"reference": "Patient/p2"}}
+    unknown_owner = {"resourceType": "Procedure", "id": "y", "subject": {"reference": "urn:uuid:1"}}
+    result = map_patient([own, other, theirs_patient, procedure, unknown_owner], patient_id="p1")
+    other_patient = sorted(i.resource_id for i in result.left_out if i.reason == "other-patient")
+    assert other_patient == ["Observation/theirs", "Patient/p2", "Procedure/x"]
+    assert result.record.timeline.death_day is None

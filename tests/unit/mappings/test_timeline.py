@@ -38,13 +38,13 @@ def test_split_dose_is_one_course_day0_first_dose(timeline: TherapyTimeline) -> 
 
 def test_split_window_is_configurable() -> None:
     cfg = MappingConfig(split_dose_window_days=5)
-    tl = map_patient(load("therapy.json"), patient_id="p", tz="America/New_York", config=cfg)
+    tl = map_patient(load("therapy.json"), patient_id="p7", tz="America/New_York", config=cfg)
     days = [c.day0 for c in tl.record.timeline.infusions]
     assert days == [date(2026, 1, 10), date(2026, 6, 1), date(2026, 6, 10)]
 
 
 def test_infusion_day_is_local(timeline: TherapyTimeline) -> None:
-    utc = map_patient(load("therapy.json"), patient_id="p", tz="UTC").record.timeline
+    utc = map_patient(load("therapy.json"), patient_id="p7", tz="UTC").record.timeline
     assert utc.infusions[-1].day0 == date(2026, 6, 2)  # 23:30-04:00 is the next day in UTC
 
 
