@@ -38,9 +38,10 @@ class Field:
 
 # -- coded attributes ------------------------------------------------------------------------------
 
+V2_0508_URL = "http://terminology.hl7.org/CodeSystem/v2-0508"
 V2_0508 = frozenset(
     {
-        "http://terminology.hl7.org/CodeSystem/v2-0508",
+        V2_0508_URL,
         "http://hl7.org/fhir/v2/0508",  # the FHIR R3 URL of the same table
         "urn:oid:2.16.840.1.113883.18.332",
     }
@@ -219,6 +220,8 @@ def said_by_text(text: str) -> Said:
 
 
 def said_by(field: Field) -> Said:
+    if field.kind == "coded":
+        return "yes"  # only known positive codes become coded fields (concept_fields)
     if field.kind == "note":
         said = said_by_text(field.text)
         # C14: a note or patient instruction never shows the product is irradiated; an explicit
@@ -265,7 +268,7 @@ def concept_fields(concept: Any, text_kind: FieldKind) -> Iterator[Field]:
         yield Field(text_kind, str(concept["text"]))
     for system, code, display in codings(concept):
         if coded_irradiated(system, code):
-            yield Field("coded", "irradiated")
+            yield Field("coded", f"{system}|{code}")
         if display:
             yield Field(text_kind, display)
 
