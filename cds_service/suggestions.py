@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from fhir_mappings.irradiation import V2_0508_URL as V2_0508
 from icaht.rules import Suggestion
 
 SUGGESTION_NAMESPACE = uuid.UUID("0b6f8e43-47a1-4f8b-9a8e-2f0c9d2b7c11")
@@ -18,6 +19,10 @@ CPT = "http://www.ama-assn.org/go/cpt"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 MARROW_BIOPSY = ("38221", "Diagnostic bone marrow biopsy(ies)")
 FILGRASTIM = ("68442", "filgrastim")  # RxNorm ingredient, verified in valuesets.yaml
+IRRADIATED_DETAIL = {
+    "coding": [{"system": V2_0508, "code": "IR", "display": "Irradiated"}],
+    "text": "Irradiated",
+}
 PRODUCT_TEXT = {
     "rbc": "red blood cells",
     "platelets": "platelet concentrate",
@@ -72,7 +77,13 @@ def _new_order(suggestion: Suggestion, patient_id: str) -> dict[str, Any] | None
         irradiated = "Irradiated " if suggestion.irradiated else ""
         text = f"{irradiated}{product}".capitalize()
         note = "Irradiated product required after CAR T-cell therapy (TA-GVHD prevention)."
-        return _service_request({"text": text}, patient_id, note if suggestion.irradiated else "")
+        resource = _service_request(
+            {"text": text}, patient_id, note if suggestion.irradiated else ""
+        )
+        if suggestion.irradiated:
+            # the coded attribute (HL7 v2 table 0508 "IR"), so the order says it in code too
+            resource["orderDetail"] = [IRRADIATED_DETAIL]
+        return resource
     return None
 
 

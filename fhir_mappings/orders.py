@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_mappings.config import MappingConfig, default_config
+from fhir_mappings.irradiation import irradiated
 from fhir_mappings.resources import as_dict, as_list, codings, iter_resources, ref_key
 from fhir_mappings.tables import LOINC
-from fhir_mappings.timeline import concept_texts, irradiated_from_text, note_texts
 from fhir_mappings.valuesets import Concept, ValueSets
 from icaht.rules.model import DraftOrder, OrderKind
 
@@ -35,8 +35,9 @@ class OrderIntent:
         marrow_biopsy | other.
     product: for blood products rbc / platelets / plasma / cryoprecipitate / granulocytes /
         other; for drugs the ingredient (e.g. "filgrastim"); None otherwise.
-    irradiated: True / False when the order says so (code text, orderDetail, note,
-        instructions), None when it does not.
+    irradiated: clinical-rules §17 C14 (fhir_mappings.irradiation): True only from a coded
+        attribute or the product's name / code text / order detail, False from an explicit
+        negation there, None (unknown) otherwise - notes and instructions never give True.
     reference: "MedicationRequest/123" (or the entry's fullUrl when the draft has no id), for a
         CDS Hooks suggestion that replaces or deletes this draft.
     """
@@ -109,17 +110,6 @@ def _classify(
     return "other", None
 
 
-def _irradiated(res: Mapping[str, Any], concept: Any) -> bool | None:
-    texts = concept_texts(concept) + note_texts(res)
-    for detail in as_list(res.get("orderDetail")):
-        texts.extend(concept_texts(detail))
-    texts.append(str(res.get("patientInstruction") or ""))
-    for dose in as_list(res.get("dosageInstruction")):
-        if isinstance(dose, Mapping):
-            texts.append(str(dose.get("text") or ""))
-    return irradiated_from_text(*texts)
-
-
 def _ingredients(res: Mapping[str, Any], meds: Mapping[str, Mapping[str, Any]]) -> list[Any]:
     ref = as_dict(res.get("medicationReference")).get("reference")
     med = _medication(res, ref, meds) if isinstance(ref, str) else None
@@ -164,7 +154,7 @@ def map_draft_orders(
                 reference=f"{rtype}/{rid}" if rid else (full_url or ref_key(res, index)),
                 display=_display(concept),
                 product=None if hit is None else hit.name,
-                irradiated=_irradiated(res, concept) if kind == "blood_product" else None,
+                irradiated=irradiated(res, concept) if kind == "blood_product" else None,
             )
         )
     return tuple(out)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal, cast
 
+from fhir_mappings.irradiation import irradiated
 from fhir_mappings.observations import Sink
 from fhir_mappings.resources import as_dict, as_list, normalise_reference, reference_of
 from fhir_mappings.times import parse_when
@@ -77,30 +78,6 @@ def _start(res: Mapping[str, Any], field: str, tz: str) -> date | None:
         if isinstance(period, Mapping):
             day = _day(period.get("start"), tz)
     return day
-
-
-# -- irradiation -----------------------------------------------------------------------------------
-
-
-def irradiated_from_text(*texts: str) -> bool | None:
-    """True for 'irradiated', False for 'non-irradiated' / 'not irradiated', else None."""
-    joined = " ".join(t.lower() for t in texts if t)
-    if "irradiat" not in joined:
-        return None
-    negated = ("non-irradiat", "nonirradiat", "not irradiat", "non irradiat", "unirradiat")
-    return not any(n in joined for n in negated)
-
-
-def concept_texts(concept: Any) -> list[str]:
-    if not isinstance(concept, Mapping):
-        return []
-    out = [str(concept.get("text") or "")]
-    out.extend(str(as_dict(c).get("display") or "") for c in as_list(concept.get("coding")))
-    return out
-
-
-def note_texts(res: Mapping[str, Any]) -> list[str]:
-    return [str(as_dict(n).get("text") or "") for n in as_list(res.get("note"))]
 
 
 # -- resources -> events ---------------------------------------------------------------------------
@@ -188,7 +165,7 @@ class EventReader:
         if day is None:
             sink.out(rid, "no-time", "procedure without performed time")
             return []
-        irr = irradiated_from_text(*concept_texts(res.get("code")), *note_texts(res))
+        irr = irradiated(res, res.get("code"))
         return [Event(c.group, c.name, day, rid, irradiated=irr) for c in concepts]
 
     def condition(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:

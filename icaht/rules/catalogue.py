@@ -53,9 +53,11 @@ RULES: tuple[Rule, ...] = (
         "M01",
         "Irradiated cellular blood products",
         "Draft order of a cellular (RBC, platelets, granulocytes) or unspecified blood product "
-        "not marked irradiated, today in [apheresis - 7 d (else earlier of lymphodepletion "
-        "- 7 d, infusion - 30 d), infusion + 90 d]; before day 0, from a leukapheresis or "
-        "lymphodepletion with no infusion after it (7 d before it, for up to 180 d)",
+        "not marked irradiated (non-irradiated or unknown: irradiated only from a coded attribute "
+        "or the product's name, code text or order detail without negation, C14), today in "
+        "[apheresis - 7 d (else earlier of lymphodepletion - 7 d, infusion - 30 d), infusion + "
+        "90 d]; before day 0, from a leukapheresis or lymphodepletion with no infusion after it "
+        "(7 d before it, for up to 180 d)",
         "critical",
         ORDERS,
         f"{R_CONS_T3}; {S_NONCAN}; {S_HAEM}; {S_CN}",

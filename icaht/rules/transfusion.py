@@ -93,15 +93,28 @@ def _replacement(order: DraftOrder) -> Suggestion:
     )
 
 
+def _irradiation_status(order: DraftOrder) -> str:
+    """How the order stands: explicitly not irradiated, or unknown (clinical-rules §17 C14:
+    not stated, only in a note, a question or a contradiction); M01 fires on both."""
+    if order.irradiated is False:
+        return "marked non-irradiated"
+    return "not marked irradiated"
+
+
 def m01_irradiated_products(inp: RuleInput) -> Alert | None:
     window = irradiation_window(inp)
     orders = [o for o in inp.draft_orders if _needs_irradiation(o)]
     if window is None or not orders or not window.contains(inp.evaluation_date):
         return None
-    after = inp.options.irradiation_days_after_infusion
-    names = ", ".join(o.display or o.product or o.reference for o in orders)
-    not_irradiated = all(o.irradiated is False for o in orders)
-    marked = "marked non-irradiated" if not_irradiated else "not marked irradiated"
+    opts = inp.options
+    after = opts.irradiation_days_after_infusion
+    listed = "; ".join(
+        f"{o.display or o.product or o.reference} ({_irradiation_status(o)})" for o in orders
+    )
+    unknown = any(o.irradiated is not False for o in orders)
+    noun = "orders" if len(orders) > 1 else "order"
+    # C14: an unknown status asks to check; an explicit "not irradiated" is stated as such
+    marked = f"{noun} not marked irradiated: check" if unknown else f"{noun} marked non-irradiated"
     if window.end is None:
         today = "Today a CAR-T course is in preparation (no infusion on record yet)"
         span = f"from {window.start.isoformat()} ({window.how}) until infusion + {after} d"
@@ -111,17 +124,26 @@ def m01_irradiated_products(inp: RuleInput) -> Alert | None:
             f"{window.start.isoformat()} ({window.how}) to {window.end.isoformat()} "
             f"(infusion + {after} d)"
         )
+    check = (
+        " Not marked irradiated means the product's name, code and order details do not say it "
+        "is irradiated (a note or instruction does not count): check the order with the blood "
+        "bank."
+        if unknown
+        else ""
+    )
     shown_end = "open" if window.end is None else window.end.isoformat()
     return make_alert(
         inp,
         "M01",
-        summary=f"Irradiated blood products required until day +{after} after CAR-T: order "
+        # §17 C16: "consider ..." and "at least until day +90"; < 140 characters as written
+        summary=f"Consider irradiated blood products (at least until day +{after} after CAR-T): "
         f"{marked}",
-        rationale=f"{today}; irradiation window {span}; order(s) {marked}: {names}.",
+        rationale=f"{today}; irradiation window {span}; {listed}.{check}",
         recommendation=(
-            "Use irradiated cellular blood products (fludarabine exposure; risk of "
-            "transfusion-associated GVHD) from 7 days before leukapheresis until at least 90 days "
-            "after CAR-T infusion (longer after some conditioning or by disease)."
+            "Consider irradiated cellular blood products (fludarabine exposure; risk of "
+            "transfusion-associated GVHD) from "
+            f"{opts.irradiation_days_before_apheresis} days before leukapheresis at least until "
+            f"day +{after} after CAR-T infusion (longer after some conditioning or by disease)."
         ),
         data=[
             DataUsed("irradiation window", f"{window.start.isoformat()}..{shown_end}"),

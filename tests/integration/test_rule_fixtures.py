@@ -162,6 +162,25 @@ def test_fixture_answer(service_url: str, name: str) -> None:
         assert fired[0]["suggestions"], f"{rule_id} card without its suggestion"
 
 
+# M01 over HTTP, clinical-rules §17 C14: an explicit negation is stated, an unknown status (not
+# stated, or only in a note) asks to check (decision 0012)
+M01_SAYS = {
+    "request-M01-in-day-20-platelets-detail-irradiation-no.json": "order marked non-irradiated",
+    "request-M01-in-day-20-rbc-nicht-bestrahlt.json": "order marked non-irradiated",
+    "request-M01-in-day-20-platelets-irradiated-only-in-note.json": "not marked irradiated: check",
+    "request-M01-in-day-20-platelets-unmarked.json": "not marked irradiated: check",
+}
+
+
+@pytest.mark.parametrize(("name", "ending"), M01_SAYS.items(), ids=list(M01_SAYS))
+def test_M01_card_says_whether_the_order_is_unknown_or_non_irradiated(
+    service_url: str, name: str, ending: str
+) -> None:
+    [card] = [c for c in post(service_url, name).json()["cards"] if rule_of(c) == "M01"]
+    assert card["summary"].startswith("Consider irradiated blood products (at least until day +90")
+    assert card["summary"].endswith(ending)
+
+
 def test_every_fixture_is_a_complete_request_with_the_discovery_prefetch_keys() -> None:
     """cds-hooks_2.0 request: hook, context, prefetch under the discovery document's keys."""
     keys = {template.key for template in PREFETCH}

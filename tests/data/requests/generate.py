@@ -326,6 +326,22 @@ RBC_NOT_IRRADIATED = service_request("rbc-1", "Red blood cells, non-irradiated, 
 RBC_IRRADIATED = service_request("rbc-1", "Red blood cells, irradiated, 1 unit")
 PLATELETS_UNMARKED = service_request("platelets-1", "Platelets, 1 adult dose")
 PLATELETS_IRRADIATED = service_request("platelets-1", "Irradiated apheresis platelets, 1 dose")
+# M01, clinical-rules §17 C14: irradiation read from the order's fields (decision 0012)
+PLATELETS_DETAIL_IRRADIATION_NO = PLATELETS_UNMARKED | {
+    "orderDetail": [{"text": "Irradiation: No"}]
+}
+PLATELETS_IRRADIATED_ONLY_IN_NOTE = PLATELETS_UNMARKED | {
+    "note": [{"text": "needs irradiated products"}]
+}
+RBC_NICHT_BESTRAHLT = service_request("rbc-1", "Red blood cells, 1 unit") | {
+    "orderDetail": [{"text": "nicht bestrahlt"}]
+}
+# HL7 v2 table 0508 "IR" (Irradiated) as a coded order detail, no display or text to read
+PLATELETS_CODED_IRRADIATED = PLATELETS_UNMARKED | {
+    "orderDetail": [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0508", "code": "IR"}]}
+    ]
+}
 FILGRASTIM = medication_request(
     "filgrastim-1", "Filgrastim 5 ug/kg SC daily", {"system": RXNORM, "code": "68442"}
 )
@@ -370,6 +386,28 @@ SCENARIOS: tuple[Scenario, ...] = (
         orders=(PLATELETS_UNMARKED,),
     ),
     Scenario("M01-out-day-20-rbc-irradiated", "order-sign", 20, orders=(RBC_IRRADIATED,)),
+    # C14: a negation in the order detail is no irradiation; a note is no product attribute
+    Scenario(
+        "M01-in-day-20-platelets-detail-irradiation-no",
+        "order-sign",
+        20,
+        orders=(PLATELETS_DETAIL_IRRADIATION_NO,),
+    ),
+    Scenario(
+        "M01-in-day-20-platelets-irradiated-only-in-note",
+        "order-sign",
+        20,
+        orders=(PLATELETS_IRRADIATED_ONLY_IN_NOTE,),
+    ),
+    Scenario(
+        "M01-in-day-20-rbc-nicht-bestrahlt", "order-select", 20, orders=(RBC_NICHT_BESTRAHLT,)
+    ),
+    Scenario(
+        "M01-out-day-20-platelets-coded-irradiated",
+        "order-sign",
+        20,
+        orders=(PLATELETS_CODED_IRRADIATED,),
+    ),
     # M01 before day 0: lymphodepletion on days -5..-3 and no infusion on record yet opens the
     # window [first dose - 7 d, open]; it counts for 180 days after that dose [PROPOSED]
     Scenario(

@@ -79,7 +79,7 @@ def test_gmcsf_and_tpo(timeline: TherapyTimeline) -> None:
 def test_transfusions_with_irradiation(timeline: TherapyTimeline) -> None:
     got = [(t.day, t.product, t.irradiated) for t in timeline.transfusions]
     assert got == [
-        (date(2026, 6, 5), "rbc", True),
+        (date(2026, 6, 5), "rbc", None),  # "irradiated" only in a note: unknown (C14)
         (date(2026, 6, 6), "platelets", True),
         (date(2026, 6, 7), "platelets", None),
     ]

@@ -44,7 +44,39 @@ def test_M01_quiet_outside_day_90() -> None:
 def test_M01_fires_when_irradiation_not_stated() -> None:
     rbc = order("blood_product", product="rbc", display="Packed red cells")
     m01 = alert(run(record(), 5, "order-select", [rbc]), "M01")
-    assert "not marked irradiated" in m01.summary
+    assert "not marked irradiated: check" in m01.summary
+    assert "Packed red cells (not marked irradiated)" in m01.rationale
+    assert "check the order with the blood bank" in m01.rationale
+
+
+def test_M01_card_recommends_and_says_at_least_until_day_90() -> None:
+    # §17 C16: "consider ..." form, "at least until day +90", a whole summary under 140 chars
+    for irradiated in (False, None):
+        plt = order("blood_product", product="platelets", display="Plt", irradiated=irradiated)
+        m01 = alert(run(record(), 5, "order-sign", [plt]), "M01")
+        assert m01.summary.startswith(
+            "Consider irradiated blood products (at least until day +90 after CAR-T): order "
+        )
+        assert len(m01.summary) < 140 and not m01.summary.endswith("...")
+        assert m01.recommendation.startswith("Consider irradiated cellular blood products")
+        assert "at least until day +90 after CAR-T infusion" in m01.recommendation
+        assert "required" not in m01.summary + m01.recommendation
+
+
+def test_M01_explicit_negation_is_stated_as_such() -> None:
+    m01 = alert(run(record(), 10, "order-select", [PLATELETS_ORDER]), "M01")
+    assert m01.summary.endswith("order marked non-irradiated")
+    assert "Platelet concentrate (marked non-irradiated)" in m01.rationale
+    assert "check the order" not in m01.rationale
+
+
+def test_M01_one_unknown_order_among_several_asks_to_check() -> None:
+    unknown = order("blood_product", "ServiceRequest/rbc", product="rbc", display="RBC")
+    m01 = alert(run(record(), 10, "order-select", [PLATELETS_ORDER, unknown]), "M01")
+    assert m01.summary.endswith("orders not marked irradiated: check")
+    assert "Platelet concentrate (marked non-irradiated); RBC (not marked irradiated)" in (
+        m01.rationale
+    )
 
 
 def test_M01_quiet_for_irradiated_or_acellular_products() -> None:
