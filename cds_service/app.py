@@ -29,6 +29,12 @@ from cds_service.gather import DataUnavailableError
 from cds_service.hooks import HookOutcome, HookSettings, handle_hook
 from cds_service.logs import configure_logging, log_event
 from cds_service.overrides import concern_of, withheld_audit_records, withhold_overridden
+from cds_service.request_body import (
+    MAX_FEEDBACK_BODY_BYTES,
+    MAX_HOOK_BODY_BYTES,
+    BodyTooLargeError,
+    read_json,
+)
 from cds_service.security import AUTH_OFF_WARNING
 from cds_service.smart import smart_config, static_file
 from cds_service.store import AuditRecord, Store, validate_feedback
@@ -113,7 +119,8 @@ def _register_routes(app: Flask, services: Services) -> None:
             return _outcome(404, "not-found", f"no CDS service {service_id!r}")
         _authenticate(services, f"/cds-services/{service_id}/feedback")
         try:
-            records = validate_feedback(request.get_json(silent=True), service_id=service_id)
+            body = read_json(request, MAX_FEEDBACK_BODY_BYTES)
+            records = validate_feedback(body, service_id=service_id)
         except RequestValidationError as error:
             return _outcome(400, "invalid", f"{error.field} {error.message}", error.field)
         services.store.record_feedback(*records)
@@ -191,8 +198,8 @@ def _authenticate(services: Services, path: str) -> Any:
 
 def _run_hook(services: Services, service: HookService, client: Any) -> ResponseReturnValue:
     started = time.perf_counter()
-    body = request.get_json(silent=True)
     try:
+        body = read_json(request, MAX_HOOK_BODY_BYTES)
         validate_hook_request(service.hook, body)
     except RequestValidationError as error:
         return _outcome(400, "invalid", f"{error.field} {error.message}", error.field)
@@ -344,6 +351,10 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(AuthFailedError)
     def unauthorized(error: AuthFailedError) -> ResponseReturnValue:
         return app.response_class(status=401)  # bare 401: no hint for an attacker
+
+    @app.errorhandler(BodyTooLargeError)
+    def too_large(error: BodyTooLargeError) -> ResponseReturnValue:
+        return _outcome(413, "too-costly", str(error))
 
     @app.errorhandler(ForbiddenFhirServerError)
     def forbidden(error: ForbiddenFhirServerError) -> ResponseReturnValue:

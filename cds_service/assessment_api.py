@@ -10,7 +10,6 @@ counts only. Why it has no authentication of its own: docs/decisions/0009.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from cds_service.config import Settings
 from cds_service.errors import RequestValidationError
 from cds_service.evaluation import Evaluation, evaluate
 from cds_service.logs import log_event
+from cds_service.request_body import parse_json
 from cds_service.validation import validate_body
 from icaht import RULES_VERSION, Assessment, CtcaeGrade, GradingOptions
 from icaht.early import EARLY_WINDOW_END, PROFOUND_ANC, SEVERE_ANC
@@ -63,10 +63,7 @@ def parse_request(content_type: str | None, raw: bytes) -> AssessmentRequest:
     """The validated request, or RequestValidationError naming the field (-> 400)."""
     if (content_type or "").split(";")[0].strip().lower() != "application/json":
         raise UnsupportedMediaError
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RequestValidationError("(body)", "is not valid JSON") from error
+    body = parse_json(raw)
     validate_body(REQUEST_SCHEMA, body)
     patient_id = body["patientId"]
     resources = tuple(_checked_resources(body["resources"], patient_id))

@@ -67,12 +67,12 @@ def _record(
 
 def _timestamp(text: str, index: int) -> datetime:
     try:
-        value = datetime.fromisoformat(text.upper())
-    except ValueError:
+        # the pattern guarantees an offset; 0001-01-01T00:00+01:00 has no UTC twin
+        return datetime.fromisoformat(text.upper()).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise RequestValidationError(
             f"feedback[{index}].outcomeTimestamp", "is not a valid date-time"
         ) from None
-    return value.astimezone(UTC)  # the pattern guarantees an offset
 
 
 def _field(error: ValidationError) -> str:

@@ -1,0 +1,103 @@
+"""Reading a request body as JSON: size-capped, and refused with a 400 naming the field when
+it holds what no later layer can store or compute with.
+
+Python's json module accepts what FHIR JSON never holds and what later breaks a layer that
+trusts it (issue 13, finding 5): NaN and Infinity, integers too large for a float, nesting deep
+enough to exhaust the recursion limit, lone surrogates (not encodable as UTF-8: they break the
+log line and the database write) and NUL characters (PostgreSQL text refuses them). A request
+carrying any of them is refused here, once, for every endpoint.
+
+Size limits (finding 9), from the largest request a real patient gives: a patient-view prefetch
+of 500 newest lab Observations per key is about 1-2 MB of JSON; ten times the largest page the
+service asks for is still far below 16 MiB. Feedback bodies carry a few card ids and reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Request
+
+from cds_service.errors import RequestValidationError
+
+MAX_HOOK_BODY_BYTES = 16 * 1024 * 1024
+MAX_FEEDBACK_BODY_BYTES = 256 * 1024
+# FHIR resources nest about a dozen levels (Bundle > entry > resource > component > code >
+# coding); 64 leaves room for extensions and is far from Python's recursion limit
+MAX_JSON_DEPTH = 64
+MAX_INTEGER_DIGITS = 30  # larger integers are no count, value or id; a float would overflow
+
+
+class BodyTooLargeError(Exception):
+    """The body exceeds its endpoint's limit (-> 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body larger than {limit} bytes")
+        self.limit = limit
+
+
+def read_json(http: Request, max_bytes: int) -> Any:
+    """The request's JSON body, or BodyTooLargeError / RequestValidationError."""
+    if (http.content_length or 0) > max_bytes:
+        raise BodyTooLargeError(max_bytes)
+    # a chunked body has no length: read at most one byte more than allowed to tell
+    http.max_content_length = max_bytes + 1
+    raw = http.get_data(cache=False)
+    if len(raw) > max_bytes:
+        raise BodyTooLargeError(max_bytes)
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity, no huge integers, bounded depth, text that can be stored."""
+    try:
+        body = json.loads(raw, parse_constant=_refuse_constant, parse_int=_bounded_int)
+    except (ValueError, RecursionError) as error:
+        field, _, message = str(error).partition(": ")
+        if isinstance(error, RequestValidationError):
+            raise RequestValidationError(field, message) from None
+        raise RequestValidationError("(body)", "is not valid JSON") from None
+    for path, value, depth in _walk(body):
+        _check_value(path, value, depth)
+    return body
+
+
+def _refuse_constant(name: str) -> Any:
+    raise RequestValidationError("(body)", f"holds {name}, which is not JSON")
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise RequestValidationError("(body)", "holds an integer too large to be a value")
+    return int(digits)
+
+
+def _check_value(path: str, value: Any, depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise RequestValidationError(path or "(body)", f"nests deeper than {MAX_JSON_DEPTH}")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise RequestValidationError(path or "(body)", "must not contain NUL characters")
+        if any("\ud800" <= character <= "\udfff" for character in value):
+            raise RequestValidationError(path or "(body)", "must not contain lone surrogates")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise RequestValidationError(path or "(body)", "must be a finite number")
+
+
+def _walk(body: Any) -> Iterator[tuple[str, Any, int]]:
+    """(path, value, depth) of every value and object key, iteratively (no recursion)."""
+    stack: list[tuple[str, Any, int]] = [("", body, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        yield path, value, depth
+        if isinstance(value, dict):
+            for key, item in value.items():
+                # a bad key is named by its parent: the key itself may be the bad text
+                yield f"{path or '(body)'} (a key)", key, depth + 1
+                child = f"{path}.{key}" if path else str(key)
+                stack.append((child, item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", item, depth + 1) for index, item in enumerate(value))
