@@ -245,7 +245,7 @@ def test_patient_view_severe_neutropenia_on_day_10_status_and_g_csf_cards(app: F
     assert status["extension"]["org.icaht.assessment"]["early_status"] == "provisional"
     # no Hb in the data: M13 cannot be decided, and the status card says so (issue 6)
     assert "Rules not evaluated for lack of data:" in status["detail"]
-    assert "M13 needs a current Hb" in status["detail"]
+    assert "M13 (RBC transfusion threshold): a current Hb" in status["detail"]
     ranks = [{"critical": 0, "warning": 1, "info": 2}[c["indicator"]] for c in cards]
     assert ranks == sorted(ranks)
     assert all(len(c["summary"]) < 140 for c in cards)
