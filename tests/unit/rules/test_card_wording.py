@@ -8,6 +8,7 @@ without a "Consider ..." recommendation fails here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -218,9 +219,9 @@ def test_every_rule_source_starts_with_a_catalogued_citation(rule) -> None:  # t
 def test_citations_have_short_whole_labels_with_year_and_their_own_doi() -> None:
     for citation in CITATIONS:
         assert len(citation.label) <= 60 and "..." not in citation.label
-        year = citation.label.split()[-1].strip("()")
-        assert year.isdigit() or "20" in citation.label, citation.label
-        assert any(f" {y}" in citation.text for y in ("2021", "2023", "2025", "2026"))
+        year = re.search(r"\b20\d\d\b", citation.label)
+        assert year is not None, citation.label
+        assert f" {year.group()}" in citation.text  # the full citation has the label's year
         if citation.doi:
             assert f"doi:{citation.doi}" in citation.text
             assert citation.url == f"https://doi.org/{citation.doi}"
