@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Request
 
-from cds_service.cards import CTCAE_UNITS, DOI
+from cds_service.cards import CTCAE_UNITS, source_of
 from cds_service.config import Settings
 from cds_service.errors import RequestValidationError
 from cds_service.evaluation import Evaluation, evaluate
@@ -289,7 +289,6 @@ def _ctcae_text(grade: CtcaeGrade) -> str:
 
 
 def _alert(alert: Alert) -> dict[str, Any]:
-    doi = DOI.search(alert.source)
     return {
         "ruleId": alert.rule_id,
         "severity": alert.severity,
@@ -297,7 +296,7 @@ def _alert(alert: Alert) -> dict[str, Any]:
         "rationale": alert.rationale,
         "recommendation": alert.recommendation,
         "source": alert.source,
-        "sourceUrl": f"https://doi.org/{doi.group(1)}" if doi else None,
+        "sourceUrl": source_of(alert.source).get("url"),  # the DOI of the cited source
     }
 
 

@@ -24,7 +24,9 @@ from cds_service.concerns import CONCERN_KEY, concern_key
 from cds_service.suggestions import cds_suggestion
 from fhir_mappings import LeftOut
 from icaht import RULES_VERSION, Assessment
+from icaht.daygrid import FILLED, INTERPOLATED
 from icaht.rules import RULES_BY_ID, Alert
+from icaht.rules.catalogue import first_citation
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "cards_templates"
 CARD_NAMESPACE = uuid.UUID("6f2b8c0e-4a51-4d1e-9a3c-1c2d3e4f5a6b")  # uuid5 namespace of cards
@@ -35,7 +37,7 @@ ICAHT_SOURCE = {
 ASSESSMENT_KEY = "org.icaht.assessment"
 CTCAE_UNITS = {  # canonical units of the engine (icaht/record.py)
     "Neutrophil count decreased": "/µL",
-    "Platelet count decreased": "×10⁹/L",
+    "Platelet count decreased": "x10^9/L",
     "Anemia": "g/dL",
     "Lymphocyte count decreased": "/µL",
     "White blood cell decreased": "/µL",
@@ -126,9 +128,9 @@ def alert_card(inputs: CardInputs, alert: Alert) -> dict[str, Any]:
     rule = RULES_BY_ID[alert.rule_id]
     summary, detail = render(
         "alert.md.j2",
-        summary=alert.summary,
-        rationale=_sentence(alert.rationale),
-        recommendation=_sentence(alert.recommendation) + ".",
+        summary=_units(alert.summary),
+        rationale=_units(_sentence(alert.rationale)),
+        recommendation=_units(_sentence(alert.recommendation)) + ".",
         rule_id=alert.rule_id,
         title=rule.title,
         evidence_level="+".join(alert.evidence_level),
@@ -140,7 +142,7 @@ def alert_card(inputs: CardInputs, alert: Alert) -> dict[str, Any]:
         "summary": summary,
         "detail": detail,
         "indicator": alert.severity,
-        "source": _alert_source(rule.title, alert),
+        "source": source_of(alert.source),
         "extension": {
             RULES_VERSION_KEY: RULES_VERSION,
             ASSESSMENT_KEY: machine_assessment(inputs.assessment, inputs.today),
@@ -163,14 +165,15 @@ def order_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(cards, key=lambda card: SEVERITY_ORDER[card["indicator"]])
 
 
-def _alert_source(title: str, alert: Alert) -> dict[str, Any]:
-    first = alert.source.split(";")[0].strip()
-    label = first if len(first) <= 90 else first[:87] + "..."
-    source: dict[str, Any] = {"label": label}
-    doi = DOI.search(alert.source)
-    if doi:
-        source["url"] = f"https://doi.org/{doi.group(1)}"
-    return source
+def source_of(source: str) -> dict[str, Any]:
+    """CDS Hooks `source` of a rule's card: the short whole label of the citation the rule
+    names first and that citation's own DOI, no url when it has none (docs/decisions/0016)."""
+    citation = first_citation(source)
+    if citation is None:  # a source outside the catalogue's citations: its first part, whole
+        label = source.split("; ", maxsplit=1)[0].strip()
+        doi = DOI.search(label)
+        return {"label": label} | ({"url": f"https://doi.org/{doi.group(1)}"} if doi else {})
+    return {"label": citation.label} | ({"url": citation.url} if citation.url else {})
 
 
 def _status_note(assessment: Assessment) -> str:
@@ -232,23 +235,116 @@ def _status_values(inputs: CardInputs) -> dict[str, Any]:
         "day_label": day_label,
         "early": {
             "grade_text": _grade_text(early.grade, early.status, early.lower_bound),
-            "explanation": _sentence(early.explanation()),
+            "explanation": _units(_sentence(early.explanation())),
             "lower_bound": early.lower_bound,
             "next_grade": early.next_grade,
+            "rests_on": _rests_on(early),
         },
         "late": _late_values(result),
+        "censored": _censoring_text(assessment),
+        "preliminary": _preliminary_text(result),
         "phenotype": _phenotype_text(result),
         "hematotox": _hematotox_text(assessment),
         "ctcae": [
-            f"{g.term} grade {g.grade} ({_number(g.value)} {CTCAE_UNITS[g.term]} on {g.day})"
+            f"{g.term} grade {g.grade} ({_with_unit(g.value, CTCAE_UNITS[g.term])} on {g.day})"
             for g in assessment.ctcae
             if g.grade
         ],
         "left_out": _left_out_text(inputs.left_out),
         "unavailable": list(inputs.unavailable),
-        "not_evaluable": list(inputs.not_evaluable),
+        "not_evaluable": not_evaluable_text(inputs.not_evaluable),
         "rules_version": RULES_VERSION,
     }
+
+
+def _with_unit(value: float, unit: str) -> str:
+    """'480/µL', '35 x10^9/L', '7.9 g/dL' (the spelling of the rule texts, icaht/rules/facts)."""
+    return f"{_number(value)}{'' if unit.startswith('/') else ' '}{unit}"
+
+
+def _units(text: str) -> str:
+    """The engine's explanations write "/uL" (ASCII, icaht/); cards spell it "/µL"."""
+    return text.replace("/uL", "/µL")
+
+
+def _runs(days: list[int]) -> list[tuple[int, int]]:
+    """Consecutive days as (first, last) runs: [3, 4, 5, 9] -> [(3, 5), (9, 9)]."""
+    runs: list[tuple[int, int]] = []
+    for day in days:
+        if runs and day == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _span(first: int, last: int) -> str:
+    return f"day {first}" if first == last else f"days {first}-{last}"
+
+
+MAX_LISTED_RUNS = 3  # more runs of interpolated days than this are counted, not listed
+
+
+def _rests_on(early: Any) -> str:
+    """What the early grade rests on besides measured values (C16): days of its episodes that
+    were carried forward / filled back from a measured day, or interpolated between two.
+    E.g. "days 24-30 carried forward from day 23; days 12-13 interpolated"."""
+    counted = {d for e in early.episodes_500 for d in range(e.start_day, e.end_day + 1)}
+    kinds = early.grid.kinds
+    parts = []
+    filled = [d for d in sorted(counted) if d < len(kinds) and kinds[d] == FILLED]
+    for first, last in _runs(filled):
+        before = next((d for d in range(first - 1, -1, -1) if kinds[d] != FILLED), None)
+        if before is not None:  # §2.3 step 5: carry-forward of the last value
+            parts.append(f"{_span(first, last)} carried forward from day {before}")
+        else:  # §2.3 step 4: back-fill of days 0.. from the first value
+            after = next(d for d in range(last + 1, len(kinds)) if kinds[d] != FILLED)
+            parts.append(f"{_span(first, last)} filled back from day {after}")
+    interpolated = [d for d in sorted(counted) if d < len(kinds) and kinds[d] == INTERPOLATED]
+    runs = _runs(interpolated)
+    if len(runs) > MAX_LISTED_RUNS:  # sparse sampling: a count, not a list of every other day
+        parts.append(f"{len(interpolated)} days interpolated between measured values")
+    elif runs:
+        spans = [_span(a, b).split(" ", 1)[1] for a, b in runs]
+        word = "day" if len(interpolated) == 1 else "days"
+        parts.append(f"{word} {', '.join(spans)} interpolated")
+    return "; ".join(parts)
+
+
+CENSORING_WORDS = {  # icaht/assessment.py Censoring.reason -> card wording (§2.6, C3)
+    "relapse": "relapse or progression",
+    "next therapy": "next therapy",
+    "allo-HCT": "allo-HCT",
+    "new CAR-T infusion": "a new CAR-T infusion",
+}
+
+
+def _censoring_text(assessment: Assessment) -> str:
+    """ "Censored on day 12 by relapse or progression" when a grade is censored (§2.6, C3)."""
+    result, censoring = assessment.neutropenia, assessment.censoring
+    if result is None or censoring is None or assessment.day0 is None:
+        return ""
+    if "censored" not in (result.early.status, result.late.status):
+        return ""
+    day = (censoring.day - assessment.day0).days
+    which = CENSORING_WORDS.get(censoring.reason, censoring.reason)
+    return f"Censored on day {day} by {which}: later counts do not change the grade."
+
+
+def _preliminary_text(result: Any) -> str:
+    """Preliminary results used for a provisional grade (§1.1): the days they were on."""
+    if not result.preliminary_values_used or result.daily is None:
+        return ""
+    days = sorted(d for d in result.daily.preliminary_days if d >= 0)
+    if not days:
+        return ""
+    spans = ", ".join(_span(a, b).split(" ", 1)[1] for a, b in _runs(days))
+    word = "day" if len(days) == 1 else "days"
+    return f"Preliminary results are used ({word} {spans}): check the grade when they are final."
+
+
+def _anc(value: Any) -> str:
+    return f"{'<' if value.below else ''}{_number(value.value)}/µL"
 
 
 def _late_values(result: Any) -> dict[str, Any]:
@@ -259,37 +355,55 @@ def _late_values(result: Any) -> dict[str, Any]:
     text = _grade_text(late.grade, late.status, False)
     if late.grade and not late.confirmed:
         text += ", unconfirmed"
-    parts = []
-    if late.nadir is not None:
-        parts.append(f"Lowest ANC {_number(late.nadir.value)}/µL on day {late.nadir.day}")
-    if late.second_lowest is not None:
-        parts.append(f"second lowest {_number(late.second_lowest.value)}/µL")
-    explanation = ", ".join(parts) + "."
-    if late.grade and not late.confirmed:
-        explanation += " Possible late ICAHT: repeat the ANC to confirm."
-    if late.transient:
-        explanation += " The dip was transient (followed by ANC > 1500/µL)."
     return {
         "grade": late.grade,
         "grade_text": text,
-        "explanation": explanation,
+        "explanation": _late_reason(late),
         "window_end": late.window_end_day,
     }
 
 
-def _phenotype_text(result: Any) -> str | None:
+def _late_reason(late: Any) -> str:
+    """Why the late grade, in one clause (§3.2, C8: the second-lowest value reading)."""
+    nadir, second = late.nadir, late.second_lowest
+    grade = late.grade
+    if nadir is None:
+        return ""
+    if late.transient:
+        return (
+            f"Grade 0: the dip to {_anc(nadir)} on day {nadir.day} was followed by ANC "
+            "> 1500/µL (transient)."
+        )
+    if grade == 0:
+        return f"Grade 0: the lowest ANC after day 30 was {_anc(nadir)} (day {nadir.day})."
+    if not late.confirmed:
+        return (
+            f"Grade {grade}, unconfirmed: it rests on one value, {_anc(nadir)} on day "
+            f"{nadir.day}, with no second value <= 1500/µL and no later value > 1500/µL: "
+            "repeat the ANC to confirm."
+        )
+    assert second is not None  # confirmed: two values <= 1500/µL (C8)
+    return (
+        f"Grade {grade} because the two lowest ANC after day 30 were {_anc(nadir)} "
+        f"(day {nadir.day}) and {_anc(second)} (day {second.day})."
+    )
+
+
+def _phenotype_text(result: Any) -> dict[str, Any] | None:
     if result.phenotype == "indeterminate":
         return None
-    if not result.phenotype_detail.window_complete:
-        # a phenotype named before day 60 may still change (docs/decisions/0002, C7)
-        return f"{result.phenotype} so far"
-    return str(result.phenotype)
+    # a phenotype named before day 60 may still change (docs/decisions/0002, C7)
+    return {"name": str(result.phenotype), "final": result.phenotype_detail.window_complete}
 
 
 def _grade_text(grade: int | None, status: str, lower_bound: bool) -> str:
     if grade is None:
         return "not graded"
     return f"{grade}{'+' if lower_bound else ''} ({status})"
+
+
+def _points(n: int) -> str:
+    return f"{n} point" if n == 1 else f"{n} points"
 
 
 def _hematotox_text(assessment: Assessment) -> str | None:
@@ -299,7 +413,32 @@ def _hematotox_text(assessment: Assessment) -> str | None:
     if score.missing:
         text = f"{score.lower}-{score.upper} points, risk {score.risk}"
         return text + f" (missing: {', '.join(score.missing)})"
-    return f"{score.score} points, {score.risk} risk"
+    return f"{_points(score.score)}, {score.risk} risk"
+
+
+# What the FHIR mapping does supply: a rule the catalogue marks as limited by the mapping
+# (`fhir_gap`) is still listed when it lacks one of these, since more data would let it fire.
+MAPPED_NEEDS = ("a current ", "transfusion records")
+NEEDS = re.compile(r"(?P<rule>M\d\d) needs (?P<what>.+)")
+
+
+def not_evaluable_text(needs: tuple[str, ...]) -> list[str]:
+    """The "not evaluated" line: only rules that could fire with more data, in plain words,
+    e.g. "M13 (RBC transfusion threshold): cardiovascular disease status (...)". Rules whose
+    missing data the FHIR mapping cannot give today (catalogue `fhir_gap`, e.g. M10, M12, M16,
+    M22 without a configured threshold) are left out: listing them would never change."""
+    shown = []
+    for text in needs:
+        match = NEEDS.fullmatch(text)
+        rule = RULES_BY_ID.get(match["rule"]) if match else None
+        if match is None or rule is None:
+            shown.append(text)
+            continue
+        what = match["what"]
+        if rule.fhir_gap and not what.startswith(MAPPED_NEEDS):
+            continue
+        shown.append(f"{rule.id} ({rule.title}): {_units(what)}")
+    return shown
 
 
 def _left_out_text(left_out: tuple[LeftOut, ...]) -> list[str]:

@@ -17,19 +17,90 @@ PV: tuple[Hook, ...] = ("patient-view",)
 ORDERS: tuple[Hook, ...] = ("order-select", "order-sign")
 ALL_HOOKS: tuple[Hook, ...] = ("patient-view", "order-select", "order-sign")
 
-R_CONS_T3 = (
-    "Rejeski et al., EHA/EBMT consensus, Blood 2023;142(10):865-877, Table 3, "
-    "doi:10.1182/blood.2023020578"
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """One source of the rules: a short whole label for the card's `source.label`, the full
+    citation for the detail text, and its DOI (None when none was found, then the card links
+    nothing rather than another paper). docs/decisions/0016-card-wording.md."""
+
+    label: str  # e.g. "Jain et al., Blood 2023": short, never cut
+    text: str  # full citation, starts with the authors
+    doi: str | None = None
+
+    @property
+    def url(self) -> str | None:
+        return f"https://doi.org/{self.doi}" if self.doi else None
+
+
+# clinical-rules.md §15; DOIs as checked for issue 12 (docs/decisions/0016).
+CONSENSUS = Citation(
+    "Rejeski et al., EHA/EBMT consensus, Blood 2023",
+    "Rejeski et al., Immune effector cell-associated hematotoxicity: EHA/EBMT consensus grading "
+    "and best practice recommendations, Blood 2023;142(10):865-877, Table 3, "
+    "doi:10.1182/blood.2023020578",
+    "10.1182/blood.2023020578",
 )
-S_HAEM = (
-    "Beyar-Katz, Rejeski, Shouval, Haematologica 2025;110(6):1254-1268, "
-    "doi:10.3324/haematol.2024.286027"
+HAEMATOLOGICA = Citation(
+    "Beyar-Katz et al., Haematologica 2025",
+    "Beyar-Katz, Rejeski, Shouval, Immune effector cell-associated hematotoxicity: mechanisms, "
+    "clinical manifestations, and management strategies, Haematologica 2025;110(6):1254-1268, "
+    "doi:10.3324/haematol.2024.286027",
+    "10.3324/haematol.2024.286027",
 )
-S_HIT = (
-    "Jain, Olson, Locke, How I treat cytopenias after CAR T-cell therapy, Blood 2023;141(20):2460"
+HOW_I_TREAT = Citation(
+    "Jain et al., Blood 2023",
+    "Jain, Olson, Locke, How I treat cytopenias after CAR T-cell therapy, "
+    "Blood 2023;141(20):2460-2469, doi:10.1182/blood.2022017415",
+    "10.1182/blood.2022017415",
 )
-S_NONCAN = "Canichella & de Fabritiis, Non-canonical CAR-T cell-related toxicities, 2025"
-S_CN = "Zhang, Lu, Pei, Wang, Advances in hematological toxicity following CAR-T therapy, 2026"
+# Published 2025 on probiologists.com (ProBiologists); the journal title, volume and a DOI were
+# not found in the sources searchable here (docs/decisions/0016): no link.
+NON_CANONICAL = Citation(
+    "Canichella & de Fabritiis, 2025",
+    "Canichella & de Fabritiis, Non-canonical CAR-T cell-related toxicities: emerging strategies "
+    "and challenges, ProBiologists 2025 (journal and DOI not found)",
+)
+# Chinese-language review; article number 1001-2478(2026)02-0262-07 (1001-2478 is the journal's
+# ISSN, issue 2 of 2026, page 262); journal title and DOI not found (docs/decisions/0016).
+CHINESE_REVIEW = Citation(
+    "Zhang et al., 2026 (Chinese)",
+    "Zhang, Lu, Pei, Wang, Advances in hematological toxicity following CAR-T therapy in "
+    "hematologic malignancies (Chinese), ISSN 1001-2478, 2026;(2):262-268 (DOI not found)",
+)
+IEC_HS_CRITERIA = Citation(
+    "Hines et al., Transplant Cell Ther 2023",
+    "Hines et al., Immune effector cell-associated hemophagocytic lymphohistiocytosis-like "
+    "syndrome, Transplant Cell Ther 2023;29(7):438.e1-438.e16, doi:10.1016/j.jtct.2023.03.006",
+    "10.1016/j.jtct.2023.03.006",
+)
+COAGULOPATHY = Citation(
+    "Buechner et al., Blood Adv 2021",
+    "Buechner et al., Practical guidelines for monitoring and management of coagulopathy "
+    "following tisagenlecleucel CAR T-cell therapy, Blood Adv 2021;5(2):593-601",
+)
+CITATIONS: tuple[Citation, ...] = (
+    CONSENSUS,
+    HAEMATOLOGICA,
+    HOW_I_TREAT,
+    NON_CANONICAL,
+    CHINESE_REVIEW,
+    IEC_HS_CRITERIA,
+    COAGULOPATHY,
+)
+
+R_CONS_T3 = CONSENSUS.text
+S_HAEM = HAEMATOLOGICA.text
+S_HIT = HOW_I_TREAT.text
+S_NONCAN = NON_CANONICAL.text
+S_CN = CHINESE_REVIEW.text
+S_HINES = IEC_HS_CRITERIA.text
+S_BUECHNER = COAGULOPATHY.text
+
+
+def first_citation(source: str) -> Citation | None:
+    """The citation a rule's `source` names first (the one its card's label and link show)."""
+    return next((c for c in CITATIONS if source.startswith(c.text)), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +350,7 @@ RULES: tuple[Rule, ...] = (
         "Current fibrinogen < 100 mg/dL (1.0 g/L) while CRS is active with grade 3-4",
         "critical",
         PV,
-        f"{S_NONCAN} citing Buechner et al., Blood Adv 2021;5(2):593-601",
+        f"{S_NONCAN} citing {S_BUECHNER}",
         ("EO",),
         ("current fibrinogen", "CRS periods and grade"),
     ),
@@ -312,7 +383,7 @@ RULES: tuple[Rule, ...] = (
         "IEC-HS screen positive (clinical-rules 9.1) with a ferritin finding in the last 7 days",
         "critical",
         PV,
-        f"{S_NONCAN}; {S_HIT}; Hines et al., Transplant Cell Ther 2023;29(7):438.e1",
+        f"{S_NONCAN}; {S_HIT}; {S_HINES}",
         ("EO", "RS"),
         ("ferritin series", "cytopenia, fibrinogen, ALT/AST, triglyceride series"),
     ),

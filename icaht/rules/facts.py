@@ -16,7 +16,8 @@ from icaht.record import Analyte, LabValue, Period, daily_lowest, is_upper_bound
 from icaht.rules.model import DataUsed, RuleInput
 
 UNITS: dict[Analyte, str] = {
-    Analyte.ANC: "/uL",
+    # one spelling in every card (docs/decisions/0016): "/µL", " x10^9/L", " g/dL"
+    Analyte.ANC: "/µL",
     Analyte.PLATELETS: " x10^9/L",
     Analyte.HEMOGLOBIN: " g/dL",
     Analyte.FIBRINOGEN: " mg/dL",
@@ -78,7 +79,7 @@ def current(inp: RuleInput, analyte: Analyte, max_age: int | None = None) -> Lab
 
 
 def show(lab: LabValue) -> str:
-    """'300/uL', '<5 x10^9/L', '6.9 g/dL'."""
+    """'300/µL', '<5 x10^9/L', '6.9 g/dL'."""
     sign = "<" if lab.comparator == "<" else ("<=" if lab.provenance == "derived-bound" else "")
     return f"{sign}{lab.value:g}{UNITS.get(lab.analyte, '')}"
 
@@ -93,13 +94,13 @@ def used(lab: LabValue) -> DataUsed:
 
 
 def describe(inp: RuleInput, lab: LabValue) -> str:
-    """'ANC 300/uL on day 9' (flagged when preliminary)."""
+    """'ANC 300/µL on day 9' (flagged when preliminary)."""
     text = f"{LABELS.get(lab.analyte, lab.analyte.value)} {show(lab)} on {day_label(inp, lab.day)}"
     return text + " (preliminary)" if lab.preliminary else text
 
 
 def describe_run(inp: RuleInput, run: Sequence[LabValue]) -> str:
-    """'ANC 300, 180, 90/uL on days 9-11' or, for long runs, first/latest values and the span."""
+    """'ANC 300, 180, 90/µL on days 9-11' or, for long runs, first/latest values and the span."""
     if not run:
         return ""
     label = LABELS.get(run[0].analyte, run[0].analyte.value)

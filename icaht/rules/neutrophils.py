@@ -245,8 +245,8 @@ def m16_stem_cell_boost(inp: RuleInput) -> Alert | None:
         rationale=f"{early_phrase(inp)}; {phrase}; cryopreserved CD34+ cells available.",
         recommendation=(
             "Consider an autologous (or donor) CD34+ stem-cell boost without conditioning (median "
-            "CD34+ dose 2.75-6.75 x10^6/kg; responses within 7-21 days); bone-marrow evaluation "
-            "of cellularity beforehand."
+            "CD34+ dose 2.75-6.75 x10^6/kg; responses within 7-21 days), with a bone-marrow "
+            "evaluation of cellularity beforehand."
         ),
         data=[*data, *grade_data(inp), DataUsed("stem cell product available", "yes")],
         suggestions=(MARROW_SUGGESTION,),
@@ -255,7 +255,7 @@ def m16_stem_cell_boost(inp: RuleInput) -> Alert | None:
 
 def m16_needs(inp: RuleInput) -> tuple[str, ...]:
     if _m16_candidate(inp) and inp.record.timeline.stem_cell_product_available is None:
-        return ("M16 needs the availability of cryopreserved CD34+ cells",)
+        return ("M16 needs whether cryopreserved CD34+ cells are available",)
     return ()
 
 
@@ -286,7 +286,7 @@ def m17_donor_search(inp: RuleInput) -> Alert | None:
     return make_alert(
         inp,
         "M17",
-        summary="Grade 4 ICAHT persisting beyond day +30 without stored stem cells: donor search",
+        summary="Grade 4 ICAHT beyond day +30, no stored stem cells: consider a donor search",
         rationale=(
             f"{early_phrase(inp)}; {late_phrase(inp)}; now {describe(inp, anc)}; "
             "no cryopreserved stem cells on record."
@@ -301,7 +301,7 @@ def m17_donor_search(inp: RuleInput) -> Alert | None:
 
 def m17_needs(inp: RuleInput) -> tuple[str, ...]:
     if _persisting_grade4(inp) and inp.record.timeline.stem_cell_product_available is None:
-        return ("M17 needs the availability of cryopreserved stem cells (boost, M16)",)
+        return ("M17 needs whether cryopreserved stem cells are available (boost, M16)",)
     return ()
 
 
@@ -318,10 +318,10 @@ def m25_low_dose_steroids(inp: RuleInput) -> Alert | None:
     return make_alert(
         inp,
         "M25",
-        summary="B-ALL with G-CSF-refractory cytopenia after day +30: low-dose steroids reported",
+        summary="B-ALL with G-CSF-refractory cytopenia after day +30: consider low-dose steroids",
         rationale=f"B-ALL; {phrase}.",
         recommendation=(
-            "Low-dose prednisone (0.5 mg/kg/day) has been reported for refractory cytopenia "
+            "Consider low-dose prednisone (0.5 mg/kg/day), reported for refractory cytopenia "
             "after day +30 in B-ALL (lower level of evidence)."
         ),
         data=[*data, DataUsed("disease", "B-ALL")],
@@ -330,7 +330,7 @@ def m25_low_dose_steroids(inp: RuleInput) -> Alert | None:
 
 def m25_needs(inp: RuleInput) -> tuple[str, ...]:
     if _late_refractory(inp) and inp.record.timeline.disease is None:
-        return ("M25 needs the disease (B-ALL)",)
+        return ("M25 needs the disease (B-ALL or not)",)
     return ()
 
 
@@ -343,10 +343,10 @@ def m26_high_dose_ivig(inp: RuleInput) -> Alert | None:
     return make_alert(
         inp,
         "M26",
-        summary="Late refractory high-grade ICAHT: high-dose IVIG has been reported",
+        summary="Late refractory high-grade ICAHT: consider high-dose IVIG (reported)",
         rationale=f"{late_phrase(inp)}; {phrase}.",
         recommendation=(
-            "High-dose IVIG (2 g/kg over 4-5 days) has been reported for late refractory "
+            "Consider high-dose IVIG (2 g/kg over 4-5 days), reported for late refractory "
             "high-grade ICAHT (lower level of evidence)."
         ),
         data=[*data, *grade_data(inp)],
@@ -373,13 +373,13 @@ def m08_antibacterial(inp: RuleInput) -> Alert | None:
     return make_alert(
         inp,
         "M08",
-        summary=f"Severe neutropenia (ANC {anc.value:g}/uL), high risk: consider antibacterial "
+        summary=f"Severe neutropenia (ANC {anc.value:g}/µL), high risk: consider antibacterial "
         "prophylaxis",
         rationale=f"{describe(inp, anc)}; {hematotox_phrase(inp)}.",
         recommendation=(
             "Consider antibacterial prophylaxis (e.g. levofloxacin or ciprofloxacin) per "
             "institutional standards, with caution in MDR colonisation or high local MDR-GNB "
-            "prevalence. Not recommended in low-risk patients."
+            "prevalence; not recommended in low-risk patients."
         ),
         data=[used(anc), *hematotox_data(inp)],
     )
@@ -433,7 +433,7 @@ def m09_antifungal(inp: RuleInput) -> Alert | None:
         return None
     if anc is not None:
         summary = (
-            f"Severe neutropenia (ANC {anc.value:g}/uL) with mould risk: consider antifungal "
+            f"Severe neutropenia (ANC {anc.value:g}/µL) with mould risk: consider antifungal "
             "prophylaxis"
         )
         rationale = f"{describe(inp, anc)}; {'; '.join(risks)}."
@@ -446,8 +446,8 @@ def m09_antifungal(inp: RuleInput) -> Alert | None:
         summary=summary,
         rationale=rationale,
         recommendation=(
-            "Consider antifungal prophylaxis: micafungin or posaconazole / another mould-active "
-            "azole; fluconazole when the risk is yeast only."
+            "Consider antifungal prophylaxis with micafungin or posaconazole (or another "
+            "mould-active azole); consider fluconazole when the risk is yeast only."
         ),
         data=[*([used(anc)] if anc is not None else []), *grade_data(inp), *_history_data(inp)],
     )
@@ -466,7 +466,7 @@ def m09_needs(inp: RuleInput) -> tuple[str, ...]:
         if value is None
     ]
     needs = [*unknown, "corticosteroid exposure"]
-    return ("M09 needs " + ", ".join(needs) + " (mould risk factors)",)
+    return ("M09 needs the mould risk factors " + ", ".join(needs) + " (yes or no)",)
 
 
 # -- M24 ------------------------------------------------------------------------------------------
@@ -483,12 +483,13 @@ def m24_pre_infusion_risk(inp: RuleInput) -> Alert | None:
     return make_alert(
         inp,
         "M24",
-        summary="CAR-HEMATOTOX high before infusion: high risk of ICAHT and infections",
+        summary="CAR-HEMATOTOX high before infusion: consider measures against ICAHT and "
+        "infections",
         rationale=f"{hematotox_phrase(inp)}; day {study_day(inp)} (before infusion).",
         recommendation=(
-            "High risk of ICAHT and infections. Options: G-CSF from day +2 (M02), baseline "
-            "bone-marrow evaluation, back-up stem-cell collection, and bendamustine "
-            "lymphodepletion (less myelosuppressive in some series)."
+            "Consider the options for a high risk of ICAHT and infections: G-CSF from day +2 "
+            "(M02), a baseline bone-marrow evaluation, a back-up stem-cell collection, and "
+            "bendamustine lymphodepletion (less myelosuppressive in some series)."
         ),
         data=hematotox_data(inp),
     )

@@ -37,7 +37,7 @@ from icaht.rules.neutrophils import LATE_DAY, MARROW_SUGGESTION
 
 CYTOPENIA_TESTS: tuple[tuple[Analyte, str, LabTest], ...] = (
     # §10 M19: "ANC <= 500" (A1 inclusive), "platelets < 50 x10^9/L", "Hb < 8 g/dL"
-    (Analyte.ANC, "ANC <= 500/uL", lambda v: at_or_below(v, SEVERE_ANC)),
+    (Analyte.ANC, "ANC <= 500/µL", lambda v: at_or_below(v, SEVERE_ANC)),
     (Analyte.PLATELETS, "platelets < 50 x10^9/L", lambda v: below(v, 50.0)),
     (Analyte.HEMOGLOBIN, "Hb < 8.0 g/dL", lambda v: below(v, 8.0)),
 )
@@ -85,17 +85,17 @@ def m04_gcsf_in_crs(inp: RuleInput) -> Alert | None:
     return make_alert(
         inp,
         "M04",
-        summary="G-CSF ordered during active CRS: centres commonly avoid it unless severe "
-        "infection",
+        summary="G-CSF ordered during active CRS: consider holding it unless severe infection",
         rationale=(
             f"CRS active since day {study_day(inp, crs.start)}"
             + (f" (max grade {grade})" if grade is not None else "")
             + f"; order(s): {_names(orders)}."
         ),
         recommendation=(
-            "Centres commonly avoid G-CSF during ongoing CRS unless there is severe infection with "
-            "neutropenia. Early G-CSF did not increase severe CRS in reported series; > 1,500 ug "
-            "cumulative or > 5 days was associated with CRS in myeloma (Ma 2023)."
+            "Consider holding G-CSF during ongoing CRS unless there is severe infection with "
+            "neutropenia, as centres commonly do; early G-CSF did not increase severe CRS in "
+            "reported series, but > 1,500 µg cumulative or > 5 days was associated with CRS in "
+            "myeloma (Ma 2023)."
         ),
         data=[
             DataUsed("CRS period", f"from {crs.start.isoformat()}", crs.start, crs.source_id),
@@ -106,7 +106,7 @@ def m04_gcsf_in_crs(inp: RuleInput) -> Alert | None:
 
 def m04_needs(inp: RuleInput) -> tuple[str, ...]:
     if _orders(inp, "gcsf") and not inp.record.timeline.crs_periods:
-        return ("M04 needs CRS status (no CRS record)",)
+        return ("M04 needs the CRS status (no CRS record)",)
     return ()
 
 
@@ -118,10 +118,10 @@ def m05_avoid_gmcsf(inp: RuleInput) -> Alert | None:
     return make_alert(
         inp,
         "M05",
-        summary="GM-CSF ordered after CAR-T: avoid (GM-CSF implicated in CRS and ICANS)",
+        summary="GM-CSF ordered after CAR-T: consider avoiding it (implicated in CRS and ICANS)",
         rationale=f"Day {day} after CAR-T infusion; order(s): {_names(orders)}.",
-        recommendation="Avoid GM-CSF (sargramostim, molgramostim) after CAR-T; use G-CSF if a "
-        "growth factor is indicated.",
+        recommendation="Consider avoiding GM-CSF (sargramostim, molgramostim) after CAR-T; "
+        "consider G-CSF instead if a growth factor is indicated.",
         data=_order_data(orders),
         suggestions=[
             Suggestion(
@@ -172,19 +172,20 @@ def _drug_in_severe_icaht(inp: RuleInput, rule_id: str, cotrimoxazole: bool) -> 
     grade, anc = severe
     if cotrimoxazole:
         advice = (
-            "Co-trimoxazole is myelosuppressive: with cytopenias, pentamidine or atovaquone are "
-            "the alternatives for PJP prophylaxis."
+            "Consider pentamidine or atovaquone for PJP prophylaxis instead: co-trimoxazole is "
+            "myelosuppressive"
         )
     else:
         advice = (
-            "Myelosuppressive drugs (e.g. valganciclovir, ganciclovir, co-trimoxazole, "
-            "beta-lactams) can prolong cytopenia: review the indication; the rules name no "
-            "specific alternative for this drug."
+            "Consider reviewing the indication: myelosuppressive drugs (e.g. valganciclovir, "
+            "ganciclovir, co-trimoxazole, beta-lactams) can prolong cytopenia; the rules name no "
+            "specific alternative for this drug"
         )
     return make_alert(
         inp,
         rule_id,
-        summary=f"Myelosuppressive drug ordered during {grade} (ANC {anc.value:g}/uL)",
+        summary=f"Myelosuppressive drug ordered during {grade} (ANC {anc.value:g}/µL): consider "
+        "an alternative",
         rationale=f"{grade}; {describe(inp, anc)}; order(s): {_names(orders)}.",
         recommendation=advice,
         data=[used(anc), *grade_data(inp), *_order_data(orders)],
@@ -235,8 +236,9 @@ def m12_ivig(inp: RuleInput) -> Alert | None:
         summary=summary,
         rationale=f"{describe(inp, igg)} < 400 mg/dL; {why}.",
         recommendation=(
-            "With serious or recurrent (sinopulmonary) infections consider IVIG replacement "
-            "(0.4-0.5 g/kg), reassessed monthly; check IgG at ~day 30 then every 3-6 months."
+            "Consider IVIG replacement (0.4-0.5 g/kg, reassessed monthly) with serious or "
+            "recurrent (sinopulmonary) infections; consider checking IgG at ~day 30, then every "
+            "3-6 months."
         ),
         data=[used(igg), DataUsed("active infection", "yes" if infection else "no")],
         severity="warning" if infection else "info",
@@ -294,9 +296,9 @@ def m18_marrow(inp: RuleInput) -> Alert | None:
         "evaluation",
         rationale="; ".join(reasons) + ".",
         recommendation=(
-            "After reversible causes are checked (drugs, infection, B12/folate, IEC-HS: M19 "
-            "checklist), consider bone-marrow aspirate and biopsy: morphology, cellularity, "
-            "cytogenetics, and NGS for a myeloid neoplasm in profound persistent aplasia; relapse."
+            "Consider bone-marrow aspirate and biopsy (morphology, cellularity, cytogenetics, and "
+            "NGS for a myeloid neoplasm in profound persistent aplasia; relapse) after reversible "
+            "causes are checked (drugs, infection, B12/folate, IEC-HS: M19 checklist)."
         ),
         data=data,
         suggestions=(MARROW_SUGGESTION,),
@@ -322,13 +324,13 @@ def m19_cytopenia_workup(inp: RuleInput) -> Alert | None:
         inp,
         "M19",
         summary=f"Cytopenia persisting {days} days ({', '.join(lab for lab, _ in found)}): "
-        "work up causes",
+        "consider a work-up",
         rationale=_run_text(inp, found) + drug_text + ".",
         recommendation=(
-            "Work-up: myelosuppressive drugs (e.g. co-trimoxazole, valganciclovir, beta-lactams); "
-            "B12 and folate; infections incl. viral PCR (CMV, EBV, HHV-6, parvovirus B19); "
-            "inflammation (CRP, ferritin; IEC-HS); relapse or marrow involvement; secondary "
-            "myeloid neoplasm."
+            "Consider a work-up of the causes: myelosuppressive drugs (e.g. co-trimoxazole, "
+            "valganciclovir, beta-lactams); B12 and folate; infections incl. viral PCR (CMV, EBV, "
+            "HHV-6, parvovirus B19); inflammation (CRP, ferritin; IEC-HS); relapse or marrow "
+            "involvement; secondary myeloid neoplasm."
         ),
         data=[used(v) for _, run in found for v in (run[0], run[-1])]
         + (
@@ -346,7 +348,7 @@ def m19_needs(inp: RuleInput) -> tuple[str, ...]:
         return ()
     if any(current(inp, a) is not None for a, _, _ in CYTOPENIA_TESTS):
         return ()
-    return ("M19 needs current ANC, platelet or Hb values",)
+    return ("M19 needs a current ANC, platelet count or Hb",)
 
 
 # -- M20, M21 -------------------------------------------------------------------------------------
@@ -391,7 +393,7 @@ def m20_needs(inp: RuleInput) -> tuple[str, ...]:
     if _low_fibrinogen(inp) is None:
         return ()
     if not timeline.crs_periods or timeline.crs_max_grade is None:
-        return ("M20 needs CRS status and grade (fibrinogen < 100 mg/dL)",)
+        return ("M20 needs the CRS status and grade (fibrinogen < 100 mg/dL)",)
     return ()
 
 
@@ -423,10 +425,11 @@ def m21_anticoagulation(inp: RuleInput) -> Alert | None:
     return make_alert(
         inp,
         "M21",
-        summary=f"Anticoagulation with platelets {platelets.value:g} x10^9/L (< 50): caution",
+        summary=f"Anticoagulation with platelets {platelets.value:g} x10^9/L (< 50): consider the "
+        "bleeding risk",
         rationale=f"{describe(inp, platelets)} < 50 x10^9/L; {what}.",
-        recommendation="Caution: anticoagulation with platelets < 50 x10^9/L (50,000/uL); weigh "
-        "the indication against the bleeding risk.",
+        recommendation="Consider weighing the indication for anticoagulation against the "
+        "bleeding risk with platelets < 50 x10^9/L (50,000/µL).",
         data=[used(platelets), *data],
     )
 

@@ -182,8 +182,8 @@ def m13_rbc_threshold(inp: RuleInput) -> Alert | None:
         f"({threshold:.1f} g/dL{why})",
         rationale=f"{describe(inp, hb)} < {threshold:.1f} g/dL{why}.",
         recommendation=(
-            "Transfusion threshold 7-8 g/dL for stable patients, 8 g/dL with cardiovascular "
-            "disease; give one unit at a time and reassess (iron overload)"
+            "Consider an RBC transfusion, one unit at a time, then reassess (iron overload); "
+            "threshold 7-8 g/dL for stable patients, 8 g/dL with cardiovascular disease"
             + ("; irradiated products (M01)." if irradiate else ".")
         ),
         data=[
@@ -209,7 +209,7 @@ def m13_needs(inp: RuleInput) -> tuple[str, ...]:
     undecided = not below(hb, HB_THRESHOLD) and below(hb, HB_THRESHOLD_CARDIOVASCULAR)
     if undecided and inp.record.timeline.cardiovascular_disease is None:
         return (
-            f"M13 needs the cardiovascular disease status (Hb {hb.value:g} g/dL is between 7.0 "
+            f"M13 needs cardiovascular disease status (Hb {hb.value:g} g/dL is between 7.0 "
             "and 8.0)",
         )
     return ()
@@ -249,8 +249,8 @@ def m14_platelet_threshold(inp: RuleInput) -> Alert | None:
         f"(<= {threshold:g}{why})",
         rationale=f"{describe(inp, platelets)} <= {threshold:g} x10^9/L{why}.",
         recommendation=(
-            "Prophylactic platelet transfusion threshold reached: <= 10 x10^9/L, or <= 20 "
-            "x10^9/L with fever, active bleeding or active infection"
+            "Consider a prophylactic platelet transfusion: the threshold is <= 10 x10^9/L, or "
+            "<= 20 x10^9/L with fever, active bleeding or active infection"
             + ("; irradiated products (M01)." if irradiate else ".")
         ),
         data=[used(platelets), *(DataUsed("risk factor", r) for r in risks)],
@@ -290,9 +290,9 @@ def _m14_not_reached(inp: RuleInput) -> Alert | None:
             + "."
         ),
         recommendation=(
-            "Prophylactic platelet transfusion thresholds are <= 10 x10^9/L, or <= 20 x10^9/L "
-            "with fever, active bleeding or active infection. Disregard when transfusing for "
-            "bleeding or before a procedure."
+            "Consider whether this platelet transfusion is needed: prophylactic thresholds are "
+            "<= 10 x10^9/L, or <= 20 x10^9/L with fever, active bleeding or active infection; "
+            "disregard when transfusing for bleeding or before a procedure."
         ),
         data=[
             used(platelets),
@@ -314,7 +314,7 @@ def m14_needs(inp: RuleInput) -> tuple[str, ...]:
     if band and not _risk_factors(inp):
         return (
             f"M14 needs fever, bleeding and infection status (platelets {platelets.value:g} "
-            "x10^9/L: threshold 20 applies with any of them)",
+            "x10^9/L: the threshold is 20 x10^9/L with any of them)",
         )
     return ()
 
@@ -353,9 +353,10 @@ def m15_tpo_ra(inp: RuleInput) -> Alert | None:
         rationale=f"Day {study_day(inp)}; {units} platelet units on days {days}; "
         "no TPO-RA on record.",
         recommendation=(
-            "After excluding other causes (consumption, bleeding, relapse), consider eltrombopag "
-            "75 mg daily (titrate to 150 mg; not with dairy products) or romiplostim (10 ug/kg "
-            "weekly); stop when platelets recover or after 4-6 weeks without response."
+            "Consider eltrombopag 75 mg daily (titrate to 150 mg; not with dairy products) or "
+            "romiplostim (10 µg/kg weekly) after excluding other causes (consumption, bleeding, "
+            "relapse); consider stopping when platelets recover or after 4-6 weeks without "
+            "response."
         ),
         data=[DataUsed("platelet units", str(t.units), t.day, t.source_id) for t in recent],
     )

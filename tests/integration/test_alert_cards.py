@@ -245,7 +245,7 @@ def test_patient_view_severe_neutropenia_on_day_10_status_and_g_csf_cards(app: F
     assert status["extension"]["org.icaht.assessment"]["early_status"] == "provisional"
     # no Hb in the data: M13 cannot be decided, and the status card says so (issue 6)
     assert "Rules not evaluated for lack of data:" in status["detail"]
-    assert "M13 needs a current Hb" in status["detail"]
+    assert "M13 (RBC transfusion threshold): a current Hb" in status["detail"]
     ranks = [{"critical": 0, "warning": 1, "info": 2}[c["indicator"]] for c in cards]
     assert ranks == sorted(ranks)
     assert all(len(c["summary"]) < 140 for c in cards)
@@ -267,3 +267,29 @@ def test_same_data_same_cards(app: Flask) -> None:
     again = cards_for(app, request("order-sign", data, [PLATELETS_NOT_IRRADIATED]))
     assert first == again
     assert len({c["uuid"] for c in first}) == len(first)
+
+
+def status_of(cards: list[dict[str, Any]]) -> dict[str, Any]:
+    [status] = [c for c in cards if rule_of(c) is None]
+    return status
+
+
+def test_status_card_says_the_grade_rests_on_carried_forward_days(app: Flask) -> None:
+    """Issue 12 (C16): ANC 300/µL daily to day 23, nothing after, seen on day 35: days 24-30
+    are carried forward and the grade 4 rests on them."""
+    anc = {0: 2000.0, **{d: 300.0 for d in range(1, 24)}}
+    platelets = {d: 80.0 for d in range(0, 24)}
+    status = status_of(cards_for(app, request("patient-view", prefetch(35, anc, platelets))))
+    assert "Early ICAHT (days 0-30): 4 (final)." in status["detail"]
+    assert "The grade rests on days 24-30 carried forward from day 23" in status["detail"]
+    assert "/uL" not in status["detail"] and "×10⁹" not in status["detail"]
+
+
+def test_status_card_names_preliminary_results(app: Flask) -> None:
+    anc = {0: 1800.0, **{d: 300.0 for d in range(1, 11)}}
+    data = prefetch(10, anc, {d: 80.0 for d in range(0, 11)})
+    for entry in data["labs"]["entry"]:
+        if entry["resource"]["id"] == "o-751-8-10":
+            entry["resource"]["status"] = "preliminary"
+    status = status_of(cards_for(app, request("patient-view", data)))
+    assert "Preliminary results are used (day 10)" in status["detail"]

@@ -36,7 +36,7 @@ from cds_service.config import Settings
 from cds_service.discovery import PREFETCH, SERVICES
 from cds_service.validation import response_errors
 from icaht.rules import RULES
-from icaht.rules.catalogue import RULES_BY_ID
+from icaht.rules.catalogue import CITATIONS, RULES_BY_ID
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "requests"
 FILES = sorted(FIXTURES.glob("request-*.json"))
@@ -122,6 +122,24 @@ def expected_severity(rule_id: str, hook: str) -> str:
     return RULES_BY_ID[rule_id].severity
 
 
+def check_source(card: dict[str, Any]) -> None:
+    """Issue 12: the label is the whole short label of the citation the rule names first, the
+    url that citation's own DOI (none when it has none), the full citation is in the detail,
+    and no summary is cut with "..."."""
+    rule_id = rule_of(card)
+    assert rule_id is not None
+    source = card["source"]
+    [citation] = [c for c in CITATIONS if c.label == source["label"]]
+    assert RULES_BY_ID[rule_id].source.startswith(citation.text)
+    assert citation.text in card["detail"]
+    if citation.doi is None:
+        assert "url" not in source
+    else:
+        assert source["url"] == f"https://doi.org/{citation.doi}"
+        assert f"doi:{source['url'].removeprefix('https://doi.org/')}" in citation.text
+    assert "..." not in card["summary"]
+
+
 def check_suggestions(card: dict[str, Any]) -> None:
     if card.get("suggestions"):
         assert card["selectionBehavior"] in ("at-most-one", "any")
@@ -149,6 +167,8 @@ def test_fixture_answer(service_url: str, name: str) -> None:
     assert ranks == sorted(ranks), "cards must be ordered critical > warning > info"
     for card in cards:
         check_suggestions(card)
+        if rule_of(card) is not None:
+            check_source(card)
     if rule_id == "unrelated":
         assert cards == []
         return

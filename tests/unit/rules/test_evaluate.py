@@ -147,7 +147,7 @@ def test_every_alert_carries_source_level_and_audit_data() -> None:
     result = run(patient, 11)
     assert ids(result) == ["M03", "M08"]
     m03 = result.alerts[0]
-    assert "ANC 300, 180, 90/uL on days 9-11" in m03.rationale
+    assert "ANC 300, 180, 90/µL on days 9-11" in m03.rationale
     assert m03.source_ids == (
         "Observation/anc-9-300",
         "Observation/anc-10-180",

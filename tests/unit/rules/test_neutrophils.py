@@ -51,7 +51,7 @@ def test_M02_not_evaluable_with_incomplete_baseline() -> None:
 def test_M03_fires_at_anc_500_on_day_7() -> None:
     patient = record([lab(ANC, 5, 300), lab(ANC, 6, 180), lab(ANC, 7, 500)])
     m03 = alert(run(patient, 7), "M03")
-    assert "ANC 300, 180, 500/uL on days 5-7" in m03.rationale
+    assert "ANC 300, 180, 500/µL on days 5-7" in m03.rationale
     assert "Observation/anc-7-500" in m03.source_ids
 
 
@@ -84,7 +84,7 @@ BIPHASIC = [lab(ANC, 2, 300), lab(ANC, 20, 2000)]
 
 def test_M06_fires_at_anc_700_after_recovery() -> None:
     m06 = alert(run(record([*BIPHASIC, lab(ANC, 40, 700)]), 40), "M06")
-    assert "ANC 300/uL on day 2" in m06.rationale and "2000/uL on day 20" in m06.rationale
+    assert "ANC 300/µL on day 2" in m06.rationale and "2000/µL on day 20" in m06.rationale
 
 
 def test_M06_quiet_at_anc_750() -> None:
@@ -215,7 +215,7 @@ def _grade4_then(late: dict[int, float], **timeline: object):  # type: ignore[no
 def test_M17_fires_for_grade_4_persisting_beyond_day_30_without_stored_cells() -> None:
     patient = _grade4_then({33: 300, 35: 200}, stem_cell_product_available=False)
     m17 = alert(run(patient, 35), "M17")
-    assert "early ICAHT grade 4" in m17.rationale and "ANC 200/uL on day 35" in m17.rationale
+    assert "early ICAHT grade 4" in m17.rationale and "ANC 200/µL on day 35" in m17.rationale
 
 
 def test_M17_quiet_after_an_anc_above_500_after_day_30() -> None:
