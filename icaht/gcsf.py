@@ -22,6 +22,8 @@ from icaht.record import GcsfActing, GcsfExposure
 #   openFDA set id fdfe5d72-6b80-435a-afa4-c5d74dd852ce): the label spaces doses at >= 14 days,
 #   so one dose stands for 14 days of G-CSF (C15). Eflapegrastim-xnst (Rolvedon) and
 #   efbemalenograstim alfa-vuxw (Ryzneuta) are also dosed once per cycle (their US labels).
+#   The label records were found on openFDA; their section 2 wording was not displayed there
+#   and is quoted as known (docs/decisions/0014: to be checked against the current labels).
 COVER_DAYS: Mapping[GcsfActing, int] = {"short": 1, "long": 14}
 
 # C15: "Doses from day -7 count" (a dose given before is from before this course's
