@@ -33,7 +33,7 @@ class Settings:
     smart_scope: str = (
         "launch openid fhirUser patient/Patient.rs patient/Observation.rs "
         "patient/Procedure.rs patient/MedicationAdministration.rs patient/Condition.rs "
-        "patient/MedicationRequest.rs"
+        "patient/MedicationRequest.rs patient/MedicationStatement.rs"
     )
     smart_launch_url: str | None = None
 

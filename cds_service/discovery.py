@@ -54,6 +54,13 @@ PREFETCH: tuple[PrefetchTemplate, ...] = (
         False,
         2,
     ),
+    # G-CSF taken or given elsewhere (C15: M02, M03, M06, M07 read it as exposure)
+    PrefetchTemplate(
+        "medicationStatements",
+        f"MedicationStatement?patient={PATIENT_TOKEN}&status=active,completed&_count=200",
+        False,
+        2,
+    ),
     PrefetchTemplate("labs", lab_query(), required=True, stage=2),
 )
 
@@ -93,8 +100,9 @@ SERVICES: tuple[HookService, ...] = (
 SERVICES_BY_ID = {service.id: service for service in SERVICES}
 
 USAGE = (
-    "Needs read access to Patient, Procedure, MedicationAdministration, Condition and "
-    "Observation of the patient in context; a JWT signed RS384/ES384 by an allow-listed issuer."
+    "Needs read access to Patient, Procedure, MedicationAdministration, Condition, "
+    "MedicationRequest, MedicationStatement and Observation of the patient in context; a JWT "
+    "signed RS384/ES384 by an allow-listed issuer."
 )
 
 

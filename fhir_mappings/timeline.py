@@ -1,5 +1,5 @@
 """Therapy timeline (clinical-rules.md s1.2, s5 of DESIGN): Procedure, MedicationAdministration,
-MedicationRequest, Condition and Patient -> icaht.record.TherapyTimeline."""
+MedicationRequest, MedicationStatement, Condition and Patient -> icaht.record.TherapyTimeline."""
 
 from __future__ import annotations
 
@@ -13,11 +13,24 @@ from fhir_mappings.observations import Sink
 from fhir_mappings.resources import as_dict, as_list, normalise_reference, reference_of
 from fhir_mappings.times import parse_when
 from fhir_mappings.valuesets import Concept, ValueSets
-from icaht.record import CarTInfusion, CoursePreparation, Period, TherapyTimeline, Transfusion
+from icaht.gcsf import acting_class
+from icaht.record import (
+    CarTInfusion,
+    CoursePreparation,
+    GcsfExposure,
+    Period,
+    TherapyTimeline,
+    Transfusion,
+)
 
 DONE = frozenset({"completed", "in-progress"})
 REQUEST_OK = frozenset({"active", "completed"})
 IGNORED_CONDITION = frozenset({"entered-in-error", "refuted"})
+# C15: G-CSF counts from an *active* MedicationRequest (ordered now), and from a MedicationStatement
+# that says it is taken (active) or was taken (completed) in its effective period; stopped,
+# not-taken, intended, on-hold, unknown and entered-in-error statements do not count.
+GCSF_REQUEST_OK = frozenset({"active"})
+STATEMENT_OK = frozenset({"active", "completed"})
 MED_GROUPS = frozenset(
     {
         "car_t",
@@ -50,6 +63,7 @@ class Event:
     grade: int | None = None
     irradiated: bool | None = None
     ongoing: bool = False  # a request or condition without an end
+    recorded: Literal["given", "ordered", "taken"] = "given"  # administration/request/statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +146,10 @@ class EventReader:
         return [Event(c.group, c.name, day, rid) for c in concepts]
 
     def request(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
-        groups = frozenset({"anticoagulant", "myelosuppressive_drug"})
+        groups = frozenset({"anticoagulant", "myelosuppressive_drug", "gcsf"})
         concepts = self.medication_concepts(res, groups)
+        if _status(res) not in GCSF_REQUEST_OK:  # a completed G-CSF order is no dose (C15)
+            concepts = tuple(c for c in concepts if c.group != "gcsf")
         if not concepts:
             return []
         if _status(res) not in REQUEST_OK or res.get("intent") in ("proposal", "plan"):
@@ -142,7 +158,32 @@ class EventReader:
         if start is None:
             sink.out(rid, "no-time", "medication request without start")
             return []
-        return [Event(c.group, c.name, start, rid, end=end, ongoing=end is None) for c in concepts]
+        return [
+            Event(c.group, c.name, start, rid, end=end, ongoing=end is None, recorded="ordered")
+            for c in concepts
+        ]
+
+    def statement(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
+        """MedicationStatement: G-CSF taken over its effective period (C15). Active and no end:
+        still taken (open); completed and no end: taken on its start day."""
+        concepts = self.medication_concepts(res, frozenset({"gcsf"}))
+        if not concepts:
+            return []
+        if _status(res) not in STATEMENT_OK:
+            _status_out(res, rid, sink)
+            return []
+        start = _start(res, "effective", self.s.tz) or _day(res.get("dateAsserted"), self.s.tz)
+        if start is None:
+            sink.out(rid, "no-time", "medication statement without effective time")
+            return []
+        period = res.get("effectivePeriod")
+        end = _day(period.get("end"), self.s.tz) if isinstance(period, Mapping) else None
+        if end is None and _status(res) == "completed":
+            end = start
+        return [
+            Event(c.group, c.name, start, rid, end=end, ongoing=end is None, recorded="taken")
+            for c in concepts
+        ]
 
     def _request_period(self, res: Mapping[str, Any]) -> tuple[date | None, date | None]:
         for dose in as_list(res.get("dosageInstruction")):
@@ -336,7 +377,8 @@ def build_timeline(
         lymphodepletion_start=ld_start,
         lymphodepletion_agents=ld_agents,
         preparation=_preparation(g, day0),
-        gcsf_days=_days(g.get("gcsf", [])),
+        gcsf_days=_days([e for e in g.get("gcsf", []) if e.recorded == "given"]),
+        gcsf_exposures=_gcsf_exposures(g.get("gcsf", [])),
         gmcsf_days=_days(g.get("gmcsf", [])),
         tpo_ra_days=_days(g.get("tpo_ra", [])),
         transfusions=_transfusions(g.get("transfusion", [])),
@@ -360,6 +402,21 @@ def _key(e: Event) -> date:
 
 def _days(events: Sequence[Event]) -> tuple[date, ...]:
     return tuple(sorted({e.day for e in events}))
+
+
+def _gcsf_exposures(events: Sequence[Event]) -> tuple[GcsfExposure, ...]:
+    """G-CSF events -> exposures with their acting class (C15, icaht.gcsf). A long-acting order
+    or statement without an end stands for one dose on its start day (the labels: one dose per
+    chemotherapy cycle); a short-acting one without an end stays open (daily dosing)."""
+    out: dict[tuple[date, date | None, str, str | None], GcsfExposure] = {}
+    for e in sorted(events, key=_key):
+        acting = acting_class(e.name)
+        last = e.day if e.recorded == "given" else (None if e.ongoing else (e.end or e.day))
+        if last is None and acting == "long":
+            last = e.day
+        exposure = GcsfExposure(e.day, last, acting, e.name, e.source_id)
+        out.setdefault((e.day, last, e.source_id, e.name), exposure)
+    return tuple(out.values())
 
 
 def death_of(patients: Sequence[tuple[Mapping[str, Any], str]], tz: str, sink: Sink) -> date | None:
@@ -387,6 +444,7 @@ def map_timeline(
     handlers = {
         "MedicationAdministration": reader.administration,
         "MedicationRequest": reader.request,
+        "MedicationStatement": reader.statement,
         "Procedure": reader.procedure,
         "Condition": reader.condition,
     }

@@ -117,6 +117,25 @@ class Period:
         return self.start <= day and (self.end is None or day <= self.end)
 
 
+GcsfActing = Literal["short", "long"]
+
+
+@dataclass(frozen=True, slots=True)
+class GcsfExposure:
+    """G-CSF on record (clinical-rules.md section 17, C15): one dose given (an administration:
+    `start == last_dose`), or a course on record as ordered or taken (an active MedicationRequest,
+    a MedicationStatement: `start` .. `last_dose`, `None` while it is open).
+
+    `acting` says how long one dose covers: a short-acting dose its own day, a long-acting
+    (pegylated) dose 14 days; the days themselves are the engine's table (icaht.gcsf)."""
+
+    start: date
+    last_dose: date | None
+    acting: GcsfActing
+    product: str | None = None  # e.g. "pegfilgrastim"
+    source_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class CarTInfusion:
     """One CAR T-cell course. Split doses of one product share a course (section 1.2, D1)."""
@@ -151,7 +170,10 @@ class TherapyTimeline:
     lymphodepletion_agents: tuple[str, ...] = ()
     # the next course being prepared (no infusion on record after it yet)
     preparation: CoursePreparation | None = None
-    gcsf_days: tuple[date, ...] = ()  # days with a G-CSF administration (filgrastim & co.)
+    gcsf_days: tuple[date, ...] = ()  # days with a G-CSF administration (any kind; audit, cohort)
+    # G-CSF given, ordered (active) or taken, with its acting class: what the rules read as
+    # exposure and coverage (C15; icaht.gcsf)
+    gcsf_exposures: tuple[GcsfExposure, ...] = ()
     gmcsf_days: tuple[date, ...] = ()
     tpo_ra_days: tuple[date, ...] = ()
     transfusions: tuple[Transfusion, ...] = ()

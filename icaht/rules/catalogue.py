@@ -138,23 +138,25 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "M02",
         "Prophylactic G-CSF in high-risk patients",
-        "CAR-HEMATOTOX high (>= 2), day +2..+30, no G-CSF since day 0",
+        "CAR-HEMATOTOX high (>= 2), day +2..+5, current ANC not > 1500/uL (or none), no G-CSF "
+        "since day -7 (a dose given, an active order or a statement; C15)",
         "warning",
         PV,
         f"{R_CONS_T3}; {S_HAEM}; {S_NONCAN}",
         ("EO", "RS"),
-        ("CAR-HEMATOTOX baseline", "G-CSF administrations"),
+        ("CAR-HEMATOTOX baseline", "current ANC", "G-CSF given, ordered or taken"),
     ),
     Rule(
         "M03",
         "Therapeutic G-CSF for severe neutropenia",
         "Current ANC <= 500/uL on day >= 7 (any day >= 0 with active infection), no G-CSF "
-        "on the evaluation day or the day before",
+        "coverage (C15: short-acting dose today or yesterday, long-acting dose in the last 14 "
+        "days, active order or statement)",
         "warning",
         PV,
         f"{R_CONS_T3}; {S_HIT}; {S_HAEM}, Table 3",
         ("EO",),
-        ("current ANC", "G-CSF administrations"),
+        ("current ANC", "G-CSF given, ordered or taken"),
         subsumes=("M02",),
     ),
     Rule(
@@ -182,26 +184,25 @@ RULES: tuple[Rule, ...] = (
         "M06",
         "Late biphasic neutropenia",
         "After a dip < 1000/uL and a recovery > 1500/uL (measured, day >= 0), current ANC "
-        "< 750/uL, no G-CSF on the evaluation day or the day before",
+        "< 750/uL, no G-CSF coverage (as M03, C15)",
         "warning",
         PV,
         S_HIT,
         ("EO",),
-        ("ANC series", "G-CSF administrations"),
+        ("ANC series", "G-CSF given, ordered or taken"),
         subsumes=("M02", "M03"),
     ),
     Rule(
         "M07",
         "G-CSF non-response",
-        "Current ANC <= 500/uL after >= 7 consecutive days of G-CSF (after day 0) ending on "
-        "the ANC day or the day before",
+        "Current ANC <= 500/uL after >= 7 consecutive G-CSF-covered days (day 0 on; a "
+        "long-acting dose covers 14 days, C15) ending on the ANC day or the day before",
         "warning",
         PV,
         f"{R_CONS_T3} (comment); {S_HIT}; {S_NONCAN}; {S_HAEM}",
         ("EO",),
-        ("current ANC", "G-CSF administrations"),
+        ("current ANC", "G-CSF given, ordered or taken"),
         subsumes=("M02", "M03", "M06", "M18"),
-        fhir_gap="pegfilgrastim (one dose) cannot show 7 consecutive days",
     ),
     Rule(
         "M08",

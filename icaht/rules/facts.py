@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 
-from icaht.record import Analyte, LabValue, Period, daily_lowest, is_upper_bound
+from icaht import gcsf
+from icaht.record import (
+    Analyte,
+    GcsfExposure,
+    LabValue,
+    Period,
+    daily_lowest,
+    is_upper_bound,
+)
 from icaht.rules.model import DataUsed, RuleInput
 
 UNITS: dict[Analyte, str] = {
@@ -144,32 +152,63 @@ def active_period(periods: Iterable[Period], when: date) -> Period | None:
     return next((p for p in periods if p.contains(when)), None)
 
 
-def gcsf_days_after_infusion(inp: RuleInput) -> tuple[date, ...]:
+def gcsf_covering(inp: RuleInput, day: date) -> GcsfExposure | None:
+    """G-CSF coverage on `day` (C15, icaht.gcsf): the dose or course covering it, or None."""
     day0 = inp.assessment.day0
-    return tuple(
-        d
-        for d in sorted(set(inp.record.timeline.gcsf_days))
-        if day0 is not None and day0 <= d <= inp.evaluation_date
-    )
+    if day0 is None:
+        return None
+    return gcsf.covering(inp.record.timeline.gcsf_exposures, day0, day)
 
 
-def gcsf_ongoing(inp: RuleInput) -> bool:
-    """G-CSF given on the evaluation day or within `gcsf_ongoing_days` before it."""
-    oldest = inp.evaluation_date - timedelta(days=inp.options.gcsf_ongoing_days)
-    return any(oldest <= d for d in gcsf_days_after_infusion(inp))
+def gcsf_exposed_since_day_minus_7(inp: RuleInput) -> tuple[GcsfExposure, ...]:
+    """Counted G-CSF (a dose on day -7 or later, or an open course) started by the evaluation
+    date (M02: prophylaxis is not proposed once G-CSF was started)."""
+    day0 = inp.assessment.day0
+    if day0 is None:
+        return ()
+    first = day0 + timedelta(days=gcsf.COUNTS_FROM_DAY)
+    exposures = inp.record.timeline.gcsf_exposures
+    return gcsf.exposed_between(exposures, day0, first, inp.evaluation_date)
+
+
+def gcsf_ongoing(inp: RuleInput) -> GcsfExposure | None:
+    """G-CSF coverage on the evaluation day, or a short-acting dose in the `gcsf_ongoing_days`
+    before it (daily dosing: today's dose may not be charted yet). A long-acting dose needs no
+    grace: its 14 days already are its coverage (M03 fires again on dose day + 14)."""
+    today = gcsf_covering(inp, inp.evaluation_date)
+    if today is not None:
+        return today
+    for back in range(1, inp.options.gcsf_ongoing_days + 1):
+        earlier = gcsf_covering(inp, inp.evaluation_date - timedelta(days=back))
+        if earlier is not None and earlier.acting == "short":
+            return earlier
+    return None
 
 
 def gcsf_run_until(inp: RuleInput, until: date) -> tuple[date, ...]:
-    """Consecutive G-CSF days (after day 0) ending on `until` or the day before."""
-    days = [d for d in gcsf_days_after_infusion(inp) if d <= until]
-    if not days or (until - days[-1]).days > 1:
+    """Consecutive G-CSF-covered days (day 0 on) ending on `until` or the day before (M07)."""
+    day0 = inp.assessment.day0
+    if day0 is None:
         return ()
-    run = [days[-1]]
-    for day in reversed(days[:-1]):
-        if (run[-1] - day).days != 1:
-            break
-        run.append(day)
-    return tuple(reversed(run))
+    return gcsf.covered_run_until(inp.record.timeline.gcsf_exposures, day0, until)
+
+
+def describe_gcsf(inp: RuleInput, exposure: GcsfExposure) -> str:
+    """'filgrastim on day 3', 'pegfilgrastim (long-acting) on day -3, covering to day 10'."""
+    name = exposure.product or "G-CSF"
+    start = day_label(inp, exposure.start)
+    last = gcsf.last_covered_day(exposure)
+    if exposure.last_dose == exposure.start and last == exposure.start:
+        return f"{name} on {start}"
+    kind = f"{name} ({exposure.acting}-acting)"
+    if last is None:
+        return f"{kind} from {start}, ongoing"
+    when = "on" if exposure.last_dose == exposure.start else "from"
+    return f"{kind} {when} {start}, covering to {day_label(inp, last)}"
+
+
+def gcsf_used(inp: RuleInput, exposure: GcsfExposure) -> DataUsed:
+    return DataUsed("G-CSF", describe_gcsf(inp, exposure), exposure.start, exposure.source_id)
 
 
 def day_span(inp: RuleInput, days: Sequence[date]) -> str:

@@ -69,8 +69,9 @@ class RuleOptions:
     # [PROPOSED] a count older than this many days before the evaluation date is not "current"
     # for same-day thresholds (M03, M06-M09, M11, M13, M14, M18-M21).
     current_count_max_age_days: int = 2
-    # [PROPOSED] G-CSF given on the evaluation day or the day before = G-CSF ongoing (M02, M03,
-    # M06 stay quiet: the patient already receives it).
+    # [PROPOSED] a short-acting G-CSF dose on the evaluation day or the day before = G-CSF
+    # ongoing (M03, M06 stay quiet: the patient already receives it; today's dose may not be
+    # charted yet). Long-acting doses cover 14 days themselves (C15, icaht.gcsf).
     gcsf_ongoing_days: int = 1
     # M07 [PROPOSED in §10]: ANC <= 500 after >= 7 consecutive days of G-CSF = refractory.
     gcsf_refractory_days: int = 7
@@ -90,8 +91,9 @@ class RuleOptions:
     igg_max_age_days: int = 180
     # M23 [PROPOSED]: the IEC-HS screen fires only when its ferritin finding is this recent.
     iec_hs_recent_days: int = 7
-    # M02 [PROPOSED]: prophylactic G-CSF is proposed on days +2 .. this day (early window).
-    prophylactic_gcsf_last_day: int = 30
+    # M02 (C15, clinical-rules §17; S-HAEM Table 3 / CONS-T3: "G-CSF from day +2", day +5 the
+    # alternative start): prophylactic G-CSF is proposed on days +2 .. this day.
+    prophylactic_gcsf_last_day: int = 5
 
 
 @dataclass(frozen=True, slots=True)

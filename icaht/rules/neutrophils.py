@@ -3,7 +3,10 @@ neutropenia (M16, M17, M25, M26) and the pre-infusion risk card (M24). clinical-
 
 from __future__ import annotations
 
-from icaht.record import Analyte, LabValue, daily_lowest
+from dataclasses import replace
+from datetime import date
+
+from icaht.record import Analyte, GcsfExposure, LabValue, daily_lowest
 from icaht.rules.base import (
     HIGH_GRADE,
     SEVERE_ANC,
@@ -27,10 +30,13 @@ from icaht.rules.facts import (
     current,
     day_span,
     describe,
+    describe_gcsf,
     describe_run,
-    gcsf_days_after_infusion,
+    gcsf_covering,
+    gcsf_exposed_since_day_minus_7,
     gcsf_ongoing,
     gcsf_run_until,
+    gcsf_used,
     known_values,
     run_ending_now,
     study_day,
@@ -39,6 +45,8 @@ from icaht.rules.facts import (
 from icaht.rules.model import Alert, DataUsed, RuleInput, Suggestion
 
 PROPHYLACTIC_GCSF_FIRST_DAY = 2  # §10 M02, CONS-T3: "G-CSF from day +2"
+# C15 (§17): M02 is not due when the current ANC is > 1500/uL
+PROPHYLAXIS_ANC_ABOVE = 1500
 THERAPEUTIC_GCSF_FROM_DAY = 7  # §10 M03, S-HIT: "not recovered to >500/mm3 by day 7 to 10"
 BIPHASIC_ANC = 750  # §10 M06, S-HIT: "after a prior recovery, ANC < 750/uL"
 DIP_ANC = 1000  # §5.1, S-HAEM Table 1: dip "below an ANC <1,000/uL" (M06 first phase)
@@ -49,10 +57,17 @@ LATE_DAY = 30  # §1.2, S-HAEM Table 1: late ICAHT after day +30 (M17, M18, M25,
 ANTIFUNGAL_HISTORY_LAST_DAY = 100  # §17 C16: M09's history arm runs day 0 to day +100
 
 GCSF_SUGGESTION = Suggestion(
-    "Order G-CSF (filgrastim 5 ug/kg once daily)", "create", "gcsf", product="filgrastim"
+    "Order G-CSF (filgrastim 5 µg/kg once daily)", "create", "gcsf", product="filgrastim"
 )
 MARROW_SUGGESTION = Suggestion(
     "Order bone marrow aspirate and biopsy", "create", "marrow_biopsy", product=None
+)
+
+
+# C15: what "no G-CSF" means for M03 and M06
+NOT_COVERED = (
+    "no G-CSF coverage today (no short-acting dose today or yesterday, no long-acting dose in "
+    "the last 14 days, no active order or statement)"
 )
 
 
@@ -64,32 +79,59 @@ def _severe(value: LabValue) -> bool:
 
 
 def _m02_window(inp: RuleInput) -> bool:
+    """Days +2 .. `prophylactic_gcsf_last_day` (C15: +5; S-HAEM Table 3: day +2, or +5)."""
     day = study_day(inp)
     last = inp.options.prophylactic_gcsf_last_day
     return day is not None and PROPHYLACTIC_GCSF_FIRST_DAY <= day <= last
 
 
+def _m02_due(inp: RuleInput) -> bool:
+    """In the window, no G-CSF since day -7 and the current ANC not above 1500/uL (C15). An
+    unknown current ANC does not stop it: the card is a reminder, not an order."""
+    if not _m02_window(inp) or gcsf_exposed_since_day_minus_7(inp):
+        return False
+    anc = current(inp, Analyte.ANC)
+    return anc is None or not above(anc, PROPHYLAXIS_ANC_ABOVE)
+
+
+def _anc_phrase(inp: RuleInput) -> str:
+    anc = current(inp, Analyte.ANC)
+    return "no current ANC" if anc is None else f"{describe(inp, anc)} (not above 1500)"
+
+
+def _anc_context(anc: LabValue | None) -> list[DataUsed]:
+    """The current ANC M02 checked, for the audit only: it moves from day to day, so it is no
+    part of the card's concern (an overridden M02 stays away while the risk is unchanged)."""
+    if anc is None:
+        return []
+    return [replace(used(anc), as_of_evaluation=True)]
+
+
 def m02_prophylactic_gcsf(inp: RuleInput) -> Alert | None:
-    if not (_m02_window(inp) and hematotox_high(inp)) or gcsf_days_after_infusion(inp):
+    if not (_m02_due(inp) and hematotox_high(inp)):
         return None
+    anc = current(inp, Analyte.ANC)
     return make_alert(
         inp,
         "M02",
         summary="High ICAHT risk (CAR-HEMATOTOX high): consider prophylactic G-CSF from day +2",
-        rationale=f"{hematotox_phrase(inp)}; day {study_day(inp)}; no G-CSF since day 0 on record.",
+        rationale=(
+            f"{hematotox_phrase(inp)}; day {study_day(inp)}; {_anc_phrase(inp)}; no G-CSF since "
+            "day -7 on record (given, active order or statement)."
+        ),
         recommendation=(
-            "Consider G-CSF from day +2 (5 ug/kg once daily; day +5 is an alternative start) in "
+            "Consider G-CSF from day +2 (5 µg/kg once daily; day +5 is an alternative start) in "
             "patients at high risk of ICAHT; probably not necessary when the risk is low."
             + crs_note(inp)
         ),
-        data=hematotox_data(inp),
+        data=[*hematotox_data(inp), *_anc_context(anc)],
         suggestions=(GCSF_SUGGESTION,),
     )
 
 
 def m02_needs(inp: RuleInput) -> tuple[str, ...]:
     undecided = hematotox_undecided(inp)
-    if _m02_window(inp) and undecided and not gcsf_days_after_infusion(inp):
+    if _m02_due(inp) and undecided:
         return (f"M02 needs a {undecided}",)
     return ()
 
@@ -99,7 +141,7 @@ def m02_needs(inp: RuleInput) -> tuple[str, ...]:
 
 def m03_therapeutic_gcsf(inp: RuleInput) -> Alert | None:
     anc = severe_anc_now(inp)
-    if anc is None or gcsf_ongoing(inp):
+    if anc is None or gcsf_ongoing(inp) is not None:
         return None
     anc_day = study_day(inp, anc.day)
     infection = inp.record.timeline.active_infection is True
@@ -110,11 +152,11 @@ def m03_therapeutic_gcsf(inp: RuleInput) -> Alert | None:
     return make_alert(
         inp,
         "M03",
-        summary=f"Severe neutropenia (ANC {run[-1].value:g}/uL, day {anc_day}): consider G-CSF",
-        rationale=f"{why}; {early_phrase(inp)}; no G-CSF on the evaluation day or the day before.",
+        summary=f"Severe neutropenia (ANC {run[-1].value:g}/µL, day {anc_day}): consider G-CSF",
+        rationale=f"{why}; {early_phrase(inp)}; {NOT_COVERED}.",
         recommendation=(
-            "Severe neutropenia: consider G-CSF 5 ug/kg/day until ANC > 500/uL; consider a dose "
-            "increase if there is no response." + crs_note(inp)
+            "Consider G-CSF 5 µg/kg/day until ANC > 500/µL; consider a dose increase if there "
+            "is no response." + crs_note(inp)
         ),
         data=[*map(used, run), *grade_data(inp)],
         suggestions=(GCSF_SUGGESTION,),
@@ -145,7 +187,7 @@ def _prior_recovery(inp: RuleInput, before: LabValue) -> tuple[LabValue, LabValu
 
 def m06_biphasic(inp: RuleInput) -> Alert | None:
     anc = current(inp, Analyte.ANC)
-    if anc is None or not below(anc, BIPHASIC_ANC) or gcsf_ongoing(inp):
+    if anc is None or not below(anc, BIPHASIC_ANC) or gcsf_ongoing(inp) is not None:
         return None
     phases = _prior_recovery(inp, anc)
     if phases is None:
@@ -154,15 +196,15 @@ def m06_biphasic(inp: RuleInput) -> Alert | None:
     return make_alert(
         inp,
         "M06",
-        summary=f"Second neutrophil dip after recovery (ANC {anc.value:g}/uL): consider daily "
+        summary=f"Second neutrophil dip after recovery (ANC {anc.value:g}/µL): consider daily "
         "G-CSF",
         rationale=(
             f"{describe(inp, dip)}, recovery to {describe(inp, recovery)}, now {describe(inp, anc)}"
-            " (< 750/uL): late biphasic neutropenia."
+            f" (below 750): late biphasic neutropenia; {NOT_COVERED}."
         ),
         recommendation=(
-            "Daily G-CSF until ANC > 1500/uL is a common approach; transient responses are "
-            "common." + crs_note(inp)
+            "Consider daily G-CSF until ANC > 1500/µL (a common approach); transient responses "
+            "are common." + crs_note(inp)
         ),
         data=[used(dip), used(recovery), used(anc)],
         suggestions=(GCSF_SUGGESTION,),
@@ -177,19 +219,39 @@ def m06_needs(inp: RuleInput) -> tuple[str, ...]:
 
 
 def refractory(inp: RuleInput) -> tuple[LabValue, str, list[DataUsed]] | None:
-    """M07 definition: current ANC <= 500/uL after >= 7 consecutive G-CSF days (after day 0)
-    ending on the ANC day or the day before. Returns the ANC, a phrase and the data used."""
+    """M07 definition: current ANC <= 500/uL after >= 7 consecutive G-CSF-covered days (day 0
+    on) ending on the ANC day or the day before. A long-acting dose covers 14 days (C15), so one
+    pegfilgrastim dose followed by ANC <= 500/uL 6 or more days later is non-response too
+    (docs/decisions/0014). Returns the ANC, a phrase and the data used."""
     anc = severe_anc_now(inp)
     if anc is None:
         return None
     run = gcsf_run_until(inp, anc.day)
     if len(run) < inp.options.gcsf_refractory_days:
         return None
+    exposures = _exposures_over(inp, run)
+    # single short-acting doses speak for themselves (the day span); courses and long-acting
+    # doses say what covered the days
+    details = [
+        describe_gcsf(inp, e) for e in exposures if e.acting == "long" or e.last_dose != e.start
+    ]
     phrase = (
-        f"{describe(inp, anc)} after G-CSF on {day_span(inp, run)} ({len(run)} consecutive days)"
+        f"{describe(inp, anc)} after G-CSF on {day_span(inp, run)} ({len(run)} consecutive days"
+        + "".join(f"; {d}" for d in details)
+        + ")"
     )
-    data = [used(anc), DataUsed("G-CSF days", str(len(run)), run[-1])]
+    data = [
+        used(anc),
+        DataUsed("G-CSF days", str(len(run)), run[-1]),
+        *(gcsf_used(inp, e) for e in exposures),
+    ]
     return anc, phrase, data
+
+
+def _exposures_over(inp: RuleInput, run: tuple[date, ...]) -> list[GcsfExposure]:
+    """The G-CSF records covering a run of days, oldest first, each once."""
+    found = (gcsf_covering(inp, day) for day in run)
+    return list(dict.fromkeys(e for e in found if e is not None))
 
 
 def _boost_phrase(inp: RuleInput) -> str:
@@ -207,13 +269,13 @@ def m07_gcsf_refractory(inp: RuleInput) -> Alert | None:
     return make_alert(
         inp,
         "M07",
-        summary=f"No response to 7+ days of G-CSF (ANC {anc.value:g}/uL): consider marrow "
+        summary=f"No response to 7+ days of G-CSF (ANC {anc.value:g}/µL): consider marrow "
         "evaluation",
         rationale=f"{phrase}; {early_phrase(inp)}.",
         recommendation=(
-            "Lack of G-CSF response suggests an aplastic phenotype: consider bone-marrow "
-            "evaluation (cellularity, morphology, cytogenetics) after reversible causes "
-            "(drugs, infection, deficiencies) are checked." + _boost_phrase(inp) + " There are no "
+            "Consider bone-marrow evaluation (cellularity, morphology, cytogenetics) after "
+            "reversible causes (drugs, infection, deficiencies) are checked: lack of G-CSF "
+            "response suggests an aplastic phenotype." + _boost_phrase(inp) + " There are no "
             "data on stopping G-CSF after 7-10 days of non-response."
         ),
         data=[*data, *grade_data(inp)],

@@ -120,7 +120,13 @@ def test_partial_prefetch_fetches_only_what_is_missing(
     before = len(client.timings)
     assert cards_of(app, body) == expected
     fetched = {t.query for t in client.timings[before:]}
-    assert fetched == {"MedicationAdministration", "Observation", "Condition", "MedicationRequest"}
+    assert fetched == {
+        "MedicationAdministration",
+        "Observation",
+        "Condition",
+        "MedicationRequest",
+        "MedicationStatement",
+    }
 
 
 def test_operation_outcome_in_prefetch_is_fetched_instead(
@@ -275,6 +281,66 @@ def test_an_active_anticoagulant_order_is_fetched_for_patient_view(
     _put_all(seeded_fhir_server, [order(f"{patient_id}-enox", "stopped")])
     quiet = cards_of(app, hook_request(seeded_fhir_server, patient_id))
     assert "M21" not in [_rule(c) for c in quiet]
+
+
+def test_a_gcsf_statement_is_fetched_and_silences_m03(
+    app: Flask, seeded_fhir_server: LocalFhirServer
+) -> None:
+    """C15 on the real server: a MedicationStatement (taking pegfilgrastim-jmdb, by name) is
+    fetched by the fallback and covers today, so M03 stays quiet; once stopped it is not asked
+    for (status=active,completed) and M03 fires; a `null` prefetch means no statements."""
+    patient_id = "hooks-gcsf-statement"
+    today = datetime.now(ZoneInfo(TZ)).date()
+    day0 = today - timedelta(days=10)
+    subject = {"reference": f"Patient/{patient_id}"}
+
+    def statement(status: str) -> dict[str, Any]:
+        return {
+            "resourceType": "MedicationStatement",
+            "id": f"{patient_id}-peg",
+            "status": status,
+            "medicationCodeableConcept": {"text": "Fulphila (pegfilgrastim-jmdb) 6 mg SC"},
+            "subject": subject,
+            "effectiveDateTime": f"{day0 + timedelta(days=5)}T09:00:00+01:00",
+        }
+
+    resources = [
+        {"resourceType": "Patient", "id": patient_id},
+        {
+            "resourceType": "Procedure",
+            "id": f"{patient_id}-cart",
+            "status": "completed",
+            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "38228"}]},
+            "subject": subject,
+            "performedDateTime": f"{day0}T10:00:00+01:00",
+        },
+        {
+            "resourceType": "Observation",
+            "id": f"{patient_id}-anc",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "751-8"}]},
+            "subject": subject,
+            "effectiveDateTime": f"{today}T07:00:00+01:00",
+            "valueQuantity": {"value": 300, "system": "http://unitsofmeasure.org", "code": "/uL"},
+        },
+        statement("active"),
+    ]
+    _put_all(seeded_fhir_server, resources)
+    client = app.extensions["icaht"].fhir
+    client.timings.clear()  # the list keeps the last 200 calls: start counting from here
+    covered = cards_of(app, hook_request(seeded_fhir_server, patient_id))
+    assert "MedicationStatement" in {t.query for t in client.timings}
+    assert "M03" not in [_rule(c) for c in covered]
+
+    no_statements = hook_request(seeded_fhir_server, patient_id)
+    no_statements["prefetch"] = {"medicationStatements": None}
+    client.timings.clear()
+    assert "M03" in [_rule(c) for c in cards_of(app, no_statements)]
+    assert "MedicationStatement" not in {t.query for t in client.timings}
+
+    _put_all(seeded_fhir_server, [statement("stopped")])
+    stopped = cards_of(app, hook_request(seeded_fhir_server, patient_id))
+    assert "M03" in [_rule(c) for c in stopped]
 
 
 def _rule(card: dict[str, Any]) -> str | None:

@@ -20,6 +20,9 @@ const CONDITIONS_REFUSED =
 const ORDERS_REFUSED =
   "Medication orders (the EHR did not grant patient/MedicationRequest.rs): anticoagulants " +
   "and myelosuppressive drugs ordered but not yet given are not taken into account";
+const STATEMENTS_REFUSED =
+  "Medication statements (the EHR did not grant patient/MedicationStatement.rs): G-CSF taken " +
+  "or given elsewhere is not taken into account";
 const SHADE = { 500: "rgba(230, 126, 34, 0.22)", 100: "rgba(192, 57, 43, 0.30)" };
 
 // ---------------------------------------------------------------------------------- launch
@@ -132,7 +135,7 @@ async function readRecords(client, patientId, observationCodes) {
       }
       throw error;
     });
-  const [patient, observations, procedures, administrations, conditions, orders] =
+  const [patient, observations, procedures, administrations, conditions, orders, statements] =
     await Promise.all([
       client.request(`Patient/${id}`),
       client.request(`Observation?patient=${id}&code=${codes}&_count=500`, all),
@@ -142,6 +145,11 @@ async function readRecords(client, patientId, observationCodes) {
       optional(`Condition?patient=${id}&_count=500`, CONDITIONS_REFUSED),
       // active orders of anticoagulants and myelosuppressive drugs (alerts M19, M21)
       optional(`MedicationRequest?patient=${id}&status=active&_count=500`, ORDERS_REFUSED),
+      // G-CSF taken or given elsewhere (C15: exposure for M02, M03, M06, M07)
+      optional(
+        `MedicationStatement?patient=${id}&status=active,completed&_count=500`,
+        STATEMENTS_REFUSED,
+      ),
     ]);
   // A search can also return OperationOutcome entries (warnings); the service wants resources.
   const found = [
@@ -150,6 +158,7 @@ async function readRecords(client, patientId, observationCodes) {
     ...administrations,
     ...conditions,
     ...orders,
+    ...statements,
   ].filter((r) => r && r.resourceType !== "OperationOutcome");
   return { resources: [patient, ...found], omitted };
 }

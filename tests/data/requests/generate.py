@@ -82,6 +82,11 @@ class Scenario:
     conditions: tuple[Condition, ...] = ()
     orders: tuple[dict[str, Any], ...] = ()
     infused: bool = True
+    # G-CSF by product (GCSF_PRODUCTS): (product, day) given, actively ordered from that day;
+    # (status, product, day) MedicationStatements (C15)
+    gcsf_given: tuple[tuple[str, int], ...] = ()
+    gcsf_ordered: tuple[tuple[str, int], ...] = ()
+    gcsf_statements: tuple[tuple[str, str, int], ...] = ()
 
     @property
     def patient_id(self) -> str:
@@ -196,6 +201,64 @@ def active_requests(s: Scenario) -> list[dict[str, Any]]:
     ]
 
 
+# G-CSF products of the C15 fixtures: (coding or None = by name only, text)
+GCSF_PRODUCTS: dict[str, tuple[dict[str, str] | None, str]] = {
+    "pegfilgrastim": ({"system": RXNORM, "code": "338036"}, "Pegfilgrastim 6 mg SC"),
+    "pegfilgrastim-jmdb": (None, "Fulphila (pegfilgrastim-jmdb) 6 mg/0.6 mL SC"),
+    "filgrastim-sndz": ({"system": RXNORM, "code": "1605064"}, "Zarxio 300 mcg SC"),
+}
+
+
+def gcsf_concept(product: str) -> dict[str, Any]:
+    coding, text = GCSF_PRODUCTS[product]
+    return {"text": text} | ({"coding": [coding]} if coding else {})
+
+
+def gcsf_given(s: Scenario) -> list[dict[str, Any]]:
+    return [
+        {
+            "resourceType": "MedicationAdministration",
+            "id": f"{s.patient_id}-{product}-d{tag(day)}",
+            "status": "completed",
+            "medicationCodeableConcept": gcsf_concept(product),
+            "subject": reference(s),
+            "effectiveDateTime": at(s, day),
+        }
+        for product, day in s.gcsf_given
+    ]
+
+
+def gcsf_orders(s: Scenario) -> list[dict[str, Any]]:
+    """Active G-CSF orders (the `medicationRequests` prefetch), none given yet."""
+    return [
+        {
+            "resourceType": "MedicationRequest",
+            "id": f"{s.patient_id}-{product}-order",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": gcsf_concept(product),
+            "subject": reference(s),
+            "authoredOn": at(s, day),
+        }
+        for product, day in s.gcsf_ordered
+    ]
+
+
+def statements(s: Scenario) -> list[dict[str, Any]]:
+    """MedicationStatements (the `medicationStatements` prefetch)."""
+    return [
+        {
+            "resourceType": "MedicationStatement",
+            "id": f"{s.patient_id}-{product}-statement-{status}",
+            "status": status,
+            "medicationCodeableConcept": gcsf_concept(product),
+            "subject": reference(s),
+            "effectivePeriod": {"start": at(s, day)},
+        }
+        for status, product, day in s.gcsf_statements
+    ]
+
+
 def procedure(s: Scenario, rid: str, day: int, code: dict[str, Any]) -> dict[str, Any]:
     return {
         "resourceType": "Procedure",
@@ -288,9 +351,10 @@ def request(s: Scenario) -> dict[str, Any]:
         "prefetch": {
             "patient": {"resourceType": "Patient", "id": s.patient_id},
             "procedures": searchset(procedures(s)),
-            "medications": searchset(medications(s)),
+            "medications": searchset(medications(s) + gcsf_given(s)),
             "conditions": searchset([condition(s, c) for c in s.conditions]),
-            "medicationRequests": searchset(active_requests(s)),
+            "medicationRequests": searchset(active_requests(s) + gcsf_orders(s)),
+            "medicationStatements": searchset(statements(s)),
             "labs": searchset(observations(s)),
         },
     }
@@ -370,6 +434,16 @@ PLATELETS_TO = {0: 150.0, 4: 80.0, 8: 30.0}
 IRRADIATED_PLATELETS = "Platelet transfusion, irradiated"
 
 
+# ANC after lymphodepletion falling but above 500/uL (M02's ANC <= 1500/uL, no M08)
+M02_ANC = {0: 1400.0, 1: 1300.0, 2: 1200.0, 3: 1000.0, 4: 900.0, 5: 800.0, 6: 700.0}
+
+
+def m02(name: str, day: int, **fields: Any) -> Scenario:
+    """A high-risk patient seen on `day` with a falling ANC (M02_ANC unless `labs` is given)."""
+    fields.setdefault("labs", {"anc": M02_ANC})
+    return Scenario(name, "patient-view", day, high_risk=True, **fields)
+
+
 def crs(grade: int, onset: int, abated: int | None = None) -> Condition:
     return Condition(f"D89.83{grade}", f"Cytokine release syndrome, grade {grade}", onset, abated)
 
@@ -431,10 +505,28 @@ SCENARIOS: tuple[Scenario, ...] = (
         orders=(PLATELETS_UNMARKED,),
         infused=False,
     ),
-    # M02: CAR-HEMATOTOX high, days +2..+30, no G-CSF since day 0
-    Scenario("M02-in-day-2-hematotox-high", "patient-view", 2, high_risk=True),
-    Scenario("M02-out-day-1-hematotox-high", "patient-view", 1, high_risk=True),
-    Scenario("M02-out-day-31-hematotox-high", "patient-view", 31, high_risk=True),
+    # M02 (C15): CAR-HEMATOTOX high, days +2..+5, current ANC not > 1500/uL, no G-CSF since
+    # day -7 (given, actively ordered or in a statement that says it is taken)
+    m02("M02-in-day-2-hematotox-high", 2),
+    m02("M02-out-day-1-hematotox-high", 1),
+    m02("M02-in-day-5-hematotox-high", 5),
+    m02("M02-out-day-6-hematotox-high", 6),
+    m02("M02-in-anc-1500-day-3", 3, labs={"anc": {0: 2500.0, 3: 1500.0}}),
+    m02("M02-out-anc-1501-day-3", 3, labs={"anc": {0: 2500.0, 3: 1501.0}}),
+    m02("M02-out-pegfilgrastim-day-minus-7", 5, gcsf_given=(("pegfilgrastim", -7),)),
+    m02("M02-in-pegfilgrastim-day-minus-8", 5, gcsf_given=(("pegfilgrastim", -8),)),
+    m02("M02-out-filgrastim-sndz-by-code-day-2", 3, gcsf_given=(("filgrastim-sndz", 2),)),
+    m02("M02-out-pegfilgrastim-active-order", 3, gcsf_ordered=(("pegfilgrastim", 1),)),
+    m02(
+        "M02-out-statement-taking-zarxio",
+        3,
+        gcsf_statements=(("active", "filgrastim-sndz", 1),),
+    ),
+    m02(
+        "M02-in-statement-stopped-zarxio",
+        3,
+        gcsf_statements=(("stopped", "filgrastim-sndz", 1),),
+    ),
     # M03: ANC <= 500/uL (inclusive) on day >= 7
     Scenario(
         "M03-in-anc-500-day-7",
@@ -453,6 +545,31 @@ SCENARIOS: tuple[Scenario, ...] = (
         "patient-view",
         6,
         labs={"anc": {0: 2000.0, 2: 1200.0, 4: 800.0, 6: 500.0}},
+    ),
+    # M03 during G-CSF coverage (C15): pegfilgrastim covers dose day + 0..13. On day 7 after a
+    # day -3 dose the 8 covered days since day 0 are G-CSF non-response (M07); M03 stays quiet.
+    # 14 days after a dose ANC <= 500 is M07 too (14 covered days end the day before), so M03
+    # is back on day 15 after the dose.
+    Scenario(
+        "M03-out-pegfilgrastim-day-minus-3",
+        "patient-view",
+        7,
+        labs={"anc": {0: 2000.0, 2: 1200.0, 4: 800.0, 6: 600.0, 7: 500.0}},
+        gcsf_given=(("pegfilgrastim", -3),),
+    ),
+    Scenario(
+        "M03-out-pegfilgrastim-13-days-ago",
+        "patient-view",
+        20,
+        labs={"anc": {0: 2000.0, 10: 2500.0, 14: 1200.0, 18: 700.0, 20: 400.0}},
+        gcsf_given=(("pegfilgrastim", 7),),
+    ),
+    Scenario(
+        "M03-in-pegfilgrastim-15-days-ago",
+        "patient-view",
+        20,
+        labs={"anc": {0: 2000.0, 10: 2500.0, 14: 1200.0, 18: 700.0, 20: 400.0}},
+        gcsf_given=(("pegfilgrastim", 5),),
     ),
     # M04: G-CSF order while a CRS period covers today
     Scenario(
@@ -479,6 +596,21 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "M06-out-anc-750-after-recovery", "patient-view", 24, labs={"anc": BIPHASIC | {24: 750.0}}
     ),
+    # not while pegfilgrastim covers today (C15: dose day + 0..13)
+    Scenario(
+        "M06-out-anc-749-pegfilgrastim-13-days-ago",
+        "patient-view",
+        24,
+        labs={"anc": BIPHASIC | {24: 749.0}},
+        gcsf_given=(("pegfilgrastim", 11),),
+    ),
+    Scenario(
+        "M06-in-anc-749-pegfilgrastim-14-days-ago",
+        "patient-view",
+        24,
+        labs={"anc": BIPHASIC | {24: 749.0}},
+        gcsf_given=(("pegfilgrastim", 10),),
+    ),
     # M07: ANC <= 500 after >= 7 consecutive G-CSF days ending the day before
     Scenario(
         "M07-in-gcsf-7-days",
@@ -493,6 +625,22 @@ SCENARIOS: tuple[Scenario, ...] = (
         15,
         labs={"anc": {0: 1500.0, **daily(2, 15, 300.0)}},
         gcsf_days=tuple(range(9, 15)),
+    ),
+    # one long-acting dose covers 14 days (C15): pegfilgrastim-jmdb (by name only) on day 2
+    # covers days 2-8 by day 8 (7 days); on day 3 only 6
+    Scenario(
+        "M07-in-pegfilgrastim-jmdb-day-2",
+        "patient-view",
+        8,
+        labs={"anc": {0: 1500.0, **daily(2, 8, 300.0)}},
+        gcsf_given=(("pegfilgrastim-jmdb", 2),),
+    ),
+    Scenario(
+        "M07-out-pegfilgrastim-jmdb-day-3",
+        "patient-view",
+        8,
+        labs={"anc": {0: 1500.0, **daily(2, 8, 300.0)}},
+        gcsf_given=(("pegfilgrastim-jmdb", 3),),
     ),
     # M08: CAR-HEMATOTOX high and ANC <= 500/uL
     Scenario(

@@ -136,6 +136,7 @@ RESOURCE_TYPES = st.sampled_from(
         "Procedure",
         "MedicationAdministration",
         "MedicationRequest",
+        "MedicationStatement",
         "Condition",
         "Patient",
         "Medication",

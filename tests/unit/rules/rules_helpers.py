@@ -6,7 +6,14 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 from icaht import assess
-from icaht.record import Analyte, CarTInfusion, LabValue, PatientRecord, TherapyTimeline
+from icaht.record import (
+    Analyte,
+    CarTInfusion,
+    GcsfExposure,
+    LabValue,
+    PatientRecord,
+    TherapyTimeline,
+)
 from icaht.rules import Alert, DraftOrder, RuleInput, RuleOptions, RulesResult, evaluate_rules
 from icaht.rules.model import Hook
 
@@ -44,8 +51,22 @@ HT_LOW = [
 
 
 def record(labs: Iterable[LabValue] = (), **timeline: object) -> PatientRecord:
+    """`gcsf_days=` are filgrastim administrations (short-acting), as the mapping builds them."""
     timeline.setdefault("infusions", (CarTInfusion(DAY0),))
+    given = tuple(timeline.get("gcsf_days", ()))  # type: ignore[call-overload]
+    timeline.setdefault("gcsf_exposures", tuple(filgrastim(d) for d in given))
     return PatientRecord("patient-1", tuple(labs), TherapyTimeline(**timeline))  # type: ignore[arg-type]
+
+
+def filgrastim(day: date) -> GcsfExposure:
+    return GcsfExposure(day, day, "short", "filgrastim", f"MedicationAdministration/g-{day}")
+
+
+def pegfilgrastim(day: int) -> GcsfExposure:
+    """One long-acting dose given on a study day."""
+    return GcsfExposure(
+        on(day), on(day), "long", "pegfilgrastim", f"MedicationAdministration/p{day}"
+    )
 
 
 def run(
