@@ -311,9 +311,11 @@ def _unsafe_path(path: str) -> bool:
 
 
 def _next_link(bundle: dict[str, Any]) -> str | None:
-    for link in bundle.get("link", []) or []:
-        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
-            return str(link["url"])
+    links = bundle.get("link")
+    for link in links if isinstance(links, list) else []:
+        url = link.get("url") if isinstance(link, dict) else None
+        if link.get("relation") == "next" and isinstance(url, str) and url:
+            return url
     return None
 
 

@@ -121,7 +121,9 @@ def _check_required(
 
 
 def _has_next(bundle: Mapping[str, Any]) -> bool:
-    return any(
-        isinstance(link, dict) and link.get("relation") == "next"
-        for link in bundle.get("link", []) or []
-    )
+    return any(isinstance(link, dict) and link.get("relation") == "next" for link in _links(bundle))
+
+
+def _links(bundle: Mapping[str, Any]) -> list[Any]:
+    links = bundle.get("link")
+    return links if isinstance(links, list) else []  # a malformed `link` is no link

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from fhir_mappings.model import LeftOut, MappingWarning
-from fhir_mappings.resources import as_dict, as_list
+from fhir_mappings.resources import as_dict, as_list, codings
 from fhir_mappings.tables import AnalyteTable, CodeEntry
 from fhir_mappings.times import When, parse_when
 from fhir_mappings.units import UnitConverter, UnitError
@@ -173,14 +173,9 @@ class ObservationMapper:
 
     def _entry(self, res: Mapping[str, Any], rid: str, sink: Sink) -> CodeEntry | None:
         excluded: str | None = None
-        concept = res.get("code")
         entries = self.table.entries
-        coding = concept.get("coding") if isinstance(concept, dict) else None
-        for c in coding if isinstance(coding, list) else ():
-            if not isinstance(c, dict):
-                continue
-            system = c.get("system") or ""
-            key = (SYSTEM_ALIASES.get(system, system), c.get("code") or "")
+        for system, code, _ in codings(res.get("code")):
+            key = (SYSTEM_ALIASES.get(system, system), code)
             hit = entries.get(key)
             if hit is not None:
                 return hit

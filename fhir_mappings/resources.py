@@ -30,10 +30,14 @@ def iter_resources(
             continue
         if item.get("resourceType") == "Bundle":
             entries = [e for e in as_list(item.get("entry")) if isinstance(e, dict)]
-            pending.extend((e.get("resource"), e.get("fullUrl")) for e in reversed(entries))
+            pending.extend((e.get("resource"), _text(e.get("fullUrl"))) for e in reversed(entries))
             continue
         if isinstance(item.get("resourceType"), str):
             yield (item if isinstance(item, dict) else dict(item)), full_url
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def as_list(value: Any) -> list[Any]:
@@ -77,7 +81,12 @@ def codings(concept: Any) -> Iterator[tuple[str, str, str]]:
         return
     for c in as_list(concept.get("coding")):
         if isinstance(c, Mapping):
-            yield str(c.get("system") or ""), str(c.get("code") or ""), str(c.get("display") or "")
+            # a malformed element (a list where a string belongs) reads as absent
+            yield (
+                _text(c.get("system")) or "",
+                _text(c.get("code")) or "",
+                (_text(c.get("display")) or ""),
+            )
 
 
 def concept_text(concept: Any) -> str:

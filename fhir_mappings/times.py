@@ -44,5 +44,8 @@ def parse_when(text: str, tz: str) -> When | None:
     if ts.tzinfo is None:
         local = ts.replace(tzinfo=local_zone)
         return When(local.date(), local, naive_time=True)
-    local = ts.astimezone(local_zone)
+    try:
+        local = ts.astimezone(local_zone)
+    except OverflowError:  # 0001-01-01T00:00+14:00 has no local twin: not a usable time
+        return None
     return When(local.date(), local)

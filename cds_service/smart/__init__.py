@@ -38,6 +38,8 @@ def static_file(path: str) -> tuple[Path, str] | None:
     None for anything outside static/ (.., absolute paths, hidden files), directories, missing
     files and unknown types: the route answers 404 without saying which.
     """
+    if any(ord(character) < 32 or character in "\\\x7f" for character in path):
+        return None  # a NUL or control character is no file name (and breaks the OS call)
     relative = PurePosixPath(path)
     if relative.is_absolute() or any(part in ("", ".", "..") for part in relative.parts):
         return None
