@@ -43,7 +43,7 @@ MED_GROUPS = frozenset(
         "next_therapy",
     }
 )
-PROC_GROUPS = frozenset({"car_t", "apheresis", "transfusion", "allo_hct"})
+PROC_GROUPS = frozenset({"car_t", "apheresis", "transfusion", "allo_hct", "next_therapy"})
 COND_GROUPS = frozenset({"crs", "cardiovascular", "mould", "relapse", "allo_hct_history"})
 ProductName = Literal["rbc", "platelets", "plasma", "cryoprecipitate", "granulocytes", "other"]
 PRODUCTS: frozenset[str] = frozenset(

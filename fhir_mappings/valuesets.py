@@ -1,4 +1,10 @@
-"""Therapy value sets: (system, code) and name matching of CodeableConcepts to concepts."""
+"""Therapy value sets: (system, code) and name matching of CodeableConcepts to concepts.
+
+Codes come from data/valuesets.yaml (ingredient-level codes, procedure and condition codes) and
+data/rxnorm_products.yaml (RxNorm clinical and branded drugs, each with its ingredients). Names
+are a fallback used only when no coding matched; besides whole-word names (brands, INN) the
+fallback reads RxNorm-style drug names ("sulfamethoxazole 800 MG / trimethoprim 160 MG Oral
+Tablet [Bactrim]") into ingredients (decision record 0015)."""
 
 from __future__ import annotations
 
@@ -26,13 +32,44 @@ class Concept:
 
 
 @dataclass(frozen=True, slots=True)
+class Ingredients:
+    """Drug ingredient names -> concepts, and the combinations that have a concept of their own
+    (sulfamethoxazole + trimethoprim -> co-trimoxazole)."""
+
+    single: Mapping[str, tuple[Concept, ...]]
+    combinations: tuple[tuple[frozenset[str], tuple[Concept, ...]], ...] = ()
+
+    def resolve(self, names: Iterable[str]) -> list[Concept]:
+        """Concepts of a drug made of these ingredients: a combination concept when all of its
+        ingredients are present, else each known ingredient on its own; unknown names add
+        nothing (an unknown drug stays unknown)."""
+        present = {self._known(str(n).lower()) for n in names if n}
+        out: list[Concept] = []
+        used: set[str] = set()
+        for parts, concepts in self.combinations:
+            if parts <= present:
+                out.extend(concepts)
+                used |= parts
+        for name in sorted(present - used):
+            out.extend(self.single.get(name, ()))
+        return list(dict.fromkeys(out))
+
+    def _known(self, name: str) -> str:
+        """The name, or without a biosimilar suffix when only that is known (filgrastim-sndz)."""
+        if name in self.single or any(name in parts for parts, _ in self.combinations):
+            return name
+        return _BIOSIMILAR_SUFFIX.sub("", name)
+
+
+@dataclass(frozen=True, slots=True)
 class ValueSets:
-    """Lookup tables built from valuesets.yaml (plus local additions)."""
+    """Lookup tables built from valuesets.yaml and rxnorm_products.yaml (plus local additions)."""
 
     exact: Mapping[tuple[str, str], tuple[Concept, ...]]
     prefixes: tuple[tuple[str, str, Concept], ...]
     names: tuple[tuple[re.Pattern[str], Concept], ...]
     system_alias: Mapping[str, str]  # URI -> key (cpt, icd10pcs, ...)
+    ingredients: Ingredients = Ingredients({})
 
     def match(self, concept: Any, groups: frozenset[str] | None = None) -> tuple[Concept, ...]:
         """Concepts a CodeableConcept codes for (codes first, names only when no code matched)."""
@@ -59,13 +96,78 @@ class ValueSets:
             return []
         parts = [str(concept.get("text") or "")]
         parts.extend(d for _, _, d in codings(concept))
-        text = " ".join(p for p in parts if p).lower()
+        parts = [p for p in parts if p]
+        text = " ".join(parts).lower()
         if not text:
             return []
         hits = [c for pattern, c in self.names if pattern.search(text)]
+        for part in parts:  # each text on its own: an RxNorm name is read as a whole
+            hits.extend(self.ingredients.resolve(ingredient_names(part)))
         if _NOT_A_PRODUCT.search(text):
             hits = [c for c in hits if c.group != "transfusion"]
-        return hits
+        return list(dict.fromkeys(hits))
+
+
+# -- RxNorm-style drug names -------------------------------------------------------------------
+# An RxNorm clinical drug (SCD) is "<ingredient> <strength> [/ <ingredient> <strength>...] <dose
+# form>", a branded drug (SBD) adds "[<brand>]", a pack wraps drugs in "{n (...) } Pack", and a
+# precise ingredient names the salt ("valganciclovir hydrochloride"). ATC displays join
+# ingredients with "and" ("sulfamethoxazole and trimethoprim"). The reading below removes
+# strengths, dose forms and salts and splits the rest into ingredient names; it never guesses:
+# a part that is not exactly a known ingredient is ignored by Ingredients.resolve.
+_NUM = r"\d+(?:[.,]\d+)?"
+_UNIT = r"(?:mg|mcg|µg|ug|ng|g|kg|ml|l|unt|units?|iu|meq|mmol|hr|h|actuat|each|%)"
+_STRENGTH = re.compile(rf"(?<![\w-]){_NUM}\s*{_UNIT}?(?:\s*/\s*(?:{_NUM}\s*)?{_UNIT})?(?![\w-])")
+_BRAND = re.compile(r"\[([^\]]*)\]")
+_SPLIT = re.compile(r"\s*(?:/|\+|,|;|\band\b)\s*")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_DOSE_FORM_WORDS = _words(
+    """oral tablet tablets tab tabs capsule capsules cap caps injection injections injectable
+    solution suspension emulsion prefilled syringe syringes pen injector auto-injector autoinjector
+    cartridge vial vials delayed extended release disintegrating chewable film coated powder for
+    reconstitution product pill pack kit topical ointment cream gel lotion ophthalmic otic drops
+    intravenous iv subcutaneous sc intramuscular im infusion concentrate elixir syrup granules
+    pellet pellets lozenge inhalation inhalant nasal spray rectal suppository transdermal system
+    patch liquid buccal sublingual enteric ds ss forte single-dose multi-dose dose"""
+)
+_SALT_WORDS = _words(
+    """sodium potassium calcium magnesium hydrochloride hcl dihydrochloride hydrobromide phosphate
+    sulfate sulphate mesylate mesilate tosylate citrate maleate acetate succinate fumarate
+    tartrate bitartrate olamine etexilate isethionate hyclate monohydrate dihydrate anhydrous
+    porcine bovine dipropionate propionate valerate besylate medoxomil lactate gluconate
+    trihydrate hemihydrate"""
+)
+_BIOSIMILAR_SUFFIX = re.compile(r"-[a-z]{4}$")  # FDA suffixes such as filgrastim-sndz
+
+
+def ingredient_names(text: str) -> tuple[str, ...]:
+    """Ingredient names read from an RxNorm-style drug name (lower case, salts removed).
+
+    "sulfamethoxazole 800 MG / trimethoprim 160 MG Oral Tablet [Bactrim]" ->
+    ("sulfamethoxazole", "trimethoprim"); "valganciclovir hydrochloride 450 MG Oral Tablet" ->
+    ("valganciclovir",); "0.6 ML pegfilgrastim-jmdb 10 MG/ML Prefilled Syringe" ->
+    ("pegfilgrastim-jmdb",) (the biosimilar suffix is removed when the ingredient is resolved).
+    """
+    low = _BRAND.sub(" ", text.lower())
+    low = re.sub(r"[{}()]", " ", low)
+    low = _STRENGTH.sub(" ", low)
+    out: list[str] = []
+    for part in _SPLIT.split(low):
+        words = [w for w in part.split() if w not in _DOSE_FORM_WORDS and w not in _SALT_WORDS]
+        name = " ".join(words).strip(" -.")
+        if name:
+            out.append(name)
+    return tuple(out)
+
+
+def brand_names(text: str) -> tuple[str, ...]:
+    """Brand names given in brackets by an RxNorm branded drug name ("[Bactrim]" -> bactrim)."""
+    return tuple(b.strip().lower() for b in _BRAND.findall(text) if b.strip())
 
 
 def _norm(system_key: str, code: str) -> str:
@@ -88,18 +190,37 @@ def build_value_sets(extra: tuple[Any, ...] = (), *, use_unverified: bool = Fals
     exact: dict[tuple[str, str], list[Concept]] = {}
     prefixes: list[tuple[str, str, Concept]] = []
     names: list[tuple[re.Pattern[str], Concept]] = []
+    single: dict[str, list[Concept]] = {}
+    combinations: list[tuple[frozenset[str], tuple[Concept, ...]]] = []
     for doc in docs:
         for key, uris in (doc.get("systems") or {}).items():
             alias.update({uri: str(key) for uri in uris})
             alias[str(key)] = str(key)
         for row in doc.get("concepts") or ():
-            _add_concept(row, exact, prefixes, names, use_unverified)
+            concepts = _add_concept(row, exact, prefixes, names, use_unverified)
+            _index_ingredients(row, concepts, single, combinations)
+    ingredients = Ingredients(
+        single={k: tuple(dict.fromkeys(v)) for k, v in single.items()},
+        combinations=tuple(combinations),
+    )
+    for doc in [
+        read_package_yaml("rxnorm_products.yaml"),
+        *(read_yaml_or_mapping(x) for x in extra),
+    ]:
+        _add_products(doc, ingredients, exact, use_unverified)
     return ValueSets(
-        exact={k: tuple(v) for k, v in exact.items()},
+        exact={k: tuple(dict.fromkeys(v)) for k, v in exact.items()},
         prefixes=tuple(prefixes),
         names=tuple(names),
         system_alias=alias,
+        ingredients=ingredients,
     )
+
+
+def _groups(row: Mapping[str, Any]) -> list[str]:
+    """A concept's group, then the further groups it belongs to on purpose (co-trimoxazole is a
+    myelosuppressive drug and a PJP agent): `also: [...]` in the data."""
+    return [str(row["group"]), *(str(g) for g in row.get("also") or ())]
 
 
 def _add_concept(
@@ -108,25 +229,68 @@ def _add_concept(
     prefixes: list[tuple[str, str, Concept]],
     names: list[tuple[re.Pattern[str], Concept]],
     use_unverified: bool,
-) -> None:
-    group = str(row["group"])
+) -> list[Concept]:
     name = row.get("name")
-    base = Concept(group, None if name is None else str(name))
+    label = None if name is None else str(name)
+    bases = [Concept(group, label) for group in _groups(row)]
     pattern = _pattern(row.get("names") or ())
     if pattern is not None:
-        names.append((pattern, base))
+        names.extend((pattern, base) for base in bases)
     for c in row.get("codes") or ():
         verified = bool(c.get("verified", False))
         if not verified and not use_unverified:
             continue
         grade = c.get("grade")
-        concept = Concept(group, base.name, None if grade is None else int(grade), verified)
         key = str(c["system"])
         code = _norm(key, str(c["code"]))
-        if c.get("prefix"):
-            prefixes.append((key, code, concept))
-        else:
-            exact.setdefault((key, code), []).append(concept)
+        for base in bases:
+            concept = Concept(base.group, label, None if grade is None else int(grade), verified)
+            if c.get("prefix"):
+                prefixes.append((key, code, concept))
+            else:
+                exact.setdefault((key, code), []).append(concept)
+    return bases
+
+
+def _is_drug(row: Mapping[str, Any]) -> bool:
+    """Rows whose names are drug ingredients: coded in RxNorm or ATC, or combinations."""
+    systems = {str(c.get("system")) for c in row.get("codes") or ()}
+    return (
+        bool(row.get("ingredients")) or bool(systems & {"rxnorm", "atc"}) or bool(row.get("drug"))
+    )
+
+
+def _index_ingredients(
+    row: Mapping[str, Any],
+    concepts: list[Concept],
+    single: dict[str, list[Concept]],
+    combinations: list[tuple[frozenset[str], tuple[Concept, ...]]],
+) -> None:
+    if not _is_drug(row) or not concepts:
+        return
+    parts = frozenset(str(i).lower() for i in row.get("ingredients") or ())
+    if len(parts) > 1:
+        combinations.append((parts, tuple(concepts)))
+    for word in [row.get("name"), *(row.get("names") or ())]:
+        if word:
+            single.setdefault(str(word).lower(), []).extend(concepts)
+
+
+def _add_products(
+    doc: Mapping[str, Any],
+    ingredients: Ingredients,
+    exact: dict[tuple[str, str], list[Concept]],
+    use_unverified: bool,
+) -> None:
+    """RxNorm clinical/branded drug rows -> the concepts of their ingredients."""
+    system = str(doc.get("system") or "rxnorm")
+    for row in doc.get("products") or ():
+        verified = bool(row.get("verified", True))
+        if not verified and not use_unverified:
+            continue
+        code = _norm(system, str(row["code"]))
+        for c in ingredients.resolve(row.get("ingredients") or ()):
+            exact.setdefault((system, code), []).append(Concept(c.group, c.name, c.grade, verified))
 
 
 @cache

@@ -415,6 +415,21 @@ ENOXAPARIN = medication_request(
 )
 COTRIMOXAZOLE = medication_request("cotrimoxazole-1", "Co-trimoxazole 960 mg PO Mon/Wed/Fri")
 VALGANCICLOVIR = medication_request("valganciclovir-1", "Valganciclovir 900 mg PO daily")
+# as an EHR codes it: the RxNorm clinical drug, its RxNorm name as the only text (issue 12)
+COTRIMOXAZOLE_RXNORM = medication_request(
+    "cotrimoxazole-2",
+    "sulfamethoxazole 800 MG / trimethoprim 160 MG Oral Tablet",
+    {
+        "system": RXNORM,
+        "code": "198335",
+        "display": "sulfamethoxazole 800 MG / trimethoprim 160 MG Oral Tablet",
+    },
+)
+TRIMETHOPRIM_RXNORM = medication_request(
+    "trimethoprim-1",
+    "trimethoprim 100 MG Oral Tablet",
+    {"system": RXNORM, "code": "198332", "display": "trimethoprim 100 MG Oral Tablet"},
+)
 PARACETAMOL = medication_request("paracetamol-1", "Paracetamol 1 g PO as needed")
 CHEST_X_RAY = service_request("chest-x-ray-1", "Chest X-ray, 2 views")
 
@@ -690,6 +705,22 @@ SCENARIOS: tuple[Scenario, ...] = (
         16,
         labs={"anc": SEVERE_16 | {16: 501.0}},
         orders=(COTRIMOXAZOLE,),
+    ),
+    # the same order coded as EHRs send it: RxNorm 198335, no "co-trimoxazole" in any text
+    Scenario(
+        "M11-in-rxnorm-198335-grade-3-anc-500",
+        "order-sign",
+        16,
+        labs={"anc": SEVERE_16 | {16: 500.0}},
+        orders=(COTRIMOXAZOLE_RXNORM,),
+    ),
+    # trimethoprim alone is not co-trimoxazole
+    Scenario(
+        "M11-out-rxnorm-trimethoprim-alone-grade-3-anc-500",
+        "order-sign",
+        16,
+        labs={"anc": SEVERE_16 | {16: 500.0}},
+        orders=(TRIMETHOPRIM_RXNORM,),
     ),
     # M12 cannot fire (infection status not mapped): IgG < 400 mg/dL stays not evaluable
     Scenario("M12-out-igg-390-infection-unknown", "patient-view", 40, labs={"igg": {38: 390.0}}),

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import date
+
+import pytest
 
 from fhir_mappings import MappingConfig
 from fhir_mappings.tables import read_package_yaml
@@ -41,6 +44,9 @@ def test_every_code_cites_a_known_source_and_says_if_verified() -> None:
 
 def test_code_formats() -> None:
     for c in _codes():
+        if c.get("prefix"):  # a code category: a leading part of a full code
+            assert re.match(r"^[0-9A-Z][0-9A-Z.]{0,6}$", str(c["code"])), c
+            continue
         assert re.match(FORMATS[str(c["system"])], str(c["code"])), c
 
 
@@ -57,11 +63,13 @@ def test_all_approved_car_t_products_are_listed() -> None:
 
 
 def test_unverified_codes_are_not_used_by_default() -> None:
-    sargramostim_atc = {"coding": [{"system": "http://www.whocc.no/atc", "code": "L03AA09"}]}
-    assert default_value_sets().match(sargramostim_atc) == ()
-    loose = build_value_sets(use_unverified=True).match(sargramostim_atc)
-    assert [c.name for c in loose] == ["sargramostim"]
-    assert MappingConfig(use_unverified_codes=True).value_sets.match(sargramostim_atc)
+    crs_unspecified = {
+        "coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "D89.839"}]
+    }
+    assert default_value_sets().match(crs_unspecified) == ()
+    loose = build_value_sets(use_unverified=True).match(crs_unspecified)
+    assert [c.name for c in loose] == ["cytokine release syndrome"]
+    assert MappingConfig(use_unverified_codes=True).value_sets.match(crs_unspecified)
 
 
 def test_local_value_set_extends_the_shipped_one() -> None:
@@ -101,3 +109,79 @@ def test_relapse_by_code_only() -> None:
     coded = {"coding": [{"system": "http://snomed.info/sct", "code": "58184002"}]}
     assert [c.group for c in vs.match(coded)] == ["relapse"]
     assert vs.match({"text": "Relapsed/refractory DLBCL"}) == ()
+
+
+def test_validity_dates_are_consistent() -> None:
+    dated = [c for c in _codes() if "valid_from" in c or "valid_to" in c]
+    assert dated  # the CAR-T procedure codes carry their validity
+    for c in dated:
+        start = date.fromisoformat(str(c["valid_from"])) if "valid_from" in c else None
+        end = date.fromisoformat(str(c["valid_to"])) if "valid_to" in c else None
+        assert start is None or end is None or start < end, c
+        assert isinstance(c.get("dates_verified"), bool), c
+        if "dates_source" in c:
+            assert c["dates_source"] in DOC["sources"], c
+
+
+def test_replaced_cpt_category_iii_codes_end_when_the_category_i_codes_start() -> None:
+    by_code = {str(c["code"]): c for c in _codes() if c["system"] == "cpt"}
+    for old, new in [
+        ("0537T", "38225"),
+        ("0538T", "38226"),
+        ("0539T", "38227"),
+        ("0540T", "38228"),
+    ]:
+        assert date.fromisoformat(by_code[old]["valid_to"]) < date.fromisoformat(
+            by_code[new]["valid_from"]
+        )
+
+
+def test_codes_outside_their_validity_still_match() -> None:
+    vs = default_value_sets()
+    old = {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "0540T"}]}
+    assert [c.group for c in vs.match(old)] == ["car_t"]
+
+
+def test_a_code_belongs_to_one_row_and_extra_groups_only_by_also() -> None:
+    rows: dict[tuple[str, str], int] = {}
+    for i, r in enumerate(DOC["concepts"]):
+        for c in r.get("codes") or ():
+            key = (str(c["system"]), str(c["code"]))
+            assert rows.setdefault(key, i) == i, key
+    vs = default_value_sets()
+    for r in DOC["concepts"]:
+        expected = {r["group"], *(r.get("also") or ())}
+        for c in r.get("codes") or ():
+            if not c.get("verified") or c.get("prefix"):
+                continue
+            system = {v: k for k, vals in DOC["systems"].items() for v in vals}
+            uri = next(u for u, k in system.items() if k == c["system"])
+            got = {x.group for x in vs.match({"coding": [{"system": uri, "code": str(c["code"])}]})}
+            assert got == expected, (c, got)
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "group", "name"),
+    [
+        ("http://www.cms.gov/Medicare/Coding/ICD10", "XW033C7", "car_t", None),
+        ("http://www.cms.gov/Medicare/Coding/ICD10", "XW043G7", "car_t", None),
+        ("http://www.ama-assn.org/go/cpt", "0537T", "apheresis", "leukapheresis for CAR-T"),
+        ("http://www.ama-assn.org/go/cpt", "38227", "car_t_preparation", "CAR-T cell preparation"),
+        ("http://hl7.org/fhir/sid/icd-10-cm", "C91.02", "relapse", "relapse or progression"),
+        ("http://hl7.org/fhir/sid/icd-10-cm", "C9002", "relapse", "relapse or progression"),
+        ("http://www.cms.gov/Medicare/Coding/ICD10", "DW011ZZ", "next_therapy", "radiotherapy"),
+        ("http://www.ama-assn.org/go/cpt", "77412", "next_therapy", "radiotherapy"),
+    ],
+)
+def test_procedure_and_condition_codes(
+    system: str, code: str, group: str, name: str | None
+) -> None:
+    found = default_value_sets().match({"coding": [{"system": system, "code": code}]})
+    assert [(c.group, c.name) for c in found] == [(group, name)]
+
+
+def test_lymphoma_has_no_relapse_code_and_remission_is_not_relapse() -> None:
+    vs = default_value_sets()
+    for code in ("C83.30", "C83.3A", "C91.01", "C90.01"):  # DLBCL, remission codes
+        concept = {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": code}]}
+        assert vs.match(concept) == (), code
