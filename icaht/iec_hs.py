@@ -4,9 +4,9 @@ C13: ferritin above 2 x ULN is common for weeks after any CAR-T infusion, so on 
 not open the screen. The screen is positive on a day >= 7 only when all of:
   1. ferritin is RISING: >= 2 x the day-0 (+-1 day) value, or >= 2-fold within 72 h, or
      > 10,000 ng/mL;
-  2. TIMING: the rise starts when no CRS period is active (after the CRS period's end) or after a
-     documented improvement of the CRS, and no CRS period is active that day unless it is such an
-     improvement (docs/decisions/0013 reading 2);
+  2. TIMING: no CRS period is active that day, and the ferritin rise starts after the CRS
+     period's end or after a documented improvement (docs/decisions/0013 reading 2: no CRS is
+     active from the start of the rise to that day, except an improvement record);
   3. at least one ASSOCIATED finding: fibrinogen < 150 mg/dL; ALT or AST > 5 x ULN (> 5 x the
      patient's baseline when the baseline is above ULN); a new cytopenia (ANC < 500/µL or
      platelets < 20 x10^9/L after a recovery above those values after day 0).
@@ -114,36 +114,40 @@ def _within_72_h(earlier: LabValue, later: LabValue) -> bool:
 
 
 def _run_start(series: Sequence[LabValue], index: int, holds: Callable[[float], bool]) -> date:
-    """First day of the run of consecutive values meeting a level criterion that ends at
-    `index`: the day the criterion began to hold, i.e. when that rise started. A course whose
-    ferritin stays above the level since CRS therefore has a rise that started during CRS."""
+    """The first day a level criterion may have begun to hold for the value at `index`: the
+    day after the last earlier value that did not meet it (the rise happened in between), or
+    the first value of the run when nothing was measured before. A course whose ferritin stays
+    above the level since CRS thus has a rise that started during CRS, however sparse the
+    sampling (docs/decisions/0013 reading 2)."""
     start = index
-    while start > 0 and _plain(series[start - 1]) and holds(series[start - 1].value):
+    while start > 0 and holds(series[start - 1].value):
         start -= 1
-    return series[start].day
+    if start == 0:
+        return series[0].day
+    return series[start - 1].day + timedelta(days=1)
 
 
 def ferritin_rises(series: Sequence[LabValue], day0: date) -> list[_Rise]:
     """C13 (1) on every ferritin value after day 0, with the day each rise started."""
     baseline = ferritin_baseline(series, day0)
-    after = [v for v in series if _day(v, day0) >= 1]
+    plain = [v for v in series if _plain(v)]
     level = FERRITIN_FOLD * baseline.value if baseline is not None else float("inf")
     rises: list[_Rise] = []
-    for index, lab in enumerate(after):
-        if not _plain(lab) or lab is baseline:
+    for index, lab in enumerate(plain):
+        if _day(lab, day0) < 1 or lab is baseline:
             continue
-        earlier = [e for e in series if _plain(e) and e.value > 0 and _within_72_h(e, lab)]
+        earlier = [e for e in plain[:index] if e.value > 0 and _within_72_h(e, lab)]
         doubled = [e for e in earlier if lab.value >= FERRITIN_FOLD * e.value]
         if doubled:
             start = doubled[0]  # the oldest such value: the rise began there
             text = f"ferritin rose >= 2-fold within 72 h (from {start.value:g} ng/mL)"
             rises.append(_Rise(_finding(lab, text), start.day))
         if lab.value > FERRITIN_VERY_HIGH:
-            starts = _run_start(after, index, lambda v: v > FERRITIN_VERY_HIGH)
+            starts = _run_start(plain, index, lambda v: v > FERRITIN_VERY_HIGH)
             rises.append(_Rise(_finding(lab, "ferritin > 10,000 ng/mL"), starts))
-        if baseline is not None and lab.value >= level:
-            starts = _run_start(after, index, lambda v: v >= level)
-            text = f"ferritin >= 2 x the day-0 value ({baseline.value:g} ng/mL)"
+        if lab.value >= level:
+            starts = _run_start(plain, index, lambda v: v >= level)
+            text = f"ferritin >= 2 x the day-0 value ({level / FERRITIN_FOLD:g} ng/mL)"
             rises.append(_Rise(_finding(lab, text), starts))
     return rises
 
@@ -158,10 +162,12 @@ def _improved(timeline: TherapyTimeline, period: CrsPeriod, rise_start: date) ->
 
 
 def timing_met(timeline: TherapyTimeline, rise_start: date, day: date) -> bool:
-    """C13 (2), read in docs/decisions/0013: the rise starts outside any active CRS period (after
-    its end) or after a documented improvement; a CRS period active on `day` itself needs that
-    improvement too (a rise before a new CRS is explained by that CRS)."""
-    for period in (active_crs(timeline, rise_start), active_crs(timeline, day)):
+    """C13 (2), read in docs/decisions/0013: the rise starts after the CRS period's end, i.e. no
+    CRS period is active on any day from the start of the rise to `day`, unless that period is
+    a documented improvement the rise started on or after (a rise during or just before a CRS is
+    explained by that CRS)."""
+    for offset in range((day - rise_start).days + 1):
+        period = active_crs(timeline, rise_start + timedelta(days=offset))
         if period is not None and not _improved(timeline, period, rise_start):
             return False
     return True

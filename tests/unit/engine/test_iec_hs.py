@@ -53,15 +53,16 @@ def test_ferritin_doubling_without_times_counts_over_3_days_not_4() -> None:
     assert not positive(HIGH_DAY0, lab(6, 1500, F), lab(10, 3000, F), *NEW_CYTOPENIA)
 
 
+# without CRS on record the timing never stands in the way of the day-0 criterion
 def test_ferritin_exactly_twice_day_0_is_rising_just_below_is_not() -> None:
-    assert positive(lab(0, 1000, F), lab(10, 2000, F), *NEW_CYTOPENIA)
-    assert not positive(lab(0, 1000, F), lab(10, 1999, F), *NEW_CYTOPENIA)
+    assert positive(lab(0, 1000, F), lab(10, 2000, F), *NEW_CYTOPENIA, crs=())
+    assert not positive(lab(0, 1000, F), lab(10, 1999, F), *NEW_CYTOPENIA, crs=())
 
 
 def test_day_0_value_may_come_from_day_minus_1_or_plus_1_not_day_2() -> None:
-    assert positive(lab(-1, 1000, F), lab(10, 2000, F), *NEW_CYTOPENIA)
-    assert positive(lab(1, 1000, F), lab(10, 2000, F), *NEW_CYTOPENIA)
-    assert not positive(lab(2, 1000, F), lab(10, 2000, F), *NEW_CYTOPENIA)
+    assert positive(lab(-1, 1000, F), lab(10, 2000, F), *NEW_CYTOPENIA, crs=())
+    assert positive(lab(1, 1000, F), lab(10, 2000, F), *NEW_CYTOPENIA, crs=())
+    assert not positive(lab(2, 1000, F), lab(10, 2000, F), *NEW_CYTOPENIA, crs=())
 
 
 def test_ferritin_above_10000_is_rising_10000_is_not() -> None:
@@ -119,11 +120,19 @@ def test_ferritin_above_twice_day_0_since_crs_is_not_a_new_rise() -> None:
     # the same level reached again after the ferritin had fallen below 2 x day 0 after CRS
     again = (lab(0, 800, F), lab(3, 6000, F), lab(7, 1500, F), lab(10, 3000, F))
     assert positive(*again, *NEW_CYTOPENIA)
+    # ... but not when the CRS was still active the day after the last value below the level
+    assert not positive(*again, *NEW_CYTOPENIA, crs=(CrsPeriod(on(1), on(8), grade=2),))
+
+
+def test_crs_between_the_rise_and_today_blocks_the_screen() -> None:
+    # the rise began on day 8, a CRS came and went on days 9-9: the rise is explained by it
+    assert not positive(*RISE_FROM_DAY_8, crs=(CrsPeriod(on(9), on(9), grade=1),))
 
 
 # -- (3) associated findings ----------------------------------------------------------------------
 
-RISING = (lab(-1, 1000, F), lab(10, 10_001, F))
+# > 10,000 ng/mL from day 10 (the day before: 4000), CRS over since day 5
+RISING = (lab(-1, 1000, F), lab(9, 4000, F), lab(10, 10_001, F))
 
 
 def test_fibrinogen_149_is_a_finding_150_is_not() -> None:

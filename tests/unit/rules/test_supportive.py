@@ -325,7 +325,8 @@ def test_M23_quiet_when_the_findings_are_4_days_old() -> None:
 
 
 def test_M23_needs_the_uln_of_transaminases_in_plain_words() -> None:
-    rising = [lab(Analyte.FERRITIN, 0, 5000), lab(Analyte.FERRITIN, 10, 10_001)]
+    # ferritin > 10,000 ng/mL since day 10 (4000 the day before), CRS over since day 5
+    rising = [lab(Analyte.FERRITIN, d, v) for d, v in ((0, 5000), (9, 4000), (10, 10_001))]
     transaminases = [lab(Analyte.ALT, d, 40) for d in range(1, 11)]
     note = needs(run(record([*rising, *transaminases], **RESOLVED_CRS), 10))["M23"]
     assert note == "M23 needs the upper limit of normal of ALT/AST results"
