@@ -45,6 +45,14 @@ def test_M04_quiet_for_an_open_crs_record_older_than_21_days() -> None:
     assert "M04" not in ids(run(patient, 25, "order-select", [GCSF]))  # 22 days old
 
 
+def test_gcsf_cards_remind_of_crs_only_while_it_is_active() -> None:
+    # the M04 reminder on a G-CSF recommendation (M03) reads the same active-CRS helper
+    severe = [lab(ANC, 0, 2000), *daily(ANC, range(1, 26), 300)]
+    patient = record(severe, crs_periods=(CrsPeriod(on(3), None, "Condition/crs", 2),))
+    assert "CRS is active" in alert(run(patient, 24), "M03").recommendation  # 21 days old
+    assert "CRS is active" not in alert(run(patient, 25), "M03").recommendation  # 22 days old
+
+
 def test_M04_not_evaluable_without_crs_record() -> None:
     assert "CRS status" in needs(run(record(), 5, "order-select", [GCSF]))["M04"]
 
