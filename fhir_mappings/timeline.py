@@ -17,6 +17,7 @@ from icaht.gcsf import acting_class
 from icaht.record import (
     CarTInfusion,
     CoursePreparation,
+    CrsPeriod,
     GcsfExposure,
     Period,
     TherapyTimeline,
@@ -370,7 +371,6 @@ def build_timeline(
     allo = g.get("allo_hct", [])
     prior_allo = bool(g.get("allo_hct_history")) or any(day0 is None or e.day < day0 for e in allo)
     crs = g.get("crs", [])
-    grades = [e.grade for e in crs if e.grade is not None]
     return TherapyTimeline(
         infusions=infusions,
         apheresis_day=_last_before(g.get("apheresis", []), day0),
@@ -382,8 +382,10 @@ def build_timeline(
         gmcsf_days=_days(g.get("gmcsf", [])),
         tpo_ra_days=_days(g.get("tpo_ra", [])),
         transfusions=_transfusions(g.get("transfusion", [])),
-        crs_periods=tuple(Period(e.day, e.end, e.source_id) for e in sorted(crs, key=_key)),
-        crs_max_grade=max(grades) if grades else None,
+        # each record keeps its own grade: M20 reads the grade active that day (C16)
+        crs_periods=tuple(
+            CrsPeriod(e.day, e.end, e.source_id, e.grade) for e in sorted(crs, key=_key)
+        ),
         anticoagulant_periods=merge_periods(g.get("anticoagulant", [])),
         myelosuppressive_drug_periods=merge_periods(g.get("myelosuppressive_drug", [])),
         prior_allo_hct=True if prior_allo else None,

@@ -184,7 +184,7 @@ def assess(
         s_easix=s_easix(
             ldh=baseline.value(Analyte.LDH), platelets=baseline.value(Analyte.PLATELETS)
         ),
-        iec_hs=screen_iec_hs(record, day0, evaluation_date, options.iec_hs_association_days),
+        iec_hs=screen_iec_hs(record, day0, evaluation_date),
         missing=tuple(missing),
     )
 

@@ -1,30 +1,52 @@
-"""IEC-HS screening rule (clinical-rules §9.1 proposed rule). Screening only, never a diagnosis.
+"""IEC-HS screen (clinical-rules §17 C13, amending §9.1). A screen, never a diagnosis.
 
-The ASTCT criteria (Hines et al., Transplant Cell Ther 2023) behind this rule are [UNVERIFIED];
-the card must say "possible IEC-HS - evaluate" and link to the criteria. No grade is computed.
+C13: ferritin above 2 x ULN is common for weeks after any CAR-T infusion, so on its own it does
+not open the screen. The screen is positive on a day >= 7 only when all of:
+  1. ferritin is RISING: >= 2 x the day-0 (+-1 day) value, or >= 2-fold within 72 h, or
+     > 10,000 ng/mL;
+  2. TIMING: no CRS period is active that day, and the ferritin rise starts after the CRS
+     period's end or after a documented improvement (docs/decisions/0013 reading 2: no CRS is
+     active from the start of the rise to that day, except an improvement record);
+  3. at least one ASSOCIATED finding: fibrinogen < 150 mg/dL; ALT or AST > 5 x ULN (> 5 x the
+     patient's baseline when the baseline is above ULN); a new cytopenia (ANC < 500/µL or
+     platelets < 20 x10^9/L after a recovery above those values after day 0).
+The rising ferritin and the associated finding must both lie in the last SCREEN_WINDOW_DAYS
+days (the evaluation day and the 3 days before it).
+Source of the criteria: Hines et al., Transplant Cell Ther 2023;29(7):438.e1-438.e16 (ASTCT
+IEC-HS consensus); the reconstruction in §9.1 is [UNVERIFIED], C13 is the binding reading.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from icaht.record import Analyte, LabValue, PatientRecord
+from icaht.record import (
+    Analyte,
+    CrsPeriod,
+    LabValue,
+    PatientRecord,
+    TherapyTimeline,
+    active_crs,
+    is_upper_bound,
+)
 
-FERRITIN_ULN_FACTOR = 2.0  # §9.1 rule 1: ferritin > 2 x ULN
-FERRITIN_BASELINE_FACTOR = 2.0  # §9.1 rule 1: > 2 x the day-0 (+-1 d) ferritin
-FERRITIN_RISE_FACTOR = 2.0  # §9.1 rule 1: rise >= 2-fold within 48 h [PROPOSED]
-FERRITIN_RISE_DAYS = 2  # §9.1 rule 1: "within 48 h", read on calendar days
-CYTOPENIA_AFTER_DAY = 7  # §9.1 rule 2: new cytopenia after day 7
-# §9.1 rule 2 via CTCAE grade >= 3 (§8): ANC < 1000/uL, platelets < 50 x10^9/L, Hb < 8.0 g/dL
-CTCAE3_LIMITS = {Analyte.ANC: 1000.0, Analyte.PLATELETS: 50.0, Analyte.HEMOGLOBIN: 8.0}
-FIBRINOGEN_LIMIT = 150.0  # §9.1 rule 2: fibrinogen < 150 mg/dL
-TRANSAMINASE_ULN_FACTOR = 5.0  # §9.1 rule 2: ALT or AST > 5 x ULN
-TRIGLYCERIDE_LIMIT = 265.0  # §9.1 rule 2: triglycerides > 265 mg/dL
+SCREEN_FROM_DAY = 7  # C13: positive on day >= 7 only
+# C13 "in the last 3 days": findings on the evaluation day and the 3 days before it count
+# (the one window of the screen; M23 and GradingOptions have no copy of it).
+SCREEN_WINDOW_DAYS = 3
+FERRITIN_FOLD = 2.0  # C13 (1): >= 2 x the day-0 value; >= 2-fold within 72 h
+FERRITIN_RISE_HOURS = 72  # C13 (1): "within 72 h"; calendar days (3) without collection times
+FERRITIN_VERY_HIGH = 10_000.0  # C13 (1): > 10,000 ng/mL (S-HIT: "often > 10,000 ng/mL")
+FIBRINOGEN_LIMIT = 150.0  # C13 (3): fibrinogen < 150 mg/dL (1.5 g/L)
+TRANSAMINASE_FACTOR = 5.0  # C13 (3): ALT or AST > 5 x ULN (> 5 x baseline if baseline > ULN)
+# C13 (3): new cytopenia = below these after a recovery above them after day 0
+NEW_CYTOPENIA_LIMITS: dict[Analyte, float] = {Analyte.ANC: 500.0, Analyte.PLATELETS: 20.0}
+NEW_CYTOPENIA_TEXT = {Analyte.ANC: "ANC < 500/µL", Analyte.PLATELETS: "platelets < 20 x10^9/L"}
 
 SCREEN_NOTE = (
-    "Screening only: possible IEC-HS - evaluate against the ASTCT criteria. Not a diagnosis."
+    "Screening only: possible IEC-HS: evaluate against the ASTCT criteria. Not a diagnosis."
 )
 
 
@@ -41,108 +63,218 @@ class IecHsFinding:
 
 @dataclass(frozen=True, slots=True)
 class IecHsScreen:
-    """Result of the §9.1 screening rule."""
+    """Result of the C13 screen on `day` (the evaluation day; retrospectively the first positive
+    day, or None). The findings are those of the window ending on `day`."""
 
     positive: bool
-    ferritin_findings: tuple[IecHsFinding, ...]
+    day: date | None
+    ferritin_findings: tuple[IecHsFinding, ...]  # rising ferritin with the timing met
     associated_findings: tuple[IecHsFinding, ...]
-    not_assessable: tuple[str, ...]
+    not_assessable: tuple[str, ...]  # transaminases in the window without a ULN
     note: str = SCREEN_NOTE
 
 
-def _finding(lab: LabValue, criterion: str) -> IecHsFinding:
-    return IecHsFinding(lab.analyte, lab.day, lab.value, criterion, lab.source_id)
+@dataclass(frozen=True, slots=True)
+class _Rise:
+    finding: IecHsFinding
+    starts: date  # the day the rise began (C13 timing)
 
 
 def _day(lab: LabValue, day0: date) -> int:
     return (lab.day - day0).days
 
 
-def _ferritin_baseline(series: Sequence[LabValue], day0: date) -> LabValue | None:
-    """Day-0 ferritin, else day -1, else day +1 (§9.1 "day-0 (+-1 d)")."""
+def _plain(lab: LabValue) -> bool:
+    return lab.comparator is None and lab.provenance != "derived-bound"
+
+
+def _below(lab: LabValue, limit: float) -> bool:
+    """Known to be < limit; `<x` counts when x <= limit (clinical-rules §16 C6)."""
+    return lab.value <= limit if lab.comparator == "<" else lab.value < limit
+
+
+def _finding(lab: LabValue, criterion: str) -> IecHsFinding:
+    return IecHsFinding(lab.analyte, lab.day, lab.value, criterion, lab.source_id)
+
+
+def ferritin_baseline(series: Sequence[LabValue], day0: date) -> LabValue | None:
+    """Day-0 ferritin, else day -1, else day +1 (C13 "day-0 (+-1 day)")."""
     for offset in (0, -1, 1):
-        hits = [v for v in series if _day(v, day0) == offset and v.comparator is None]
+        hits = [v for v in series if _day(v, day0) == offset and _plain(v)]
         if hits:
             return hits[-1]
     return None
 
 
-def ferritin_findings(series: Sequence[LabValue], day0: date) -> list[IecHsFinding]:
-    """§9.1 rule 1 on days >= 1."""
-    baseline = _ferritin_baseline(series, day0)
+def _within_72_h(earlier: LabValue, later: LabValue) -> bool:
+    if earlier.collected is not None and later.collected is not None:
+        hours = (later.collected - earlier.collected).total_seconds() / 3600
+        return 0 < hours <= FERRITIN_RISE_HOURS
+    return 0 < (later.day - earlier.day).days <= FERRITIN_RISE_HOURS // 24
+
+
+def _run_start(series: Sequence[LabValue], index: int, holds: Callable[[float], bool]) -> date:
+    """The first day a level criterion may have begun to hold for the value at `index`: the
+    day after the last earlier value that did not meet it (the rise happened in between), or
+    the first value of the run when nothing was measured before. A course whose ferritin stays
+    above the level since CRS thus has a rise that started during CRS, however sparse the
+    sampling (docs/decisions/0013 reading 2)."""
+    start = index
+    while start > 0 and holds(series[start - 1].value):
+        start -= 1
+    if start == 0:
+        return series[0].day
+    return series[start - 1].day + timedelta(days=1)
+
+
+def ferritin_rises(series: Sequence[LabValue], day0: date) -> list[_Rise]:
+    """C13 (1) on every ferritin value after day 0, with the day each rise started."""
+    baseline = ferritin_baseline(series, day0)
+    plain = [v for v in series if _plain(v)]
+    level = FERRITIN_FOLD * baseline.value if baseline is not None else float("inf")
+    rises: list[_Rise] = []
+    for index, lab in enumerate(plain):
+        if _day(lab, day0) < 1 or lab is baseline:
+            continue
+        earlier = [e for e in plain[:index] if e.value > 0 and _within_72_h(e, lab)]
+        doubled = [e for e in earlier if lab.value >= FERRITIN_FOLD * e.value]
+        if doubled:
+            start = doubled[0]  # the oldest such value: the rise began there
+            text = f"ferritin rose >= 2-fold within 72 h (from {start.value:g} ng/mL)"
+            rises.append(_Rise(_finding(lab, text), start.day))
+        if lab.value > FERRITIN_VERY_HIGH:
+            starts = _run_start(plain, index, lambda v: v > FERRITIN_VERY_HIGH)
+            rises.append(_Rise(_finding(lab, "ferritin > 10,000 ng/mL"), starts))
+        if lab.value >= level:
+            starts = _run_start(plain, index, lambda v: v >= level)
+            text = f"ferritin >= 2 x the day-0 value ({level / FERRITIN_FOLD:g} ng/mL)"
+            rises.append(_Rise(_finding(lab, text), starts))
+    return rises
+
+
+def _improved(timeline: TherapyTimeline, period: CrsPeriod, rise_start: date) -> bool:
+    """A documented improvement: `period` is a lower-grade record following a higher-grade one
+    without a gap, and the rise starts on or after it (C13 "after a documented improvement")."""
+    if period.grade is None or rise_start < period.start:
+        return False
+    before = active_crs(timeline, period.start - timedelta(days=1))
+    return before is not None and before.grade is not None and before.grade > period.grade
+
+
+def timing_met(timeline: TherapyTimeline, rise_start: date, day: date) -> bool:
+    """C13 (2), read in docs/decisions/0013: the rise starts after the CRS period's end, i.e. no
+    CRS period is active on any day from the start of the rise to `day`, unless that period is
+    a documented improvement the rise started on or after (a rise during or just before a CRS is
+    explained by that CRS)."""
+    for offset in range((day - rise_start).days + 1):
+        period = active_crs(timeline, rise_start + timedelta(days=offset))
+        if period is not None and not _improved(timeline, period, rise_start):
+            return False
+    return True
+
+
+def _new_cytopenias(series: Sequence[LabValue], analyte: Analyte, day0: date) -> list[IecHsFinding]:
+    limit = NEW_CYTOPENIA_LIMITS[analyte]
     found: list[IecHsFinding] = []
+    recovered = False
     for lab in series:
-        if _day(lab, day0) < 1 or lab.comparator == "<" or lab is baseline:
+        if _day(lab, day0) < 1:
             continue
-        uln = lab.reference_high
-        if uln is not None and lab.value > FERRITIN_ULN_FACTOR * uln:
-            found.append(_finding(lab, f"ferritin > 2 x ULN ({uln:g} ng/mL)"))
-        elif baseline is not None and lab.value > FERRITIN_BASELINE_FACTOR * baseline.value:
-            found.append(_finding(lab, f"ferritin > 2 x day-0 value ({baseline.value:g} ng/mL)"))
-        elif _rapid_rise(lab, series):
-            found.append(_finding(lab, "ferritin rose >= 2-fold within 48 h"))
+        if _below(lab, limit) and recovered:
+            found.append(_finding(lab, f"new cytopenia: {NEW_CYTOPENIA_TEXT[analyte]}"))
+        elif not is_upper_bound(lab) and lab.value > limit:
+            recovered = True
     return found
 
 
-def _rapid_rise(lab: LabValue, series: Sequence[LabValue]) -> bool:
-    return any(
-        0 < (lab.day - earlier.day).days <= FERRITIN_RISE_DAYS
-        and earlier.value > 0
-        and lab.value >= FERRITIN_RISE_FACTOR * earlier.value
-        for earlier in series
+def _transaminase_findings(
+    series: Sequence[LabValue], day0: date
+) -> tuple[list[IecHsFinding], list[LabValue]]:
+    """ALT/AST > 5 x ULN, or > 5 x baseline when the baseline (last value on or before day 0)
+    is above its ULN. Values without a ULN (and no such baseline) are returned as unassessable."""
+    before = [v for v in series if _day(v, day0) <= 0 and _plain(v)]
+    baseline = before[-1] if before else None
+    high_baseline = (
+        baseline
+        if baseline is not None
+        and baseline.reference_high is not None
+        and baseline.value > baseline.reference_high
+        else None
     )
-
-
-def cytopenia_findings(series: Sequence[LabValue], day0: date) -> list[IecHsFinding]:
-    """New CTCAE grade >= 3 cytopenia after day 7: grade >= 3 and either a new post-infusion
-    nadir or the previous value was above the grade-3 limit [PROPOSED reading of §9.1]."""
     found: list[IecHsFinding] = []
-    post = [v for v in series if _day(v, day0) >= 0]
-    for index, lab in enumerate(post):
-        limit = CTCAE3_LIMITS[lab.analyte]
-        if _day(lab, day0) <= CYTOPENIA_AFTER_DAY or lab.value >= limit:
+    unassessable: list[LabValue] = []
+    name = series[0].analyte.value.upper() if series else ""
+    for lab in series:
+        if _day(lab, day0) < 1 or is_upper_bound(lab):
             continue
-        earlier = post[:index]
-        new_nadir = all(lab.value < e.value for e in earlier)
-        newly_grade3 = not earlier or earlier[-1].value >= limit
-        if new_nadir or newly_grade3:
-            found.append(_finding(lab, f"new CTCAE grade >= 3 ({lab.analyte.value} < {limit:g})"))
-    return found
+        if high_baseline is not None:
+            if lab.value > TRANSAMINASE_FACTOR * high_baseline.value:
+                text = f"{name} > 5 x baseline ({high_baseline.value:g} U/L, above ULN)"
+                found.append(_finding(lab, text))
+        elif lab.reference_high is None:
+            unassessable.append(lab)
+        elif lab.value > TRANSAMINASE_FACTOR * lab.reference_high:
+            found.append(_finding(lab, f"{name} > 5 x ULN ({lab.reference_high:g} U/L)"))
+    return found, unassessable
+
+
+def _in_window(when: date, day: date) -> bool:
+    return 0 <= (day - when).days <= SCREEN_WINDOW_DAYS
 
 
 def screen_iec_hs(
-    record: PatientRecord,
-    day0: date,
-    evaluation_date: date | None = None,
-    association_days: int = 7,
+    record: PatientRecord, day0: date, evaluation_date: date | None = None
 ) -> IecHsScreen:
-    """§9.1: ferritin criterion AND an associated finding within `association_days` of it."""
+    """C13 on the evaluation day; retrospectively (no evaluation date) on every day >= 7 up to
+    the last lab day, positive when any day is."""
 
     def series(analyte: Analyte) -> tuple[LabValue, ...]:
         values = record.series(analyte)
         return tuple(v for v in values if evaluation_date is None or v.day <= evaluation_date)
 
-    ferritin = ferritin_findings(series(Analyte.FERRITIN), day0)
+    timeline = record.timeline
+    rises = ferritin_rises(series(Analyte.FERRITIN), day0)
     associated: list[IecHsFinding] = []
-    not_assessable: list[str] = []
-    for analyte in CTCAE3_LIMITS:
-        associated += cytopenia_findings(series(analyte), day0)
+    for analyte in NEW_CYTOPENIA_LIMITS:
+        associated += _new_cytopenias(series(analyte), analyte, day0)
     for lab in series(Analyte.FIBRINOGEN):
-        if _day(lab, day0) >= 1 and lab.value < FIBRINOGEN_LIMIT:
+        if _day(lab, day0) >= 1 and _below(lab, FIBRINOGEN_LIMIT):
             associated.append(_finding(lab, "fibrinogen < 150 mg/dL"))
-    for lab in series(Analyte.TRIGLYCERIDES):
-        if _day(lab, day0) >= 1 and lab.value > TRIGLYCERIDE_LIMIT:
-            associated.append(_finding(lab, "triglycerides > 265 mg/dL"))
+    unassessable: list[LabValue] = []
     for analyte in (Analyte.ALT, Analyte.AST):
-        for lab in series(analyte):
-            if _day(lab, day0) < 1:
-                continue
-            if lab.reference_high is None:
-                not_assessable.append(f"{analyte.value} on {lab.day}: no ULN")
-            elif lab.value > TRANSAMINASE_ULN_FACTOR * lab.reference_high:
-                associated.append(_finding(lab, f"{analyte.value} > 5 x ULN"))
-    positive = any(
-        abs((a.day - f.day).days) <= association_days for f in ferritin for a in associated
-    )
+        found, missing = _transaminase_findings(series(analyte), day0)
+        associated += found
+        unassessable += missing
     associated.sort(key=lambda f: (f.day, f.analyte.value))
-    return IecHsScreen(positive, tuple(ferritin), tuple(associated), tuple(not_assessable))
+
+    def on(day: date) -> IecHsScreen:
+        ferritin = tuple(
+            dict.fromkeys(
+                r.finding
+                for r in rises
+                if _in_window(r.finding.day, day) and timing_met(timeline, r.starts, day)
+            )
+        )
+        near = tuple(a for a in associated if _in_window(a.day, day))
+        missing = tuple(
+            f"{lab.analyte.value.upper()} on {lab.day.isoformat()}"
+            for lab in unassessable
+            if _in_window(lab.day, day)
+        )
+        positive = (day - day0).days >= SCREEN_FROM_DAY and bool(ferritin) and bool(near)
+        return IecHsScreen(positive, day, ferritin, near, missing)
+
+    if evaluation_date is not None:
+        return on(evaluation_date)
+    candidates = sorted(
+        {
+            r.finding.day + timedelta(days=offset)
+            for r in rises
+            for offset in range(SCREEN_WINDOW_DAYS + 1)
+        }
+    )
+    for day in candidates:
+        result = on(day)
+        if result.positive:
+            return result
+    return IecHsScreen(False, None, (), (), ())

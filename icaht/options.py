@@ -69,9 +69,6 @@ class GradingOptions:
     phenotype_window_end: int = 60
     # §6.4: ALL-Hematotox only when cut-offs are configured (UNVERIFIED).
     all_hematotox: AllHematotoxCutoffs | None = None
-    # §9.1 [PROPOSED engine reading]: an associated IEC-HS finding must lie within this many
-    # days of the ferritin finding.
-    iec_hs_association_days: int = 7
 
     @classmethod
     def liang(cls) -> GradingOptions:

@@ -137,6 +137,19 @@ class GcsfExposure:
 
 
 @dataclass(frozen=True, slots=True)
+class CrsPeriod(Period):
+    """One CRS record (a Condition): its days and the ASTCT grade it states (None = not stated).
+    Several records may follow each other, e.g. grade 3, then grade 1 after treatment."""
+
+    grade: int | None = None
+
+
+# clinical-rules §17 C16: an open CRS record (no abatement) older than this many days is not
+# active (CRS lasts days; an open record weeks later is a record nobody closed).
+CRS_OPEN_RECORD_MAX_DAYS = 21
+
+
+@dataclass(frozen=True, slots=True)
 class CarTInfusion:
     """One CAR T-cell course. Split doses of one product share a course (section 1.2, D1)."""
 
@@ -177,8 +190,7 @@ class TherapyTimeline:
     gmcsf_days: tuple[date, ...] = ()
     tpo_ra_days: tuple[date, ...] = ()
     transfusions: tuple[Transfusion, ...] = ()
-    crs_periods: tuple[Period, ...] = ()
-    crs_max_grade: int | None = None  # ASTCT CRS grade when recorded
+    crs_periods: tuple[CrsPeriod, ...] = ()  # oldest first; read with active_crs()
     anticoagulant_periods: tuple[Period, ...] = ()
     myelosuppressive_drug_periods: tuple[Period, ...] = ()
     prior_allo_hct: bool | None = None
@@ -198,6 +210,34 @@ class TherapyTimeline:
     def day0(self) -> date | None:
         """Day 0 of the current (latest) CAR-T course, or None when no infusion is on record."""
         return self.infusions[-1].day0 if self.infusions else None
+
+
+def course_start(timeline: TherapyTimeline) -> date | None:
+    """First day of the current course: its lymphodepletion when on record before day 0, else
+    day 0; without an infusion, the lymphodepletion (or None)."""
+    day0, ld = timeline.day0, timeline.lymphodepletion_start
+    if day0 is None:
+        return ld
+    return ld if ld is not None and ld <= day0 else day0
+
+
+def active_crs(timeline: TherapyTimeline, day: date) -> CrsPeriod | None:
+    """The CRS period active on `day` in the current course (clinical-rules §17 C16), or None.
+
+    Only records starting on/after the current course's start count (a CRS of an earlier course
+    says nothing today); an open record counts for CRS_OPEN_RECORD_MAX_DAYS days after its
+    start; of several records covering the day, the latest-starting one (the newest statement,
+    e.g. a downgrade after treatment) gives the grade.
+    """
+    start = course_start(timeline)
+    covering = [
+        p
+        for p in timeline.crs_periods
+        if (start is None or p.start >= start)
+        and p.contains(day)
+        and (p.end is not None or (day - p.start).days <= CRS_OPEN_RECORD_MAX_DAYS)
+    ]
+    return max(covering, key=lambda p: p.start) if covering else None
 
 
 @dataclass(frozen=True, slots=True)

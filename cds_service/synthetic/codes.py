@@ -9,7 +9,8 @@ where the code is defined in `fhir_mappings/`; the ones used here were checked a
   americanmedicalcoding.com "CPT code 38225-38228".
 - RxNorm ingredient 24698 fludarabine: nmdp-ig/cibmtr-reporting-ig med-fludarabine value set.
 - RxNorm ingredients 3002 cyclophosphamide and 68442 filgrastim, ICD-10-PCS transfusion
-  codes: verified in fhir_mappings/data/valuesets.yaml (sources cited there).
+  codes, ICD-10-CM D89.831-D89.834 (CRS by grade): verified in
+  fhir_mappings/data/valuesets.yaml (sources cited there).
 """
 
 from __future__ import annotations
@@ -67,6 +68,15 @@ ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
 RBC_TRANSFUSION_PCS = ("30233N1", "Transfusion of nonautologous red blood cells, peripheral vein")
 PLATELET_TRANSFUSION_PCS = ("30233R1", "Transfusion of nonautologous platelets, peripheral vein")
 RELAPSE_SNOMED = ("58184002", "Recurrent disease")
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+# ICD-10-CM D89.831-D89.834 cytokine release syndrome, grade 1-4 (FY2021 codes): verified in
+# fhir_mappings/data/valuesets.yaml (source CM-CRS cited there); the grade is read from the code
+CRS_ICD10CM: dict[int, tuple[str, str]] = {
+    1: ("D89.831", "Cytokine release syndrome, grade 1"),
+    2: ("D89.832", "Cytokine release syndrome, grade 2"),
+    3: ("D89.833", "Cytokine release syndrome, grade 3"),
+    4: ("D89.834", "Cytokine release syndrome, grade 4"),
+}
 
 # The approved CAR-T products a synthetic patient may receive (display text only here;
 # the mapping layer recognises the infusion by the CPT procedure code).

@@ -37,6 +37,15 @@ CHEMISTRY_DAYS = frozenset({-6, 0, 1, 2, 3, 5, 7, 10, 14, 21, 28, 42, 56, 84})
 
 
 @dataclass(frozen=True)
+class CrsPlan:
+    """The CRS a synthetic patient has in week 1: a Condition with onset and abatement."""
+
+    onset: int  # study day
+    end: int | None  # last day (abatement); None = still active on the anchor date
+    grade: int  # ASTCT grade 1-4
+
+
+@dataclass(frozen=True)
 class CoursePlan:
     """What the generator drew for one patient, stated so tests and the demo can check it."""
 
@@ -57,6 +66,12 @@ class CoursePlan:
     messy: tuple[MessyKind, ...]
     anc: dict[int, float] = field(repr=False)  # designed ANC (/uL) on every sampled day
     gcsf_days: tuple[int, ...] = ()
+    # drawn from a second random stream (generator._inflammation): the ANC course, platelets and
+    # grades of a seed are the same with or without them
+    crs: CrsPlan | None = None
+    # an IEC-HS-shaped course (clinical-rules 17 C13): CRS resolved, then on this day ferritin
+    # has risen >= 2-fold within 48 h with platelets < 20 x10^9/L and fibrinogen < 150 mg/dL
+    iec_hs_day: int | None = None
 
     @property
     def expected_early_grade(self) -> int | None:

@@ -13,8 +13,9 @@ Nothing here reads the clock.
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +25,7 @@ from cds_service.synthetic.courses import (
     BASELINE_DAYS,
     CHEMISTRY_DAYS,
     CoursePlan,
+    CrsPlan,
     assign_messy,
     design_anc,
     draw_course,
@@ -37,6 +39,20 @@ HB_G_PER_DL_TO_MMOL_PER_L = 0.6206  # clinical-rules.md 11.3 (Hb monomer basis)
 
 GIVEN = ("Alex", "Sam", "Robin", "Kim", "Jo", "Chris", "Mika", "Noa", "Toni", "Luca")
 FAMILY = ("Synthetic", "Example", "Testpatient", "Demo", "Sample")
+
+# CRS in week 1 and the ferritin course it drives (drawn from a second random stream).
+# CRS in about 3 of 4 patients, mostly grade 1-2, onset days 1-4 (S-HIT; Blood Adv 2024;8(20):
+# 5346 "new-onset CRS ... rare after 2 weeks"); shares are illustrative, not a source's.
+CRS_SHARE = 0.75
+CRS_GRADE_WEIGHTS = {1: 55, 2: 35, 3: 8, 4: 2}
+# ferritin peak over the day-0 value by CRS grade (peaks with CRS, stays high for weeks, slow
+# decline); without CRS a modest rise below 2 x day 0 (illustrative)
+FERRITIN_PEAK_FACTOR = {0: (1.1, 1.6), 1: (2.0, 4.0), 2: (3.0, 6.0), 3: (4.0, 10.0), 4: (5.0, 12.0)}
+FERRITIN_HALF_LIFE_DAYS = (7.0, 14.0)
+FERRITIN_ULN = (300, 400)  # ng/mL, the reference range's upper limit written on each result
+# IEC-HS-shaped courses (clinical-rules 17 C13): rare, after a resolved CRS, in week 2-4
+IEC_HS_SHARE = 0.02
+IEC_HS_DAYS = (14, 24)
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,35 @@ def generate_patient(
 ) -> SyntheticPatient:
     rng = random.Random(f"icaht-synthetic:{seed}:{index}")
     plan = _draw_plan(rng, index, seed, anchor, ongoing_share)
-    return SyntheticPatient(plan=plan, bundle=_PatientWriter(plan, rng).bundle())
+    # CRS, ferritin and IEC-HS come from their own stream, so every draw of `rng` (and with it
+    # the ANC course, counts and grades of this seed) stays what it was before they existed
+    inflammation = random.Random(f"icaht-synthetic-inflammation:{seed}:{index}")
+    plan = _draw_inflammation(plan, inflammation)
+    return SyntheticPatient(plan=plan, bundle=_PatientWriter(plan, rng, inflammation).bundle())
+
+
+def _draw_inflammation(plan: CoursePlan, rng: random.Random) -> CoursePlan:
+    """CRS in week 1 for most patients; rarely an IEC-HS-shaped course after a resolved CRS."""
+    crs = None
+    if rng.random() < CRS_SHARE:
+        grade = rng.choices(list(CRS_GRADE_WEIGHTS), weights=list(CRS_GRADE_WEIGHTS.values()))[0]
+        onset = rng.randint(1, 4)
+        end: int | None = onset + rng.randint(1, 3 + grade)  # 2 to 4 + grade days
+        if onset <= plan.last_lab_day:
+            if end is not None and end > plan.last_lab_day:
+                end = None  # still active on the anchor date: an open Condition
+            crs = CrsPlan(onset, end, grade)
+    iec_hs_day = None
+    eligible = (
+        crs is not None
+        and crs.end is not None
+        and plan.edge is None
+        and not plan.ongoing
+        and plan.course != "aplastic"
+    )
+    if rng.random() < IEC_HS_SHARE and eligible and crs is not None and crs.end is not None:
+        iec_hs_day = rng.randint(max(IEC_HS_DAYS[0], crs.end + 6), IEC_HS_DAYS[1])
+    return replace(plan, crs=crs, iec_hs_day=iec_hs_day)
 
 
 def _draw_plan(
@@ -124,12 +168,15 @@ def _gcsf_days(
 class _PatientWriter:
     """Turns one plan into FHIR resources; keeps the counters that make ids deterministic."""
 
-    def __init__(self, plan: CoursePlan, rng: random.Random) -> None:
+    def __init__(self, plan: CoursePlan, rng: random.Random, inflammation: random.Random) -> None:
         self.plan = plan
         self.rng = rng
+        self.inflammation = inflammation
         self.pid = plan.patient_id
         self.entries: list[Resource] = []
         self.serial = 0
+        self.blood: _BloodCounts | None = None
+        self.chemistry_days: set[int] = set()
 
     def bundle(self) -> Resource:
         self._patient()
@@ -138,6 +185,9 @@ class _PatientWriter:
         self._labs()
         self._gcsf()
         self._relapse()
+        # written last: the ids of every earlier resource stay as they were without them
+        self._crs()
+        self._iec_hs_workup()
         return {"resourceType": "Bundle", "type": "transaction", "entry": self.entries}
 
     # -- helpers -------------------------------------------------------------------------
@@ -261,8 +311,60 @@ class _PatientWriter:
             }
         )
 
+    def _crs(self) -> None:
+        crs = self.plan.crs
+        if crs is None:
+            return
+        code, display = codes.CRS_ICD10CM[crs.grade]
+        status = "active" if crs.end is None else "resolved"
+        condition: Resource = {
+            "resourceType": "Condition",
+            "id": f"{self.pid}-crs",
+            "clinicalStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "code": status,
+                    }
+                ]
+            },
+            "code": {
+                "coding": [{"system": codes.ICD10CM, "code": code, "display": display}],
+                "text": display,
+            },
+            "subject": self._subject(),
+            "onsetDateTime": self._moment(crs.onset, time(18, 0)),
+        }
+        if crs.end is not None:
+            condition["abatementDateTime"] = self._moment(crs.end, time(12, 0))
+        self._add(condition)
+
+    def _iec_hs_workup(self) -> None:
+        """The labs drawn while IEC-HS is suspected: daily ferritin, platelets and fibrinogen
+        on the days around the event that the routine schedule does not cover."""
+        assert self.blood is not None
+        event = self.plan.iec_hs_day
+        if event is None:
+            return
+        written = self.chemistry_days
+        at = time(6, 0)
+        for day in range(event - 2, event + 1):
+            if day not in written:
+                self._ferritin(day, at, self.blood.ferritin_on(day))
+                self._lab(day, at, "fibrinogen", self.blood.fibrinogen_on(day, 300.0))
+        if event not in self.plan.anc:
+            self._lab(event, at, "platelets", self.blood.iec_hs_platelets(event, 100.0))
+
+    def _ferritin(self, day: int, at: time, value: float) -> None:
+        obs = self._lab(day, at, "ferritin", value)
+        assert self.blood is not None
+        obs["referenceRange"] = [
+            {"high": _quantity(self.blood.ferritin_uln, codes.LAB_CODES["ferritin"][2])}
+        ]
+
     def _labs(self) -> None:
-        blood = _BloodCounts(self.plan, self.rng)
+        blood = _BloodCounts(self.plan, self.rng, self.inflammation)
+        self.blood = blood
         for day in self.plan.sampled_days():
             at = time(6, self.rng.randrange(0, 60, 5))
             anc = self.plan.anc[day]
@@ -276,8 +378,12 @@ class _PatientWriter:
             self._hemoglobin(day, at, hb)
             self._crp(day, at, blood.crp(day))
             if day in CHEMISTRY_DAYS or day == self.plan.last_lab_day:
+                self.chemistry_days.add(day)
                 for analyte, value in blood.chemistry(day).items():
-                    self._lab(day, at, analyte, value)
+                    if analyte == "ferritin":
+                        self._ferritin(day, at, value)
+                    else:
+                        self._lab(day, at, analyte, value)
         for day in blood.platelet_transfusions:
             self._transfusion(day, codes.PLATELET_TRANSFUSION_PCS)
         for day in blood.rbc_transfusions:
@@ -383,18 +489,80 @@ def _quantity(value: float, ucum: str) -> Resource:
 class _BloodCounts:
     """Platelets, hemoglobin and chemistry consistent with the course; transfusion days."""
 
-    def __init__(self, plan: CoursePlan, rng: random.Random) -> None:
+    def __init__(self, plan: CoursePlan, rng: random.Random, inflammation: random.Random) -> None:
         self.plan = plan
         self.rng = rng
+        self.inflammation = inflammation
         self.platelets = float(rng.randrange(60, 321))
         self.hb = round(rng.uniform(8.5, 13.5), 1)
         depth = {"quick": (0.5, 0.8), "intermittent": (0.3, 0.6), "aplastic": (0.03, 0.15)}
         self.platelet_floor = max(4.0, self.platelets * rng.uniform(*depth[plan.course]))
         self.crp_peak_day = rng.randint(1, 4)
         self.crp_peak = rng.uniform(40, 200)
-        self.ferritin = rng.uniform(150, 2500)
+        self.ferritin = rng.uniform(150, 2500)  # pre-infusion value (CAR-HEMATOTOX baseline)
         self.platelet_transfusions: list[int] = []
         self.rbc_transfusions: list[int] = []
+        self._draw_ferritin_course()
+
+    def _draw_ferritin_course(self) -> None:
+        """Ferritin after day 0 from the second stream: near the pre-infusion value until CRS,
+        a peak with CRS in week 1, then a slow decline over weeks to a plateau."""
+        r, crs = self.inflammation, self.plan.crs
+        self.ferritin_uln = float(r.randint(*FERRITIN_ULN))
+        self.ferritin_day0 = self.ferritin * r.uniform(0.9, 1.3)
+        grade = crs.grade if crs is not None else 0
+        self.ferritin_peak = self.ferritin_day0 * r.uniform(*FERRITIN_PEAK_FACTOR[grade])
+        if crs is not None:
+            self.rise_from = crs.onset
+            last = crs.end if crs.end is not None else crs.onset + 3
+            self.peak_day = min(last, crs.onset + r.randint(1, 3))
+        else:
+            self.rise_from, self.peak_day = 1, r.randint(3, 7)
+        self.half_life = r.uniform(*FERRITIN_HALF_LIFE_DAYS)
+        self.plateau = self.ferritin_day0 * r.uniform(0.9, 1.5)
+        # IEC-HS: from the value 2 days before the event, x 1.4-1.9 the next day and
+        # x 2.5-5 on the event day (>= 2-fold within 48 h), then a slow fall
+        self.iec_hs_steps = (r.uniform(1.4, 1.9), r.uniform(2.5, 5.0))
+
+    def _ordinary_ferritin(self, day: int) -> float:
+        if day <= self.rise_from:
+            return self.ferritin_day0
+        if day <= self.peak_day:
+            share = (day - self.rise_from) / (self.peak_day - self.rise_from)
+            return self.ferritin_day0 * math.pow(self.ferritin_peak / self.ferritin_day0, share)
+        decay = math.pow(0.5, (day - self.peak_day) / self.half_life)
+        return self.plateau + (self.ferritin_peak - self.plateau) * decay
+
+    def ferritin_on(self, day: int) -> float:
+        """ng/mL on a day >= 0, with +-5 % measurement noise (never a 2-fold step by itself)."""
+        event = self.plan.iec_hs_day
+        if event is not None and day >= event - 1:
+            trough = self._ordinary_ferritin(event - 2)
+            first, second = self.iec_hs_steps
+            step = first if day == event - 1 else second * math.pow(0.93, day - event)
+            value = trough * step
+        else:
+            value = self._ordinary_ferritin(day)
+        return float(round(value * self.inflammation.uniform(0.95, 1.05)))
+
+    def _in_iec_hs(self, day: int) -> bool:
+        event = self.plan.iec_hs_day
+        return event is not None and event <= day <= event + 10
+
+    def iec_hs_platelets(self, day: int, platelets: float) -> float:
+        """A new cytopenia: platelets < 20 x10^9/L from the event (kept >= 11, no transfusion)."""
+        if not self._in_iec_hs(day):
+            return platelets
+        return float(min(platelets, round(self.inflammation.uniform(11, 19))))
+
+    def fibrinogen_on(self, day: int, drawn: float) -> float:
+        """Falling fibrinogen in an IEC-HS-shaped course: < 150 mg/dL from the event on."""
+        if self._in_iec_hs(day):
+            return float(round(self.inflammation.uniform(80, 140)))
+        event = self.plan.iec_hs_day
+        if event is not None and day == event - 1:
+            return float(round(self.inflammation.uniform(155, 220)))
+        return drawn
 
     def on(self, day: int) -> tuple[float, float]:
         if day < 0:
@@ -407,7 +575,7 @@ class _BloodCounts:
         )
         level = self.platelets - (self.platelets - self.platelet_floor) * falling
         level += (self.platelets - level) * min(1.0, recovering)
-        platelets = max(2.0, level * self.rng.uniform(0.9, 1.1))
+        platelets = self.iec_hs_platelets(day, max(2.0, level * self.rng.uniform(0.9, 1.1)))
         if platelets < 10:
             self.platelet_transfusions.append(day)
         hb = self.hb - (2.5 if self.plan.course == "aplastic" else 1.2) * falling * (
@@ -425,22 +593,24 @@ class _BloodCounts:
         return round(max(1.0, self.crp_peak * (0.6**distance)) + self.rng.uniform(0, 3), 1)
 
     def chemistry(self, day: int) -> dict[str, float]:
-        inflamed = 1.0 + (2.0 if 0 <= day <= 10 else 0.3)
-        return {
-            "ferritin": round(self.ferritin * (inflamed if day >= 0 else 1.0), 0),
+        # the draws of `rng` below stay in their order (ferritin never drew from it)
+        values = {
+            "ferritin": round(self.ferritin, 0) if day < 0 else self.ferritin_on(day),
             "ldh": round(self.rng.uniform(180, 600), 0),
             "creatinine": round(self.rng.uniform(0.6, 1.4), 2),
-            "fibrinogen": round(self.rng.uniform(180, 450), 0),
+            "fibrinogen": self.fibrinogen_on(day, round(self.rng.uniform(180, 450), 0)),
             "alt": round(self.rng.uniform(12, 60), 0),
             "ast": round(self.rng.uniform(12, 60), 0),
             "triglycerides": round(self.rng.uniform(90, 250), 0),
         }
+        return values
 
 
 __all__ = [
     "BASELINE_DAYS",
     "DEFAULT_ANCHOR",
     "CoursePlan",
+    "CrsPlan",
     "SyntheticPatient",
     "generate_cohort",
     "generate_patient",

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from icaht.record import Analyte, LabValue
+from icaht.record import Analyte, LabValue, active_crs
 from icaht.rules.catalogue import RULES_BY_ID
 from icaht.rules.facts import (
-    active_period,
     at_or_below,
     current,
     study_day,
@@ -150,7 +149,7 @@ def severe_icaht_now(inp: RuleInput) -> tuple[str, LabValue] | None:
 
 def crs_note(inp: RuleInput) -> str:
     """Reminder of M04 when CRS is active today."""
-    period = active_period(inp.record.timeline.crs_periods, inp.evaluation_date)
+    period = active_crs(inp.record.timeline, inp.evaluation_date)
     if period is None:
         return ""
     return (

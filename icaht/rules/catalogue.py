@@ -348,7 +348,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "M20",
         "Coagulopathy in severe CRS",
-        "Current fibrinogen < 100 mg/dL (1.0 g/L) while CRS is active with grade 3-4",
+        "Current fibrinogen < 100 mg/dL (1.0 g/L) while the CRS period active today (current "
+        "course; open records <= 21 days) has grade 3-4",
         "critical",
         PV,
         f"{S_NONCAN} citing {S_BUECHNER}",
@@ -381,12 +382,14 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "M23",
         "Possible IEC-HS",
-        "IEC-HS screen positive (clinical-rules 9.1) with a ferritin finding in the last 7 days",
-        "critical",
+        "IEC-HS screen positive today (clinical-rules 17 C13): day >= 7, ferritin rising "
+        "(>= 2 x day 0, >= 2-fold within 72 h or > 10,000 ng/mL) after CRS, and a new "
+        "cytopenia, fibrinogen < 150 mg/dL or ALT/AST > 5 x ULN in the last 3 days",
+        "warning",
         PV,
         f"{S_NONCAN}; {S_HIT}; {S_HINES}",
         ("EO", "RS"),
-        ("ferritin series", "cytopenia, fibrinogen, ALT/AST, triglyceride series"),
+        ("ferritin series", "CRS periods", "ANC, platelet, fibrinogen, ALT/AST series"),
     ),
     Rule(
         "M24",

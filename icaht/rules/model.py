@@ -89,8 +89,6 @@ class RuleOptions:
     iron_overload_rbc_units: int | None = None
     # M12 [PROPOSED]: an IgG older than this is not current (§10: IgG every 3-6 months).
     igg_max_age_days: int = 180
-    # M23 [PROPOSED]: the IEC-HS screen fires only when its ferritin finding is this recent.
-    iec_hs_recent_days: int = 7
     # M02 (C15, clinical-rules §17; S-HAEM Table 3 / CONS-T3: "G-CSF from day +2", day +5 the
     # alternative start): prophylactic G-CSF is proposed on days +2 .. this day.
     prophylactic_gcsf_last_day: int = 5

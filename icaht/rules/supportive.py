@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from icaht.record import Analyte, LabValue
+from icaht.iec_hs import SCREEN_FROM_DAY
+from icaht.record import Analyte, LabValue, active_crs
 from icaht.rules.base import (
     HIGH_GRADE,
     SEVERE_ANC,
@@ -49,9 +50,6 @@ IGG_THRESHOLD = 400.0  # §10 M12: IgG < 400 mg/dL (4 g/L) [SEC tables; R-CONS U
 FIBRINOGEN_THRESHOLD = 100.0  # §10 M20 (Buechner 2021 via S-NONCAN): fibrinogen < 1.0 g/L
 SEVERE_CRS_GRADE = 3  # §10 M20: CRS grade 3-4
 ANTICOAGULATION_PLATELETS = 50.0  # §10 M21 (S-NONCAN): platelets < 50 x10^9/L
-# §9.1 engine reading (docs/decisions/0002 reading 10): findings shown within 7 days of the
-# ferritin finding, as GradingOptions.iec_hs_association_days (default 7).
-IEC_HS_ASSOCIATION_DAYS = 7
 TMP_SMX_NAMES = ("trimoxazole", "sulfamethoxazole", "bactrim", "septra")
 
 
@@ -78,17 +76,17 @@ def _infection_with_neutropenia(inp: RuleInput) -> bool:
 
 def m04_gcsf_in_crs(inp: RuleInput) -> Alert | None:
     orders = _orders(inp, "gcsf")
-    crs = active_period(inp.record.timeline.crs_periods, inp.evaluation_date)
+    crs = active_crs(inp.record.timeline, inp.evaluation_date)
     if not orders or crs is None or _infection_with_neutropenia(inp):
         return None
-    grade = inp.record.timeline.crs_max_grade
+    grade = crs.grade
     return make_alert(
         inp,
         "M04",
         summary="G-CSF ordered during active CRS: consider holding it unless severe infection",
         rationale=(
             f"CRS active since day {study_day(inp, crs.start)}"
-            + (f" (max grade {grade})" if grade is not None else "")
+            + (f" (grade {grade})" if grade is not None else "")
             + f"; order(s): {_names(orders)}."
         ),
         recommendation=(
@@ -363,21 +361,22 @@ def _low_fibrinogen(inp: RuleInput) -> LabValue | None:
 
 def m20_coagulopathy(inp: RuleInput) -> Alert | None:
     fibrinogen = _low_fibrinogen(inp)
-    timeline = inp.record.timeline
-    crs = active_period(timeline.crs_periods, inp.evaluation_date)
-    grade = timeline.crs_max_grade
+    # C16: the grade of the CRS period active today in the current course, not the highest
+    # grade ever recorded; an open record older than 21 days is not active (icaht.record)
+    crs = active_crs(inp.record.timeline, inp.evaluation_date)
+    grade = crs.grade if crs is not None else None
     if fibrinogen is None or crs is None or grade is None or grade < SEVERE_CRS_GRADE:
         return None
     return make_alert(
         inp,
         "M20",
-        summary=f"Fibrinogen {fibrinogen.value:g} mg/dL (< 1.0 g/L) in grade {grade} CRS: give "
-        "cryoprecipitate",
+        summary=f"Fibrinogen {fibrinogen.value:g} mg/dL (< 1.0 g/L) in grade {grade} CRS: "
+        "consider cryoprecipitate",
         rationale=f"{describe(inp, fibrinogen)} < 100 mg/dL; CRS active since day "
         f"{study_day(inp, crs.start)}, grade {grade}.",
         recommendation=(
-            "Give cryoprecipitate to keep fibrinogen > 1.5 g/L (150 mg/dL) until CRS resolves; "
-            "fibrinogen nadir is typically around days 12-14."
+            "Consider cryoprecipitate to keep fibrinogen > 1.5 g/L (150 mg/dL) until CRS "
+            "resolves; fibrinogen nadir is typically around days 12-14."
         ),
         data=[used(fibrinogen), DataUsed("CRS grade", str(grade), crs.start, crs.source_id)],
         suggestions=[
@@ -389,11 +388,13 @@ def m20_coagulopathy(inp: RuleInput) -> Alert | None:
 
 
 def m20_needs(inp: RuleInput) -> tuple[str, ...]:
-    timeline = inp.record.timeline
     if _low_fibrinogen(inp) is None:
         return ()
-    if not timeline.crs_periods or timeline.crs_max_grade is None:
+    if not inp.record.timeline.crs_periods:
         return ("M20 needs the CRS status and grade (fibrinogen < 100 mg/dL)",)
+    crs = active_crs(inp.record.timeline, inp.evaluation_date)
+    if crs is not None and crs.grade is None:
+        return ("M20 needs the grade of the active CRS (fibrinogen < 100 mg/dL)",)
     return ()
 
 
@@ -444,34 +445,26 @@ def m21_needs(inp: RuleInput) -> tuple[str, ...]:
 
 
 def m23_iec_hs(inp: RuleInput) -> Alert | None:
+    """C13: the screen (icaht.iec_hs) positive on the evaluation day; a warning, never critical."""
     screen = inp.assessment.iec_hs
-    if screen is None or not screen.positive:
+    if screen is None or not screen.positive or screen.day != inp.evaluation_date:
         return None
-    oldest = inp.evaluation_date - timedelta(days=inp.options.iec_hs_recent_days)
-    recent = [f for f in screen.ferritin_findings if f.day >= oldest]
-    if not recent:
-        return None
-    ferritin = recent[-1]
-    near = [
-        a
-        for a in screen.associated_findings
-        if abs((a.day - ferritin.day).days) <= IEC_HS_ASSOCIATION_DAYS
-    ]
-    shown = near[-3:]
+    ferritin = screen.ferritin_findings[-1]
+    shown = screen.associated_findings[-3:]
     return make_alert(
         inp,
         "M23",
-        summary=f"Possible IEC-HS: ferritin {ferritin.value:g} ng/mL with associated findings; "
-        "evaluate",
+        summary="Possible IEC-HS: evaluate",
         rationale=(
             f"Ferritin {ferritin.value:g} ng/mL on day {study_day(inp, ferritin.day)} "
-            f"({ferritin.criterion}); "
-            + "; ".join(f"{a.criterion}: {a.value:g} on day {study_day(inp, a.day)}" for a in shown)
+            f"({ferritin.criterion}), not explained by an active CRS; "
+            + "; ".join(f"{a.criterion} on day {study_day(inp, a.day)}" for a in shown)
             + ". Screening only, not a diagnosis."
         ),
         recommendation=(
-            "Evaluate against the ASTCT IEC-HS criteria (Hines 2023). First line: anakinra plus "
-            "corticosteroids; refractory: ruxolitinib, emapalumab (case series)."
+            "Consider evaluating against the ASTCT IEC-HS criteria (Hines 2023). If the ASTCT "
+            "criteria are confirmed, consider anakinra plus corticosteroids; if refractory, "
+            "consider ruxolitinib or emapalumab (case series)."
         ),
         data=[
             DataUsed("ferritin", f"{ferritin.value:g} ng/mL", ferritin.day, ferritin.source_id),
@@ -481,10 +474,14 @@ def m23_iec_hs(inp: RuleInput) -> Alert | None:
 
 
 def m23_needs(inp: RuleInput) -> tuple[str, ...]:
+    """Only when more data could make the screen positive today: a rising ferritin with the
+    timing met and ALT/AST results in the window that have no upper limit of normal."""
     screen = inp.assessment.iec_hs
-    if screen is None or screen.positive or not screen.not_assessable:
+    day = study_day(inp)
+    if screen is None or screen.positive or not screen.ferritin_findings:
         return ()
-    missing = screen.not_assessable
-    # a long course has dozens of transaminase results: name the first and count the rest
-    shown = missing[0] if len(missing) == 1 else f"{missing[0]} and {len(missing) - 1} more"
-    return (f"M23 needs ALT/AST upper limits of normal ({shown})",)
+    if day is None or day < SCREEN_FROM_DAY:
+        return ()
+    if screen.not_assessable:
+        return ("M23 needs the upper limit of normal of ALT/AST results",)
+    return ()

@@ -459,6 +459,12 @@ def m02(name: str, day: int, **fields: Any) -> Scenario:
     return Scenario(name, "patient-view", day, high_risk=True, **fields)
 
 
+# IEC-HS-shaped course (C13): ferritin peaks with CRS, falls, then rises again after it;
+# 2 x day 0 = 10,000 ng/mL is never reached, so only the 72-h doubling can open the screen
+IEC_HS_FERRITIN = {0: 5000.0, 3: 9000.0, 7: 3000.0, 10: 1500.0}
+IEC_HS_PLATELETS = {0: 150.0, 4: 60.0, 8: 40.0, 10: 30.0, 12: 15.0}
+
+
 def crs(grade: int, onset: int, abated: int | None = None) -> Condition:
     return Condition(f"D89.83{grade}", f"Cytokine release syndrome, grade {grade}", onset, abated)
 
@@ -848,7 +854,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         labs={"anc": SEVERE_16 | {16: 501.0}},
         orders=(VALGANCICLOVIR,),
     ),
-    # M20: fibrinogen < 100 mg/dL (strict) while grade 3-4 CRS is active
+    # M20: fibrinogen < 100 mg/dL (strict) while the CRS period active today has grade 3-4
     Scenario(
         "M20-in-fibrinogen-99-crs-grade-3",
         "patient-view",
@@ -862,6 +868,36 @@ SCENARIOS: tuple[Scenario, ...] = (
         6,
         labs={"fibrinogen": {0: 250.0, 3: 160.0, 6: 100.0}},
         conditions=(crs(3, onset=2),),
+    ),
+    # C16: an open CRS record (no abatement) counts as active for 21 days after its onset
+    Scenario(
+        "M20-in-open-crs-grade-3-21-days-old",
+        "patient-view",
+        23,
+        labs={"fibrinogen": {0: 250.0, 3: 160.0, 23: 80.0}},
+        conditions=(crs(3, onset=2),),
+    ),
+    Scenario(
+        "M20-out-open-crs-grade-3-22-days-old",
+        "patient-view",
+        24,
+        labs={"fibrinogen": {0: 250.0, 3: 160.0, 24: 80.0}},
+        conditions=(crs(3, onset=2),),
+    ),
+    # C16: the grade of this course's CRS (grade 1 now), not a grade 4 before this course
+    Scenario(
+        "M20-out-crs-grade-1-now-grade-4-before-this-course",
+        "patient-view",
+        6,
+        labs={"fibrinogen": {0: 250.0, 3: 160.0, 6: 80.0}},
+        conditions=(crs(4, onset=-200, abated=-195), crs(1, onset=2)),
+    ),
+    Scenario(
+        "M20-out-crs-grade-3-ended-yesterday",
+        "patient-view",
+        6,
+        labs={"fibrinogen": {0: 250.0, 3: 160.0, 6: 80.0}},
+        conditions=(crs(3, onset=2, abated=5),),
     ),
     # M21: anticoagulant (given today / ordered) with platelets < 50 x10^9/L (strict)
     Scenario(
@@ -914,18 +950,42 @@ SCENARIOS: tuple[Scenario, ...] = (
         40,
         transfusions=tuple((d, "Red blood cells transfusion, irradiated") for d in range(3, 40, 3)),
     ),
-    # M23: ferritin > 2 x the day-0 value (strict) with fibrinogen < 150 mg/dL the same day
+    # M23 (clinical-rules 17 C13): on day >= 7, ferritin rising (here >= 2-fold within 72 h:
+    # 1500 on day 10, then 3000 = 2.0 x on day 12) after the CRS ended, with a new cytopenia
+    # (platelets < 20 x10^9/L after values above 20 since day 0) in the last 3 days
     Scenario(
-        "M23-in-ferritin-2001-twice-day-0",
+        "M23-in-ferritin-2-0-fold-after-crs-new-cytopenia",
         "patient-view",
-        10,
-        labs={"ferritin": {0: 1000.0, 5: 1500.0, 10: 2001.0}, "fibrinogen": {0: 300.0, 10: 140.0}},
+        12,
+        labs={"ferritin": IEC_HS_FERRITIN | {12: 3000.0}, "platelets": IEC_HS_PLATELETS},
+        conditions=(crs(2, onset=1, abated=9),),
     ),
     Scenario(
-        "M23-out-ferritin-2000-twice-day-0",
+        "M23-out-ferritin-1-9-fold-after-crs-new-cytopenia",
         "patient-view",
-        10,
-        labs={"ferritin": {0: 1000.0, 5: 1500.0, 10: 2000.0}, "fibrinogen": {0: 300.0, 10: 140.0}},
+        12,
+        labs={"ferritin": IEC_HS_FERRITIN | {12: 2850.0}, "platelets": IEC_HS_PLATELETS},
+        conditions=(crs(2, onset=1, abated=9),),
+    ),
+    # the same doubling, but the CRS record ends on day 10, the day the rise starts
+    Scenario(
+        "M23-out-ferritin-2-0-fold-crs-ended-day-rise-starts",
+        "patient-view",
+        12,
+        labs={"ferritin": IEC_HS_FERRITIN | {12: 3000.0}, "platelets": IEC_HS_PLATELETS},
+        conditions=(crs(2, onset=1, abated=10),),
+    ),
+    # the ordinary course the old screen fired on: ferritin > 2 x day 0 since CRS in week 1,
+    # falling slowly, and a biphasic ANC dip < 500/uL on day 21
+    Scenario(
+        "M23-out-ferritin-high-since-crs-biphasic-anc",
+        "patient-view",
+        21,
+        labs={
+            "ferritin": {0: 800.0, 3: 6000.0, 7: 4000.0, 14: 3000.0, 21: 2600.0},
+            "anc": {0: 2500.0, 3: 900.0, 7: 1200.0, 14: 1600.0, 21: 400.0},
+        },
+        conditions=(crs(2, onset=1, abated=6),),
     ),
     # M24 cannot fire (no planned infusion date): high risk after lymphodepletion, day -2
     Scenario(

@@ -8,7 +8,7 @@ import pytest
 from mapping_helpers import load, reasons
 
 from fhir_mappings import MappingConfig, MappingResult, map_patient
-from icaht.record import CoursePreparation, Period, TherapyTimeline
+from icaht.record import CoursePreparation, CrsPeriod, TherapyTimeline, active_crs
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +86,13 @@ def test_transfusions_with_irradiation(timeline: TherapyTimeline) -> None:
 
 
 def test_crs_periods_and_grade(timeline: TherapyTimeline) -> None:
-    assert timeline.crs_periods[-1] == Period(date(2026, 6, 2), date(2026, 6, 5), "Condition/crs-2")
-    assert timeline.crs_max_grade == 2
+    # each Condition keeps its own grade (C16: the grade of the period active that day)
+    assert timeline.crs_periods == (
+        CrsPeriod(date(2026, 1, 11), date(2026, 1, 11), "Condition/crs-1", 1),
+        CrsPeriod(date(2026, 6, 2), date(2026, 6, 5), "Condition/crs-2", 2),
+    )
+    assert active_crs(timeline, date(2026, 6, 5)) == timeline.crs_periods[-1]
+    assert active_crs(timeline, date(2026, 6, 6)) is None
 
 
 def test_history_flags(timeline: TherapyTimeline) -> None:

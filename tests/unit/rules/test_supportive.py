@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rules_helpers import ANC, HB, PLT, alert, daily, ids, lab, needs, on, order, record, run
 
-from icaht.record import Analyte, Period
+from icaht.record import Analyte, CarTInfusion, CrsPeriod, Period
 
 GCSF = order("gcsf", "MedicationRequest/gcsf", product="filgrastim", display="Filgrastim")
 GMCSF = order("gmcsf", "MedicationRequest/gm", product="sargramostim", display="Sargramostim")
@@ -23,20 +23,34 @@ GRADE2_ANC = [lab(ANC, 0, 2000), *daily(ANC, range(1, 14), 300)]  # 13 days on d
 
 
 def test_M04_fires_for_gcsf_order_during_active_crs() -> None:
-    patient = record(crs_periods=(Period(on(3), None, "Condition/crs"),), crs_max_grade=2)
+    patient = record(crs_periods=(CrsPeriod(on(3), None, "Condition/crs", 2),))
     m04 = alert(run(patient, 5, "order-select", [GCSF]), "M04")
-    assert "CRS active since day 3 (max grade 2)" in m04.rationale
+    assert "CRS active since day 3 (grade 2)" in m04.rationale
     assert set(m04.source_ids) == {"Condition/crs", "MedicationRequest/gcsf"}
 
 
 def test_M04_quiet_after_crs_resolved() -> None:
-    patient = record(crs_periods=(Period(on(3), on(4)),))
+    patient = record(crs_periods=(CrsPeriod(on(3), on(4)),))
     assert "M04" not in ids(run(patient, 5, "order-sign", [GCSF]))
 
 
 def test_M04_quiet_with_infection_and_severe_neutropenia() -> None:
-    patient = record([lab(ANC, 5, 400)], crs_periods=(Period(on(3)),), active_infection=True)
+    patient = record([lab(ANC, 5, 400)], crs_periods=(CrsPeriod(on(3)),), active_infection=True)
     assert "M04" not in ids(run(patient, 5, "order-select", [GCSF]))
+
+
+def test_M04_quiet_for_an_open_crs_record_older_than_21_days() -> None:
+    patient = record(crs_periods=(CrsPeriod(on(3), None, "Condition/crs", 2),))
+    assert "M04" in ids(run(patient, 24, "order-select", [GCSF]))  # 21 days old
+    assert "M04" not in ids(run(patient, 25, "order-select", [GCSF]))  # 22 days old
+
+
+def test_gcsf_cards_remind_of_crs_only_while_it_is_active() -> None:
+    # the M04 reminder on a G-CSF recommendation (M03) reads the same active-CRS helper
+    severe = [lab(ANC, 0, 2000), *daily(ANC, range(1, 26), 300)]
+    patient = record(severe, crs_periods=(CrsPeriod(on(3), None, "Condition/crs", 2),))
+    assert "CRS is active" in alert(run(patient, 24), "M03").recommendation  # 21 days old
+    assert "CRS is active" not in alert(run(patient, 25), "M03").recommendation  # 22 days old
 
 
 def test_M04_not_evaluable_without_crs_record() -> None:
@@ -180,12 +194,13 @@ def test_M19_quiet_for_myelosuppressive_order_during_grade_2() -> None:
 
 # -- M20 coagulopathy, M21 anticoagulation --------------------------------------------------------
 
-SEVERE_CRS = {"crs_periods": (Period(on(5), None, "Condition/crs3"),), "crs_max_grade": 3}
+SEVERE_CRS = {"crs_periods": (CrsPeriod(on(5), None, "Condition/crs3", 3),)}
 
 
 def test_M20_fires_at_fibrinogen_99_in_grade_3_crs() -> None:
     m20 = alert(run(record([lab(Analyte.FIBRINOGEN, 8, 99)], **SEVERE_CRS), 8), "M20")
-    assert m20.severity == "critical" and "cryoprecipitate" in m20.summary
+    assert m20.severity == "critical" and "consider cryoprecipitate" in m20.summary
+    assert m20.recommendation.startswith("Consider cryoprecipitate")
 
 
 def test_M20_quiet_at_fibrinogen_100() -> None:
@@ -193,14 +208,54 @@ def test_M20_quiet_at_fibrinogen_100() -> None:
 
 
 def test_M20_quiet_in_grade_2_crs() -> None:
+    patient = record([lab(Analyte.FIBRINOGEN, 8, 80)], crs_periods=(CrsPeriod(on(5), grade=2),))
+    assert "M20" not in ids(run(patient, 8))
+
+
+def test_M20_open_crs_record_counts_until_21_days_old() -> None:
+    patient = record([lab(Analyte.FIBRINOGEN, d, 80) for d in (26, 27)], **SEVERE_CRS)
+    assert "M20" in ids(run(patient, 26))  # opened on day 5: 21 days old
+    assert "M20" not in ids(run(patient, 27))  # 22 days old: not active
+
+
+def test_M20_uses_the_grade_of_the_current_course_not_the_highest_ever() -> None:
+    earlier_course = CarTInfusion(on(-200))
+    crs = (CrsPeriod(on(-198), on(-190), "Condition/crs-old", 4), CrsPeriod(on(5), None, grade=1))
     patient = record(
-        [lab(Analyte.FIBRINOGEN, 8, 80)], crs_periods=(Period(on(5)),), crs_max_grade=2
+        [lab(Analyte.FIBRINOGEN, 8, 80)],
+        infusions=(earlier_course, CarTInfusion(on(0))),
+        crs_periods=crs,
     )
     assert "M20" not in ids(run(patient, 8))
+    severe_now = (crs[0], CrsPeriod(on(5), None, grade=3))
+    patient = record(
+        [lab(Analyte.FIBRINOGEN, 8, 80)],
+        infusions=(earlier_course, CarTInfusion(on(0))),
+        crs_periods=severe_now,
+    )
+    assert "grade 3 CRS" in alert(run(patient, 8), "M20").summary
+
+
+def test_M20_uses_the_grade_active_today_after_a_downgrade() -> None:
+    crs = (CrsPeriod(on(5), on(7), grade=3), CrsPeriod(on(8), None, grade=1))
+    assert "M20" not in ids(run(record([lab(Analyte.FIBRINOGEN, 8, 80)], crs_periods=crs), 8))
+
+
+def test_M20_quiet_when_crs_ended_yesterday() -> None:
+    ended = {"crs_periods": (CrsPeriod(on(5), on(7), "Condition/crs3", 3),)}
+    assert "M20" in ids(run(record([lab(Analyte.FIBRINOGEN, 7, 80)], **ended), 7))
+    assert "M20" not in ids(run(record([lab(Analyte.FIBRINOGEN, 8, 80)], **ended), 8))
 
 
 def test_M20_not_evaluable_without_crs_data() -> None:
     assert "CRS" in needs(run(record([lab(Analyte.FIBRINOGEN, 8, 80)]), 8))["M20"]
+
+
+def test_M20_not_evaluable_when_the_active_crs_has_no_grade() -> None:
+    patient = record([lab(Analyte.FIBRINOGEN, 8, 80)], crs_periods=(CrsPeriod(on(5)),))
+    assert needs(run(patient, 8))["M20"] == (
+        "M20 needs the grade of the active CRS (fibrinogen < 100 mg/dL)"
+    )
 
 
 ANTICOAGULATED = {"anticoagulant_periods": (Period(on(1), None, "MedicationRequest/apix"),)}
@@ -228,44 +283,70 @@ def test_M21_not_evaluable_without_a_current_platelet_count() -> None:
     assert "platelet" in needs(result)["M21"]
 
 
-# -- M23 IEC-HS -----------------------------------------------------------------------------------
+# -- M23 IEC-HS (clinical-rules §17 C13) ----------------------------------------------------------
+
+RESOLVED_CRS = {"crs_periods": (CrsPeriod(on(1), on(5), "Condition/crs", 2),)}
 
 
 def _iec_hs(ferritin: float) -> list:  # type: ignore[type-arg]
+    """CRS resolved on day 5, ferritin 1500 on day 8 then `ferritin` on day 10, platelets
+    recovered above 20 then 15 x10^9/L on day 10 (a new cytopenia)."""
     return [
-        lab(Analyte.FERRITIN, 0, 500),
+        lab(Analyte.FERRITIN, 0, 5000),
+        lab(Analyte.FERRITIN, 8, 1500),
         lab(Analyte.FERRITIN, 10, ferritin),
         lab(PLT, 9, 60),
-        lab(PLT, 10, 40),
+        lab(PLT, 10, 15),
     ]
 
 
-def test_M23_fires_for_ferritin_above_twice_day_0_with_new_cytopenia() -> None:
-    m23 = alert(run(record(_iec_hs(1500)), 10), "M23")
-    assert m23.severity == "critical"
-    assert "Ferritin 1500 ng/mL on day 10" in m23.rationale and "anakinra" in m23.recommendation
+def test_M23_is_a_warning_for_ferritin_doubling_after_crs_with_new_cytopenia() -> None:
+    m23 = alert(run(record(_iec_hs(3000), **RESOLVED_CRS), 10), "M23")
+    assert m23.severity == "warning"
+    assert m23.summary == "Possible IEC-HS: evaluate"
+    assert "Ferritin 3000 ng/mL on day 10" in m23.rationale
+    assert "new cytopenia: platelets < 20 x10^9/L on day 10" in m23.rationale
+    # treatment only once the criteria are confirmed
+    recommendation = m23.recommendation
+    assert recommendation.startswith("Consider evaluating against the ASTCT IEC-HS criteria")
+    confirmed = recommendation.index("If the ASTCT criteria are confirmed, consider anakinra")
+    assert recommendation.index("anakinra") > confirmed
 
 
-def test_M23_quiet_at_ferritin_exactly_twice_day_0() -> None:
-    assert "M23" not in ids(run(record(_iec_hs(1000)), 10))
+def test_M23_quiet_for_ferritin_rising_1_9_fold() -> None:
+    assert "M23" not in ids(run(record(_iec_hs(2850), **RESOLVED_CRS), 10))
 
 
-def test_M23_quiet_when_the_ferritin_finding_is_older_than_7_days() -> None:
-    assert "M23" not in ids(run(record(_iec_hs(1500)), 18))
+def test_M23_quiet_while_crs_is_active() -> None:
+    active = {"crs_periods": (CrsPeriod(on(1), None, "Condition/crs", 2),)}
+    assert "M23" not in ids(run(record(_iec_hs(3000), **active), 10))
 
 
-def test_M23_names_one_transaminase_without_a_reference_range_and_counts_the_rest() -> None:
-    # a long course has dozens of ALT/AST results: the note must stay readable on a card
-    transaminases = [lab(Analyte.ALT, d, 40) for d in range(1, 21)]
-    note = needs(run(record([*_iec_hs(900), *transaminases]), 20))["M23"]
-    assert (
-        note
-        == "M23 needs ALT/AST upper limits of normal (alt on "
-        + str(on(1))
-        + ": no ULN and 19 more)"
-    )
+def test_M23_quiet_for_ferritin_above_twice_uln_for_weeks() -> None:
+    # the ordinary course that made the old screen fire: high after CRS, a biphasic dip later
+    labs = [
+        lab(Analyte.FERRITIN, 0, 600),
+        *(lab(Analyte.FERRITIN, d, 4000 - 100 * d, reference_high=400.0) for d in (3, 7, 14, 21)),
+        lab(ANC, 7, 1200),
+        lab(ANC, 21, 400),
+    ]
+    assert "M23" not in ids(run(record(labs, **RESOLVED_CRS), 21))
 
 
-def test_M23_names_a_single_transaminase_without_a_reference_range() -> None:
-    note = needs(run(record([*_iec_hs(900), lab(Analyte.ALT, 3, 40)]), 10))["M23"]
-    assert note == f"M23 needs ALT/AST upper limits of normal (alt on {on(3)}: no ULN)"
+def test_M23_quiet_when_the_findings_are_4_days_old() -> None:
+    assert "M23" in ids(run(record(_iec_hs(3000), **RESOLVED_CRS), 13))
+    assert "M23" not in ids(run(record(_iec_hs(3000), **RESOLVED_CRS), 14))
+
+
+def test_M23_needs_the_uln_of_transaminases_in_plain_words() -> None:
+    # ferritin > 10,000 ng/mL since day 10 (4000 the day before), CRS over since day 5
+    rising = [lab(Analyte.FERRITIN, d, v) for d, v in ((0, 5000), (9, 4000), (10, 10_001))]
+    transaminases = [lab(Analyte.ALT, d, 40) for d in range(1, 11)]
+    note = needs(run(record([*rising, *transaminases], **RESOLVED_CRS), 10))["M23"]
+    assert note == "M23 needs the upper limit of normal of ALT/AST results"
+
+
+def test_M23_needs_nothing_when_no_ferritin_rise_could_open_the_screen() -> None:
+    transaminases = [lab(Analyte.ALT, d, 40) for d in range(1, 11)]
+    result = run(record([lab(Analyte.FERRITIN, 0, 500), *transaminases], **RESOLVED_CRS), 10)
+    assert "M23" not in needs(result)

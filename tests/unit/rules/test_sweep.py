@@ -7,7 +7,7 @@ import itertools
 
 from rules_helpers import ANC, HB, HT_HIGH, HT_LOW, PLT, daily, days, lab, on, order, record, run
 
-from icaht.record import Analyte, Period, Transfusion
+from icaht.record import Analyte, CrsPeriod, Period, Transfusion
 from icaht.rules import RULES_BY_ID, RuleOptions
 from icaht.rules.model import SEVERITY_RANK
 
@@ -38,8 +38,7 @@ def _records():  # type: ignore[no-untyped-def]
         yield record(
             labs,
             gcsf_days=tuple(days(20, 38)) if flags else (),
-            crs_periods=(Period(on(35)),) if flags else (),
-            crs_max_grade=3 if flags else None,
+            crs_periods=(CrsPeriod(on(35), grade=3),) if flags else (),
             anticoagulant_periods=(Period(on(30)),),
             transfusions=tuple(Transfusion(on(d), "platelets") for d in (33, 36, 38)),
             active_infection=flags,
