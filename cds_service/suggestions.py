@@ -111,5 +111,5 @@ def _filgrastim_request(patient_id: str) -> dict[str, Any]:
             "text": "Filgrastim (G-CSF)",
         },
         "subject": {"reference": f"Patient/{patient_id}"},
-        "dosageInstruction": [{"text": "5 ug/kg subcutaneously once daily until ANC > 500/uL"}],
+        "dosageInstruction": [{"text": "5 µg/kg subcutaneously once daily until ANC > 500/µL"}],
     }

@@ -57,20 +57,20 @@ class EarlyResult:
     reason: str | None = None
 
     def explanation(self) -> str:
-        """One line for a card, e.g. 'grade 3 because ANC <=500/uL on days 2-17 (16 days)'."""
+        """One line for a card, e.g. 'grade 3 because ANC <=500/µL on days 2-17 (16 days)'."""
         if self.grade is None:
             return f"early ICAHT not graded: {self.reason}"
         text = f"early ICAHT grade {self.grade} ({self.status})"
         if self.never_above_500:
-            text += " because ANC never rose above 500/uL after the nadir"
+            text += " because ANC never rose above 500/µL after the nadir"
             if self.driven_by_death:
                 text += " before death"
         elif self.grade > 0:
             episode = max(self.episodes_500, key=lambda e: e.duration)
-            text += f" because ANC <=500/uL {_span(episode)}"
+            text += f" because ANC <=500/µL {_span(episode)}"
             if self.episodes_100:
                 profound = max(self.episodes_100, key=lambda e: e.duration)
-                text += f", <=100/uL {_span(profound)}"
+                text += f", <=100/µL {_span(profound)}"
         if self.lower_bound:
             text += "; lower bound (days without values in the window)"
         return text

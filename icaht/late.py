@@ -50,11 +50,11 @@ class LateResult:
         text = f"late ICAHT grade {self.grade} ({self.status})"
         if self.nadir is not None and self.grade > 0:
             sign = "<" if self.nadir.below else ""
-            text += f", nadir ANC {sign}{self.nadir.value:g}/uL on day {self.nadir.day}"
+            text += f", nadir ANC {sign}{self.nadir.value:g}/µL on day {self.nadir.day}"
             if not self.confirmed:
-                text += "; not confirmed by a second value <=1500/uL: repeat ANC"
+                text += "; not confirmed by a second value <=1500/µL: repeat ANC"
         if self.transient:
-            text += ", transient dip followed by ANC >1500/uL"
+            text += ", transient dip followed by ANC >1500/µL"
         return text
 
 

@@ -452,7 +452,7 @@ def test_explanation_names_days_and_duration() -> None:
 
 def test_explanation_of_a_one_day_episode_says_day() -> None:
     early = grade(full(constant([4], 300))).early
-    assert "ANC <=500/uL on day 4 (1 day)" in early.explanation()
+    assert "ANC <=500/µL on day 4 (1 day)" in early.explanation()
 
 
 # ---- option switches ----

@@ -18,7 +18,7 @@ from rules_helpers import ANC, HB, HT_HIGH, PLT, daily, days, lab, on, order, re
 
 from cds_service.cards import CardInputs, alert_card
 from icaht import assess
-from icaht.record import Analyte, PatientRecord, Period, Transfusion
+from icaht.record import Analyte, CrsPeriod, PatientRecord, Period, Transfusion
 from icaht.rules import EVALUATORS, RULES, RuleOptions
 from icaht.rules.catalogue import CITATIONS, first_citation
 from icaht.rules.model import Alert, DraftOrder, Hook
@@ -50,7 +50,7 @@ FIRING: dict[str, Firing] = {
     "M02": Firing(lambda: record([*HT_HIGH, lab(ANC, 0, 2000), lab(ANC, 3, 800)]), 3),
     "M03": Firing(lambda: record(_severe(1, 10)), 10),
     "M04": Firing(
-        lambda: record([lab(ANC, 10, 2500)], crs_periods=(Period(on(8)),)),
+        lambda: record([lab(ANC, 10, 2500)], crs_periods=(CrsPeriod(on(8), grade=2),)),
         10,
         "order-sign",
         (order("gcsf", product="filgrastim"),),
@@ -96,9 +96,7 @@ FIRING: dict[str, Firing] = {
     "M18": Firing(lambda: record(_severe(1, 31)), 31),
     "M19": Firing(lambda: record(daily(PLT, range(0, 22), 40)), 21),
     "M20": Firing(
-        lambda: record(
-            [lab(Analyte.FIBRINOGEN, 10, 90)], crs_periods=(Period(on(8)),), crs_max_grade=3
-        ),
+        lambda: record([lab(Analyte.FIBRINOGEN, 10, 90)], crs_periods=(CrsPeriod(on(8), grade=3),)),
         10,
     ),
     "M21": Firing(lambda: record([lab(PLT, 10, 40)], anticoagulant_periods=(Period(on(5)),)), 10),
