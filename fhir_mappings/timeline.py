@@ -217,10 +217,16 @@ class EventReader:
         if _code(res.get("verificationStatus")) in IGNORED_CONDITION:
             sink.out(rid, "entered-in-error", "condition refuted or entered in error")
             return []
-        day = _start(res, "onset", self.s.tz) or _day(res.get("recordedDate"), self.s.tz)
+        onset = _start(res, "onset", self.s.tz)
+        day = onset or _day(res.get("recordedDate"), self.s.tz)
         if day is None:
             sink.out(rid, "no-time", "condition without onset or recorded date")
             return []
+        if onset is None and any(c.group == "relapse" for c in concepts):
+            # an "in relapse" code is the reason for CAR-T and is re-entered at later visits:
+            # only a stated onset dates a relapse (a recorded date would censor on a re-entry)
+            sink.out(rid, "no-time", "relapse or progression without an onset date")
+            concepts = tuple(c for c in concepts if c.group != "relapse")
         end = _day(res.get("abatementDateTime"), self.s.tz)
         if end is None and isinstance(res.get("abatementPeriod"), Mapping):
             end = _day(res["abatementPeriod"].get("end"), self.s.tz)

@@ -99,3 +99,14 @@ def test_salvage_drug_by_clinical_drug_code_after_day0_censors() -> None:
     lenalidomide_20mg = "1428947"  # lenalidomide 20 MG Oral Capsule
     tl = _timeline(_administration("len", lenalidomide_20mg, "2026-05-01"))
     assert tl.next_therapy_day == date(2026, 5, 1)
+
+
+def test_an_in_relapse_code_recorded_after_day0_without_onset_does_not_censor() -> None:
+    # the "in relapse" diagnosis that led to CAR-T is re-entered at follow-up visits with a
+    # recorded date only: it must not censor the grading (it is left out, with its reason)
+    reentered = _condition("rel", "C91.02", "2026-04-02")
+    del reentered["onsetDateTime"]
+    reentered["recordedDate"] = "2026-04-02"
+    mapped = map_patient([INFUSION, reentered], patient_id="p")
+    assert mapped.record.timeline.relapse_day is None
+    assert [i.reason for i in mapped.left_out if i.resource_id == "Condition/rel"] == ["no-time"]

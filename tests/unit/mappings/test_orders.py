@@ -76,3 +76,29 @@ def test_an_order_intent_becomes_the_engines_draft_order() -> None:
     assert intent.as_draft_order() == DraftOrder(
         "blood_product", "ServiceRequest/sr-1", "Platelet concentrate", "platelets", False
     )
+
+
+def test_german_blood_product_names_are_blood_products() -> None:
+    # M01 must see a German-named order; irradiation is read by fhir_mappings/irradiation.py
+    orders = map_draft_orders(
+        [
+            {
+                "resourceType": "ServiceRequest",
+                "id": "tk",
+                "status": "draft",
+                "intent": "order",
+                "code": {"text": "Thrombozytenkonzentrat, nicht bestrahlt"},
+            },
+            {
+                "resourceType": "ServiceRequest",
+                "id": "ek",
+                "status": "draft",
+                "intent": "order",
+                "code": {"text": "Erythrozytenkonzentrat (bestrahlt)"},
+            },
+        ]
+    )
+    assert [(o.kind, o.product, o.irradiated) for o in orders] == [
+        ("blood_product", "platelets", False),
+        ("blood_product", "rbc", True),
+    ]
