@@ -2,9 +2,14 @@
 
 Change RULES_VERSION whenever any rule, threshold or default reading changes (format
 YYYY.MM.DD-n). Cards carry it (DESIGN.md §4) so an audit can tell which rules produced a card.
-Implements clinical-rules.md version 0.1 with the §16 binding clarifications of 2026-11-23.
+Implements clinical-rules.md version 0.1 with the §16 binding clarifications of 2026-11-23 and
+the §17 clarifications of 2026-12-04 (C12-C16).
 """
 
 # -2: rules M01-M26; -3: baseline scores as of the evaluation date;
 # 2026.11.30-1: M01 guards blood-product orders of a course in preparation (before day 0)
-RULES_VERSION = "2026.11.30-1"
+# 2026.12.05-1: §17 C12-C16 (issue 12): censoring-closed windows filled; IEC-HS screen
+#   calibrated (M23 warning); irradiation read per field (M01); G-CSF coverage (M02, M03, M06,
+#   M07); CRS period of the day (M04, M20); M09 history arm; M19 from day 21; coded drugs,
+#   procedures and censoring events
+RULES_VERSION = "2026.12.05-1"
