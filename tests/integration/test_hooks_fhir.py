@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -254,24 +254,7 @@ def test_an_active_anticoagulant_order_is_fetched_for_patient_view(
         }
 
     resources = [
-        {"resourceType": "Patient", "id": patient_id},
-        {
-            "resourceType": "Procedure",
-            "id": f"{patient_id}-cart",
-            "status": "completed",
-            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "38228"}]},
-            "subject": subject,
-            "performedDateTime": f"{day0}T10:00:00+01:00",
-        },
-        {
-            "resourceType": "Observation",
-            "id": f"{patient_id}-plt",
-            "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
-            "subject": subject,
-            "effectiveDateTime": f"{today}T07:00:00+01:00",
-            "valueQuantity": {"value": 40, "system": "http://unitsofmeasure.org", "code": "10*9/L"},
-        },
+        *_course_with_one_count(patient_id, day0, today, ("777-3", 40, "10*9/L")),
         order(f"{patient_id}-enox", "active"),
     ]
     _put_all(seeded_fhir_server, resources)
@@ -305,24 +288,7 @@ def test_a_gcsf_statement_is_fetched_and_silences_m03(
         }
 
     resources = [
-        {"resourceType": "Patient", "id": patient_id},
-        {
-            "resourceType": "Procedure",
-            "id": f"{patient_id}-cart",
-            "status": "completed",
-            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "38228"}]},
-            "subject": subject,
-            "performedDateTime": f"{day0}T10:00:00+01:00",
-        },
-        {
-            "resourceType": "Observation",
-            "id": f"{patient_id}-anc",
-            "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "751-8"}]},
-            "subject": subject,
-            "effectiveDateTime": f"{today}T07:00:00+01:00",
-            "valueQuantity": {"value": 300, "system": "http://unitsofmeasure.org", "code": "/uL"},
-        },
+        *_course_with_one_count(patient_id, day0, today, ("751-8", 300, "/uL")),
         statement("active"),
     ]
     _put_all(seeded_fhir_server, resources)
@@ -355,3 +321,31 @@ def _put_all(server: LocalFhirServer, resources: list[dict[str, Any]]) -> None:
             url, json=resource, headers={"Content-Type": "application/fhir+json"}, timeout=10
         )
         assert answer.status_code in (200, 201), answer.text
+
+
+def _course_with_one_count(
+    patient_id: str, day0: date, today: date, count: tuple[str, float, str]
+) -> list[dict[str, Any]]:
+    """A patient with a CAR-T infusion (CPT 38228) on day0 and one lab value today."""
+    loinc, value, unit = count
+    subject = {"reference": f"Patient/{patient_id}"}
+    return [
+        {"resourceType": "Patient", "id": patient_id},
+        {
+            "resourceType": "Procedure",
+            "id": f"{patient_id}-cart",
+            "status": "completed",
+            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "38228"}]},
+            "subject": subject,
+            "performedDateTime": f"{day0}T10:00:00+01:00",
+        },
+        {
+            "resourceType": "Observation",
+            "id": f"{patient_id}-{loinc}",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+            "subject": subject,
+            "effectiveDateTime": f"{today}T07:00:00+01:00",
+            "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": unit},
+        },
+    ]
