@@ -38,7 +38,7 @@ AUDIT_KEY = b"override-test-audit-key-0123456789abcdef"
 
 @dataclass
 class Clock:
-    now: datetime = datetime(2026, 9, 6, 10, 0, tzinfo=UTC)  # day +5
+    now: datetime = datetime(2026, 9, 3, 10, 0, tzinfo=UTC)  # day +2: M02's window is +2..+5
 
     def service(self, tz: ZoneInfo) -> datetime:
         return self.now.astimezone(tz)
@@ -97,7 +97,8 @@ def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def hook_request(baseline_platelets: float) -> dict[str, Any]:
-    """Baseline platelets < 75 x10^9/L: CAR-HEMATOTOX high, no G-CSF: M02 fires days +2..+30."""
+    """Baseline platelets < 75 x10^9/L: CAR-HEMATOTOX high; no G-CSF and ANC 1200/uL (not above
+    1500, C15): M02 fires from day +2."""
     infusion = {
         "resourceType": "Procedure",
         "id": "cart",
@@ -107,7 +108,7 @@ def hook_request(baseline_platelets: float) -> dict[str, Any]:
         "performedDateTime": f"{DAY0}T09:00:00+02:00",
     }
     labs = [observation(-7, "777-3", baseline_platelets, "10*9/L")]
-    labs += [observation(day, "751-8", 2500, "/uL") for day in range(0, 6)]
+    labs += [observation(day, "751-8", 1200, "/uL") for day in range(0, 3)]
     prefetch = {
         "patient": {"resourceType": "Patient", "id": PATIENT},
         "procedures": searchset([infusion]),
@@ -163,7 +164,7 @@ def test_overridden_card_stays_away_until_the_data_change(served: Served) -> Non
     again = cards(served)
     assert "M02" not in again and "" in again  # the status card is never withheld
     assert withheld_count() == before + 1
-    served.clock.advance(days=1)  # day +6: same data, a new status card, still no M02
+    served.clock.advance(days=1)  # day +3: same data, a new status card, still no M02
     next_day = cards(served)
     assert "M02" not in next_day and next_day[""]["uuid"] != again[""]["uuid"]
 
