@@ -37,7 +37,13 @@ from cds_service.request_body import (
 )
 from cds_service.security import AUTH_OFF_WARNING
 from cds_service.smart import smart_config, static_file
-from cds_service.store import AuditRecord, Store, validate_feedback
+from cds_service.store import (
+    ANONYMOUS_CLIENT,
+    AuditRecord,
+    CardNotIssuedError,
+    Store,
+    validate_feedback,
+)
 from cds_service.validation import validate_hook_request
 from cds_service.wiring import jwt_authenticator, open_store
 from fhir_mappings import warm_up
@@ -117,13 +123,18 @@ def _register_routes(app: Flask, services: Services) -> None:
     def feedback(service_id: str) -> ResponseReturnValue:
         if service_id not in SERVICES_BY_ID:
             return _outcome(404, "not-found", f"no CDS service {service_id!r}")
-        _authenticate(services, f"/cds-services/{service_id}/feedback")
+        client = _authenticate(services, f"/cds-services/{service_id}/feedback")
         try:
             body = read_json(request, MAX_FEEDBACK_BODY_BYTES)
-            records = validate_feedback(body, service_id=service_id)
+            records = validate_feedback(body, service_id=service_id, client=_client_id(client))
         except RequestValidationError as error:
             return _outcome(400, "invalid", f"{error.field} {error.message}", error.field)
-        services.store.record_feedback(*records)
+        try:
+            services.store.record_feedback(*records)
+        except CardNotIssuedError as error:
+            # one client cannot act on another's cards; the request is refused whole (0017)
+            log_event("feedback_refused", service=service_id, entries=len(error.indexes))
+            return _not_issued(error.indexes)
         log_event("feedback", service=service_id, entries=len(records))
         return app.response_class(status=200)
 
@@ -221,22 +232,33 @@ def _run_hook(services: Services, service: HookService, client: Any) -> Response
         services.store,
         outcome,
         service_id=service.id,
+        client=_client_id(client),
         patient_id=str(body["context"]["patientId"]),
         now=services.clock(ZoneInfo(services.settings.timezone)),
         override_days=services.settings.override_days,
     )
     _log_hook(service, body, outcome, started, status=200)
     _count(service, 200, started, outcome)
-    _audit(services, service, body, outcome)
+    _audit(services, service, body, outcome, _client_id(client))
     return jsonify(outcome.response)
 
 
+def _client_id(client: Any) -> str:
+    """Who a card is issued to and whose feedback counts: the JWT issuer (0017)."""
+    return ANONYMOUS_CLIENT if client is None else str(client.iss)
+
+
 def _audit(
-    services: Services, service: HookService, body: dict[str, Any], outcome: HookOutcome
+    services: Services,
+    service: HookService,
+    body: dict[str, Any],
+    outcome: HookOutcome,
+    client: str,
 ) -> None:
     """One audit row per card shown (or one for a call that showed none), and one per alert
-    card withheld because its concern was overridden."""
+    card withheld because its concern was overridden; each names the client it went to."""
     common = {
+        "client": client,
         "hook_instance": body["hookInstance"],
         "service_id": service.id,
         "hook": service.hook,
@@ -323,6 +345,21 @@ def _outcome(status: int, code: str, text: str, field: str | None = None) -> Res
     if field:
         issue["expression"] = [field]
     return jsonify({"resourceType": "OperationOutcome", "issue": [issue]}), status
+
+
+def _not_issued(indexes: tuple[int, ...]) -> ResponseReturnValue:
+    """400, one issue per refused entry: the same answer for an unknown card and for another
+    client's, so that it tells nothing about other clients' cards (docs/decisions/0017)."""
+    issues = [
+        {
+            "severity": "error",
+            "code": "not-found",
+            "diagnostics": f"feedback[{index}].card was not issued by this service to this client",
+            "expression": [f"feedback[{index}].card"],
+        }
+        for index in indexes
+    ]
+    return jsonify({"resourceType": "OperationOutcome", "issue": issues}), 400
 
 
 _CORS_PATHS = ("/cds-services", "/api/")  # the hooks and the SMART app's assessment API

@@ -1,10 +1,11 @@
 """Honour 'overridden' feedback: withhold the alert cards whose concern the clinician overrode.
 
-An override is remembered by the store (service, patient HMAC, rule, concern key; see
-`Store.record_feedback`). A later hook call for the same patient in the same service does not
-show an alert card with that concern key until the data change (a new key) or, with
+An override is remembered by the store (service, client, patient HMAC, rule, concern key; see
+`Store.record_feedback`). A later hook call of the same client for the same patient in the same
+service does not show an alert card with that concern key until the data change (a new key) or, with
 ICAHT_CDS_OVERRIDE_DAYS=N, until N days after the override, whichever comes first. The status
-card carries no concern key and is never withheld. Reasons: docs/decisions/0007.
+card carries no concern key and is never withheld. Another client's calls still show the card:
+one EHR's clinicians cannot hide a card from another's. Reasons: docs/decisions/0007, 0017.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def withhold_overridden(
     outcome: HookOutcome,
     *,
     service_id: str,
+    client: str,
     patient_id: str,
     now: datetime,
     override_days: int | None,
@@ -42,7 +44,7 @@ def withhold_overridden(
         return 0  # no alert card: nothing to look up
     since = None if override_days is None else now - timedelta(days=override_days)
     try:
-        overridden = store.overridden_concerns(service_id, patient_id, since=since)
+        overridden = store.overridden_concerns(service_id, patient_id, client=client, since=since)
     except SQLAlchemyError as error:
         log_event("override_lookup_failed", level=logging.ERROR, error=type(error).__name__)
         metrics.OVERRIDE_LOOKUP_FAILURES.inc()

@@ -30,9 +30,12 @@ def _validator() -> Draft202012Validator:
 
 
 def validate_feedback(
-    body: Any, *, service_id: str, rules_version: str | None = None
+    body: Any, *, service_id: str, client: str, rules_version: str | None = None
 ) -> list[FeedbackRecord]:
     """The feedback entries of a request body, or RequestValidationError naming the field.
+
+    `client` is the authenticated caller: the store accepts an entry only for a card issued to
+    it (docs/decisions/0017).
 
     `rules_version` is left None when unknown: the store then takes it from the card's audit
     row, which knows the version that produced the card.
@@ -41,17 +44,22 @@ def validate_feedback(
     if error is not None:
         raise RequestValidationError(_field(error), _message(error))
     return [
-        _record(entry, index, service_id, rules_version)
+        _record(entry, index, service_id, client, rules_version)
         for index, entry in enumerate(body["feedback"])
     ]
 
 
 def _record(
-    entry: Mapping[str, Any], index: int, service_id: str, rules_version: str | None
+    entry: Mapping[str, Any],
+    index: int,
+    service_id: str,
+    client: str,
+    rules_version: str | None,
 ) -> FeedbackRecord:
     reason = entry.get("overrideReason") or {}
     coding = reason.get("reason") or {}
     return FeedbackRecord(
+        client=client,
         service_id=service_id,
         card_uuid=entry["card"].lower(),
         outcome=entry["outcome"],

@@ -8,12 +8,19 @@ from datetime import datetime
 from types import MappingProxyType
 
 OUTCOMES = ("accepted", "overridden")
+# the client of every call when ICAHT_CDS_AUTH=none; with JWTs the client is the token's `iss`
+ANONYMOUS_CLIENT = "anonymous"
 
 
 @dataclass(frozen=True)
 class FeedbackRecord:
-    """One CDS Hooks feedback entry: what the clinician did with one card."""
+    """One CDS Hooks feedback entry: what the clinician did with one card.
 
+    `client` is the authenticated caller (JWT `iss`, or ANONYMOUS_CLIENT): the store accepts
+    the entry only for a card this service issued to that client (docs/decisions/0017).
+    """
+
+    client: str = field(kw_only=True)
     service_id: str
     card_uuid: str
     outcome: str  # "accepted" or "overridden"
@@ -39,9 +46,11 @@ class AuditRecord:
     withheld because its concern was overridden (`withheld`, docs/decisions/0007).
 
     `patient_id` is given in clear and never stored: the store keeps only its HMAC-SHA256 under
-    the audit key. No names, no lab values: only ids, grades, rule ids and timings.
+    the audit key. No names, no lab values: only ids, grades, rule ids and timings. `client` is
+    the caller the card was issued to (JWT `iss`, or ANONYMOUS_CLIENT; docs/decisions/0017).
     """
 
+    client: str = field(kw_only=True)
     hook_instance: str
     service_id: str
     hook: str

@@ -95,16 +95,24 @@ class Store:
     def record_feedback(self, *records: FeedbackRecord) -> list[int]:
         """Store feedback entries in one transaction; returns their row ids.
 
-        When a record has no hook_instance or rules_version, they are taken from the audit row
-        of the same card (when the service showed it). An 'overridden' entry on an alert card
-        the audit knows also records the override of that card's concern (see
-        `overridden_concerns`).
+        Only feedback on a card this service issued to the same client is stored: each entry
+        needs an audit row of a card shown (not withheld) with its card uuid, service and
+        client. Otherwise nothing of the request is stored and `CardNotIssuedError` names the
+        entries (docs/decisions/0017): one client cannot act on another client's cards.
+
+        A record without hook_instance or rules_version takes them from that audit row. An
+        'overridden' entry on an alert card also records the override of the card's concern
+        for that client (see `overridden_concerns`).
         """
         received_at = self._clock()
         ids: list[int] = []
         with self.engine.begin() as connection:
-            for record in records:
-                origin = _card_origin(connection, record)
+            origins = [_card_origin(connection, record) for record in records]
+            refused = tuple(index for index, origin in enumerate(origins) if origin is None)
+            if refused:
+                raise CardNotIssuedError(refused)  # leaving the block rolls back: nothing stored
+            for record, origin in zip(records, origins, strict=True):
+                assert origin is not None
                 row = _feedback_row(record, received_at, origin)
                 result = connection.execute(tables.feedback.insert().values(**row))
                 key = result.inserted_primary_key
@@ -150,14 +158,16 @@ class Store:
     # ------------------------------------------------------------------ reads
 
     def overridden_concerns(
-        self, service_id: str, patient_id: str, *, since: datetime | None = None
+        self, service_id: str, patient_id: str, *, client: str, since: datetime | None = None
     ) -> frozenset[str]:
-        """Concern keys of this patient's alert cards overridden in this service (after
-        `since` when given: the configured period of an override)."""
+        """Concern keys of this patient's alert cards overridden in this service by this
+        client's clinicians (after `since` when given: the configured period of an override).
+        Another client's overrides do not count (docs/decisions/0017)."""
         table = tables.card_override
         query = sa.select(table.c.concern_key).where(
             table.c.service_id == service_id,
             table.c.patient_hash == self.patient_hash(patient_id),
+            table.c.client == client,
         )
         if since is not None:
             query = query.where(table.c.overridden_at > since)
@@ -199,6 +209,7 @@ class Store:
         hashed = None if record.patient_id is None else self.patient_hash(record.patient_id)
         return {
             "created_at": created_at,
+            "client": record.client,
             "hook_instance": record.hook_instance,
             "service_id": record.service_id,
             "hook": record.hook,
@@ -222,19 +233,28 @@ class Store:
         self.purge_expired_replays()
 
 
+class CardNotIssuedError(LookupError):
+    """Feedback on cards this service did not issue to the calling client (docs/decisions/0017).
+
+    `indexes`: the positions of the refused entries in the request. Unknown cards and cards of
+    another client are not told apart, so the answer says nothing about other clients' cards.
+    """
+
+    def __init__(self, indexes: tuple[int, ...]) -> None:
+        super().__init__(f"{len(indexes)} feedback entries on cards not issued to this client")
+        self.indexes = indexes
+
+
 def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
-def _card_origin(connection: sa.Connection, record: FeedbackRecord) -> Mapping[str, Any]:
-    """The first audit row of the card: where it was shown, for which patient and concern.
-    Not looked up when nothing of it is needed: the record names its hook call and rules
-    version, and is no override."""
-    complete = record.hook_instance is not None and record.rules_version is not None
-    if complete and record.outcome != "overridden":
-        return {}
+def _card_origin(connection: sa.Connection, record: FeedbackRecord) -> Mapping[str, Any] | None:
+    """The first audit row of the card as shown by this service to this client: where it was
+    shown, for which patient and concern. None when this service never issued the card to this
+    client: unknown, shown to another client or by another service, or only withheld."""
     audit = tables.audit
     query = (
         sa.select(
@@ -244,13 +264,19 @@ def _card_origin(connection: sa.Connection, record: FeedbackRecord) -> Mapping[s
             audit.c.patient_hash,
             audit.c.rule_ids,
             audit.c.concern_key,
+            audit.c.client,
         )
-        .where(audit.c.card_uuid == record.card_uuid)
+        .where(
+            audit.c.card_uuid == record.card_uuid,
+            audit.c.service_id == record.service_id,
+            audit.c.client == record.client,
+            audit.c.withheld == sa.false(),
+        )
         .order_by(audit.c.id)
         .limit(1)
     )
     row = connection.execute(query).first()
-    return dict(row._mapping) if row is not None else {}
+    return dict(row._mapping) if row is not None else None
 
 
 def _feedback_row(
@@ -275,16 +301,17 @@ def _feedback_row(
 def _override_row(
     record: FeedbackRecord, origin: Mapping[str, Any], feedback_id: int, received_at: datetime
 ) -> dict[str, Any] | None:
-    """The override an 'overridden' feedback entry records, or None: other outcomes, cards
-    the audit does not know, cards without a concern (the status card), and feedback posted to
-    another service than the one that showed the card."""
+    """The override an 'overridden' feedback entry records, or None: other outcomes and cards
+    without a concern (the status card). `origin` is the card's audit row for the same service
+    and client (`_card_origin`)."""
     if record.outcome != "overridden" or not origin.get("concern_key"):
         return None
-    if origin.get("service_id") != record.service_id or not origin.get("patient_hash"):
+    if not origin.get("patient_hash"):
         return None
     rule_ids = origin.get("rule_ids") or [""]
     return {
         "service_id": record.service_id,
+        "client": origin["client"],
         "patient_hash": origin["patient_hash"],
         "rule_id": str(rule_ids[0]),
         "concern_key": origin["concern_key"],

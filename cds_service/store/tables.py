@@ -72,6 +72,8 @@ audit = sa.Table(
     # revision 0002: the alert's concern key, and cards withheld after an override (0007)
     sa.Column("concern_key", sa.String(64)),
     sa.Column("withheld", sa.Boolean(), nullable=False, server_default=sa.false()),
+    # revision 0003: the client (JWT issuer) the card was issued to; '' before it (0017)
+    sa.Column("client", sa.String(2048), nullable=False, server_default=""),
 )
 
 # revision 0002: one row per 'overridden' feedback on an alert card the audit knows (0007)
@@ -87,6 +89,8 @@ card_override = sa.Table(
     sa.Column("feedback_id", BigId, nullable=False),
     sa.Column("overridden_at", UtcDateTime(), nullable=False),
     sa.Column("reason_code", sa.String(256)),
+    # revision 0003: the client whose clinician overrode; only its calls withhold (0017)
+    sa.Column("client", sa.String(2048), nullable=False, server_default=""),
 )
 
 replay_cache = sa.Table(

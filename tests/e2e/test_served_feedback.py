@@ -21,7 +21,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from cds_service.fhir_server import free_port
-from cds_service.store import Store
+from cds_service.store import AuditRecord, Store
 
 ISSUER = "https://ehr.e2e.invalid"
 PATH = "/cds-services/icaht-order-sign/feedback"
@@ -88,11 +88,22 @@ def served(tmp_path: Path) -> Iterator[Served]:
     service.stop()
 
 
-def _post(served: Served, token: str) -> int:
+def _issued_card(served: Served) -> str:
+    """A card the service issued to the client: feedback on any other is refused (0017)."""
+    card = str(uuid.uuid4())
+    store = Store(served.database_url)
+    store.record_audit(
+        AuditRecord("h-e2e", "icaht-order-sign", "order-sign", "v1", card, client=ISSUER)
+    )
+    store.close()
+    return card
+
+
+def _post(served: Served, token: str, card: str) -> int:
     body = {
         "feedback": [
             {
-                "card": str(uuid.uuid4()),
+                "card": card,
                 "outcome": "overridden",
                 "outcomeTimestamp": datetime.now(UTC).isoformat(),
             }
@@ -106,16 +117,17 @@ def _post(served: Served, token: str) -> int:
 
 def test_concurrent_feedback_is_all_stored_and_survives_a_restart(served: Served) -> None:
     tokens = [served.token() for _ in range(100)]
+    cards = [_issued_card(served) for _ in range(101)]
     with ThreadPoolExecutor(max_workers=16) as pool:
-        statuses = list(pool.map(lambda t: _post(served, t), tokens))
+        statuses = list(pool.map(lambda t, c: _post(served, t, c), tokens, cards))
     assert statuses == [200] * 100
     assert Store(served.database_url).counts()["feedback"] == 100
 
     # the replay cache is shared by the workers: every reuse is refused, whichever worker
-    assert {_post(served, tokens[i]) for i in range(10)} == {401}
+    assert {_post(served, tokens[i], cards[i]) for i in range(10)} == {401}
 
     served.stop()
     served.start()
     assert Store(served.database_url).counts()["feedback"] == 100
-    assert _post(served, served.token()) == 200
+    assert _post(served, served.token(), cards[100]) == 200
     assert Store(served.database_url).counts()["feedback"] == 101

@@ -8,6 +8,8 @@ data are a fixed course (infusion on 2026-09-01). A store that cannot be read sh
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +18,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jwt
+import psycopg
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from prometheus_client import REGISTRY
 
@@ -26,8 +31,9 @@ from cds_service.concerns import CONCERN_KEY
 from cds_service.config import Settings
 from cds_service.fhir_client import FhirClient
 from cds_service.fhir_server import free_port
-from cds_service.store import Store
+from cds_service.store import ANONYMOUS_CLIENT, Store
 from cds_service.validation import response_errors
+from cds_service.wiring import jwt_authenticator
 
 TZ = "Europe/Berlin"
 PATIENT = "override-p1"
@@ -177,6 +183,9 @@ def test_overridden_card_stays_away_until_the_data_change(served: Served) -> Non
     assert {row["concern_key"] for row in withheld} == {m02["extension"][CONCERN_KEY]}
     (override_row,) = served.store.override_rows()
     assert override_row["rule_id"] == "M02" and override_row["reason_code"] == "already-addressed"
+    # without authentication every card goes to, and every override comes from, one client
+    assert override_row["client"] == ANONYMOUS_CLIENT
+    assert {row["client"] for row in served.store.audit_rows()} == {ANONYMOUS_CLIENT}
 
 
 def test_accepted_feedback_withholds_nothing(served: Served) -> None:
@@ -221,3 +230,137 @@ def test_a_store_that_cannot_be_read_shows_every_card() -> None:
     finally:
         store.close()
     assert REGISTRY.get_sample_value("icaht_override_lookup_failures_total") == before + 1
+
+
+# ------------------------------------------------ issue 13 finding 7: overrides per client (0017)
+
+PUBLIC_URL = "https://cds.test.invalid"
+FEEDBACK = f"/cds-services/{SERVICE}/feedback"
+
+
+class EhrClient:
+    """One EHR client: its issuer and its own EC P-384 key; every request gets a fresh JWT."""
+
+    def __init__(self, iss: str) -> None:
+        self.iss = iss
+        self.key = ec.generate_private_key(ec.SECP384R1())
+
+    def config(self) -> dict[str, Any]:
+        public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.key.public_key()))
+        jwks = {"keys": [public | {"kid": "k-1", "alg": "ES384", "use": "sig"}]}
+        return {"iss": self.iss, "jwks": jwks, "fhir_servers": ["https://fhir.test.invalid/r4"]}
+
+    def headers(self, path: str) -> dict[str, str]:
+        now = int(time.time())
+        claims = {
+            "iss": self.iss,
+            "sub": "ehr",
+            "aud": PUBLIC_URL + path,
+            "iat": now,
+            "exp": now + 300,
+            "jti": str(uuid.uuid4()),
+        }
+        token = jwt.encode(claims, self.key, "ES384", headers={"kid": "k-1"})
+        return {"Authorization": f"Bearer {token}"}
+
+
+EHR_A = EhrClient("https://ehr-a.test.invalid")
+EHR_B = EhrClient("https://ehr-b.test.invalid")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_clients(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
+    """The service with JWT authentication and two configured EHR clients, on each engine."""
+    if request.param == "sqlite":
+        database_url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    else:
+        base: str = request.getfixturevalue("postgres_url")
+        name = f"overrides_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(base.replace("+psycopg", ""), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        database_url = base.rsplit("/", 1)[0] + f"/{name}"
+    (tmp_path / "clients.json").write_text(
+        json.dumps({"clients": [EHR_A.config(), EHR_B.config()]})
+    )
+    settings = Settings(
+        public_url=PUBLIC_URL,
+        auth="jwt",
+        clients_path=str(tmp_path / "clients.json"),
+        timezone=TZ,
+        database_url=database_url,
+    )
+    clock = Clock()
+    store = Store(database_url, audit_key=AUDIT_KEY, clock=clock.store)
+    store.migrate()
+    authenticator, error_type = jwt_authenticator(settings, store)
+    services = Services(settings, FhirClient(), store, authenticator, error_type, clock.service)
+    yield Served(create_app(settings, services), store, clock)
+    store.close()
+
+
+def cards_for(served: Served, ehr: EhrClient) -> dict[str, dict[str, Any]]:
+    """One patient-view call by `ehr` (prefetch only): its cards by rule id."""
+    path = f"/cds-services/{SERVICE}"
+    response = served.app.test_client().post(path, json=hook_request(50), headers=ehr.headers(path))
+    assert response.status_code == 200, response.get_json()
+    return {card["extension"].get("org.icaht.rule", ""): card for card in response.json["cards"]}
+
+
+def feedback_by(
+    served: Served, ehr: EhrClient, *cards: str, outcome: str = "overridden"
+) -> tuple[int, Any]:
+    entries = [
+        {"card": card, "outcome": outcome, "outcomeTimestamp": served.clock.now.isoformat()}
+        | ({"acceptedSuggestions": []} if outcome == "accepted" else {})
+        for card in cards
+    ]
+    response = served.app.test_client().post(
+        FEEDBACK, json={"feedback": entries}, headers=ehr.headers(FEEDBACK)
+    )
+    return response.status_code, response.get_json(silent=True)
+
+
+def test_finding7_another_clients_override_cannot_hide_a_card(two_clients: Served) -> None:
+    """Issue 13 finding 7: EHR B posts 'overridden' on the card the service issued to EHR A.
+    Before: stored (200), and A's next call for the patient no longer showed the card.
+    After: a 400 naming feedback[0].card, nothing stored, and A still sees the card."""
+    served = two_clients
+    m02 = cards_for(served, EHR_A)["M02"]
+
+    status, answer = feedback_by(served, EHR_B, m02["uuid"])
+    assert status == 400
+    (issue,) = answer["issue"]
+    assert (issue["code"], issue["expression"]) == ("not-found", ["feedback[0].card"])
+    assert served.store.counts()["feedback"] == 0 and served.store.override_rows() == []
+    assert "M02" in cards_for(served, EHR_A)
+
+    # an unknown card gets the very same answer: nothing tells B that A was shown the card
+    assert feedback_by(served, EHR_B, str(uuid.uuid4())) == (status, answer)
+    # A's own override still counts
+    assert feedback_by(served, EHR_A, m02["uuid"])[0] == 200
+    assert "M02" not in cards_for(served, EHR_A)
+
+
+def test_finding7_an_override_withholds_the_card_only_for_its_own_client(
+    two_clients: Served,
+) -> None:
+    served = two_clients
+    cards_for(served, EHR_A)
+    m02_of_b = cards_for(served, EHR_B)["M02"]
+    assert feedback_by(served, EHR_B, m02_of_b["uuid"])[0] == 200
+
+    assert "M02" not in cards_for(served, EHR_B)  # B's clinicians decided: withheld for B
+    assert "M02" in cards_for(served, EHR_A)  # A's clinicians did not: still shown to A
+    (override_row,) = served.store.override_rows()
+    assert override_row["client"] == EHR_B.iss
+
+    # a request with one entry on a card never issued to A is refused whole: nothing stored
+    m02_of_a = cards_for(served, EHR_A)["M02"]
+    status, answer = feedback_by(served, EHR_A, m02_of_a["uuid"], str(uuid.uuid4()))
+    assert status == 400 and answer["issue"][0]["expression"] == ["feedback[1].card"]
+    assert served.store.counts()["feedback"] == 1 and len(served.store.override_rows()) == 1
+
+    assert feedback_by(served, EHR_A, m02_of_a["uuid"])[0] == 200
+    assert "M02" not in cards_for(served, EHR_A)
+    withheld = [row["client"] for row in served.store.audit_rows() if row["withheld"]]
+    assert withheld == [EHR_B.iss, EHR_A.iss]

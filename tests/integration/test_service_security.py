@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from cds_service.app import create_app
 from cds_service.config import Settings
 from cds_service.fhir_server import LocalFhirServer
+from cds_service.store import AuditRecord
 from cds_service.synthetic import SyntheticPatient
 
 PUBLIC_URL = "https://cds.test.invalid"
@@ -176,6 +177,9 @@ def _feedback(card: str, outcome: str, **extra: Any) -> dict[str, Any]:
 def test_feedback_accepted_and_overridden_are_stored(client: FlaskClient, signer: Signer) -> None:
     store = client.application.extensions["icaht"].store
     card = str(uuid.uuid4())
+    # feedback counts only on a card issued to this client (issue 13 finding 7, decision 0017)
+    hook = "patient-view"
+    store.record_audit(AuditRecord("h-1", "icaht-patient-view", hook, "v1", card, client=ISSUER))
     accepted = _feedback(card, "accepted", acceptedSuggestions=[{"id": str(uuid.uuid4())}])
     reason = {
         "reason": {"system": "https://icaht.invalid/override", "code": "not-relevant"},

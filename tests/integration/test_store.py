@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -27,8 +28,10 @@ from alembic import command
 from alembic.config import Config
 
 from cds_service.store import (
+    ANONYMOUS_CLIENT,
     AuditKeyError,
     AuditRecord,
+    CardNotIssuedError,
     FeedbackRecord,
     Store,
     normalise_database_url,
@@ -39,6 +42,8 @@ from cds_service.store.store import MIGRATIONS
 AUDIT_KEY = b"test-audit-key-0123456789-abcdefghij"
 PATIENT = "MRN-004217-SECRET"
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+CLIENT = "https://ehr.example.org"  # the JWT issuer cards are issued to (decision 0017)
+OTHER_CLIENT = "https://other-ehr.example.org"
 
 
 @dataclass
@@ -94,6 +99,7 @@ def store(open_store: Callable[..., Store]) -> Store:
 
 def feedback(card: str | None = None, **changes: object) -> FeedbackRecord:
     values: dict[str, object] = {
+        "client": CLIENT,
         "service_id": "icaht-patient-view",
         "card_uuid": card or str(uuid.uuid4()),
         "outcome": "overridden",
@@ -109,6 +115,7 @@ def feedback(card: str | None = None, **changes: object) -> FeedbackRecord:
 
 def audit(card: str | None = None, **changes: object) -> AuditRecord:
     values: dict[str, object] = {
+        "client": CLIENT,
         "hook_instance": str(uuid.uuid4()),
         "service_id": "icaht-patient-view",
         "hook": "patient-view",
@@ -189,7 +196,7 @@ def test_feedback_and_audit_round_trip(store: Store) -> None:
             }
         ]
     }
-    (record,) = validate_feedback(body, service_id="icaht-patient-view")
+    (record,) = validate_feedback(body, service_id="icaht-patient-view", client=CLIENT)
     (row_id,) = store.record_feedback(record)
 
     (row,) = store.feedback_rows(card)
@@ -211,20 +218,24 @@ def test_feedback_and_audit_round_trip(store: Store) -> None:
 
 
 def test_override_feedback_round_trip_keeps_reason_and_comment(store: Store) -> None:
-    record = feedback()
+    record = feedback(hook_instance="h-given", rules_version="icaht-rules 1.5.0")
+    store.record_audit(audit(record.card_uuid))
     store.record_feedback(record)
     (row,) = store.feedback_rows(record.card_uuid)
     assert row["override_reason_code"] == "not-applicable"
     assert row["override_reason_system"] == "https://icaht-cds.invalid/override-reasons"
     assert row["override_reason_display"] == "Not applicable to this patient"
     assert row["user_comment"] == "seen by the haematologist"
-    assert row["hook_instance"] is None and row["rules_version"] is None  # card never shown
+    # what the record names wins over the audit row
+    assert (row["hook_instance"], row["rules_version"]) == ("h-given", "icaht-rules 1.5.0")
 
 
 def test_100_concurrent_feedback_posts_are_all_stored(store: Store) -> None:
     """DESIGN 6: nothing lost under concurrent writes (threads, as in gthread workers)."""
+    cards = [str(uuid.uuid4()) for _ in range(100)]
+    store.record_audit(*(audit(card) for card in cards))
     with ThreadPoolExecutor(max_workers=16) as pool:
-        ids = list(pool.map(lambda _: store.record_feedback(feedback())[0], range(100)))
+        ids = list(pool.map(lambda card: store.record_feedback(feedback(card))[0], cards))
     assert len(set(ids)) == 100
     assert store.counts()["feedback"] == 100
 
@@ -232,13 +243,14 @@ def test_100_concurrent_feedback_posts_are_all_stored(store: Store) -> None:
 WRITER = """
 import sys, uuid
 from datetime import UTC, datetime, timedelta
-from cds_service.store import FeedbackRecord, Store
+from cds_service.store import AuditRecord, FeedbackRecord, Store
 store = Store(sys.argv[1], audit_key=b"x" * 32)
 store.migrate()
 later = datetime.now(UTC) + timedelta(minutes=5)
 for _ in range(25):
     card = str(uuid.uuid4())
-    store.record_feedback(FeedbackRecord("svc", card, "overridden", datetime.now(UTC)))
+    store.record_audit(AuditRecord("h", "svc", "patient-view", "v1", card, client="c"))
+    store.record_feedback(FeedbackRecord("svc", card, "overridden", datetime.now(UTC), client="c"))
     store.claim("https://ehr.example.org", card, later)
 """
 
@@ -269,8 +281,8 @@ def test_data_survive_a_restart(
     first = open_store()
     first.migrate()
     record = feedback()
+    first.record_audit(audit(record.card_uuid))  # a status card: no concern, no override
     first.record_feedback(record)
-    first.record_audit(audit(record.card_uuid))
     assert first.claim("https://ehr.example.org", "jti-1", T0 + timedelta(days=365))
     first.close()
     if engine_name == "postgresql":
@@ -283,7 +295,7 @@ def test_data_survive_a_restart(
         "feedback": 1,
         "audit": 1,
         "replay_cache": 1,
-        "card_override": 0,  # the feedback came before the audit row: nothing to link
+        "card_override": 0,  # the card has no concern key: nothing to withhold later
     }
     assert second.feedback_rows(record.card_uuid)[0]["user_comment"] == record.user_comment
     assert not second.claim("https://ehr.example.org", "jti-1", T0 + timedelta(days=365))
@@ -438,33 +450,25 @@ def test_overridden_alert_card_records_its_concern_for_that_patient(store: Store
     assert row["feedback_id"] == feedback_id and row["reason_code"] == "not-applicable"
     assert row["overridden_at"] == T0 - timedelta(hours=1)
     assert row["patient_hash"] == store.patient_hash(PATIENT) != PATIENT
-    assert store.overridden_concerns("icaht-patient-view", PATIENT) == {CONCERN}
-    assert store.overridden_concerns("icaht-patient-view", "another-patient") == frozenset()
-    assert store.overridden_concerns("icaht-order-sign", PATIENT) == frozenset()
+    assert row["client"] == CLIENT
+    overridden = partial(store.overridden_concerns, client=CLIENT)
+    assert overridden("icaht-patient-view", PATIENT) == {CONCERN}
+    assert overridden("icaht-patient-view", "another-patient") == frozenset()
+    assert overridden("icaht-order-sign", PATIENT) == frozenset()
     # `since`: only overrides made after it count (the configured period)
-    since = T0 - timedelta(hours=2)
-    assert store.overridden_concerns("icaht-patient-view", PATIENT, since=since) == {CONCERN}
-    assert store.overridden_concerns("icaht-patient-view", PATIENT, since=T0) == frozenset()
+    assert overridden("icaht-patient-view", PATIENT, since=T0 - timedelta(hours=2)) == {CONCERN}
+    assert overridden("icaht-patient-view", PATIENT, since=T0) == frozenset()
 
 
-def test_only_overrides_of_known_alert_cards_of_the_same_service_are_recorded(
-    store: Store,
-) -> None:
-    alert, status, other_service = (str(uuid.uuid4()) for _ in range(3))
-    store.record_audit(
-        alert_shown(alert),
-        audit(status, rule_ids=()),  # the status card: no concern
-        alert_shown(other_service, service_id="icaht-order-sign", hook="order-sign"),
-    )
+def test_only_overrides_of_alert_cards_are_recorded(store: Store) -> None:
+    alert, status = (str(uuid.uuid4()) for _ in range(2))
+    store.record_audit(alert_shown(alert), audit(status, rule_ids=()))  # status: no concern
     store.record_feedback(
-        feedback(alert, outcome="accepted", override_reason_code=None),
-        feedback(status),
-        feedback(str(uuid.uuid4())),  # a card this service never showed
-        feedback(other_service),  # posted to patient-view about an order-sign card
+        feedback(alert, outcome="accepted", override_reason_code=None), feedback(status)
     )
-    assert store.counts()["feedback"] == 4
+    assert store.counts()["feedback"] == 2
     assert store.override_rows() == []
-    assert store.overridden_concerns("icaht-patient-view", PATIENT) == frozenset()
+    assert store.overridden_concerns("icaht-patient-view", PATIENT, client=CLIENT) == frozenset()
 
 
 def test_an_override_never_starts_later_than_it_was_received(
@@ -511,5 +515,96 @@ def test_upgrade_from_revision_0001_keeps_the_audit_rows(
     store.migrate()
     (row,) = store.audit_rows("card-1")
     assert (row["withheld"], row["concern_key"], row["rule_ids"]) == (False, None, ["M03"])
-    store.record_feedback(feedback("card-1"))
-    assert store.override_rows() == []  # an old row has no concern: nothing to honour
+    with pytest.raises(CardNotIssuedError):  # an old row was issued to no client (0017)
+        store.record_feedback(feedback("card-1"))
+    assert store.counts()["feedback"] == 0 and store.override_rows() == []
+
+
+# ---------------------------------------------------------------- finding 7 (decision 0017)
+
+
+def test_finding7_feedback_is_stored_only_for_cards_issued_to_that_client(store: Store) -> None:
+    """Issue 13 finding 7: an entry on a card this service did not issue to the caller (never
+    shown, shown to another client, shown by another service, only withheld) is refused, and
+    the whole request with it: nothing is stored, no override recorded."""
+    mine, theirs, order_sign, withheld = (str(uuid.uuid4()) for _ in range(4))
+    store.record_audit(
+        alert_shown(mine),
+        alert_shown(theirs, client=OTHER_CLIENT),
+        alert_shown(order_sign, service_id="icaht-order-sign", hook="order-sign"),
+        alert_shown(withheld, withheld=True),
+    )
+    never_shown = str(uuid.uuid4())
+    for card in (theirs, order_sign, withheld, never_shown):
+        with pytest.raises(CardNotIssuedError) as refused:
+            store.record_feedback(feedback(mine), feedback(card))
+        assert refused.value.indexes == (1,)
+    with pytest.raises(CardNotIssuedError) as refused:
+        store.record_feedback(feedback(theirs), feedback(mine), feedback(never_shown))
+    assert refused.value.indexes == (0, 2)
+    assert store.counts()["feedback"] == 0 and store.override_rows() == []
+
+    store.record_feedback(feedback(mine))  # the client's own card
+    assert store.counts()["feedback"] == 1
+    assert store.overridden_concerns("icaht-patient-view", PATIENT, client=CLIENT) == {CONCERN}
+
+
+def test_finding7_overrides_are_keyed_by_client(store: Store) -> None:
+    """The same card (same content: same uuid) shown to two clients for the same patient id;
+    the other client's override withholds it from the other client only."""
+    card = str(uuid.uuid4())
+    store.record_audit(alert_shown(card), alert_shown(card, client=OTHER_CLIENT))
+    store.record_feedback(feedback(card, client=OTHER_CLIENT))
+    (row,) = store.override_rows()
+    assert row["client"] == OTHER_CLIENT
+    overridden = partial(store.overridden_concerns, "icaht-patient-view", PATIENT)
+    assert overridden(client=OTHER_CLIENT) == {CONCERN}
+    assert overridden(client=CLIENT) == frozenset()
+    assert overridden(client=ANONYMOUS_CLIENT) == frozenset()
+
+
+def test_finding7_upgrade_from_revision_0002_keeps_rows_and_credits_them_to_no_client(
+    engine_name: str, open_store: Callable[..., Store]
+) -> None:
+    """Rows written before revision 0003 are kept, with the client '' that no caller has:
+    their cards take no more feedback, their overrides withhold nothing (decision 0017)."""
+    store = open_store(clock=Clock())
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        connection.commit()
+    created = T0.replace(tzinfo=None) if engine_name == "sqlite" else T0
+    values = {"created": created, "patient": store.patient_hash(PATIENT), "concern": CONCERN}
+    with store.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO audit (created_at, hook_instance, service_id, hook, card_uuid, "
+                "patient_hash, rule_ids, rules_version, timings_ms, concern_key) VALUES "
+                "(:created, 'h-1', 'icaht-patient-view', 'patient-view', 'card-1', :patient, "
+                "'[\"M03\"]', 'v1', '{}', :concern)"
+            ),
+            values,
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO card_override (service_id, patient_hash, rule_id, concern_key, "
+                "card_uuid, feedback_id, overridden_at, reason_code) VALUES "
+                "('icaht-patient-view', :patient, 'M03', :concern, 'card-1', 7, :created, 'x')"
+            ),
+            values,
+        )
+    assert not store.schema_is_current()
+    store.migrate()
+    assert store.schema_is_current()
+    (row,) = store.audit_rows("card-1")
+    assert (row["client"], row["concern_key"], row["rule_ids"]) == ("", CONCERN, ["M03"])
+    assert row["patient_hash"] == store.patient_hash(PATIENT)
+    (override_row,) = store.override_rows()
+    assert (override_row["client"], override_row["feedback_id"]) == ("", 7)
+    for client in (CLIENT, ANONYMOUS_CLIENT):
+        assert store.overridden_concerns("icaht-patient-view", PATIENT, client=client) == set()
+        with pytest.raises(CardNotIssuedError):
+            store.record_feedback(feedback("card-1", client=client))
+    assert store.counts()["feedback"] == 0

@@ -19,6 +19,7 @@ from cds_service.store import FeedbackRecord, validate_feedback
 
 CARD = "9b2a1c3e-4d5f-4a6b-8c7d-0e1f2a3b4c5d"
 SERVICE = "icaht-patient-view"
+CLIENT = "https://ehr.example.org"  # the authenticated caller (decision 0017)
 
 
 def _entry(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +57,7 @@ def overridden(**changes: Any) -> dict[str, Any]:
 
 def field_of(body: Any) -> str:
     with pytest.raises(RequestValidationError) as raised:
-        validate_feedback(body, service_id=SERVICE)
+        validate_feedback(body, service_id=SERVICE, client=CLIENT)
     return raised.value.field
 
 
@@ -69,8 +70,11 @@ def test_the_schema_is_valid_draft_2020_12() -> None:
 
 def test_accepted_feedback() -> None:
     """cds-hooks_2.0@154 @155 @156 @158 @161 @162."""
-    (record,) = validate_feedback(accepted(), service_id=SERVICE, rules_version="1.4.0")
+    (record,) = validate_feedback(
+        accepted(), service_id=SERVICE, client=CLIENT, rules_version="1.4.0"
+    )
     assert record == FeedbackRecord(
+        client=CLIENT,
         service_id=SERVICE,
         card_uuid=CARD,
         outcome="accepted",
@@ -82,7 +86,7 @@ def test_accepted_feedback() -> None:
 
 def test_overridden_feedback_with_reason_and_comment() -> None:
     """cds-hooks_2.0@159 @165 @166; the timestamp is converted to UTC."""
-    (record,) = validate_feedback(overridden(), service_id=SERVICE)
+    (record,) = validate_feedback(overridden(), service_id=SERVICE, client=CLIENT)
     assert record.outcome == "overridden"
     assert record.override_reason_code == "not-applicable"
     assert record.override_reason_system == "https://icaht-cds.invalid/override-reasons"
@@ -96,10 +100,10 @@ def test_overridden_without_reason_and_with_comment_only() -> None:
     """cds-hooks_2.0@160 @167: overrideReason and its members are optional."""
     body = overridden()
     del body["feedback"][0]["overrideReason"]
-    (bare,) = validate_feedback(body, service_id=SERVICE)
+    (bare,) = validate_feedback(body, service_id=SERVICE, client=CLIENT)
     assert bare.override_reason_code is None and bare.user_comment is None
     (comment,) = validate_feedback(
-        overridden(overrideReason={"userComment": "not now"}), service_id=SERVICE
+        overridden(overrideReason={"userComment": "not now"}), service_id=SERVICE, client=CLIENT
     )
     assert comment.user_comment == "not now" and comment.override_reason_code is None
 
@@ -107,12 +111,12 @@ def test_overridden_without_reason_and_with_comment_only() -> None:
 def test_several_entries_and_extensions() -> None:
     body = {"feedback": accepted()["feedback"] + overridden()["feedback"], "extension": {"x": 1}}
     body["feedback"][0]["extension"] = {"com.example.note": "ok"}
-    records = validate_feedback(body, service_id=SERVICE)
+    records = validate_feedback(body, service_id=SERVICE, client=CLIENT)
     assert [r.outcome for r in records] == ["accepted", "overridden"]
 
 
 def test_upper_case_uuid_is_stored_in_lower_case() -> None:
-    (record,) = validate_feedback(accepted(card=CARD.upper()), service_id=SERVICE)
+    (record,) = validate_feedback(accepted(card=CARD.upper()), service_id=SERVICE, client=CLIENT)
     assert record.card_uuid == CARD
 
 
@@ -159,7 +163,7 @@ def test_accepted_needs_accepted_suggestions() -> None:
     body = accepted()
     del body["feedback"][0]["acceptedSuggestions"]
     with pytest.raises(RequestValidationError) as raised:
-        validate_feedback(body, service_id=SERVICE)
+        validate_feedback(body, service_id=SERVICE, client=CLIENT)
     assert raised.value.field == "feedback[0].acceptedSuggestions"
     assert "accepted" in raised.value.message
 
@@ -173,7 +177,7 @@ def test_the_offending_entry_is_named_by_its_index() -> None:
 def test_messages_do_not_echo_the_values_sent() -> None:
     secret = "Jane Doe MRN 12345"
     with pytest.raises(RequestValidationError) as raised:
-        validate_feedback(accepted(outcome=secret), service_id=SERVICE)
+        validate_feedback(accepted(outcome=secret), service_id=SERVICE, client=CLIENT)
     assert secret not in str(raised.value)
 
 
