@@ -11,11 +11,16 @@ attack campaign found. The mutation stream is seeded, so a failure names a repro
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import random
+import sys
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask.testing import FlaskClient
@@ -58,11 +63,26 @@ REPLACEMENTS: tuple[Any, ...] = (
 )
 
 
+def _evaluation_date() -> Any:
+    """The one evaluation date of the fixtures, from their generator (tests/data/requests)."""
+    spec = importlib.util.spec_from_file_location("fuzz_fixtures", FIXTURES / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module.EVALUATION_DATE
+
+
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
     store = tmp_path_factory.mktemp("fuzz") / "store.sqlite3"
     settings = Settings(auth="none", timezone="Europe/Berlin", database_url=f"sqlite:///{store}")
-    app = create_app(settings, default_services(settings))
+    evaluation_date = _evaluation_date()
+
+    def pinned(zone: ZoneInfo) -> datetime:  # the fixtures' day, so their cards really fire
+        return datetime.combine(evaluation_date, time(12), zone)
+
+    app = create_app(settings, replace(default_services(settings), clock=pinned))
     app.testing = False  # errors must go through the service's own handlers, as in production
     with app.test_client() as test_client:
         yield test_client
@@ -157,11 +177,22 @@ FEEDBACK = {
 }
 
 
+def _issued_feedback(client: FlaskClient) -> dict[str, Any]:
+    """FEEDBACK about a card this service really issued (to the anonymous client), so that the
+    mutations reach the store's write path, not only the 'card not issued' refusal."""
+    fixture = _one_fixture(BASE)
+    answer = client.post("/cds-services/icaht-patient-view", json=fixture).get_json()
+    # the status card: never withheld, so an override posted by an earlier test cannot hide it
+    return _with(FEEDBACK, ("feedback", 0, "card"), answer["cards"][0]["uuid"])
+
+
 def test_mutated_feedback_never_gives_a_5xx(client: FlaskClient) -> None:
     rng = random.Random(SEED + 2)
+    issued = _issued_feedback(client)
+    assert client.post("/cds-services/icaht-patient-view/feedback", json=issued).status_code == 200
     failures: list[str] = []
     for index in range(FEEDBACK_BODIES):
-        body = _mutate(FEEDBACK, rng)
+        body = _mutate(issued, rng)
         status = _post(client, "/cds-services/icaht-patient-view/feedback", body)
         if status >= 500:
             failures.append(f"#{index} {status} {json.dumps(body)[:300]}")
@@ -231,7 +262,9 @@ def test_the_campaigns_hook_bodies_get_an_answer_not_a_500(
 
 
 def test_feedback_with_a_nul_is_a_400_not_a_503(client: FlaskClient) -> None:
-    body = _with(FEEDBACK, ("feedback", 0, "overrideReason", "userComment"), "a\x00b")
+    body = _with(
+        _issued_feedback(client), ("feedback", 0, "overrideReason", "userComment"), "a\x00b"
+    )
     response = client.post("/cds-services/icaht-patient-view/feedback", json=body)
     assert response.status_code == 400
     assert "userComment" in response.get_json()["issue"][0]["diagnostics"]
