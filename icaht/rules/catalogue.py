@@ -387,7 +387,7 @@ RULES: tuple[Rule, ...] = (
         "cytopenia, fibrinogen < 150 mg/dL or ALT/AST > 5 x ULN in the last 3 days",
         "warning",
         PV,
-        f"{S_NONCAN}; {S_HIT}; {S_HINES}",
+        f"{S_HINES}; {S_HIT}; {S_NONCAN}",  # the ASTCT criteria first: the screen is theirs
         ("EO", "RS"),
         ("ferritin series", "CRS periods", "ANC, platelet, fibrinogen, ALT/AST series"),
     ),
