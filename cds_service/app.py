@@ -49,7 +49,8 @@ log = logging.getLogger("cds_service")
 
 
 class AuthFailedError(Exception):
-    """Authentication failed: the route answers a bare 401."""
+    """Authentication failed: one 401 for every reason (WWW-Authenticate: Bearer, a JSON
+    OperationOutcome without the reason; decision 0019)."""
 
 
 class ForbiddenFhirServerError(Exception):
