@@ -256,3 +256,17 @@ def test_finding_13_headers_over_http_under_gunicorn(served: str) -> None:
     assert answer.status_code == 200
     assert answer.headers["Cache-Control"] == "no-store"
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_finding_6_metrics_over_http_under_gunicorn_need_the_token(served: str) -> None:
+    """The public port serves /metrics only with the token (gunicorn, multiprocess mode)."""
+    for headers in ({}, {"Authorization": "Bearer " + "x" * 48}):
+        refused = requests.get(f"{served}/metrics", headers=headers, timeout=10)
+        assert refused.status_code == 401
+        assert refused.headers["WWW-Authenticate"] == "Bearer"
+        assert "icaht_" not in refused.text
+    page = requests.get(
+        f"{served}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10
+    )
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/plain")
