@@ -6,6 +6,7 @@ metrics), built once per process by `create_app`; tests pass their own.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 import uuid
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, g, jsonify, request, send_file
+from flask import Flask, g, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -27,6 +28,7 @@ from cds_service.errors import RequestValidationError
 from cds_service.fhir_client import FhirClient, FhirTarget
 from cds_service.gather import DataUnavailableError
 from cds_service.hooks import HookOutcome, HookSettings, handle_hook
+from cds_service.http_headers import register_headers
 from cds_service.logs import configure_logging, log_event
 from cds_service.overrides import concern_of, withheld_audit_records, withhold_overridden
 from cds_service.request_body import (
@@ -53,7 +55,8 @@ log = logging.getLogger("cds_service")
 
 
 class AuthFailedError(Exception):
-    """Authentication failed: the route answers a bare 401."""
+    """Authentication failed: one 401 for every reason (WWW-Authenticate: Bearer, a JSON
+    OperationOutcome without the reason; decision 0019)."""
 
 
 class ForbiddenFhirServerError(Exception):
@@ -86,7 +89,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         log_event("auth_disabled", level=logging.WARNING, warning=_AUTH_OFF)
     _register_routes(app, services)
     _register_smart(app, services)
-    _register_cors(app, services.settings)
+    register_headers(app, services.settings)
     _register_errors(app)
     return app
 
@@ -153,6 +156,14 @@ def _register_routes(app: Flask, services: Services) -> None:
 
     @app.get("/metrics")
     def metrics_page() -> ResponseReturnValue:
+        # behind a bearer token of its own, not the public port's business (decision 0019)
+        token = services.settings.metrics_token
+        if token is None:
+            return _outcome(404, "not-found", "metrics are off (ICAHT_CDS_METRICS_TOKEN)")
+        given = (request.headers.get("Authorization") or "").encode("utf-8", "replace")
+        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+            log_event("metrics_refused", level=logging.WARNING)
+            raise AuthFailedError
         payload, content_type = metrics.exposition()
         return app.response_class(payload, mimetype=content_type.split(";")[0])
 
@@ -294,12 +305,11 @@ def _text(grade: int | None) -> str | None:
 def _count(
     service: HookService, status: int, started: float, outcome: HookOutcome | None = None
 ) -> None:
-    metrics.HOOK_REQUESTS.labels(service.id, str(status)).inc()
-    metrics.HOOK_LATENCY.labels(service.id).observe(time.perf_counter() - started)
+    metrics.count_hook(service.id, status, time.perf_counter() - started)
     if outcome is not None:
         for key, source in outcome.sources.items():
-            metrics.PREFETCH.labels(key, source).inc()
-        metrics.CARDS.labels(service.id).inc(len(outcome.response["cards"]))
+            metrics.count_prefetch(key, source)
+        metrics.CARDS.labels(metrics.service_label(service.id)).inc(len(outcome.response["cards"]))
 
 
 def _fhir_target(services: Services, body: dict[str, Any], client: Any) -> FhirTarget | None:
@@ -362,32 +372,20 @@ def _not_issued(indexes: tuple[int, ...]) -> ResponseReturnValue:
     return jsonify({"resourceType": "OperationOutcome", "issue": issues}), 400
 
 
-_CORS_PATHS = ("/cds-services", "/api/")  # the hooks and the SMART app's assessment API
-
-
-def _register_cors(app: Flask, settings: Settings) -> None:
-    # CORS on the hooks (browser-based CDS clients, cds-hooks_2.0@208) and the SMART app's API
-    @app.after_request
-    def cors(response: Response) -> Response:
-        if request.path.startswith(_CORS_PATHS):
-            response.headers["Access-Control-Allow-Origin"] = settings.cors_origins
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-            response.headers["Access-Control-Max-Age"] = "600"
-        return response
-
-    @app.before_request
-    def preflight() -> ResponseReturnValue | None:
-        # a preflight carries no JWT and gets no content
-        if request.method == "OPTIONS" and request.path.startswith(_CORS_PATHS):
-            return app.response_class(status=204)
-        return None
+_UNAUTHORIZED = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "login", "diagnostics": "authentication required"}],
+}
 
 
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(AuthFailedError)
     def unauthorized(error: AuthFailedError) -> ResponseReturnValue:
-        return app.response_class(status=401)  # bare 401: no hint for an attacker
+        # the same answer for every reason, no hint for an attacker: the reason is in the log
+        response = jsonify(_UNAUTHORIZED)
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.errorhandler(BodyTooLargeError)
     def too_large(error: BodyTooLargeError) -> ResponseReturnValue:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +25,15 @@ class Settings:
     timezone: str = "UTC"  # the treating centre's time zone: day boundaries (D2)
     deadline_seconds: float = 2.0  # one deadline for a whole hook call
     fhir_timeout_seconds: float = 1.5  # each FHIR request, within the deadline
-    cors_origins: str = "*"
+    # ICAHT_CDS_CORS_ORIGINS: the browser origins allowed to call the hooks and the API (CORS);
+    # empty: the service's own public origin only (the SMART app it serves)
+    cors_origins: tuple[str, ...] = ()
+    # ICAHT_CDS_FRAME_ANCESTORS: the EHR origins allowed to frame the SMART app (CSP
+    # frame-ancestors); empty: 'self' only
+    frame_ancestors: tuple[str, ...] = ()
+    # ICAHT_CDS_METRICS_TOKEN: the bearer token Prometheus sends for /metrics (decision 0019);
+    # unset: /metrics is off (404)
+    metrics_token: str | None = None
     # ICAHT_CDS_OVERRIDE_DAYS: an overridden alert stays withheld until its data change or, when
     # set, until this many days after the override, whichever comes first (decision 0007)
     override_days: int | None = None
@@ -43,8 +53,13 @@ class Settings:
         auth = env.get("ICAHT_CDS_AUTH", cls.auth).lower()
         if auth not in ("jwt", "none"):
             raise ConfigError("ICAHT_CDS_AUTH must be 'jwt' or 'none'")
+        public_url = env.get("ICAHT_CDS_PUBLIC_URL", cls.public_url).rstrip("/")
+        try:
+            origin_of(public_url)  # the JWT audience and the default CORS origin
+        except ValueError as error:
+            raise ConfigError("ICAHT_CDS_PUBLIC_URL must be an absolute http(s) URL") from error
         return cls(
-            public_url=env.get("ICAHT_CDS_PUBLIC_URL", cls.public_url).rstrip("/"),
+            public_url=public_url,
             fhir_url=(env.get("ICAHT_CDS_FHIR_URL") or "").rstrip("/") or None,
             auth=auth,
             clients_path=env.get("ICAHT_CDS_CLIENTS") or None,
@@ -54,12 +69,24 @@ class Settings:
             fhir_timeout_seconds=_number(
                 env, "ICAHT_CDS_FHIR_TIMEOUT_SECONDS", cls.fhir_timeout_seconds
             ),
-            cors_origins=env.get("ICAHT_CDS_CORS_ORIGINS", cls.cors_origins),
+            cors_origins=_origins(env, "ICAHT_CDS_CORS_ORIGINS"),
+            frame_ancestors=_origins(env, "ICAHT_CDS_FRAME_ANCESTORS"),
+            metrics_token=_secret(env, "ICAHT_CDS_METRICS_TOKEN"),
             override_days=_days(env, "ICAHT_CDS_OVERRIDE_DAYS"),
             smart_client_id=env.get("ICAHT_CDS_SMART_CLIENT_ID") or cls.smart_client_id,
             smart_scope=env.get("ICAHT_CDS_SMART_SCOPE") or cls.smart_scope,
             smart_launch_url=_absolute_url(env, "ICAHT_CDS_SMART_LAUNCH_URL"),
         )
+
+    @property
+    def public_origin(self) -> str:
+        """The origin (scheme://host[:port]) of ICAHT_CDS_PUBLIC_URL."""
+        return origin_of(self.public_url)
+
+    @property
+    def allowed_cors_origins(self) -> frozenset[str]:
+        """The configured CORS origins, or the service's own public origin."""
+        return frozenset(self.cors_origins or (self.public_origin,))
 
     @property
     def smart_launch(self) -> str:
@@ -95,3 +122,50 @@ def _days(env: os._Environ[str], name: str) -> int | None:
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"{name} must be a whole number of days (1 or more)")
     return int(raw)
+
+
+MIN_SECRET_LENGTH = 32
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` as browsers send it in `Origin` (lower case, no default port);
+    ValueError for anything that is not an absolute http(s) URL."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username is not None:
+        raise ValueError(f"not an http(s) origin: {url!r}")
+    port = parts.port  # ValueError for a port that is not a number
+    shown_port = f":{port}" if port and port != _DEFAULT_PORTS[scheme] else ""
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    elif not _HOST_NAME.fullmatch(host):  # the origin goes into headers: no ';', no quotes
+        raise ValueError(f"not a host name: {url!r}")
+    return f"{scheme}://{host}{shown_port}"
+
+
+def _origins(env: os._Environ[str], name: str) -> tuple[str, ...]:
+    """A list of origins separated by commas or spaces. Only plain origins: a path, a query or
+    `*` would be a guess at what the operator meant, and each value ends up in a header."""
+    origins: list[str] = []
+    for raw in (env.get(name) or "").replace(",", " ").split():
+        parts = urlsplit(raw)
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ConfigError(f"{name}: {raw!r} is not an origin (scheme://host[:port])")
+        try:
+            origins.append(origin_of(raw))
+        except ValueError as error:
+            raise ConfigError(f"{name}: {raw!r} is not an http(s) origin") from error
+    return tuple(dict.fromkeys(origins))
+
+
+def _secret(env: os._Environ[str], name: str) -> str | None:
+    raw = env.get(name) or None
+    printable_ascii = raw is not None and raw.isascii() and raw.isprintable() and " " not in raw
+    if raw is not None and (len(raw) < MIN_SECRET_LENGTH or not printable_ascii):
+        raise ConfigError(
+            f"{name} must be at least {MIN_SECRET_LENGTH} printable ASCII characters, no spaces"
+        )
+    return raw

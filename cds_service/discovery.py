@@ -64,6 +64,9 @@ PREFETCH: tuple[PrefetchTemplate, ...] = (
     PrefetchTemplate("labs", lab_query(), required=True, stage=2),
 )
 
+# the FHIR resource types the service reads: the closed set of `resource` labels in /metrics
+RESOURCE_TYPES = frozenset(template.query.split("?")[0].split("/")[0] for template in PREFETCH)
+
 
 @dataclass(frozen=True)
 class HookService:

@@ -28,6 +28,8 @@ import requests
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
+from cds_service.discovery import RESOURCE_TYPES
+
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
 # The largest FHIR answer read: one search page of _count=500 lab Observations is about 1 MB; a
@@ -137,7 +139,7 @@ class FhirClient:
         absolute = _ABSOLUTE.match(query) is not None
         raw = query if absolute else _join(target.base_url, query)
         url = checked_url(raw, target.base_url, "a paging link" if absolute else "a FHIR query")
-        shown = _shown(url)
+        shown = _shown(url, target.base_url)
         timeout = min(self.per_request_timeout, deadline.remaining())
         if timeout <= 0:
             raise FhirTimeoutError(f"deadline passed before {shown}")
@@ -319,8 +321,12 @@ def _next_link(bundle: dict[str, Any]) -> str | None:
     return None
 
 
-def _shown(query: str) -> str:
-    """The query's resource type only: queries carry patient ids, which stay out of logs."""
-    segments = urlsplit(query).path.split("/")
-    types = [segment for segment in segments if segment[:1].isupper()]
-    return types[-1] if types else "query"
+def _shown(url: str, base_url: str) -> str:
+    """The checked URL's resource type (the first path segment after the base path) when it is
+    one the service reads, else "other": URLs carry patient ids (also as capitalised path
+    segments) and paging links are the FHIR server's to choose, and this name goes into logs,
+    error messages and metric labels."""
+    base_path = (parse_url(base_url).path or "").rstrip("/")
+    relative = (urlsplit(url).path or "")[len(base_path) :].lstrip("/")
+    resource_type = relative.split("/")[0]
+    return resource_type if resource_type in RESOURCE_TYPES else "other"

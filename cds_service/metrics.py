@@ -1,13 +1,20 @@
 """Prometheus metrics: request counts and latency per hook, prefetch use, FHIR calls.
 
 Under gunicorn every worker is a process: `icaht-cds serve` sets PROMETHEUS_MULTIPROC_DIR
-before prometheus_client is imported, and `/metrics` then aggregates all workers. Labels hold
-service ids, resource types and outcomes only: no patient data.
+before prometheus_client is imported, and `/metrics` then aggregates all workers.
+
+Every label value comes from a closed set, so nothing a caller or a FHIR server sends (a patient
+id in a URL path, a crafted paging link) can become a label: resource types are those of the
+discovery document's prefetch templates (else "other"), outcomes "ok" or a FhirError class name
+(else "other"), services the ids of SERVICES_BY_ID (else "other"). `/metrics` itself needs
+ICAHT_CDS_METRICS_TOKEN (docs/decisions/0019).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from typing import get_args
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,6 +24,11 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from cds_service.discovery import PREFETCH as PREFETCH_TEMPLATES
+from cds_service.discovery import RESOURCE_TYPES, SERVICES_BY_ID
+from cds_service.fhir_client import FhirError
+from cds_service.gather import Source
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
@@ -55,10 +67,48 @@ OVERRIDE_LOOKUP_FAILURES = Counter(
 )
 
 
+OTHER = "other"  # the label of any value outside its closed set
+
+
+def _subclass_names(root: type[Exception]) -> frozenset[str]:
+    names, pending = {root.__name__}, [root]
+    while pending:
+        subclass: type[Exception]
+        for subclass in pending.pop().__subclasses__():
+            names.add(subclass.__name__)
+            pending.append(subclass)
+    return frozenset(names)
+
+
+FHIR_OUTCOMES = frozenset({"ok"}) | _subclass_names(FhirError)
+PREFETCH_KEYS = frozenset(template.key for template in PREFETCH_TEMPLATES)
+PREFETCH_SOURCES = frozenset(get_args(Source))
+HTTP_STATUSES = frozenset(str(status) for status in range(100, 600))
+
+
+def closed(value: object, allowed: Iterable[str]) -> str:
+    """`value` when it is one of `allowed`, else "other"."""
+    return value if isinstance(value, str) and value in allowed else OTHER
+
+
+def service_label(service_id: str) -> str:
+    return closed(service_id, SERVICES_BY_ID)
+
+
 def observe_fhir_call(resource: str, seconds: float, outcome: str) -> None:
-    FHIR_LATENCY.labels(resource).observe(seconds)
+    resource_label = closed(resource, RESOURCE_TYPES)
+    FHIR_LATENCY.labels(resource_label).observe(seconds)
     if outcome != "ok":
-        FHIR_ERRORS.labels(resource, outcome).inc()
+        FHIR_ERRORS.labels(resource_label, closed(outcome, FHIR_OUTCOMES)).inc()
+
+
+def count_hook(service_id: str, status: int, seconds: float) -> None:
+    HOOK_REQUESTS.labels(service_label(service_id), closed(str(status), HTTP_STATUSES)).inc()
+    HOOK_LATENCY.labels(service_label(service_id)).observe(seconds)
+
+
+def count_prefetch(key: str, source: str) -> None:
+    PREFETCH.labels(closed(key, PREFETCH_KEYS), closed(source, PREFETCH_SOURCES)).inc()
 
 
 def exposition() -> tuple[bytes, str]:

@@ -15,6 +15,8 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
+from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -50,14 +52,57 @@ READY = "body[data-state='ready'], body[data-state='error']"
 # ------------------------------------------------------------------------------- fixtures
 
 
+class FramingPages:
+    """An EHR's page showing the app in an iframe (CSP frame-ancestors, issue 13 finding 13),
+    on loopback: Chromium's local network access checks refuse a public page framing a
+    loopback app. Reached as 127.0.0.1 it is the EHR origin the service allows; as localhost,
+    another origin."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                app_url = parse_qs(urlparse(self.path).query)["app"][0]
+                page = f'<!doctype html><title>EHR</title><iframe src="{escape(app_url)}"></iframe>'
+                body = page.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        port = self.server.server_address[1]
+        self.ehr_origin = f"http://127.0.0.1:{port}"
+        self.other_origin = f"http://localhost:{port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def chart(self, origin: str, app_url: str) -> str:
+        return f"{origin}/chart?{urlencode({'app': app_url})}"
+
+
+@pytest.fixture(scope="module")
+def framing() -> Iterator[FramingPages]:
+    pages = FramingPages()
+    yield pages
+    pages.server.shutdown()
+    pages.server.server_close()
+
+
 class ServedApp:
     """The service (auth off: the app's API takes no EHR JWT) in a thread on a free port."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, frame_ancestors: tuple[str, ...]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         settings = Settings(
-            auth="none", public_url=self.url, database_url=database_url, timezone="Europe/Berlin"
+            auth="none",
+            public_url=self.url,
+            database_url=database_url,
+            timezone="Europe/Berlin",
+            frame_ancestors=frame_ancestors,
         )
         self.server: BaseWSGIServer = make_server(
             "127.0.0.1", self.port, create_app(settings), threaded=True
@@ -69,8 +114,8 @@ class ServedApp:
 
 
 @pytest.fixture(scope="module")
-def service(database_url: str) -> Iterator[ServedApp]:
-    served = ServedApp(database_url)
+def service(database_url: str, framing: FramingPages) -> Iterator[ServedApp]:
+    served = ServedApp(database_url, (framing.ehr_origin,))
     served.thread.start()
     yield served
     served.server.shutdown()
@@ -98,11 +143,27 @@ def _chromium(playwright: Playwright) -> Browser:
         pytest.fail(str(error), pytrace=False)
 
 
+def _watch_csp(page: Page) -> list[str]:
+    """Console messages of Content-Security-Policy violations (blocked scripts, styles, eval,
+    frames): the app runs under the service's CSP and must cause none (issue 13 finding 13)."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return violations
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
-    yield context.new_page()
+    opened = context.new_page()
+    violations = _watch_csp(opened)
+    yield opened
     context.close()
+    assert violations == [], "the app broke its Content-Security-Policy"
 
 
 def _course(cohort: list[SyntheticPatient], course: str) -> SyntheticPatient:
@@ -250,6 +311,7 @@ def test_side_panel_400px_and_keyboard(
     patient = _course(synthetic_cohort, "aplastic")
     context = browser.new_context(viewport={"width": 400, "height": 800})
     page = context.new_page()
+    violations = _watch_csp(page)
     try:
         _launch(page, service, ehr, ehr.register_launch(patient.patient_id, APP_CONTEXT))
         width = page.evaluate("document.documentElement.scrollWidth")
@@ -267,6 +329,42 @@ def test_side_panel_400px_and_keyboard(
         page.keyboard.press("Enter")
         assert page.locator("figure[data-series='anc'] details").get_attribute("open") is not None
         _screenshot(page, "smart-app-aplastic-400px.png")
+    finally:
+        context.close()
+    assert violations == []
+
+
+def test_finding_13_the_app_runs_in_the_configured_ehr_frame_and_in_no_other(
+    browser: Browser,
+    service: ServedApp,
+    framing: FramingPages,
+    seeded_fhir_server: LocalFhirServer,
+    synthetic_cohort: list[SyntheticPatient],
+) -> None:
+    patient = _course(synthetic_cohort, "aplastic")
+    app_url = service.launch_url(
+        fhirServiceUrl=seeded_fhir_server.base_url, patient=patient.patient_id
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        allowed = context.new_page()
+        allowed_violations = _watch_csp(allowed)
+        allowed.goto(framing.chart(framing.ehr_origin, app_url))
+        frame = allowed.frame_locator("iframe")
+        frame.locator("body[data-state='ready']").wait_for()
+        grade = frame.locator("#early-grade").get_attribute("data-grade")
+        assert grade == str(patient.plan.expected_early_grade)
+        assert allowed_violations == []
+
+        refused = context.new_page()
+        refused_violations = _watch_csp(refused)
+        with refused.expect_console_message(
+            lambda message: "frame-ancestors" in message.text
+        ) as blocked:
+            refused.goto(framing.chart(framing.other_origin, app_url))
+        assert "Content Security Policy" in blocked.value.text
+        assert refused.frame_locator("iframe").locator("body[data-state]").count() == 0
+        assert refused_violations  # the refusal itself is the one violation
     finally:
         context.close()
 

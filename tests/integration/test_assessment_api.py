@@ -75,7 +75,7 @@ def secured_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
         auth="jwt",
         clients_path=str(workdir / "clients.json"),
         database_url=f"sqlite:///{workdir / 'store.sqlite3'}",
-        cors_origins="https://ehr.test.invalid",
+        cors_origins=("https://ehr.test.invalid",),
     )
     return create_app(settings)
 

@@ -84,6 +84,7 @@ def app(
         clients_path=str(workdir / "clients.json"),
         database_url=f"sqlite:///{workdir / 'store.sqlite3'}",
         timezone="Europe/Berlin",
+        metrics_token=METRICS_TOKEN,
     )
     return create_app(settings)
 
@@ -103,6 +104,11 @@ def hook_body(server_url: str, patient_id: str) -> dict[str, Any]:
 
 
 HOOK = "/cds-services/icaht-patient-view"
+METRICS_TOKEN = "metrics-token-of-the-security-tests-0123456789"
+UNAUTHORIZED = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "login", "diagnostics": "authentication required"}],
+}
 FEEDBACK = "/cds-services/icaht-patient-view/feedback"
 
 
@@ -110,12 +116,16 @@ FEEDBACK = "/cds-services/icaht-patient-view/feedback"
     ("method", "path"),
     [("GET", "/cds-services"), ("POST", HOOK), ("POST", FEEDBACK)],
 )
-def test_every_cds_route_needs_a_jwt_and_failure_is_a_bare_401(
+def test_every_cds_route_needs_a_jwt_and_failure_is_one_401_for_every_reason(
     client: FlaskClient, method: str, path: str
 ) -> None:
+    """Issue 13 finding 13: a 401 says `WWW-Authenticate: Bearer` with a JSON body that gives
+    no reason (the reason is logged)."""
     response = client.open(path, method=method, json={})
     assert response.status_code == 401
-    assert response.data == b""
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.mimetype == "application/json"
+    assert response.get_json() == UNAUTHORIZED
 
 
 def test_discovery_with_es384_and_rs384(client: FlaskClient, signer: Signer) -> None:
@@ -215,7 +225,8 @@ def test_readyz_checks_the_database(client: FlaskClient) -> None:
 
 
 def test_metrics_count_hook_calls(client: FlaskClient) -> None:
-    text = client.get("/metrics").get_data(as_text=True)
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    text = client.get("/metrics", headers=headers).get_data(as_text=True)
     assert "icaht_hook_requests_total" in text
     assert "icaht_fhir_request_duration_seconds" in text
 

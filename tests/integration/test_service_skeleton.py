@@ -79,8 +79,14 @@ def test_cors_only_on_cds_services_and_preflight_needs_no_jwt(client: FlaskClien
         headers={"Origin": "https://ehr.example", "Access-Control-Request-Method": "POST"},
     )
     assert preflight.status_code == 204
-    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
-    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    # the default allows the service's own origin only (issue 13 finding 13)
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+    own = client.options(
+        "/cds-services/icaht-patient-view",
+        headers={"Origin": "http://127.0.0.1:8080", "Access-Control-Request-Method": "POST"},
+    )
+    assert own.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8080"
+    assert "Authorization" in own.headers["Access-Control-Allow-Headers"]
     assert "Access-Control-Allow-Origin" not in client.get("/healthz").headers
 
 
