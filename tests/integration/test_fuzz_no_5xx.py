@@ -61,7 +61,12 @@ REPLACEMENTS: tuple[Any, ...] = (
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
     store = tmp_path_factory.mktemp("fuzz") / "store.sqlite3"
-    settings = Settings(auth="none", timezone="Europe/Berlin", database_url=f"sqlite:///{store}")
+    settings = Settings(
+        auth="none",
+        timezone="Europe/Berlin",
+        database_url=f"sqlite:///{store}",
+        assessment_rate=None,  # thousands of bodies from one address
+    )
     app = create_app(settings, default_services(settings))
     app.testing = False  # errors must go through the service's own handlers, as in production
     with app.test_client() as test_client:
