@@ -26,6 +26,7 @@ from flask.testing import FlaskClient
 from cds_service import assessment_api
 from cds_service.app import Services, create_app, default_services
 from cds_service.assessment_api import MAX_RESOURCES
+from cds_service.cli import configuration_problem
 from cds_service.config import ConfigError, Settings
 from cds_service.rate_limit import RateLimiter
 from cds_service.security.keys import KeySetError, parse_jwks
@@ -461,3 +462,32 @@ def test_hook_keys_still_refuse_an_rsa_key_declared_rs256(pinned: Ehr) -> None:
     with pytest.raises(KeySetError, match="RS384"):
         parse_jwks(pinned.jwks(), strict=True)
     assert parse_jwks(pinned.jwks(), strict=True, rsa_algs=("RS256", "RS384")).get("a-1")
+
+
+def test_finding8_serve_refuses_to_start_without_smart_issuers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pinned: Ehr
+) -> None:
+    """`icaht-cds serve` checks the configuration once, before forking workers."""
+    clients = {
+        "clients": [
+            {
+                "iss": PINNED_ISS,
+                "jwks": Ehr(PINNED_ISS, "h", rsa_key=False).jwks(),
+                "fhir_servers": ["https://ehr.test.invalid/fhir"],
+            }
+        ]
+    }
+    (tmp_path / "clients.json").write_text(json.dumps(clients))
+    for name in ("ICAHT_CDS_AUTH", "ICAHT_CDS_ASSESSMENT_AUTH", "ICAHT_CDS_SMART_ISSUERS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ICAHT_CDS_CLIENTS", str(tmp_path / "clients.json"))
+    assert "ICAHT_CDS_SMART_ISSUERS is not set" in (configuration_problem() or "")
+    (tmp_path / "issuers.json").write_text(json.dumps({"issuers": [{"iss": PINNED_ISS}]}))
+    monkeypatch.setenv("ICAHT_CDS_SMART_ISSUERS", str(tmp_path / "issuers.json"))
+    assert "issuers[0].jwks_url|jwks" in (configuration_problem() or "")
+    issuers = {"issuers": [{"iss": PINNED_ISS, "jwks": pinned.jwks()}]}
+    (tmp_path / "issuers.json").write_text(json.dumps(issuers))
+    assert configuration_problem() is None
+    monkeypatch.setenv("ICAHT_CDS_ASSESSMENT_AUTH", "none")
+    monkeypatch.delenv("ICAHT_CDS_SMART_ISSUERS")
+    assert configuration_problem() is None
