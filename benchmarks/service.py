@@ -150,6 +150,7 @@ def start_service(
         "ICAHT_CDS_DATABASE_URL": os.environ.get("ICAHT_BENCH_DATABASE_URL")
         or f"sqlite:///{workdir / 'store.sqlite3'}",
         "ICAHT_CDS_TIMEZONE": "Europe/Berlin",
+        "ICAHT_CDS_ASSESSMENT_AUTH": "none",  # the benchmark calls the hooks only
     }
     workers, threads = os.environ["ICAHT_BENCH_GUNICORN"].split()
     command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)]

@@ -31,13 +31,15 @@ from cds_service.hooks import HookOutcome, HookSettings, handle_hook
 from cds_service.http_headers import register_headers
 from cds_service.logs import configure_logging, log_event
 from cds_service.overrides import concern_of, withheld_audit_records, withhold_overridden
+from cds_service.rate_limit import RateLimiter, retry_after
 from cds_service.request_body import (
     MAX_FEEDBACK_BODY_BYTES,
     MAX_HOOK_BODY_BYTES,
     BodyTooLargeError,
     read_json,
 )
-from cds_service.security import AUTH_OFF_WARNING
+from cds_service.security import AUTH_OFF_WARNING, AuthError
+from cds_service.security.launch_tokens import LaunchTokenVerifier
 from cds_service.smart import smart_config, static_file
 from cds_service.store import (
     ANONYMOUS_CLIENT,
@@ -47,7 +49,12 @@ from cds_service.store import (
     validate_feedback,
 )
 from cds_service.validation import validate_hook_request
-from cds_service.wiring import jwt_authenticator, open_store
+from cds_service.wiring import (
+    assessment_rate_limiter,
+    jwt_authenticator,
+    launch_token_verifier,
+    open_store,
+)
 from fhir_mappings import warm_up
 from icaht import RULES_VERSION
 
@@ -76,6 +83,9 @@ class Services:
     auth_error: type[Exception] = AuthFailedError
     # "now" in a time zone: the evaluation date of every hook call (tests pin it)
     clock: Callable[[ZoneInfo], datetime] = datetime.now
+    # the assessment API (finding 8): None only with ICAHT_CDS_ASSESSMENT_AUTH=none
+    launch_tokens: LaunchTokenVerifier | None = None
+    assessment_limiter: RateLimiter | None = None  # None: ICAHT_CDS_ASSESSMENT_RATE=off
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
@@ -87,6 +97,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["icaht"] = services
     if services.authenticator is None:
         log_event("auth_disabled", level=logging.WARNING, warning=_AUTH_OFF)
+    if services.launch_tokens is None:
+        log_event("assessment_auth_disabled", level=logging.WARNING, warning=ASSESSMENT_AUTH_OFF)
     _register_routes(app, services)
     _register_smart(app, services)
     register_headers(app, services.settings)
@@ -95,6 +107,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 
 _AUTH_OFF = AUTH_OFF_WARNING
+ASSESSMENT_AUTH_OFF = (
+    "ICAHT_CDS_ASSESSMENT_AUTH=none: the assessment API takes calls without a SMART launch "
+    "token (rate-limited by client address only). Demo and local development only."
+)
 
 
 def default_services(settings: Settings) -> Services:
@@ -102,10 +118,22 @@ def default_services(settings: Settings) -> Services:
         per_request_timeout=settings.fhir_timeout_seconds, observer=metrics.observe_fhir_call
     )
     store = open_store(settings)
+    launch_tokens = launch_token_verifier(settings)
+    limiter = assessment_rate_limiter(settings)
     if settings.auth == "none":
-        return Services(settings, fhir, store, None)
+        return Services(
+            settings, fhir, store, None, launch_tokens=launch_tokens, assessment_limiter=limiter
+        )
     authenticator, error_type = jwt_authenticator(settings, store)
-    return Services(settings, fhir, store, authenticator, error_type)
+    return Services(
+        settings,
+        fhir,
+        store,
+        authenticator,
+        error_type,
+        launch_tokens=launch_tokens,
+        assessment_limiter=limiter,
+    )
 
 
 def _register_routes(app: Flask, services: Services) -> None:
@@ -173,11 +201,23 @@ def _register_smart(app: Flask, services: Services) -> None:
 
     @app.post("/api/v1/assessment")
     def assessment() -> ResponseReturnValue:
-        # no JWT: computes only on the data it is sent, stores nothing (docs/decisions/0009)
-        status, body = assessment_api.handle(request, settings, services.clock)
-        response = jsonify(body)
-        response.headers["Cache-Control"] = "no-store"  # patient data
-        return response, status
+        # the launch token and the rate before the body is read (docs/decisions/0009, finding 8)
+        token_patient: str | None = None
+        if services.launch_tokens is None:
+            client = request.remote_addr or "unknown"
+        else:
+            try:
+                identity = services.launch_tokens.verify(request.headers.get("Authorization"))
+            except AuthError:
+                return _no_store(_unauthorized())
+            client, token_patient = identity.rate_key, identity.patient
+        limiter = services.assessment_limiter
+        wait = limiter.take(client) if limiter is not None else None
+        if limiter is not None and wait is not None:
+            log_event("assessment", status=429)
+            return _throttled(limiter, wait)
+        status, body = assessment_api.handle(request, settings, services.clock, token_patient)
+        return _no_store(jsonify(body)), status
 
     # the SMART app's files and configuration: public, no JWT (the app holds no secret)
     @app.get("/smart/config.json")
@@ -196,6 +236,39 @@ def _register_smart(app: Flask, services: Services) -> None:
         return response
 
 
+def _unauthorized() -> Response:
+    """401 for the assessment API: a JSON body and the Bearer challenge (RFC 6750 section 3),
+    no reason beyond "invalid_token" (the reason is in the log)."""
+    body = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": "login",
+                "diagnostics": "a valid SMART launch id_token is required (Authorization: Bearer)",
+            }
+        ],
+    }
+    response = jsonify(body)
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Bearer realm="icaht-cds", error="invalid_token"'
+    return response
+
+
+def _throttled(limiter: RateLimiter, wait: float) -> Response:
+    text = f"more than {limiter.calls} calls in {limiter.seconds:g} s from this client"
+    issue = {"severity": "error", "code": "throttled", "diagnostics": f"rate limit: {text}"}
+    response = jsonify({"resourceType": "OperationOutcome", "issue": [issue]})
+    response.status_code = 429
+    response.headers["Retry-After"] = retry_after(wait)
+    return _no_store(response)
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"  # patient data, or an answer about a token
+    return response
+
+
 def readiness(services: Services) -> tuple[dict[str, bool], list[str]]:
     database = services.store.ping()
     checks = {
@@ -204,6 +277,8 @@ def readiness(services: Services) -> tuple[dict[str, bool], list[str]]:
         "schema": database and services.store.schema_is_current(),
     }
     warnings = [_AUTH_OFF] if services.authenticator is None else []
+    if services.launch_tokens is None:
+        warnings.append(ASSESSMENT_AUTH_OFF)
     return checks, warnings
 
 

@@ -5,7 +5,9 @@ module validates the body (cds_service/schemas/assessment-request.json, 400 nami
 runs the same evaluation as the hooks (cds_service/evaluation.py) and shapes the answer
 (assessment-response.json): grades with their texts, the day series the engine used, the
 neutropenic episodes, scores, alerts and what was left out. Nothing is stored; the log gets
-counts only. Why it has no authentication of its own: docs/decisions/0009.
+counts only. Authentication (the SMART launch's id_token), the per-client rate limit and the
+resource cap: docs/decisions/0009 (2026-12-05, issue 13 finding 8); the route checks the token and
+the rate before this module reads the body.
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ REQUEST_SCHEMA = "assessment-request.json"
 RESPONSE_SCHEMA = "assessment-response.json"
 # a year of daily counts with a differential is a few thousand Observations of about 1-2 kB
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# Resources per request, Bundle entries counted one by one (finding 8: 381,124 minimal
+# Observations in one Bundle took a worker from 115 to 409 MB). The largest real patient: a
+# blood count with differential plus the chemistry the engine reads (CRP, ferritin, LDH, ...) is
+# about 20 Observations per draw; one or two draws a day from day -7 to +100 is 2,000-4,500,
+# weekly draws to a year add about 1,000, procedures, drugs and conditions some hundreds. 20,000
+# leaves four times that (and is what the schema allows at the top level).
+MAX_RESOURCES = 20_000
+# before parsing: a real record has one `"resourceType"` per resource, and a few more for
+# contained resources; a body with four times the cap is refused before its parse costs memory
+# (JSON strings cannot hold the quoted key unescaped). The exact count follows the parse.
+_MAX_RESOURCE_KEYS = 4 * MAX_RESOURCES
 NO_INFUSION = "no CAR-T infusion on record: day 0 unknown, no ICAHT grade"
 THRESHOLDS = {
     "ancSevere": SEVERE_ANC,
@@ -52,6 +65,17 @@ class UnsupportedMediaError(Exception):
     """The body is not declared as JSON (-> 415)."""
 
 
+class TooManyResourcesError(Exception):
+    """More resources than MAX_RESOURCES, Bundle entries counted (-> 413)."""
+
+    def __init__(self, count: int | None) -> None:
+        found = "more" if count is None else f"{count}"
+        super().__init__(
+            f"{found} resources (Bundle entries counted one by one): at most {MAX_RESOURCES} "
+            "per request"
+        )
+
+
 @dataclass(frozen=True)
 class AssessmentRequest:
     patient_id: str
@@ -63,11 +87,30 @@ def parse_request(content_type: str | None, raw: bytes) -> AssessmentRequest:
     """The validated request, or RequestValidationError naming the field (-> 400)."""
     if (content_type or "").split(";")[0].strip().lower() != "application/json":
         raise UnsupportedMediaError
+    if raw.count(b'"resourceType"') > _MAX_RESOURCE_KEYS:
+        raise TooManyResourcesError(None)  # refused before the parse costs any memory
     body = parse_json(raw)
+    count = resource_count(body)
+    if count > MAX_RESOURCES:
+        raise TooManyResourcesError(count)
     validate_body(REQUEST_SCHEMA, body)
     patient_id = body["patientId"]
     resources = tuple(_checked_resources(body["resources"], patient_id))
     return AssessmentRequest(patient_id, resources, _evaluation_date(body))
+
+
+def resource_count(body: Any) -> int:
+    """How many resources the request would have mapped: Bundles count their entries (a body
+    of the wrong shape counts 0 here and is refused by the schema)."""
+    resources = body.get("resources") if isinstance(body, dict) else None
+    if not isinstance(resources, list):
+        return 0
+    count = 0
+    for resource in resources:
+        bundle = isinstance(resource, dict) and resource.get("resourceType") == "Bundle"
+        entries = resource.get("entry") if bundle else None
+        count += len(entries) if isinstance(entries, list) else 1
+    return count
 
 
 def _evaluation_date(body: dict[str, Any]) -> date | None:
@@ -301,11 +344,15 @@ def _alert(alert: Alert) -> dict[str, Any]:
 
 
 def handle(
-    http: Request, settings: Settings, now: Callable[[ZoneInfo], datetime]
+    http: Request,
+    settings: Settings,
+    now: Callable[[ZoneInfo], datetime],
+    token_patient: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """(status, body) of one call: 200 with the assessment, or an OperationOutcome."""
+    """(status, body) of one call: 200 with the assessment, or an OperationOutcome.
+    `token_patient`: the patient the caller's launch token names, if it names one."""
     started = time.perf_counter()
-    status, body, counts = _answer(http, settings, now)
+    status, body, counts = _answer(http, settings, now, token_patient)
     # counts and timings only: never the patient id, values or dates (DEVELOPERS.md)
     log_event(
         "assessment",
@@ -319,7 +366,12 @@ def handle(
 Answer = tuple[int, dict[str, Any], dict[str, int]]  # status, body, counts for the log
 
 
-def _answer(http: Request, settings: Settings, now: Callable[[ZoneInfo], datetime]) -> Answer:
+def _answer(
+    http: Request,
+    settings: Settings,
+    now: Callable[[ZoneInfo], datetime],
+    token_patient: str | None,
+) -> Answer:
     too_large: Answer = 413, _outcome("too-costly", f"body larger than {MAX_BODY_BYTES} bytes"), {}
     if (http.content_length or 0) > MAX_BODY_BYTES:
         return too_large
@@ -332,8 +384,13 @@ def _answer(http: Request, settings: Settings, now: Callable[[ZoneInfo], datetim
         request = parse_request(http.content_type, raw)
     except UnsupportedMediaError:
         return 415, _outcome("not-supported", "Content-Type must be application/json"), {}
+    except TooManyResourcesError as error:
+        return 413, _outcome("too-costly", str(error), "resources"), {}
     except RequestValidationError as error:
         return 400, _outcome("invalid", f"{error.field} {error.message}", error.field), {}
+    if token_patient is not None and request.patient_id != token_patient:
+        text = "patientId is not the patient of the launch token"
+        return 403, _outcome("forbidden", text, "patientId"), {}
     today = now(ZoneInfo(settings.timezone)).date()
     if request.evaluation_date is not None and request.evaluation_date > today:
         text = "evaluationDate must not be after today (as-of grading knows no future)"

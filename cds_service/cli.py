@@ -16,6 +16,7 @@ from cds_service.config import ConfigError, Settings
 from cds_service.demo import DemoOptions, demo_token, run_demo
 from cds_service.fhir_server import DEFAULT_STATE_DIR, FhirServerError
 from cds_service.security import ClientsConfigError, load_clients
+from cds_service.security.launch_tokens import IssuersConfigError, load_issuers
 from cds_service.synthetic import generate_cohort
 from cds_service.synthetic.loader import SeedError, seed_cohort
 from cohort.cli import add_cohort_command
@@ -119,7 +120,14 @@ def configuration_problem() -> str | None:
             if not settings.clients_path:
                 return "ICAHT_CDS_CLIENTS is not set (ICAHT_CDS_AUTH=none: development only)"
             load_clients(settings.clients_path)
-    except (ConfigError, ClientsConfigError) as error:
+        if settings.assessment_auth_mode == "smart":
+            if not settings.smart_issuers_path:
+                return (
+                    "ICAHT_CDS_SMART_ISSUERS is not set (the assessment API checks SMART id_tokens;"
+                    " ICAHT_CDS_ASSESSMENT_AUTH=none: demo and development only)"
+                )
+            load_issuers(settings.smart_issuers_path)
+    except (ConfigError, ClientsConfigError, IssuersConfigError) as error:
         return str(error)
     return None
 

@@ -46,6 +46,13 @@ class Settings:
         "patient/MedicationRequest.rs patient/MedicationStatement.rs"
     )
     smart_launch_url: str | None = None
+    # the assessment API (issue 13, finding 8): "smart" (the SMART launch's id_token, verified
+    # against the EHR keys in ICAHT_CDS_SMART_ISSUERS) or "none" (demo and development only);
+    # None: "smart" when the hooks' authentication is on, else "none"
+    assessment_auth: str | None = None
+    smart_issuers_path: str | None = None
+    # ICAHT_CDS_ASSESSMENT_RATE "calls/seconds" per client and worker process; None: no limit
+    assessment_rate: tuple[int, float] | None = (30, 60.0)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,6 +65,9 @@ class Settings:
             origin_of(public_url)  # the JWT audience and the default CORS origin
         except ValueError as error:
             raise ConfigError("ICAHT_CDS_PUBLIC_URL must be an absolute http(s) URL") from error
+        assessment_auth = (env.get("ICAHT_CDS_ASSESSMENT_AUTH") or "").strip().lower() or None
+        if assessment_auth not in (None, "smart", "none"):
+            raise ConfigError("ICAHT_CDS_ASSESSMENT_AUTH must be 'smart' or 'none'")
         return cls(
             public_url=public_url,
             fhir_url=(env.get("ICAHT_CDS_FHIR_URL") or "").rstrip("/") or None,
@@ -76,6 +86,9 @@ class Settings:
             smart_client_id=env.get("ICAHT_CDS_SMART_CLIENT_ID") or cls.smart_client_id,
             smart_scope=env.get("ICAHT_CDS_SMART_SCOPE") or cls.smart_scope,
             smart_launch_url=_absolute_url(env, "ICAHT_CDS_SMART_LAUNCH_URL"),
+            assessment_auth=assessment_auth,
+            smart_issuers_path=env.get("ICAHT_CDS_SMART_ISSUERS") or None,
+            assessment_rate=_rate(env, "ICAHT_CDS_ASSESSMENT_RATE", cls.assessment_rate),
         )
 
     @property
@@ -87,6 +100,12 @@ class Settings:
     def allowed_cors_origins(self) -> frozenset[str]:
         """The configured CORS origins, or the service's own public origin."""
         return frozenset(self.cors_origins or (self.public_origin,))
+
+    def assessment_auth_mode(self) -> str:
+        """How the assessment API authenticates: "smart" or "none" (see assessment_auth)."""
+        if self.assessment_auth is not None:
+            return self.assessment_auth
+        return "smart" if self.auth == "jwt" else "none"
 
     @property
     def smart_launch(self) -> str:
@@ -100,6 +119,24 @@ def _absolute_url(env: os._Environ[str], name: str) -> str | None:
     if raw is not None and not raw.startswith(("https://", "http://")):
         raise ConfigError(f"{name} must be an absolute http(s) URL")
     return raw
+
+
+def _rate(
+    env: os._Environ[str], name: str, default: tuple[int, float] | None
+) -> tuple[int, float] | None:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw == "off":
+        return None
+    calls, _, seconds = raw.partition("/")
+    try:
+        rate = (int(calls), float(seconds))
+    except ValueError as error:
+        raise ConfigError(f"{name} must be 'calls/seconds' (e.g. 30/60) or 'off'") from error
+    if rate[0] < 1 or not 0 < rate[1] < float("inf"):
+        raise ConfigError(f"{name} must be 'calls/seconds' with both positive, or 'off'")
+    return rate
 
 
 def _number(env: os._Environ[str], name: str, default: float) -> float:

@@ -138,6 +138,8 @@ def _start_service(port: int, fhir_url: str, workdir: Path) -> subprocess.Popen[
         "ICAHT_CDS_PUBLIC_URL": public_url,
         "ICAHT_CDS_CLIENTS": str(client.clients_path),
         "ICAHT_CDS_AUTH": "jwt",
+        # the demo's SMART launch is the open-server one: no EHR, no id_token (decision 0009)
+        "ICAHT_CDS_ASSESSMENT_AUTH": "none",
         "ICAHT_CDS_DATABASE_URL": f"sqlite:///{workdir / 'icaht-cds.sqlite3'}",
         "ICAHT_CDS_TIMEZONE": DEMO_TIMEZONE,
     }

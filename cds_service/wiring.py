@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from cds_service.config import ConfigError, Settings
+from cds_service.rate_limit import RateLimiter
 from cds_service.security import Authenticator, AuthError, load_clients
+from cds_service.security.launch_tokens import LaunchTokenVerifier, load_issuers
 from cds_service.store import Store
 
 
@@ -21,3 +23,22 @@ def jwt_authenticator(settings: Settings, store: Store) -> tuple[Authenticator, 
             "(or ICAHT_CDS_AUTH=none for local development only)"
         )
     return Authenticator(load_clients(settings.clients_path), store), AuthError
+
+
+def launch_token_verifier(settings: Settings) -> LaunchTokenVerifier | None:
+    """The assessment API's token check, or None with ICAHT_CDS_ASSESSMENT_AUTH=none."""
+    if settings.assessment_auth_mode == "none":
+        return None
+    if not settings.smart_issuers_path:
+        raise ConfigError(
+            "ICAHT_CDS_SMART_ISSUERS must name the EHRs whose SMART id_tokens the assessment API "
+            "accepts (or ICAHT_CDS_ASSESSMENT_AUTH=none for the demo and development only)"
+        )
+    return LaunchTokenVerifier(load_issuers(settings.smart_issuers_path), settings.smart_client_id)
+
+
+def assessment_rate_limiter(settings: Settings) -> RateLimiter | None:
+    if settings.assessment_rate is None:
+        return None
+    calls, seconds = settings.assessment_rate
+    return RateLimiter(calls, seconds)

@@ -11,6 +11,10 @@ authlib's authorization server rather than on hand-written OAuth:
   invalid_request back to the app);
 - `POST /auth/token`: the code for a token; the verifier is checked (authlib's RFC 7636 code);
   the answer carries `patient`, `scope`, `expires_in` and, when the launch had one, `appContext`;
+  with the `openid` scope also an OpenID Connect `id_token` (RS256, a real 2048-bit RSA key of this
+  EHR; `iss` this server, `aud` the client id, `sub` and `fhirUser` the clinician), which the app
+  sends to the assessment API (issue 13, finding 8);
+- `GET  /auth/jwks`: the public key of the id_tokens (`jwks_uri` in the discovery document);
 - `/fhir/...`: a gateway to the real FHIR server that refuses unknown or expired bearer tokens
   (401) and resource types outside the token's scopes (403), rewrites the upstream base URL in
   bodies (paging links, fullUrl) and adds CORS headers, as an EHR's FHIR endpoint would.
@@ -28,18 +32,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import jwt
 import requests
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from cds_service.fhir_server import free_port
 
 TEST_CLINICIAN = "Practitioner/test-clinician"
+ID_TOKEN_KID = "test-ehr-id-token-1"
 DEFAULT_TOKEN_SECONDS = 3600
 _CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -183,6 +190,7 @@ class SmartTestEhr:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.standalone_patient: str | None = None
+        self.id_token_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.state = _State()
         self.http = requests.Session()
         self.app = self._build_app()
@@ -192,6 +200,28 @@ class SmartTestEhr:
     @property
     def fhir_base(self) -> str:
         return f"{self.url}/fhir"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.url}/auth/jwks"
+
+    def jwks(self) -> dict[str, Any]:
+        """The id_tokens' public key, as /auth/jwks publishes it."""
+        public = jwt.algorithms.RSAAlgorithm.to_jwk(self.id_token_key.public_key(), as_dict=True)
+        return {"keys": [public | {"kid": ID_TOKEN_KID, "alg": "RS256", "use": "sig"}]}
+
+    def id_token(self, client_id: str, lifetime: int) -> str:
+        """An OpenID Connect id_token for the test clinician, signed with this EHR's key."""
+        now = int(self.clock())
+        claims = {
+            "iss": self.url,
+            "sub": "test-clinician",
+            "aud": client_id,
+            "iat": now,
+            "exp": now + lifetime,
+            "fhirUser": f"{self.fhir_base}/{TEST_CLINICIAN}",
+        }
+        return jwt.encode(claims, self.id_token_key, "RS256", headers={"kid": ID_TOKEN_KID})
 
     @property
     def events(self) -> list[str]:
@@ -233,6 +263,7 @@ class SmartTestEhr:
         app.add_url_rule(
             "/auth/token", "token", lambda: self._token(server), methods=["POST", "OPTIONS"]
         )
+        app.add_url_rule("/auth/jwks", "jwks", lambda: _with_cors(jsonify(self.jwks())))
         app.add_url_rule(
             "/fhir/<path:path>", "fhir", self._gateway, methods=["GET", "POST", "OPTIONS"]
         )
@@ -241,6 +272,7 @@ class SmartTestEhr:
     def _authorization_server(self, app: Flask) -> AuthorizationServer:
         state = self.state
         clock = self.clock
+        ehr = self
 
         class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
             TOKEN_ENDPOINT_AUTH_METHODS = ["none"]  # noqa: RUF012 (authlib's class attribute)
@@ -297,6 +329,8 @@ class SmartTestEhr:
             }
             if launch.app_context is not None:
                 answer["appContext"] = launch.app_context
+            if "openid" in granted.split():
+                answer["id_token"] = ehr.id_token(client.client_id, launch.token_seconds)
             return answer
 
         server = AuthorizationServer(app, query_client=self._query_client, save_token=_no_store)
@@ -312,6 +346,7 @@ class SmartTestEhr:
             "issuer": self.url,
             "authorization_endpoint": f"{self.url}/auth/authorize",
             "token_endpoint": f"{self.url}/auth/token",
+            "jwks_uri": self.jwks_url,
             "grant_types_supported": ["authorization_code"],
             "response_types_supported": ["code"],
             "token_endpoint_auth_methods_supported": ["none"],

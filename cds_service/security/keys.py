@@ -17,6 +17,9 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
 ALGORITHMS = ("RS384", "ES384")
+# what an RSA key's declared `alg` may be: RS384 for the hooks; OpenID Connect id_tokens
+# (the assessment API, launch_tokens.py) are RS256 at most EHRs
+HOOK_RSA_ALGORITHMS = ("RS384",)
 MIN_RSA_BITS = 2048
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
 
@@ -35,6 +38,7 @@ class PublicKey:
     kid: str
     alg: str  # the one algorithm this key verifies: RS384 or ES384
     key: Any = None  # cryptography RSAPublicKey / EllipticCurvePublicKey
+    declared_alg: str | None = None  # the JWK's own `alg`, when it has one
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,11 @@ class KeySet:
 EMPTY_KEY_SET = KeySet({})
 
 
-def parse_jwks(document: Any, *, strict: bool) -> KeySet:
-    """Usable keys of a JWKS document; with `strict`, any unusable key raises KeySetError."""
+def parse_jwks(
+    document: Any, *, strict: bool, rsa_algs: tuple[str, ...] = HOOK_RSA_ALGORITHMS
+) -> KeySet:
+    """Usable keys of a JWKS document; with `strict`, any unusable key raises KeySetError.
+    `rsa_algs`: the `alg` an RSA key may declare (see HOOK_RSA_ALGORITHMS)."""
     keys = document.get("keys") if isinstance(document, Mapping) else None
     if not isinstance(keys, list):
         raise KeySetError("keys", "a JWKS needs a 'keys' array")
@@ -57,7 +64,7 @@ def parse_jwks(document: Any, *, strict: bool) -> KeySet:
     duplicates: set[str] = set()
     for index, jwk in enumerate(keys):
         try:
-            key = parse_jwk(jwk)
+            key = parse_jwk(jwk, rsa_algs)
         except KeySetError as error:
             if strict:
                 raise KeySetError(f"keys[{index}]", error.message) from None
@@ -70,7 +77,7 @@ def parse_jwks(document: Any, *, strict: bool) -> KeySet:
     return KeySet({kid: key for kid, key in found.items() if kid not in duplicates})
 
 
-def parse_jwk(jwk: Any) -> PublicKey:
+def parse_jwk(jwk: Any, rsa_algs: tuple[str, ...] = HOOK_RSA_ALGORITHMS) -> PublicKey:
     if not isinstance(jwk, Mapping):
         raise KeySetError("key", "must be an object")
     kid = jwk.get("kid")
@@ -82,14 +89,15 @@ def parse_jwk(jwk: Any) -> PublicKey:
         raise KeySetError("use", "must be 'sig'")
     alg = _algorithm_for(jwk)
     declared = jwk.get("alg")
-    if declared is not None and declared != alg:
-        raise KeySetError("alg", f"must be {alg} for this key type")
+    allowed = rsa_algs if alg == "RS384" else (alg,)
+    if declared is not None and declared not in allowed:
+        raise KeySetError("alg", f"must be {' or '.join(allowed)} for this key type")
     try:
         key = PyJWK(dict(jwk), alg).key
     except (PyJWTError, ValueError, TypeError):
         raise KeySetError("key", f"is not a valid {alg} public key") from None
     _check_strength(key)
-    return PublicKey(kid, alg, key)
+    return PublicKey(kid, alg, key, declared)
 
 
 def _algorithm_for(jwk: Mapping[str, Any]) -> str:

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 
 import requests
 
-from cds_service.security.keys import KeySet, KeySetError, PublicKey, parse_jwks
+from cds_service.security.keys import (
+    HOOK_RSA_ALGORITHMS,
+    KeySet,
+    KeySetError,
+    PublicKey,
+    parse_jwks,
+)
 
 MAX_JWKS_BYTES = 64 * 1024
 
@@ -46,8 +52,10 @@ class RemoteKeySets:
         lifespan: float,
         refetch_interval: float,
         clock: Callable[[], float],
+        rsa_algs: tuple[str, ...] = HOOK_RSA_ALGORITHMS,
     ) -> None:
         self._timeout = timeout
+        self._rsa_algs = rsa_algs
         self._lifespan = lifespan
         self._refetch_interval = refetch_interval
         self._clock = clock
@@ -80,7 +88,7 @@ class RemoteKeySets:
     def _refresh(self, url: str, previous: _Entry | None) -> KeySet:
         now = self._clock()
         try:
-            keys = fetch_jwks(url, self._timeout)
+            keys = fetch_jwks(url, self._timeout, self._rsa_algs)
         except JwksUnavailableError:
             old_keys = previous.keys if previous else None
             old_time = previous.fetched_at if previous else now
@@ -97,12 +105,12 @@ class RemoteKeySets:
             return self._locks.setdefault(url, threading.Lock())
 
 
-def fetch_jwks(url: str, timeout: float) -> KeySet:
+def fetch_jwks(url: str, timeout: float, rsa_algs: tuple[str, ...] = HOOK_RSA_ALGORITHMS) -> KeySet:
     """GET a JWKS: no redirects, bounded time and size; JwksUnavailableError on any failure."""
     deadline = time.monotonic() + 2 * timeout
     try:
         body = _download(url, timeout, deadline)
-        return parse_jwks(json.loads(body), strict=False)
+        return parse_jwks(json.loads(body), strict=False, rsa_algs=rsa_algs)
     except (requests.RequestException, ValueError, KeySetError) as error:
         # ValueError covers JSON errors; the URL is configuration, not a secret
         reason = f"{type(error).__name__}: {error}"[:200]

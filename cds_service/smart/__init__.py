@@ -1,9 +1,10 @@
 """The SMART-on-FHIR app's service side: its static files and its configuration document.
 
 The app itself (launch.html, index.html, app.js, vendor/...) lives in `static/`; it reads the
-patient's data with the EHR's access token and posts it to `/api/v1/assessment`. The service
-never sees the token: it only serves the files and tells the app its client id, scopes, the
-assessment URL and which lab codes to read (the same LOINC table the hooks prefetch with).
+patient's data with the EHR's access token and posts it to `/api/v1/assessment` with the launch's
+OpenID Connect id_token (which the API verifies, docs/decisions/0009). The service never sees the
+access token: it only serves the files and tells the app its client id, scopes, the assessment
+URL and which lab codes to read (the same LOINC table the hooks prefetch with).
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ class Served:
             "ICAHT_CDS_PUBLIC_URL": self.url,
             "ICAHT_CDS_CLIENTS": str(self.workdir / "clients.json"),
             "ICAHT_CDS_DATABASE_URL": self.database_url,
+            "ICAHT_CDS_ASSESSMENT_AUTH": "none",  # this test calls no assessment API
         }
         command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(self.port)]
         log = (self.workdir / "service.log").open("ab")

@@ -3,9 +3,11 @@ its assessment API, a test EHR (authlib authorization server + token-checking FH
 tests/smart_auth_server.py) and the real FHIR server holding the synthetic cohort.
 
 Every launch is a full SMART App Launch 2 round trip: launch.html -> discovery -> authorize (PKCE
-S256) -> index.html -> token -> FHIR reads with the bearer token -> POST /api/v1/assessment ->
-chart. What the page shows is checked against the synthetic patient's designed course and the
-service's answer; one screenshot per course goes to .state/artefacts/smart/.
+S256) -> index.html -> token (with an RS256 id_token) -> FHIR reads with the bearer token -> POST
+/api/v1/assessment with the id_token, which the service verifies against the test EHR's published
+JWKS (issue 13, finding 8) -> chart. What the page shows is checked against the synthetic
+patient's designed course and the service's answer; one screenshot per course goes to
+.state/artefacts/smart/.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
+import jwt
 import pytest
 import requests
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -92,10 +95,18 @@ def framing() -> Iterator[FramingPages]:
 
 
 class ServedApp:
-    """The service (auth off: the app's API takes no EHR JWT) in a thread on a free port."""
+    """The service in a thread on a free port: the hooks without JWTs (the tests call them
+    directly), the assessment API as configured (the test EHR's id_tokens, or open for the
+    demo's open-server launch)."""
 
-    def __init__(self, database_url: str, frame_ancestors: tuple[str, ...]) -> None:
-        self.port = free_port()
+    def __init__(
+        self,
+        database_url: str,
+        port: int,
+        frame_ancestors: tuple[str, ...] = (),
+        **assessment: Any,
+    ) -> None:
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
         settings = Settings(
             auth="none",
@@ -103,6 +114,7 @@ class ServedApp:
             database_url=database_url,
             timezone="Europe/Berlin",
             frame_ancestors=frame_ancestors,
+            **assessment,
         )
         self.server: BaseWSGIServer = make_server(
             "127.0.0.1", self.port, create_app(settings), threaded=True
@@ -114,8 +126,20 @@ class ServedApp:
 
 
 @pytest.fixture(scope="module")
-def service(database_url: str, framing: FramingPages) -> Iterator[ServedApp]:
-    served = ServedApp(database_url, (framing.ehr_origin,))
+def service_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def ehr(seeded_fhir_server: LocalFhirServer, service_port: int) -> Iterator[SmartTestEhr]:
+    redirect_prefix = f"http://127.0.0.1:{service_port}/smart/"
+    test_ehr = SmartTestEhr(seeded_fhir_server.base_url, CLIENT_ID, redirect_prefix)
+    test_ehr.start()
+    yield test_ehr
+    test_ehr.stop()
+
+
+def _serve(served: ServedApp) -> Iterator[ServedApp]:
     served.thread.start()
     yield served
     served.server.shutdown()
@@ -123,11 +147,31 @@ def service(database_url: str, framing: FramingPages) -> Iterator[ServedApp]:
 
 
 @pytest.fixture(scope="module")
-def ehr(seeded_fhir_server: LocalFhirServer, service: ServedApp) -> Iterator[SmartTestEhr]:
-    test_ehr = SmartTestEhr(seeded_fhir_server.base_url, CLIENT_ID, f"{service.url}/smart/")
-    test_ehr.start()
-    yield test_ehr
-    test_ehr.stop()
+def service(
+    database_url: str,
+    service_port: int,
+    ehr: SmartTestEhr,
+    framing: FramingPages,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServedApp]:
+    """The assessment API checks the test EHR's id_tokens against its published JWKS."""
+    issuers = tmp_path_factory.mktemp("smart-issuers") / "smart-issuers.json"
+    issuers.write_text(json.dumps({"issuers": [{"iss": ehr.url, "jwks_url": ehr.jwks_url}]}))
+    yield from _serve(
+        ServedApp(
+            database_url,
+            service_port,
+            frame_ancestors=(framing.ehr_origin,),
+            assessment_auth="smart",
+            smart_issuers_path=str(issuers),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_service(database_url: str) -> Iterator[ServedApp]:
+    """As `icaht-cds demo` runs it: the open-server launch has no EHR and no id_token."""
+    yield from _serve(ServedApp(database_url, free_port(), assessment_auth="none"))
 
 
 @pytest.fixture(scope="module")
@@ -499,13 +543,16 @@ def test_standalone_launch_asks_for_a_patient(
 
 def test_open_server_demo_launch(
     page: Page,
-    service: ServedApp,
+    demo_service: ServedApp,
     seeded_fhir_server: LocalFhirServer,
     synthetic_cohort: list[SyntheticPatient],
 ) -> None:
-    """The demo's launch: an open FHIR server, no OAuth (fhirclient's fhirServiceUrl mode)."""
+    """The demo's launch: an open FHIR server, no OAuth (fhirclient's fhirServiceUrl mode), and
+    the assessment API open (ICAHT_CDS_ASSESSMENT_AUTH=none, as `icaht-cds demo` sets it)."""
     patient = _course(synthetic_cohort, "aplastic")
-    url = service.launch_url(fhirServiceUrl=seeded_fhir_server.base_url, patient=patient.patient_id)
+    url = demo_service.launch_url(
+        fhirServiceUrl=seeded_fhir_server.base_url, patient=patient.patient_id
+    )
     page.goto(url)
     page.wait_for_selector(READY)
 
@@ -585,3 +632,39 @@ def test_refused_condition_scope_is_said_not_fatal(
     assert "did not grant patient/Condition.rs" in missing
     grade = page.locator("#early-grade").get_attribute("data-grade")
     assert grade == str(patient.plan.expected_early_grade)
+
+
+def test_finding8_the_app_sends_the_launch_id_token_and_the_service_checks_it(
+    page: Page, service: ServedApp, ehr: SmartTestEhr, synthetic_cohort: list[SyntheticPatient]
+) -> None:
+    """The assessment call carries the EHR's id_token; the service verified it (200)."""
+    patient = _course(synthetic_cohort, "quick")
+    with page.expect_request(f"{service.url}/api/v1/assessment") as sent:
+        _launch(page, service, ehr, ehr.register_launch(patient.patient_id, APP_CONTEXT))
+
+    scheme, _, token = (sent.value.headers.get("authorization") or "").partition(" ")
+    assert scheme == "Bearer"
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert (claims["iss"], claims["aud"]) == (ehr.url, CLIENT_ID)
+    assert jwt.get_unverified_header(token)["alg"] == "RS256"
+
+
+def test_finding8_an_assessment_call_without_the_token_is_refused_in_words(
+    page: Page, service: ServedApp, ehr: SmartTestEhr, synthetic_cohort: list[SyntheticPatient]
+) -> None:
+    """Someone calling the API without the launch's id_token gets a 401, and the page says so."""
+    patient = _course(synthetic_cohort, "quick")
+    statuses: list[int] = []
+
+    def strip_token(route: Route) -> None:
+        headers = {k: v for k, v in route.request.headers.items() if k != "authorization"}
+        route.continue_(headers=headers)
+
+    page.route(f"{service.url}/api/v1/assessment", strip_token)
+    page.on("response", lambda r: statuses.append(r.status) if "/api/v1/" in r.url else None)
+    page.goto(service.launch_url(iss=ehr.fhir_base, launch=ehr.register_launch(patient.patient_id)))
+    page.wait_for_selector(READY)
+
+    assert statuses == [401]
+    assert page.locator("body").get_attribute("data-state") == "error"
+    assert "did not accept the launch's sign-in" in page.locator("#status").inner_text()

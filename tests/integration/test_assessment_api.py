@@ -47,7 +47,11 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     """Authentication off (the hook is called without a JWT here); clock pinned."""
     store = tmp_path_factory.mktemp("assessment") / "store.sqlite3"
     settings = Settings(
-        public_url=PUBLIC_URL, auth="none", timezone=TZ, database_url=f"sqlite:///{store}"
+        public_url=PUBLIC_URL,
+        auth="none",
+        timezone=TZ,
+        database_url=f"sqlite:///{store}",
+        assessment_rate=None,  # hundreds of calls from one address (finding 8's limit: its tests)
     )
     services: Services = default_services(settings)
     services.clock = pinned_clock
@@ -55,10 +59,18 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
 
 
 @pytest.fixture(scope="module")
-def secured_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
-    """EHR authentication on, as in production."""
+def ehr_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP384R1())
+
+
+@pytest.fixture(scope="module")
+def secured_app(
+    tmp_path_factory: pytest.TempPathFactory, ehr_key: ec.EllipticCurvePrivateKey
+) -> Flask:
+    """EHR authentication on, as in production (hooks: the EHR's JWT; assessment API: the
+    SMART launch's id_token, signed by the same EHR here)."""
     workdir = tmp_path_factory.mktemp("assessment-jwt")
-    key = ec.generate_private_key(ec.SECP384R1())
+    key = ehr_key
     jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
     clients = {
         "clients": [
@@ -70,10 +82,15 @@ def secured_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
         ]
     }
     (workdir / "clients.json").write_text(json.dumps(clients))
+    issuers = {
+        "issuers": [{"iss": "https://ehr.test.invalid", "jwks": clients["clients"][0]["jwks"]}]
+    }
+    (workdir / "smart-issuers.json").write_text(json.dumps(issuers))
     settings = Settings(
         public_url=PUBLIC_URL,
         auth="jwt",
         clients_path=str(workdir / "clients.json"),
+        smart_issuers_path=str(workdir / "smart-issuers.json"),
         database_url=f"sqlite:///{workdir / 'store.sqlite3'}",
         cors_origins=("https://ehr.test.invalid",),
     )
@@ -243,11 +260,19 @@ def test_no_infusion_on_record_gives_an_empty_assessment(client: FlaskClient) ->
     assert answer["series"]["anc"]["points"] == [] and answer["alerts"] == []
 
 
-def test_no_jwt_no_cookie_and_no_cache(secured_app: Flask) -> None:
-    """The API takes no JWT even with EHR authentication on (docs/decisions/0009)."""
+def test_launch_token_no_cookie_and_no_cache(
+    secured_app: Flask, ehr_key: ec.EllipticCurvePrivateKey
+) -> None:
+    """With EHR authentication on, the API takes the SMART launch's id_token (0009, finding 8
+    of issue 13: tests/integration/test_assessment_api_finding8.py)."""
     client = secured_app.test_client()
-    assert client.get("/cds-services").status_code == 401  # the hooks still need one
-    response = client.post(API, json={"patientId": "p-1", "resources": []})
+    assert client.get("/cds-services").status_code == 401  # the hooks need the EHR's JWT
+    body = {"patientId": "p-1", "resources": []}
+    assert client.post(API, json=body).status_code == 401
+    now = int(datetime.now().timestamp())
+    claims = {"iss": "https://ehr.test.invalid", "sub": "dr-1", "aud": "icaht-cds-smart"}
+    token = jwt.encode(claims | {"iat": now, "exp": now + 60}, ehr_key, "ES384", {"kid": "k1"})
+    response = client.post(API, json=body, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     assert "Set-Cookie" not in response.headers

@@ -78,10 +78,14 @@ def app(
         ]
     }
     (workdir / "clients.json").write_text(json.dumps(clients))
+    # the assessment API's SMART id_tokens (finding 8): the same EHR's keys, pinned
+    issuers = {"issuers": [{"iss": ISSUER, "jwks": signer.jwks()}]}
+    (workdir / "smart-issuers.json").write_text(json.dumps(issuers))
     settings = Settings(
         public_url=PUBLIC_URL,
         auth="jwt",
         clients_path=str(workdir / "clients.json"),
+        smart_issuers_path=str(workdir / "smart-issuers.json"),
         database_url=f"sqlite:///{workdir / 'store.sqlite3'}",
         timezone="Europe/Berlin",
         metrics_token=METRICS_TOKEN,

@@ -85,7 +85,7 @@ export async function show() {
     phase = "assessment";
     status.textContent = `Assessing ${resources.length} records…`;
     const request = { patientId, resources, ...appContextOf(client) };
-    const assessment = await assess(config.assessmentUrl, request);
+    const assessment = await assess(config.assessmentUrl, request, idTokenOf(client));
     assessment.missing = [...assessment.missing, ...omitted];
     render(assessment, patientLabel(resources));
     status.textContent = statusLine(assessment);
@@ -163,10 +163,20 @@ async function readRecords(client, patientId, observationCodes) {
   return { resources: [patient, ...found], omitted };
 }
 
-async function assess(url, request) {
+// The assessment API takes the launch's OpenID Connect id_token (scope "openid"), signed by
+// the EHR, as its bearer token; the EHR's access token never leaves for the service. The demo's
+// open-server launch has none (the service runs with ICAHT_CDS_ASSESSMENT_AUTH=none there).
+function idTokenOf(client) {
+  const token = client.state.tokenResponse && client.state.tokenResponse.id_token;
+  return typeof token === "string" && token ? token : null;
+}
+
+async function assess(url, request, idToken) {
+  const headers = { "Content-Type": "application/json", Accept: "application/json" };
+  if (idToken) headers.Authorization = `Bearer ${idToken}`;
   const response = await fetch(url, {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    headers,
     body: JSON.stringify(request),
   });
   const body = await response.json().catch(() => null);
@@ -200,6 +210,15 @@ class AppError extends Error {
 }
 
 function explainPhase(phase, error) {
+  if (phase === "assessment" && error && error.status === 401) {
+    return (
+      "The ICAHT service did not accept the launch's sign-in (the EHR's id_token is missing, " +
+      "expired or from an EHR it does not know). Launch the app again from the patient's chart"
+    );
+  }
+  if (phase === "assessment" && error && error.status === 429) {
+    return "The ICAHT service has had too many requests from you just now: wait a minute and reload";
+  }
   if (error && error.status === 401) {
     return (
       "Your session has expired: the FHIR server no longer accepts the access token. " +

@@ -1,0 +1,336 @@
+"""Authentication of the SMART app's calls to `POST /api/v1/assessment` (issue 13, finding 8).
+
+The app sends the OpenID Connect `id_token` its SMART launch got from the EHR (scope `openid
+fhirUser`) as `Authorization: Bearer <jwt>`; this module verifies it against the EHR's own keys,
+as the hook JWTs are verified (`authenticator.py`), with the EHR's OAuth server configured in the
+file named by ICAHT_CDS_SMART_ISSUERS:
+
+```yaml
+issuers:
+  - iss: https://ehr.example.org/oauth2          # the id_token's `iss`, compared exactly
+    jwks_url: https://ehr.example.org/oauth2/jwks  # or a list (the only URLs a `jku` may name)
+    jwks: {keys: [...]}                            # and/or public keys pinned inline
+    audience: icaht-cds-smart                      # optional; default ICAHT_CDS_SMART_CLIENT_ID
+```
+
+Checks, cheapest first: compact JWS of bounded length; `alg` RS256, RS384 (an RSA key of >= 2048
+bits) or ES384 (a P-384 key): RS256 because OpenID Connect makes it the one algorithm every
+provider must offer, and the family is fixed by the key's type, never by the token (no `none`, no
+HMAC); `kid` required; `iss` configured; signature; `aud` holds the SMART client id (and `azp` is
+it when there are several audiences, OIDC Core 3.1.3.7); `exp`, `iat`, `nbf` with 60 s leeway;
+`sub` present. An id_token is a bearer credential for the launch's session, used for every
+assessment of that session, so there is no `jti` replay check (the hooks' JWTs are one per call).
+
+Patient binding: an id_token names the user, not the patient in context (SMART hands the patient
+over in the token response, which the service never sees). When the token does carry a patient
+(a `patient` claim, as some EHRs put in JWT access tokens, or a `fhirUser` that is a Patient: a
+patient-facing launch) the request's `patientId` must be that patient (-> 403).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import jwt
+import yaml
+from jwt.exceptions import PyJWTError
+
+from cds_service.security.authenticator import AuthError, _bearer_token
+from cds_service.security.keys import EMPTY_KEY_SET, KeySet, KeySetError, PublicKey, parse_jwks
+from cds_service.security.remote import JwksUnavailableError, RemoteKeySets
+from cds_service.security.urls import UrlError, normalise_url
+
+log = logging.getLogger("cds_service.security")
+
+ISSUERS_ENV = "ICAHT_CDS_SMART_ISSUERS"
+MAX_CLAIM_LENGTH = 256
+# header alg -> the key type (keys.PublicKey.alg names the key's family) that may verify it
+ALGORITHM_FAMILY = {"RS256": "RS384", "RS384": "RS384", "ES384": "ES384"}
+RSA_ALGORITHMS = ("RS256", "RS384")
+_REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub"]
+_PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})$")
+_ISSUER_FIELDS = frozenset({"iss", "jwks_url", "jwks", "audience"})
+
+
+class IssuersConfigError(ValueError):
+    """The issuers file is unreadable or invalid; the message names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{ISSUERS_ENV}: {field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class SmartIssuer:
+    """An EHR's OAuth server whose id_tokens the assessment API accepts."""
+
+    iss: str
+    jwks_urls: tuple[str, ...] = ()
+    jwks: Mapping[str, Any] | None = None  # pinned public keys
+    audience: str | None = None  # None: the SMART client id of the settings
+
+
+@dataclass(frozen=True)
+class LaunchIdentity:
+    """Who called: the EHR (iss), its user (sub) and, when the token names one, the patient."""
+
+    iss: str
+    sub: str
+    patient: str | None
+
+    @property
+    def rate_key(self) -> str:
+        return f"{self.iss} {self.sub}"
+
+
+@dataclass(frozen=True)
+class _Issuer:
+    config: SmartIssuer
+    inline: KeySet
+    audience: str
+
+
+class LaunchTokenVerifier:
+    def __init__(
+        self,
+        issuers: Sequence[SmartIssuer],
+        client_id: str,
+        *,
+        leeway_seconds: int = 60,
+        jwks_timeout: float = 2.0,
+        jwks_lifespan: int = 300,
+        jwks_refetch_interval: float = 10.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        """`issuers`: the allow-list (load_issuers). `client_id`: the default audience."""
+        if not issuers:
+            raise IssuersConfigError("issuers", "at least one issuer is needed")
+        self._issuers = {
+            issuer.iss: _Issuer(
+                issuer,
+                _pinned(issuer.jwks) if issuer.jwks else EMPTY_KEY_SET,
+                issuer.audience or client_id,
+            )
+            for issuer in issuers
+        }
+        self._leeway = leeway_seconds
+        self._clock = clock or (lambda: datetime.now(UTC))
+        cache_clock = time.monotonic if clock is None else (lambda: self._clock().timestamp())
+        self._remote = RemoteKeySets(
+            timeout=jwks_timeout,
+            lifespan=jwks_lifespan,
+            refetch_interval=jwks_refetch_interval,
+            clock=cache_clock,
+            rsa_algs=RSA_ALGORITHMS,
+        )
+
+    def verify(self, authorization: str | None) -> LaunchIdentity:
+        """The caller's identity, or AuthError (the reason is logged, never the token)."""
+        try:
+            return self._verify(authorization)
+        except AuthError as error:
+            log.warning("SMART launch token rejected: %s", error)
+            raise
+
+    def _verify(self, authorization: str | None) -> LaunchIdentity:
+        token = _bearer_token(authorization)
+        header = _checked_header(token)
+        issuer = self._issuer_of(token)
+        key = self._key(issuer, header)
+        claims = _verified_claims(token, key, header["alg"], issuer)
+        self._check_times(claims)
+        sub = _string_claim(claims, "sub")
+        assert sub is not None
+        return LaunchIdentity(issuer.config.iss, sub, _patient_of(claims))
+
+    def _issuer_of(self, token: str) -> _Issuer:
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except PyJWTError as error:
+            raise AuthError(f"malformed JWT payload ({type(error).__name__})") from None
+        iss = unverified.get("iss")
+        issuer = self._issuers.get(iss) if isinstance(iss, str) else None
+        if issuer is None:
+            raise AuthError("unknown or missing iss")
+        return issuer
+
+    def _key(self, issuer: _Issuer, header: Mapping[str, Any]) -> PublicKey:
+        config = issuer.config
+        kid, jku = header["kid"], header.get("jku")
+        if jku is not None and jku not in config.jwks_urls:
+            raise AuthError(f"jku is not on the allow-list of iss {config.iss}")
+        key = issuer.inline.get(kid) if jku is None else None
+        unavailable: JwksUnavailableError | None = None
+        for url in (jku,) if jku is not None else config.jwks_urls:
+            if key is not None:
+                break
+            try:
+                key = self._remote.lookup(url, kid)
+            except JwksUnavailableError as error:
+                unavailable = error
+        if key is None and unavailable is not None:
+            raise AuthError(f"JWKS unavailable for iss {config.iss}: {unavailable}")
+        if key is None:
+            raise AuthError(f"unknown kid for iss {config.iss}")
+        family = key.alg == ALGORITHM_FAMILY[header["alg"]]
+        if not family or key.declared_alg not in (None, header["alg"]):
+            raise AuthError(f"alg does not match the key of kid (iss {config.iss})")
+        return key
+
+    def _check_times(self, claims: Mapping[str, Any]) -> None:
+        now = self._clock().timestamp()
+        if _number_claim(claims, "exp") + self._leeway <= now:
+            raise AuthError("expired (exp)")
+        if _number_claim(claims, "iat") > now + self._leeway:
+            raise AuthError("issued in the future (iat)")
+        if claims.get("nbf") is not None and _number_claim(claims, "nbf") > now + self._leeway:
+            raise AuthError("not yet valid (nbf)")
+
+
+def _pinned(jwks: Mapping[str, Any]) -> KeySet:
+    return parse_jwks(jwks, strict=True, rsa_algs=RSA_ALGORITHMS)
+
+
+def _checked_header(token: str) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except PyJWTError as error:
+        raise AuthError(f"malformed JWT header ({type(error).__name__})") from None
+    if header.get("alg") not in ALGORITHM_FAMILY:
+        raise AuthError("alg is not RS256, RS384 or ES384")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_CLAIM_LENGTH:
+        raise AuthError("kid missing or invalid")
+    if "crit" in header:
+        raise AuthError("crit header extensions are not supported")
+    if header.get("jku") is not None and not isinstance(header["jku"], str):
+        raise AuthError("jku is not a string")
+    return header
+
+
+def _verified_claims(token: str, key: PublicKey, alg: str, issuer: _Issuer) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=[alg],  # one of the key family's, checked in _key
+            audience=issuer.audience,
+            issuer=issuer.config.iss,
+            options={
+                "require": _REQUIRED_CLAIMS,
+                "verify_exp": False,  # checked against the injected clock
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
+    except PyJWTError as error:
+        raise AuthError(f"JWT verification failed ({type(error).__name__})") from None
+    audiences = claims["aud"]
+    if isinstance(audiences, list) and len(audiences) > 1 and claims.get("azp") != issuer.audience:
+        raise AuthError("several audiences and azp is not the SMART client id")
+    return claims
+
+
+def _patient_of(claims: Mapping[str, Any]) -> str | None:
+    patient = claims.get("patient")
+    if patient is not None:
+        if not isinstance(patient, str) or not patient or len(patient) > MAX_CLAIM_LENGTH:
+            raise AuthError("patient claim is not a short string")
+        match = _PATIENT_REFERENCE.search(patient)
+        return match.group(1) if match else patient
+    user = claims.get("fhirUser")
+    match = _PATIENT_REFERENCE.search(user) if isinstance(user, str) else None
+    return match.group(1) if match else None
+
+
+def _number_claim(claims: Mapping[str, Any], name: str) -> float:
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise AuthError(f"{name} is not a number")
+    return float(value)
+
+
+def _string_claim(claims: Mapping[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value or len(value) > MAX_CLAIM_LENGTH:
+        raise AuthError(f"{name} missing or not a short string")
+    return value
+
+
+# ------------------------------------------------------------------------ the issuers file
+
+
+def load_issuers(path: str | Path) -> tuple[SmartIssuer, ...]:
+    """Read and check the ICAHT_CDS_SMART_ISSUERS file (YAML, or JSON by its .json name)."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as error:
+        raise IssuersConfigError("(file)", f"cannot read {source}: {error.strerror}") from None
+    try:
+        document = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError):
+        raise IssuersConfigError("(file)", f"{source} is not valid JSON/YAML") from None
+    return issuers_from_document(document)
+
+
+def issuers_from_document(document: Any) -> tuple[SmartIssuer, ...]:
+    items = document.get("issuers") if isinstance(document, Mapping) else None
+    if not isinstance(items, list) or not items:
+        raise IssuersConfigError("issuers", "must be a non-empty list")
+    issuers = tuple(_issuer(item, f"issuers[{index}]") for index, item in enumerate(items))
+    seen: set[str] = set()
+    for index, issuer in enumerate(issuers):
+        if issuer.iss in seen:
+            raise IssuersConfigError(f"issuers[{index}].iss", "issuer is configured twice")
+        seen.add(issuer.iss)
+    return issuers
+
+
+def _issuer(item: Any, where: str) -> SmartIssuer:
+    if not isinstance(item, Mapping):
+        raise IssuersConfigError(where, "must be an object")
+    unknown = sorted(set(item) - _ISSUER_FIELDS)
+    if unknown:
+        raise IssuersConfigError(f"{where}.{unknown[0]}", "unknown field")
+    iss = item.get("iss")
+    if not isinstance(iss, str) or not iss or len(iss) > 2048:
+        raise IssuersConfigError(f"{where}.iss", "is required (a string)")
+    urls = item.get("jwks_url", ())
+    jwks_urls = (urls,) if isinstance(urls, str) else urls
+    if not isinstance(jwks_urls, list | tuple):
+        raise IssuersConfigError(f"{where}.jwks_url", "must be a URL or a list of URLs")
+    for position, url in enumerate(jwks_urls):
+        _check_url(url, f"{where}.jwks_url[{position}]")
+    jwks = item.get("jwks")
+    if jwks is not None:
+        try:
+            _pinned(jwks)
+        except KeySetError as error:
+            raise IssuersConfigError(f"{where}.jwks.{error.where}", error.message) from None
+        jwks = MappingProxyType(dict(jwks))
+    if not jwks_urls and jwks is None:
+        raise IssuersConfigError(f"{where}.jwks_url|jwks", "an issuer needs jwks_url or jwks")
+    audience = item.get("audience")
+    if audience is not None and (not isinstance(audience, str) or not audience):
+        raise IssuersConfigError(f"{where}.audience", "must be a non-empty string")
+    return SmartIssuer(iss, tuple(jwks_urls), jwks, audience)
+
+
+def _check_url(url: Any, field: str) -> None:
+    try:
+        normal = normalise_url(url)
+    except UrlError as error:
+        raise IssuersConfigError(field, str(error)) from None
+    if normal.scheme != "https" and not normal.is_loopback:
+        raise IssuersConfigError(field, "must use https (http only on a loopback address)")
