@@ -101,6 +101,7 @@ class Settings:
         """The configured CORS origins, or the service's own public origin."""
         return frozenset(self.cors_origins or (self.public_origin,))
 
+    @property
     def assessment_auth_mode(self) -> str:
         """How the assessment API authenticates: "smart" or "none" (see assessment_auth)."""
         if self.assessment_auth is not None:
