@@ -169,9 +169,12 @@ def service(
 
 
 @pytest.fixture(scope="module")
-def demo_service(database_url: str) -> Iterator[ServedApp]:
+def demo_service(database_url: str, framing: FramingPages) -> Iterator[ServedApp]:
     """As `icaht-cds demo` runs it: the open-server launch has no EHR and no id_token."""
-    yield from _serve(ServedApp(database_url, free_port(), assessment_auth="none"))
+    served = ServedApp(
+        database_url, free_port(), frame_ancestors=(framing.ehr_origin,), assessment_auth="none"
+    )
+    yield from _serve(served)
 
 
 @pytest.fixture(scope="module")
@@ -380,13 +383,14 @@ def test_side_panel_400px_and_keyboard(
 
 def test_finding_13_the_app_runs_in_the_configured_ehr_frame_and_in_no_other(
     browser: Browser,
-    service: ServedApp,
+    demo_service: ServedApp,
     framing: FramingPages,
     seeded_fhir_server: LocalFhirServer,
     synthetic_cohort: list[SyntheticPatient],
 ) -> None:
+    # the open-server launch (no EHR login): what is tested here is the frame, not the token
     patient = _course(synthetic_cohort, "aplastic")
-    app_url = service.launch_url(
+    app_url = demo_service.launch_url(
         fhirServiceUrl=seeded_fhir_server.base_url, patient=patient.patient_id
     )
     context = browser.new_context(viewport={"width": 1280, "height": 800})

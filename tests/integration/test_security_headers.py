@@ -61,6 +61,9 @@ def _app(clients_file: Path, **settings: object) -> Flask:
         "auth": "jwt",
         "clients_path": str(clients_file),
         "database_url": f"sqlite:///{store}",
+        # the assessment API's SMART id_token check (finding 8) is tested in its own files;
+        # here only the headers of its answers matter
+        "assessment_auth": "none",
     }
     return create_app(Settings(**(defaults | settings)))  # type: ignore[arg-type]
 
@@ -208,6 +211,7 @@ def served(clients_file: Path) -> Iterator[str]:
         "ICAHT_CDS_CORS_ORIGINS": EHR,
         "ICAHT_CDS_FRAME_ANCESTORS": EHR,
         "ICAHT_CDS_METRICS_TOKEN": METRICS_TOKEN,
+        "ICAHT_CDS_ASSESSMENT_AUTH": "none",  # no SMART issuers here: finding 8 has its tests
     }
     command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)]
     log = (workdir / "service.log").open("ab")
