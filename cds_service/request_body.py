@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,17 +53,58 @@ def read_json(http: Request, max_bytes: int) -> Any:
 
 
 def parse_json(raw: bytes) -> Any:
-    """Strict JSON: no NaN/Infinity, no huge integers, bounded depth, text that can be stored."""
+    """Strict JSON: no NaN/Infinity, no huge integers, bounded depth, text that can be stored.
+
+    The common body costs one C-level parse and one walk over its containers: the per-value
+    checks (long integers, NUL, surrogates) run only when a scan of the raw text finds what
+    could be one of them (a NUL or surrogate is written as a \\u escape; an integer as digits)."""
+    suspicious_text = _SUSPICIOUS_ESCAPE.search(raw) is not None or b"\x00" in raw
+    long_digits = _LONG_DIGITS.search(raw) is not None
     try:
-        body = json.loads(raw, parse_constant=_refuse_constant, parse_int=_bounded_int)
+        body = json.loads(
+            raw,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int if long_digits else int,
+        )
     except (ValueError, RecursionError) as error:
         field, _, message = str(error).partition(": ")
         if isinstance(error, RequestValidationError):
             raise RequestValidationError(field, message) from None
         raise RequestValidationError("(body)", "is not valid JSON") from None
-    for path, value, depth in _walk(body):
-        _check_value(path, value, depth)
+    _check_depth(body)
+    if suspicious_text:
+        for path, value, depth in _walk(body):
+            _check_value(path, value, depth)
     return body
+
+
+# a \u escape of NUL or of a surrogate (paired ones, e.g. an emoji, are checked and pass)
+_SUSPICIOUS_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+_LONG_DIGITS = re.compile(rb"[0-9]{%d}" % (MAX_INTEGER_DIGITS + 1))
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as inf
+        raise RequestValidationError("(body)", "holds a number too large to be a value")
+    return value
+
+
+def _check_depth(body: Any) -> None:
+    """Nesting of objects and arrays, iteratively, level by level over the containers only."""
+    level = [body] if isinstance(body, dict | list) else []
+    depth = 0
+    while level:
+        if depth > MAX_JSON_DEPTH:
+            raise RequestValidationError("(body)", f"nests deeper than {MAX_JSON_DEPTH}")
+        below: list[Any] = []
+        for value in level:
+            for child in value.values() if type(value) is dict else value:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
+        depth += 1
 
 
 def _refuse_constant(name: str) -> Any:
