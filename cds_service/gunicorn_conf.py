@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-bind = os.environ.get("ICAHT_CDS_BIND", "0.0.0.0:8080")
+bind = "127.0.0.1:8080"  # `icaht-cds serve --host --port` passes its own
 workers = int(os.environ.get("ICAHT_CDS_WORKERS", "4"))
 worker_class = "cds_service.gevent_worker.BufferingGeventWorker"
 # connections one worker holds at once (each a greenlet and a file descriptor); beyond them
