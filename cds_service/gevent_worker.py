@@ -35,6 +35,11 @@ class BufferingGeventWorker(GeventWorker):  # type: ignore[misc]
     """The gevent worker that buffers each request body within a deadline."""
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
+        if getattr(req, "_expected_100_continue", False):
+            # a client that waits for "100 Continue" before its body gets it now, before the
+            # body is read, not (as gunicorn would) when the application starts
+            sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            req._expected_100_continue = False
         body = _read_body(req)
         if body is None:
             util.write_error(sock, 408, "Request Timeout", "the request body came too slowly")
