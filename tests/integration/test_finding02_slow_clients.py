@@ -179,3 +179,24 @@ def test_finding02_slow_body_is_cut_off(served: ServedProcess) -> None:
             sender.close()
     assert all(sender.cut_off_after is not None for sender in senders)
     assert all(sender.cut_off_after < 30 for sender in senders if sender.cut_off_after)
+
+
+def test_a_client_waiting_for_100_continue_gets_it_before_sending_its_body(
+    served: ServedProcess,
+) -> None:
+    # the worker reads bodies whole before the application runs: it must say "100 Continue"
+    # first, or such a client waits (curl 1 s, others longer) before sending its body
+    body = json.dumps(json.loads(FIXTURE.read_text())).encode()
+    head = (
+        f"POST {HOOK_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", served.port), timeout=ANSWER_BOUND_SECONDS) as sock:
+        sock.sendall(head)
+        interim = sock.recv(4096)
+        sock.sendall(body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert interim.startswith(b"HTTP/1.1 100 Continue")
+    assert answer.startswith(b"HTTP/1.1 200")
