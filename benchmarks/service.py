@@ -78,10 +78,9 @@ def main() -> None:
         default=["prefetch", "fallback", "healthz"],
         choices=["prefetch", "fallback", "healthz"],
     )
-    parser.add_argument("--workers", type=int, default=4)  # icaht-cds serve's defaults
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=4)  # icaht-cds serve's default
     args = parser.parse_args()
-    os.environ["ICAHT_BENCH_GUNICORN"] = f"{args.workers} {args.threads}"
+    os.environ["ICAHT_BENCH_GUNICORN"] = str(args.workers)
     if shutil.which("wrk") is None:
         sys.exit("benchmarks/service.py needs wrk: apt-get install wrk")
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,9 +151,8 @@ def start_service(
         "ICAHT_CDS_TIMEZONE": "Europe/Berlin",
         "ICAHT_CDS_ASSESSMENT_AUTH": "none",  # the benchmark calls the hooks only
     }
-    workers, threads = os.environ["ICAHT_BENCH_GUNICORN"].split()
     command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)]
-    command += ["--workers", workers, "--threads", threads]
+    command += ["--workers", os.environ["ICAHT_BENCH_GUNICORN"]]
     log = (workdir / "service.log").open("wb")
     process = subprocess.Popen(
         [*command, "--state-dir", str(workdir)], env=env, stdout=log, stderr=subprocess.STDOUT

@@ -45,9 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--fhir-url", help="default FHIR server (else ICAHT_CDS_FHIR_URL)")
-    # defaults measured with benchmarks/service.py: docs/decisions/0008-serving.md
+    # worker processes (gevent workers): docs/decisions/0008-serving.md
     serve.add_argument("--workers", type=int, default=int(os.environ.get("ICAHT_CDS_WORKERS", "4")))
-    serve.add_argument("--threads", type=int, default=int(os.environ.get("ICAHT_CDS_THREADS", "1")))
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     serve.set_defaults(func=_serve)
@@ -98,7 +97,8 @@ def _serve(args: argparse.Namespace) -> int:
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     from cds_service.app import create_app  # noqa: PLC0415 (after the metrics mode is set)
-    from cds_service.wsgi import run_gunicorn  # noqa: PLC0415
+    from cds_service.wiring import prepare_store  # noqa: PLC0415
+    from cds_service.wsgi import exec_gunicorn  # noqa: PLC0415
 
     problem = configuration_problem()
     if problem:  # fail here, once, rather than in every gunicorn worker
@@ -108,8 +108,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.dev:
         create_app().run(host=args.host, port=args.port)
         return 0
-    run_gunicorn(f"{args.host}:{args.port}", workers=args.workers, threads=args.threads)
-    return 0
+    prepare_store(Settings.from_env())  # once, before the workers fork (issue 13 finding 12)
+    exec_gunicorn(f"{args.host}:{args.port}", workers=args.workers)
 
 
 def configuration_problem() -> str | None:

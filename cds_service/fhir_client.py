@@ -118,11 +118,17 @@ class FhirClient:
         self,
         per_request_timeout: float = 1.5,
         max_pages: int = 20,
-        pool_size: int = 16,
+        pool_size: int = 32,
+        per_target_limit: int | None = None,
         observer: Callable[[str, float, str], None] | None = None,
     ) -> None:
         self.per_request_timeout = per_request_timeout
         self.max_pages = max_pages
+        self.pool_size = pool_size
+        # searches one FHIR server may run at once from this process: a slow server holds at
+        # most this share of the pool, the rest stays for calls to other servers (finding 3)
+        self.per_target_limit = per_target_limit or max(1, pool_size // 4)
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
         self.observer = observer  # (resource type, seconds, outcome), e.g. for metrics
         self._session = requests.Session()
         self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
@@ -205,26 +211,52 @@ class FhirClient:
         queries: Mapping[str, str],
         deadline: Deadline,
     ) -> dict[str, list[dict[str, Any]] | FhirError]:
-        """Run searches in parallel; each key gets its pages or the error that stopped it."""
-        futures: dict[str, Future[list[dict[str, Any]]]] = {
-            key: self._executor.submit(self.search, target, query, deadline)
-            for key, query in queries.items()
-        }
+        """Run searches in parallel; each key gets its pages or the error that stopped it.
+
+        Each search first takes one of its FHIR server's `per_target_limit` slots (waiting at
+        most until the deadline), so one slow server cannot take the whole pool; a search still
+        queued when the deadline passes is cancelled, and one that starts late does no I/O.
+        """
+        slots = self._slots_of(target)
+        futures: dict[str, Future[list[dict[str, Any]]]] = {}
+        waited_out: set[str] = set()
+        for key, query in queries.items():
+            if not slots.acquire(timeout=deadline.remaining()):
+                waited_out.add(key)
+                continue
+            future = self._executor.submit(self._search_in_time, target, query, deadline)
+            future.add_done_callback(lambda _done: slots.release())
+            futures[key] = future
         wait(futures.values(), timeout=deadline.remaining())
         results: dict[str, list[dict[str, Any]] | FhirError] = {}
-        for key, future in futures.items():
-            if not future.done():
-                results[key] = FhirTimeoutError(f"deadline passed while fetching {key}")
+        for key in queries:
+            future_or_none = futures.get(key)
+            if future_or_none is None or not future_or_none.done():
+                if future_or_none is not None:
+                    future_or_none.cancel()  # still queued: it never starts
+                why = "waiting for the FHIR server" if key in waited_out else "fetching"
+                results[key] = FhirTimeoutError(f"deadline passed while {why} {key}")
                 continue
-            error = future.exception()
-            if error is None:
-                results[key] = future.result()
-            elif isinstance(error, FhirError):
-                results[key] = error
-            else:
-                log.error("unexpected error in FHIR query %s: %s", key, type(error).__name__)
-                results[key] = FhirResponseError(f"unexpected error while fetching {key}")
+            results[key] = _outcome(key, future_or_none)
         return results
+
+    def _search_in_time(
+        self, target: FhirTarget, query: str, deadline: Deadline
+    ) -> list[dict[str, Any]]:
+        if deadline.expired:  # its call has given up: no query for an answer nobody reads
+            raise FhirTimeoutError("deadline passed before the search started")
+        return self.search(target, query, deadline)
+
+    def _slots_of(self, target: FhirTarget) -> threading.BoundedSemaphore:
+        """The concurrency slots of the target's server (scheme, host and port). One per server
+        ever called: the clients file's allow-list bounds them."""
+        parts = urlsplit(target.base_url)
+        server = f"{parts.scheme}://{parts.netloc}".lower()
+        with self._lock:
+            slots = self._slots.get(server)
+            if slots is None:
+                slots = self._slots[server] = threading.BoundedSemaphore(self.per_target_limit)
+            return slots
 
     def _record(self, timing: CallTiming) -> None:
         if self.observer is not None:
@@ -236,6 +268,16 @@ class FhirClient:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._session.close()
+
+
+def _outcome(key: str, future: Future[list[dict[str, Any]]]) -> list[dict[str, Any]] | FhirError:
+    error = future.exception()
+    if error is None:
+        return future.result()
+    if isinstance(error, FhirError):
+        return error
+    log.error("unexpected error in FHIR query %s: %s", key, type(error).__name__)
+    return FhirResponseError(f"unexpected error while fetching {key}")
 
 
 def _join(base_url: str, query: str) -> str:

@@ -16,6 +16,13 @@ def open_store(settings: Settings) -> Store:
     return store
 
 
+def prepare_store(settings: Settings) -> None:
+    """Create and migrate the store once, before the gunicorn workers start (issue 13 finding
+    12): they then find the schema current and a SQLite file already in WAL mode (which the
+    file keeps), instead of racing to set both up and losing one to "database is locked"."""
+    open_store(settings).engine.dispose()  # no connection may cross the fork
+
+
 def jwt_authenticator(settings: Settings, store: Store) -> tuple[Authenticator, type[Exception]]:
     if not settings.clients_path:
         raise ConfigError(

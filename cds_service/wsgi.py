@@ -1,48 +1,37 @@
-"""Run the service under gunicorn (gthread workers, ../shared/ecosystem.md section 3).
+"""Run the service under gunicorn with the settings of cds_service/gunicorn_conf.py.
 
-The settings live in deploy/gunicorn.conf.py so that `gunicorn -c deploy/gunicorn.conf.py
-'cds_service.app:create_app()'` in a container and `icaht-cds serve` run the same way.
+`icaht-cds serve` sets the store up, then replaces itself with a fresh gunicorn process: the
+master then imports only gunicorn, gevent and the settings, and each worker is monkey-patched
+by gevent before it imports the application (requests, urllib3 and ssl's users must come after
+the patching; docs/decisions/0008-serving.md).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import sys
+from typing import NoReturn
 
-from gunicorn.app.base import BaseApplication
-from prometheus_client import multiprocess
-
-from cds_service.app import create_app
+GUNICORN_SETTINGS = "python:cds_service.gunicorn_conf"
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return create_app()
-
-
-def _child_exit(server: Any, worker: Any) -> None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+def gunicorn_command(bind: str, workers: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        GUNICORN_SETTINGS,
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+    ]
 
 
-def run_gunicorn(bind: str, workers: int = 2, threads: int = 8) -> None:
-    _Gunicorn(
-        {
-            "bind": bind,
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread",
-            "timeout": 30,
-            "graceful_timeout": 10,
-            "accesslog": None,
-            "child_exit": _child_exit,
-        }
-    ).run()
+def exec_gunicorn(bind: str, workers: int) -> NoReturn:
+    """Become the gunicorn master (same process id: signals reach gunicorn directly)."""
+    command = gunicorn_command(bind, workers)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)

@@ -56,7 +56,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        # switching to WAL needs a lock that the busy timeout may not wait for; the file keeps
+        # the mode, so a store set up once (`icaht-cds serve` does, before its workers start)
+        # is only read here, never switched again by racing workers (issue 13 finding 12)
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")  # a committed row survives a power cut
     finally:
         cursor.close()

@@ -1,4 +1,4 @@
-"""The service under gunicorn (2 worker processes x 8 threads), as deployed: 100 concurrent
+"""The service under gunicorn (2 gevent worker processes), as deployed: 100 concurrent
 feedback posts are all stored, a token replayed to another worker is refused, and the data
 survive a restart of the service."""
 
@@ -51,7 +51,7 @@ class Served:
         command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(self.port)]
         log = (self.workdir / "service.log").open("ab")
         self.process = subprocess.Popen(
-            [*command, "--workers", "2", "--threads", "8", "--state-dir", str(self.workdir)],
+            [*command, "--workers", "2", "--state-dir", str(self.workdir)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,0 +1,43 @@
+"""gunicorn settings of the service: `icaht-cds serve` starts gunicorn with this module
+(`gunicorn -c python:cds_service.gunicorn_conf`), and deploy/gunicorn.conf.py is this module.
+
+Serving model (docs/decisions/0008-serving.md): worker processes for the CPU-bound hook calls
+(4 by default: ICAHT_CDS_WORKERS), each a gevent worker in which a connection costs a greenlet,
+so slow or idle connections hold neither a process nor a thread (issue 13 finding 2); request
+line and headers must arrive within `keepalive` seconds and a body within
+gevent_worker.BODY_TIMEOUT_SECONDS, or the connection is closed.
+
+The gunicorn master loads this module and the worker class; neither may import requests or
+urllib3 (gevent patches the worker before the application is imported). The store is set up
+(schema, SQLite WAL) by `icaht-cds serve` before gunicorn starts, so that the workers never race
+on it (issue 13 finding 12).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+bind = "127.0.0.1:8080"  # `icaht-cds serve --host --port` passes its own
+workers = int(os.environ.get("ICAHT_CDS_WORKERS", "4"))
+worker_class = "cds_service.gevent_worker.BufferingGeventWorker"
+# connections one worker holds at once (each a greenlet and a file descriptor); beyond them
+# the worker stops accepting until some close
+worker_connections = 1000
+timeout = 30
+graceful_timeout = 10
+# also the header read timeout: the gevent worker reads the request line and headers under it
+keepalive = 5
+accesslog = None  # request logs come from the app as JSON, without patient data
+# gunicorn 27's management socket: unused, and its default path ($HOME/.gunicorn/gunicorn.ctl)
+# is shared by every gunicorn of the user, so servers on one machine would replace each other's
+control_socket_disable = True
+wsgi_app = "cds_service.app:create_app()"
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """prometheus_client multiprocess mode: forget the metrics files of a worker that ended."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess  # noqa: PLC0415 (only in that mode)
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

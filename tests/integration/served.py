@@ -1,0 +1,63 @@
+"""Start the real service as production does (`icaht-cds serve`: gunicorn with the project's
+settings) on 127.0.0.1 and a free port, for the serving tests (issue 13 findings 2 and 12)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from cds_service.fhir_server import free_port
+
+
+class ServedProcess:
+    """`icaht-cds serve` with ICAHT_CDS_AUTH=none and its own SQLite store and log."""
+
+    def __init__(self, workdir: Path, workers: int = 4) -> None:
+        self.workdir = workdir
+        self.workers = workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / "service.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, database: Path) -> None:
+        env = os.environ | {
+            "ICAHT_CDS_AUTH": "none",
+            "ICAHT_CDS_PUBLIC_URL": self.url,
+            "ICAHT_CDS_DATABASE_URL": f"sqlite:///{database}",
+            "ICAHT_CDS_TIMEZONE": "Europe/Berlin",
+        }
+        command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(self.port)]
+        command += ["--workers", str(self.workers), "--state-dir", str(self.workdir)]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, seconds: float = 60.0) -> bool:
+        """True once /readyz answers 200; False if the server exits or time runs out."""
+        assert self.process is not None
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and self.process.poll() is None:
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return True
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
