@@ -15,7 +15,7 @@ requests or urllib3, which have to be imported after gevent's monkey-patching in
 
 from __future__ import annotations
 
-import io
+from tempfile import SpooledTemporaryFile
 from typing import Any
 
 import gevent
@@ -29,6 +29,10 @@ from cds_service.request_body import MAX_HOOK_BODY_BYTES
 # hospital network sends a usual 0.1-2 MB hook body in well under a second.
 BODY_TIMEOUT_SECONDS = 20.0
 MAX_BUFFERED_BODY_BYTES = MAX_HOOK_BODY_BYTES + 1
+# bodies above this go to a temporary file, not memory: a thousand connections each sending
+# 16 MiB must not hold 16 GB (issue 13 finding 8: memory per worker stays bounded)
+IN_MEMORY_BODY_BYTES = 1024 * 1024
+READ_CHUNK_BYTES = 64 * 1024
 
 
 class BufferingGeventWorker(GeventWorker):  # type: ignore[misc]
@@ -45,17 +49,28 @@ class BufferingGeventWorker(GeventWorker):  # type: ignore[misc]
             util.write_error(sock, 408, "Request Timeout", "the request body came too slowly")
             # ends this connection's keep-alive loop; the worker then closes the socket
             raise StopIteration("request body timeout")
-        if len(body) >= MAX_BUFFERED_BODY_BYTES:
+        size = body.tell()
+        body.seek(0)
+        if size >= MAX_BUFFERED_BODY_BYTES:
             req.must_close = True  # the rest of the body stays unread: no next request here
-        req.body = Body(io.BytesIO(body))
+        req.body = Body(body)
         return super().handle_request(listener_name, req, sock, addr)
 
 
-def _read_body(req: Any) -> bytes | None:
-    """The body (at most MAX_BUFFERED_BODY_BYTES), or None when it did not arrive in time."""
+def _read_body(req: Any) -> SpooledTemporaryFile[bytes] | None:
+    """The body (at most MAX_BUFFERED_BODY_BYTES; in memory up to IN_MEMORY_BODY_BYTES, in a
+    temporary file above), or None when it did not arrive in time."""
+    # outlives this function: it becomes the request body (an unlinked file, freed with it)
+    spool: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(max_size=IN_MEMORY_BODY_BYTES)  # noqa: SIM115
     try:
         with gevent.Timeout(BODY_TIMEOUT_SECONDS):
-            data: bytes = req.body.read(MAX_BUFFERED_BODY_BYTES)
-            return data
+            while spool.tell() < MAX_BUFFERED_BODY_BYTES:
+                wanted = min(READ_CHUNK_BYTES, MAX_BUFFERED_BODY_BYTES - spool.tell())
+                chunk: bytes = req.body.read(wanted)
+                if not chunk:
+                    break
+                spool.write(chunk)
     except gevent.Timeout:
+        spool.close()
         return None
+    return spool
