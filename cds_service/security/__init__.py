@@ -19,7 +19,6 @@ from typing import Any
 from cds_service.security.authenticator import (
     AuthenticatedClient,
     Authenticator,
-    AuthError,
     ReplayCache,
 )
 from cds_service.security.clients import (
@@ -29,6 +28,7 @@ from cds_service.security.clients import (
     load_clients,
 )
 from cds_service.security.demo import DemoClient, create_demo_client, sign_demo_jwt
+from cds_service.security.jwt_parts import AuthError
 from cds_service.security.replay import InMemoryReplayCache
 
 AUTH_ENV = "ICAHT_CDS_AUTH"

@@ -22,8 +22,6 @@ are not authentication failures and propagate unchanged (the route answers 500).
 from __future__ import annotations
 
 import logging
-import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,20 +33,21 @@ import jwt
 from jwt.exceptions import PyJWTError
 
 from cds_service.security.clients import ClientConfig
+from cds_service.security.jwt_parts import (
+    MAX_CLAIM_LENGTH,
+    AuthError,
+    bearer_token,
+    check_times,
+    string_claim,
+    unverified_issuer,
+)
 from cds_service.security.keys import ALGORITHMS, EMPTY_KEY_SET, KeySet, PublicKey, parse_jwks
 from cds_service.security.remote import JwksUnavailableError, RemoteKeySets
 from cds_service.security.urls import UrlError, normalise_url, same_base_url
 
 log = logging.getLogger("cds_service.security")
 
-MAX_TOKEN_LENGTH = 16 * 1024
-MAX_CLAIM_LENGTH = 256
-_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
-
-
-class AuthError(Exception):
-    """The caller is not authenticated. The message is a reason for the log, never a token."""
 
 
 class ReplayCache(Protocol):
@@ -128,27 +127,23 @@ class Authenticator:
             raise
 
     def _authenticate(self, authorization: str | None, audience: str) -> AuthenticatedClient:
-        token = _bearer_token(authorization)
+        token = bearer_token(authorization)
         header = _checked_header(token)
         client = self._client_of(token)
         key = self._key(client.config, client.inline, header)
         claims = _verified_claims(token, key, audience, client.config.iss)
         now = self._clock()
         expires = self._check_times(claims, now.timestamp())
-        jti = _string_claim(claims, "jti", required=True)
+        jti = string_claim(claims, "jti", required=True)
         assert jti is not None
         if not self._replay.claim(client.config.iss, jti, expires):
             raise AuthError(f"replayed jti (iss {client.config.iss})")
-        sub = _string_claim(claims, "sub", required=False)
+        sub = string_claim(claims, "sub", required=False)
         return AuthenticatedClient(client.config.iss, sub, jti, client.config.fhir_servers)
 
     def _client_of(self, token: str) -> _Client:
-        try:
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except PyJWTError as error:
-            raise AuthError(f"malformed JWT payload ({type(error).__name__})") from None
-        iss = unverified.get("iss")
-        client = self._clients.get(iss) if isinstance(iss, str) else None
+        iss = unverified_issuer(token)
+        client = self._clients.get(iss) if iss is not None else None
         if client is None:
             raise AuthError("unknown or missing iss")
         return client
@@ -183,15 +178,7 @@ class Authenticator:
         return None
 
     def _check_times(self, claims: Mapping[str, Any], now: float) -> datetime:
-        exp = _number_claim(claims, "exp")
-        iat = _number_claim(claims, "iat")
-        if exp + self._leeway <= now:
-            raise AuthError("expired (exp)")
-        if iat > now + self._leeway:
-            raise AuthError("issued in the future (iat)")
-        nbf = claims.get("nbf")
-        if nbf is not None and _number_claim(claims, "nbf") > now + self._leeway:
-            raise AuthError("not yet valid (nbf)")
+        exp = check_times(claims, now, self._leeway)
         if exp > now + self._max_lifetime + self._leeway:
             raise AuthError("exp too far in the future")
         return datetime.fromtimestamp(exp + self._leeway, UTC)
@@ -210,18 +197,6 @@ def _index_clients(clients: Sequence[ClientConfig]) -> dict[str, _Client]:
         inline = parse_jwks(config.jwks, strict=True) if config.jwks else EMPTY_KEY_SET
         index[config.iss] = _Client(config, inline)
     return index
-
-
-def _bearer_token(authorization: str | None) -> str:
-    if authorization is None:
-        raise AuthError("no Authorization header")
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise AuthError("Authorization header is not 'Bearer <jwt>'")
-    if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.fullmatch(token):
-        raise AuthError("bearer token is not a compact JWS")
-    return token
 
 
 def _checked_header(token: str) -> dict[str, Any]:
@@ -263,19 +238,3 @@ def _verified_claims(token: str, key: PublicKey, audience: str, iss: str) -> dic
     except PyJWTError as error:
         raise AuthError(f"JWT verification failed ({type(error).__name__})") from None
     return claims
-
-
-def _number_claim(claims: Mapping[str, Any], name: str) -> float:
-    value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise AuthError(f"{name} is not a number")
-    return float(value)
-
-
-def _string_claim(claims: Mapping[str, Any], name: str, *, required: bool) -> str | None:
-    value = claims.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value or len(value) > MAX_CLAIM_LENGTH:
-        raise AuthError(f"{name} missing or not a short string")
-    return value

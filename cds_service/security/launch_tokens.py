@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,7 +44,14 @@ import jwt
 import yaml
 from jwt.exceptions import PyJWTError
 
-from cds_service.security.authenticator import AuthError, _bearer_token
+from cds_service.security.jwt_parts import (
+    MAX_CLAIM_LENGTH,
+    AuthError,
+    bearer_token,
+    check_times,
+    string_claim,
+    unverified_issuer,
+)
 from cds_service.security.keys import EMPTY_KEY_SET, KeySet, KeySetError, PublicKey, parse_jwks
 from cds_service.security.remote import JwksUnavailableError, RemoteKeySets
 from cds_service.security.urls import UrlError, normalise_url
@@ -53,7 +59,6 @@ from cds_service.security.urls import UrlError, normalise_url
 log = logging.getLogger("cds_service.security")
 
 ISSUERS_ENV = "ICAHT_CDS_SMART_ISSUERS"
-MAX_CLAIM_LENGTH = 256
 # header alg -> the key type (keys.PublicKey.alg names the key's family) that may verify it
 ALGORITHM_FAMILY = {"RS256": "RS384", "RS384": "RS384", "ES384": "ES384"}
 RSA_ALGORITHMS = ("RS256", "RS384")
@@ -143,23 +148,19 @@ class LaunchTokenVerifier:
             raise
 
     def _verify(self, authorization: str | None) -> LaunchIdentity:
-        token = _bearer_token(authorization)
+        token = bearer_token(authorization)
         header = _checked_header(token)
         issuer = self._issuer_of(token)
         key = self._key(issuer, header)
         claims = _verified_claims(token, key, header["alg"], issuer)
         self._check_times(claims)
-        sub = _string_claim(claims, "sub")
+        sub = string_claim(claims, "sub")
         assert sub is not None
         return LaunchIdentity(issuer.config.iss, sub, _patient_of(claims))
 
     def _issuer_of(self, token: str) -> _Issuer:
-        try:
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except PyJWTError as error:
-            raise AuthError(f"malformed JWT payload ({type(error).__name__})") from None
-        iss = unverified.get("iss")
-        issuer = self._issuers.get(iss) if isinstance(iss, str) else None
+        iss = unverified_issuer(token)
+        issuer = self._issuers.get(iss) if iss is not None else None
         if issuer is None:
             raise AuthError("unknown or missing iss")
         return issuer
@@ -188,13 +189,7 @@ class LaunchTokenVerifier:
         return key
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:
-        now = self._clock().timestamp()
-        if _number_claim(claims, "exp") + self._leeway <= now:
-            raise AuthError("expired (exp)")
-        if _number_claim(claims, "iat") > now + self._leeway:
-            raise AuthError("issued in the future (iat)")
-        if claims.get("nbf") is not None and _number_claim(claims, "nbf") > now + self._leeway:
-            raise AuthError("not yet valid (nbf)")
+        check_times(claims, self._clock().timestamp(), self._leeway)
 
 
 def _pinned(jwks: Mapping[str, Any]) -> KeySet:
@@ -251,20 +246,6 @@ def _patient_of(claims: Mapping[str, Any]) -> str | None:
     user = claims.get("fhirUser")
     match = _PATIENT_REFERENCE.search(user) if isinstance(user, str) else None
     return match.group(1) if match else None
-
-
-def _number_claim(claims: Mapping[str, Any], name: str) -> float:
-    value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise AuthError(f"{name} is not a number")
-    return float(value)
-
-
-def _string_claim(claims: Mapping[str, Any], name: str) -> str | None:
-    value = claims.get(name)
-    if not isinstance(value, str) or not value or len(value) > MAX_CLAIM_LENGTH:
-        raise AuthError(f"{name} missing or not a short string")
-    return value
 
 
 # ------------------------------------------------------------------------ the issuers file
