@@ -12,7 +12,6 @@ the rate before this module reads the body.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from cds_service.evaluation import Evaluation, evaluate
 from cds_service.logs import log_event
 from cds_service.request_body import parse_json
 from cds_service.validation import validate_body
+from fhir_mappings.resources import PATIENT_REFERENCE
 from icaht import RULES_VERSION, Assessment, CtcaeGrade, GradingOptions
 from icaht.early import EARLY_WINDOW_END, PROFOUND_ANC, SEVERE_ANC
 from icaht.record import CANONICAL_UNIT, Analyte
@@ -58,7 +58,6 @@ THRESHOLDS = {
     "lateEndDay": GradingOptions().late_window_end,
 }
 # "Patient/123", "https://ehr.example/fhir/Patient/123" or ".../Patient/123/_history/2"
-PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
 class UnsupportedMediaError(Exception):

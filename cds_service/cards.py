@@ -128,9 +128,9 @@ def alert_card(inputs: CardInputs, alert: Alert) -> dict[str, Any]:
     rule = RULES_BY_ID[alert.rule_id]
     summary, detail = render(
         "alert.md.j2",
-        summary=_units(alert.summary),
-        rationale=_units(_sentence(alert.rationale)),
-        recommendation=_units(_sentence(alert.recommendation)) + ".",
+        summary=alert.summary,
+        rationale=_sentence(alert.rationale),
+        recommendation=_sentence(alert.recommendation) + ".",
         rule_id=alert.rule_id,
         title=rule.title,
         evidence_level="+".join(alert.evidence_level),
@@ -235,7 +235,7 @@ def _status_values(inputs: CardInputs) -> dict[str, Any]:
         "day_label": day_label,
         "early": {
             "grade_text": _grade_text(early.grade, early.status, early.lower_bound),
-            "explanation": _units(_sentence(early.explanation())),
+            "explanation": _sentence(early.explanation()),
             "lower_bound": early.lower_bound,
             "next_grade": early.next_grade,
             "rests_on": _rests_on(early),
@@ -260,11 +260,6 @@ def _status_values(inputs: CardInputs) -> dict[str, Any]:
 def _with_unit(value: float, unit: str) -> str:
     """'480/µL', '35 x10^9/L', '7.9 g/dL' (the spelling of the rule texts, icaht/rules/facts)."""
     return f"{_number(value)}{'' if unit.startswith('/') else ' '}{unit}"
-
-
-def _units(text: str) -> str:
-    """The engine's explanations write "/uL" (ASCII, icaht/); cards spell it "/µL"."""
-    return text.replace("/uL", "/µL")
 
 
 def _runs(days: list[int]) -> list[tuple[int, int]]:
@@ -437,7 +432,7 @@ def not_evaluable_text(needs: tuple[str, ...]) -> list[str]:
         what = match["what"]
         if rule.fhir_gap and not what.startswith(MAPPED_NEEDS):
             continue
-        shown.append(f"{rule.id} ({rule.title}): {_units(what)}")
+        shown.append(f"{rule.id} ({rule.title}): {what}")
     return shown
 
 

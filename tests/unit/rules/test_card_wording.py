@@ -165,9 +165,7 @@ def card_of(rule_id: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("rule_id", sorted(FIRING))
 def test_cards_spell_units_one_way(rule_id: str) -> None:
-    """One spelling in every card: /µL, x10^9/L, g/dL, µg (the engine's own explanations say
-    "/uL" and are respelled by the card layer). M02 and M03 ("5 ug/kg", other branches) fail
-    until the lead's sweep."""
+    """One spelling in every card: /µL, x10^9/L, g/dL, µg, as the engine writes its texts."""
     card = card_of(rule_id)
     text = card["summary"] + "\n" + card["detail"]
     for wrong in ("/uL", " ug", "ug/kg", "×10⁹", "x 10^9", "10^9/l", "10*9"):
