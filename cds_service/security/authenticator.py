@@ -34,10 +34,10 @@ from jwt.exceptions import PyJWTError
 
 from cds_service.security.clients import ClientConfig
 from cds_service.security.jwt_parts import (
-    MAX_CLAIM_LENGTH,
     AuthError,
     bearer_token,
     check_times,
+    checked_header,
     string_claim,
     unverified_issuer,
 )
@@ -128,7 +128,7 @@ class Authenticator:
 
     def _authenticate(self, authorization: str | None, audience: str) -> AuthenticatedClient:
         token = bearer_token(authorization)
-        header = _checked_header(token)
+        header = checked_header(token, ALGORITHMS, typ_jwt=True)
         client = self._client_of(token)
         key = self._key(client.config, client.inline, header)
         claims = _verified_claims(token, key, audience, client.config.iss)
@@ -197,27 +197,6 @@ def _index_clients(clients: Sequence[ClientConfig]) -> dict[str, _Client]:
         inline = parse_jwks(config.jwks, strict=True) if config.jwks else EMPTY_KEY_SET
         index[config.iss] = _Client(config, inline)
     return index
-
-
-def _checked_header(token: str) -> dict[str, Any]:
-    try:
-        header = jwt.get_unverified_header(token)
-    except PyJWTError as error:
-        raise AuthError(f"malformed JWT header ({type(error).__name__})") from None
-    if header.get("alg") not in ALGORITHMS:
-        raise AuthError("alg is not RS384 or ES384")
-    kid = header.get("kid")
-    if not isinstance(kid, str) or not kid or len(kid) > MAX_CLAIM_LENGTH:
-        raise AuthError("kid missing or invalid")
-    typ = header.get("typ")
-    if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
-        raise AuthError("typ is not JWT")
-    if "crit" in header:
-        raise AuthError("crit header extensions are not supported")
-    jku = header.get("jku")
-    if jku is not None and not isinstance(jku, str):
-        raise AuthError("jku is not a string")
-    return header
 
 
 def _verified_claims(token: str, key: PublicKey, audience: str, iss: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import jwt
@@ -34,6 +34,28 @@ def bearer_token(authorization: str | None) -> str:
     if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.fullmatch(token):
         raise AuthError("bearer token is not a compact JWS")
     return token
+
+
+def checked_header(token: str, algorithms: Collection[str], *, typ_jwt: bool) -> dict[str, Any]:
+    """The JOSE header, when its alg is one of `algorithms`, its kid a short string, it asks
+    for no `crit` extension, any `jku` is a string and (with `typ_jwt`) any `typ` is "JWT"."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except PyJWTError as error:
+        raise AuthError(f"malformed JWT header ({type(error).__name__})") from None
+    if header.get("alg") not in algorithms:
+        raise AuthError(f"alg is not {' or '.join(sorted(algorithms))}")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_CLAIM_LENGTH:
+        raise AuthError("kid missing or invalid")
+    typ = header.get("typ")
+    if typ_jwt and typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
+        raise AuthError("typ is not JWT")
+    if "crit" in header:
+        raise AuthError("crit header extensions are not supported")
+    if header.get("jku") is not None and not isinstance(header["jku"], str):
+        raise AuthError("jku is not a string")
+    return header
 
 
 def unverified_issuer(token: str) -> str | None:

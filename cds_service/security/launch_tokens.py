@@ -49,6 +49,7 @@ from cds_service.security.jwt_parts import (
     AuthError,
     bearer_token,
     check_times,
+    checked_header,
     string_claim,
     unverified_issuer,
 )
@@ -149,7 +150,7 @@ class LaunchTokenVerifier:
 
     def _verify(self, authorization: str | None) -> LaunchIdentity:
         token = bearer_token(authorization)
-        header = _checked_header(token)
+        header = checked_header(token, ALGORITHM_FAMILY, typ_jwt=False)
         issuer = self._issuer_of(token)
         key = self._key(issuer, header)
         claims = _verified_claims(token, key, header["alg"], issuer)
@@ -194,23 +195,6 @@ class LaunchTokenVerifier:
 
 def _pinned(jwks: Mapping[str, Any]) -> KeySet:
     return parse_jwks(jwks, strict=True, rsa_algs=RSA_ALGORITHMS)
-
-
-def _checked_header(token: str) -> dict[str, Any]:
-    try:
-        header = jwt.get_unverified_header(token)
-    except PyJWTError as error:
-        raise AuthError(f"malformed JWT header ({type(error).__name__})") from None
-    if header.get("alg") not in ALGORITHM_FAMILY:
-        raise AuthError("alg is not RS256, RS384 or ES384")
-    kid = header.get("kid")
-    if not isinstance(kid, str) or not kid or len(kid) > MAX_CLAIM_LENGTH:
-        raise AuthError("kid missing or invalid")
-    if "crit" in header:
-        raise AuthError("crit header extensions are not supported")
-    if header.get("jku") is not None and not isinstance(header["jku"], str):
-        raise AuthError("jku is not a string")
-    return header
 
 
 def _verified_claims(token: str, key: PublicKey, alg: str, issuer: _Issuer) -> dict[str, Any]:
