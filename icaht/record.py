@@ -35,6 +35,7 @@ class Analyte(StrEnum):
     AST = "ast"  # U/L
     TRIGLYCERIDES = "triglycerides"  # mg/dL
     IGG = "igg"  # mg/dL
+    TEMPERATURE = "temperature"  # Cel (fever, clinical-rules §10 M14; issue 14)
 
 
 CANONICAL_UNIT: dict[Analyte, str] = {
@@ -53,6 +54,7 @@ CANONICAL_UNIT: dict[Analyte, str] = {
     Analyte.AST: "U/L",
     Analyte.TRIGLYCERIDES: "mg/dL",
     Analyte.IGG: "mg/dL",
+    Analyte.TEMPERATURE: "Cel",
 }
 
 Comparator = Literal["<", "<=", ">", ">="]
@@ -149,6 +151,71 @@ class CrsPeriod(Period):
 CRS_OPEN_RECORD_MAX_DAYS = 21
 
 
+InfectionKind = Literal[
+    "sepsis",
+    "bacteraemia",
+    "pneumonia",
+    "febrile_neutropenia",
+    "invasive_fungal",
+    "viral",  # CMV, HSV, VZV disease
+    "positive_blood_culture",  # an Observation, not a Condition: one day (start == end)
+    "other",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Infection(Period):
+    """One infection on record: a Condition (active, or abated on `end`) or a positive blood
+    culture (its collection day). Whether it is active on a day is the engine's reading
+    (icaht.clinical_status), not the mapping's."""
+
+    kind: InfectionKind = "other"
+
+
+SupportiveGroup = Literal[
+    "antiviral",  # HSV/VZV prophylaxis (M10): aciclovir, valaciclovir, famciclovir
+    "pjp",  # PJP prophylaxis (M11): co-trimoxazole, pentamidine, atovaquone, dapsone
+    "antifungal",  # M09
+    "antibacterial_prophylaxis",  # M08: fluoroquinolones
+    "corticosteroid",  # M09: prolonged exposure
+    "ivig",  # M12, M26
+    "tpo_ra",  # M15
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DrugCourse(Period):
+    """A supportive drug on record: one dose given (MedicationAdministration: start == end), an
+    active order (MedicationRequest: start .. end, None while open) or a statement that it is or
+    was taken (MedicationStatement)."""
+
+    group: SupportiveGroup = "antiviral"
+    name: str | None = None  # ingredient, e.g. "valaciclovir"
+    recorded: Literal["given", "ordered", "taken"] = "given"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedInfusion:
+    """A CAR-T infusion planned but not given: a ServiceRequest or MedicationRequest for the
+    product (intent order/plan, not completed) or a booked Appointment, after the last infusion
+    on record. Its day is the course in preparation's planned day 0 (M24)."""
+
+    day: date
+    product: str | None = None
+    source_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStemCells:
+    """Cryopreserved autologous (or donor) CD34+ cells on record for a boost (M16, M17):
+    a BiologicallyDerivedProduct (category cells, status available) or an autologous
+    haematopoietic progenitor cell collection Procedure (docs/decisions: stored stem cells)."""
+
+    available: bool  # False: the record says the product is no longer available
+    day: date | None = None  # collection day, when known
+    source_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class CarTInfusion:
     """One CAR T-cell course. Split doses of one product share a course (section 1.2, D1)."""
@@ -188,7 +255,6 @@ class TherapyTimeline:
     # exposure and coverage (C15; icaht.gcsf)
     gcsf_exposures: tuple[GcsfExposure, ...] = ()
     gmcsf_days: tuple[date, ...] = ()
-    tpo_ra_days: tuple[date, ...] = ()
     transfusions: tuple[Transfusion, ...] = ()
     crs_periods: tuple[CrsPeriod, ...] = ()  # oldest first; read with active_crs()
     anticoagulant_periods: tuple[Period, ...] = ()
@@ -196,13 +262,20 @@ class TherapyTimeline:
     prior_allo_hct: bool | None = None
     cardiovascular_disease: bool | None = None
     prior_invasive_mould_infection: bool | None = None
-    active_infection: bool | None = None
-    active_bleeding: bool | None = None
+    # infections and bleeding on record (None: not known, e.g. an engine caller without
+    # Conditions; the FHIR mapping always gives a tuple: () = none on record)
+    infections: tuple[Infection, ...] | None = None
+    bleeding: tuple[Period, ...] | None = None
+    # antivirals, PJP agents, antifungals, antibacterial prophylaxis, corticosteroids, IVIG,
+    # TPO-RA (given, ordered or taken), oldest first
+    supportive_drugs: tuple[DrugCourse, ...] = ()
+    planned_infusion: PlannedInfusion | None = None
     relapse_day: date | None = None  # relapse / progression
     next_therapy_day: date | None = None  # start of a subsequent anti-cancer therapy
     allo_hct_day: date | None = None  # allo-HCT after CAR-T (censoring)
     death_day: date | None = None
-    stem_cell_product_available: bool | None = None
+    # () = none on record: M17 fires and says so (asks to check), M16 does not
+    stored_stem_cells: tuple[StoredStemCells, ...] = ()
     disease: str | None = None  # e.g. "LBCL", "MM", "MCL", "FL", "B-ALL"
     marrow_blast_percent: float | None = None  # for ALL-Hematotox when configured
 
