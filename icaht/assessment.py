@@ -12,8 +12,11 @@ from icaht.hematotox import (
     Baseline,
     HematotoxResult,
     all_hematotox,
+    baseline_in,
     hematotox_from_baseline,
     pick_baseline,
+    scope_note,
+    window_for,
 )
 from icaht.iec_hs import IecHsScreen, screen_iec_hs
 from icaht.neutropenia import NeutropeniaResult, grade_neutropenia
@@ -56,6 +59,16 @@ class Assessment:
     s_easix: EasixResult | None
     iec_hs: IecHsScreen | None
     missing: tuple[str, ...]
+    # The course in preparation (a planned infusion or a leukapheresis/lymphodepletion after the
+    # last infusion, issue 14): its planned day 0 when an infusion is planned, and its
+    # pre-infusion CAR-HEMATOTOX (§6.3 window of its lymphodepletion, else of the planned day 0).
+    # No ICAHT grade: there is no day 0 yet. With no infusion on record, `baseline` and
+    # `hematotox` above are these too (the only course is the planned one).
+    planned_day0: date | None = None
+    planned_baseline: Baseline | None = None
+    planned_hematotox: HematotoxResult | None = None
+    # §6.4: set when the disease on record is outside CAR-HEMATOTOX's validated scope
+    hematotox_scope: str | None = None
 
 
 def _censoring(record: PatientRecord, day0: date) -> Censoring | None:
@@ -72,6 +85,55 @@ def _censoring(record: PatientRecord, day0: date) -> Censoring | None:
         return None
     day, reason = min(after, key=lambda e: e[0])
     return Censoring(day, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCourse:
+    """A CAR-T course in preparation: its lymphodepletion (when on record) and planned day 0."""
+
+    lymphodepletion: date | None
+    day0: date | None
+
+
+def planned_course(record: PatientRecord) -> PlannedCourse | None:
+    """The course in preparation after the last infusion (or with none on record): a planned
+    infusion later than the last day 0, or a leukapheresis/lymphodepletion step (the mapping
+    gives only steps after the last infusion). A lymphodepletion after the planned day is not
+    this course's."""
+    timeline = record.timeline
+    last = timeline.day0
+    planned = timeline.planned_infusion
+    day0 = planned.day if planned is not None and (last is None or planned.day > last) else None
+    prep = timeline.preparation
+    if prep is not None and last is not None and prep.day <= last:
+        prep = None
+    if day0 is None and prep is None:
+        return None
+    ld = prep.day if prep is not None and prep.step == "lymphodepletion" else None
+    if ld is not None and day0 is not None and ld > day0:
+        ld = None
+    return PlannedCourse(ld, day0)
+
+
+def _planned_score(
+    known: PatientRecord, course: PlannedCourse | None, missing: list[str]
+) -> tuple[Baseline | None, HematotoxResult | None]:
+    """§6.3 for the course in preparation: [LD - 7 d, LD], else [planned day -10, day -5]; only
+    values known on the evaluation date (the score is as of that day)."""
+    if course is None:
+        return None, None
+    if course.day0 is None and course.lymphodepletion is None:
+        missing.append(
+            "CAR-HEMATOTOX of the course in preparation: no lymphodepletion or planned infusion "
+            "date (baseline window unknown)"
+        )
+        return None, None
+    anchor = course.day0 or course.lymphodepletion
+    assert anchor is not None
+    baseline = baseline_in(known, *window_for(course.lymphodepletion, anchor))
+    score = hematotox_from_baseline(baseline)
+    missing += [f"CAR-HEMATOTOX (course in preparation): no baseline {i}" for i in score.missing]
+    return baseline, score
 
 
 def _known(labs: tuple[LabValue, ...], evaluation_date: date | None) -> tuple[LabValue, ...]:
@@ -110,8 +172,13 @@ def assess(
     timeline = record.timeline
     ctcae = _latest_ctcae(record, evaluation_date)
     day0 = timeline.day0
+    # nothing collected after the evaluation date may reach a score (as-of grading)
+    known = replace(record, labs=_known(record.labs, evaluation_date))
+    planned = planned_course(record)
+    planned_baseline, planned_score = _planned_score(known, planned, missing)
+    scope = scope_note(timeline.disease)
     if day0 is None:
-        missing.append("no CAR-T infusion on record: day 0 unknown, no ICAHT grade")
+        missing.insert(0, "no CAR-T infusion on record: day 0 unknown, no ICAHT grade")
         return Assessment(
             record.patient_id,
             RULES_VERSION,
@@ -123,14 +190,18 @@ def assess(
             None,
             None,
             ctcae,
-            None,
-            None,
+            planned_baseline,
+            planned_score,
             None,
             None,
             None,
             None,
             None,
             tuple(missing),
+            planned_day0=planned.day0 if planned else None,
+            planned_baseline=planned_baseline,
+            planned_hematotox=planned_score,
+            hematotox_scope=scope,
         )
     course = timeline.infusions[-1]
     censoring = _censoring(record, day0)
@@ -152,8 +223,6 @@ def assess(
             censor_date=censoring.day if censoring else None,
             options=options,
         )
-    # nothing collected after the evaluation date may reach a score (as-of grading)
-    known = replace(record, labs=_known(record.labs, evaluation_date))
     baseline = pick_baseline(known, day0)
     hematotox = hematotox_from_baseline(baseline)
     missing += [f"CAR-HEMATOTOX: no baseline {item}" for item in hematotox.missing]
@@ -186,6 +255,10 @@ def assess(
         ),
         iec_hs=screen_iec_hs(record, day0, evaluation_date),
         missing=tuple(missing),
+        planned_day0=planned.day0 if planned else None,
+        planned_baseline=planned_baseline,
+        planned_hematotox=planned_score,
+        hematotox_scope=scope,
     )
 
 

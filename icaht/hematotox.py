@@ -163,17 +163,26 @@ BASELINE_ANALYTES = (
 )
 
 
-def baseline_window(record: PatientRecord, day0: date) -> tuple[date, date, str]:
+def window_for(lymphodepletion: date | None, day0: date) -> tuple[date, date, str]:
     """§6.3: [LD start - 7 d, LD start]; without an LD date [day -10, day -5]."""
-    ld = record.timeline.lymphodepletion_start
+    ld = lymphodepletion
     if ld is not None:
         return ld - timedelta(days=7), ld, "lymphodepletion start - 7 d .. lymphodepletion start"
     return day0 - timedelta(days=10), day0 - timedelta(days=5), "day -10 .. day -5 (no LD date)"
 
 
+def baseline_window(record: PatientRecord, day0: date) -> tuple[date, date, str]:
+    """§6.3 window of the course with day 0 `day0` (its lymphodepletion on the timeline)."""
+    return window_for(record.timeline.lymphodepletion_start, day0)
+
+
 def pick_baseline(record: PatientRecord, day0: date) -> Baseline:
     """Latest value of each baseline analyte inside the §6.3 window (bounded values skipped)."""
-    start, end, rule = baseline_window(record, day0)
+    return baseline_in(record, *baseline_window(record, day0))
+
+
+def baseline_in(record: PatientRecord, start: date, end: date, rule: str) -> Baseline:
+    """Latest value of each baseline analyte in [start, end] (bounded values skipped)."""
     values: dict[Analyte, BaselineValue] = {}
     for analyte in BASELINE_ANALYTES:
         candidates = [
@@ -198,3 +207,28 @@ def hematotox_from_baseline(baseline: Baseline) -> HematotoxResult:
         crp=baseline.value(Analyte.CRP),
         ferritin=baseline.value(Analyte.FERRITIN),
     )
+
+
+# §6.4: CAR-HEMATOTOX was derived and validated in LBCL (R-HT) and applied with the same cut-offs
+# in multiple myeloma (Rejeski et al., J Hematol Oncol 2023) and mantle-cell lymphoma (Rejeski et
+# al., Am J Hematol 2023). Disease values as in TherapyTimeline.disease.
+VALIDATED_DISEASES = frozenset({"LBCL", "MM", "MCL"})
+_VALIDATED_TEXT = "CAR-HEMATOTOX is validated in LBCL, multiple myeloma and mantle-cell lymphoma"
+
+
+def scope_note(disease: str | None) -> str | None:
+    """What the status card says when the disease is outside the score's validated scope
+    (clinical-rules §6.4); None inside it or when the disease is not on record."""
+    if disease is None or disease in VALIDATED_DISEASES:
+        return None
+    if disease == "B-ALL":
+        # §6.4: ALL-Hematotox (Nair et al., Blood 2025;145(11):1136-1148) substitutes marrow
+        # disease burden for ferritin; CAR-HEMATOTOX classed ~90% of B-ALL patients as high risk
+        return (
+            f"{_VALIDATED_TEXT}; in B-ALL an adapted score applies (ALL-Hematotox: marrow blasts "
+            "instead of ferritin; CAR-HEMATOTOX classes most B-ALL patients as high risk)"
+        )
+    if disease == "FL":
+        return f"{_VALIDATED_TEXT}; no version validated in follicular lymphoma was found"
+    shown = "CLL" if disease == "CLL" else "this disease"
+    return f"{_VALIDATED_TEXT}, not in {shown}: interpret with caution"

@@ -7,7 +7,15 @@ from datetime import timedelta
 from engine_helpers import DAY0, lab, on
 
 from icaht import RULES_VERSION, GradingOptions, assess
-from icaht.record import Analyte, CarTInfusion, LabValue, PatientRecord, TherapyTimeline
+from icaht.record import (
+    Analyte,
+    CarTInfusion,
+    CoursePreparation,
+    LabValue,
+    PatientRecord,
+    PlannedInfusion,
+    TherapyTimeline,
+)
 
 
 def anc_course() -> tuple[LabValue, ...]:
@@ -127,3 +135,82 @@ def test_baseline_scores_use_no_value_collected_after_the_evaluation_date() -> N
     assert as_of.hematotox is not None and later.hematotox is not None
     assert as_of.hematotox.points["platelets"] == 0
     assert later.hematotox.points["platelets"] == 2
+
+
+# -- the course in preparation (issue 14, docs/decisions/0022) ----------------------------------
+
+
+def _planned_record(**kw: object) -> PatientRecord:
+    labs = (
+        lab(-7, 60, Analyte.PLATELETS),  # 2 points: high risk on its own
+        lab(-7, 3000, Analyte.ANC),
+        lab(-7, 12, Analyte.HEMOGLOBIN),
+        lab(-7, 10, Analyte.CRP),
+        lab(-7, 300, Analyte.FERRITIN),
+    )
+    return PatientRecord("p", labs, TherapyTimeline(**kw))  # type: ignore[arg-type]
+
+
+def test_planned_infusion_gives_planned_day0_and_a_pre_infusion_score_without_a_grade() -> None:
+    record = _planned_record(planned_infusion=PlannedInfusion(on(0), "axi-cel", "ServiceRequest/1"))
+    result = assess(record, evaluation_date=on(-3))
+    assert result.day0 is None and result.neutropenia is None
+    assert result.planned_day0 == on(0)
+    assert result.planned_hematotox is not None and result.planned_hematotox.risk == "high"
+    assert result.planned_baseline is not None
+    assert (result.planned_baseline.window_start, result.planned_baseline.window_end) == (
+        on(-10),
+        on(-5),
+    )
+    assert result.hematotox == result.planned_hematotox  # the only course is the planned one
+
+
+def test_planned_score_uses_the_lymphodepletion_window_of_the_preparation() -> None:
+    prep = CoursePreparation(on(-4), "lymphodepletion", "MedicationAdministration/flu")
+    result = assess(_planned_record(preparation=prep), evaluation_date=on(-3))
+    assert result.planned_day0 is None
+    assert result.planned_baseline is not None
+    assert result.planned_baseline.window_start == on(-11)
+    assert result.planned_baseline.window_end == on(-4)
+    assert result.planned_hematotox is not None and result.planned_hematotox.score == 2
+
+
+def test_planned_score_is_as_of_the_evaluation_day() -> None:
+    record = _planned_record(planned_infusion=PlannedInfusion(on(0)))
+    early = assess(record, evaluation_date=on(-8))
+    assert early.planned_hematotox is not None and early.planned_hematotox.risk != "high"
+
+
+def test_planned_infusion_before_the_last_infusion_is_no_planned_course() -> None:
+    record = _planned_record(
+        infusions=(CarTInfusion(on(0)),), planned_infusion=PlannedInfusion(on(-1))
+    )
+    result = assess(record, evaluation_date=on(5))
+    assert result.planned_day0 is None and result.planned_hematotox is None
+
+
+def test_reinfusion_planned_after_a_course_keeps_both_scores_apart() -> None:
+    record = _planned_record(
+        infusions=(CarTInfusion(on(-100)),), planned_infusion=PlannedInfusion(on(0))
+    )
+    result = assess(record, evaluation_date=on(-2))
+    assert result.day0 == on(-100) and result.planned_day0 == on(0)
+    assert result.planned_hematotox is not None and result.planned_hematotox.risk == "high"
+    assert result.hematotox is not None and result.hematotox.risk == "indeterminate"
+
+
+def test_apheresis_only_preparation_has_no_baseline_window() -> None:
+    prep = CoursePreparation(on(-30), "apheresis")
+    result = assess(_planned_record(preparation=prep), evaluation_date=on(-20))
+    assert result.planned_hematotox is None
+    assert any("baseline window unknown" in m for m in result.missing)
+
+
+def test_hematotox_scope_note_outside_the_validated_diseases() -> None:
+    for disease in ("LBCL", "MM", "MCL", None):
+        record = PatientRecord("p", (), timeline(disease=disease))
+        assert assess(record, evaluation_date=on(5)).hematotox_scope is None
+    b_all = assess(PatientRecord("p", (), timeline(disease="B-ALL")), evaluation_date=on(5))
+    assert b_all.hematotox_scope is not None and "ALL-Hematotox" in b_all.hematotox_scope
+    fl = assess(PatientRecord("p", (), timeline(disease="FL")), evaluation_date=on(5))
+    assert fl.hematotox_scope is not None and "follicular" in fl.hematotox_scope
