@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from icaht.record import Analyte, LabValue, active_crs
+from icaht.clinical_status import Unknown, active_infection
+from icaht.hematotox import Baseline, HematotoxResult
+from icaht.record import Analyte, Infection, LabValue, active_crs
 from icaht.rules.catalogue import RULES_BY_ID
 from icaht.rules.facts import (
     at_or_below,
     current,
+    day_label,
     study_day,
 )
 from icaht.rules.model import Alert, DataUsed, RuleInput, Severity, Suggestion
@@ -69,20 +72,27 @@ def severe_anc_now(inp: RuleInput) -> LabValue | None:
     return anc if anc is not None and at_or_below(anc, SEVERE_ANC) else None
 
 
-def hematotox_phrase(inp: RuleInput) -> str:
-    ht = inp.assessment.hematotox
+def hematotox_phrase(inp: RuleInput, ht: HematotoxResult | None = None) -> str:
+    """'CAR-HEMATOTOX 3, high risk' of the current course (or of `ht`), with the §6.4 scope
+    note when the disease is outside the score's validated scope."""
+    ht = ht or inp.assessment.hematotox
+    scope = inp.assessment.hematotox_scope
+    note = f" ({scope})" if scope else ""
     if ht is None:
         return "CAR-HEMATOTOX not computed"
     if ht.missing:
         return (
-            f"CAR-HEMATOTOX {ht.lower}-{ht.upper} (missing {', '.join(ht.missing)}), {ht.risk} risk"
+            f"CAR-HEMATOTOX {ht.lower}-{ht.upper} (missing {', '.join(ht.missing)}), {ht.risk} "
+            f"risk{note}"
         )
-    return f"CAR-HEMATOTOX {ht.score}, {ht.risk} risk"
+    return f"CAR-HEMATOTOX {ht.score}, {ht.risk} risk{note}"
 
 
-def hematotox_data(inp: RuleInput) -> list[DataUsed]:
-    ht = inp.assessment.hematotox
-    baseline = inp.assessment.baseline
+def hematotox_data(
+    inp: RuleInput, ht: HematotoxResult | None = None, baseline: Baseline | None = None
+) -> list[DataUsed]:
+    if ht is None:
+        ht, baseline = inp.assessment.hematotox, inp.assessment.baseline
     data = [DataUsed("CAR-HEMATOTOX", f"{ht.score} ({ht.risk})" if ht else "none")]
     if baseline is not None:
         data += [
@@ -156,3 +166,28 @@ def crs_note(inp: RuleInput) -> str:
         " CRS is active: centres commonly avoid G-CSF during ongoing CRS unless there is severe"
         " infection with neutropenia (M04)."
     )
+
+
+def infection_today(inp: RuleInput) -> Infection | Unknown | None:
+    """The infection active on the evaluation day (icaht.clinical_status.active_infection)."""
+    return active_infection(inp.record.timeline, inp.evaluation_date)
+
+
+INFECTION_WORDS = {
+    "sepsis": "sepsis",
+    "bacteraemia": "bacteraemia",
+    "pneumonia": "pneumonia",
+    "febrile_neutropenia": "febrile neutropenia",
+    "invasive_fungal": "invasive fungal infection",
+    "viral": "viral infection",
+    "positive_blood_culture": "positive blood culture",
+    "other": "infection",
+}
+
+
+def infection_phrase(inp: RuleInput, infection: Infection) -> str:
+    """'sepsis since day 9', 'positive blood culture on day 12'."""
+    words = INFECTION_WORDS[infection.kind]
+    if infection.kind == "positive_blood_culture":
+        return f"{words} on {day_label(inp, infection.start)}"
+    return f"{words} since {day_label(inp, infection.start)}"

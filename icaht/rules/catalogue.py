@@ -3,7 +3,8 @@
 Each `Rule` row states the computable trigger as implemented, the severity (§10 indicator
 proposal: critical = same-day action, warning = recommended action, info = otherwise), the hooks
 it is evaluated on, its source and evidence level, the data it needs, the rules it subsumes
-(precedence, one card per concern) and, when it cannot fire from FHIR-mapped data today, why.
+(precedence, one card per concern), when it cannot fire from FHIR-mapped data today, why, and
+when it is off until a centre configures it, why (a configuration gap).
 Readings: docs/decisions/0005-management-rules.md.
 """
 
@@ -117,6 +118,8 @@ class Rule:
     needs: tuple[str, ...]  # data the trigger needs
     subsumes: tuple[str, ...] = ()  # rules dropped when this one fires (same concern)
     fhir_gap: str = ""  # why it cannot fire from today's FHIR mapping ("" = it can)
+    # why it is off until a centre configures it (a setting, not a missing FHIR input; "" = none)
+    configuration_gap: str = ""
 
 
 RULES: tuple[Rule, ...] = (
@@ -149,26 +152,28 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "M03",
         "Therapeutic G-CSF for severe neutropenia",
-        "Current ANC <= 500/uL on day >= 7 (any day >= 0 with active infection), no G-CSF "
+        "Current ANC <= 500/uL on day >= 7 (any day >= 0 with an active infection: a Condition "
+        "open or abated on/after today with onset in the course, open ones <= 28 days, or a "
+        "positive blood culture in the last 3 days), no G-CSF "
         "coverage (C15: short-acting dose today or yesterday, long-acting dose in the last 14 "
         "days, active order or statement)",
         "warning",
         PV,
         f"{R_CONS_T3}; {S_HIT}; {S_HAEM}, Table 3",
         ("EO",),
-        ("current ANC", "G-CSF given, ordered or taken"),
+        ("current ANC", "G-CSF given, ordered or taken", "infections"),
         subsumes=("M02",),
     ),
     Rule(
         "M04",
         "G-CSF during active CRS",
-        "Draft G-CSF order while a CRS period covers today, unless active infection with "
-        "current ANC <= 500/uL",
+        "Draft G-CSF order while a CRS period covers today, unless an active infection (as M03) "
+        "with current ANC <= 500/uL",
         "warning",
         ORDERS,
         f"{S_HIT}; {S_HAEM}",
         ("EO", "RS"),
-        ("draft G-CSF order", "CRS periods"),
+        ("draft G-CSF order", "CRS periods", "infections"),
     ),
     Rule(
         "M05",
@@ -207,61 +212,75 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "M08",
         "Antibacterial (fluoroquinolone) prophylaxis",
-        "CAR-HEMATOTOX high (>= 2) and current ANC <= 500/uL, day >= 0",
+        "CAR-HEMATOTOX high (>= 2) and current ANC <= 500/uL, day >= 0; not when antibacterial "
+        "prophylaxis is on record (a dose in the last 2 days, an active order or a statement)",
         "warning",
         PV,
         f"{R_CONS_T3}; {S_NONCAN}",
         ("EO",),
-        ("CAR-HEMATOTOX baseline", "current ANC"),
+        ("CAR-HEMATOTOX baseline", "current ANC", "antibacterial prophylaxis on record"),
     ),
     Rule(
         "M09",
         "Antifungal prophylaxis",
         "Prior allo-HCT or prior invasive mould infection on days 0..+100 (whatever the ANC); "
-        "or early ICAHT grade >= 3 with current ANC <= 500/uL (day >= 0)",
+        "or current ANC <= 500/uL (day >= 0) with early ICAHT grade >= 3 or corticosteroids on "
+        "> 3 of the last 14 days; not when antifungal prophylaxis is on record (a dose in the "
+        "last 2 days, an active order or a statement)",
         "warning",
         PV,
         f"{S_NONCAN}; {S_HIT}",
         ("EO",),
-        ("current ANC", "early ICAHT grade", "prior allo-HCT", "prior mould infection"),
-        fhir_gap="prolonged corticosteroid exposure is not in the record",
+        (
+            "current ANC",
+            "early ICAHT grade",
+            "prior allo-HCT",
+            "prior mould infection",
+            "corticosteroids on record",
+            "antifungal prophylaxis on record",
+        ),
     ),
     Rule(
         "M10",
         "HSV/VZV prophylaxis",
-        "From lymphodepletion to 1 year after infusion, when no antiviral prophylaxis is on "
-        "record (needs antiviral prophylaxis records)",
+        "From lymphodepletion (else day 0) to day +365, also for a course in preparation from "
+        "its lymphodepletion, when no antiviral (aciclovir, valaciclovir, famciclovir) is on "
+        "record covering today (a dose in the last 2 days, an active order or a statement)",
         "warning",
         PV,
         f"{R_CONS_T3}; {S_HIT}",
         ("EO",),
-        ("antiviral prophylaxis records",),
-        fhir_gap="TherapyTimeline has no antiviral prophylaxis field: never fires",
+        ("lymphodepletion or infusion date", "antiviral prophylaxis on record"),
     ),
     Rule(
         "M11",
         "PJP prophylaxis; co-trimoxazole in severe ICAHT",
         "Order hooks: draft co-trimoxazole order during ICAHT grade >= 3 with current ANC "
-        "<= 500/uL (alternatives pentamidine, atovaquone). Patient view (start at day ~28) "
-        "needs PJP prophylaxis records",
+        "<= 500/uL (alternatives pentamidine, atovaquone). Patient view: day +28 to day +730 "
+        "when no PJP agent is on record covering today (a dose in the last 3 days, pentamidine "
+        "28 days, an active order or a statement) and no CD4 > 200/uL in the last 90 days",
         "warning",
         ALL_HOOKS,
         f"{S_HIT}; {S_NONCAN}",
         ("EO",),
-        ("draft co-trimoxazole order", "ICAHT grade", "current ANC", "PJP prophylaxis records"),
-        fhir_gap="patient-view part: TherapyTimeline has no PJP prophylaxis field",
+        (
+            "draft co-trimoxazole order",
+            "ICAHT grade",
+            "current ANC",
+            "PJP prophylaxis on record",
+            "CD4 count",
+        ),
     ),
     Rule(
         "M12",
         "IVIG replacement",
-        "IgG < 400 mg/dL (within 180 days) with active infection (warning); without infection "
-        "(info); infection status unknown: not evaluable",
+        "IgG < 400 mg/dL (within 180 days) with an active infection (as M03; warning); with "
+        "none on record (info); infections not known: not evaluable",
         "warning",
         PV,
         f"{S_NONCAN}; secondary tables (IgG < 400 mg/dL)",
         ("EO",),
-        ("IgG", "infection status"),
-        fhir_gap="active_infection is not mapped from FHIR yet",
+        ("IgG", "infections"),
     ),
     Rule(
         "M13",
@@ -276,50 +295,50 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "M14",
         "Platelet transfusion threshold",
-        "Patient view: current platelets <= 10 x10^9/L, or <= 20 with active bleeding or "
-        "infection (critical). Order hooks: platelet order with current platelets > 20 and no "
-        "active bleeding: prophylactic threshold not reached (info)",
+        "Patient view: current platelets <= 10 x10^9/L, or <= 20 with fever (>= 38.0 Cel "
+        "today or yesterday), active bleeding or an active infection (as M03) (critical). "
+        "Order hooks: platelet order with current platelets > 20 and no active bleeding: "
+        "prophylactic threshold not reached (info)",
         "critical",
         ALL_HOOKS,
         S_HAEM,
         ("EXT",),
-        ("current platelets", "bleeding/infection status (for 11-20 x10^9/L)"),
-        fhir_gap="fever is not in the record; bleeding/infection are not mapped from FHIR yet",
+        ("current platelets", "temperature, bleeding and infections (for 11-20 x10^9/L)"),
     ),
     Rule(
         "M15",
         "TPO receptor agonist",
-        "Day > 30, >= 2 platelet units transfused in the last 7 days, no TPO-RA in that time",
+        "Day > 30, >= 2 platelet units transfused in the last 7 days, no TPO-RA (eltrombopag, "
+        "romiplostim; given, ordered or taken) since day 0",
         "warning",
         PV,
         f"{S_HAEM}, Table 3; {S_HIT}",
         ("LOW", "RS"),
-        ("transfusion records", "TPO-RA administrations"),
+        ("transfusion records", "TPO-RA on record"),
     ),
     Rule(
         "M16",
         "Stem-cell boost",
-        "Early ICAHT grade >= 3, day > 14, G-CSF-refractory (M07) and cryopreserved CD34+ "
-        "cells available",
+        "Early ICAHT grade >= 3, day > 14, G-CSF-refractory (M07) and stored CD34+ cells on "
+        "record (an available cell product or a stem-cell collection; the card names it)",
         "warning",
         PV,
         f"{S_NONCAN} (consensus); {S_HAEM}, Table 3",
         ("EO", "RS"),
-        ("early ICAHT grade", "G-CSF administrations", "stem cell product availability"),
+        ("early ICAHT grade", "G-CSF administrations", "stored stem cells on record"),
         subsumes=("M02", "M03", "M06", "M07", "M18"),
-        fhir_gap="stem_cell_product_available is not mapped from FHIR yet",
     ),
     Rule(
         "M17",
         "Allo-HCT donor search",
         "Day > 30, current ANC <= 500/uL and (early grade 4 with no ANC > 500/uL after day "
-        "30, or late grade 4 confirmed), uncensored, no stored stem cells (M16 unavailable)",
+        "30, or late grade 4 confirmed), uncensored, no stored stem cells on record (M16 "
+        "unavailable; the card says none is on record and asks to check)",
         "warning",
         PV,
         S_NONCAN,
         ("EO",),
-        ("early/late ICAHT grade", "current ANC", "stem cell product availability"),
-        fhir_gap="stem_cell_product_available is not mapped from FHIR yet",
+        ("early/late ICAHT grade", "current ANC", "stored stem cells on record"),
     ),
     Rule(
         "M18",
@@ -377,7 +396,8 @@ RULES: tuple[Rule, ...] = (
         f"{S_HAEM}; {S_CN}",
         ("EO",),
         ("transfusion records", "configured RBC-unit threshold"),
-        fhir_gap="no threshold ships (RuleOptions.iron_overload_rbc_units = None)",
+        configuration_gap="off until a centre configures an RBC-unit threshold (no source gives "
+        "one; RuleOptions.iron_overload_rbc_units = None)",
     ),
     Rule(
         "M23",
@@ -394,13 +414,14 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "M24",
         "Pre-infusion high risk",
-        "CAR-HEMATOTOX high (>= 2) before the infusion day (evaluation date < day 0)",
+        "CAR-HEMATOTOX high (>= 2) before the infusion: a planned infusion later than today, "
+        "or a leukapheresis/lymphodepletion after the last infusion (up to 180 d); baseline "
+        "[LD - 7 d, LD], else [planned day -10, day -5] (6.3)",
         "info",
         PV,
         f"{S_HAEM}; {S_NONCAN}",
         ("EO",),
-        ("CAR-HEMATOTOX baseline", "planned infusion date"),
-        fhir_gap="needs a planned infusion date; the mapping records completed infusions only",
+        ("CAR-HEMATOTOX baseline", "planned infusion or lymphodepletion date"),
     ),
     Rule(
         "M25",
@@ -411,7 +432,6 @@ RULES: tuple[Rule, ...] = (
         f"{S_HAEM}, Table 3 (lower level of evidence)",
         ("LOW",),
         ("disease", "current ANC", "G-CSF administrations"),
-        fhir_gap="disease is not mapped from FHIR yet",
     ),
     Rule(
         "M26",
@@ -442,4 +462,6 @@ def format_catalogue(rules: tuple[Rule, ...] = RULES) -> str:
         lines.append(f"{indent}source: {rule.source}")
         if rule.fhir_gap:
             lines.append(f"{indent}limitation: {rule.fhir_gap}")
+        if rule.configuration_gap:
+            lines.append(f"{indent}configuration: {rule.configuration_gap}")
     return "\n".join(lines) + "\n"

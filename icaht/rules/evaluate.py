@@ -36,7 +36,7 @@ EVALUATORS: dict[str, Evaluator] = {
     "M07": Evaluator(n.m07_gcsf_refractory, n.m07_needs),
     "M08": Evaluator(n.m08_antibacterial, n.m08_needs),
     "M09": Evaluator(n.m09_antifungal, n.m09_needs),
-    "M10": Evaluator(s.never_fires, s.m10_needs),
+    "M10": Evaluator(s.m10_antiviral, s.m10_needs),
     "M11": Evaluator(s.m11_pjp, s.m11_needs),
     "M12": Evaluator(s.m12_ivig, s.m12_needs),
     "M13": Evaluator(t.m13_rbc_threshold, t.m13_needs),
@@ -67,19 +67,21 @@ def _check_input(inp: RuleInput) -> None:
         )
 
 
-# A course in preparation (apheresis or lymphodepletion, no infusion yet) has no day 0: only the
-# irradiated-products window reaches before it (clinical-rules §10 M01, CONS-T3); every other
-# rule is about the days after an infusion.
-PRE_INFUSION_RULES = frozenset({"M01"})
+# A course in preparation (apheresis or lymphodepletion, or a planned infusion, no infusion yet)
+# has no day 0: only the irradiated-products window (clinical-rules §10 M01, CONS-T3), HSV/VZV
+# prophylaxis from lymphodepletion (§10 M10) and the pre-infusion risk card (§10 M24: "before
+# LD") reach before it; every other rule is about the days after an infusion.
+PRE_INFUSION_RULES = frozenset({"M01", "M10", "M24"})
 
 
 def _quiet(inp: RuleInput) -> bool:
-    """No CAR-T on record, nor in preparation (DESIGN.md §4: most charts), or death on/before
-    today."""
+    """No CAR-T on record, nor in preparation or planned (DESIGN.md §4: most charts), or death
+    on/before today."""
     death = inp.assessment.death_date
     if death is not None and death <= inp.evaluation_date:
         return True
-    return inp.assessment.day0 is None and inp.record.timeline.preparation is None
+    planned = inp.record.timeline.preparation is not None or inp.assessment.planned_day0
+    return inp.assessment.day0 is None and not planned
 
 
 def _applies(rule_id: str, inp: RuleInput) -> bool:

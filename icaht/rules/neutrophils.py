@@ -4,9 +4,20 @@ neutropenia (M16, M17, M25, M26) and the pre-infusion risk card (M24). clinical-
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
-from icaht.record import Analyte, GcsfExposure, LabValue, daily_lowest
+from icaht.clinical_status import corticosteroid_days, drugs_between, on_supportive
+from icaht.hematotox import Baseline, HematotoxResult
+from icaht.record import (
+    Analyte,
+    DrugCourse,
+    GcsfExposure,
+    Infection,
+    LabValue,
+    StoredStemCells,
+    SupportiveGroup,
+    daily_lowest,
+)
 from icaht.rules.base import (
     HIGH_GRADE,
     SEVERE_ANC,
@@ -18,6 +29,8 @@ from icaht.rules.base import (
     hematotox_high,
     hematotox_phrase,
     hematotox_undecided,
+    infection_phrase,
+    infection_today,
     late_phrase,
     make_alert,
     missing_current,
@@ -55,6 +68,15 @@ BOOST_AFTER_DAY = 14  # §10 M16: "day > 14"
 PERSISTING_GRADE = 4  # §10 M17: "Grade 4 ICAHT persisting beyond day +30"
 LATE_DAY = 30  # §1.2, S-HAEM Table 1: late ICAHT after day +30 (M17, M18, M25, M26)
 ANTIFUNGAL_HISTORY_LAST_DAY = 100  # §17 C16: M09's history arm runs day 0 to day +100
+# §10 M09 (S-NONCAN: "prolonged corticosteroid exposure"; §10 "e.g. > 3 days"): more than 3
+# distinct days covered by a corticosteroid record in the 14 days up to the evaluation day
+# [PROPOSED window: the steroids given for CRS/ICANS in the first two weeks, or bridging
+# steroids just before lymphodepletion, docs/decisions/0022].
+PROLONGED_STEROID_DAYS = 3
+STEROID_WINDOW_DAYS = 14
+# [PROPOSED] a daily prophylactic dose (levofloxacin, posaconazole, micafungin) given in the last
+# 2 days counts as on record (today's dose may not be charted yet), as for G-CSF and M10.
+PROPHYLAXIS_GRACE_DAYS = 2
 
 GCSF_SUGGESTION = Suggestion(
     "Order G-CSF (filgrastim 5 µg/kg once daily)", "create", "gcsf", product="filgrastim"
@@ -144,11 +166,15 @@ def m03_therapeutic_gcsf(inp: RuleInput) -> Alert | None:
     if anc is None or gcsf_ongoing(inp) is not None:
         return None
     anc_day = study_day(inp, anc.day)
-    infection = inp.record.timeline.active_infection is True
-    if anc_day is None or anc_day < 0 or (anc_day < THERAPEUTIC_GCSF_FROM_DAY and not infection):
+    status = infection_today(inp)
+    infection = status if isinstance(status, Infection) else None
+    early = anc_day is not None and anc_day < THERAPEUTIC_GCSF_FROM_DAY
+    if anc_day is None or anc_day < 0 or (early and infection is None):
         return None
     run = run_ending_now(inp, Analyte.ANC, _severe)
-    why = describe_run(inp, run) + ("; active infection" if infection else "")
+    why = describe_run(inp, run) + (
+        f"; active infection: {infection_phrase(inp, infection)}" if infection else ""
+    )
     return make_alert(
         inp,
         "M03",
@@ -158,9 +184,15 @@ def m03_therapeutic_gcsf(inp: RuleInput) -> Alert | None:
             "Consider G-CSF 5 µg/kg/day until ANC > 500/µL; consider a dose increase if there "
             "is no response." + crs_note(inp)
         ),
-        data=[*map(used, run), *grade_data(inp)],
+        data=[*map(used, run), *grade_data(inp), *_infection_data(infection)],
         suggestions=(GCSF_SUGGESTION,),
     )
+
+
+def _infection_data(infection: Infection | None) -> list[DataUsed]:
+    if infection is None:
+        return []
+    return [DataUsed("active infection", infection.kind, infection.start, infection.source_id)]
 
 
 def m03_needs(inp: RuleInput) -> tuple[str, ...]:
@@ -254,11 +286,25 @@ def _exposures_over(inp: RuleInput, run: tuple[date, ...]) -> list[GcsfExposure]
     return list(dict.fromkeys(e for e in found if e is not None))
 
 
+def stored_cells(inp: RuleInput) -> tuple[StoredStemCells, ...]:
+    """Stored stem cells on record that are still available (M16, M17; issue 14)."""
+    return tuple(s for s in inp.record.timeline.stored_stem_cells if s.available)
+
+
+def _describe_cells(inp: RuleInput, cells: StoredStemCells) -> str:
+    when = f" (collected {cells.day.isoformat()})" if cells.day else ""
+    where = f", {cells.source_id}" if cells.source_id else ""
+    return f"stored CD34+ stem cells on record{when}{where}"
+
+
 def _boost_phrase(inp: RuleInput) -> str:
-    available = inp.record.timeline.stem_cell_product_available
-    if available is False:
-        return " No cryopreserved stem cells on record: see donor search (M17)."
-    return " If cryopreserved CD34+ cells are available, consider a stem-cell boost (M16)."
+    cells = stored_cells(inp)
+    if cells:
+        return f" {_describe_cells(inp, cells[-1]).capitalize()}: consider a stem-cell boost (M16)."
+    return (
+        " No stored stem cells on record (check with the cell-processing laboratory); if "
+        "cryopreserved CD34+ cells are available, consider a stem-cell boost (M16)."
+    )
 
 
 def m07_gcsf_refractory(inp: RuleInput) -> Alert | None:
@@ -296,29 +342,33 @@ def _m16_candidate(inp: RuleInput) -> tuple[LabValue, str, list[DataUsed]] | Non
 
 def m16_stem_cell_boost(inp: RuleInput) -> Alert | None:
     found = _m16_candidate(inp)
-    if found is None or inp.record.timeline.stem_cell_product_available is not True:
+    cells = stored_cells(inp)
+    if found is None or not cells:
         return None
+    product = cells[-1]  # the latest collection on record
     _, phrase, data = found
     return make_alert(
         inp,
         "M16",
         summary="G-CSF-refractory ICAHT grade >= 3 with stored CD34+ cells: consider stem-cell "
         "boost",
-        rationale=f"{early_phrase(inp)}; {phrase}; cryopreserved CD34+ cells available.",
+        rationale=f"{early_phrase(inp)}; {phrase}; {_describe_cells(inp, product)}.",
         recommendation=(
             "Consider an autologous (or donor) CD34+ stem-cell boost without conditioning (median "
             "CD34+ dose 2.75-6.75 x10^6/kg; responses within 7-21 days), with a bone-marrow "
             "evaluation of cellularity beforehand."
         ),
-        data=[*data, *grade_data(inp), DataUsed("stem cell product available", "yes")],
+        data=[
+            *data,
+            *grade_data(inp),
+            DataUsed("stored stem cells", "available", product.day, product.source_id),
+        ],
         suggestions=(MARROW_SUGGESTION,),
     )
 
 
 def m16_needs(inp: RuleInput) -> tuple[str, ...]:
-    if _m16_candidate(inp) and inp.record.timeline.stem_cell_product_available is None:
-        return ("M16 needs whether cryopreserved CD34+ cells are available",)
-    return ()
+    return ()  # () = none on record: M16 stays quiet and M17 says so
 
 
 def _persisting_grade4(inp: RuleInput) -> LabValue | None:
@@ -343,28 +393,29 @@ def _persisting_grade4(inp: RuleInput) -> LabValue | None:
 
 def m17_donor_search(inp: RuleInput) -> Alert | None:
     anc = _persisting_grade4(inp)
-    if anc is None or inp.record.timeline.stem_cell_product_available is not False:
+    if anc is None or stored_cells(inp):
         return None
     return make_alert(
         inp,
         "M17",
-        summary="Grade 4 ICAHT beyond day +30, no stored stem cells: consider a donor search",
+        summary="Grade 4 ICAHT beyond day +30, no stored stem cells on record: consider a donor "
+        "search",
         rationale=(
             f"{early_phrase(inp)}; {late_phrase(inp)}; now {describe(inp, anc)}; "
-            "no cryopreserved stem cells on record."
+            "no stored (cryopreserved) stem cells on record: check with the cell-processing "
+            "laboratory whether any are stored (a boost, M16, would come first)."
         ),
         recommendation=(
-            "Consider initiating an allogeneic donor search; allo-HCT is an ultima ratio, "
-            "typically 3-6 months after infusion, and an individual decision."
+            "Consider checking for stored autologous or donor CD34+ cells (boost, M16) and "
+            "initiating an allogeneic donor search; allo-HCT is an ultima ratio, typically 3-6 "
+            "months after infusion, and an individual decision."
         ),
-        data=[used(anc), *grade_data(inp), DataUsed("stem cell product available", "no")],
+        data=[used(anc), *grade_data(inp), DataUsed("stored stem cells", "none on record")],
     )
 
 
 def m17_needs(inp: RuleInput) -> tuple[str, ...]:
-    if _persisting_grade4(inp) and inp.record.timeline.stem_cell_product_available is None:
-        return ("M17 needs whether cryopreserved stem cells are available (boost, M16)",)
-    return ()
+    return ()  # () = none on record: M17 fires and asks to check
 
 
 def _late_refractory(inp: RuleInput) -> tuple[LabValue, str, list[DataUsed]] | None:
@@ -428,22 +479,32 @@ def _severe_after_infusion(inp: RuleInput) -> LabValue | None:
     return anc if day is not None and day >= 0 else None
 
 
+def on_prophylaxis(inp: RuleInput, group: SupportiveGroup) -> DrugCourse | None:
+    """M08, M09: the prophylaxis of `group` covering today (a dose in the last 2 days, an active
+    order or a statement): the reminder stays quiet (docs/decisions/0022)."""
+    return on_supportive(inp.record.timeline, group, inp.evaluation_date, PROPHYLAXIS_GRACE_DAYS)
+
+
 def m08_antibacterial(inp: RuleInput) -> Alert | None:
     anc = _severe_after_infusion(inp)
     if anc is None or not hematotox_high(inp):
+        return None
+    if on_prophylaxis(inp, "antibacterial_prophylaxis") is not None:
         return None
     return make_alert(
         inp,
         "M08",
         summary=f"Severe neutropenia (ANC {anc.value:g}/µL), high risk: consider antibacterial "
         "prophylaxis",
-        rationale=f"{describe(inp, anc)}; {hematotox_phrase(inp)}.",
+        rationale=f"{describe(inp, anc)}; {hematotox_phrase(inp)}; no antibacterial "
+        f"prophylaxis on record covering today (no dose in the last {PROPHYLAXIS_GRACE_DAYS} "
+        "days, no active order or statement).",
         recommendation=(
             "Consider antibacterial prophylaxis (e.g. levofloxacin or ciprofloxacin) per "
             "institutional standards, with caution in MDR colonisation or high local MDR-GNB "
             "prevalence; not recommended in low-risk patients."
         ),
-        data=[used(anc), *hematotox_data(inp)],
+        data=[used(anc), *hematotox_data(inp), DataUsed("antibacterial prophylaxis", "none")],
     )
 
 
@@ -477,31 +538,68 @@ def _in_antifungal_window(inp: RuleInput) -> bool:
     return day is not None and 0 <= day <= ANTIFUNGAL_HISTORY_LAST_DAY
 
 
-def _m09_reasons(inp: RuleInput) -> tuple[LabValue | None, list[str]]:
-    """(current severe ANC or None, the reasons M09 fires for); no reasons: it does not fire.
+def _prolonged_steroids(inp: RuleInput) -> tuple[int, tuple[DrugCourse, ...]] | None:
+    """§10 M09 "prolonged corticosteroids (e.g. > 3 days)": > 3 distinct days covered in the 14
+    days up to the evaluation day; the count and the records, or None."""
+    until = inp.evaluation_date
+    since = until - timedelta(days=STEROID_WINDOW_DAYS - 1)
+    timeline = inp.record.timeline
+    count = corticosteroid_days(timeline, since, until)
+    if count <= PROLONGED_STEROID_DAYS:
+        return None
+    return count, drugs_between(timeline, "corticosteroid", since, until)
+
+
+def _m09_reasons(
+    inp: RuleInput,
+) -> tuple[LabValue | None, list[str], list[DataUsed]]:
+    """(current severe ANC or None, the reasons M09 fires for, their steroid data); no reasons:
+    it does not fire.
 
     §17 C16: prior allo-HCT or prior invasive mould infection on days 0..+100 whatever the ANC;
-    early ICAHT grade >= 3 with the current ANC <= 500/µL (day >= 0) as before."""
+    early ICAHT grade >= 3 with the current ANC <= 500/µL (day >= 0) as before; §10 M09:
+    prolonged corticosteroids (> 3 days in the last 14) with the current ANC <= 500/µL."""
     anc = _severe_after_infusion(inp)
     reasons = _history_risks(inp) if _in_antifungal_window(inp) else []
+    steroid_data: list[DataUsed] = []
     if anc is not None and (early_grade(inp) or 0) >= HIGH_GRADE:
         reasons.insert(0, early_phrase(inp))
-    return anc, reasons
+    steroids = _prolonged_steroids(inp) if anc is not None else None
+    if steroids is not None:
+        count, courses = steroids
+        reasons.append(
+            f"corticosteroids on {count} of the last {STEROID_WINDOW_DAYS} days (more than "
+            f"{PROLONGED_STEROID_DAYS})"
+        )
+        steroid_data = [
+            DataUsed("corticosteroid", c.name or "corticosteroid", c.start, c.source_id)
+            for c in courses
+        ]
+        steroid_data.append(
+            DataUsed(
+                "corticosteroid days", f"{count} of {STEROID_WINDOW_DAYS}", as_of_evaluation=True
+            )
+        )
+    return anc, reasons, steroid_data
 
 
 def m09_antifungal(inp: RuleInput) -> Alert | None:
-    anc, risks = _m09_reasons(inp)
-    if not risks:
+    anc, risks, steroid_data = _m09_reasons(inp)
+    if not risks or on_prophylaxis(inp, "antifungal") is not None:
         return None
+    none_on_record = (
+        f"no antifungal prophylaxis on record covering today (no dose in the last "
+        f"{PROPHYLAXIS_GRACE_DAYS} days, no active order or statement)"
+    )
     if anc is not None:
         summary = (
             f"Severe neutropenia (ANC {anc.value:g}/µL) with mould risk: consider antifungal "
             "prophylaxis"
         )
-        rationale = f"{describe(inp, anc)}; {'; '.join(risks)}."
+        rationale = f"{describe(inp, anc)}; {'; '.join(risks)}; {none_on_record}."
     else:
         summary = f"Mould risk after CAR-T ({', '.join(risks)}): consider antifungal prophylaxis"
-        rationale = f"Day {study_day(inp)}; {'; '.join(risks)}."
+        rationale = f"Day {study_day(inp)}; {'; '.join(risks)}; {none_on_record}."
     return make_alert(
         inp,
         "M09",
@@ -511,13 +609,20 @@ def m09_antifungal(inp: RuleInput) -> Alert | None:
             "Consider antifungal prophylaxis with micafungin or posaconazole (or another "
             "mould-active azole); consider fluconazole when the risk is yeast only."
         ),
-        data=[*([used(anc)] if anc is not None else []), *grade_data(inp), *_history_data(inp)],
+        data=[
+            *([used(anc)] if anc is not None else []),
+            *grade_data(inp),
+            *_history_data(inp),
+            *steroid_data,
+        ],
     )
 
 
 def m09_needs(inp: RuleInput) -> tuple[str, ...]:
     timeline = inp.record.timeline
     if _severe_after_infusion(inp) is None or _m09_reasons(inp)[1]:
+        return ()
+    if on_prophylaxis(inp, "antifungal") is not None:
         return ()
     unknown = [
         name
@@ -527,36 +632,78 @@ def m09_needs(inp: RuleInput) -> tuple[str, ...]:
         )
         if value is None
     ]
-    needs = [*unknown, "corticosteroid exposure"]
-    return ("M09 needs the mould risk factors " + ", ".join(needs) + " (yes or no)",)
+    if not unknown:
+        return ()
+    return ("M09 needs the mould risk factors " + ", ".join(unknown) + " (yes or no)",)
 
 
 # -- M24 ------------------------------------------------------------------------------------------
 
 
-def _pre_infusion(inp: RuleInput) -> bool:
+PreInfusion = tuple[str, list[DataUsed], HematotoxResult | None, Baseline | None]
+
+
+def _pre_infusion_course(inp: RuleInput) -> PreInfusion | None:
+    """The course before its infusion on the evaluation day: what it is, its data, and its
+    pre-infusion CAR-HEMATOTOX with the baseline (icaht.assessment, §6.3). A planned infusion
+    later than today (issue 14); else a leukapheresis/lymphodepletion after the last infusion,
+    for up to `preparation_lookback_days` (as M01); else, retrospectively, a recorded infusion
+    whose day 0 is after the evaluation day."""
+    a, today, timeline = inp.assessment, inp.evaluation_date, inp.record.timeline
+    planned = timeline.planned_infusion
+    if a.planned_day0 is not None and planned is not None:
+        if today >= a.planned_day0:
+            return None  # day 0 reached: "before infusion" is over
+        days = (a.planned_day0 - today).days
+        what = f"CAR-T infusion planned on {a.planned_day0.isoformat()} (in {days} days)"
+        product = planned.product or "CAR-T"
+        data = [DataUsed("planned infusion", product, a.planned_day0, planned.source_id)]
+        return what, data, a.planned_hematotox, a.planned_baseline
+    prep = timeline.preparation
+    lookback = inp.options.preparation_lookback_days
+    if (
+        prep is not None
+        and (a.day0 is None or prep.day > a.day0)
+        and 0 <= (today - prep.day).days <= lookback
+    ):
+        what = f"course in preparation ({prep.step} on {prep.day.isoformat()}, no infusion yet)"
+        data = [DataUsed(prep.step, "course in preparation", prep.day, prep.source_id)]
+        return what, data, a.planned_hematotox, a.planned_baseline
     day = study_day(inp)
-    return day is not None and day < 0
+    if day is not None and day < 0:
+        return f"day {day} (before infusion)", [], a.hematotox, a.baseline
+    return None
 
 
 def m24_pre_infusion_risk(inp: RuleInput) -> Alert | None:
-    if not (_pre_infusion(inp) and hematotox_high(inp)):
+    course = _pre_infusion_course(inp)
+    if course is None:
+        return None
+    what, data, ht, baseline = course
+    if ht is None or ht.risk != "high":
         return None
     return make_alert(
         inp,
         "M24",
         summary="CAR-HEMATOTOX high before infusion: consider measures against ICAHT and "
         "infections",
-        rationale=f"{hematotox_phrase(inp)}; day {study_day(inp)} (before infusion).",
+        rationale=f"{hematotox_phrase(inp, ht)}; {what}.",
         recommendation=(
             "Consider the options for a high risk of ICAHT and infections: G-CSF from day +2 "
             "(M02), a baseline bone-marrow evaluation, a back-up stem-cell collection, and "
             "bendamustine lymphodepletion (less myelosuppressive in some series)."
         ),
-        data=hematotox_data(inp),
+        data=[*hematotox_data(inp, ht, baseline), *data],
     )
 
 
 def m24_needs(inp: RuleInput) -> tuple[str, ...]:
-    undecided = hematotox_undecided(inp)
-    return (f"M24 needs a {undecided}",) if _pre_infusion(inp) and undecided else ()
+    course = _pre_infusion_course(inp)
+    if course is None:
+        return ()
+    ht = course[2]
+    if ht is None:
+        return ("M24 needs a lymphodepletion or planned infusion date (CAR-HEMATOTOX baseline)",)
+    if ht.risk == "indeterminate":
+        return (f"M24 needs a complete CAR-HEMATOTOX baseline (missing {', '.join(ht.missing)})",)
+    return ()

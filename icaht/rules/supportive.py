@@ -4,16 +4,19 @@ IEC-HS screen (M23). clinical-rules §10."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
+from icaht.clinical_status import UNKNOWN, on_supportive
 from icaht.iec_hs import SCREEN_FROM_DAY
-from icaht.record import Analyte, LabValue, active_crs
+from icaht.record import Analyte, Infection, LabValue, active_crs
 from icaht.rules.base import (
     HIGH_GRADE,
     SEVERE_ANC,
     early_grade,
     early_phrase,
     grade_data,
+    infection_phrase,
+    infection_today,
     late_grade,
     make_alert,
     monitored,
@@ -22,10 +25,12 @@ from icaht.rules.base import (
 )
 from icaht.rules.facts import (
     LabTest,
+    above,
     active_period,
     at_or_below,
     below,
     current,
+    day_label,
     describe,
     describe_run,
     run_ending_now,
@@ -51,6 +56,17 @@ FIBRINOGEN_THRESHOLD = 100.0  # §10 M20 (Buechner 2021 via S-NONCAN): fibrinoge
 SEVERE_CRS_GRADE = 3  # §10 M20: CRS grade 3-4
 ANTICOAGULATION_PLATELETS = 50.0  # §10 M21 (S-NONCAN): platelets < 50 x10^9/L
 TMP_SMX_NAMES = ("trimoxazole", "sulfamethoxazole", "bactrim", "septra")
+# [PROPOSED] (docs/decisions/0022) a dose given this many days before the evaluation day still
+# counts as prophylaxis on record: antivirals are given once or twice daily (today's dose may not
+# be charted yet), co-trimoxazole for PJP often three times a week (Mon/Wed/Fri: 3 days apart).
+# Pentamidine (every 4 weeks) covers 28 days (icaht.clinical_status.DOSE_INTERVAL_DAYS).
+ANTIVIRAL_GRACE_DAYS = 2
+PJP_GRACE_DAYS = 3
+# [PROPOSED] §10 M11: "stop when CD4+ > 200/µL". A CD4 count > 200/µL from the last 90 days
+# keeps the PJP reminder quiet (CD4 is checked every few months after CAR-T; an older count says
+# little about today). Strictly above 200, as the source says.
+PJP_STOP_CD4 = 200.0
+PJP_CD4_MAX_AGE_DAYS = 90
 
 
 def _orders(inp: RuleInput, kind: str) -> list[DraftOrder]:
@@ -71,7 +87,7 @@ def _order_data(orders: list[DraftOrder]) -> list[DataUsed]:
 
 
 def _infection_with_neutropenia(inp: RuleInput) -> bool:
-    return inp.record.timeline.active_infection is True and severe_anc_now(inp) is not None
+    return isinstance(infection_today(inp), Infection) and severe_anc_now(inp) is not None
 
 
 def m04_gcsf_in_crs(inp: RuleInput) -> Alert | None:
@@ -137,19 +153,104 @@ def m05_avoid_gmcsf(inp: RuleInput) -> Alert | None:
 # -- M10, M11, M12 --------------------------------------------------------------------------------
 
 
-def never_fires(inp: RuleInput) -> Alert | None:
-    """M10: TherapyTimeline has no antiviral prophylaxis field; the rule never guesses."""
+def _antiviral_window(inp: RuleInput) -> tuple[date, str] | None:
+    """§10 M10 (CONS-T3): "all patients, from lymphodepletion ... until 1 year after infusion".
+    The current course: its lymphodepletion (else day 0) to day +365. A course in preparation
+    whose lymphodepletion is on record: from that day on, for up to `preparation_lookback_days`
+    (as M01's window: a lymphodepletion never followed by an infusion is not watched for ever).
+    Returns the window's start and what it is, when today is inside it."""
+    today, timeline = inp.evaluation_date, inp.record.timeline
+    prep, day0 = timeline.preparation, inp.assessment.day0
+    if prep is not None and prep.step == "lymphodepletion" and (day0 is None or prep.day > day0):
+        age = (today - prep.day).days
+        if 0 <= age <= inp.options.preparation_lookback_days:
+            return prep.day, f"lymphodepletion on {prep.day.isoformat()} (course in preparation)"
+    if day0 is None:
+        return None
+    ld = timeline.lymphodepletion_start
+    start = ld or day0
+    if start <= today <= day0 + timedelta(days=ANTIVIRAL_LAST_DAY):
+        what = f"lymphodepletion on {day_label(inp, ld)}" if ld else "infusion on day 0"
+        return start, what
     return None
 
 
+def _none_on_record(group: str, grace: int) -> str:
+    return (
+        f"no {group} on record covering today (no dose in the last {grace} days, no active order "
+        "or statement)"
+    )
+
+
+def m10_antiviral(inp: RuleInput) -> Alert | None:
+    """§10 M10: every patient from lymphodepletion to 1 year after infusion; quiet when an
+    antiviral (aciclovir, valaciclovir, famciclovir) covers today (docs/decisions/0022)."""
+    window = _antiviral_window(inp)
+    if window is None or inp.hook != "patient-view":
+        return None
+    timeline = inp.record.timeline
+    if on_supportive(timeline, "antiviral", inp.evaluation_date, ANTIVIRAL_GRACE_DAYS):
+        return None
+    start, what = window
+    day = study_day(inp)
+    today = f"Day {day}" if day is not None and day >= 0 else "Before infusion"
+    return make_alert(
+        inp,
+        "M10",
+        summary="No HSV/VZV prophylaxis on record: consider aciclovir or valaciclovir",
+        rationale=(
+            f"{today}; prophylaxis is due from lymphodepletion to 1 year after infusion "
+            f"(from {what}); {_none_on_record('antiviral', ANTIVIRAL_GRACE_DAYS)}."
+        ),
+        recommendation=(
+            "Consider HSV/VZV prophylaxis (e.g. valaciclovir 500 mg twice daily or aciclovir "
+            "800 mg twice daily) until 1 year after infusion and/or until CD4+ > 200/µL; if it "
+            "is given but not on record, consider recording it."
+        ),
+        data=[
+            DataUsed("antiviral prophylaxis", "none on record"),
+            DataUsed("prophylaxis window start", what, start),
+        ],
+    )
+
+
 def m10_needs(inp: RuleInput) -> tuple[str, ...]:
-    day0, ld = inp.assessment.day0, inp.record.timeline.lymphodepletion_start
-    start = ld or day0
-    if day0 is None or start is None:
-        return ()
-    if start <= inp.evaluation_date <= day0 + timedelta(days=ANTIVIRAL_LAST_DAY):
-        return ("M10 needs antiviral (HSV/VZV) prophylaxis records",)
     return ()
+
+
+def _latest_cd4_above(inp: RuleInput) -> LabValue | None:
+    cd4 = current(inp, Analyte.CD4, PJP_CD4_MAX_AGE_DAYS)
+    return cd4 if cd4 is not None and above(cd4, PJP_STOP_CD4) else None
+
+
+def _pjp_window(inp: RuleInput) -> bool:
+    day = study_day(inp)
+    return day is not None and PJP_FROM_DAY <= day <= PJP_LAST_DAY
+
+
+def _m11_patient_view(inp: RuleInput) -> Alert | None:
+    """§10 M11: from day ~28 (S-HIT "at day 30"; figure "day ~28") to day +730 [PROPOSED], when
+    no PJP agent covers today and no CD4 > 200/µL in the last 90 days (the stop criterion)."""
+    if not _pjp_window(inp) or _latest_cd4_above(inp) is not None:
+        return None
+    if on_supportive(inp.record.timeline, "pjp", inp.evaluation_date, PJP_GRACE_DAYS):
+        return None
+    return make_alert(
+        inp,
+        "M11",
+        summary="No PJP prophylaxis on record after day +28: consider co-trimoxazole",
+        rationale=(
+            f"Day {study_day(inp)} (PJP prophylaxis from day ~28 until CD4+ > 200/µL); "
+            f"{_none_on_record('PJP prophylaxis', PJP_GRACE_DAYS)}; no CD4+ count > 200/µL in "
+            f"the last {PJP_CD4_MAX_AGE_DAYS} days."
+        ),
+        recommendation=(
+            "Consider co-trimoxazole PJP prophylaxis until CD4+ > 200/µL (may take 1-2 years); "
+            "consider pentamidine or atovaquone with cytopenias or allergy; if it is given but "
+            "not on record, consider recording it."
+        ),
+        data=[DataUsed("PJP prophylaxis", "none on record")],
+    )
 
 
 def _is_cotrimoxazole(order: DraftOrder) -> bool:
@@ -200,15 +301,12 @@ def _drug_needs(inp: RuleInput, rule_id: str, cotrimoxazole: bool) -> tuple[str,
 def m11_pjp(inp: RuleInput) -> Alert | None:
     if inp.hook in ORDER_HOOKS:
         return _drug_in_severe_icaht(inp, "M11", cotrimoxazole=True)
-    return None  # patient view: no PJP prophylaxis field in TherapyTimeline; never guesses
+    return _m11_patient_view(inp)
 
 
 def m11_needs(inp: RuleInput) -> tuple[str, ...]:
     if inp.hook in ORDER_HOOKS:
         return _drug_needs(inp, "M11", cotrimoxazole=True)
-    day = study_day(inp)
-    if day is not None and PJP_FROM_DAY <= day <= PJP_LAST_DAY:
-        return ("M11 needs PJP prophylaxis records",)
     return ()
 
 
@@ -219,12 +317,13 @@ def _low_igg(inp: RuleInput) -> LabValue | None:
 
 def m12_ivig(inp: RuleInput) -> Alert | None:
     igg = _low_igg(inp)
-    infection = inp.record.timeline.active_infection
-    if igg is None or infection is None:
+    status = infection_today(inp)
+    if igg is None or status is UNKNOWN:
         return None
-    if infection:
+    infection = status if isinstance(status, Infection) else None
+    if infection is not None:
         summary = f"IgG {igg.value:g} mg/dL with active infection: consider IVIG replacement"
-        why = "active infection recorded"
+        why = f"active infection: {infection_phrase(inp, infection)}"
     else:
         summary = f"IgG {igg.value:g} mg/dL (< 400): hypogammaglobulinemia, no infection recorded"
         why = "no active infection recorded"
@@ -238,13 +337,19 @@ def m12_ivig(inp: RuleInput) -> Alert | None:
             "recurrent (sinopulmonary) infections; consider checking IgG at ~day 30, then every "
             "3-6 months."
         ),
-        data=[used(igg), DataUsed("active infection", "yes" if infection else "no")],
+        data=[used(igg), _infection_used(infection)],
         severity="warning" if infection else "info",
     )
 
 
+def _infection_used(infection: Infection | None) -> DataUsed:
+    if infection is None:
+        return DataUsed("active infection", "none on record")
+    return DataUsed("active infection", infection.kind, infection.start, infection.source_id)
+
+
 def m12_needs(inp: RuleInput) -> tuple[str, ...]:
-    if _low_igg(inp) is not None and inp.record.timeline.active_infection is None:
+    if _low_igg(inp) is not None and infection_today(inp) is UNKNOWN:
         return ("M12 needs infection status (serious or recurrent infections)",)
     return ()
 

@@ -6,9 +6,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from icaht.clinical_status import (
+    UNKNOWN,
+    active_bleeding,
+    active_infection,
+    drugs_between,
+    fever,
+    temperature_known,
+)
 from icaht.record import Analyte, Transfusion
-from icaht.rules.base import make_alert, missing_current, monitored
-from icaht.rules.facts import above, at_or_below, below, current, describe, study_day, used
+from icaht.rules.base import infection_phrase, make_alert, missing_current, monitored
+from icaht.rules.facts import (
+    above,
+    at_or_below,
+    below,
+    current,
+    day_label,
+    describe,
+    study_day,
+    used,
+)
 from icaht.rules.model import Alert, DataUsed, DraftOrder, RuleInput, Suggestion
 
 # §10 M01 (CONS-T3): irradiated *cellular* products; plasma and cryoprecipitate are acellular.
@@ -218,14 +235,49 @@ def m13_needs(inp: RuleInput) -> tuple[str, ...]:
 # -- M14 ------------------------------------------------------------------------------------------
 
 
-def _risk_factors(inp: RuleInput) -> list[str]:
-    timeline = inp.record.timeline
-    found = []
-    if timeline.active_bleeding is True:
-        found.append("active bleeding")
-    if timeline.active_infection is True:
-        found.append("active infection")
-    return found
+@dataclass(frozen=True, slots=True)
+class RiskFactors:
+    """§10 M14: fever, active bleeding, active infection on the evaluation day
+    (icaht.clinical_status), what was found and what is not known."""
+
+    found: list[str]
+    data: list[DataUsed]
+    unknown: list[str]
+
+
+def _risk_factors(inp: RuleInput) -> RiskFactors:
+    record, today = inp.record, inp.evaluation_date
+    found: list[str] = []
+    data: list[DataUsed] = []
+    unknown: list[str] = []
+    temperature = fever(record, today)
+    if temperature is not None:
+        found.append(f"fever ({temperature.value:g} °C on {day_label(inp, temperature.day)})")
+        data.append(
+            DataUsed("fever", f"{temperature.value:g} Cel", temperature.day, temperature.source_id)
+        )
+    elif not temperature_known(record, today):
+        unknown.append("fever (no temperature today or yesterday)")
+    bleeding = active_bleeding(record.timeline, today)
+    if bleeding is UNKNOWN:
+        unknown.append("bleeding")
+    elif bleeding is not None:
+        found.append(f"active bleeding (since {day_label(inp, bleeding.start)})")
+        data.append(DataUsed("active bleeding", "yes", bleeding.start, bleeding.source_id))
+    infection = active_infection(record.timeline, today)
+    if infection is UNKNOWN:
+        unknown.append("infection")
+    elif infection is not None:
+        found.append(f"active infection ({infection_phrase(inp, infection)})")
+        data.append(
+            DataUsed("active infection", infection.kind, infection.start, infection.source_id)
+        )
+    return RiskFactors(found, data, unknown)
+
+
+def _bleeding_now(inp: RuleInput) -> bool:
+    bleeding = active_bleeding(inp.record.timeline, inp.evaluation_date)
+    return bleeding is not None and bleeding is not UNKNOWN
 
 
 def m14_platelet_threshold(inp: RuleInput) -> Alert | None:
@@ -237,8 +289,8 @@ def m14_platelet_threshold(inp: RuleInput) -> Alert | None:
     risks = _risk_factors(inp)
     if at_or_below(platelets, PLATELET_THRESHOLD):
         threshold, why = PLATELET_THRESHOLD, ""
-    elif risks and at_or_below(platelets, PLATELET_THRESHOLD_RISK):
-        threshold, why = PLATELET_THRESHOLD_RISK, f" with {' and '.join(risks)}"
+    elif risks.found and at_or_below(platelets, PLATELET_THRESHOLD_RISK):
+        threshold, why = PLATELET_THRESHOLD_RISK, f" with {', '.join(risks.found)}"
     else:
         return None
     irradiate = in_irradiation_window(inp)
@@ -246,14 +298,14 @@ def m14_platelet_threshold(inp: RuleInput) -> Alert | None:
         inp,
         "M14",
         summary=f"Platelets {platelets.value:g} x10^9/L: platelet transfusion threshold reached "
-        f"(<= {threshold:g}{why})",
+        f"(<= {threshold:g}{' with ' + _short(risks.found) if why else ''})",
         rationale=f"{describe(inp, platelets)} <= {threshold:g} x10^9/L{why}.",
         recommendation=(
             "Consider a prophylactic platelet transfusion: the threshold is <= 10 x10^9/L, or "
             "<= 20 x10^9/L with fever, active bleeding or active infection"
             + ("; irradiated products (M01)." if irradiate else ".")
         ),
-        data=[used(platelets), *(DataUsed("risk factor", r) for r in risks)],
+        data=[used(platelets), *(risks.data if why else [])],
         suggestions=[
             Suggestion(
                 "Order 1 unit of platelets" + (" (irradiated)" if irradiate else ""),
@@ -277,7 +329,7 @@ def _m14_not_reached(inp: RuleInput) -> Alert | None:
     platelets = current(inp, Analyte.PLATELETS)
     if not orders or platelets is None or not above(platelets, PLATELET_THRESHOLD_RISK):
         return None
-    if inp.record.timeline.active_bleeding is True:
+    if _bleeding_now(inp):
         return None
     return make_alert(
         inp,
@@ -311,12 +363,18 @@ def m14_needs(inp: RuleInput) -> tuple[str, ...]:
     if platelets is None:
         return missing_current(inp, "M14", Analyte.PLATELETS, "platelet count")
     band = above(platelets, PLATELET_THRESHOLD) and at_or_below(platelets, PLATELET_THRESHOLD_RISK)
-    if band and not _risk_factors(inp):
+    risks = _risk_factors(inp) if band else None
+    if risks is not None and not risks.found and risks.unknown:
         return (
-            f"M14 needs fever, bleeding and infection status (platelets {platelets.value:g} "
-            "x10^9/L: the threshold is 20 x10^9/L with any of them)",
+            f"M14 needs the {' and '.join(risks.unknown)} status (platelets {platelets.value:g} "
+            "x10^9/L: the threshold is 20 x10^9/L with fever, bleeding or infection)",
         )
     return ()
+
+
+def _short(found: list[str]) -> str:
+    """'fever and active infection' for the summary (details stay in the rationale)."""
+    return " and ".join(f.split(" (")[0] for f in found)
 
 
 # -- M15 ------------------------------------------------------------------------------------------
@@ -342,7 +400,10 @@ def m15_tpo_ra(inp: RuleInput) -> Alert | None:
     recent = _recent_platelet_units(inp)
     units = sum(t.units for t in recent)
     day0 = inp.assessment.day0
-    on_tpo = any(day0 is not None and day0 <= d for d in inp.record.timeline.tpo_ra_days)
+    # a TPO-RA given, ordered or taken since day 0 (issue 14: supportive_drugs, group tpo_ra)
+    on_tpo = day0 is not None and drugs_between(
+        inp.record.timeline, "tpo_ra", day0, inp.evaluation_date
+    )
     if units < inp.options.tpo_ra_platelet_units or on_tpo:
         return None
     days = ", ".join(str(study_day(inp, t.day)) for t in recent)

@@ -9,9 +9,14 @@ from icaht import assess
 from icaht.record import (
     Analyte,
     CarTInfusion,
+    DrugCourse,
     GcsfExposure,
+    Infection,
+    InfectionKind,
     LabValue,
     PatientRecord,
+    Period,
+    StoredStemCells,
     TherapyTimeline,
 )
 from icaht.rules import Alert, DraftOrder, RuleInput, RuleOptions, RulesResult, evaluate_rules
@@ -50,12 +55,39 @@ HT_LOW = [
 ]
 
 
+# The base test patient is on the prophylaxis every CAR-T patient gets (clinical-rules §10 M10,
+# M11): valaciclovir and co-trimoxazole ordered from lymphodepletion, open. Without it M10 and
+# M11 (they fire when none is on record) would join every other rule's test; their own tests
+# pass `supportive_drugs=()` or their own records.
+STANDARD_PROPHYLAXIS = (
+    DrugCourse(on(-5), None, "MedicationRequest/vala", "antiviral", "valaciclovir", "ordered"),
+    DrugCourse(on(-5), None, "MedicationRequest/tmp-smx", "pjp", "co-trimoxazole", "ordered"),
+)
+
+
 def record(labs: Iterable[LabValue] = (), **timeline: object) -> PatientRecord:
-    """`gcsf_days=` are filgrastim administrations (short-acting), as the mapping builds them."""
+    """`gcsf_days=` are filgrastim administrations (short-acting), as the mapping builds them.
+    `supportive_drugs` defaults to STANDARD_PROPHYLAXIS."""
     timeline.setdefault("infusions", (CarTInfusion(DAY0),))
+    timeline.setdefault("supportive_drugs", STANDARD_PROPHYLAXIS)
     given = tuple(timeline.get("gcsf_days", ()))  # type: ignore[call-overload]
     timeline.setdefault("gcsf_exposures", tuple(filgrastim(d) for d in given))
     return PatientRecord("patient-1", tuple(labs), TherapyTimeline(**timeline))  # type: ignore[arg-type]
+
+
+def infected(day: int, kind: InfectionKind = "sepsis", end: int | None = None) -> tuple[Infection]:
+    """`infections=`: one infection Condition with onset on a study day (open unless `end`)."""
+    stop = None if end is None else on(end)
+    return (Infection(on(day), stop, f"Condition/{kind}-{day}", kind),)
+
+
+def bleeding(day: int) -> tuple[Period]:
+    """`bleeding=`: one open haemorrhage Condition from a study day."""
+    return (Period(on(day), None, f"Condition/bleed-{day}"),)
+
+
+# `stored_stem_cells=`: autologous CD34+ cells collected before the course, available
+STORED_CELLS = (StoredStemCells(True, on(-60), "BiologicallyDerivedProduct/cd34"),)
 
 
 def filgrastim(day: date) -> GcsfExposure:

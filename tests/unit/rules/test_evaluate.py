@@ -13,6 +13,7 @@ from rules_helpers import (
     HT_HIGH,
     HT_LOW,
     PLT,
+    STORED_CELLS,
     daily,
     days,
     ids,
@@ -83,7 +84,7 @@ def test_no_duplicate_concern_for_refractory_neutropenia() -> None:
     patient = record(
         [*HT_HIGH, *values],
         gcsf_days=tuple(days(2, 31)),
-        stem_cell_product_available=True,
+        stored_stem_cells=STORED_CELLS,
     )
     result = run(patient, 31)
     fired = ids(result)

@@ -6,10 +6,12 @@ from rules_helpers import (
     ANC,
     HT_HIGH,
     HT_LOW,
+    STORED_CELLS,
     alert,
     daily,
     days,
     ids,
+    infected,
     lab,
     needs,
     on,
@@ -17,7 +19,7 @@ from rules_helpers import (
     run,
 )
 
-from icaht.record import Analyte
+from icaht.record import Analyte, StoredStemCells
 
 # -- M02 prophylactic G-CSF -----------------------------------------------------------------------
 
@@ -64,7 +66,8 @@ def test_M03_quiet_at_anc_500_on_day_6() -> None:
 
 
 def test_M03_fires_on_day_6_with_active_infection() -> None:
-    assert "M03" in ids(run(record([lab(ANC, 6, 500)], active_infection=True), 6))
+    m03 = alert(run(record([lab(ANC, 6, 500)], infections=infected(5)), 6), "M03")
+    assert "active infection: sepsis since day 5" in m03.rationale
 
 
 def test_M03_quiet_while_gcsf_is_given() -> None:
@@ -157,7 +160,9 @@ def test_M09_fires_on_early_grade_3() -> None:
 def test_M09_quiet_on_early_grade_2() -> None:
     result = run(record([lab(ANC, 0, 2000), *daily(ANC, range(1, 14), 300)]), 13)  # 13 days
     assert "M09" not in ids(result)
-    assert "corticosteroid" in needs(result)["M09"]
+    # corticosteroids are read from the record now (issue 14): only the history is asked for
+    assert "prior allo-HCT" in needs(result)["M09"]
+    assert "corticosteroid" not in needs(result)["M09"]
 
 
 def test_M09_history_fires_whatever_the_anc() -> None:
@@ -189,22 +194,28 @@ def _refractory(last_day: int, **timeline: object):  # type: ignore[no-untyped-d
 
 
 def test_M16_fires_on_day_15_refractory_grade_3_with_stored_cells() -> None:
-    result = run(_refractory(15, stem_cell_product_available=True), 15)
+    result = run(_refractory(15, stored_stem_cells=STORED_CELLS), 15)
     m16 = alert(result, "M16")
     assert "early ICAHT grade 3" in m16.rationale
+    assert "BiologicallyDerivedProduct/cd34" in m16.rationale  # names the product
+    assert "BiologicallyDerivedProduct/cd34" in m16.source_ids
     assert "M07" not in ids(result) and "M07" in result.suppressed
 
 
 def test_M16_quiet_on_day_14() -> None:
-    result = run(_refractory(14, stem_cell_product_available=True), 14)
+    result = run(_refractory(14, stored_stem_cells=STORED_CELLS), 14)
     assert "M16" not in ids(result) and "M07" in ids(result)
 
 
-def test_M16_quiet_without_stored_cells_and_not_evaluable_when_unknown() -> None:
-    assert "M16" not in ids(run(_refractory(15, stem_cell_product_available=False), 15))
+def test_M16_quiet_without_stored_cells_on_record_and_M07_says_so() -> None:
     result = run(_refractory(15), 15)
-    assert "M16" not in ids(result)
-    assert "CD34+" in needs(result)["M16"]
+    assert "M16" not in ids(result) and "M16" not in needs(result)
+    assert "No stored stem cells on record" in alert(result, "M07").recommendation
+
+
+def test_M16_quiet_when_the_stored_product_is_no_longer_available() -> None:
+    used_up = (StoredStemCells(False, on(-60), "BiologicallyDerivedProduct/cd34"),)
+    assert "M16" not in ids(run(_refractory(15, stored_stem_cells=used_up), 15))
 
 
 def _grade4_then(late: dict[int, float], **timeline: object):  # type: ignore[no-untyped-def]
@@ -213,24 +224,24 @@ def _grade4_then(late: dict[int, float], **timeline: object):  # type: ignore[no
 
 
 def test_M17_fires_for_grade_4_persisting_beyond_day_30_without_stored_cells() -> None:
-    patient = _grade4_then({33: 300, 35: 200}, stem_cell_product_available=False)
+    patient = _grade4_then({33: 300, 35: 200}, stored_stem_cells=())
     m17 = alert(run(patient, 35), "M17")
     assert "early ICAHT grade 4" in m17.rationale and "ANC 200/µL on day 35" in m17.rationale
+    assert "no stored (cryopreserved) stem cells on record: check" in m17.rationale
 
 
 def test_M17_quiet_after_an_anc_above_500_after_day_30() -> None:
-    patient = _grade4_then({33: 600, 35: 200}, stem_cell_product_available=False)
+    patient = _grade4_then({33: 600, 35: 200})
     assert "M17" not in ids(run(patient, 35))
 
 
 def test_M17_quiet_on_day_30() -> None:
-    assert "M17" not in ids(run(_grade4_then({}, stem_cell_product_available=False), 30))
+    assert "M17" not in ids(run(_grade4_then({}), 30))
 
 
-def test_M17_not_evaluable_without_stem_cell_availability() -> None:
-    result = run(_grade4_then({33: 300, 35: 200}), 35)
-    assert "M17" not in ids(result)
-    assert "stem cells" in needs(result)["M17"]
+def test_M17_quiet_with_stored_cells_on_record() -> None:
+    result = run(_grade4_then({33: 300, 35: 200}, stored_stem_cells=STORED_CELLS), 35)
+    assert "M17" not in ids(result) and "M17" not in needs(result)
 
 
 # -- M24 pre-infusion high risk -------------------------------------------------------------------

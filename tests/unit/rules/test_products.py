@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from rules_helpers import HB, PLT, alert, ids, lab, needs, on, order, record, run
+from rules_helpers import (
+    HB,
+    PLT,
+    alert,
+    bleeding,
+    ids,
+    infected,
+    lab,
+    needs,
+    on,
+    order,
+    record,
+    run,
+)
 
-from icaht.record import CarTInfusion, CoursePreparation, PatientRecord, Transfusion
+from icaht.record import CarTInfusion, CoursePreparation, DrugCourse, PatientRecord, Transfusion
 from icaht.rules import RuleOptions
 
 PLATELETS_ORDER = order(
@@ -183,20 +196,22 @@ def test_M14_fires_at_platelets_10() -> None:
 def test_M14_quiet_at_platelets_11() -> None:
     result = run(record([lab(PLT, 12, 11)]), 12)
     assert "M14" not in ids(result)
-    assert "fever" in needs(result)["M14"]
+    assert "fever" in needs(result)["M14"]  # no temperature, infections and bleeding unknown
 
 
 def test_M14_fires_at_platelets_20_with_bleeding() -> None:
-    m14 = alert(run(record([lab(PLT, 12, 20)], active_bleeding=True), 12), "M14")
+    m14 = alert(run(record([lab(PLT, 12, 20)], bleeding=bleeding(11)), 12), "M14")
     assert "active bleeding" in m14.summary
+    assert "with active bleeding (since day 11)" in m14.rationale
 
 
 def test_M14_fires_at_platelets_20_with_infection() -> None:
-    assert "M14" in ids(run(record([lab(PLT, 12, 20)], active_infection=True), 12))
+    m14 = alert(run(record([lab(PLT, 12, 20)], infections=infected(10)), 12), "M14")
+    assert "active infection (sepsis since day 10)" in m14.rationale
 
 
 def test_M14_quiet_at_platelets_21_with_bleeding() -> None:
-    assert "M14" not in ids(run(record([lab(PLT, 12, 21)], active_bleeding=True), 12))
+    assert "M14" not in ids(run(record([lab(PLT, 12, 21)], bleeding=bleeding(11)), 12))
 
 
 def test_M14_below_5_counts_as_at_or_below_10() -> None:
@@ -215,7 +230,7 @@ def test_M14_order_quiet_at_platelets_20() -> None:
 
 
 def test_M14_order_quiet_with_active_bleeding() -> None:
-    patient = record([lab(PLT, 12, 60)], active_bleeding=True)
+    patient = record([lab(PLT, 12, 60)], bleeding=bleeding(11))
     assert "M14" not in ids(run(patient, 12, "order-select", [PLATELETS_ORDER]))
 
 
@@ -243,7 +258,8 @@ def test_M15_quiet_on_day_30() -> None:
 
 
 def test_M15_quiet_when_a_tpo_ra_was_given() -> None:
-    patient = record(transfusions=_platelet_units(33, 35), tpo_ra_days=(on(34),))
+    eltrombopag = DrugCourse(on(34), on(34), "MedicationAdministration/e", "tpo_ra", "eltrombopag")
+    patient = record(transfusions=_platelet_units(33, 35), supportive_drugs=(eltrombopag,))
     assert "M15" not in ids(run(patient, 35))
 
 

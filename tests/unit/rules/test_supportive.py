@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from rules_helpers import ANC, HB, PLT, alert, daily, ids, lab, needs, on, order, record, run
+from rules_helpers import (
+    ANC,
+    HB,
+    PLT,
+    alert,
+    daily,
+    ids,
+    infected,
+    lab,
+    needs,
+    on,
+    order,
+    record,
+    run,
+)
 
 from icaht.record import Analyte, CarTInfusion, CrsPeriod, Period
 
@@ -35,7 +49,7 @@ def test_M04_quiet_after_crs_resolved() -> None:
 
 
 def test_M04_quiet_with_infection_and_severe_neutropenia() -> None:
-    patient = record([lab(ANC, 5, 400)], crs_periods=(CrsPeriod(on(3)),), active_infection=True)
+    patient = record([lab(ANC, 5, 400)], crs_periods=(CrsPeriod(on(3)),), infections=infected(4))
     assert "M04" not in ids(run(patient, 5, "order-select", [GCSF]))
 
 
@@ -77,14 +91,11 @@ def test_M05_quiet_for_gcsf_order() -> None:
 # -- M10 antiviral, M11 PJP -----------------------------------------------------------------------
 
 
-def test_M10_never_fires_and_says_what_it_needs() -> None:
-    result = run(record(lymphodepletion_start=on(-5)), 10)
-    assert "M10" not in ids(result)
-    assert needs(result)["M10"] == "M10 needs antiviral (HSV/VZV) prophylaxis records"
-
-
-def test_M10_not_listed_after_one_year() -> None:
-    assert "M10" not in needs(run(record(), 366))
+def test_M10_fires_without_antiviral_prophylaxis_on_record() -> None:
+    m10 = alert(run(record(lymphodepletion_start=on(-5), supportive_drugs=()), 10), "M10")
+    assert m10.severity == "warning" and "HSV/VZV" in m10.summary
+    assert "lymphodepletion on day -5" in m10.rationale
+    assert "M10" not in needs(run(record(supportive_drugs=()), 10))
 
 
 def test_M11_fires_for_cotrimoxazole_order_during_grade_3() -> None:
@@ -102,32 +113,34 @@ def test_M11_quiet_after_recovery_from_grade_3() -> None:
     assert "M11" not in ids(run(patient, 16, "order-sign", [COTRIMOXAZOLE]))
 
 
-def test_M11_patient_view_needs_pjp_records_from_day_28() -> None:
-    assert "PJP" in needs(run(record(), 28))["M11"]
-    assert "M11" not in needs(run(record(), 27))
+def test_M11_patient_view_fires_from_day_28_without_pjp_prophylaxis() -> None:
+    assert "M11" in ids(run(record(supportive_drugs=()), 28))
+    assert "M11" not in ids(run(record(supportive_drugs=()), 27))
+    assert "M11" not in needs(run(record(supportive_drugs=()), 27))
 
 
 # -- M12 IVIG -------------------------------------------------------------------------------------
 
 
 def test_M12_fires_at_igg_390_with_infection() -> None:
-    m12 = alert(run(record([lab(Analyte.IGG, 60, 390)], active_infection=True), 90), "M12")
+    m12 = alert(run(record([lab(Analyte.IGG, 60, 390)], infections=infected(85)), 90), "M12")
     assert m12.severity == "warning" and "IVIG" in m12.summary
+    assert "active infection: sepsis since day 85" in m12.rationale
 
 
 def test_M12_quiet_at_igg_400_with_infection() -> None:
-    assert "M12" not in ids(run(record([lab(Analyte.IGG, 60, 400)], active_infection=True), 90))
+    assert "M12" not in ids(run(record([lab(Analyte.IGG, 60, 400)], infections=infected(85)), 90))
 
 
 def test_M12_info_without_infection() -> None:
-    m12 = alert(run(record([lab(Analyte.IGG, 60, 390)], active_infection=False), 90), "M12")
+    m12 = alert(run(record([lab(Analyte.IGG, 60, 390)], infections=()), 90), "M12")
     assert m12.severity == "info"
 
 
 def test_M12_not_evaluable_without_infection_status() -> None:
     result = run(record([lab(Analyte.IGG, 60, 390)]), 90)
     assert "M12" not in ids(result)
-    assert "infection status" in needs(result)["M12"]
+    assert "infection status" in needs(result)["M12"]  # infections None: really unknown
 
 
 # -- M18 marrow, M19 work-up ----------------------------------------------------------------------

@@ -5,9 +5,24 @@ from __future__ import annotations
 
 import itertools
 
-from rules_helpers import ANC, HB, HT_HIGH, HT_LOW, PLT, daily, days, lab, on, order, record, run
+from rules_helpers import (
+    ANC,
+    HB,
+    HT_HIGH,
+    HT_LOW,
+    PLT,
+    STANDARD_PROPHYLAXIS,
+    STORED_CELLS,
+    daily,
+    days,
+    lab,
+    on,
+    order,
+    record,
+    run,
+)
 
-from icaht.record import Analyte, CrsPeriod, Period, Transfusion
+from icaht.record import Analyte, CrsPeriod, Infection, Period, Transfusion
 from icaht.rules import RULES_BY_ID, RuleOptions
 from icaht.rules.model import SEVERITY_RANK
 
@@ -41,9 +56,10 @@ def _records():  # type: ignore[no-untyped-def]
             crs_periods=(CrsPeriod(on(35), grade=3),) if flags else (),
             anticoagulant_periods=(Period(on(30)),),
             transfusions=tuple(Transfusion(on(d), "platelets") for d in (33, 36, 38)),
-            active_infection=flags,
-            active_bleeding=None if flags else False,
-            stem_cell_product_available=flags,
+            infections=(Infection(on(30), kind="sepsis"),) if flags else None,
+            bleeding=None if flags else (),
+            stored_stem_cells=STORED_CELLS if flags else (),
+            supportive_drugs=() if flags else STANDARD_PROPHYLAXIS,
             disease="B-ALL" if flags else None,
             prior_allo_hct=True if flags else None,
         )
