@@ -257,16 +257,16 @@ def _risk_factors(inp: RuleInput) -> RiskFactors:
             DataUsed("fever", f"{temperature.value:g} Cel", temperature.day, temperature.source_id)
         )
     elif not temperature_known(record, today):
-        unknown.append("fever (no temperature today or yesterday)")
+        unknown.append("a temperature (none today or yesterday)")
     bleeding = active_bleeding(record.timeline, today)
     if bleeding is UNKNOWN:
-        unknown.append("bleeding")
+        unknown.append("the bleeding status")
     elif bleeding is not None:
         found.append(f"active bleeding (since {day_label(inp, bleeding.start)})")
         data.append(DataUsed("active bleeding", "yes", bleeding.start, bleeding.source_id))
     infection = active_infection(record.timeline, today)
     if infection is UNKNOWN:
-        unknown.append("infection")
+        unknown.append("the infection status")
     elif infection is not None:
         found.append(f"active infection ({infection_phrase(inp, infection)})")
         data.append(
@@ -366,7 +366,7 @@ def m14_needs(inp: RuleInput) -> tuple[str, ...]:
     risks = _risk_factors(inp) if band else None
     if risks is not None and not risks.found and risks.unknown:
         return (
-            f"M14 needs the {' and '.join(risks.unknown)} status (platelets {platelets.value:g} "
+            f"M14 needs {', '.join(risks.unknown)} (platelets {platelets.value:g} "
             "x10^9/L: the threshold is 20 x10^9/L with fever, bleeding or infection)",
         )
     return ()
