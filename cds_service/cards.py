@@ -405,10 +405,12 @@ def _hematotox_text(assessment: Assessment) -> str | None:
     score = assessment.hematotox
     if score is None:
         return None
+    # §6.4: the status card says when the disease is outside the score's validated scope
+    scope = f"; {assessment.hematotox_scope}" if assessment.hematotox_scope else ""
     if score.missing:
         text = f"{score.lower}-{score.upper} points, risk {score.risk}"
-        return text + f" (missing: {', '.join(score.missing)})"
-    return f"{_points(score.score)}, {score.risk} risk"
+        return text + f" (missing: {', '.join(score.missing)}){scope}"
+    return f"{_points(score.score)}, {score.risk} risk{scope}"
 
 
 # What the FHIR mapping does supply: a rule the catalogue marks as limited by the mapping

@@ -173,25 +173,35 @@ def test_status_card_units_are_spelled_one_way() -> None:
 
 
 def test_not_evaluated_lists_only_rules_more_data_could_fire_in_plain_words() -> None:
-    """Before: every needs text verbatim, also of rules the FHIR mapping can never feed (M10,
-    M12, M16, M22 without a threshold)."""
+    """Before: every needs text verbatim, also of rules that wait for a setting (M22 without a
+    threshold). Issue 14: infections, fever and bleeding are read from FHIR, so M12 and M14 say
+    what is missing; M22's threshold is a configuration gap and stays out."""
     needs = (
-        "M10 needs antiviral (HSV/VZV) prophylaxis records",
         "M12 needs infection status (serious or recurrent infections)",
         "M13 needs cardiovascular disease status (Hb 7.4 g/dL is between 7.0 and 8.0)",
         "M14 needs a current platelet count (none on the evaluation day or 2 days before)",
-        "M14 needs fever, bleeding and infection status (platelets 15 x10^9/L: ...)",
-        "M16 needs whether cryopreserved CD34+ cells are available",
+        "M14 needs a temperature (none today or yesterday) (platelets 15 x10^9/L: ...)",
         "M22 needs a configured RBC-unit threshold (no source number)",
         "M22 needs transfusion records",
         "M03 needs a current ANC (none on the evaluation day or 2 days before)",
     )
     assert not_evaluable_text(needs) == [
+        "M12 (IVIG replacement): infection status (serious or recurrent infections)",
         "M13 (RBC transfusion threshold): cardiovascular disease status (Hb 7.4 g/dL is between "
         "7.0 and 8.0)",
         "M14 (Platelet transfusion threshold): a current platelet count (none on the evaluation "
         "day or 2 days before)",
+        "M14 (Platelet transfusion threshold): a temperature (none today or yesterday) "
+        "(platelets 15 x10^9/L: ...)",
         "M22 (Iron overload): transfusion records",
         "M03 (Therapeutic G-CSF for severe neutropenia): a current ANC (none on the evaluation "
         "day or 2 days before)",
     ]
+
+
+def test_car_hematotox_says_when_the_disease_is_outside_its_validated_scope() -> None:
+    """Issue 14 (clinical-rules §6.4): B-ALL uses an adapted score; LBCL is in scope."""
+    labs = [lab(-7, 150, Analyte.PLATELETS), lab(0, 2000), *(lab(d, 300) for d in range(1, 5))]
+    b_all = card(labs, 10, disease="B-ALL")["detail"]
+    assert "in B-ALL an adapted score applies (ALL-Hematotox" in b_all
+    assert "validated in" not in card(labs, 10, disease="LBCL")["detail"]
