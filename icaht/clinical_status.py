@@ -52,8 +52,9 @@ FEVER_LOOKBACK_DAYS = 1
 # (the same reading as for infections: an unclosed record is not a bleed weeks later).
 BLEEDING_OPEN_RECORD_MAX_DAYS = 28
 # [PROPOSED] Drugs given at long intervals: one dose covers this many days (a shorter grace of
-# the caller does not end it). Pentamidine for PJP prophylaxis is given every 4 weeks (inhaled
-# 300 mg monthly or IV 4 mg/kg every 4 weeks; NIH/CDC/IDSA adult OI guidelines, PJP section).
+# the caller does not end it). Aerosolised pentamidine for PJP prophylaxis: 300 mg once a month
+# (CDC, Recommendations for prophylaxis against Pneumocystis carinii pneumonia, MMWR 1992;41(RR-4);
+# "once every 4 weeks", Am J Med 1993;94(1):35-40, doi:10.1016/0002-9343(93)90117-8).
 DOSE_INTERVAL_DAYS: dict[str, int] = {"pentamidine": 28}
 
 
