@@ -225,8 +225,8 @@ def scope_note(disease: str | None) -> str | None:
         # §6.4: ALL-Hematotox (Nair et al., Blood 2025;145(11):1136-1148) substitutes marrow
         # disease burden for ferritin; CAR-HEMATOTOX classed ~90% of B-ALL patients as high risk
         return (
-            f"{_VALIDATED_TEXT}; in B-ALL an adapted score applies (ALL-Hematotox: marrow blasts "
-            "instead of ferritin; CAR-HEMATOTOX classes most B-ALL patients as high risk)"
+            f"{_VALIDATED_TEXT}; in B-ALL an adapted score applies, ALL-Hematotox, with marrow "
+            "blasts instead of ferritin (CAR-HEMATOTOX classes most B-ALL patients as high risk)"
         )
     if disease == "FL":
         return f"{_VALIDATED_TEXT}; no version validated in follicular lymphoma was found"

@@ -77,7 +77,7 @@ def hematotox_phrase(inp: RuleInput, ht: HematotoxResult | None = None) -> str:
     note when the disease is outside the score's validated scope."""
     ht = ht or inp.assessment.hematotox
     scope = inp.assessment.hematotox_scope
-    note = f" ({scope})" if scope else ""
+    note = f"; note: {scope}" if scope else ""
     if ht is None:
         return "CAR-HEMATOTOX not computed"
     if ht.missing:

@@ -416,7 +416,7 @@ RULES: tuple[Rule, ...] = (
         "Pre-infusion high risk",
         "CAR-HEMATOTOX high (>= 2) before the infusion: a planned infusion later than today, "
         "or a leukapheresis/lymphodepletion after the last infusion (up to 180 d); baseline "
-        "[LD - 7 d, LD], else [planned day -10, day -5] (6.3)",
+        "[LD - 7 d, LD], else [planned day -10, day -5] (clinical-rules 6.3)",
         "info",
         PV,
         f"{S_HAEM}; {S_NONCAN}",

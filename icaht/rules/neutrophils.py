@@ -292,9 +292,12 @@ def stored_cells(inp: RuleInput) -> tuple[StoredStemCells, ...]:
 
 
 def _describe_cells(inp: RuleInput, cells: StoredStemCells) -> str:
-    when = f" (collected {cells.day.isoformat()})" if cells.day else ""
-    where = f", {cells.source_id}" if cells.source_id else ""
-    return f"stored CD34+ stem cells on record{when}{where}"
+    """'stored CD34+ stem cells on record (BiologicallyDerivedProduct/7, collected 2026-07-03)'."""
+    details = [
+        *([cells.source_id] if cells.source_id else []),
+        *([f"collected {cells.day.isoformat()}"] if cells.day else []),
+    ]
+    return "stored CD34+ stem cells on record" + (f" ({', '.join(details)})" if details else "")
 
 
 def _boost_phrase(inp: RuleInput) -> str:

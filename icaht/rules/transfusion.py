@@ -254,7 +254,7 @@ def _risk_factors(inp: RuleInput) -> RiskFactors:
     if temperature is not None:
         found.append(f"fever ({temperature.value:g} °C on {day_label(inp, temperature.day)})")
         data.append(
-            DataUsed("fever", f"{temperature.value:g} Cel", temperature.day, temperature.source_id)
+            DataUsed("fever", f"{temperature.value:g} °C", temperature.day, temperature.source_id)
         )
     elif not temperature_known(record, today):
         unknown.append("a temperature (none today or yesterday)")

@@ -378,6 +378,7 @@ def test_M24_needs_a_complete_baseline_when_indeterminate() -> None:
 
 def test_hematotox_phrase_says_when_the_disease_is_outside_its_scope() -> None:
     b_all = record([*HT_HIGH, lab(ANC, 10, 300)], disease="B-ALL")
+    assert "; note: CAR-HEMATOTOX is validated in" in alert(run(b_all, 10), "M08").rationale
     assert "adapted score" in alert(run(b_all, 10), "M08").rationale
     lbcl = record([*HT_HIGH, lab(ANC, 10, 300)], disease="LBCL")
     assert "validated" not in alert(run(lbcl, 10), "M08").rationale

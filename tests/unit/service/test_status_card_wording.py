@@ -203,5 +203,5 @@ def test_car_hematotox_says_when_the_disease_is_outside_its_validated_scope() ->
     """Issue 14 (clinical-rules §6.4): B-ALL uses an adapted score; LBCL is in scope."""
     labs = [lab(-7, 150, Analyte.PLATELETS), lab(0, 2000), *(lab(d, 300) for d in range(1, 5))]
     b_all = card(labs, 10, disease="B-ALL")["detail"]
-    assert "in B-ALL an adapted score applies (ALL-Hematotox" in b_all
+    assert "in B-ALL an adapted score applies, ALL-Hematotox" in b_all
     assert "validated in" not in card(labs, 10, disease="LBCL")["detail"]
