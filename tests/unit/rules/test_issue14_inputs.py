@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from rules_helpers import (
     ANC,
     HT_HIGH,
@@ -24,6 +25,7 @@ from rules_helpers import (
     run,
 )
 
+from cds_service.cli import main
 from icaht.record import (
     Analyte,
     CarTInfusion,
@@ -392,3 +394,14 @@ def test_no_rule_is_listed_as_unable_to_fire_for_lack_of_a_fhir_input() -> None:
     assert "configuration: off until a centre configures" in text
     assert "configuration gap" not in RULES_BY_ID["M22"].trigger  # the row says it, not the text
     assert "off until configured" in RULES_BY_ID["M22"].trigger
+
+
+def test_icaht_cds_rules_prints_configuration_gaps_not_limitations(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["rules"]) == 0
+    out = capsys.readouterr().out
+    assert "limitation:" not in out
+    [m22_gap] = [line for line in out.splitlines() if "configuration:" in line]
+    assert "RBC-unit threshold" in m22_gap
+    assert all(f"{r.id} " in out for r in RULES)
