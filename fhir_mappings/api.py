@@ -102,7 +102,7 @@ def warm_up(config: MappingConfig | None = None) -> None:
     cfg = config or default_config()
     for entry in cfg.table.entries.values():
         for unit in entry.units:
-            cfg.units.factor_for(entry.kind, None, unit, unit)
+            cfg.units.conversion_for(entry.kind, None, unit, unit)
 
 
 def map_patient(
