@@ -4,6 +4,7 @@ Entry points:
     map_patient(resources, *, patient_id, tz="UTC", config=None) -> MappingResult
     map_draft_orders(bundle_or_resources, *, config=None) -> tuple[OrderIntent, ...]
     loinc_codes(kinds=None) / loinc_codes_by_analyte() -> prefetch code lists from the table
+    culture_loinc_codes() -> blood-culture LOINC codes (read as infections, not lab values)
     warm_up(config=None) -> None   (load tables and the UCUM registry at start-up)
 Data: fhir_mappings/data/analytes.yaml, units.yaml, valuesets.yaml (sources cited per code).
 Decisions: docs/decisions/0003-fhir-mapping-units-and-codes.md.
@@ -11,6 +12,7 @@ Decisions: docs/decisions/0003-fhir-mapping-units-and-codes.md.
 
 from fhir_mappings.api import map_patient, warm_up
 from fhir_mappings.config import MappingConfig, default_config
+from fhir_mappings.cultures import culture_loinc_codes
 from fhir_mappings.model import LeftOut, MappingResult, MappingWarning
 from fhir_mappings.orders import OrderIntent, map_draft_orders
 from fhir_mappings.tables import loinc_codes, loinc_codes_by_analyte
@@ -23,6 +25,7 @@ __all__ = [
     "MappingWarning",
     "MolarFactor",
     "OrderIntent",
+    "culture_loinc_codes",
     "default_config",
     "loinc_codes",
     "loinc_codes_by_analyte",

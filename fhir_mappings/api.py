@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import date
 from typing import Any
 
 from fhir_mappings.config import MappingConfig, default_config
+from fhir_mappings.cultures import map_cultures, split_cultures
 from fhir_mappings.model import MappingResult
 from fhir_mappings.observations import ObservationMapper, ObsInput, Sink
 from fhir_mappings.resources import (
@@ -17,7 +20,7 @@ from fhir_mappings.resources import (
     reference_of,
 )
 from fhir_mappings.timeline import map_timeline
-from icaht.record import PatientRecord
+from icaht.record import PatientRecord, Period
 
 
 def _collect(
@@ -93,6 +96,10 @@ def _with_report_time(obs: Mapping[str, Any], report: Mapping[str, Any]) -> Mapp
     return {**obs, **own} if own else obs
 
 
+def _start_and_id(period: Period) -> tuple[date, str]:
+    return period.start, period.source_id or ""
+
+
 def warm_up(config: MappingConfig | None = None) -> None:
     """Load tables, the UCUM registry and the factors of the usual units (call at start-up).
 
@@ -102,7 +109,7 @@ def warm_up(config: MappingConfig | None = None) -> None:
     cfg = config or default_config()
     for entry in cfg.table.entries.values():
         for unit in entry.units:
-            cfg.units.factor_for(entry.kind, None, unit, unit)
+            cfg.units.conversion_for(entry.kind, None, unit, unit)
 
 
 def map_patient(
@@ -122,8 +129,14 @@ def map_patient(
     cfg = config or default_config()
     sink = Sink()
     obs, others = _collect(resources, patient_id, sink)
+    # blood cultures are infections, not lab values (issue 14, decision record 0021)
+    cultures, obs = split_cultures(obs)
     mapper = ObservationMapper(cfg.table, cfg.units, cfg.limits, tz)
     labs = mapper.map_all(obs, sink)
     timeline = map_timeline(others, cfg, tz, sink)
+    positive = map_cultures(cultures, tz, sink)
+    if positive:
+        found = (*(timeline.infections or ()), *positive)
+        timeline = replace(timeline, infections=tuple(sorted(found, key=_start_and_id)))
     record = PatientRecord(patient_id=patient_id, labs=tuple(labs), timeline=timeline)
     return MappingResult(record, tuple(sink.left_out), tuple(sink.warnings))

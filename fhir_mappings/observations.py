@@ -13,7 +13,7 @@ from fhir_mappings.model import LeftOut, MappingWarning
 from fhir_mappings.resources import as_dict, as_list, codings
 from fhir_mappings.tables import AnalyteTable, CodeEntry
 from fhir_mappings.times import When, parse_when
-from fhir_mappings.units import UnitConverter, UnitError
+from fhir_mappings.units import Conversion, UnitConverter, UnitError
 from icaht.record import Analyte, Comparator, LabValue, Provenance
 
 USED_STATUSES = frozenset({"final", "amended", "corrected"})
@@ -145,20 +145,20 @@ class ObservationMapper:
             sink.out(rid, "no-value", "dataAbsentReason" if absent else "no numeric valueQuantity")
             return None
         assert isinstance(qty, dict)
-        factor = self.units.factor_for(entry.kind, *_unit_fields(qty))
-        if isinstance(factor, UnitError):
-            sink.out(rid, factor.code, factor.text)
+        conversion = self.units.conversion_for(entry.kind, *_unit_fields(qty))
+        if isinstance(conversion, UnitError):
+            sink.out(rid, conversion.code, conversion.text)
             return None
         when = self._when(res, rid, sink)
         if when is None:
             return None
-        value = _clean(float(value) * factor)
+        value = _clean(conversion.apply(float(value)))
         if not self._plausible(entry.kind, value):
             sink.out(rid, "implausible", f"{entry.kind} {value:g} outside plausibility limits")
             return None
         if preliminary:
             sink.warn(rid, "preliminary", "preliminary result: provisional grading only")
-        low, high = self._reference(res, entry.kind, qty, factor)
+        low, high = self._reference(res, entry.kind, conversion)
         return Parsed(
             entry=entry,
             value=value,
@@ -209,27 +209,27 @@ class ObservationMapper:
         return lim is None or lim.low <= value <= lim.high
 
     def _reference(
-        self, res: Mapping[str, Any], kind: str, qty: Mapping[str, Any], factor: float
+        self, res: Mapping[str, Any], kind: str, conversion: Conversion
     ) -> tuple[float | None, float | None]:
         for rr in as_list(res.get("referenceRange")):
             if not isinstance(rr, dict):
                 continue
-            low = self._ref_value(rr.get("low"), kind, factor)
-            high = self._ref_value(rr.get("high"), kind, factor)
+            low = self._ref_value(rr.get("low"), kind, conversion)
+            high = self._ref_value(rr.get("high"), kind, conversion)
             if low is not None or high is not None:
                 return low, high
         return None, None
 
-    def _ref_value(self, q: Any, kind: str, value_factor: float) -> float | None:
+    def _ref_value(self, q: Any, kind: str, value_conversion: Conversion) -> float | None:
         if not isinstance(q, dict) or not isinstance(q.get("value"), int | float):
             return None
         if q.get("code") or q.get("unit"):
-            f = self.units.factor_for(kind, *_unit_fields(q))
-            if isinstance(f, UnitError):
+            conv = self.units.conversion_for(kind, *_unit_fields(q))
+            if isinstance(conv, UnitError):
                 return None
         else:
-            f = value_factor
-        return _clean(float(q["value"]) * f)
+            conv = value_conversion
+        return _clean(conv.apply(float(q["value"])))
 
     def _keys(self, res: Mapping[str, Any], item: ObsInput, when: When) -> tuple[object, ...]:
         keys: list[object] = list(item.groups)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Literal, cast
 
+from fhir_mappings import findings
 from fhir_mappings.irradiation import irradiated
 from fhir_mappings.observations import Sink
 from fhir_mappings.resources import as_dict, as_list, normalise_reference, reference_of
@@ -45,7 +46,10 @@ MED_GROUPS = frozenset(
     }
 )
 PROC_GROUPS = frozenset({"car_t", "apheresis", "transfusion", "allo_hct", "next_therapy"})
-COND_GROUPS = frozenset({"crs", "cardiovascular", "mould", "relapse", "allo_hct_history"})
+COND_GROUPS = (
+    frozenset({"crs", "cardiovascular", "mould", "relapse", "allo_hct_history"})
+    | findings.FINDING_GROUPS
+)
 ProductName = Literal["rbc", "platelets", "plasma", "cryoprecipitate", "granulocytes", "other"]
 PRODUCTS: frozenset[str] = frozenset(
     {"rbc", "platelets", "plasma", "cryoprecipitate", "granulocytes", "other"}
@@ -230,10 +234,23 @@ class EventReader:
         end = _day(res.get("abatementDateTime"), self.s.tz)
         if end is None and isinstance(res.get("abatementPeriod"), Mapping):
             end = _day(res["abatementPeriod"].get("end"), self.s.tz)
+        status = _code(res.get("clinicalStatus"))
+        # infections and bleeding: open only while active (issue 14, findings.finding_end)
+        finding_end = findings.finding_end(status, day, end)
         resolved = ("resolved", "inactive", "remission")
-        if end is None and _code(res.get("clinicalStatus")) in resolved:
+        if end is None and status in resolved:
             end = day  # resolved without a date: at least the onset day
-        return [Event(c.group, c.name, day, rid, end=end, grade=c.grade) for c in concepts]
+        return [
+            Event(
+                c.group,
+                c.name,
+                day,
+                rid,
+                end=finding_end if c.group in findings.FINDING_GROUPS else end,
+                grade=c.grade,
+            )
+            for c in concepts
+        ]
 
 
 def _status(res: Mapping[str, Any]) -> str | None:
@@ -366,7 +383,7 @@ def _first_after(events: Sequence[Event], day0: date | None) -> date | None:
 
 
 def build_timeline(
-    events: Sequence[Event], settings: Settings, death_day: date | None
+    events: Sequence[Event], settings: Settings, death_day: date | None, sink: Sink | None = None
 ) -> TherapyTimeline:
     g = _by_group(events)
     infusions = courses(g.get("car_t", []), settings.split_dose_window_days)
@@ -386,7 +403,6 @@ def build_timeline(
         gcsf_days=_days([e for e in g.get("gcsf", []) if e.recorded == "given"]),
         gcsf_exposures=_gcsf_exposures(g.get("gcsf", [])),
         gmcsf_days=_days(g.get("gmcsf", [])),
-        tpo_ra_days=_days(g.get("tpo_ra", [])),
         transfusions=_transfusions(g.get("transfusion", [])),
         # each record keeps its own grade: M20 reads the grade active that day (C16)
         crs_periods=tuple(
@@ -401,6 +417,9 @@ def build_timeline(
         next_therapy_day=_first_after(g.get("next_therapy", []), day0),
         allo_hct_day=_first_after(allo, day0),
         death_day=death_day,
+        infections=findings.infections(g.get("infection", [])),
+        bleeding=findings.bleeding(g.get("bleeding", [])),
+        disease=findings.disease(g.get("disease", []), sink),
     )
 
 
@@ -465,4 +484,4 @@ def map_timeline(
         handler = handlers.get(rtype)
         if handler is not None:
             events.extend(handler(res, rid, sink))
-    return build_timeline(events, settings, death_of(patients, tz, sink))
+    return build_timeline(events, settings, death_of(patients, tz, sink), sink)

@@ -31,7 +31,13 @@ def test_usual_units_of_every_code_convert(entry) -> None:  # type: ignore[no-un
     conv = default_config().units
     for unit in entry.units:
         factor = conv.factor(entry.kind, unit)
-        if entry.kind == "crp" and unit == "nmol/L":
+        if entry.kind == "temperature" and unit == "[degF]":
+            # a temperature scale: no factor, an affine conversion ((F - 32) * 5/9)
+            assert isinstance(factor, UnitError)
+            conversion = conv.conversion_for(entry.kind, None, unit, unit)
+            assert not isinstance(conversion, UnitError)
+            assert conversion.apply(212.0) == pytest.approx(100.0)
+        elif entry.kind == "crp" and unit == "nmol/L":
             assert isinstance(factor, UnitError)  # molar CRP needs a configured factor
             assert factor.code == "molar-unit-no-factor"
         else:
