@@ -100,12 +100,26 @@ def concept_text(concept: Any) -> str:
 
 def owner_of(resource: Mapping[str, Any]) -> str | None:
     """The patient id a resource names as its own (its id for a Patient, else the literal
-    `subject` or `patient` reference), None when it names none we can read (e.g. urn:uuid)."""
-    if resource.get("resourceType") == "Patient":
+    `subject` or `patient` reference), None when it names none we can read (e.g. urn:uuid).
+
+    Two R4 types name their patient elsewhere (docs/decisions/0020): a BiologicallyDerivedProduct
+    has no `patient`, its `collection.source` names the person the cells came from (the patient
+    for an autologous product); an Appointment names its patient among `participant.actor`
+    (the first Patient actor; R5 adds `subject`, read first)."""
+    rtype = resource.get("resourceType")
+    if rtype == "Patient":
         rid = resource.get("id")
         return rid if isinstance(rid, str) else None
-    for key in ("subject", "patient"):
-        ref = reference_of(resource.get(key))
+    refs: list[Any] = [resource.get("subject"), resource.get("patient")]
+    if rtype == "BiologicallyDerivedProduct":
+        collection = resource.get("collection")
+        refs.append(collection.get("source") if isinstance(collection, Mapping) else None)
+    elif rtype == "Appointment":
+        refs.extend(
+            p.get("actor") for p in as_list(resource.get("participant")) if isinstance(p, Mapping)
+        )
+    for value in refs:
+        ref = reference_of(value)
         match = PATIENT_REFERENCE.search(ref) if ref else None
         if match is not None:
             return match.group(1)

@@ -1,5 +1,6 @@
 """Therapy timeline (clinical-rules.md s1.2, s5 of DESIGN): Procedure, MedicationAdministration,
-MedicationRequest, MedicationStatement, Condition and Patient -> icaht.record.TherapyTimeline."""
+MedicationRequest, MedicationStatement, Condition, ServiceRequest, Appointment,
+BiologicallyDerivedProduct and Patient -> icaht.record.TherapyTimeline."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from typing import Any, Literal, cast
 from fhir_mappings import findings
 from fhir_mappings.irradiation import irradiated
 from fhir_mappings.observations import Sink
-from fhir_mappings.resources import as_dict, as_list, normalise_reference, reference_of
+from fhir_mappings.resources import (
+    as_dict,
+    as_list,
+    normalise_reference,
+    owner_of,
+    reference_of,
+)
 from fhir_mappings.times import parse_when
 from fhir_mappings.valuesets import Concept, ValueSets
 from icaht.gcsf import acting_class
@@ -19,8 +26,12 @@ from icaht.record import (
     CarTInfusion,
     CoursePreparation,
     CrsPeriod,
+    DrugCourse,
     GcsfExposure,
     Period,
+    PlannedInfusion,
+    StoredStemCells,
+    SupportiveGroup,
     TherapyTimeline,
     Transfusion,
 )
@@ -33,19 +44,53 @@ IGNORED_CONDITION = frozenset({"entered-in-error", "refuted"})
 # not-taken, intended, on-hold, unknown and entered-in-error statements do not count.
 GCSF_REQUEST_OK = frozenset({"active"})
 STATEMENT_OK = frozenset({"active", "completed"})
-MED_GROUPS = frozenset(
+# Supportive drugs (issue 14, docs/decisions/0020): given (MedicationAdministration), ordered
+# (an active MedicationRequest that is an order, not a proposal or a plan) or taken
+# (MedicationStatement active/completed), as G-CSF under C15. TPO-RA is one of them.
+SUPPORTIVE: frozenset[str] = frozenset(
     {
-        "car_t",
-        "lymphodepletion",
-        "gcsf",
-        "gmcsf",
+        "antiviral",
+        "pjp",
+        "antifungal",
+        "antibacterial_prophylaxis",
+        "corticosteroid",
+        "ivig",
         "tpo_ra",
-        "anticoagulant",
-        "myelosuppressive_drug",
-        "next_therapy",
     }
 )
-PROC_GROUPS = frozenset({"car_t", "apheresis", "transfusion", "allo_hct", "next_therapy"})
+SUPPORTIVE_INTENTS = frozenset({"order", "original-order", "instance-order", "filler-order"})
+MED_GROUPS = (
+    frozenset(
+        {
+            "car_t",
+            "lymphodepletion",
+            "gcsf",
+            "gmcsf",
+            "anticoagulant",
+            "myelosuppressive_drug",
+            "next_therapy",
+            "transfusion",  # a blood product given as a MedicationAdministration
+        }
+    )
+    | SUPPORTIVE
+)
+PROC_GROUPS = frozenset(
+    {"car_t", "apheresis", "transfusion", "allo_hct", "next_therapy", "stem_cell_collection"}
+)
+# A planned CAR-T infusion (M24, docs/decisions/0020): a request that is still to be carried
+# out (active; draft = written, not yet signed; on-hold = suspended, expected to resume) with an
+# intent that is an order or a plan (a proposal, e.g. from decision support, is no plan); an
+# Appointment not yet held or cancelled (R4 Appointment.status; checked-in is R4's "arrived").
+PLAN_STATUS = frozenset({"active", "draft", "on-hold"})
+PLAN_INTENTS = frozenset(
+    {"plan", "order", "original-order", "reflex-order", "filler-order", "instance-order"}
+)
+APPOINTMENT_PLANNED = frozenset({"proposed", "pending", "booked", "arrived", "checked-in"})
+PLAN = "car_t_plan"  # event group of a planned infusion (not a value-set group)
+# Blood-product units stated by a MedicationAdministration's dose (dosage.dose.unit or .code):
+# UCUM annotations and the words EHRs use; anything else (mL) leaves one unit per record.
+BLOOD_UNIT_WORDS = frozenset({"{unit}", "{units}", "unit", "units", "u", "{bag}", "bag", "bags"})
+MAX_UNITS_PER_RECORD = 10  # more in one administration record is not believed: 1 and a warning
 COND_GROUPS = (
     frozenset({"crs", "cardiovascular", "mould", "relapse", "allo_hct_history"})
     | findings.FINDING_GROUPS
@@ -69,6 +114,7 @@ class Event:
     irradiated: bool | None = None
     ongoing: bool = False  # a request or condition without an end
     recorded: Literal["given", "ordered", "taken"] = "given"  # administration/request/statement
+    units: int = 1  # blood-product units of a transfusion record
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +151,16 @@ def _start(res: Mapping[str, Any], field: str, tz: str) -> date | None:
 class EventReader:
     """Turns therapy resources into Events; Medication resources are resolved by reference."""
 
-    def __init__(self, settings: Settings, medications: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        medications: Mapping[str, Mapping[str, Any]],
+        products: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.s = settings
         self.medications = medications
+        self.products = products or {}  # BiologicallyDerivedProduct by reference key
+        self.stored: list[StoredStemCells] = []  # read by stem_cells()
 
     def medication_concepts(
         self, res: Mapping[str, Any], groups: frozenset[str]
@@ -148,30 +201,118 @@ class EventReader:
         if day is None:
             sink.out(rid, "no-time", "administration without effective time")
             return []
-        return [Event(c.group, c.name, day, rid) for c in concepts]
+        if not any(c.group == "transfusion" for c in concepts):
+            return [Event(c.group, c.name, day, rid) for c in concepts]
+        irr = irradiated(res, res.get("medicationCodeableConcept"))
+        units = _units(res, rid, sink)
+        return [
+            Event(c.group, c.name, day, rid, irradiated=irr, units=units)
+            if c.group == "transfusion"
+            else Event(c.group, c.name, day, rid)
+            for c in concepts
+        ]
 
     def request(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
-        groups = frozenset({"anticoagulant", "myelosuppressive_drug", "gcsf"})
+        planned = self._planned_product(res, rid, sink)
+        groups = frozenset({"anticoagulant", "myelosuppressive_drug", "gcsf"}) | SUPPORTIVE
         concepts = self.medication_concepts(res, groups)
-        if _status(res) not in GCSF_REQUEST_OK:  # a completed G-CSF order is no dose (C15)
-            concepts = tuple(c for c in concepts if c.group != "gcsf")
+        if _status(res) not in GCSF_REQUEST_OK:
+            # a completed G-CSF order is no dose (C15); a supportive drug counts while its
+            # order is active, as G-CSF does (issue 14)
+            concepts = tuple(c for c in concepts if c.group != "gcsf" and c.group not in SUPPORTIVE)
+        if _intent(res) not in SUPPORTIVE_INTENTS:  # a proposal or plan is no order
+            concepts = tuple(c for c in concepts if c.group not in SUPPORTIVE)
         if not concepts:
-            return []
+            return planned
         if _status(res) not in REQUEST_OK or res.get("intent") in ("proposal", "plan"):
-            return []
+            return planned
         start, end = self._request_period(res)
         if start is None:
             sink.out(rid, "no-time", "medication request without start")
-            return []
-        return [
+            return planned
+        return planned + [
             Event(c.group, c.name, start, rid, end=end, ongoing=end is None, recorded="ordered")
             for c in concepts
         ]
 
+    def _planned_product(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
+        """A MedicationRequest for a CAR-T product: a planned infusion on the day its dosage
+        says (timing.event, else the repeat bounds' start); its authoredOn is the day it was
+        written, not the infusion day, and is not used."""
+        concepts = self.medication_concepts(res, frozenset({"car_t"}))
+        if not concepts:
+            return []
+        day = None
+        for dose in as_list(res.get("dosageInstruction")):
+            day = _timing_day(as_dict(dose).get("timing"), self.s.tz)
+            if day is not None:
+                break
+        return _plan(res, rid, sink, concepts, day)
+
+    def service_request(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
+        """A ServiceRequest for a CAR-T infusion (car_t codes: CPT 38228, ICD-10-PCS, product
+        codes): a planned infusion on its occurrence day."""
+        concepts = self.s.value_sets.match(res.get("code"), frozenset({"car_t"}))
+        if not concepts:
+            return []
+        day = _start(res, "occurrence", self.s.tz) or _timing_day(
+            res.get("occurrenceTiming"), self.s.tz
+        )
+        return _plan(res, rid, sink, concepts, day)
+
+    def appointment(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
+        """An Appointment for a CAR-T infusion: its service type, reason, appointment type,
+        specialty, category or description names a CAR-T code or product; its start is the
+        planned day."""
+        fields: list[Any] = [res.get("appointmentType")]
+        for key in ("serviceType", "reasonCode", "specialty", "serviceCategory", "reason"):
+            for item in as_list(res.get(key)):
+                # R5 makes serviceType and reason CodeableReferences ({"concept": ...})
+                fields.append(item.get("concept", item) if isinstance(item, Mapping) else item)
+        if isinstance(res.get("description"), str):
+            fields.append({"text": res["description"]})
+        found: list[Concept] = []
+        for concept in fields:
+            found.extend(self.s.value_sets.match(concept, frozenset({"car_t"})))
+        concepts = tuple(dict.fromkeys(found))
+        if not concepts:
+            return []
+        status = _status(res)
+        if status == "entered-in-error":
+            _status_out(res, rid, sink)
+            return []
+        if status not in APPOINTMENT_PLANNED:
+            return []  # held (fulfilled), cancelled, no-show, waitlisted: no plan
+        day = _day(res.get("start"), self.s.tz)
+        if day is None:
+            sink.out(rid, "no-time", "CAR-T appointment without start")
+            return []
+        return [Event(PLAN, c.name, day, rid, recorded="ordered") for c in concepts]
+
+    def stem_cells(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
+        """A BiologicallyDerivedProduct of haematopoietic progenitor (CD34+) cells collected
+        from this patient -> StoredStemCells (docs/decisions/0020). R4 `status` available /
+        unavailable (R5 `productStatus`); the collection day from collection.collected[x]."""
+        concepts = self.s.value_sets.match(res.get("productCode"), frozenset({"stem_cell_product"}))
+        if not concepts or _product_category(res) not in (None, "cells"):
+            return []
+        if owner_of(res) is None:  # R4 has no patient element: collection.source must name one
+            sink.out(rid, "no-patient", "stem-cell product without collection.source patient")
+            return []
+        status = _status(res) or _code(res.get("productStatus"))
+        if status not in ("available", "unavailable"):
+            sink.out(rid, "status-not-usable", f"stem-cell product status {status!r}")
+            return []
+        collection = as_dict(res.get("collection"))
+        day = _start(collection, "collected", self.s.tz)
+        self.stored.append(StoredStemCells(status == "available", day, rid))
+        return []
+
     def statement(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
-        """MedicationStatement: G-CSF taken over its effective period (C15). Active and no end:
-        still taken (open); completed and no end: taken on its start day."""
-        concepts = self.medication_concepts(res, frozenset({"gcsf"}))
+        """MedicationStatement: G-CSF (C15) or a supportive drug taken over its effective
+        period. Active and no end: still taken (open); completed and no end: taken on its
+        start day."""
+        concepts = self.medication_concepts(res, frozenset({"gcsf"}) | SUPPORTIVE)
         if not concepts:
             return []
         if _status(res) not in STATEMENT_OK:
@@ -202,17 +343,41 @@ class EventReader:
 
     def procedure(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
         concepts = self.s.value_sets.match(res.get("code"), PROC_GROUPS)
+        product = None
+        if not concepts:  # e.g. a generic transfusion code: the product used names the kind
+            concepts, product = self._used_blood_product(res)
         if not concepts:
             return []
         if _status(res) not in DONE:
             _status_out(res, rid, sink)
             return []
+        if _status(res) != "completed":  # cells stored only once the collection is done
+            concepts = tuple(c for c in concepts if c.group != "stem_cell_collection")
         day = _start(res, "performed", self.s.tz)
         if day is None:
             sink.out(rid, "no-time", "procedure without performed time")
             return []
         irr = irradiated(res, res.get("code"))
+        if product is not None:
+            irr = irr if irr is not None else irradiated(product, product.get("productCode"))
         return [Event(c.group, c.name, day, rid, irradiated=irr) for c in concepts]
+
+    def _used_blood_product(
+        self, res: Mapping[str, Any]
+    ) -> tuple[tuple[Concept, ...], Mapping[str, Any] | None]:
+        """Blood-product concepts of a BiologicallyDerivedProduct the Procedure used (R4
+        `usedReference`, R5 `used[].reference`): R4 has no dispense of a product, so only a
+        Procedure dates its use (docs/decisions/0020)."""
+        refs = [reference_of(r) for r in as_list(res.get("usedReference"))]
+        refs += [reference_of(as_dict(u).get("reference")) for u in as_list(res.get("used"))]
+        for ref in refs:
+            product = self.products.get(normalise_reference(ref)) if ref else None
+            if product is None:
+                continue
+            found = self.s.value_sets.match(product.get("productCode"), frozenset({"transfusion"}))
+            if found:
+                return found, product
+        return (), None
 
     def condition(self, res: Mapping[str, Any], rid: str, sink: Sink) -> list[Event]:
         concepts = self.s.value_sets.match(res.get("code"), COND_GROUPS)
@@ -258,10 +423,69 @@ def _status(res: Mapping[str, Any]) -> str | None:
     return status if isinstance(status, str) else None
 
 
+def _intent(res: Mapping[str, Any]) -> str | None:
+    intent = res.get("intent")
+    return intent if isinstance(intent, str) else None
+
+
 def _status_out(res: Mapping[str, Any], rid: str, sink: Sink) -> None:
     status = res.get("status")
     reason = "entered-in-error" if status == "entered-in-error" else "status-not-usable"
     sink.out(rid, reason, f"{res.get('resourceType')} status {status!r} is not counted")
+
+
+def _plan(
+    res: Mapping[str, Any],
+    rid: str,
+    sink: Sink,
+    concepts: Sequence[Concept],
+    day: date | None,
+) -> list[Event]:
+    """A request for a CAR-T infusion that is still a plan (PLAN_STATUS, PLAN_INTENTS) ->
+    planned-infusion events; completed, revoked, entered-in-error requests are no plan."""
+    status = _status(res)
+    if status == "entered-in-error":
+        _status_out(res, rid, sink)
+        return []
+    if status not in PLAN_STATUS or _intent(res) not in PLAN_INTENTS:
+        return []
+    if day is None:
+        sink.out(rid, "no-time", f"{res.get('resourceType')} for CAR-T without a planned date")
+        return []
+    return [Event(PLAN, c.name, day, rid, recorded="ordered") for c in concepts]
+
+
+def _timing_day(timing: Any, tz: str) -> date | None:
+    """A Timing's first event, else its repeat bounds' start."""
+    t = as_dict(timing)
+    for event in as_list(t.get("event")):
+        day = _day(event, tz)
+        if day is not None:
+            return day
+    bounds = as_dict(as_dict(t.get("repeat")).get("boundsPeriod"))
+    return _day(bounds.get("start"), tz)
+
+
+def _product_category(res: Mapping[str, Any]) -> str | None:
+    """R4 productCategory is a code, R5 a CodeableConcept."""
+    category = res.get("productCategory")
+    return category if isinstance(category, str) else _code(category)
+
+
+def _units(res: Mapping[str, Any], rid: str, sink: Sink) -> int:
+    """Blood-product units a MedicationAdministration states (dosage.dose in units or bags),
+    else 1 per record (docs/decisions/0020)."""
+    dose = as_dict(as_dict(res.get("dosage")).get("dose"))
+    value = dose.get("value")
+    words = {str(dose[k]).strip().lower() for k in ("unit", "code") if isinstance(dose.get(k), str)}
+    if not words & BLOOD_UNIT_WORDS or isinstance(value, bool):
+        return 1
+    if not isinstance(value, int | float) or value != int(value) or value < 1:
+        return 1
+    if value > MAX_UNITS_PER_RECORD:
+        sink.warn(rid, "implausible-units", f"{value} units in one record: counted as 1")
+        return 1
+    return int(value)
 
 
 def _code(concept: Any) -> str | None:
@@ -330,6 +554,7 @@ def _transfusions(events: Sequence[Event]) -> tuple[Transfusion, ...]:
             Transfusion(
                 day=e.day,
                 product=cast(ProductName, product),
+                units=e.units,
                 irradiated=e.irradiated,
                 source_id=e.source_id,
             )
@@ -383,7 +608,11 @@ def _first_after(events: Sequence[Event], day0: date | None) -> date | None:
 
 
 def build_timeline(
-    events: Sequence[Event], settings: Settings, death_day: date | None, sink: Sink | None = None
+    events: Sequence[Event],
+    settings: Settings,
+    death_day: date | None,
+    stored: Sequence[StoredStemCells] = (),
+    sink: Sink | None = None,
 ) -> TherapyTimeline:
     g = _by_group(events)
     infusions = courses(g.get("car_t", []), settings.split_dose_window_days)
@@ -420,6 +649,9 @@ def build_timeline(
         infections=findings.infections(g.get("infection", [])),
         bleeding=findings.bleeding(g.get("bleeding", [])),
         disease=findings.disease(g.get("disease", []), sink),
+        supportive_drugs=_supportive(events),
+        planned_infusion=_planned(g.get(PLAN, []), infusions),
+        stored_stem_cells=_stored(g.get("stem_cell_collection", []), stored),
     )
 
 
@@ -429,6 +661,54 @@ def _key(e: Event) -> date:
 
 def _days(events: Sequence[Event]) -> tuple[date, ...]:
     return tuple(sorted({e.day for e in events}))
+
+
+def _supportive(events: Sequence[Event]) -> tuple[DrugCourse, ...]:
+    """Supportive-drug events -> courses, oldest first: a dose given covers its day, an order
+    or statement its period (open while it has no end)."""
+    out: dict[tuple[Any, ...], DrugCourse] = {}
+    for e in events:
+        if e.group not in SUPPORTIVE:
+            continue
+        end = e.day if e.recorded == "given" else (None if e.ongoing else (e.end or e.day))
+        course = DrugCourse(
+            start=e.day,
+            end=end,
+            source_id=e.source_id,
+            group=cast(SupportiveGroup, e.group),
+            name=e.name,
+            recorded=e.recorded,
+        )
+        out.setdefault((e.day, end, e.group, e.name, e.source_id), course)
+    return tuple(
+        sorted(out.values(), key=lambda c: (c.start, c.group, c.name or "", c.source_id or ""))
+    )
+
+
+def _planned(events: Sequence[Event], infusions: Sequence[CarTInfusion]) -> PlannedInfusion | None:
+    """The earliest planned infusion dated after the last infusion on record (the mapping has
+    no clock: a plan on or before it is the infusion given, or a plan overtaken); of plans on
+    the same day, one that names the product."""
+    last = max((d for c in infusions for d in c.infusion_days), default=None)
+    plans = [e for e in events if last is None or e.day > last]
+    if not plans:
+        return None
+    first = min(plans, key=lambda e: (e.day, e.name is None, e.source_id))
+    return PlannedInfusion(first.day, first.name, first.source_id)
+
+
+def _stored(
+    collections: Sequence[Event], products: Sequence[StoredStemCells]
+) -> tuple[StoredStemCells, ...]:
+    """Stored stem cells: every product record, and every completed collection Procedure on
+    a day no product record was collected (a product says whether the cells are still
+    available, a collection only that they were stored)."""
+    product_days = {p.day for p in products if p.day is not None}
+    out = list(products) + [
+        StoredStemCells(True, e.day, e.source_id) for e in collections if e.day not in product_days
+    ]
+    unique = {s.source_id: s for s in out}
+    return tuple(sorted(unique.values(), key=lambda s: (s.day or date.min, s.source_id or "")))
 
 
 def _gcsf_exposures(events: Sequence[Event]) -> tuple[GcsfExposure, ...]:
@@ -467,13 +747,21 @@ def map_timeline(
         lymphodepletion_window_days=cfg.lymphodepletion_window_days,
     )
     meds = {rid: res for res, rid in resources if res.get("resourceType") == "Medication"}
-    reader = EventReader(settings, meds)
+    products = {
+        rid: res
+        for res, rid in resources
+        if res.get("resourceType") == "BiologicallyDerivedProduct"
+    }
+    reader = EventReader(settings, meds, products)
     handlers = {
         "MedicationAdministration": reader.administration,
         "MedicationRequest": reader.request,
         "MedicationStatement": reader.statement,
         "Procedure": reader.procedure,
         "Condition": reader.condition,
+        "ServiceRequest": reader.service_request,
+        "Appointment": reader.appointment,
+        "BiologicallyDerivedProduct": reader.stem_cells,
     }
     events: list[Event] = []
     patients: list[tuple[Mapping[str, Any], str]] = []
@@ -484,4 +772,4 @@ def map_timeline(
         handler = handlers.get(rtype)
         if handler is not None:
             events.extend(handler(res, rid, sink))
-    return build_timeline(events, settings, death_of(patients, tz, sink), sink)
+    return build_timeline(events, settings, death_of(patients, tz, sink), reader.stored, sink)

@@ -18,13 +18,16 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ATC = "http://www.whocc.no/atc"
 VS = read_package_yaml("valuesets.yaml")
 PRODUCTS = read_package_yaml("rxnorm_products.yaml")
-VALUE_SET_ONLY = {
+VALUE_SET_ONLY = {"car_t_preparation", "cmv_antiviral"}
+# read by the timeline since issue 14 (decision record 0020)
+SUPPORTIVE = {
     "antiviral",
     "antifungal",
     "antibacterial_prophylaxis",
     "pjp",
     "corticosteroid",
-    "car_t_preparation",
+    "ivig",
+    "tpo_ra",
 }
 LYMPHODEPLETION = {"cyclophosphamide", "fludarabine", "bendamustine"}
 
@@ -186,10 +189,18 @@ def test_value_set_only_groups_are_read_by_nobody_yet() -> None:
     assert groups >= VALUE_SET_ONLY
 
 
-@pytest.mark.parametrize("code", ["282446", "121243", "281", "6902", "10831"])
-def test_value_set_only_drugs_are_known_with_their_group(code: str) -> None:
+@pytest.mark.parametrize("code", ["282446", "121243", "281", "6902", "10831", "3264", "82122"])
+def test_supportive_drugs_are_known_with_their_group_and_read(code: str) -> None:
     found = default_value_sets().match({"coding": [{"system": RXNORM, "code": code}]})
-    assert found and {c.group for c in found} & VALUE_SET_ONLY
+    assert found and {c.group for c in found} & SUPPORTIVE
+    assert SUPPORTIVE <= MED_GROUPS
+
+
+def test_cmv_only_antivirals_are_not_hsv_vzv_prophylaxis() -> None:
+    # letermovir and maribavir do not protect against HSV/VZV: M10 must not read them
+    vs = default_value_sets()
+    for name in ("letermovir", "maribavir"):
+        assert {c.group for c in vs.match({"text": name})} == {"cmv_antiviral"}
 
 
 def test_co_trimoxazole_is_a_pjp_agent_and_valganciclovir_an_antiviral() -> None:

@@ -8,7 +8,7 @@ import pytest
 from mapping_helpers import load, reasons
 
 from fhir_mappings import MappingConfig, MappingResult, map_patient
-from icaht.record import CoursePreparation, CrsPeriod, TherapyTimeline, active_crs
+from icaht.record import CoursePreparation, CrsPeriod, DrugCourse, TherapyTimeline, active_crs
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,18 @@ def test_statuses_left_out(result: MappingResult) -> None:
 
 def test_gmcsf_and_tpo(timeline: TherapyTimeline) -> None:
     assert timeline.gmcsf_days == (date(2026, 6, 20),)
-    assert timeline.tpo_ra_days == (date(2026, 7, 15),)
+    # TPO-RA is a supportive drug since issue 14: one dose given covers its day
+    tpo = [d for d in timeline.supportive_drugs if d.group == "tpo_ra"]
+    assert tpo == [
+        DrugCourse(
+            date(2026, 7, 15),
+            date(2026, 7, 15),
+            "MedicationAdministration/tpo-1",
+            group="tpo_ra",
+            name="eltrombopag",
+            recorded="given",
+        )
+    ]
 
 
 def test_transfusions_with_irradiation(timeline: TherapyTimeline) -> None:
