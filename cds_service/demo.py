@@ -30,7 +30,7 @@ from cds_service.fhir_server import FhirServerError, LocalFhirServer, is_fhir_se
 from cds_service.security import create_demo_client, sign_demo_jwt
 from cds_service.synthetic import SyntheticPatient, generate_cohort
 from cds_service.synthetic.loader import Seedable, seed_cohort
-from cds_service.synthetic.stories import StoryPatient, story_patients
+from cds_service.synthetic.stories import StoryPatient, story_patients, with_prophylaxis
 
 DEMO_TIMEZONE = "Europe/Berlin"  # the synthetic cohort's centre
 SERVICE_FILE = "service.json"  # what `demo-token` needs: public URL, issuer, key id
@@ -114,24 +114,29 @@ def _reset(fhir: LocalFhirServer, workdir: Path) -> None:
 def _demo_cohort(
     base_url: str, workdir: Path, patients: int, seed: int
 ) -> tuple[list[SyntheticPatient], date]:
-    """Seed once; later runs reuse the data (and the anchor date) recorded in seeded.json."""
+    """Seed once; later runs reuse the data (and the anchor date) recorded in seeded.json.
+    The demo's cohort has the usual prophylaxis orders (stories.with_prophylaxis)."""
     marker = workdir / "seeded.json"
-    wanted = {"patients": patients, "seed": seed}
+    wanted: dict[str, object] = {"patients": patients, "seed": seed, "prophylaxis": True}
     if marker.exists():
         recorded = json.loads(marker.read_text())
         anchor = date.fromisoformat(recorded["anchor"])
-        cohort = generate_cohort(patients, seed=seed, anchor=anchor)
+        cohort = _cohort(patients, seed, anchor)
         first = requests.get(f"{base_url}/Patient/{cohort[0].patient_id}", timeout=5)
         if {k: recorded.get(k) for k in wanted} == wanted and first.ok:
             print(f"synthetic cohort already loaded ({patients} patients, anchor {anchor})")
             return cohort, anchor
     anchor = date.today()
-    cohort = generate_cohort(patients, seed=seed, anchor=anchor)
+    cohort = _cohort(patients, seed, anchor)
     print(f"loading {patients} synthetic patients into {base_url} ...", flush=True)
     report = seed_cohort(base_url, cohort)
     print(f"loaded {report.resources} resources in {report.seconds:.1f} s")
     marker.write_text(json.dumps({**wanted, "anchor": anchor.isoformat()}))
     return cohort, anchor
+
+
+def _cohort(patients: int, seed: int, anchor: date) -> list[SyntheticPatient]:
+    return [with_prophylaxis(p) for p in generate_cohort(patients, seed=seed, anchor=anchor)]
 
 
 def _demo_stories(base_url: str, workdir: Path) -> list[StoryPatient]:

@@ -16,12 +16,12 @@ with a later anchor re-dates them in place. Nothing here reads the clock.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from cds_service.synthetic import codes
-from cds_service.synthetic.generator import CENTRE_TZ
+from cds_service.synthetic.generator import CENTRE_TZ, SyntheticPatient
 
 Resource = dict[str, Any]
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -51,6 +51,33 @@ class StoryPatient:
 def story_patients(anchor: date) -> list[StoryPatient]:
     """The story patients, each dated so that the anchor date is its story's day."""
     return [write(anchor) for write in STORIES]
+
+
+PJP_FROM_DAY = 28  # co-trimoxazole from about day +28 (clinical-rules.md section 10, M11)
+ACYCLOVIR_TEXT = "aciclovir 800 mg twice daily (HSV/VZV prophylaxis)"
+COTRIMOXAZOLE_TEXT = "co-trimoxazole 960 mg three times weekly (PJP prophylaxis)"
+
+
+def with_prophylaxis(patient: SyntheticPatient) -> SyntheticPatient:
+    """A random-cohort patient with the infection prophylaxis most centres order (aciclovir from
+    lymphodepletion, co-trimoxazole from day +28 once reached): the demo's cohort, so that its
+    cards are about the courses and the missing prophylaxis is the fever story's (M10, M11).
+    The generator's cohort, which the tests pin, stays without them."""
+    plan = patient.plan
+    chart = _Chart(plan.patient_id, plan.day0, 0)
+    chart.ordered(-5, codes.ACYCLOVIR_RXNORM, ACYCLOVIR_TEXT, kind="prophylaxis")
+    # day +28 reached: alive on it (a death before it writes no later order), and not an
+    # ongoing course still before it (its anchor is its last lab day)
+    if plan.death_day is not None:
+        reached = plan.death_day >= PJP_FROM_DAY
+    else:
+        reached = not plan.ongoing or plan.last_lab_day >= PJP_FROM_DAY
+    if reached:
+        chart.ordered(
+            PJP_FROM_DAY, codes.COTRIMOXAZOLE_RXNORM, COTRIMOXAZOLE_TEXT, kind="prophylaxis"
+        )
+    entries = [*patient.bundle["entry"], *chart.entries]
+    return replace(patient, bundle={**patient.bundle, "entry": entries})
 
 
 # -- the chart writer -----------------------------------------------------------------------------
@@ -165,14 +192,14 @@ class _Chart:
             }
         )
 
-    def ordered(self, day: int, drug: tuple[str, str] | None, text: str) -> None:
+    def ordered(self, day: int, drug: tuple[str, str] | None, text: str, kind: str = "rx") -> None:
         """An active order from `day` on (prophylaxis is usually ordered, not charted daily).
         Without a code the drug is named in text only, as some orders come."""
         concept = self._drug(drug, text) if drug is not None else {"text": text}
         self.add(
             {
                 "resourceType": "MedicationRequest",
-                "id": self.next_id("rx"),
+                "id": self.next_id(kind),
                 "status": "active",
                 "intent": "order",
                 "medicationCodeableConcept": concept,
@@ -309,7 +336,7 @@ def _on(days: Sequence[int], values: Sequence[float]) -> dict[int, float]:
 
 
 def _acyclovir(chart: _Chart, day: int = -5) -> None:
-    chart.ordered(day, codes.ACYCLOVIR_RXNORM, "aciclovir 800 mg twice daily (HSV/VZV prophylaxis)")
+    chart.ordered(day, codes.ACYCLOVIR_RXNORM, ACYCLOVIR_TEXT)
 
 
 def _story(
@@ -345,7 +372,8 @@ def high_risk_day3(anchor: date) -> StoryPatient:
 
 def fever_day12(anchor: date) -> StoryPatient:
     """Day +12, ANC <= 500/uL since day 3, fever 38.6 today, platelets 16, no G-CSF and no
-    prophylaxis on record; dexamethasone on days 5-8 (ICANS): M03, M08, M10, M14."""
+    prophylaxis on record; dexamethasone on days 5-8 (ICANS): M03, M08, M09 (corticosteroid
+    days), M10, M14 (<= 20 with fever)."""
     chart = _Chart("icaht-story-fever-day12", anchor, 12)
     chart.patient("Tomas", "Berger", "male", 58)
     chart.disease(codes.DLBCL_ICD10CM, -420)
@@ -371,7 +399,7 @@ def fever_day12(anchor: date) -> StoryPatient:
     chart.temperature(11, 37.4, time(20, 0))
     chart.temperature(12, 38.6, time(6, 10))
     story = "day +12, ANC <= 500/µL for 10 days, fever 38.6 °C today, no G-CSF, no prophylaxis"
-    return _story(chart, "Tomas Berger", story, 12, ("M03", "M08", "M10", "M14"))
+    return _story(chart, "Tomas Berger", story, 12, ("M03", "M08", "M09", "M10", "M14"))
 
 
 TRANSFUSION_DAYS = [*range(15), 16, 18, 21, 23, 25, 28, 30, 32, 34, 35, 36, 37, 38, 39, 40]
@@ -406,7 +434,7 @@ def transfusion_day40(anchor: date) -> StoryPatient:
     chart.igg(28, 430)
     chart.igg(40, 350)
     chart.condition("pneumonia", codes.ICD10CM, codes.PNEUMONIA_ICD10CM, 37)
-    chart.ordered(28, codes.COTRIMOXAZOLE_RXNORM, "co-trimoxazole 960 mg three times weekly (PJP)")
+    chart.ordered(28, codes.COTRIMOXAZOLE_RXNORM, COTRIMOXAZOLE_TEXT)
     story = "day +40, platelets 8, 2 platelet units in 7 days, no TPO-RA; IgG 350 with pneumonia"
     return _story(chart, "Ruth Keller", story, 40, ("M12", "M14", "M15", "M19"))
 
@@ -465,7 +493,8 @@ SPARSE_DAYS = [16, 18, 21, 23, 25, 28, 30, 32, 35, 37, 39, 42, 44, 46, 49, 51, 5
 
 def boost_day60(anchor: date) -> StoryPatient:
     """ANC <= 500/uL from day 1 to day 60 on daily filgrastim since day 7 (G-CSF-refractory,
-    early grade 4); autologous stem cells collected before an earlier transplant: M16."""
+    early grade 4); autologous stem cells collected before an earlier transplant: M16 (which
+    takes M07's and M18's place), M26 (late grade 3)."""
     chart = _Chart("icaht-story-boost-day60", anchor, 60)
     chart.patient("Karl", "Brandt", "male", 64)
     chart.disease(codes.DLBCL_ICD10CM, -900)
@@ -500,7 +529,7 @@ def boost_day60(anchor: date) -> StoryPatient:
     chart.labs("ferritin", {0: 3000, 3: 4200, 14: 3100, 28: 2600, 42: 2400, 60: 2300})
     chart.filgrastim(range(7, 61))
     story = "day +60, ANC <= 500/µL since day 1 despite daily G-CSF since day 7, stem cells stored"
-    return _story(chart, "Karl Brandt", story, 60, ("M16",))
+    return _story(chart, "Karl Brandt", story, 60, ("M16", "M26"))
 
 
 B_ALL_DAYS = [*range(15), 16, 18, 21, 23, 25, 28, 30, 33, 35, *range(37, 46)]
@@ -508,7 +537,8 @@ B_ALL_DAYS = [*range(15), 16, 18, 21, 23, 25, 28, 30, 33, 35, *range(37, 46)]
 
 def b_all_day45(anchor: date) -> StoryPatient:
     """B-ALL; recovery after day 10, a second fall after day 30, ANC 160/uL on day 45 after
-    filgrastim daily since day 36 (G-CSF-refractory): M07, M25."""
+    filgrastim daily since day 36 (G-CSF-refractory), high risk, no antibacterial or PJP
+    prophylaxis on record: M07, M08, M11, M25, M26."""
     chart = _Chart("icaht-story-ball-day45", anchor, 45)
     chart.patient("Mila", "Roth", "female", 34)
     chart.disease(codes.B_ALL_ICD10CM, -400)
@@ -532,8 +562,8 @@ def b_all_day45(anchor: date) -> StoryPatient:
     chart.labs("crp", {0: 14, 1: 48, 2: 66, 7: 15, 14: 8, 28: 6, 42: 9, 45: 10})
     chart.labs("ferritin", {0: 950, 3: 1900, 14: 1300, 28: 900, 45: 820})
     chart.filgrastim(range(36, 46))
-    story = "B-ALL, day +45, ANC 160/µL after 10 days of G-CSF (second fall after day 30)"
-    return _story(chart, "Mila Roth", story, 45, ("M07", "M25"))
+    story = "B-ALL, day +45, ANC 160/µL after 10 days of G-CSF (second fall), no PJP prophylaxis"
+    return _story(chart, "Mila Roth", story, 45, ("M07", "M08", "M11", "M25", "M26"))
 
 
 STORIES: tuple[Callable[[date], StoryPatient], ...] = (

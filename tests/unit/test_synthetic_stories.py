@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from cds_service.synthetic.stories import StoryPatient, story_patients
+from cds_service.synthetic import generate_cohort
+from cds_service.synthetic.stories import StoryPatient, story_patients, with_prophylaxis
 
 ANCHOR = date(2026, 6, 1)
 LATER = ANCHOR + timedelta(days=17)
@@ -215,3 +216,28 @@ def test_b_all_day45_has_the_disease_and_a_gcsf_refractory_late_neutropenia(
         if _coded(m, "medicationCodeableConcept", "68442")
     }
     assert {ANCHOR - timedelta(days=back) for back in range(7)} <= gcsf
+
+
+def test_the_demo_cohort_adds_prophylaxis_orders_and_keeps_every_generated_resource() -> None:
+    cohort = generate_cohort(24, seed=1, anchor=ANCHOR)
+    for patient in cohort:
+        demo = with_prophylaxis(patient)
+        Bundle.model_validate(demo.bundle)
+        added = demo.bundle["entry"][len(patient.bundle["entry"]) :]
+        assert demo.bundle["entry"][: len(patient.bundle["entry"])] == patient.bundle["entry"]
+        assert demo.plan == patient.plan
+        starts = {
+            e["resource"]["medicationCodeableConcept"]["coding"][0]["code"]: (
+                _day(e["resource"]["authoredOn"]) - patient.plan.day0
+            ).days
+            for e in added
+        }
+        assert starts.pop("281") == -5  # aciclovir from lymphodepletion
+        died = patient.plan.death_day
+        alive_on_28 = died is None or died >= 28
+        reached = alive_on_28 and ANCHOR - patient.plan.day0 >= timedelta(days=28)
+        assert starts == ({"10831": 28} if reached else {}), patient.patient_id
+        assert all(e["resource"]["status"] == "active" for e in added)
+    # both cases without co-trimoxazole are checked: a course before day 28, a death before it
+    assert [p for p in cohort if (ANCHOR - p.plan.day0).days < 28]
+    assert [p for p in cohort if (p.plan.death_day or 99) < 28]
