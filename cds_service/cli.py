@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import requests
 
 from cds_service.config import ConfigError, Settings
-from cds_service.demo import DemoOptions, demo_token, run_demo
+from cds_service.demo import DemoOptions, demo_token, feedback_body, run_demo
 from cds_service.fhir_server import DEFAULT_STATE_DIR, FhirServerError
 from cds_service.security import ClientsConfigError, load_clients
 from cds_service.security.launch_tokens import IssuersConfigError, load_issuers
@@ -67,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("path", help="e.g. /cds-services/icaht-patient-view")
     token.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     token.set_defaults(func=_demo_token)
+
+    feedback = commands.add_parser(
+        "demo-feedback",
+        help="the CDS Hooks feedback body for the first card of a saved hook answer",
+    )
+    feedback.add_argument("answer", type=Path, help="a saved hook answer (JSON)")
+    feedback.add_argument("--outcome", choices=("accepted", "overridden"))
+    feedback.set_defaults(func=_demo_feedback)
 
     rules = commands.add_parser(
         "rules", help="list every management rule with trigger, severity, hooks and source"
@@ -171,6 +180,17 @@ def _rules(args: argparse.Namespace) -> int:
 
 def _demo_token(args: argparse.Namespace) -> int:
     print(demo_token(args.state_dir, args.path))
+    return 0
+
+
+def _demo_feedback(args: argparse.Namespace) -> int:
+    try:
+        answer = json.loads(args.answer.read_text())
+        body = feedback_body(answer, datetime.now(UTC), args.outcome)
+    except (OSError, ValueError, KeyError) as error:  # DemoFeedbackError is a ValueError
+        print(f"icaht-cds demo-feedback: {args.answer}: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(body))
     return 0
 
 

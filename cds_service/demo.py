@@ -15,21 +15,30 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import requests
 
 from cds_service.fhir_server import FhirServerError, LocalFhirServer, is_fhir_server
 from cds_service.security import create_demo_client, sign_demo_jwt
 from cds_service.synthetic import SyntheticPatient, generate_cohort
-from cds_service.synthetic.loader import seed_cohort
+from cds_service.synthetic.loader import Seedable, seed_cohort
+from cds_service.synthetic.stories import StoryPatient, story_patients, with_prophylaxis
 
 DEMO_TIMEZONE = "Europe/Berlin"  # the synthetic cohort's centre
 SERVICE_FILE = "service.json"  # what `demo-token` needs: public URL, issuer, key id
+# Bump when a story patient changes: the next demo run loads the stories again.
+STORIES_VERSION = 1
+# The story patient of the order-sign and feedback examples: transfusion-dependent on day +40,
+# inside the irradiated-products window (clinical-rules.md section 10, M01).
+ORDER_SIGN_STORY = "icaht-story-transfusion-day40"
 
 
 @dataclass(frozen=True)
@@ -69,8 +78,9 @@ def run_demo(options: DemoOptions) -> int:
             fhir.start()
             started_fhir = True
         cohort, anchor = _demo_cohort(fhir.base_url, workdir, options.patients, options.seed)
+        stories = _demo_stories(fhir.base_url, workdir)
         service = _start_service(options.port, fhir.base_url, workdir)
-        _print_demo(options, fhir.base_url, cohort, anchor)
+        _print_demo(options, fhir.base_url, cohort, anchor, stories)
         if options.wait:
             print("Ctrl-C stops the service and the FHIR server.", flush=True)
             while service.poll() is None:
@@ -104,24 +114,49 @@ def _reset(fhir: LocalFhirServer, workdir: Path) -> None:
 def _demo_cohort(
     base_url: str, workdir: Path, patients: int, seed: int
 ) -> tuple[list[SyntheticPatient], date]:
-    """Seed once; later runs reuse the data (and the anchor date) recorded in seeded.json."""
+    """Seed once; later runs reuse the data (and the anchor date) recorded in seeded.json.
+    The demo's cohort has the usual prophylaxis orders (stories.with_prophylaxis)."""
     marker = workdir / "seeded.json"
-    wanted = {"patients": patients, "seed": seed}
+    wanted: dict[str, object] = {"patients": patients, "seed": seed, "prophylaxis": True}
     if marker.exists():
         recorded = json.loads(marker.read_text())
         anchor = date.fromisoformat(recorded["anchor"])
-        cohort = generate_cohort(patients, seed=seed, anchor=anchor)
+        cohort = _cohort(patients, seed, anchor)
         first = requests.get(f"{base_url}/Patient/{cohort[0].patient_id}", timeout=5)
         if {k: recorded.get(k) for k in wanted} == wanted and first.ok:
             print(f"synthetic cohort already loaded ({patients} patients, anchor {anchor})")
             return cohort, anchor
     anchor = date.today()
-    cohort = generate_cohort(patients, seed=seed, anchor=anchor)
+    cohort = _cohort(patients, seed, anchor)
     print(f"loading {patients} synthetic patients into {base_url} ...", flush=True)
     report = seed_cohort(base_url, cohort)
     print(f"loaded {report.resources} resources in {report.seconds:.1f} s")
     marker.write_text(json.dumps({**wanted, "anchor": anchor.isoformat()}))
     return cohort, anchor
+
+
+def _cohort(patients: int, seed: int, anchor: date) -> list[SyntheticPatient]:
+    return [with_prophylaxis(p) for p in generate_cohort(patients, seed=seed, anchor=anchor)]
+
+
+def _demo_stories(base_url: str, workdir: Path) -> list[StoryPatient]:
+    """The story patients, dated to today in the demo's time zone (the service's evaluation
+    date, so each story is on its day): loaded on the first run of a day; a run on a later day
+    re-dates them in place (the same resource ids)."""
+    marker = workdir / "seeded.json"
+    recorded = json.loads(marker.read_text()) if marker.exists() else {}
+    today = datetime.now(ZoneInfo(DEMO_TIMEZONE)).date()
+    stories = story_patients(today)
+    wanted = {"anchor": today.isoformat(), "version": STORIES_VERSION}
+    first = requests.get(f"{base_url}/Patient/{stories[0].patient_id}", timeout=5)
+    if recorded.get("stories") == wanted and first.ok:
+        print(f"story patients already loaded ({len(stories)} patients, dated to {today})")
+        return stories
+    print(f"loading {len(stories)} story patients (dated to {today}) ...", flush=True)
+    report = seed_cohort(base_url, stories)
+    print(f"loaded {report.resources} resources in {report.seconds:.1f} s")
+    marker.write_text(json.dumps({**recorded, "stories": wanted}))
+    return stories
 
 
 def _start_service(port: int, fhir_url: str, workdir: Path) -> subprocess.Popen[bytes]:
@@ -173,9 +208,9 @@ def _stop_process(process: subprocess.Popen[bytes] | None) -> None:
         process.kill()
 
 
-def _write_request(workdir: Path, fhir_url: str, patient: SyntheticPatient) -> Path:
-    body = {
-        "hook": "patient-view",
+def _hook_body(hook: str, fhir_url: str, context: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "hook": hook,
         "hookInstance": str(uuid.uuid4()),
         "fhirServer": fhir_url,
         "fhirAuthorization": {
@@ -185,22 +220,90 @@ def _write_request(workdir: Path, fhir_url: str, patient: SyntheticPatient) -> P
             "scope": "patient/Patient.rs patient/Observation.rs patient/Procedure.rs",
             "subject": "icaht-cds",
         },
-        "context": {"userId": "Practitioner/demo-clinician", "patientId": patient.patient_id},
+        "context": {"userId": "Practitioner/demo-clinician", **context},
     }
+
+
+def _write_request(workdir: Path, fhir_url: str, patient: Seedable) -> Path:
+    body = _hook_body("patient-view", fhir_url, {"patientId": patient.patient_id})
     path = workdir / "requests" / f"patient-view-{patient.patient_id}.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(body, indent=2))
     return path
 
 
+def platelet_order(patient_id: str) -> dict[str, Any]:
+    """A draft platelet order that says it is not irradiated (clinical-rules.md section 17
+    C14: an explicit negation in the product's name)."""
+    return {
+        "resourceType": "ServiceRequest",
+        "id": "demo-platelets-1",
+        "status": "draft",
+        "intent": "order",
+        "code": {"text": "Platelets, apheresis, 1 adult dose, non-irradiated"},
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+
+
+def _write_order_sign_request(workdir: Path, fhir_url: str, patient_id: str) -> Path:
+    drafts = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": platelet_order(patient_id)}],
+    }
+    context = {"patientId": patient_id, "draftOrders": drafts}
+    body = _hook_body("order-sign", fhir_url, context)
+    path = workdir / "requests" / f"order-sign-{patient_id}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(body, indent=2))
+    return path
+
+
+class DemoFeedbackError(ValueError):
+    """A saved hook answer that has no card to give feedback on."""
+
+
+def feedback_body(
+    answer: Mapping[str, Any], now: datetime, outcome: str | None = None
+) -> dict[str, Any]:
+    """A CDS Hooks feedback body for the first card of a saved hook answer (the card's uuid):
+    accepted with its first suggestion when it has one, else overridden with its first
+    override reason."""
+    cards = answer.get("cards") or []
+    if not cards:
+        raise DemoFeedbackError("the saved answer has no card to give feedback on")
+    card = cards[0]
+    suggestions = card.get("suggestions") or []
+    chosen = outcome or ("accepted" if suggestions else "overridden")
+    entry: dict[str, Any] = {
+        "card": card["uuid"],
+        "outcome": chosen,
+        "outcomeTimestamp": now.isoformat(timespec="seconds"),
+    }
+    if chosen == "accepted":
+        if not suggestions:
+            raise DemoFeedbackError("the card has no suggestion to accept")
+        entry["acceptedSuggestions"] = [{"id": suggestions[0]["uuid"]}]
+    else:
+        reasons = card.get("overrideReasons") or []
+        reason = {"reason": reasons[0]} if reasons else {}
+        entry["overrideReason"] = {**reason, "userComment": "demo feedback"}
+    return {"feedback": [entry]}
+
+
 def _print_demo(
-    options: DemoOptions, fhir_url: str, cohort: list[SyntheticPatient], anchor: date
+    options: DemoOptions,
+    fhir_url: str,
+    cohort: list[SyntheticPatient],
+    anchor: date,
+    stories: list[StoryPatient],
 ) -> None:
     workdir = options.state_dir / "demo"
     service = f"http://127.0.0.1:{options.port}"
     cli = Path(sys.executable).parent / "icaht-cds"
     state = f" --state-dir {options.state_dir}" if options.state_dir != _default_state() else ""
-    for patient in cohort:
+    everyone: list[Seedable] = [*cohort, *stories]
+    for patient in everyone:
         _write_request(workdir, fhir_url, patient)
     example = next(
         (p for p in cohort if p.plan.course == "aplastic" and not p.plan.ongoing), cohort[0]
@@ -215,11 +318,15 @@ def _print_demo(
     print()
     print(_patient_table(cohort))
     print()
+    print(
+        f"story patients  dated to {stories[0].anchor} (patient-view on that date shows at least"
+        " the rules listed)"
+    )
+    print(_story_table(stories))
+    print()
     print(f"Try it (each call signs a fresh JWT; patient {example.patient_id}):")
     print(
-        f"  curl -s {service}/cds-services/icaht-patient-view"
-        " -H 'Content-Type: application/json'"
-        f' -H "Authorization: Bearer $({cli} demo-token{state} /cds-services/icaht-patient-view)"'
+        f"  {_signed_curl(service, '/cds-services/icaht-patient-view', cli, state)}"
         f" -d @{request_file}"
     )
     print(
@@ -229,13 +336,58 @@ def _print_demo(
     first = cohort[0].patient_id
     print(f"  curl -s '{fhir_url}/Observation?patient={first}&code=http://loinc.org|751-8'")
     print()
+    _print_story_calls(workdir, service, fhir_url, cli=cli, state=state, stories=stories)
+    print()
     print("SMART app (open-server demo launch, no OAuth), one URL per patient:")
-    for patient in cohort:
+    for patient in everyone:
         print(f"  {patient.patient_id}  {smart_demo_launch_url(service, fhir_url, patient)}")
     print()
 
 
-def smart_demo_launch_url(service: str, fhir_url: str, patient: SyntheticPatient) -> str:
+def _signed_curl(service: str, path: str, cli: Path, state: str) -> str:
+    return (
+        f"curl -s {service}{path} -H 'Content-Type: application/json'"
+        f' -H "Authorization: Bearer $({cli} demo-token{state} {path})"'
+    )
+
+
+def _print_story_calls(
+    workdir: Path,
+    service: str,
+    fhir_url: str,
+    *,
+    cli: Path,
+    state: str,
+    stories: list[StoryPatient],
+) -> None:
+    """A story patient on patient-view, a non-irradiated platelet order for the same patient on
+    order-sign (its answer saved), and feedback on that answer's first card."""
+    story = next(s for s in stories if s.patient_id == ORDER_SIGN_STORY)
+    view = workdir / "requests" / f"patient-view-{story.patient_id}.json"
+    order = _write_order_sign_request(workdir, fhir_url, story.patient_id)
+    answer = workdir / "answers" / f"order-sign-{story.patient_id}.json"
+    answer.parent.mkdir(exist_ok=True)
+    print(f"A story patient on patient-view ({story.patient_id}: {story.story}):")
+    print(f"  {_signed_curl(service, '/cds-services/icaht-patient-view', cli, state)} -d @{view}")
+    print(
+        f"Order-sign: a non-irradiated platelet order for {story.patient_id} (day +{story.day},"
+        " inside the irradiated-products window); the answer is saved for the feedback call:"
+    )
+    sign = _signed_curl(service, "/cds-services/icaht-order-sign", cli, state)
+    print(f"  {sign} -d @{order} | tee {answer}")
+    print(
+        "Feedback on that answer's first card (its uuid is read from the saved answer; accepts"
+        " its first suggestion, or overrides a card without one; --outcome overridden to"
+        " override):"
+    )
+    path = "/cds-services/icaht-order-sign/feedback"
+    print(
+        f"  {_signed_curl(service, path, cli, state)} -w 'HTTP %{{http_code}}\\n'"
+        f' -d "$({cli} demo-feedback {answer})"'
+    )
+
+
+def smart_demo_launch_url(service: str, fhir_url: str, patient: Seedable) -> str:
     """The app's launch page in fhirclient's fhirServiceUrl mode: reads the open local FHIR
     server directly, as an EHR launch would with a token (docs/decisions/0009)."""
     query = urlencode({"fhirServiceUrl": fhir_url, "patient": patient.patient_id})
@@ -271,3 +423,17 @@ def _patient_table(cohort: list[SyntheticPatient]) -> str:
 
 def _expected(grade: int | None, status: str) -> str:
     return status if grade is None else f"{grade} ({status})"
+
+
+def _story_table(stories: Sequence[StoryPatient]) -> str:
+    rows = [("story patient", "name", "day", "expected on patient-view", "story")]
+    for story in stories:
+        day = f"{story.day:+d}"
+        rows.append(
+            (story.patient_id, story.name, day, " ".join(story.expected_rules), story.story)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )

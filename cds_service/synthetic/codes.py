@@ -89,3 +89,34 @@ CART_PRODUCTS: tuple[str, ...] = (
     "ciltacabtagene autoleucel",
     "obecabtagene autoleucel",
 )
+
+# ---- story patients (cds_service/synthetic/stories.py, issue 14). The codes below are the
+# ones the issue-14 record contract names (notes COMMON14 "Codes every helper may rely on"); the
+# mapping's value sets carry each with its source. Checked here as noted.
+# LOINC 8310-5 "Body temperature", UCUM Cel: contract; LOINC 2465-3 "IgG [Mass/volume] in Serum
+# or Plasma": fhir_mappings/data/analytes.yaml (verified there)
+BODY_TEMPERATURE_LOINC = ("8310-5", "Body temperature")
+IGG_LOINC = ("2465-3", "IgG [Mass/volume] in Serum or Plasma")
+VITAL_SIGNS_CATEGORY = "vital-signs"
+# ICD-10-CM (contract): J18.9 pneumonia, unspecified organism; C83.30 diffuse large B-cell
+# lymphoma, unspecified site; C91.00 acute lymphoblastic leukemia not having achieved remission
+PNEUMONIA_ICD10CM = ("J18.9", "Pneumonia, unspecified organism")
+DLBCL_ICD10CM = ("C83.30", "Diffuse large B-cell lymphoma, unspecified site")
+B_ALL_ICD10CM = ("C91.00", "Acute lymphoblastic leukemia not having achieved remission")
+# CPT 38206 "Blood-derived hematopoietic progenitor cell harvesting for transplantation, per
+# collection; autologous" (AMA descriptor quoted at https://webhooks.codingahead.com/cpt/codes/38206)
+AUTOLOGOUS_HPC_HARVEST_CPT = (
+    "38206",
+    "Blood-derived HPC harvesting for transplantation; autologous",
+)
+# CPT 38225 "CAR-T ... harvesting of blood-derived T lymphocytes" (valuesets.yaml, AMA-38228)
+LEUKAPHERESIS_CPT = ("38225", "CAR-T cell therapy; harvesting of blood-derived T lymphocytes")
+# RxNorm ingredients: acyclovir 281, co-trimoxazole MIN 10831 and posaconazole 282446 are
+# verified in valuesets.yaml (ACICLOVIR-PAIR, RXNAV-PAIR, AZOLE-PAIR); levofloxacin 82122 and
+# dexamethasone 3264 are the contract's codes (the drugs helper verifies them in valuesets.yaml);
+# each resource also names the drug in text, the mapping's name fallback.
+ACYCLOVIR_RXNORM = ("281", "acyclovir")
+COTRIMOXAZOLE_RXNORM = ("10831", "sulfamethoxazole / trimethoprim")
+POSACONAZOLE_RXNORM = ("282446", "posaconazole")
+LEVOFLOXACIN_RXNORM = ("82122", "levofloxacin")
+DEXAMETHASONE_RXNORM = ("3264", "dexamethasone")

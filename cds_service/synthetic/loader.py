@@ -5,12 +5,21 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import requests
 
-from cds_service.synthetic.generator import SyntheticPatient
-
 FHIR_JSON = "application/fhir+json"
+
+
+class Seedable(Protocol):
+    """A patient with its transaction Bundle: a SyntheticPatient or a StoryPatient."""
+
+    @property
+    def patient_id(self) -> str: ...
+
+    @property
+    def bundle(self) -> dict[str, Any]: ...
 
 
 class SeedError(RuntimeError):
@@ -26,7 +35,7 @@ class SeedReport:
 
 def seed_cohort(
     base_url: str,
-    patients: Iterable[SyntheticPatient],
+    patients: Iterable[Seedable],
     session: requests.Session | None = None,
     timeout: float = 120.0,
 ) -> SeedReport:

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from cds_service.fhir_server import free_port
+from cds_service.synthetic.stories import STORIES
 
 pytestmark = pytest.mark.fhir_server
 
@@ -38,6 +40,14 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float = 12
         if marker in line:
             return "".join(lines)
     raise AssertionError(f"demo never printed {marker!r}; output:\n{''.join(lines)}")
+
+
+def _rules(answer: dict[str, Any]) -> set[str]:
+    return {
+        c["extension"]["org.icaht.rule"]
+        for c in answer["cards"]
+        if "org.icaht.rule" in c["extension"]
+    }
 
 
 def _closed(url: str) -> bool:
@@ -67,11 +77,17 @@ def test_demo_serves_what_it_prints_and_stops_cleanly_on_ctrl_c(state_dir: Path)
     try:
         output = _read_until(process, "Ctrl-C stops")
         assert "loading 6 synthetic patients" in output
+        assert f"loading {len(STORIES)} story patients" in output
         for patient in range(6):
             assert f"icaht-s1-p00{patient}" in output
         commands = [line.strip() for line in output.splitlines() if line.strip().startswith("curl")]
-        assert len(commands) == 3  # patient-view (signed), discovery (signed), FHIR search
-        for command in commands:  # exactly as a user pastes them, twice (fresh JWT per call)
+        # patient-view of a cohort patient and of a story patient, discovery (all signed), FHIR
+        # search; then order-sign (its answer saved with tee) and feedback on that answer
+        [order_sign] = [c for c in commands if "/icaht-order-sign " in c]
+        [feedback] = [c for c in commands if "/icaht-order-sign/feedback " in c]
+        simple = [c for c in commands if c not in (order_sign, feedback)]
+        assert len(simple) == 4
+        for command in simple:  # exactly as a user pastes them, twice (fresh JWT per call)
             for _ in range(2):
                 shell = ["bash", "-c", f"{command} -o /dev/null -w '%{{http_code}}'"]
                 status = subprocess.run(shell, capture_output=True, text=True, check=False)
@@ -80,10 +96,26 @@ def test_demo_serves_what_it_prints_and_stops_cleanly_on_ctrl_c(state_dir: Path)
         answer = subprocess.run(["bash", "-c", hook], capture_output=True, text=True, check=True)
         [card] = json.loads(answer.stdout)["cards"]
         assert card["extension"]["org.icaht.assessment"]["early_grade"] in (3, 4)
+        story_view = next(c for c in commands if "patient-view-icaht-story-" in c)
+        story = subprocess.run(
+            ["bash", "-c", story_view], capture_output=True, text=True, check=True
+        )
+        # the day +40 story: platelets 8 (M14) after 2 platelet units in 7 days (M15)
+        assert {"M14", "M15"} <= _rules(json.loads(story.stdout))
+        signed = subprocess.run(
+            ["bash", "-c", order_sign], capture_output=True, text=True, check=True
+        )
+        assert "M01" in _rules(json.loads(signed.stdout))  # the non-irradiated platelet order
+        saved = order_sign.rsplit("| tee ", 1)[1]
+        assert json.loads(Path(saved).read_text()) == json.loads(signed.stdout)
+        answer = subprocess.run(
+            ["bash", "-c", feedback], capture_output=True, text=True, check=True
+        )
+        assert answer.stdout.strip() == "HTTP 200", answer.stderr
         service = f"http://127.0.0.1:{port}"
         assert card["links"][0]["url"] == f"{service}/smart/launch.html"
         launches = [w for w in output.split() if w.startswith(f"{service}/smart/launch.html?")]
-        assert len(launches) == 6  # one per patient, each reading the local FHIR server
+        assert len(launches) == 6 + len(STORIES)  # one per patient, each reading the FHIR server
         assert all(f"fhirServiceUrl=http%3A%2F%2F127.0.0.1%3A{fhir_port}" in u for u in launches)
         page = requests.get(launches[0], timeout=10)
         assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")

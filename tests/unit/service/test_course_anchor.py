@@ -1,0 +1,33 @@
+"""Which patients a hook evaluates: a course given, planned (issue 14) or, for orders, prepared."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from cds_service.evaluation import course_anchor
+from icaht.record import CarTInfusion, CoursePreparation, PlannedInfusion, TherapyTimeline
+
+DAY0 = date(2026, 6, 4)
+PLANNED = PlannedInfusion(DAY0, "axicabtagene ciloleucel", "ServiceRequest/planned")
+LYMPHODEPLETION = CoursePreparation(date(2026, 5, 30), "lymphodepletion")
+
+
+def test_a_planned_infusion_anchors_patient_view_before_day_0() -> None:
+    """M24 (CAR-HEMATOTOX high before infusion) can only fire if patient-view evaluates a
+    course that has no infusion yet."""
+    timeline = TherapyTimeline(planned_infusion=PLANNED, preparation=LYMPHODEPLETION)
+    assert course_anchor(timeline, "patient-view") == DAY0
+
+
+def test_the_order_hooks_take_the_earlier_preparation_step() -> None:
+    timeline = TherapyTimeline(planned_infusion=PLANNED, preparation=LYMPHODEPLETION)
+    assert course_anchor(timeline, "order-sign") == LYMPHODEPLETION.day
+    assert course_anchor(TherapyTimeline(planned_infusion=PLANNED), "order-select") == DAY0
+
+
+def test_day_0_wins_and_a_chart_without_a_course_stays_quiet() -> None:
+    given = TherapyTimeline(infusions=(CarTInfusion(date(2026, 1, 5)),), planned_infusion=PLANNED)
+    assert course_anchor(given, "patient-view") == date(2026, 1, 5)
+    assert course_anchor(TherapyTimeline(), "patient-view") is None
+    # a preparation step alone keeps patient-view quiet, as before issue 14
+    assert course_anchor(TherapyTimeline(preparation=LYMPHODEPLETION), "patient-view") is None
