@@ -21,6 +21,9 @@ LOINC = "http://loinc.org"
 LAB_PAGE_SIZE = 500
 VITALS_PAGE_SIZE = 500
 PATIENT_TOKEN = "{{context.patientId}}"
+# R4 AppointmentStatus codes of a booking still ahead (not fulfilled, cancelled, noshow or
+# entered-in-error): https://hl7.org/fhir/R4/valueset-appointmentstatus.html
+APPOINTMENT_AHEAD = ("proposed", "pending", "booked", "arrived", "checked-in", "waitlist")
 # analyte-table kinds that are charted at the bedside, not drawn (icaht.record.Analyte.TEMPERATURE)
 VITAL_SIGN_KINDS = ("temperature",)
 
@@ -108,8 +111,7 @@ def _templates() -> tuple[PrefetchTemplate, ...]:
         # a planned CAR-T infusion booked as an appointment (M24; decision 0023)
         PrefetchTemplate(
             "appointments",
-            f"Appointment?patient={PATIENT_TOKEN}&status=proposed,pending,booked,arrived"
-            "&_count=100",
+            f"Appointment?patient={PATIENT_TOKEN}&status={','.join(APPOINTMENT_AHEAD)}&_count=100",
             False,
             1,
         ),

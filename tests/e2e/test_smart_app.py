@@ -664,7 +664,8 @@ def test_planned_infusion_reads_and_their_refusal_are_said_not_fatal(
     searches = [unquote(url.split(ehr.fhir_base, 1)[1]) for url in asked]
     assert any(q.startswith("/ServiceRequest?") and "status=active,draft" in q for q in searches)
     assert any(
-        q.startswith("/Appointment?") and "status=proposed,pending,booked,arrived" in q
+        q.startswith("/Appointment?")
+        and "status=proposed,pending,booked,arrived,checked-in,waitlist" in q
         for q in searches
     )
     missing = page.locator("#gaps").inner_text()

@@ -26,7 +26,7 @@ from flask.testing import FlaskClient
 from cds_service.app import Services, create_app, default_services
 from cds_service.assessment_api import MAX_BODY_BYTES
 from cds_service.config import ConfigError, Settings
-from cds_service.discovery import lab_query, vital_sign_codes
+from cds_service.discovery import APPOINTMENT_AHEAD, lab_query, vital_sign_codes
 from cds_service.fhir_server import LocalFhirServer
 from cds_service.synthetic import SyntheticPatient
 from cds_service.validation import response_errors
@@ -114,7 +114,7 @@ def read_patient(server: LocalFhirServer, patient_id: str, codes: list[str]) -> 
         f"MedicationRequest?patient={patient_id}&status=active&_count=500",
         f"MedicationStatement?patient={patient_id}&status=active,completed&_count=500",
         f"ServiceRequest?patient={patient_id}&status=active,draft&_count=500",
-        f"Appointment?patient={patient_id}&status=proposed,pending,booked,arrived&_count=500",
+        f"Appointment?patient={patient_id}&status={','.join(APPOINTMENT_AHEAD)}&_count=500",
     ]
     for query in queries:
         url: str | None = f"{base}/{query}"

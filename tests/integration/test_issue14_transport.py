@@ -43,6 +43,7 @@ LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 CPT = "http://www.ama-assn.org/go/cpt"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 INFUSED = "i14-transport-infused"
 PREPARING = "i14-transport-preparing"
 REFUSED = "i14-transport-refused"
@@ -152,7 +153,7 @@ def infused_patient(patient_id: str) -> list[dict[str, Any]]:
                 {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                            "system": V3_INTERPRETATION,
                             "code": "POS",
                         }
                     ]

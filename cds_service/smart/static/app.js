@@ -32,6 +32,8 @@ const APPOINTMENTS_REFUSED =
 const VITALS_REFUSED =
   "Body temperatures (the EHR did not grant the vital-sign Observations): fever is not " +
   "taken into account";
+// R4 AppointmentStatus codes of a booking still ahead (as the hooks' `appointments` key)
+const APPOINTMENT_AHEAD = "proposed,pending,booked,arrived,checked-in,waitlist";
 const SHADE = { 500: "rgba(230, 126, 34, 0.22)", 100: "rgba(192, 57, 43, 0.30)" };
 
 // ---------------------------------------------------------------------------------- launch
@@ -168,7 +170,7 @@ async function readRecords(client, patientId, config) {
       SERVICE_REQUESTS_REFUSED,
     ),
     optional(
-      `Appointment?patient=${id}&status=proposed,pending,booked,arrived&_count=500`,
+      `Appointment?patient=${id}&status=${APPOINTMENT_AHEAD}&_count=500`,
       APPOINTMENTS_REFUSED,
     ),
     // body temperature (fever): charted, a read of its own (an EHR may grant laboratory

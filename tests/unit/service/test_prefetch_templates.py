@@ -52,7 +52,9 @@ def test_a_planned_infusion_is_read_by_service_request_and_appointment_in_stage_
     assert params(service_requests.query)["status"] == ["active,draft"]
     appointments = BY_KEY["appointments"]
     assert appointments.query.startswith(f"Appointment?patient={PATIENT_TOKEN}&")
-    assert params(appointments.query)["status"] == ["proposed,pending,booked,arrived"]
+    # every R4 AppointmentStatus but fulfilled, cancelled, noshow, entered-in-error
+    ahead = "proposed,pending,booked,arrived,checked-in,waitlist"
+    assert params(appointments.query)["status"] == [ahead]
     medication_requests = BY_KEY["medicationRequests"]
     assert params(medication_requests.query)["status"] == ["active"]  # no unsigned drafts
     for key in ("serviceRequests", "appointments", "medicationRequests"):
