@@ -83,13 +83,13 @@ def handle_hook(
     if anchor is None:
         return outcome  # no CAR-T on record (nor in preparation, for an order): quiet, no lab
 
+    today = now(ZoneInfo(settings.timezone)).date()
     with clock("gather_stage2"):
-        since = (anchor - timedelta(days=LAB_LOOKBACK_DAYS)).isoformat()
+        since = fallback_since(anchor, today).isoformat()
         stage2 = [t for t in PREFETCH if t.stage == 2]
         bounds = {key: f"&date=ge{since}" for key in DATE_BOUNDED_KEYS}
         gather_stage(ctx, stage2, gathered, bounds)
     outcome.sources, outcome.resources = dict(gathered.sources), dict(gathered.counts)
-    today = now(ZoneInfo(settings.timezone)).date()
     evaluation = evaluate(
         gathered.resources,
         patient_id=patient_id,
@@ -118,6 +118,13 @@ def handle_hook(
     outcome.rule_ids = tuple(card["extension"].get(RULE_KEY, "") for card in cards)
     _summarise(outcome, mapped, assessment)
     return outcome
+
+
+def fallback_since(anchor: date, today: date) -> date:
+    """The first day the fallback asks labs and vital signs for: LAB_LOOKBACK_DAYS before the
+    course's anchor, or before today when the anchor is still ahead (a planned infusion,
+    issue 14: its baseline counts are today's, not those 14 days before a future day 0)."""
+    return min(anchor, today) - timedelta(days=LAB_LOOKBACK_DAYS)
 
 
 def _draft_orders(body: dict[str, Any]) -> tuple[DraftOrder, ...]:

@@ -8,6 +8,7 @@ xfail) until the findings branch's temperature rows and blood-culture codes are 
 
 from __future__ import annotations
 
+from datetime import date
 from urllib.parse import parse_qs
 
 import pytest
@@ -29,6 +30,7 @@ from cds_service.discovery import (
     vitals_query,
 )
 from cds_service.gather import Gathered
+from cds_service.hooks import fallback_since
 from fhir_mappings import loinc_codes_by_analyte
 
 BY_KEY = {template.key: template for template in PREFETCH}
@@ -162,3 +164,11 @@ def test_gathered_counts_resources_per_key_without_operation_outcomes() -> None:
     gathered.add("appointments", "null", [])
     gathered.add("vitals", "prefetch", [{"resourceType": "Bundle", "entry": "not-a-list"}])
     assert gathered.counts == {"serviceRequests": 4, "patient": 1, "appointments": 0, "vitals": 0}
+
+
+def test_the_fallback_bound_starts_14_days_before_the_anchor_or_today_when_it_is_ahead() -> None:
+    today = date(2026, 6, 1)
+    assert fallback_since(date(2026, 5, 20), today) == date(2026, 5, 6)  # day 0 in the past
+    assert fallback_since(today, today) == date(2026, 5, 18)
+    # a planned infusion 20 days ahead: the labs of the last 14 days, not none
+    assert fallback_since(date(2026, 6, 21), today) == date(2026, 5, 18)
