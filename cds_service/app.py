@@ -418,6 +418,7 @@ def _log_hook(
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
         phases_ms=outcome.timings_ms if outcome else None,
         sources=outcome.sources if outcome else None,
+        resources=outcome.resources if outcome else None,
         cards=len(outcome.response["cards"]) if outcome else 0,
         observations=outcome.observations if outcome else None,
         left_out=outcome.left_out if outcome else None,

@@ -43,7 +43,8 @@ class Settings:
     smart_scope: str = (
         "launch openid fhirUser patient/Patient.rs patient/Observation.rs "
         "patient/Procedure.rs patient/MedicationAdministration.rs patient/Condition.rs "
-        "patient/MedicationRequest.rs patient/MedicationStatement.rs"
+        "patient/MedicationRequest.rs patient/MedicationStatement.rs "
+        "patient/ServiceRequest.rs patient/Appointment.rs"
     )
     smart_launch_url: str | None = None
     # the assessment API (issue 13, finding 8): "smart" (the SMART launch's id_token, verified

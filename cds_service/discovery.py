@@ -1,21 +1,31 @@
 """CDS Hooks 2.0 discovery: one service per hook, prefetch templates built from the tables.
 
-The lab template lists every LOINC code of `fhir_mappings`' analyte table (never hand-copied),
-newest first with a bounded page size. CDS Hooks 2.0 has no date tokens, so the service applies
-the day windows itself; when it fetches by itself (fallback), it adds a date bound from day 0.
+The lab template lists every LOINC code of `fhir_mappings`' analyte table (never hand-copied)
+but the vital signs, plus the blood-culture codes of its value sets; body temperature has a key
+of its own (`vitals`), because it is charted several times a day and would crowd the labs out of
+a page (docs/decisions/0023). Newest first with a bounded page size. CDS Hooks 2.0 has no date
+tokens, so the service applies the day windows itself; when it fetches by itself (fallback), it
+adds a date bound from day 0.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from fhir_mappings import loinc_codes
+from fhir_mappings import loinc_codes, loinc_codes_by_analyte
 from icaht.rules import Hook
 
 LOINC = "http://loinc.org"
 LAB_PAGE_SIZE = 500
+VITALS_PAGE_SIZE = 500
 PATIENT_TOKEN = "{{context.patientId}}"
+# R4 AppointmentStatus codes of a booking still ahead (not fulfilled, cancelled, noshow or
+# entered-in-error): https://hl7.org/fhir/R4/valueset-appointmentstatus.html
+APPOINTMENT_AHEAD = ("proposed", "pending", "booked", "arrived", "checked-in", "waitlist")
+# analyte-table kinds that are charted at the bedside, not drawn (icaht.record.Analyte.TEMPERATURE)
+VITAL_SIGN_KINDS = ("temperature",)
 
 
 @dataclass(frozen=True)
@@ -23,7 +33,7 @@ class PrefetchTemplate:
     key: str
     query: str  # with prefetch tokens
     required: bool  # without it no assessment is possible (412 when it cannot be had)
-    stage: int  # 1: decides whether the patient had CAR-T at all; 2: only then
+    stage: int  # 1: decides whether the patient has a CAR-T course (given or planned); 2: only then
 
     @property
     def fetch_query(self) -> str:
@@ -32,37 +42,101 @@ class PrefetchTemplate:
         return self.query.replace("&_sort=-date", "")
 
 
-def lab_query(patient_token: str = PATIENT_TOKEN) -> str:
-    codes = ",".join(f"{LOINC}|{code}" for code in loinc_codes())
-    return f"Observation?patient={patient_token}&code={codes}&_sort=-date&_count={LAB_PAGE_SIZE}"
+def culture_codes() -> tuple[str, ...]:
+    """LOINC codes of blood cultures (issue 14: a positive culture is an active infection),
+    from the mapping's value sets. MERGE WIRING (issue 14): the findings branch exposes
+    `fhir_mappings.culture_loinc_codes()`; at merge this body becomes
+    `return culture_loinc_codes()` (imported from fhir_mappings). The tests that check it
+    (test_prefetch_templates.py, test_issue14_transport.py) run as soon as that function
+    exists, and fail until this is wired."""
+    return ()
 
 
-PREFETCH: tuple[PrefetchTemplate, ...] = (
-    PrefetchTemplate("patient", f"Patient/{PATIENT_TOKEN}", required=False, stage=1),
-    # CAR-T infusion (day 0), transfusions, allo-HCT
-    PrefetchTemplate("procedures", f"Procedure?patient={PATIENT_TOKEN}&_count=200", True, 1),
-    # CAR-T product, lymphodepletion, G-CSF, TPO-RA, anticoagulants
-    PrefetchTemplate(
-        "medications", f"MedicationAdministration?patient={PATIENT_TOKEN}&_count=500", True, 1
-    ),
-    # relapse / progression, CRS, cardiovascular disease, prior allo-HCT
-    PrefetchTemplate("conditions", f"Condition?patient={PATIENT_TOKEN}&_count=200", False, 2),
-    # anticoagulants and myelosuppressive drugs ordered but not (yet) given (M19, M21)
-    PrefetchTemplate(
-        "medicationRequests",
-        f"MedicationRequest?patient={PATIENT_TOKEN}&status=active&_count=200",
-        False,
-        2,
-    ),
-    # G-CSF taken or given elsewhere (C15: M02, M03, M06, M07 read it as exposure)
-    PrefetchTemplate(
-        "medicationStatements",
-        f"MedicationStatement?patient={PATIENT_TOKEN}&status=active,completed&_count=200",
-        False,
-        2,
-    ),
-    PrefetchTemplate("labs", lab_query(), required=True, stage=2),
-)
+def lab_codes() -> tuple[str, ...]:
+    """What the `labs` key asks for: the analyte table's LOINC codes but the vital signs
+    (they have their own key), and the blood-culture codes."""
+    by_kind = loinc_codes_by_analyte()
+    drawn = tuple(
+        c for kind, codes in by_kind.items() if kind not in VITAL_SIGN_KINDS for c in codes
+    )
+    return tuple(dict.fromkeys((*drawn, *culture_codes())))
+
+
+def vital_sign_codes() -> tuple[str, ...]:
+    """What the `vitals` key asks for: body temperature and its siblings (fever, issue 14)."""
+    return loinc_codes(VITAL_SIGN_KINDS)
+
+
+def _code_list(codes: Iterable[str]) -> str:
+    return ",".join(f"{LOINC}|{code}" for code in codes)
+
+
+def lab_query(patient_token: str = PATIENT_TOKEN, codes: Iterable[str] | None = None) -> str:
+    listed = _code_list(lab_codes() if codes is None else codes)
+    return f"Observation?patient={patient_token}&code={listed}&_sort=-date&_count={LAB_PAGE_SIZE}"
+
+
+def vitals_query(patient_token: str = PATIENT_TOKEN, codes: Iterable[str] | None = None) -> str:
+    listed = _code_list(vital_sign_codes() if codes is None else codes)
+    return (
+        f"Observation?patient={patient_token}&code={listed}&_sort=-date&_count={VITALS_PAGE_SIZE}"
+    )
+
+
+def _templates() -> tuple[PrefetchTemplate, ...]:
+    stage1 = (
+        PrefetchTemplate("patient", f"Patient/{PATIENT_TOKEN}", required=False, stage=1),
+        # CAR-T infusion (day 0), apheresis, stem-cell collection, transfusions, allo-HCT
+        PrefetchTemplate("procedures", f"Procedure?patient={PATIENT_TOKEN}&_count=200", True, 1),
+        # CAR-T product, lymphodepletion, G-CSF, TPO-RA, anticoagulants, supportive drugs given
+        PrefetchTemplate(
+            "medications", f"MedicationAdministration?patient={PATIENT_TOKEN}&_count=500", True, 1
+        ),
+        # active orders: anticoagulants and myelosuppressive drugs not (yet) given (M19, M21),
+        # G-CSF (C15), prophylaxis, and a CAR-T product ordered for a planned infusion (M24);
+        # stage 1 because a planned infusion is a course in preparation (decision 0023)
+        PrefetchTemplate(
+            "medicationRequests",
+            f"MedicationRequest?patient={PATIENT_TOKEN}&status=active&_count=200",
+            False,
+            1,
+        ),
+        # a planned CAR-T infusion ordered as a procedure (M24; decision 0023)
+        PrefetchTemplate(
+            "serviceRequests",
+            f"ServiceRequest?patient={PATIENT_TOKEN}&status=active,draft&_count=100",
+            False,
+            1,
+        ),
+        # a planned CAR-T infusion booked as an appointment (M24; decision 0023)
+        PrefetchTemplate(
+            "appointments",
+            f"Appointment?patient={PATIENT_TOKEN}&status={','.join(APPOINTMENT_AHEAD)}&_count=100",
+            False,
+            1,
+        ),
+    )
+    stage2 = (
+        # relapse / progression, CRS, cardiovascular disease, prior allo-HCT, infections,
+        # bleeding, the disease treated
+        PrefetchTemplate("conditions", f"Condition?patient={PATIENT_TOKEN}&_count=200", False, 2),
+        # G-CSF and supportive drugs taken or given elsewhere (C15; issue 14)
+        PrefetchTemplate(
+            "medicationStatements",
+            f"MedicationStatement?patient={PATIENT_TOKEN}&status=active,completed&_count=200",
+            False,
+            2,
+        ),
+        # blood counts, chemistry and blood cultures
+        PrefetchTemplate("labs", lab_query(), required=True, stage=2),
+        # body temperature (fever, M14; issue 14): optional, a refused vital-sign read costs
+        # the fever criterion only
+        PrefetchTemplate("vitals", vitals_query(), required=False, stage=2),
+    )
+    return stage1 + stage2
+
+
+PREFETCH: tuple[PrefetchTemplate, ...] = _templates()
 
 # the FHIR resource types the service reads: the closed set of `resource` labels in /metrics
 RESOURCE_TYPES = frozenset(template.query.split("?")[0].split("/")[0] for template in PREFETCH)
@@ -103,9 +177,10 @@ SERVICES: tuple[HookService, ...] = (
 SERVICES_BY_ID = {service.id: service for service in SERVICES}
 
 USAGE = (
-    "Needs read access to Patient, Procedure, MedicationAdministration, Condition, "
-    "MedicationRequest, MedicationStatement and Observation of the patient in context; a JWT "
-    "signed RS384/ES384 by an allow-listed issuer."
+    "Needs read access to Patient, Procedure, MedicationAdministration, MedicationRequest, "
+    "ServiceRequest, Appointment, Condition, MedicationStatement and Observation (laboratory "
+    "results, blood cultures, body temperature) of the patient in context; a JWT signed "
+    "RS384/ES384 by an allow-listed issuer."
 )
 
 

@@ -35,10 +35,14 @@ class Gathered:
     resources: list[Any] = field(default_factory=list)  # Bundles and resources, as received
     sources: dict[str, Source] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # optional keys that failed, why
+    # resources per key (Bundle entries counted, OperationOutcome entries not): for the log,
+    # which says what each read brought without saying anything about the patient
+    counts: dict[str, int] = field(default_factory=dict)
 
     def add(self, key: str, source: Source, payload: list[Any]) -> None:
         self.sources[key] = source
         self.resources.extend(payload)
+        self.counts[key] = self.counts.get(key, 0) + sum(_resource_count(p) for p in payload)
 
 
 def _query(template: PrefetchTemplate, patient_id: str, extra: str = "") -> str:
@@ -118,6 +122,25 @@ def _check_required(
             gathered.failures[key] = reason
     if missing:
         raise DataUnavailableError(missing, [f"{key}: {errors[key]}" for key in missing])
+
+
+def _resource_count(payload: Any) -> int:
+    if not isinstance(payload, dict):
+        return 0
+    if payload.get("resourceType") != "Bundle":
+        return 0 if payload.get("resourceType") == "OperationOutcome" else 1
+    return sum(
+        1
+        for entry in _entries(payload)
+        if isinstance(entry, dict)
+        and isinstance(entry.get("resource"), dict)
+        and entry["resource"].get("resourceType") != "OperationOutcome"
+    )
+
+
+def _entries(bundle: Mapping[str, Any]) -> list[Any]:
+    entries = bundle.get("entry")
+    return entries if isinstance(entries, list) else []
 
 
 def _has_next(bundle: Mapping[str, Any]) -> bool:

@@ -1,9 +1,11 @@
 """One hook call from validated request to response: gather, map, grade, cards.
 
-Flow (DESIGN.md section 2): stage 1 gathers what says whether the patient had CAR-T at all
-(patient, procedures, medication administrations); without an infusion on record the answer is
-`{"cards": []}` and no lab is fetched. Stage 2 gathers labs and conditions, bounded in the
-fallback to the days from 14 days before day 0. Then mapping, the engine, and the cards.
+Flow (DESIGN.md section 2): stage 1 gathers what says whether the patient has a CAR-T course
+at all, given or planned (patient, procedures, medication administrations and requests, service
+requests, appointments: docs/decisions/0023); without one the answer is `{"cards": []}` and no
+lab is fetched. Stage 2 gathers labs, vital signs, conditions and medication statements, labs and
+vital signs bounded in the fallback to the days from 14 days before day 0. Then mapping, the
+engine, and the cards.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from icaht.rules import Alert, DraftOrder
 log = logging.getLogger(__name__)
 MONITORING_DAYS = 100  # the late ICAHT window ends on day +100 (clinical-rules 3.2)
 LAB_LOOKBACK_DAYS = 14  # baseline neutropenia flag looks at days -14..-1 (clinical-rules 2.6)
+# the fallback's Observation searches, bounded from LAB_LOOKBACK_DAYS before day 0: a patient's
+# counts and temperatures of earlier years are many pages the rules never read
+DATE_BOUNDED_KEYS = ("labs", "vitals")
 
 
 @dataclass
@@ -34,6 +39,7 @@ class HookOutcome:
     response: dict[str, Any]
     timings_ms: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, int] = field(default_factory=dict)  # resources gathered per key
     early_grade: int | None = None
     late_grade: int | None = None
     observations: int = 0
@@ -72,18 +78,18 @@ def handle_hook(
         gather_stage(ctx, stage1, gathered)
     with clock("map_stage1"):
         first = map_patient(gathered.resources, patient_id=patient_id, tz=settings.timezone)
-    outcome.sources = dict(gathered.sources)
+    outcome.sources, outcome.resources = dict(gathered.sources), dict(gathered.counts)
     anchor = course_anchor(first.record.timeline, service.hook)
     if anchor is None:
         return outcome  # no CAR-T on record (nor in preparation, for an order): quiet, no lab
 
-    with clock("gather_stage2"):
-        since = (anchor - timedelta(days=LAB_LOOKBACK_DAYS)).isoformat()
-        stage2 = [t for t in PREFETCH if t.stage == 2]
-        bounds = {"labs": f"&date=ge{since}"}
-        gather_stage(ctx, stage2, gathered, bounds)
-    outcome.sources = dict(gathered.sources)
     today = now(ZoneInfo(settings.timezone)).date()
+    with clock("gather_stage2"):
+        since = fallback_since(anchor, today).isoformat()
+        stage2 = [t for t in PREFETCH if t.stage == 2]
+        bounds = {key: f"&date=ge{since}" for key in DATE_BOUNDED_KEYS}
+        gather_stage(ctx, stage2, gathered, bounds)
+    outcome.sources, outcome.resources = dict(gathered.sources), dict(gathered.counts)
     evaluation = evaluate(
         gathered.resources,
         patient_id=patient_id,
@@ -112,6 +118,13 @@ def handle_hook(
     outcome.rule_ids = tuple(card["extension"].get(RULE_KEY, "") for card in cards)
     _summarise(outcome, mapped, assessment)
     return outcome
+
+
+def fallback_since(anchor: date, today: date) -> date:
+    """The first day the fallback asks labs and vital signs for: LAB_LOOKBACK_DAYS before the
+    course's anchor, or before today when the anchor is still ahead (a planned infusion,
+    issue 14: its baseline counts are today's, not those 14 days before a future day 0)."""
+    return min(anchor, today) - timedelta(days=LAB_LOOKBACK_DAYS)
 
 
 def _draft_orders(body: dict[str, Any]) -> tuple[DraftOrder, ...]:

@@ -4,7 +4,7 @@ The app itself (launch.html, index.html, app.js, vendor/...) lives in `static/`;
 patient's data with the EHR's access token and posts it to `/api/v1/assessment` with the launch's
 OpenID Connect id_token (which the API verifies, docs/decisions/0009). The service never sees the
 access token: it only serves the files and tells the app its client id, scopes, the assessment
-URL and which lab codes to read (the same LOINC table the hooks prefetch with).
+URL and which lab and vital-sign codes to read (the same lists the hooks prefetch with).
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cds_service.config import Settings
-from cds_service.discovery import LOINC
-from fhir_mappings import loinc_codes
+from cds_service.discovery import LOINC, lab_codes, vital_sign_codes
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -61,5 +60,7 @@ def smart_config(settings: Settings) -> dict[str, Any]:
         "clientId": settings.smart_client_id,
         "scope": settings.smart_scope,
         "assessmentUrl": f"{settings.public_url}/api/v1/assessment",
-        "observationCodes": [f"{LOINC}|{code}" for code in loinc_codes()],
+        # the codes of the hooks' `labs` and `vitals` prefetch keys (docs/decisions/0023)
+        "observationCodes": [f"{LOINC}|{code}" for code in lab_codes()],
+        "vitalSignCodes": [f"{LOINC}|{code}" for code in vital_sign_codes()],
     }

@@ -21,7 +21,7 @@ from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, unquote, urlencode, urlparse
 
 import jwt
 import pytest
@@ -634,6 +634,43 @@ def test_refused_condition_scope_is_said_not_fatal(
     assert ehr.events.count("fhir-403") == before + 1
     missing = page.locator("#gaps").inner_text()
     assert "did not grant patient/Condition.rs" in missing
+    grade = page.locator("#early-grade").get_attribute("data-grade")
+    assert grade == str(patient.plan.expected_early_grade)
+
+
+def test_planned_infusion_reads_and_their_refusal_are_said_not_fatal(
+    page: Page, service: ServedApp, ehr: SmartTestEhr, synthetic_cohort: list[SyntheticPatient]
+) -> None:
+    """Issue 14: the app reads ServiceRequests and Appointments (a planned CAR-T infusion);
+    an EHR that grants neither refuses both reads (403), and the app grades without them and
+    says which are missing and why."""
+    patient = _course(synthetic_cohort, "quick")
+    asked: list[str] = []
+
+    def without_planned_infusions(route: Route) -> None:
+        config = route.fetch().json()
+        refused = ("ServiceRequest", "Appointment")
+        scopes = config["scope"].split()
+        assert {f"patient/{r}.rs" for r in refused} <= set(scopes)  # asked for by default
+        config["scope"] = " ".join(s for s in scopes if not any(r in s for r in refused))
+        route.fulfill(json=config)
+
+    page.route(f"{service.url}/smart/config.json", without_planned_infusions)
+    page.on("request", lambda r: asked.append(r.url) if r.url.startswith(ehr.fhir_base) else None)
+    before = ehr.events.count("fhir-403")
+    _launch(page, service, ehr, ehr.register_launch(patient.patient_id, APP_CONTEXT))
+
+    assert ehr.events.count("fhir-403") == before + 2
+    searches = [unquote(url.split(ehr.fhir_base, 1)[1]) for url in asked]
+    assert any(q.startswith("/ServiceRequest?") and "status=active,draft" in q for q in searches)
+    assert any(
+        q.startswith("/Appointment?")
+        and "status=proposed,pending,booked,arrived,checked-in,waitlist" in q
+        for q in searches
+    )
+    missing = page.locator("#gaps").inner_text()
+    assert "did not grant patient/ServiceRequest.rs" in missing
+    assert "did not grant patient/Appointment.rs" in missing
     grade = page.locator("#early-grade").get_attribute("data-grade")
     assert grade == str(patient.plan.expected_early_grade)
 

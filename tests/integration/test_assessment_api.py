@@ -26,7 +26,7 @@ from flask.testing import FlaskClient
 from cds_service.app import Services, create_app, default_services
 from cds_service.assessment_api import MAX_BODY_BYTES
 from cds_service.config import ConfigError, Settings
-from cds_service.discovery import lab_query
+from cds_service.discovery import APPOINTMENT_AHEAD, lab_query, vital_sign_codes
 from cds_service.fhir_server import LocalFhirServer
 from cds_service.synthetic import SyntheticPatient
 from cds_service.validation import response_errors
@@ -111,6 +111,10 @@ def read_patient(server: LocalFhirServer, patient_id: str, codes: list[str]) -> 
         f"MedicationAdministration?patient={patient_id}&_count=500",
         f"Condition?patient={patient_id}&_count=200",
         f"Observation?patient={patient_id}&code={','.join(codes)}&_count=500",
+        f"MedicationRequest?patient={patient_id}&status=active&_count=500",
+        f"MedicationStatement?patient={patient_id}&status=active,completed&_count=500",
+        f"ServiceRequest?patient={patient_id}&status=active,draft&_count=500",
+        f"Appointment?patient={patient_id}&status={','.join(APPOINTMENT_AHEAD)}&_count=500",
     ]
     for query in queries:
         url: str | None = f"{base}/{query}"
@@ -153,7 +157,8 @@ def test_the_api_agrees_with_the_status_card(
     synthetic_cohort: list[SyntheticPatient],
 ) -> None:
     """Same data, same day: the same early/late grade and phenotype as the hook's card."""
-    codes = client.get("/smart/config.json").get_json()["observationCodes"]
+    config = client.get("/smart/config.json").get_json()
+    codes = config["observationCodes"] + config["vitalSignCodes"]  # the app's two reads in one
     compared = 0
     for patient in synthetic_cohort:
         card = status_card(client, seeded_fhir_server, patient.patient_id)
@@ -296,6 +301,49 @@ def outcome_field(answer: dict[str, Any]) -> str:
 OBSERVATION = {"resourceType": "Observation", "status": "final"}
 
 
+def appointment(*actors: str) -> dict[str, Any]:
+    """A booked Appointment (a planned CAR-T infusion, issue 14); default: another patient's."""
+    return {
+        "resourceType": "Appointment",
+        "id": "appt-1",
+        "status": "booked",
+        "start": "2026-05-25T10:00:00+02:00",
+        "participant": [
+            {"actor": {"reference": actor}, "status": "accepted"}
+            for actor in actors or ("Patient/p-2", "Practitioner/dr-1")
+        ],
+    }
+
+
+def test_the_issue_14_resource_types_are_accepted(client: FlaskClient) -> None:
+    """ServiceRequest, Appointment (the patient among its participants, also with others) and
+    BiologicallyDerivedProduct (no patient reference in R4; an allogeneic donor's cells name
+    the donor as their source) are taken (docs/decisions/0023)."""
+    resources = [
+        {"resourceType": "Patient", "id": "p-1"},
+        {
+            "resourceType": "ServiceRequest",
+            "id": "sr-1",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "Patient/p-1"},
+        },
+        appointment("Patient/p-1", "Practitioner/dr-1"),
+        appointment("Patient/p-2", "Patient/p-1") | {"id": "appt-2"},
+        appointment("Location/infusion-unit") | {"id": "appt-3"},
+        {
+            "resourceType": "BiologicallyDerivedProduct",
+            "id": "hpc-1",
+            "productCategory": "cells",
+            "status": "available",
+            "collection": {"source": {"reference": "Patient/donor-7"}},
+        },
+    ]
+    status, answer = assess(client, {"patientId": "p-1", "resources": resources})
+    assert status == 200, answer
+    assert response_errors("assessment-response.json", answer) == []
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -322,6 +370,17 @@ OBSERVATION = {"resourceType": "Observation", "status": "final"}
         (
             {"patientId": "p-1", "resources": [{"resourceType": "Patient", "id": "p-2"}]},
             "resources[0].id",
+        ),
+        (
+            {"patientId": "p-1", "resources": [appointment("Patient/p-2")]},
+            "resources[0].participant.actor.reference",
+        ),
+        (
+            {
+                "patientId": "p-1",
+                "resources": [{"resourceType": "Bundle", "entry": [{"resource": appointment()}]}],
+            },
+            "resources[0].entry[0].resource.participant.actor.reference",
         ),
         (
             {
@@ -378,8 +437,14 @@ def test_smart_configuration(client: FlaskClient) -> None:
     assert config["scope"].split()[:3] == ["launch", "openid", "fhirUser"]
     assert "patient/Observation.rs" in config["scope"].split()
     assert "http://loinc.org|751-8" in config["observationCodes"]  # ANC
-    # exactly the codes the hooks prefetch
+    # exactly the codes the hooks prefetch, labs and vital signs apart (decision 0023)
     assert lab_query().split("code=")[1].split("&")[0] == ",".join(config["observationCodes"])
+    assert config["vitalSignCodes"] == [f"http://loinc.org|{c}" for c in vital_sign_codes()]
+    assert not set(config["vitalSignCodes"]) & set(config["observationCodes"])
+    # every read of the app has its scope (issue 14: planned infusions)
+    for resource in ("Condition", "MedicationRequest", "MedicationStatement", "ServiceRequest"):
+        assert f"patient/{resource}.rs" in config["scope"].split()
+    assert "patient/Appointment.rs" in config["scope"].split()
 
 
 def test_smart_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

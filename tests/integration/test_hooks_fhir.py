@@ -126,6 +126,8 @@ def test_partial_prefetch_fetches_only_what_is_missing(
         "Condition",
         "MedicationRequest",
         "MedicationStatement",
+        "ServiceRequest",  # planned infusions (issue 14)
+        "Appointment",
     }
 
 

@@ -13,9 +13,8 @@ from flask.testing import FlaskClient
 
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.discovery import PREFETCH
+from cds_service.discovery import PREFETCH, lab_codes, vital_sign_codes
 from cds_service.validation import response_errors
-from fhir_mappings import loinc_codes
 
 
 @pytest.fixture
@@ -55,9 +54,13 @@ def test_prefetch_templates_use_context_tokens_and_the_loinc_table(client: Flask
     for query in prefetch.values():
         assert "{{context.patientId}}" in query
     labs = prefetch["labs"]
-    for code in loinc_codes():
+    for code in lab_codes():  # the table's codes but the vital signs (decision 0023)
         assert f"http://loinc.org|{code}" in labs
     assert "_sort=-date" in labs and "_count=" in labs
+    lab_list = labs.split("code=")[1].split("&")[0].split(",")
+    for code in vital_sign_codes():  # body temperature has a key of its own
+        assert f"http://loinc.org|{code}" in prefetch["vitals"]
+        assert f"http://loinc.org|{code}" not in lab_list
 
 
 def test_health(client: FlaskClient) -> None:

@@ -21,8 +21,19 @@ const ORDERS_REFUSED =
   "Medication orders (the EHR did not grant patient/MedicationRequest.rs): anticoagulants " +
   "and myelosuppressive drugs ordered but not yet given are not taken into account";
 const STATEMENTS_REFUSED =
-  "Medication statements (the EHR did not grant patient/MedicationStatement.rs): G-CSF taken " +
-  "or given elsewhere is not taken into account";
+  "Medication statements (the EHR did not grant patient/MedicationStatement.rs): G-CSF and " +
+  "prophylaxis taken or given elsewhere are not taken into account";
+const SERVICE_REQUESTS_REFUSED =
+  "Service requests (the EHR did not grant patient/ServiceRequest.rs): a CAR-T infusion " +
+  "planned as an order is not taken into account";
+const APPOINTMENTS_REFUSED =
+  "Appointments (the EHR did not grant patient/Appointment.rs): a CAR-T infusion booked as " +
+  "an appointment is not taken into account";
+const VITALS_REFUSED =
+  "Body temperatures (the EHR did not grant the vital-sign Observations): fever is not " +
+  "taken into account";
+// R4 AppointmentStatus codes of a booking still ahead (as the hooks' `appointments` key)
+const APPOINTMENT_AHEAD = "proposed,pending,booked,arrived,checked-in,waitlist";
 const SHADE = { 500: "rgba(230, 126, 34, 0.22)", 100: "rgba(192, 57, 43, 0.30)" };
 
 // ---------------------------------------------------------------------------------- launch
@@ -81,7 +92,7 @@ export async function show() {
     if (!patientId) throw new AppError("The launch did not name a patient.");
     phase = "fhir";
     status.textContent = "Reading the patient's records from the FHIR server…";
-    const { resources, omitted } = await readRecords(client, patientId, config.observationCodes);
+    const { resources, omitted } = await readRecords(client, patientId, config);
     phase = "assessment";
     status.textContent = `Assessing ${resources.length} records…`;
     const request = { patientId, resources, ...appContextOf(client) };
@@ -120,10 +131,12 @@ function appContextOf(client) {
   }
 }
 
-async function readRecords(client, patientId, observationCodes) {
+async function readRecords(client, patientId, config) {
   const id = encodeURIComponent(patientId);
   const all = { pageLimit: 0, flat: true };
-  const codes = observationCodes.map(encodeURIComponent).join(",");
+  const codesOf = (list) => (list || []).map(encodeURIComponent).join(",");
+  const labCodes = codesOf(config.observationCodes);
+  const vitalCodes = codesOf(config.vitalSignCodes);
   const omitted = [];
   // An EHR may refuse the scope of an optional read: grade without it, and say so, rather
   // than show nothing.
@@ -135,31 +148,39 @@ async function readRecords(client, patientId, observationCodes) {
       }
       throw error;
     });
-  const [patient, observations, procedures, administrations, conditions, orders, statements] =
-    await Promise.all([
-      client.request(`Patient/${id}`),
-      client.request(`Observation?patient=${id}&code=${codes}&_count=500`, all),
-      client.request(`Procedure?patient=${id}&_count=500`, all),
-      client.request(`MedicationAdministration?patient=${id}&_count=500`, all),
-      // Conditions carry relapse, CRS and next therapy, which stop or change the grading
-      optional(`Condition?patient=${id}&_count=500`, CONDITIONS_REFUSED),
-      // active orders of anticoagulants and myelosuppressive drugs (alerts M19, M21)
-      optional(`MedicationRequest?patient=${id}&status=active&_count=500`, ORDERS_REFUSED),
-      // G-CSF taken or given elsewhere (C15: exposure for M02, M03, M06, M07)
-      optional(
-        `MedicationStatement?patient=${id}&status=active,completed&_count=500`,
-        STATEMENTS_REFUSED,
-      ),
-    ]);
+  const [patient, ...searches] = await Promise.all([
+    client.request(`Patient/${id}`),
+    // blood counts, chemistry and blood cultures
+    client.request(`Observation?patient=${id}&code=${labCodes}&_count=500`, all),
+    client.request(`Procedure?patient=${id}&_count=500`, all),
+    client.request(`MedicationAdministration?patient=${id}&_count=500`, all),
+    // Conditions carry relapse, CRS, next therapy, infections, bleeding and the disease
+    optional(`Condition?patient=${id}&_count=500`, CONDITIONS_REFUSED),
+    // active orders: anticoagulants and myelosuppressive drugs (M19, M21), G-CSF,
+    // prophylaxis, a CAR-T product ordered for a planned infusion (M24)
+    optional(`MedicationRequest?patient=${id}&status=active&_count=500`, ORDERS_REFUSED),
+    // G-CSF and prophylaxis taken or given elsewhere (C15)
+    optional(
+      `MedicationStatement?patient=${id}&status=active,completed&_count=500`,
+      STATEMENTS_REFUSED,
+    ),
+    // a planned CAR-T infusion: ordered as a procedure or booked (M24; decision 0023)
+    optional(
+      `ServiceRequest?patient=${id}&status=active,draft&_count=500`,
+      SERVICE_REQUESTS_REFUSED,
+    ),
+    optional(
+      `Appointment?patient=${id}&status=${APPOINTMENT_AHEAD}&_count=500`,
+      APPOINTMENTS_REFUSED,
+    ),
+    // body temperature (fever): charted, a read of its own (an EHR may grant laboratory
+    // Observations only); no read without a code to ask for
+    vitalCodes
+      ? optional(`Observation?patient=${id}&code=${vitalCodes}&_count=500`, VITALS_REFUSED)
+      : Promise.resolve([]),
+  ]);
   // A search can also return OperationOutcome entries (warnings); the service wants resources.
-  const found = [
-    ...observations,
-    ...procedures,
-    ...administrations,
-    ...conditions,
-    ...orders,
-    ...statements,
-  ].filter((r) => r && r.resourceType !== "OperationOutcome");
+  const found = searches.flat().filter((r) => r && r.resourceType !== "OperationOutcome");
   return { resources: [patient, ...found], omitted };
 }
 

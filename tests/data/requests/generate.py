@@ -356,6 +356,11 @@ def request(s: Scenario) -> dict[str, Any]:
             "medicationRequests": searchset(active_requests(s) + gcsf_orders(s)),
             "medicationStatements": searchset(statements(s)),
             "labs": searchset(observations(s)),
+            # issue 14 keys (docs/decisions/0023): planned infusions (ServiceRequest,
+            # Appointment) and body temperatures; a scenario's own go here
+            "serviceRequests": searchset([]),
+            "appointments": searchset([]),
+            "vitals": searchset([]),
         },
     }
 

@@ -122,8 +122,10 @@ def test_episodes_belong_to_graded_patients(graded_twice: tuple[Path, Path]) -> 
 def test_only_the_resource_types_the_hook_reads() -> None:
     hook_reads = {"Patient", "Procedure", "MedicationAdministration", "Condition", "Observation"}
     # active orders and medication statements (the hook's `medicationRequests` and
-    # `medicationStatements` prefetch) feed rules, not grades
-    assert hook_reads | {"MedicationRequest", "MedicationStatement"} == SERVICE_RESOURCE_TYPES
+    # `medicationStatements` prefetch) feed rules, not grades; so do planned infusions
+    # (`serviceRequests`, `appointments`, issue 14)
+    rules_only = {"MedicationRequest", "MedicationStatement", "ServiceRequest", "Appointment"}
+    assert hook_reads | rules_only == SERVICE_RESOURCE_TYPES
 
 
 def test_labs_before_day_minus_14_are_not_read(graded_twice: tuple[Path, Path]) -> None:
