@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from fhir_mappings import loinc_codes, loinc_codes_by_analyte
+from fhir_mappings import culture_loinc_codes, loinc_codes, loinc_codes_by_analyte
 from icaht.rules import Hook
 
 LOINC = "http://loinc.org"
@@ -44,12 +44,8 @@ class PrefetchTemplate:
 
 def culture_codes() -> tuple[str, ...]:
     """LOINC codes of blood cultures (issue 14: a positive culture is an active infection),
-    from the mapping's value sets. MERGE WIRING (issue 14): the findings branch exposes
-    `fhir_mappings.culture_loinc_codes()`; at merge this body becomes
-    `return culture_loinc_codes()` (imported from fhir_mappings). The tests that check it
-    (test_prefetch_templates.py, test_issue14_transport.py) run as soon as that function
-    exists, and fail until this is wired."""
-    return ()
+    from the mapping's table (fhir_mappings/data/cultures.yaml)."""
+    return culture_loinc_codes()
 
 
 def lab_codes() -> tuple[str, ...]:

@@ -55,13 +55,13 @@ def evaluate(
 
 def course_anchor(timeline: TherapyTimeline, hook: Hook) -> date | None:
     """The day the patient's CAR-T care is anchored on: day 0 of the current course; before the
-    first infusion, the earliest of its planned day (issue 14: the pre-infusion rules, e.g. M24,
-    on every hook) and, for the order hooks, the first step of a course in preparation
-    (apheresis or lymphodepletion, no infusion yet), so that M01 guards blood-product orders
-    before day 0. None: nothing to say about this patient."""
+    first infusion, the earliest of its planned day and the first step of a course in
+    preparation (apheresis or lymphodepletion, no infusion yet): M01 guards blood-product orders
+    before day 0, and on patient-view M10 (antivirals from lymphodepletion) and M24 (issue 14)
+    speak before it. None: nothing to say about this patient."""
     if timeline.day0 is not None:
         return timeline.day0
     days = [] if timeline.planned_infusion is None else [timeline.planned_infusion.day]
-    if hook != "patient-view" and timeline.preparation is not None:
+    if timeline.preparation is not None:
         days.append(timeline.preparation.day)
     return min(days, default=None)

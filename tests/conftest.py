@@ -15,6 +15,7 @@ import pytest
 from cds_service.fhir_server import FhirServerError, LocalFhirServer, free_port
 from cds_service.synthetic import SyntheticPatient, generate_cohort
 from cds_service.synthetic.loader import seed_cohort
+from cds_service.synthetic.stories import with_prophylaxis
 
 # The integration cohort: fixed seed and anchor so every run sees the same patients.
 COHORT_SIZE = 20
@@ -35,7 +36,10 @@ def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFhirS
 
 @pytest.fixture(scope="session")
 def synthetic_cohort() -> list[SyntheticPatient]:
-    return generate_cohort(COHORT_SIZE, seed=COHORT_SEED, anchor=COHORT_ANCHOR)
+    """With the HSV/VZV and PJP prophylaxis orders most centres write (M10 and M11 speak only
+    where a test leaves them out)."""
+    cohort = generate_cohort(COHORT_SIZE, seed=COHORT_SEED, anchor=COHORT_ANCHOR)
+    return [with_prophylaxis(patient) for patient in cohort]
 
 
 @pytest.fixture(scope="session")

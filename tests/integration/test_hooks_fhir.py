@@ -242,14 +242,14 @@ def test_an_active_anticoagulant_order_is_fetched_for_patient_view(
     day0 = today - timedelta(days=20)
     subject = {"reference": f"Patient/{patient_id}"}
 
-    def order(rid: str, status: str) -> dict[str, Any]:
+    def order(rid: str, status: str, code: str = "B01AB05") -> dict[str, Any]:
         return {
             "resourceType": "MedicationRequest",
             "id": rid,
             "status": status,
             "intent": "order",
             "medicationCodeableConcept": {
-                "coding": [{"system": "http://www.whocc.no/atc", "code": "B01AB05"}]
+                "coding": [{"system": "http://www.whocc.no/atc", "code": code}]
             },
             "subject": subject,
             "authoredOn": f"{today}T08:00:00+01:00",
@@ -258,6 +258,8 @@ def test_an_active_anticoagulant_order_is_fetched_for_patient_view(
     resources = [
         *_course_with_one_count(patient_id, day0, today, ("777-3", 40, "10*9/L")),
         order(f"{patient_id}-enox", "active"),
+        # aciclovir (ATC J05AB01) ordered: HSV/VZV prophylaxis on record, M10 stays quiet
+        order(f"{patient_id}-aciclovir", "active", "J05AB01"),
     ]
     _put_all(seeded_fhir_server, resources)
     alert = [c for c in cards_of(app, hook_request(seeded_fhir_server, patient_id)) if _rule(c)]

@@ -28,11 +28,10 @@ import pytest
 import requests
 from flask import Flask
 
-import fhir_mappings
 from cds_service.app import create_app
 from cds_service.cards import ASSESSMENT_KEY, RULE_KEY
 from cds_service.config import Settings
-from cds_service.discovery import PREFETCH, vital_sign_codes
+from cds_service.discovery import PREFETCH
 from cds_service.fhir_server import LocalFhirServer
 from cds_service.logs import JsonFormatter
 
@@ -317,17 +316,6 @@ def test_every_template_is_fetched_by_resource_type_without_prefetch(
 
 # false once the findings branch is merged: the test then runs, and fails until
 # discovery.culture_codes() returns fhir_mappings.culture_loinc_codes()
-PENDING = not hasattr(fhir_mappings, "culture_loinc_codes") or not vital_sign_codes()
-# (before that merge the vitals key asks for no code: sekmet answers an empty `code=` with
-# nothing)
-
-
-@pytest.mark.xfail(
-    PENDING,
-    strict=True,
-    reason="merge wiring (issue 14): the findings branch adds body temperature to the analyte "
-    "table and fhir_mappings.culture_loinc_codes(); discovery.culture_codes() returns it",
-)
 def test_fever_and_blood_culture_come_with_the_observation_reads(
     app: Flask, loaded: LocalFhirServer, caplog: pytest.LogCaptureFixture
 ) -> None:

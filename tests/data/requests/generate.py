@@ -32,6 +32,8 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ATC = "http://www.whocc.no/atc"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
+CPT = "http://www.ama-assn.org/go/cpt"
+SNOMED = "http://snomed.info/sct"
 # where the searchset entries say they come from (the fixtures name no fhirServer: prefetch only)
 FHIR_BASE = "https://ehr.example.org/fhir/R4"
 
@@ -87,6 +89,17 @@ class Scenario:
     gcsf_given: tuple[tuple[str, int], ...] = ()
     gcsf_ordered: tuple[tuple[str, int], ...] = ()
     gcsf_statements: tuple[tuple[str, str, int], ...] = ()
+    # issue 14 inputs. Standard prophylaxis on record unless switched off (M10, M11 stay quiet
+    # in the other rules' fixtures): aciclovir taken from the lymphodepletion, co-trimoxazole
+    # from day 28 (clinical-rules §10 M10, M11)
+    prophylaxis: bool = True
+    # supportive drugs: (how, drug, day) with how = "given" (MedicationAdministration),
+    # "taken" (MedicationStatement, active from that day) or "ordered" (active request)
+    supportive: tuple[tuple[str, str, int], ...] = ()
+    temperatures: tuple[tuple[int, float], ...] = ()  # (day, degrees Celsius)
+    cultures: tuple[tuple[int, bool], ...] = ()  # (day, positive) blood cultures
+    planned_infusion_day: int | None = None  # ServiceRequest CPT 38228, not yet done
+    stem_cells_collected_day: int | None = None  # Procedure CPT 38206 (autologous HPC)
 
     @property
     def patient_id(self) -> str:
@@ -259,6 +272,134 @@ def statements(s: Scenario) -> list[dict[str, Any]]:
     ]
 
 
+# supportive drugs of the issue 14 fixtures: RxNorm ingredient codes as in valuesets.yaml
+SUPPORTIVE_DRUGS: dict[str, tuple[str, str]] = {
+    "aciclovir": ("281", "Aciclovir 400 mg PO twice daily"),
+    "cotrimoxazole": ("10831", "Sulfamethoxazole/trimethoprim 800/160 mg PO Mon/Wed/Fri"),
+    "levofloxacin": ("82122", "Levofloxacin 500 mg PO daily"),
+    "posaconazole": ("282446", "Posaconazole 300 mg PO daily"),
+    "dexamethasone": ("3264", "Dexamethasone 10 mg IV every 6 hours"),
+    "eltrombopag": ("711942", "Eltrombopag 75 mg PO daily"),
+}
+
+
+def supportive_drugs(s: Scenario) -> list[tuple[str, str, int]]:
+    standard = [("taken", "aciclovir", LYMPHODEPLETION_DAYS[0])] if s.prophylaxis else []
+    if s.prophylaxis and s.day >= 28:
+        standard.append(("taken", "cotrimoxazole", 28))
+    return standard + list(s.supportive)
+
+
+def supportive_resource(s: Scenario, how: str, drug: str, day: int) -> dict[str, Any]:
+    code, text = SUPPORTIVE_DRUGS[drug]
+    common = {
+        "id": f"{s.patient_id}-{drug}-{how}-d{tag(day)}",
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code}], "text": text},
+        "subject": reference(s),
+    }
+    if how == "given":
+        return (
+            {"resourceType": "MedicationAdministration", "status": "completed"}
+            | common
+            | {"effectiveDateTime": at(s, day)}
+        )
+    if how == "taken":
+        return (
+            {"resourceType": "MedicationStatement", "status": "active"}
+            | common
+            | {"effectivePeriod": {"start": at(s, day)}}
+        )
+    start = at(s, day)
+    return (
+        {"resourceType": "MedicationRequest", "status": "active", "intent": "order"}
+        | common
+        | {
+            "authoredOn": start,
+            "dosageInstruction": [{"timing": {"repeat": {"boundsPeriod": {"start": start}}}}],
+        }
+    )
+
+
+def supportive_of(s: Scenario, resource_type: str) -> list[dict[str, Any]]:
+    found = [supportive_resource(s, how, drug, day) for how, drug, day in supportive_drugs(s)]
+    return [r for r in found if r["resourceType"] == resource_type]
+
+
+def temperature(s: Scenario, day: int, celsius: float) -> dict[str, Any]:
+    """Body temperature (LOINC 8310-5, FHIR vital-signs profile) under the `vitals` key."""
+    return {
+        "resourceType": "Observation",
+        "id": f"{s.patient_id}-temperature-d{tag(day)}",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": "8310-5"}], "text": "Body temperature"},
+        "subject": reference(s),
+        "effectiveDateTime": at(s, day),
+        "valueQuantity": {"value": celsius, "unit": "Cel", "system": UCUM, "code": "Cel"},
+    }
+
+
+def blood_culture(s: Scenario, day: int, positive: bool) -> dict[str, Any]:
+    """LOINC 600-7 Bacteria identified in Blood by Culture: an organism (SNOMED CT 3092008
+    Staphylococcus aureus) with interpretation POS, or "No growth" (SNOMED CT 264868006)."""
+    value = (
+        {"coding": [{"system": SNOMED, "code": "3092008", "display": "Staphylococcus aureus"}]}
+        if positive
+        else {"coding": [{"system": SNOMED, "code": "264868006", "display": "No growth"}]}
+    )
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": f"{s.patient_id}-blood-culture-d{tag(day)}",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "600-7"}], "text": "Blood culture"},
+        "subject": reference(s),
+        "effectiveDateTime": at(s, day),
+        "valueCodeableConcept": value,
+    }
+    if positive:
+        resource["interpretation"] = [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                        "code": "POS",
+                    }
+                ]
+            }
+        ]
+    return resource
+
+
+def planned_infusions(s: Scenario) -> list[dict[str, Any]]:
+    """A CAR-T infusion ordered for a later day (CPT 38228, CAR-T cell administration,
+    autologous), not yet done: the `serviceRequests` key."""
+    if s.planned_infusion_day is None:
+        return []
+    return [
+        {
+            "resourceType": "ServiceRequest",
+            "id": f"{s.patient_id}-planned-car-t",
+            "status": "active",
+            "intent": "order",
+            "code": {
+                "coding": [{"system": CPT, "code": "38228"}],
+                "text": "CAR-T cell infusion (axicabtagene ciloleucel)",
+            },
+            "subject": reference(s),
+            "occurrenceDateTime": at(s, s.planned_infusion_day),
+        }
+    ]
+
+
 def procedure(s: Scenario, rid: str, day: int, code: dict[str, Any]) -> dict[str, Any]:
     return {
         "resourceType": "Procedure",
@@ -282,6 +423,12 @@ def procedures(s: Scenario) -> list[dict[str, Any]]:
         procedure(s, f"transfusion-d{tag(day)}", day, {"text": text})
         for day, text in s.transfusions
     ]
+    if s.stem_cells_collected_day is not None:
+        harvest = {
+            "coding": [{"system": CPT, "code": "38206"}],
+            "text": "Autologous peripheral blood stem cell collection",
+        }
+        done.append(procedure(s, "hpc-collection", s.stem_cells_collected_day, harvest))
     return done
 
 
@@ -351,16 +498,24 @@ def request(s: Scenario) -> dict[str, Any]:
         "prefetch": {
             "patient": {"resourceType": "Patient", "id": s.patient_id},
             "procedures": searchset(procedures(s)),
-            "medications": searchset(medications(s) + gcsf_given(s)),
+            "medications": searchset(
+                medications(s) + gcsf_given(s) + supportive_of(s, "MedicationAdministration")
+            ),
             "conditions": searchset([condition(s, c) for c in s.conditions]),
-            "medicationRequests": searchset(active_requests(s) + gcsf_orders(s)),
-            "medicationStatements": searchset(statements(s)),
-            "labs": searchset(observations(s)),
+            "medicationRequests": searchset(
+                active_requests(s) + gcsf_orders(s) + supportive_of(s, "MedicationRequest")
+            ),
+            "medicationStatements": searchset(
+                statements(s) + supportive_of(s, "MedicationStatement")
+            ),
+            "labs": searchset(
+                observations(s) + [blood_culture(s, day, pos) for day, pos in s.cultures]
+            ),
             # issue 14 keys (docs/decisions/0023): planned infusions (ServiceRequest,
-            # Appointment) and body temperatures; a scenario's own go here
-            "serviceRequests": searchset([]),
+            # Appointment) and body temperatures
+            "serviceRequests": searchset(planned_infusions(s)),
             "appointments": searchset([]),
-            "vitals": searchset([]),
+            "vitals": searchset([temperature(s, day, c) for day, c in s.temperatures]),
         },
     }
 
@@ -451,6 +606,12 @@ BIPHASIC = {0: 2500.0, 3: 900.0, 5: 800.0, 8: 1200.0, 12: 1600.0, 16: 1800.0, 20
 LATE_SEVERE = {0: 2000.0, 3: 400.0, 5: 300.0, 7: 600.0, 10: 1800.0, 14: 2500.0, 20: 2600.0}
 LATE_SEVERE |= {25: 2400.0, 30: 2000.0, 33: 450.0, 36: 400.0, 40: 350.0}
 PLATELETS_TO = {0: 150.0, 4: 80.0, 8: 30.0}
+# issue 14 findings (ICD-10-CM): an active pneumonia from day 4, a haemorrhage from day 10,
+# the disease (B-ALL, or LBCL as its near miss)
+PNEUMONIA = Condition("J18.9", "Pneumonia, unspecified organism", onset=4)
+HAEMORRHAGE = Condition("R58", "Hemorrhage, not elsewhere classified", onset=10)
+B_ALL = Condition("C91.00", "B-cell acute lymphoblastic leukemia", onset=-400)
+LBCL = Condition("C83.30", "Diffuse large B-cell lymphoma", onset=-400)
 IRRADIATED_PLATELETS = "Platelet transfusion, irradiated"
 
 
@@ -572,6 +733,36 @@ SCENARIOS: tuple[Scenario, ...] = (
         6,
         labs={"anc": {0: 2000.0, 2: 1200.0, 4: 800.0, 6: 500.0}},
     ),
+    # M03 before day 7 with active infection (issue 14): a pneumonia Condition, or a positive
+    # blood culture within 72 h (collected 3 days ago counts, 4 days ago does not)
+    Scenario(
+        "M03-in-anc-500-day-6-pneumonia",
+        "patient-view",
+        6,
+        labs={"anc": {0: 2000.0, 2: 1200.0, 4: 800.0, 6: 500.0}},
+        conditions=(PNEUMONIA,),
+    ),
+    Scenario(
+        "M03-in-anc-500-day-6-positive-culture-3-days-ago",
+        "patient-view",
+        6,
+        labs={"anc": {0: 2000.0, 2: 1200.0, 4: 800.0, 6: 500.0}},
+        cultures=((3, True),),
+    ),
+    Scenario(
+        "M03-out-anc-500-day-6-positive-culture-4-days-ago",
+        "patient-view",
+        6,
+        labs={"anc": {0: 2000.0, 2: 1200.0, 4: 800.0, 6: 500.0}},
+        cultures=((2, True),),
+    ),
+    Scenario(
+        "M03-out-anc-500-day-6-culture-no-growth",
+        "patient-view",
+        6,
+        labs={"anc": {0: 2000.0, 2: 1200.0, 4: 800.0, 6: 500.0}},
+        cultures=((5, False),),
+    ),
     # M03 during G-CSF coverage (C15): pegfilgrastim covers dose day + 0..13. On day 7 after a
     # day -3 dose the 8 covered days since day 0 are G-CSF non-response (M07); M03 stays quiet.
     # 14 days after a dose ANC <= 500 is M07 too (14 covered days end the day before), so M03
@@ -610,6 +801,23 @@ SCENARIOS: tuple[Scenario, ...] = (
         "order-select",
         5,
         conditions=(crs(2, onset=2, abated=4),),
+        orders=(FILGRASTIM,),
+    ),
+    # M04's exception: active infection with ANC <= 500/uL (pneumonia, ANC 500 today)
+    Scenario(
+        "M04-out-filgrastim-crs-ongoing-pneumonia-anc-500",
+        "order-select",
+        5,
+        labs={"anc": {0: 2000.0, 2: 1200.0, 4: 800.0, 5: 500.0}},
+        conditions=(crs(2, onset=2), PNEUMONIA),
+        orders=(FILGRASTIM,),
+    ),
+    Scenario(
+        "M04-in-filgrastim-crs-ongoing-pneumonia-anc-501",
+        "order-select",
+        5,
+        labs={"anc": {0: 2000.0, 2: 1200.0, 4: 800.0, 5: 501.0}},
+        conditions=(crs(2, onset=2), PNEUMONIA),
         orders=(FILGRASTIM,),
     ),
     # M05: GM-CSF order on or after day 0; the near-miss is the other growth factor
@@ -683,6 +891,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         labs={"anc": {0: 2000.0, 1: 1500.0, 2: 900.0, 3: 501.0}},
         high_risk=True,
     ),
+    # M08 does not remind a patient already on antibacterial prophylaxis (issue 14)
+    Scenario(
+        "M08-out-anc-500-hematotox-high-levofloxacin-ordered",
+        "patient-view",
+        3,
+        labs={"anc": {0: 2000.0, 1: 1500.0, 2: 900.0, 3: 500.0}},
+        high_risk=True,
+        supportive=(("ordered", "levofloxacin", 2),),
+    ),
     # M09 (§17 C16): prior invasive mould infection, day 0..+100, whatever the ANC
     Scenario(
         "M09-in-anc-501-prior-aspergillosis",
@@ -700,8 +917,57 @@ SCENARIOS: tuple[Scenario, ...] = (
     # M09: early ICAHT grade >= 3 with the current ANC <= 500/µL
     Scenario("M09-in-grade-3-anc-500", "patient-view", 16, labs={"anc": SEVERE_16 | {16: 500.0}}),
     Scenario("M09-out-grade-3-anc-501", "patient-view", 16, labs={"anc": SEVERE_16 | {16: 501.0}}),
-    # M10 cannot fire (no antiviral prophylaxis field): a patient inside its window
-    Scenario("M10-out-day-10-no-prophylaxis-records", "patient-view", 10),
+    Scenario(
+        "M09-out-grade-3-anc-500-posaconazole-taken",
+        "patient-view",
+        16,
+        labs={"anc": SEVERE_16 | {16: 500.0}},
+        supportive=(("taken", "posaconazole", 10),),
+    ),
+    # M09 corticosteroid factor (§10: prolonged, > 3 days) with ANC <= 500/uL, early grade < 3:
+    # dexamethasone on 4 of the last 14 days fires, on 3 does not (decision record 0022)
+    Scenario(
+        "M09-in-dexamethasone-4-days-anc-500",
+        "patient-view",
+        8,
+        labs={"anc": {0: 2000.0, 2: 1200.0, 4: 900.0, 6: 700.0, 8: 500.0}},
+        supportive=tuple(("given", "dexamethasone", d) for d in (3, 4, 5, 6)),
+    ),
+    Scenario(
+        "M09-out-dexamethasone-3-days-anc-500",
+        "patient-view",
+        8,
+        labs={"anc": {0: 2000.0, 2: 1200.0, 4: 900.0, 6: 700.0, 8: 500.0}},
+        supportive=tuple(("given", "dexamethasone", d) for d in (4, 5, 6)),
+    ),
+    # M10: HSV/VZV prophylaxis from the lymphodepletion to day +365 when none is on record
+    Scenario("M10-in-day-10-no-antiviral-on-record", "patient-view", 10, prophylaxis=False),
+    Scenario("M10-out-day-10-aciclovir-taken", "patient-view", 10),
+    Scenario(
+        "M10-out-day-10-aciclovir-given-2-days-ago",
+        "patient-view",
+        10,
+        prophylaxis=False,
+        supportive=(("given", "aciclovir", 8),),
+    ),
+    Scenario("M10-in-day-365-no-antiviral-on-record", "patient-view", 365, prophylaxis=False),
+    Scenario("M10-out-day-366-no-antiviral-on-record", "patient-view", 366, prophylaxis=False),
+    # M11 patient view: PJP prophylaxis from day 28 when none is on record (antiviral on record)
+    Scenario(
+        "M11-in-day-28-no-pjp-on-record",
+        "patient-view",
+        28,
+        prophylaxis=False,
+        supportive=(("taken", "aciclovir", -5),),
+    ),
+    Scenario(
+        "M11-out-day-27-no-pjp-on-record",
+        "patient-view",
+        27,
+        prophylaxis=False,
+        supportive=(("taken", "aciclovir", -5),),
+    ),
+    Scenario("M11-out-day-28-cotrimoxazole-taken", "patient-view", 28),
     # M11 (order hooks): co-trimoxazole during ICAHT grade >= 3 with ANC <= 500/uL
     Scenario(
         "M11-in-cotrimoxazole-grade-3-anc-500",
@@ -734,7 +1000,21 @@ SCENARIOS: tuple[Scenario, ...] = (
         orders=(TRIMETHOPRIM_RXNORM,),
     ),
     # M12 cannot fire (infection status not mapped): IgG < 400 mg/dL stays not evaluable
-    Scenario("M12-out-igg-390-infection-unknown", "patient-view", 40, labs={"igg": {38: 390.0}}),
+    # M12 (warning): IgG < 400 mg/dL with an active infection (pneumonia from day 36)
+    Scenario(
+        "M12-in-igg-390-pneumonia",
+        "patient-view",
+        40,
+        labs={"igg": {38: 390.0}},
+        conditions=(Condition("J18.9", "Pneumonia, unspecified organism", onset=36),),
+    ),
+    Scenario(
+        "M12-out-igg-400-pneumonia",
+        "patient-view",
+        40,
+        labs={"igg": {38: 400.0}},
+        conditions=(Condition("J18.9", "Pneumonia, unspecified organism", onset=36),),
+    ),
     # M13: Hb < 7.0 g/dL; < 8.0 g/dL with cardiovascular disease (strict)
     Scenario(
         "M13-in-hb-6.9", "patient-view", 20, labs={"hb": {0: 11.0, 10: 8.5, 16: 7.4, 20: 6.9}}
@@ -762,6 +1042,35 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "M14-out-platelets-11", "patient-view", 12, labs={"platelets": PLATELETS_TO | {12: 11.0}}
+    ),
+    # M14 <= 20 x10^9/L with fever (>= 38.0 Cel today or yesterday), bleeding or infection
+    Scenario(
+        "M14-in-platelets-20-fever-38.0",
+        "patient-view",
+        12,
+        labs={"platelets": PLATELETS_TO | {12: 20.0}},
+        temperatures=((11, 37.2), (12, 38.0)),
+    ),
+    Scenario(
+        "M14-out-platelets-20-temperature-37.9",
+        "patient-view",
+        12,
+        labs={"platelets": PLATELETS_TO | {12: 20.0}},
+        temperatures=((11, 37.2), (12, 37.9)),
+    ),
+    Scenario(
+        "M14-out-platelets-21-fever-38.5",
+        "patient-view",
+        12,
+        labs={"platelets": PLATELETS_TO | {12: 21.0}},
+        temperatures=((12, 38.5),),
+    ),
+    Scenario(
+        "M14-in-platelets-15-haemorrhage",
+        "patient-view",
+        12,
+        labs={"platelets": PLATELETS_TO | {12: 15.0}},
+        conditions=(HAEMORRHAGE,),
     ),
     Scenario(
         "M14-in-platelet-order-platelets-21",
@@ -796,20 +1105,44 @@ SCENARIOS: tuple[Scenario, ...] = (
         31,
         transfusions=((24, IRRADIATED_PLATELETS), (31, IRRADIATED_PLATELETS)),
     ),
-    # M16 cannot fire (stem-cell availability not mapped): refractory grade 3 after day 14
     Scenario(
-        "M16-out-refractory-grade-3-stem-cells-unknown",
+        "M15-out-day-31-2-platelet-units-eltrombopag-ordered",
+        "patient-view",
+        31,
+        transfusions=((25, IRRADIATED_PLATELETS), (31, IRRADIATED_PLATELETS)),
+        supportive=(("ordered", "eltrombopag", 29),),
+    ),
+    # M16: refractory early grade 3 after day 14 with stored autologous stem cells (a CPT 38206
+    # collection before an earlier autologous transplant, decision record 0020)
+    Scenario(
+        "M16-in-refractory-grade-3-stem-cells-collected",
+        "patient-view",
+        20,
+        labs={"anc": {0: 2000.0, **daily(1, 20, 300.0)}},
+        gcsf_days=tuple(range(13, 20)),
+        stem_cells_collected_day=-400,
+    ),
+    Scenario(
+        "M16-out-refractory-grade-3-no-stored-cells-on-record",
         "patient-view",
         20,
         labs={"anc": {0: 2000.0, **daily(1, 20, 300.0)}},
         gcsf_days=tuple(range(13, 20)),
     ),
-    # M17 cannot fire (stem-cell availability not mapped): grade 4 persisting after day 30
+    # M17: grade 4 persisting after day 30 and no stored stem cells on record (the card says so
+    # and asks to check); stored cells on record make it M16's concern
     Scenario(
-        "M17-out-grade-4-day-35-stem-cells-unknown",
+        "M17-in-grade-4-day-35-no-stored-cells-on-record",
         "patient-view",
         35,
         labs={"anc": daily(0, 35, 50.0)},
+    ),
+    Scenario(
+        "M17-out-grade-4-day-35-stem-cells-collected",
+        "patient-view",
+        35,
+        labs={"anc": daily(0, 35, 50.0)},
+        stem_cells_collected_day=-400,
     ),
     # M18: day > 30 with early grade >= 3 and ANC <= 500/uL
     Scenario(
@@ -992,17 +1325,55 @@ SCENARIOS: tuple[Scenario, ...] = (
         },
         conditions=(crs(2, onset=1, abated=6),),
     ),
-    # M24 cannot fire (no planned infusion date): high risk after lymphodepletion, day -2
+    # M24: CAR-HEMATOTOX high before day 0 of a course in preparation: a CAR-T infusion
+    # ordered for day 0 (ServiceRequest CPT 38228), or a lymphodepletion with no infusion yet;
+    # not on the planned day itself, not when low risk
     Scenario(
-        "M24-out-hematotox-high-before-infusion", "patient-view", -2, high_risk=True, infused=False
+        "M24-in-planned-infusion-in-2-days-hematotox-high",
+        "patient-view",
+        -2,
+        high_risk=True,
+        infused=False,
+        planned_infusion_day=0,
     ),
-    # M25 cannot fire (disease not mapped): G-CSF-refractory after day 30
     Scenario(
-        "M25-out-refractory-day-35-disease-unknown",
+        "M24-out-planned-infusion-in-2-days-hematotox-low",
+        "patient-view",
+        -2,
+        infused=False,
+        planned_infusion_day=0,
+    ),
+    Scenario(
+        "M24-out-planned-infusion-today-hematotox-high",
+        "patient-view",
+        0,
+        high_risk=True,
+        infused=False,
+        planned_infusion_day=0,
+    ),
+    Scenario(
+        "M24-in-lymphodepletion-day-m2-hematotox-high",
+        "patient-view",
+        -2,
+        high_risk=True,
+        infused=False,
+    ),
+    # M25: B-ALL (ICD-10-CM C91.00), G-CSF-refractory after day 30; LBCL is the near miss
+    Scenario(
+        "M25-in-refractory-day-35-b-all",
         "patient-view",
         35,
         labs={"anc": {0: 2000.0, **daily(1, 35, 300.0)}},
         gcsf_days=tuple(range(28, 35)),
+        conditions=(B_ALL,),
+    ),
+    Scenario(
+        "M25-out-refractory-day-35-lbcl",
+        "patient-view",
+        35,
+        labs={"anc": {0: 2000.0, **daily(1, 35, 300.0)}},
+        gcsf_days=tuple(range(28, 35)),
+        conditions=(LBCL,),
     ),
     # M26: confirmed late grade 3, day > 30, G-CSF-refractory (7 days ending the day before)
     Scenario(

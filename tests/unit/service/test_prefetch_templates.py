@@ -2,8 +2,7 @@
 
 What each key asks the FHIR server for, in which stage, and that the code lists come from the
 mapping's tables: labs without the vital signs and with the blood cultures, body temperature
-under its own key. Two tests are marked as the merge wiring of issue 14: they fail (strict
-xfail) until the findings branch's temperature rows and blood-culture codes are wired in.
+under its own key.
 """
 
 from __future__ import annotations
@@ -11,9 +10,6 @@ from __future__ import annotations
 from datetime import date
 from urllib.parse import parse_qs
 
-import pytest
-
-import fhir_mappings
 from cds_service import metrics
 from cds_service.discovery import (
     LAB_PAGE_SIZE,
@@ -102,30 +98,12 @@ def test_labs_ask_for_every_drawn_analyte_of_the_table_and_no_vital_sign() -> No
     assert params(BY_KEY["labs"].query)["code"] == [lab_query().split("code=")[1].split("&")[0]]
 
 
-# the merge tripwires: false once the findings branch is merged, and the tests then run (and
-# fail until discovery.culture_codes() is wired to fhir_mappings.culture_loinc_codes())
-CULTURES_PENDING = not hasattr(fhir_mappings, "culture_loinc_codes")
-TEMPERATURE_PENDING = "temperature" not in loinc_codes_by_analyte()
-
-
-@pytest.mark.xfail(
-    CULTURES_PENDING,
-    strict=True,
-    reason="merge wiring (issue 14): fhir_mappings.culture_loinc_codes() comes with the "
-    "findings branch; discovery.culture_codes() must return it",
-)
-def test_labs_ask_for_blood_cultures() -> None:  # CULTURES_WIRED
+def test_labs_ask_for_blood_cultures() -> None:
     assert "600-7" in lab_codes()  # Bacteria identified in Blood by Culture
     assert "http://loinc.org|600-7" in BY_KEY["labs"].query
 
 
-@pytest.mark.xfail(
-    TEMPERATURE_PENDING,
-    strict=True,
-    reason="merge wiring (issue 14): the findings branch adds body temperature (kind "
-    "temperature) to fhir_mappings/data/analytes.yaml",
-)
-def test_vitals_ask_for_body_temperature_in_stage_2() -> None:  # TEMPERATURE_WIRED
+def test_vitals_ask_for_body_temperature_in_stage_2() -> None:
     vitals = BY_KEY["vitals"]
     # never an empty `code=`: some servers ignore an empty parameter and answer everything
     assert vital_sign_codes()
