@@ -60,19 +60,48 @@ def irradiation_window(inp: RuleInput) -> IrradiationWindow | None:
     earlier of lymphodepletion start - 7 d and infusion - 30 d (the wider window is safer).
     A course in preparation (apheresis or lymphodepletion after the last infusion, or with none
     on record) [PROPOSED]: open from that step - 7 d until its infusion is on record, for at
-    most `preparation_lookback_days` after the step."""
+    most `preparation_lookback_days` after the step. A planned infusion (issue 14) opens it
+    `irradiation_days_before_infusion` days before its planned day, as an infusion does when
+    the apheresis is unknown; with both, the earlier start wins (the wider window is safer)."""
+    opening = [w for w in (_preparation_window(inp), _planned_window(inp)) if w is not None]
+    if opening:
+        return min(opening, key=lambda w: w.start)
+    return _course_window(inp)
+
+
+def _preparation_window(inp: RuleInput) -> IrradiationWindow | None:
+    preparing, opts = inp.record.timeline.preparation, inp.options
+    if preparing is None:
+        return None
+    lead = (
+        opts.irradiation_days_before_apheresis
+        if preparing.step == "apheresis"
+        else opts.irradiation_days_before_lymphodepletion
+    )
+    if (inp.evaluation_date - preparing.day).days > opts.preparation_lookback_days:
+        return None
+    return IrradiationWindow(
+        preparing.day - timedelta(days=lead), None, f"{preparing.step} - {lead} d"
+    )
+
+
+def _planned_window(inp: RuleInput) -> IrradiationWindow | None:
+    """A planned infusion after the last one on record: open from its day - 30 d while the plan
+    is at most `preparation_lookback_days` old (a plan never carried out stops flagging)."""
+    planned, opts = inp.record.timeline.planned_infusion, inp.options
+    day0 = inp.assessment.day0
+    if planned is None or (day0 is not None and planned.day <= day0):
+        return None
+    if (inp.evaluation_date - planned.day).days > opts.preparation_lookback_days:
+        return None
+    lead = opts.irradiation_days_before_infusion
+    return IrradiationWindow(
+        planned.day - timedelta(days=lead), None, f"planned infusion - {lead} d"
+    )
+
+
+def _course_window(inp: RuleInput) -> IrradiationWindow | None:
     timeline, opts = inp.record.timeline, inp.options
-    preparing = timeline.preparation
-    if preparing is not None:
-        lead = (
-            opts.irradiation_days_before_apheresis
-            if preparing.step == "apheresis"
-            else opts.irradiation_days_before_lymphodepletion
-        )
-        age = (inp.evaluation_date - preparing.day).days
-        if age <= opts.preparation_lookback_days:
-            start = preparing.day - timedelta(days=lead)
-            return IrradiationWindow(start, None, f"{preparing.step} - {lead} d")
     day0 = inp.assessment.day0
     if day0 is None:
         return None

@@ -100,6 +100,7 @@ class Scenario:
     cultures: tuple[tuple[int, bool], ...] = ()  # (day, positive) blood cultures
     planned_infusion_day: int | None = None  # ServiceRequest CPT 38228, not yet done
     stem_cells_collected_day: int | None = None  # Procedure CPT 38206 (autologous HPC)
+    lymphodepleted: bool = True  # fludarabine on days -5..-3 on record
 
     @property
     def patient_id(self) -> str:
@@ -185,7 +186,8 @@ DRUGS = {
 
 
 def medications(s: Scenario) -> list[dict[str, Any]]:
-    given = [administration(s, "fludarabine", d) for d in LYMPHODEPLETION_DAYS]
+    days = LYMPHODEPLETION_DAYS if s.lymphodepleted else ()
+    given = [administration(s, "fludarabine", d) for d in days]
     given += [administration(s, "filgrastim", d) for d in s.gcsf_days]
     given += [administration(s, "enoxaparin", d) for d in s.enoxaparin_days]
     return given
@@ -691,6 +693,26 @@ SCENARIOS: tuple[Scenario, ...] = (
         176,
         orders=(PLATELETS_UNMARKED,),
         infused=False,
+    ),
+    # a planned infusion alone (no apheresis or lymphodepletion on record yet) opens the window
+    # 30 days before its planned day, as an infusion does when the apheresis is unknown
+    Scenario(
+        "M01-in-planned-infusion-in-30-days",
+        "order-sign",
+        -30,
+        orders=(PLATELETS_UNMARKED,),
+        infused=False,
+        lymphodepleted=False,
+        planned_infusion_day=0,
+    ),
+    Scenario(
+        "M01-out-planned-infusion-in-31-days",
+        "order-sign",
+        -31,
+        orders=(PLATELETS_UNMARKED,),
+        infused=False,
+        lymphodepleted=False,
+        planned_infusion_day=0,
     ),
     # M02 (C15): CAR-HEMATOTOX high, days +2..+5, current ANC not > 1500/uL, no G-CSF since
     # day -7 (given, actively ordered or in a statement that says it is taken)

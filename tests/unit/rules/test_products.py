@@ -17,7 +17,14 @@ from rules_helpers import (
     run,
 )
 
-from icaht.record import CarTInfusion, CoursePreparation, DrugCourse, PatientRecord, Transfusion
+from icaht.record import (
+    CarTInfusion,
+    CoursePreparation,
+    DrugCourse,
+    PatientRecord,
+    PlannedInfusion,
+    Transfusion,
+)
 from icaht.rules import RuleOptions
 
 PLATELETS_ORDER = order(
@@ -108,6 +115,38 @@ def test_M01_without_apheresis_window_starts_at_infusion_minus_30_days() -> None
     patient = record(lymphodepletion_start=on(-5))
     assert "M01" in ids(run(patient, -30, "order-select", [PLATELETS_ORDER]))
     assert "M01" not in ids(run(patient, -31, "order-select", [PLATELETS_ORDER]))
+
+
+def _planned(day: int, infusions: tuple[CarTInfusion, ...] = ()) -> PatientRecord:
+    """A CAR-T infusion planned for a study day (a ServiceRequest), nothing else prepared."""
+    planned = PlannedInfusion(on(day), "axicabtagene ciloleucel", "ServiceRequest/plan")
+    return record(infusions=infusions, planned_infusion=planned)
+
+
+def test_M01_a_planned_infusion_opens_the_window_30_days_before_it() -> None:
+    patient = _planned(0)
+    m01 = alert(run(patient, -30, "order-sign", [PLATELETS_ORDER]), "M01")
+    assert "(planned infusion - 30 d)" in m01.rationale
+    assert "M01" not in ids(run(patient, -31, "order-sign", [PLATELETS_ORDER]))
+
+
+def test_M01_a_plan_never_carried_out_stops_after_180_days() -> None:
+    patient = _planned(0)
+    assert "M01" in ids(run(patient, 180, "order-sign", [PLATELETS_ORDER]))
+    assert "M01" not in ids(run(patient, 181, "order-sign", [PLATELETS_ORDER]))
+
+
+def test_M01_a_reinfusion_plan_opens_before_the_old_window_ends() -> None:
+    """Day +200 of a first course (outside its day +90 window), a second infusion planned on
+    day +220: irradiated products again from day +190."""
+    patient = _planned(220, infusions=(CarTInfusion(on(0)),))
+    assert "M01" in ids(run(patient, 190, "order-sign", [PLATELETS_ORDER]))
+    assert "M01" not in ids(run(patient, 189, "order-sign", [PLATELETS_ORDER]))
+
+
+def test_M01_a_plan_on_or_before_the_last_infusion_is_no_plan() -> None:
+    patient = _planned(0, infusions=(CarTInfusion(on(0)),))
+    assert "M01" not in ids(run(patient, 100, "order-sign", [PLATELETS_ORDER]))
 
 
 def _preparing(step: str, day: int, infusions: tuple[CarTInfusion, ...] = ()) -> PatientRecord:
