@@ -12,4 +12,8 @@ the §17 clarifications of 2026-12-04 (C12-C16).
 #   calibrated (M23 warning); irradiation read per field (M01); G-CSF coverage (M02, M03, M06,
 #   M07); CRS period of the day (M04, M20); M09 history arm; M19 from day 21; coded drugs,
 #   procedures and censoring events
-RULES_VERSION = "2026.12.05-1"
+# 2026.12.05-2: issue 14: infections, fever, bleeding, disease, supportive drugs, stored stem
+#   cells and planned infusions read from FHIR; M10, M11 (patient view), M12, M14 (11-20 band),
+#   M16, M17, M24, M25 can fire; M03/M04 infection branches; M08/M09 quiet on prophylaxis; M09
+#   corticosteroid factor; M01 window from a planned infusion (decision records 0020-0023)
+RULES_VERSION = "2026.12.05-2"
