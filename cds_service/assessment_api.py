@@ -193,14 +193,17 @@ def assessment_response(
 ) -> dict[str, Any]:
     """The response body (assessment-response.json)."""
     assessment = evaluation.assessment
-    if assessment is None or assessment.day0 is None:
+    if assessment is None:
         return _no_infusion(request, evaluation, evaluation_date)
+    if assessment.day0 is None:
+        return _in_preparation(request, evaluation, evaluation_date, assessment)
     series = chart_series(evaluation.mapped.record, assessment)
     alerts = evaluation.rules.alerts if evaluation.rules else ()
     not_evaluable = evaluation.rules.not_evaluable if evaluation.rules else ()
     return {
         **_common(request, evaluation, evaluation_date),
         "infusionDate": assessment.day0.isoformat(),
+        "plannedInfusionDate": _iso(assessment.planned_day0),
         "day": (evaluation_date - assessment.day0).days,
         "early": _early(assessment),
         "late": _late(assessment),
@@ -234,12 +237,37 @@ def _common(
     }
 
 
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _in_preparation(
+    request: AssessmentRequest,
+    evaluation: Evaluation,
+    evaluation_date: date,
+    assessment: Assessment,
+) -> dict[str, Any]:
+    """A course in preparation (planned infusion or lymphodepletion, none given yet): no grade,
+    but the pre-infusion CAR-HEMATOTOX and the rules that speak before day 0 (M01, M10, M24),
+    as the hook shows them (issue 14)."""
+    rules = evaluation.rules
+    return {
+        **_no_infusion(request, evaluation, evaluation_date),
+        "plannedInfusionDate": _iso(assessment.planned_day0),
+        "hematotox": _hematotox(assessment),
+        "alerts": [_alert(alert) for alert in rules.alerts] if rules else [],
+        "notEvaluable": [item.needs for item in rules.not_evaluable] if rules else [],
+        "missing": list(assessment.missing),
+    }
+
+
 def _no_infusion(
     request: AssessmentRequest, evaluation: Evaluation, evaluation_date: date
 ) -> dict[str, Any]:
     return {
         **_common(request, evaluation, evaluation_date),
         "infusionDate": None,
+        "plannedInfusionDate": None,
         "day": None,
         "early": None,
         "late": None,

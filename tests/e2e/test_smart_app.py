@@ -38,6 +38,8 @@ from cds_service.config import Settings
 from cds_service.fhir_server import LocalFhirServer, free_port
 from cds_service.synthetic import SyntheticPatient
 from cds_service.synthetic.generator import CENTRE_TZ
+from cds_service.synthetic.loader import seed_cohort
+from cds_service.synthetic.stories import story_patients
 
 pytestmark = pytest.mark.fhir_server
 
@@ -525,6 +527,28 @@ def test_patient_without_infusion_is_said_in_words(
 
     assert "No CAR-T infusion on record" in page.locator("#status").inner_text()
     assert page.locator("#charts").is_hidden()
+
+
+def test_a_course_in_preparation_shows_its_alerts_before_day_0(
+    page: Page, service: ServedApp, ehr: SmartTestEhr, seeded_fhir_server: LocalFhirServer
+) -> None:
+    """Issue 14: the demo's patient in preparation (lymphodepletion running, infusion ordered
+    for day 0 in 3 days, CAR-HEMATOTOX high) has no grade yet, but the app lists the alert the
+    hook shows (M24) and says when the infusion is planned."""
+    today = datetime.now(CENTRE_TZ).date()
+    story = next(s for s in story_patients(today) if s.patient_id == "icaht-story-preparation")
+    seed_cohort(seeded_fhir_server.base_url, [story])
+
+    assessment = _launch(page, service, ehr, ehr.register_launch(story.patient_id))
+
+    planned = assessment["plannedInfusionDate"]
+    assert assessment["infusionDate"] is None and planned is not None
+    assert f"infusion planned on {planned}" in page.locator("#status").inner_text()
+    assert page.locator("#charts").is_hidden()
+    rules = [a["ruleId"] for a in assessment["alerts"]]
+    assert "M24" in rules
+    assert page.locator("#alerts li.alert").count() == len(rules)
+    assert "CAR-HEMATOTOX" in page.locator("#alerts li[data-rule='M24']").inner_text()
 
 
 def test_standalone_launch_asks_for_a_patient(

@@ -18,15 +18,15 @@ from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
-import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient
+from smart_reads import read_like_the_app
 
 from cds_service.app import Services, create_app, default_services
 from cds_service.assessment_api import MAX_BODY_BYTES
 from cds_service.config import ConfigError, Settings
-from cds_service.discovery import APPOINTMENT_AHEAD, lab_query, vital_sign_codes
+from cds_service.discovery import lab_query, vital_sign_codes
 from cds_service.fhir_server import LocalFhirServer
 from cds_service.synthetic import SyntheticPatient
 from cds_service.validation import response_errors
@@ -102,31 +102,6 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def read_patient(server: LocalFhirServer, patient_id: str, codes: list[str]) -> list[dict]:
-    """What the SMART app reads: the patient and its resources, every page."""
-    base = server.base_url
-    resources = [requests.get(f"{base}/Patient/{patient_id}", timeout=30).json()]
-    queries = [
-        f"Procedure?patient={patient_id}&_count=200",
-        f"MedicationAdministration?patient={patient_id}&_count=500",
-        f"Condition?patient={patient_id}&_count=200",
-        f"Observation?patient={patient_id}&code={','.join(codes)}&_count=500",
-        f"MedicationRequest?patient={patient_id}&status=active&_count=500",
-        f"MedicationStatement?patient={patient_id}&status=active,completed&_count=500",
-        f"ServiceRequest?patient={patient_id}&status=active,draft&_count=500",
-        f"Appointment?patient={patient_id}&status={','.join(APPOINTMENT_AHEAD)}&_count=500",
-    ]
-    for query in queries:
-        url: str | None = f"{base}/{query}"
-        while url:
-            bundle = requests.get(url, timeout=30).json()
-            resources += [entry["resource"] for entry in bundle.get("entry", [])]
-            url = next(
-                (li["url"] for li in bundle.get("link", []) if li["relation"] == "next"), None
-            )
-    return resources
-
-
 def status_card(
     client: FlaskClient, server: LocalFhirServer, patient_id: str
 ) -> dict[str, Any] | None:
@@ -158,14 +133,13 @@ def test_the_api_agrees_with_the_status_card(
 ) -> None:
     """Same data, same day: the same early/late grade and phenotype as the hook's card."""
     config = client.get("/smart/config.json").get_json()
-    codes = config["observationCodes"] + config["vitalSignCodes"]  # the app's two reads in one
     compared = 0
     for patient in synthetic_cohort:
         card = status_card(client, seeded_fhir_server, patient.patient_id)
         if card is None:
             continue
         facts = card["extension"]["org.icaht.assessment"]
-        resources = read_patient(seeded_fhir_server, patient.patient_id, codes)
+        resources = read_like_the_app(seeded_fhir_server.base_url, patient.patient_id, config)
         body = {
             "patientId": patient.patient_id,
             "resources": resources,

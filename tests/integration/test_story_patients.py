@@ -3,7 +3,9 @@
 The story patients are loaded into the real FHIR server of the session (transactions over
 HTTP); the service runs on a werkzeug server on 127.0.0.1 with its clock pinned to the stories'
 anchor date and fetches every resource from that FHIR server itself (no prefetch), as in the
-demo. Issue 14: at least six different rules fire across the demo patients on patient-view.
+demo. Issue 14: at least six different rules fire across the demo patients on patient-view, and the
+SMART app (its reads, then the assessment API) lists the same alerts for the same patient on
+the same date.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from smart_reads import read_like_the_app
 from werkzeug.serving import make_server
 
 from cds_service.app import create_app, default_services
@@ -107,3 +110,24 @@ def test_at_least_six_different_rules_fire_across_the_story_patients(
         )
     }
     assert len(fired) >= 6, sorted(fired)
+
+
+@pytest.mark.parametrize("story", STORIES, ids=[s.patient_id for s in STORIES])
+def test_the_smart_app_lists_the_same_alerts_as_patient_view(
+    service_url: str, stories_server: LocalFhirServer, story: StoryPatient
+) -> None:
+    """Issue 14: the app reads what app.js reads and posts it to the assessment API for the
+    same evaluation date; its alerts are the hook's alert cards, rule for rule."""
+    config = requests.get(f"{service_url}/smart/config.json", timeout=30).json()
+    resources = read_like_the_app(stories_server.base_url, story.patient_id, config)
+    body = {
+        "patientId": story.patient_id,
+        "resources": resources,
+        "evaluationDate": ANCHOR.isoformat(),
+    }
+    response = requests.post(f"{service_url}/api/v1/assessment", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    listed = [alert["ruleId"] for alert in response.json()["alerts"]]
+    hook = fired_rules(patient_view(service_url, stories_server.base_url, story.patient_id))
+    assert sorted(listed) == sorted(hook), story.patient_id
+    assert set(story.expected_rules) <= set(listed)

@@ -215,6 +215,12 @@ function patientLabel(resources) {
 }
 
 function statusLine(assessment) {
+  if (!assessment.infusionDate && assessment.plannedInfusionDate) {
+    return (
+      `Assessed on ${assessment.evaluationDate}: CAR-T course in preparation, infusion planned ` +
+      `on ${assessment.plannedInfusionDate}. No ICAHT grade before day 0.`
+    );
+  }
   if (!assessment.infusionDate) {
     return "No CAR-T infusion on record: there is nothing to grade for this patient.";
   }
@@ -280,8 +286,16 @@ function render(assessment, label) {
     `Rules version ${assessment.rulesVersion}. Decision support: check against the chart.`;
   renderSummary(assessment);
   if (!assessment.infusionDate) {
-    for (const id of ["charts", "ctcae-section", "alerts-section", "left-out-section"]) {
+    // before day 0 there is nothing to chart or grade, but a course in preparation has the
+    // rules that speak before the infusion (M01, M10, M24: issue 14)
+    const preparing = assessment.alerts.length > 0 || Boolean(assessment.plannedInfusionDate);
+    for (const id of ["charts", "ctcae-section", "left-out-section"]) {
       document.getElementById(id).hidden = true;
+    }
+    document.getElementById("alerts-section").hidden = !preparing;
+    if (preparing) {
+      renderAlerts(assessment.alerts);
+      renderGaps(assessment);
     }
     return;
   }
@@ -296,7 +310,11 @@ function render(assessment, label) {
 function renderSummary(a) {
   setText(
     "day-label",
-    a.infusionDate ? `day ${signed(a.day)} (infusion ${a.infusionDate})` : "no infusion on record",
+    a.infusionDate
+      ? `day ${signed(a.day)} (infusion ${a.infusionDate})`
+      : a.plannedInfusionDate
+        ? `infusion planned on ${a.plannedInfusionDate}`
+        : "no infusion on record",
   );
   const early = document.getElementById("early-grade");
   if (a.early && a.early.grade !== null) {
