@@ -307,6 +307,7 @@ def _run_hook(services: Services, service: HookService, client: Any) -> Response
         services.settings.timezone,
         services.settings.deadline_seconds,
         services.settings.smart_launch,
+        services.settings.rule_options,
     )
     try:
         outcome = handle_hook(service, body, target, services.fhir, settings, now=services.clock)

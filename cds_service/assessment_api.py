@@ -452,6 +452,7 @@ def _answer(
         patient_id=request.patient_id,
         timezone=settings.timezone,
         evaluation_date=evaluation_date,
+        options=settings.rule_options,
     )
     counts = {
         "resources": len(request.resources),

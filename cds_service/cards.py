@@ -413,19 +413,18 @@ def _hematotox_text(assessment: Assessment) -> str | None:
     return f"{_points(score.score)}, {score.risk} risk{scope}"
 
 
-# What the FHIR mapping does supply: a rule the catalogue marks as limited by the mapping
-# (`fhir_gap`) or off until configured (`configuration_gap`) is still listed when it lacks one of
-# these, since more data would let it fire.
+# What the FHIR mapping does supply: a rule the catalogue marks as off until configured
+# (`configuration_gap`) is still listed when it lacks one of these, since more data would let it
+# fire once configured.
 MAPPED_NEEDS = ("a current ", "transfusion records")
 NEEDS = re.compile(r"(?P<rule>M\d\d) needs (?P<what>.+)")
 
 
 def not_evaluable_text(needs: tuple[str, ...]) -> list[str]:
     """The "not evaluated" line: only rules that could fire with more data, in plain words,
-    e.g. "M13 (RBC transfusion threshold): cardiovascular disease status (...)". Rules whose
-    missing data the FHIR mapping cannot give today (catalogue `fhir_gap`) or that wait for a
-    setting (`configuration_gap`: M22 without a configured threshold) are left out: listing them
-    would never change."""
+    e.g. "M13 (RBC transfusion threshold): cardiovascular disease status (...)". Rules that wait
+    for a setting (`configuration_gap`: M22 without a configured threshold) are left out:
+    listing them would never change."""
     shown = []
     for text in needs:
         match = NEEDS.fullmatch(text)
@@ -434,8 +433,7 @@ def not_evaluable_text(needs: tuple[str, ...]) -> list[str]:
             shown.append(text)
             continue
         what = match["what"]
-        gap = rule.fhir_gap or rule.configuration_gap
-        if gap and not what.startswith(MAPPED_NEEDS):
+        if rule.configuration_gap and not what.startswith(MAPPED_NEEDS):
             continue
         shown.append(f"{rule.id} ({rule.title}): {what}")
     return shown

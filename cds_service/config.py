@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from icaht.rules import RuleOptions
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,6 +39,9 @@ class Settings:
     # ICAHT_CDS_OVERRIDE_DAYS: an overridden alert stays withheld until its data change or, when
     # set, until this many days after the override, whichever comes first (decision 0007)
     override_days: int | None = None
+    # ICAHT_CDS_IRON_OVERLOAD_RBC_UNITS: M22's cumulative RBC-unit threshold (clinical-rules §10:
+    # "configurable threshold (no source number)"); unset: M22 is off (docs/decisions/0022)
+    iron_overload_rbc_units: int | None = None
     # SMART app (issue 7): the public OAuth client id, the scopes it asks for, and the launch URL
     # the status card links to (None: public_url + /smart/launch.html)
     smart_client_id: str = "icaht-cds-smart"
@@ -84,6 +89,7 @@ class Settings:
             frame_ancestors=_origins(env, "ICAHT_CDS_FRAME_ANCESTORS"),
             metrics_token=_secret(env, "ICAHT_CDS_METRICS_TOKEN"),
             override_days=_days(env, "ICAHT_CDS_OVERRIDE_DAYS"),
+            iron_overload_rbc_units=_count(env, "ICAHT_CDS_IRON_OVERLOAD_RBC_UNITS"),
             smart_client_id=env.get("ICAHT_CDS_SMART_CLIENT_ID") or cls.smart_client_id,
             smart_scope=env.get("ICAHT_CDS_SMART_SCOPE") or cls.smart_scope,
             smart_launch_url=_absolute_url(env, "ICAHT_CDS_SMART_LAUNCH_URL"),
@@ -91,6 +97,11 @@ class Settings:
             smart_issuers_path=env.get("ICAHT_CDS_SMART_ISSUERS") or None,
             assessment_rate=_rate(env, "ICAHT_CDS_ASSESSMENT_RATE", cls.assessment_rate),
         )
+
+    @property
+    def rule_options(self) -> RuleOptions:
+        """The management rules' numbers: the defaults with what the centre configured."""
+        return RuleOptions(iron_overload_rbc_units=self.iron_overload_rbc_units)
 
     @property
     def public_origin(self) -> str:
@@ -160,6 +171,15 @@ def _days(env: os._Environ[str], name: str) -> int | None:
         return None
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"{name} must be a whole number of days (1 or more)")
+    return int(raw)
+
+
+def _count(env: os._Environ[str], name: str) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name} must be a whole number (1 or more)")
     return int(raw)
 
 

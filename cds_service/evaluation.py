@@ -15,9 +15,19 @@ from typing import Any
 from fhir_mappings import MappingResult, map_patient
 from icaht import Assessment, assess
 from icaht.record import TherapyTimeline
-from icaht.rules import DraftOrder, Hook, RuleInput, RulesResult, evaluate_rules
+from icaht.rules import (
+    DraftOrder,
+    Hook,
+    RuleInput,
+    RuleOptions,
+    RulesResult,
+    evaluate_rules,
+)
 
 Phase = Callable[[str], AbstractContextManager[Any]]
+
+
+_DEFAULT_RULE_OPTIONS = RuleOptions()
 
 
 def _untimed(phase: str) -> AbstractContextManager[Any]:
@@ -40,6 +50,7 @@ def evaluate(
     hook: Hook = "patient-view",
     drafts: tuple[DraftOrder, ...] = (),
     phase: Phase = _untimed,
+    options: RuleOptions = _DEFAULT_RULE_OPTIONS,
 ) -> Evaluation:
     """Map, grade as of `evaluation_date`, run the rules; `phase` times each step."""
     with phase("map"):
@@ -49,7 +60,8 @@ def evaluate(
     with phase("assess"):
         assessment = assess(mapped.record, evaluation_date=evaluation_date)
     with phase("rules"):
-        rules = evaluate_rules(RuleInput(assessment, mapped.record, evaluation_date, hook, drafts))
+        inp = RuleInput(assessment, mapped.record, evaluation_date, hook, drafts, options)
+        rules = evaluate_rules(inp)
     return Evaluation(mapped, assessment, rules)
 
 

@@ -24,7 +24,7 @@ from cds_service.evaluation import course_anchor, evaluate
 from cds_service.fhir_client import Deadline, FhirClient, FhirTarget
 from cds_service.gather import GatherContext, Gathered, gather_stage
 from fhir_mappings import MappingResult, map_draft_orders, map_patient
-from icaht.rules import Alert, DraftOrder
+from icaht.rules import Alert, DraftOrder, RuleOptions
 
 log = logging.getLogger(__name__)
 MONITORING_DAYS = 100  # the late ICAHT window ends on day +100 (clinical-rules 3.2)
@@ -54,6 +54,8 @@ class HookSettings:
     timezone: str
     deadline_seconds: float
     smart_launch_url: str | None = None  # the status card links to the SMART app when set
+    # the centre's configured rule numbers (M22's threshold)
+    rule_options: RuleOptions = field(default_factory=RuleOptions)
 
 
 def handle_hook(
@@ -98,6 +100,7 @@ def handle_hook(
         hook=service.hook,
         drafts=_draft_orders(body),
         phase=clock,
+        options=settings.rule_options,
     )
     mapped, assessment, rules = evaluation.mapped, evaluation.assessment, evaluation.rules
     if assessment is None or rules is None:

@@ -117,7 +117,6 @@ class Rule:
     evidence_level: tuple[EvidenceLevel, ...]
     needs: tuple[str, ...]  # data the trigger needs
     subsumes: tuple[str, ...] = ()  # rules dropped when this one fires (same concern)
-    fhir_gap: str = ""  # why it cannot fire from today's FHIR mapping ("" = it can)
     # why it is off until a centre configures it (a setting, not a missing FHIR input; "" = none)
     configuration_gap: str = ""
 
@@ -397,7 +396,8 @@ RULES: tuple[Rule, ...] = (
         ("EO",),
         ("transfusion records", "configured RBC-unit threshold"),
         configuration_gap="off until a centre configures an RBC-unit threshold (no source gives "
-        "one; RuleOptions.iron_overload_rbc_units = None)",
+        "one): RuleOptions.iron_overload_rbc_units, in the service "
+        "ICAHT_CDS_IRON_OVERLOAD_RBC_UNITS",
     ),
     Rule(
         "M23",
@@ -460,8 +460,6 @@ def format_catalogue(rules: tuple[Rule, ...] = RULES) -> str:
             f"{rule.id:<4} {rule.severity:<8} {hooks:<39} {level:<7} {rule.title}: {rule.trigger}"
         )
         lines.append(f"{indent}source: {rule.source}")
-        if rule.fhir_gap:
-            lines.append(f"{indent}limitation: {rule.fhir_gap}")
         if rule.configuration_gap:
             lines.append(f"{indent}configuration: {rule.configuration_gap}")
     return "\n".join(lines) + "\n"

@@ -270,3 +270,25 @@ def test_a_patient_id_that_is_not_a_fhir_id_is_refused(service_url: str, patient
     response = _post_body(service_url, body)
     assert response.status_code == 400
     assert "context.patientId" in response.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(("threshold", "fires"), [(13, True), (14, False), (None, False)])
+def test_m22_fires_once_a_centre_configures_its_threshold(
+    database_url: str, threshold: int | None, fires: bool
+) -> None:
+    """M22 is the one rule off until configured (ICAHT_CDS_IRON_OVERLOAD_RBC_UNITS): its `out`
+    fixture (13 RBC units on record) fires at a threshold of 13, not 14, not unset."""
+    settings = Settings(
+        auth="none",
+        timezone=GENERATOR.TIMEZONE,
+        database_url=database_url,
+        iron_overload_rbc_units=threshold,
+    )
+    app = create_app(settings, replace(default_services(settings), clock=pinned_clock))
+    body = fixture("request-M22-out-13-rbc-units-no-threshold.json")
+    answer = app.test_client().post("/cds-services/icaht-patient-view", json=body).get_json()
+    m22 = [card for card in answer["cards"] if rule_of(card) == "M22"]
+    assert len(m22) == (1 if fires else 0), [rule_of(c) for c in answer["cards"]]
+    if fires:
+        assert m22[0]["indicator"] == "info"
+        assert "13 RBC units" in m22[0]["summary"]
