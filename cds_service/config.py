@@ -88,8 +88,8 @@ class Settings:
             cors_origins=_origins(env, "ICAHT_CDS_CORS_ORIGINS"),
             frame_ancestors=_origins(env, "ICAHT_CDS_FRAME_ANCESTORS"),
             metrics_token=_secret(env, "ICAHT_CDS_METRICS_TOKEN"),
-            override_days=_days(env, "ICAHT_CDS_OVERRIDE_DAYS"),
-            iron_overload_rbc_units=_count(env, "ICAHT_CDS_IRON_OVERLOAD_RBC_UNITS"),
+            override_days=_whole(env, "ICAHT_CDS_OVERRIDE_DAYS", "days"),
+            iron_overload_rbc_units=_whole(env, "ICAHT_CDS_IRON_OVERLOAD_RBC_UNITS", "RBC units"),
             smart_client_id=env.get("ICAHT_CDS_SMART_CLIENT_ID") or cls.smart_client_id,
             smart_scope=env.get("ICAHT_CDS_SMART_SCOPE") or cls.smart_scope,
             smart_launch_url=_absolute_url(env, "ICAHT_CDS_SMART_LAUNCH_URL"),
@@ -165,21 +165,13 @@ def _number(env: os._Environ[str], name: str, default: float) -> float:
     return value
 
 
-def _days(env: os._Environ[str], name: str) -> int | None:
+def _whole(env: os._Environ[str], name: str, what: str) -> int | None:
+    """A whole number >= 1 of `what` ("days", "RBC units"), None when unset."""
     raw = (env.get(name) or "").strip()
     if not raw:
         return None
     if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"{name} must be a whole number of days (1 or more)")
-    return int(raw)
-
-
-def _count(env: os._Environ[str], name: str) -> int | None:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"{name} must be a whole number (1 or more)")
+        raise ConfigError(f"{name} must be a whole number of {what} (1 or more)")
     return int(raw)
 
 

@@ -16,10 +16,15 @@ from datetime import date
 from functools import cache
 from typing import Any, Literal
 
-from fhir_mappings.observations import SYSTEM_ALIASES, ObsInput, Sink, collapse_versions
+from fhir_mappings.observations import (
+    SYSTEM_ALIASES,
+    ObsInput,
+    Sink,
+    collapse_versions,
+    collection_time,
+)
 from fhir_mappings.resources import as_list, codings, concept_text
 from fhir_mappings.tables import read_package_yaml
-from fhir_mappings.times import parse_when
 from icaht.record import Infection
 
 RESULT_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
@@ -132,19 +137,6 @@ def reading(table: CultureTable, res: Mapping[str, Any]) -> Reading:
 
 
 def _collection_day(res: Mapping[str, Any], rid: str, tz: str, sink: Sink) -> date | None:
-    """The local day of collection (effective[x]); `issued` (the report) only as a fallback."""
-    text = res.get("effectiveDateTime")
-    if not isinstance(text, str):
-        period = res.get("effectivePeriod")
-        text = period.get("start") if isinstance(period, Mapping) else None
-    if not isinstance(text, str):
-        text = res.get("issued")
-        if not isinstance(text, str):
-            sink.out(rid, "no-time", "blood culture without collection or issued time")
-            return None
-        sink.warn(rid, "time-from-issued", "no collection time: date taken from `issued`")
-    when = parse_when(text, tz)
-    if when is None:
-        sink.out(rid, "imprecise-time", f"time {text!r} is not a full date")
-        return None
-    return when.day
+    """The local day of collection, read as for every lab value (observations.collection_time)."""
+    when = collection_time(res, rid, tz, sink)
+    return None if when is None else when.day

@@ -187,22 +187,7 @@ class ObservationMapper:
         return None
 
     def _when(self, res: Mapping[str, Any], rid: str, sink: Sink) -> When | None:
-        text = res.get("effectiveDateTime")
-        if not isinstance(text, str):
-            period = res.get("effectivePeriod")
-            text = period.get("start") if isinstance(period, dict) else None
-        if not isinstance(text, str):
-            text = res.get("issued")
-            if not isinstance(text, str):
-                sink.out(rid, "no-time", "no effective time and no issued time")
-                return None
-            sink.warn(rid, "time-from-issued", "no collection time: date taken from `issued`")
-        when = parse_when(text, self.tz)
-        if when is None:
-            sink.out(rid, "imprecise-time", f"time {text!r} is not a full date")
-        elif when.naive_time:
-            sink.warn(rid, "time-without-offset", "time without offset read as local time")
-        return when
+        return collection_time(res, rid, self.tz, sink)
 
     def _plausible(self, kind: str, value: float) -> bool:
         lim = self.limits.get(kind)
@@ -516,3 +501,24 @@ def derive_group(group: list[Parsed], sink: Sink, plausible: Any) -> list[LabVal
             continue
         labs.append(c.lab)
     return labs
+
+
+def collection_time(res: Mapping[str, Any], rid: str, tz: str, sink: Sink) -> When | None:
+    """When an Observation's specimen was collected (effective[x]); `issued` (the report) only as
+    a fallback, with a warning. A time that is not a full date is left out with its reason."""
+    text = res.get("effectiveDateTime")
+    if not isinstance(text, str):
+        period = res.get("effectivePeriod")
+        text = period.get("start") if isinstance(period, Mapping) else None
+    if not isinstance(text, str):
+        text = res.get("issued")
+        if not isinstance(text, str):
+            sink.out(rid, "no-time", "no effective time and no issued time")
+            return None
+        sink.warn(rid, "time-from-issued", "no collection time: date taken from `issued`")
+    when = parse_when(text, tz)
+    if when is None:
+        sink.out(rid, "imprecise-time", f"time {text!r} is not a full date")
+    elif when.naive_time:
+        sink.warn(rid, "time-without-offset", "time without offset read as local time")
+    return when

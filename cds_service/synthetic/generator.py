@@ -260,22 +260,9 @@ class _PatientWriter:
         )
 
     def _infusion(self) -> None:
-        code, display = codes.CART_ADMINISTRATION_CPT
-        self._add(
-            {
-                "resourceType": "Procedure",
-                "id": f"{self.pid}-cart-infusion",
-                "status": "completed",
-                "category": {"text": "CAR T-cell therapy"},
-                "code": {
-                    "coding": [{"system": codes.CPT, "code": code, "display": display}],
-                    "text": f"CAR-T cell infusion: {self.plan.product}",
-                },
-                "subject": self._subject(),
-                "performedDateTime": self._moment(0, time(10, 30)),
-                "note": [{"text": f"Product: {self.plan.product}"}],
-            }
-        )
+        product = self.plan.product
+        infusion = car_t_infusion(self.pid, self._subject(), self._moment(0, time(10, 30)), product)
+        self._add(infusion | {"note": [{"text": f"Product: {product}"}]})
 
     def _gcsf(self) -> None:
         for day in self.plan.gcsf_days:
@@ -480,6 +467,23 @@ class _PatientWriter:
                 "performedDateTime": self._moment(day, time(13, 0)),
             }
         )
+
+
+def car_t_infusion(pid: str, subject: Resource, when: str, product: str) -> Resource:
+    """The CAR-T infusion on day 0: a completed Procedure, CPT 38228 (codes.py), product named."""
+    code, display = codes.CART_ADMINISTRATION_CPT
+    return {
+        "resourceType": "Procedure",
+        "id": f"{pid}-cart-infusion",
+        "status": "completed",
+        "category": {"text": "CAR T-cell therapy"},
+        "code": {
+            "coding": [{"system": codes.CPT, "code": code, "display": display}],
+            "text": f"CAR-T cell infusion: {product}",
+        },
+        "subject": subject,
+        "performedDateTime": when,
+    }
 
 
 def _quantity(value: float, ucum: str) -> Resource:

@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from cds_service.synthetic import codes
-from cds_service.synthetic.generator import CENTRE_TZ, SyntheticPatient
+from cds_service.synthetic.generator import CENTRE_TZ, SyntheticPatient, car_t_infusion
 
 Resource = dict[str, Any]
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -235,21 +235,7 @@ class _Chart:
             )
 
     def infusion(self, product: str) -> None:
-        code, display = codes.CART_ADMINISTRATION_CPT
-        self.add(
-            {
-                "resourceType": "Procedure",
-                "id": f"{self.pid}-cart-infusion",
-                "status": "completed",
-                "category": {"text": "CAR T-cell therapy"},
-                "code": {
-                    "coding": [{"system": codes.CPT, "code": code, "display": display}],
-                    "text": f"CAR-T cell infusion: {product}",
-                },
-                "subject": self.subject(),
-                "performedDateTime": self.moment(0, time(10, 30)),
-            }
-        )
+        self.add(car_t_infusion(self.pid, self.subject(), self.moment(0, time(10, 30)), product))
 
     def procedure(self, kind: str, day: int, code: tuple[str, str], system: str, text: str) -> None:
         self.add(

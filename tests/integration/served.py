@@ -1,17 +1,43 @@
-"""Start the real service as production does (`icaht-cds serve`: gunicorn with the project's
-settings) on 127.0.0.1 and a free port, for the serving tests (issue 13 findings 2 and 12)."""
+"""Start the real service on 127.0.0.1: as production does (`icaht-cds serve`: gunicorn with the
+project's settings, for the serving tests of issue 13 findings 2 and 12), or in a thread of the
+test process with a pinned clock (`serve_pinned`: werkzeug, for tests that post fixtures dated
+from one evaluation date)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import requests
+from werkzeug.serving import make_server
 
+from cds_service.app import create_app, default_services
+from cds_service.config import Settings
 from cds_service.fhir_server import free_port
+
+
+@contextmanager
+def serve_pinned(settings: Settings, clock: Callable[[ZoneInfo], datetime]) -> Iterator[str]:
+    """The app with `settings` and its clock pinned, on a werkzeug server in a thread; yields
+    its base URL and stops it afterwards."""
+    services = replace(default_services(settings), clock=clock)
+    server = make_server("127.0.0.1", 0, create_app(settings, services), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
 
 
 class ServedProcess:

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import re
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -28,7 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 from fhir.resources.R4B import get_fhir_model_class
-from werkzeug.serving import make_server
+from served import serve_pinned
 
 from cds_service.app import create_app, default_services
 from cds_service.cards import RULE_KEY
@@ -82,15 +81,8 @@ def pinned_clock(zone: ZoneInfo) -> datetime:
 @pytest.fixture(scope="module")
 def service_url(database_url: str) -> Iterator[str]:
     settings = Settings(auth="none", timezone=GENERATOR.TIMEZONE, database_url=database_url)
-    services = replace(default_services(settings), clock=pinned_clock)
-    server = make_server("127.0.0.1", 0, create_app(settings, services), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve_pinned(settings, pinned_clock) as url:
+        yield url
 
 
 @cache

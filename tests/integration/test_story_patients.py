@@ -10,20 +10,17 @@ the same date.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from served import serve_pinned
 from smart_reads import read_like_the_app
-from werkzeug.serving import make_server
 
-from cds_service.app import create_app, default_services
 from cds_service.cards import RULE_KEY
 from cds_service.config import Settings
 from cds_service.fhir_server import LocalFhirServer
@@ -51,15 +48,8 @@ def stories_server(fhir_server: LocalFhirServer) -> LocalFhirServer:
 @pytest.fixture(scope="module")
 def service_url(database_url: str) -> Iterator[str]:
     settings = Settings(auth="none", timezone=TZ, database_url=database_url)
-    services = replace(default_services(settings), clock=pinned_clock)
-    server = make_server("127.0.0.1", 0, create_app(settings, services), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve_pinned(settings, pinned_clock) as url:
+        yield url
 
 
 def patient_view(service_url: str, fhir_url: str, patient_id: str) -> dict[str, Any]:
