@@ -4,7 +4,8 @@ No Flask, no HTTP, no FHIR JSON, no clock: the evaluation date is always an argu
 Rules: clinical-rules.md (§1-9, §16); readings: docs/decisions/0002-icaht-grading-readings.md.
 
 Modules: options (GradingOptions), observations (daily minima), daygrid (day grid 0..E),
-episodes, early, late, phenotype, neutropenia (grade_neutropenia), ctcae, hematotox, easix,
+episodes, early, late, phenotype, neutropenia (grade_neutropenia, N-ICAHT), thrombocytopenia
+(grade_thrombocytopenia, T-ICAHT §18), ctcae, hematotox, easix,
 iec_hs, assessment (assess), version (RULES_VERSION), record (input contract).
 Management rules M01-M26 belong in `icaht/rules/` and consume `Assessment`.
 """
@@ -27,6 +28,12 @@ from icaht.late import LateResult, LateValue
 from icaht.neutropenia import NeutropeniaResult, grade_neutropenia
 from icaht.options import AllHematotoxCutoffs, GradingOptions
 from icaht.phenotype import PhenotypeResult
+from icaht.thrombocytopenia import (
+    TEarlyResult,
+    ThrombocytopeniaResult,
+    TLateResult,
+    grade_thrombocytopenia,
+)
 from icaht.version import RULES_VERSION
 
 __all__ = [
@@ -49,6 +56,9 @@ __all__ = [
     "NeutropeniaResult",
     "NextGrade",
     "PhenotypeResult",
+    "TEarlyResult",
+    "TLateResult",
+    "ThrombocytopeniaResult",
     "all_hematotox",
     "assess",
     "car_hematotox",
@@ -56,6 +66,7 @@ __all__ = [
     "ctcae_grade",
     "easix",
     "grade_neutropenia",
+    "grade_thrombocytopenia",
     "m_easix",
     "pick_baseline",
     "s_easix",

@@ -22,6 +22,7 @@ from icaht.iec_hs import IecHsScreen, screen_iec_hs
 from icaht.neutropenia import NeutropeniaResult, grade_neutropenia
 from icaht.options import GradingOptions
 from icaht.record import Analyte, LabValue, PatientRecord
+from icaht.thrombocytopenia import ThrombocytopeniaResult, grade_thrombocytopenia
 from icaht.version import RULES_VERSION
 
 SEVERE_ANC = 500  # §2.6 (A8): baseline neutropenia flag when the last pre-LD ANC is <= 500
@@ -69,6 +70,8 @@ class Assessment:
     planned_hematotox: HematotoxResult | None = None
     # §6.4: set when the disease on record is outside CAR-HEMATOTOX's validated scope
     hematotox_scope: str | None = None
+    # T-ICAHT (§18, issue 19): graded whenever `neutropenia` is, on the same dates
+    thrombocytopenia: ThrombocytopeniaResult | None = None
 
 
 def _censoring(record: PatientRecord, day0: date) -> Censoring | None:
@@ -207,6 +210,7 @@ def assess(
     censoring = _censoring(record, day0)
     death = timeline.death_day
     neutropenia = None
+    thrombocytopenia = None
     anc = _known(record.series(Analyte.ANC), evaluation_date)
     if evaluation_date is not None and evaluation_date < day0:
         missing.append("evaluation date before day 0: no ICAHT grade")
@@ -221,6 +225,17 @@ def assess(
             evaluation_date=evaluation_date,
             death_date=death,
             censor_date=censoring.day if censoring else None,
+            options=options,
+        )
+        # no "missing" entry without platelets: the result's reason says it (cards list
+        # `missing`, and their wording belongs to the surfaces)
+        thrombocytopenia = grade_thrombocytopenia(
+            _known(record.series(Analyte.PLATELETS), evaluation_date),
+            day0,
+            evaluation_date=evaluation_date,
+            death_date=death,
+            censor_date=censoring.day if censoring else None,
+            transfusions=timeline.transfusions,
             options=options,
         )
     baseline = pick_baseline(known, day0)
@@ -259,6 +274,7 @@ def assess(
         planned_baseline=planned_baseline,
         planned_hematotox=planned_score,
         hematotox_scope=scope,
+        thrombocytopenia=thrombocytopenia,
     )
 
 

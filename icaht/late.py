@@ -61,11 +61,15 @@ class LateResult:
 _LIMITS = [limit for limit, _ in LATE_BANDS]  # 100, 500, 1000, 1500 (ascending)
 
 
-def late_band(value: LateValue, inclusive: bool) -> int:
-    """Band of a value (§3.1): 4 minus the number of limits below it; `<x` takes x's band (C6)."""
+def late_band(
+    value: LateValue, inclusive: bool, limits: tuple[float, ...] | list[int] = _LIMITS
+) -> int:
+    """Band of a value (§3.1): the number of limits (ascending, deepest band first) minus the
+    number below it; `<x` takes x's band (C6). ANC: 4 limits -> bands 4..1; platelets (§18):
+    20, 50, 100 -> bands 3..1 (`<x` counts for a strict `< limit` when x <= limit)."""
     if inclusive or value.below:
-        return 4 - bisect_left(_LIMITS, value.value)  # x <= limit counts
-    return 4 - bisect_right(_LIMITS, value.value)  # x < limit counts
+        return len(limits) - bisect_left(limits, value.value)  # x <= limit counts
+    return len(limits) - bisect_right(limits, value.value)  # x < limit counts
 
 
 def late_status(end: int, horizon: int, death_day: int | None, censor_day: int | None) -> Status:
@@ -86,7 +90,7 @@ def grade_late(
     horizon = options.late_window_end
     end = window_end(horizon, death_day, censor_day, eval_day)
     status = late_status(end, horizon, death_day, censor_day)
-    values = _window_values(daily, end)
+    values = late_window_values(daily, end)
     if not values:
         return LateResult(
             None,
@@ -105,15 +109,11 @@ def grade_late(
     second = values[ranked[1][3]] if len(ranked) > 1 else None
     inclusive = options.threshold_inclusive
     bands = [late_band(v, inclusive) for v in values]
-    confirmed_grade = _confirmed_grade(values, bands, options)
-    single_grade = _unconfirmed_grade(values, bands, options)
-    if options.late_mode == "strict" and confirmed_grade > 0:
-        single_grade = 0  # strict (A10): two values in the band decide; C8 only without a pair
-    grade = max(confirmed_grade, single_grade)
+    grade, confirmed = banded_grade(values, bands, options)
     transient = grade == 0 and late_band(nadir, options.threshold_inclusive) > 0
     return LateResult(
         grade=grade,
-        confirmed=grade == 0 or confirmed_grade >= single_grade,
+        confirmed=confirmed,
         status=status,
         window_start_day=LATE_WINDOW_START,
         window_end_day=end,
@@ -124,7 +124,21 @@ def grade_late(
     )
 
 
-def _window_values(daily: DailyAnc, end: int) -> tuple[LateValue, ...]:
+def banded_grade(
+    values: tuple[LateValue, ...], bands: list[int], options: GradingOptions
+) -> tuple[int, bool]:
+    """The late grade from the bands of the window's values and whether a pair confirms it
+    (§3.2 A10/A11, C8); band 0 = not low (ANC > 1500; platelets >= 100 x10^9/L for §18)."""
+    confirmed_grade = _confirmed_grade(values, bands, options)
+    single_grade = _unconfirmed_grade(values, bands, options)
+    if options.late_mode == "strict" and confirmed_grade > 0:
+        single_grade = 0  # strict (A10): two values in the band decide; C8 only without a pair
+    grade = max(confirmed_grade, single_grade)
+    return grade, grade == 0 or confirmed_grade >= single_grade
+
+
+def late_window_values(daily: DailyAnc, end: int) -> tuple[LateValue, ...]:
+    """Daily minima (numbers and `<x` bounds) on days 31..end, by day: no interpolation."""
     numeric = daily.numeric
     found = [LateValue(d, numeric[d]) for d in daily.days if LATE_WINDOW_START <= d <= end]
     if daily.bounds:

@@ -44,6 +44,41 @@ def _day(value: date | None, day0: date) -> int | None:
     return None if value is None else value.toordinal() - day0.toordinal()
 
 
+@dataclass(frozen=True, slots=True)
+class CourseDays:
+    """A course's dates as study days, as known on the evaluation date (C5)."""
+
+    day0: date
+    eval_day: int | None
+    death_day: int | None  # None when unknown or after the evaluation day
+    censor_day: int | None
+    last_day: int | None  # values after this day are not read (evaluation day or death)
+
+
+def course_days(
+    infusion_date: date | datetime,
+    *,
+    evaluation_date: date | datetime | None,
+    death_date: date | datetime | None,
+    censor_date: date | datetime | None,
+) -> CourseDays:
+    """Day numbers of the evaluation, death and censoring dates; shared by N- and T-ICAHT."""
+    day0 = _as_date(infusion_date)
+    assert day0 is not None
+    eval_day = _day(_as_date(evaluation_date), day0)
+    death_day = _day(_as_date(death_date), day0)
+    censor_day = _day(_as_date(censor_date), day0)
+    if death_day is not None and death_day < 0:
+        raise ValueError("death date before the infusion date")
+    if censor_day is not None and censor_day < 0:
+        raise ValueError("censoring date before the infusion date")
+    if eval_day is not None:  # C5: what happens after the evaluation day is not known yet
+        death_day = death_day if death_day is not None and death_day <= eval_day else None
+        censor_day = censor_day if censor_day is not None and censor_day <= eval_day else None
+    last_day = min((d for d in (eval_day, death_day) if d is not None), default=None)
+    return CourseDays(day0, eval_day, death_day, censor_day, last_day)
+
+
 def grade_neutropenia(
     anc: Iterable[AncInput],
     infusion_date: date | datetime,
@@ -60,20 +95,19 @@ def grade_neutropenia(
     Events after the evaluation date are not yet known and are ignored (C5).
     `censor_date`: earliest relapse/progression, next therapy, allo-HCT or new infusion.
     """
-    day0 = _as_date(infusion_date)
-    assert day0 is not None
-    eval_day = _day(_as_date(evaluation_date), day0)
-    death_day = _day(_as_date(death_date), day0)
-    censor_day = _day(_as_date(censor_date), day0)
-    if death_day is not None and death_day < 0:
-        raise ValueError("death date before the infusion date")
-    if censor_day is not None and censor_day < 0:
-        raise ValueError("censoring date before the infusion date")
-    if eval_day is not None:  # C5: what happens after the evaluation day is not known yet
-        death_day = death_day if death_day is not None and death_day <= eval_day else None
-        censor_day = censor_day if censor_day is not None and censor_day <= eval_day else None
-    last_day = min((d for d in (eval_day, death_day) if d is not None), default=None)
-    daily = daily_minima(anc, day0, last_day, use_preliminary=eval_day is not None)
+    course = course_days(
+        infusion_date,
+        evaluation_date=evaluation_date,
+        death_date=death_date,
+        censor_date=censor_date,
+    )
+    day0, eval_day, death_day, censor_day = (
+        course.day0,
+        course.eval_day,
+        course.death_day,
+        course.censor_day,
+    )
+    daily = daily_minima(anc, day0, course.last_day, use_preliminary=eval_day is not None)
     kwargs = {"death_day": death_day, "censor_day": censor_day, "eval_day": eval_day}
     phenotype = classify_phenotype(daily, options=options, **kwargs)
     return NeutropeniaResult(

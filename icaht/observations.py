@@ -1,6 +1,7 @@
-"""ANC input -> daily minima per study day (clinical-rules §1.1, §1.2, §16 C5, C6).
+"""ANC (or platelet) input -> daily minima per study day (clinical-rules §1.1, §1.2, §16 C5, C6).
 
-Accepts `(date | datetime, cells/uL)` pairs or `icaht.record.LabValue` items (analyte ANC).
+Accepts `(date | datetime, value)` pairs or `icaht.record.LabValue` items of one analyte: ANC
+(cells/uL, the default) or platelets (x10^9/L, T-ICAHT §18 reads the same day grid).
 Days are integers relative to day 0 (day = collection date - infusion date, §0 "Day numbering").
 
 Value kinds on one day:
@@ -19,6 +20,7 @@ from typing import NamedTuple
 from icaht.record import Analyte, LabValue
 
 AncInput = LabValue | tuple[date | datetime, float]
+LabInput = AncInput  # any analyte's input (platelets for T-ICAHT, §18)
 
 
 class Bound(NamedTuple):
@@ -37,6 +39,13 @@ class DailyAnc(NamedTuple):
     days: tuple[int, ...]  # sorted days of `numeric`
 
 
+DailyValues = DailyAnc  # the same daily minima for another analyte (platelets, §18)
+
+
+def _label(analyte: Analyte) -> str:
+    return "ANC" if analyte is Analyte.ANC else analyte.value
+
+
 def to_day(when: date | datetime, day0_ordinal: int) -> int:
     """Calendar day relative to day 0 (a datetime is taken at its own calendar date, §1.1)."""
     if isinstance(when, datetime):
@@ -44,10 +53,12 @@ def to_day(when: date | datetime, day0_ordinal: int) -> int:
     return when.toordinal() - day0_ordinal
 
 
-def _unpack(item: AncInput) -> tuple[date | datetime, float, Bound | None, bool]:
+def _unpack(
+    item: AncInput, analyte: Analyte = Analyte.ANC
+) -> tuple[date | datetime, float, Bound | None, bool]:
     if isinstance(item, LabValue):
-        if item.analyte is not Analyte.ANC:
-            raise ValueError(f"expected an ANC value, got {item.analyte.value}")
+        if item.analyte is not analyte:
+            raise ValueError(f"expected an {_label(analyte)} value, got {item.analyte.value}")
         bound = None
         if item.comparator == "<":  # §1.1: "<x" = strictly below x
             bound = Bound(item.value, inclusive=False)
@@ -59,9 +70,16 @@ def _unpack(item: AncInput) -> tuple[date | datetime, float, Bound | None, bool]
 
 
 def daily_minima(
-    items: Iterable[AncInput], day0: date, last_day: int | None, *, use_preliminary: bool = True
+    items: Iterable[AncInput],
+    day0: date,
+    last_day: int | None,
+    *,
+    use_preliminary: bool = True,
+    analyte: Analyte = Analyte.ANC,
 ) -> DailyAnc:
-    """Daily minimum per day (§1.1, A9); values after `last_day` are ignored (C5)."""
+    """Daily minimum per day (§1.1, A9); values after `last_day` are ignored (C5).
+
+    `analyte`: the analyte every LabValue must have (ANC by default; platelets for §18)."""
     day0_ordinal = day0.toordinal()
     limit = last_day if last_day is not None else 1 << 30
     numeric: dict[int, float] = {}
@@ -73,7 +91,7 @@ def daily_minima(
             value = float(raw)
             bound = None
         else:
-            when, value, bound, is_preliminary = _unpack(item)
+            when, value, bound, is_preliminary = _unpack(item, analyte)
             if is_preliminary:
                 if not use_preliminary:
                     continue
@@ -81,7 +99,7 @@ def daily_minima(
                 if day <= limit:
                     preliminary.add(day)
         if not 0 <= value < math.inf:  # also rejects NaN
-            raise ValueError(f"ANC must be a finite number >= 0, got {value!r}")
+            raise ValueError(f"{_label(analyte)} must be a finite number >= 0, got {value!r}")
         day = (when if type(when) is date else _calendar_date(when)).toordinal() - day0_ordinal
         if day > limit:
             continue

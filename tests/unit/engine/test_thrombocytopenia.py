@@ -1,0 +1,403 @@
+"""T-ICAHT (clinical-rules §18): every row of the table at its boundaries, the window edges,
+censoring, death, open windows, gaps, `<x` values, transfused counts, platelet recovery and the
+worked examples of docs/clinical/t-icaht.md (each case derived by hand)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import pytest
+from engine_helpers import DAY0, constant, lab, on, series
+
+from icaht import GradingOptions, ThrombocytopeniaResult, grade_thrombocytopenia
+from icaht.record import Analyte, LabValue, Transfusion
+
+FINE = 150.0  # x10^9/L, above every T-ICAHT threshold
+WEEKLY_LATE = (*range(31, 101, 7), 100)  # days 31, 38, ..., 94 and 100: gaps of 6 days
+
+
+def grade_plt(
+    values: Mapping[int, float] | list[LabValue],
+    *,
+    evaluation_day: int | None = None,
+    death_day: int | None = None,
+    censor_day: int | None = None,
+    transfused: Iterable[int] = (),
+    options: GradingOptions | None = None,
+) -> ThrombocytopeniaResult:
+    items = values if isinstance(values, list) else series(values)
+    return grade_thrombocytopenia(
+        items,  # type: ignore[arg-type]
+        DAY0,
+        evaluation_date=None if evaluation_day is None else on(evaluation_day),
+        death_date=None if death_day is None else on(death_day),
+        censor_date=None if censor_day is None else on(censor_day),
+        transfusions=tuple(Transfusion(on(d), "platelets") for d in transfused),
+        options=options or GradingOptions(),
+    )
+
+
+def early_course(overrides: Mapping[int, float]) -> dict[int, float]:
+    """A value on every day 0..30 (150 unless overridden): no unknown day."""
+    days = constant(range(31), FINE)
+    days.update(overrides)
+    return days
+
+
+def late_course(overrides: Mapping[int, float]) -> dict[int, float]:
+    """Daily values on days 0..30, weekly on days 31..100 (150 unless overridden)."""
+    days = constant([*range(31), *WEEKLY_LATE], FINE)
+    days.update(overrides)
+    return days
+
+
+def plt(day: int, value: float, **kw: object) -> LabValue:
+    return lab(day, value, Analyte.PLATELETS, **kw)
+
+
+# ---- early thresholds: strict < 50, < 20 ----
+
+
+def test_exactly_50_is_not_below_50() -> None:
+    early = grade_plt(early_course({5: 50})).early
+    assert (early.grade, early.days_below_50, early.lower_bound) == (0, 0, False)
+
+
+def test_49_9_is_below_50_grade_1() -> None:
+    early = grade_plt(early_course({5: 49.9})).early
+    assert (early.grade, early.days_below_50, early.below_50_days) == (1, 1, (5,))
+
+
+def test_exactly_20_is_below_50_only() -> None:
+    early = grade_plt(early_course({5: 20})).early
+    assert (early.grade, early.days_below_50, early.days_below_20) == (1, 1, 0)
+
+
+def test_19_9_is_below_20_grade_3() -> None:
+    early = grade_plt(early_course({5: 19.9})).early
+    assert (early.grade, early.days_below_50, early.days_below_20) == (3, 1, 1)
+
+
+def test_thresholds_stay_strict_when_neutrophil_thresholds_are_inclusive() -> None:
+    # GradingOptions.threshold_inclusive is A1 of N-ICAHT; §18 fixes "<"
+    early = grade_plt(early_course({5: 50, 6: 20}), options=GradingOptions.liang()).early
+    assert (early.days_below_50, early.days_below_20) == (1, 0)
+
+
+def test_liang_rounding_to_10_is_never_applied_to_platelets() -> None:
+    early = grade_plt(early_course({5: 46}), options=GradingOptions.liang()).early
+    assert early.days_below_50 == 1  # rounded to 50 it would not count
+
+
+# ---- early durations: cumulative ----
+
+
+@pytest.mark.parametrize(("days", "expected"), [(6, 1), (7, 2)])
+def test_cumulative_days_below_50_boundary(days: int, expected: int) -> None:
+    # two runs separated by a stable recovery (5 days): 3 + (days - 3) days, counted together
+    low = {**constant(range(2, 5), 40), **constant(range(10, 10 + days - 3), 40)}
+    early = grade_plt(early_course(low)).early
+    assert (early.days_below_50, early.grade) == (days, expected)
+
+
+@pytest.mark.parametrize(("days", "expected"), [(13, 3), (14, 4)])
+def test_cumulative_days_below_20_boundary(days: int, expected: int) -> None:
+    low = {**constant(range(1, 8), 10), **constant(range(12, 12 + days - 7), 10)}
+    early = grade_plt(early_course(low)).early
+    assert (early.days_below_20, early.grade) == (days, expected)
+
+
+def test_non_stable_recovery_days_are_counted() -> None:
+    # < 50 on days 5-7 and 10-12, 60 on days 8-9 (< 3 days above): 8 days counted
+    low = {**constant(range(5, 8), 40), 8: 60, 9: 60, **constant(range(10, 13), 40)}
+    early = grade_plt(early_course(low)).early
+    assert early.below_50_days == tuple(range(5, 13))
+    assert (early.days_below_50, early.grade) == (8, 2)
+
+
+def test_stable_recovery_of_3_days_is_not_counted() -> None:
+    low = {**constant(range(5, 8), 40), **constant(range(8, 11), 60), **constant(range(11, 14), 40)}
+    early = grade_plt(early_course(low)).early
+    assert (early.days_below_50, early.grade) == (6, 1)
+
+
+def test_recovery_at_the_window_end_is_not_counted() -> None:
+    low = {**constant(range(20, 29), 40), 29: 60, 30: 60}
+    early = grade_plt(early_course(low)).early
+    assert early.below_50_days == tuple(range(20, 29))
+
+
+# ---- window edges ----
+
+
+def test_day_30_is_early_and_day_31_is_late() -> None:
+    result = grade_plt(late_course({30: 10, 31: 10}))
+    assert result.early.below_20_days == (30,)
+    assert result.late.nadir_day == 31 and result.late.days_below_20 >= 1
+
+
+def test_day_31_is_not_early() -> None:
+    early = grade_plt(late_course({31: 10})).early
+    # day 31 is only the right anchor: days 0-30 are measured and fine
+    assert (early.grade, early.days_below_50) == (0, 0)
+
+
+def test_day_100_is_late_and_day_101_is_not() -> None:
+    in_window = grade_plt({**late_course({}), 94: 10, 100: 10}).late
+    assert (in_window.grade, in_window.nadir_day, in_window.confirmed) == (3, 94, True)
+    outside = grade_plt({**late_course({}), 101: 10}).late
+    assert (outside.grade, outside.nadir, outside.window_end_day) == (0, FINE, 100)
+
+
+# ---- late thresholds ----
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(100, 0), (99.9, 1), (50, 1), (49.9, 2), (20, 2), (19.9, 3)],
+)
+def test_late_band_edges_confirmed_by_a_second_value(value: float, expected: int) -> None:
+    # two weekly values at `value` (days 45 and 52): confirmed; < 20 on 2 measured days
+    late = grade_plt(late_course({45: value, 52: value})).late
+    assert late.grade == expected
+    assert late.confirmed
+
+
+@pytest.mark.parametrize(("days", "expected"), [(13, 3), (14, 4)])
+def test_late_days_below_20_boundary(days: int, expected: int) -> None:
+    values = {**constant(range(101), FINE), **constant(range(40, 40 + days), 10)}
+    late = grade_plt(values).late
+    assert (late.days_below_20, late.grade) == (days, expected)
+
+
+def test_late_single_low_value_is_unconfirmed() -> None:
+    late = grade_plt({**constant(range(31), FINE), 45: 40}).late
+    assert (late.grade, late.confirmed) == (2, False)
+    assert "not confirmed" in late.explanation()
+
+
+def test_late_dip_followed_by_100_or_more_is_transient() -> None:
+    late = grade_plt(late_course({45: 90})).late
+    assert (late.grade, late.transient, late.confirmed) == (0, True, True)
+
+
+def test_late_strict_mode_needs_both_values_in_the_band() -> None:
+    late = grade_plt(late_course({45: 40, 52: 80}), options=GradingOptions(late_mode="strict")).late
+    assert late.grade == 1
+
+
+# ---- censoring, death, open windows, gaps ----
+
+
+def test_censored_course() -> None:
+    result = grade_plt(early_course(constant(range(3, 30), 10)), censor_day=10)
+    early, late = result.early, result.late
+    assert (early.status, early.window_end_day, early.days_below_20, early.grade) == (
+        "censored",
+        10,
+        8,
+        3,
+    )
+    assert (late.grade, late.status) == (None, "censored")
+
+
+def test_death_closes_the_window_final_without_override() -> None:
+    values = {0: FINE, 1: FINE, **constant(range(2, 6), 10)}
+    early = grade_plt(values, death_day=8).early
+    # days 6-8 carried forward to the death day (closed window): 7 days < 20
+    assert (early.status, early.lower_bound, early.days_below_20, early.grade) == (
+        "final",
+        False,
+        7,
+        3,
+    )
+
+
+def test_open_window_is_provisional_lower_bound() -> None:
+    values = {0: FINE, **constant(range(1, 8), 10)}
+    early = grade_plt(values, evaluation_day=12).early
+    assert (early.status, early.lower_bound, early.days_below_20, early.grade) == (
+        "provisional",
+        True,
+        7,
+        3,
+    )
+
+
+def test_gap_of_7_days_is_interpolated_and_of_8_is_not() -> None:
+    fine = constant([*range(5), *range(15, 31)], FINE)
+    seven = grade_plt({**fine, 5: 10, 13: 10, 14: FINE}).early  # days 6-12 missing
+    assert (seven.days_below_20, seven.lower_bound, seven.grade) == (9, False, 3)
+    eight = grade_plt({**fine, 5: 10, 14: 10}).early  # days 6-13 missing: unknown
+    assert (eight.below_20_days, eight.lower_bound, eight.grade) == ((5, 14), True, 3)
+
+
+def test_interpolated_days_count() -> None:
+    early = grade_plt({0: FINE, 4: 10, 8: 10, 12: FINE, **constant(range(13, 31), FINE)}).early
+    # days 4-8 are 10 (measured and interpolated); days 1-3 and 9-11 interpolated from 150
+    assert early.below_20_days == (4, 5, 6, 7, 8)
+    assert not early.lower_bound
+
+
+# ---- `<x` values (C6) ----
+
+
+def test_less_than_20_counts_for_both_thresholds() -> None:
+    values = [plt(d, FINE) for d in range(31) if d != 5] + [plt(5, 20, comparator="<")]
+    early = grade_plt(values).early
+    assert (early.days_below_20, early.days_below_50, early.grade, early.lower_bound) == (
+        1,
+        1,
+        3,
+        False,
+    )
+
+
+def test_less_than_50_is_unknown_for_20() -> None:
+    values = [plt(d, FINE) for d in range(31) if d != 5] + [plt(5, 50, comparator="<")]
+    early = grade_plt(values).early
+    assert (early.days_below_20, early.days_below_50, early.grade, early.lower_bound) == (
+        0,
+        1,
+        1,
+        True,
+    )
+
+
+def test_late_less_than_value_ranks_below_the_number() -> None:
+    values = [plt(d, FINE) for d in range(31)] + [plt(45, 50, comparator="<"), plt(52, 50)]
+    late = grade_plt(values).late
+    assert (late.grade, late.nadir_day, late.nadir_below) == (2, 45, True)
+    assert "nadir platelets <50 x10^9/L on day 45" in late.explanation()
+
+
+def test_an_anc_value_is_refused() -> None:
+    with pytest.raises(ValueError, match="expected an platelets value"):
+        grade_plt([lab(3, 400)])
+
+
+# ---- transfused counts ----
+
+
+def test_count_the_day_after_a_transfusion_is_used_and_flagged() -> None:
+    values = early_course(constant(range(5, 12), 10) | {12: 45})
+    result = grade_plt(values, transfused=[11])
+    assert result.post_transfusion_values_used
+    assert result.early.days_below_20 == 7  # counted as measured: the grade is unchanged
+    assert result.early == grade_plt(values).early
+
+
+def test_no_flag_without_a_count_within_a_day_after_the_transfusion() -> None:
+    values = {0: FINE, 5: 10, 9: 45, **constant(range(10, 31), FINE)}
+    assert not grade_plt(values, transfused=[6]).post_transfusion_values_used
+
+
+def test_other_products_are_not_platelet_transfusions() -> None:
+    values = early_course({5: 10})
+    result = grade_thrombocytopenia(
+        series(values), DAY0, transfusions=(Transfusion(on(5), "rbc"),)
+    )
+    assert not result.post_transfusion_values_used
+
+
+# ---- platelet recovery ----
+
+
+def test_recovery_is_first_of_3_days_at_20_or_more_after_the_nadir() -> None:
+    values = early_course(constant(range(5, 12), 10) | {12: 19.9, 13: 20})
+    assert grade_plt(values).recovery_day == 13
+
+
+def test_recovery_needs_no_platelet_transfusion_in_the_7_days_before() -> None:
+    values = early_course(constant(range(5, 12), 10))
+    assert grade_plt(values).recovery_day == 12
+    assert grade_plt(values, transfused=[4]).recovery_day == 12  # 8 days before day 12
+    assert grade_plt(values, transfused=[5]).recovery_day == 13  # 7 days before day 12
+    assert grade_plt(values, transfused=[11]).recovery_day == 19  # days 12-18 follow it
+
+
+def test_no_recovery_while_below_20() -> None:
+    values = {0: FINE, **constant(range(1, 11), 10)}
+    assert grade_plt(values, evaluation_day=10).recovery_day is None
+
+
+def test_never_below_20_recovers_on_day_0() -> None:
+    assert grade_plt(early_course({5: 30})).recovery_day == 0
+
+
+# ---- explanations ----
+
+
+def test_early_explanation() -> None:
+    low = constant(range(3, 19), 40) | constant(range(5, 14), 10)
+    early = grade_plt(early_course(low)).early
+    assert early.explanation() == (
+        "early T-ICAHT grade 3 (final) because platelets <20 x10^9/L on 9 days, "
+        "<50 on 16 days (cumulative)"
+    )
+
+
+def test_explanations_without_values() -> None:
+    result = grade_plt([])
+    assert result.early.explanation().startswith("early T-ICAHT not graded")
+    assert result.late.explanation() == (
+        "late T-ICAHT not graded: no platelet value in the late window"
+    )
+
+
+# ---- worked examples of docs/clinical/t-icaht.md ----
+
+
+def test_worked_example_early_grade_0() -> None:
+    early = grade_plt(early_course(constant(range(8, 11), 60))).early
+    assert (early.grade, early.days_below_50) == (0, 0)
+
+
+def test_worked_example_early_grade_1() -> None:
+    early = grade_plt(early_course(constant(range(6, 11), 40))).early
+    assert (early.grade, early.below_50_days) == (1, (6, 7, 8, 9, 10))
+
+
+def test_worked_example_early_grade_2() -> None:
+    low = constant(range(5, 10), 35) | {10: 80, 11: 80, 12: 30, 13: 30}
+    early = grade_plt(early_course(low)).early
+    assert (early.grade, early.days_below_50, early.below_50_days) == (2, 9, tuple(range(5, 14)))
+
+
+def test_worked_example_early_grade_3() -> None:
+    low = constant(range(4, 7), 45) | constant(range(7, 12), 15) | constant(range(12, 16), 40)
+    early = grade_plt(early_course(low)).early
+    assert (early.grade, early.days_below_50, early.days_below_20) == (3, 12, 5)
+
+
+def test_worked_example_early_grade_4() -> None:
+    low = constant(range(3, 19), 10) | constant(range(19, 23), 30)
+    early = grade_plt(early_course(low)).early
+    assert (early.grade, early.days_below_50, early.days_below_20) == (4, 20, 16)
+
+
+def test_worked_example_late_grade_0() -> None:
+    late = grade_plt(late_course({45: 90})).late
+    assert (late.grade, late.transient) == (0, True)
+
+
+def test_worked_example_late_grade_1() -> None:
+    late = grade_plt(late_course({45: 85, 52: 90})).late
+    assert (late.grade, late.confirmed, late.nadir, late.nadir_day) == (1, True, 85, 45)
+
+
+def test_worked_example_late_grade_2() -> None:
+    late = grade_plt(late_course({38: 45, 45: 70})).late
+    assert (late.grade, late.confirmed, late.nadir) == (2, True, 45)
+
+
+def test_worked_example_late_grade_3() -> None:
+    late = grade_plt(late_course({38: 15, 45: 30})).late
+    # day 39 = 17.1, day 40 = 19.3 (interpolated towards 30), day 41 = 21.4
+    assert (late.grade, late.below_20_days) == (3, (38, 39, 40))
+
+
+def test_worked_example_late_grade_4() -> None:
+    late = grade_plt(late_course({38: 12, 45: 12, 52: 12})).late
+    # days 38-52 < 20 (weekly values, interpolated between); day 37 = 31.7, day 53 = 31.7
+    assert (late.grade, late.days_below_20, late.below_20_days) == (4, 15, tuple(range(38, 53)))
