@@ -9,8 +9,15 @@ from collections.abc import Iterable, Mapping
 import pytest
 from engine_helpers import DAY0, constant, lab, on, series
 
-from icaht import GradingOptions, ThrombocytopeniaResult, grade_thrombocytopenia
-from icaht.record import Analyte, LabValue, Transfusion
+from icaht import GradingOptions, ThrombocytopeniaResult, assess, grade_thrombocytopenia
+from icaht.record import (
+    Analyte,
+    CarTInfusion,
+    LabValue,
+    PatientRecord,
+    TherapyTimeline,
+    Transfusion,
+)
 
 FINE = 150.0  # x10^9/L, above every T-ICAHT threshold
 WEEKLY_LATE = (*range(31, 101, 7), 100)  # days 31, 38, ..., 94 and 100: gaps of 6 days
@@ -294,9 +301,7 @@ def test_no_flag_without_a_count_within_a_day_after_the_transfusion() -> None:
 
 def test_other_products_are_not_platelet_transfusions() -> None:
     values = early_course({5: 10})
-    result = grade_thrombocytopenia(
-        series(values), DAY0, transfusions=(Transfusion(on(5), "rbc"),)
-    )
+    result = grade_thrombocytopenia(series(values), DAY0, transfusions=(Transfusion(on(5), "rbc"),))
     assert not result.post_transfusion_values_used
 
 
@@ -401,3 +406,53 @@ def test_worked_example_late_grade_4() -> None:
     late = grade_plt(late_course({38: 12, 45: 12, 52: 12})).late
     # days 38-52 < 20 (weekly values, interpolated between); day 37 = 31.7, day 53 = 31.7
     assert (late.grade, late.days_below_20, late.below_20_days) == (4, 15, tuple(range(38, 53)))
+
+
+# ---- assess() ----
+
+
+def _record(labs: tuple[LabValue, ...], **timeline: object) -> PatientRecord:
+    return PatientRecord(
+        "p",
+        labs,
+        TherapyTimeline(infusions=(CarTInfusion(day0=DAY0),), **timeline),  # type: ignore[arg-type]
+    )
+
+
+def test_assess_grades_platelets_on_the_neutropenia_dates() -> None:
+    labs = (
+        *(lab(d, 2000) for d in range(31)),
+        *(plt(d, FINE) for d in range(31) if not 5 <= d <= 11),
+        *(plt(d, 10) for d in range(5, 12)),
+        plt(-2, 10),  # before day 0: never counted
+        plt(27, 5),  # after the evaluation date: not known yet (C5)
+    )
+    record = _record(
+        labs,
+        next_therapy_day=on(25),
+        transfusions=(Transfusion(on(11), "platelets"), Transfusion(on(11), "rbc")),
+    )
+    result = assess(record, evaluation_date=on(26))
+    assert result.neutropenia is not None and result.thrombocytopenia is not None
+    early = result.thrombocytopenia.early
+    assert (early.grade, early.days_below_20, early.status, early.window_end_day) == (
+        3,
+        7,
+        "censored",
+        result.neutropenia.early.window_end_day,
+    )
+    assert result.thrombocytopenia.censor_day == result.neutropenia.censor_day == 25
+    assert result.thrombocytopenia.post_transfusion_values_used
+    assert result.thrombocytopenia.recovery_day == 19  # transfusion on day 11 + 7 days
+
+
+def test_assess_without_platelets_gives_an_ungraded_result() -> None:
+    result = assess(_record(tuple(lab(d, 2000) for d in range(5))), evaluation_date=on(4))
+    assert result.thrombocytopenia is not None
+    assert result.thrombocytopenia.early.grade is None
+    assert "no usable platelet value" in (result.thrombocytopenia.early.reason or "")
+
+
+def test_assess_without_day0_grades_neither() -> None:
+    result = assess(PatientRecord("p", (plt(3, 10),)))
+    assert result.neutropenia is None and result.thrombocytopenia is None
