@@ -61,7 +61,9 @@ LATE_LIMITS = (BELOW_20, BELOW_50, BELOW_100)  # ascending: bands 3 (< 20), 2 (<
 # counted (the bridging of §2.4, A4).
 NONSTABLE_RECOVERY_MAX_DAYS = 2
 # §18 platelet recovery: first of 3 consecutive days >= 20 x10^9/L with no platelet
-# transfusion in the 7 days before.
+# transfusion in the 7 days before. "7 days" read as CIBMTR's worked example does (forms
+# manual, "initial platelet recovery": last transfusion on day 0, recovery reported on day 7):
+# 7 transfusion-free days ending on the recovery day, i.e. none on days d-6..d.
 RECOVERY_PLATELETS = 20.0
 RECOVERY_RUN_DAYS = 3
 RECOVERY_TRANSFUSION_FREE_DAYS = 7
@@ -373,10 +375,11 @@ def _nadir(values: tuple[LateValue, ...]) -> LateValue:
 
 
 def _recovery_day(grid: DayGrid, transfused: tuple[int, ...]) -> int | None:
-    """§18: the first of 3 consecutive days >= 20 x10^9/L (measured or grid) with no platelet
-    transfusion on the 7 days before it, searched after the first day < 20 (the recovery
-    follows the thrombocytopenia, as CIBMTR's platelet engraftment follows the nadir); from
-    day 0 when no day is < 20. Unknown and `<x` days are never >= 20."""
+    """§18: the first of 3 consecutive days >= 20 x10^9/L (measured or grid) after 7 days
+    without a platelet transfusion (days d-6..d), searched after the first day < 20 (the
+    recovery follows the thrombocytopenia, as CIBMTR's platelet recovery does); from day 0 when
+    no day is < 20 (CIBMTR: "not applicable"; day 0 keeps such courses recovered in a
+    cumulative-incidence plot). Unknown and `<x` days are never >= 20."""
     values, kinds = grid.values, grid.kinds
     high = [
         v is not None and v >= RECOVERY_PLATELETS and kind in NUMERIC_KINDS
@@ -387,7 +390,7 @@ def _recovery_day(grid: DayGrid, transfused: tuple[int, ...]) -> int | None:
     for day in range(start, len(values) - RECOVERY_RUN_DAYS + 1):
         if not all(high[day : day + RECOVERY_RUN_DAYS]):
             continue
-        if any(day - RECOVERY_TRANSFUSION_FREE_DAYS <= t < day for t in transfused):
+        if any(day - RECOVERY_TRANSFUSION_FREE_DAYS < t <= day for t in transfused):
             continue
         return day
     return None

@@ -315,10 +315,20 @@ def test_recovery_is_first_of_3_days_at_20_or_more_after_the_nadir() -> None:
 
 def test_recovery_needs_no_platelet_transfusion_in_the_7_days_before() -> None:
     values = early_course(constant(range(5, 12), 10))
+    # CIBMTR's worked example: 7 transfusion-free days ending on the recovery day (d-6..d)
     assert grade_plt(values).recovery_day == 12
-    assert grade_plt(values, transfused=[4]).recovery_day == 12  # 8 days before day 12
-    assert grade_plt(values, transfused=[5]).recovery_day == 13  # 7 days before day 12
-    assert grade_plt(values, transfused=[11]).recovery_day == 19  # days 12-18 follow it
+    assert grade_plt(values, transfused=[5]).recovery_day == 12  # days 6-12 free
+    assert grade_plt(values, transfused=[6]).recovery_day == 13
+    assert grade_plt(values, transfused=[11]).recovery_day == 18  # days 12-17 follow it
+    assert grade_plt(values, transfused=[12]).recovery_day == 19  # on the day itself
+
+
+def test_recovery_as_in_the_cibmtr_worked_example() -> None:
+    # CIBMTR forms manual, initial platelet recovery, example 2 (x10^9/L): last platelet
+    # transfusion on day 0; days 6 (23) and 7 (25) start runs of 3 values >= 20; day 7 reported
+    counts = [10, 30, 25, 10, 15, 19, 23, 25, 40, 50, 56, 65, 72]
+    result = grade_plt(dict(enumerate(counts)), transfused=[0], evaluation_day=12)
+    assert result.recovery_day == 7
 
 
 def test_no_recovery_while_below_20() -> None:
@@ -444,7 +454,7 @@ def test_assess_grades_platelets_on_the_neutropenia_dates() -> None:
     )
     assert result.thrombocytopenia.censor_day == result.neutropenia.censor_day == 25
     assert result.thrombocytopenia.post_transfusion_values_used
-    assert result.thrombocytopenia.recovery_day == 19  # transfusion on day 11 + 7 days
+    assert result.thrombocytopenia.recovery_day == 18  # transfusion on day 11 + 7 days
 
 
 def test_assess_without_platelets_gives_an_ungraded_result() -> None:
