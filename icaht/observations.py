@@ -58,7 +58,8 @@ def _unpack(
 ) -> tuple[date | datetime, float, Bound | None, bool]:
     if isinstance(item, LabValue):
         if item.analyte is not analyte:
-            raise ValueError(f"expected an {_label(analyte)} value, got {item.analyte.value}")
+            wanted = "an ANC" if analyte is Analyte.ANC else f"a {analyte.value}"
+            raise ValueError(f"expected {wanted} value, got {item.analyte.value}")
         bound = None
         if item.comparator == "<":  # §1.1: "<x" = strictly below x
             bound = Bound(item.value, inclusive=False)

@@ -279,7 +279,7 @@ def test_late_less_than_value_ranks_below_the_number() -> None:
 
 
 def test_an_anc_value_is_refused() -> None:
-    with pytest.raises(ValueError, match="expected an platelets value"):
+    with pytest.raises(ValueError, match="expected a platelets value, got anc"):
         grade_plt([lab(3, 400)])
 
 
@@ -303,6 +303,14 @@ def test_other_products_are_not_platelet_transfusions() -> None:
     values = early_course({5: 10})
     result = grade_thrombocytopenia(series(values), DAY0, transfusions=(Transfusion(on(5), "rbc"),))
     assert not result.post_transfusion_values_used
+
+
+def test_preliminary_values_only_in_real_time_grading() -> None:
+    values = [plt(d, FINE) for d in range(10)] + [plt(10, 10, preliminary=True)]
+    real_time = grade_plt(values, evaluation_day=10)
+    assert (real_time.preliminary_values_used, real_time.early.days_below_20) == (True, 1)
+    retrospective = grade_plt(values)
+    assert (retrospective.preliminary_values_used, retrospective.early.days_below_20) == (False, 0)
 
 
 # ---- platelet recovery ----
