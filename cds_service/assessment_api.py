@@ -3,8 +3,9 @@
 The SMART app reads the patient's data with the EHR's access token and posts it here; this
 module validates the body (cds_service/schemas/assessment-request.json, 400 naming the field),
 runs the same evaluation as the hooks (cds_service/evaluation.py) and shapes the answer
-(assessment-response.json): grades with their texts, the day series the engine used, the
-neutropenic episodes, scores, alerts and what was left out. Nothing is stored; the log gets
+(assessment-response.json): grades with their texts (N-ICAHT and T-ICAHT), the day series the
+engine used, the neutropenic episodes, the platelet bands < 50 and < 20 x10^9/L, scores, alerts
+and what was left out. Nothing is stored; the log gets
 counts only. Authentication (the SMART launch's id_token), the per-client rate limit and the
 resource cap: docs/decisions/0009 (2026-12-05, issue 13 finding 8); the route checks the token and
 the rate before this module reads the body.
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Request
 
-from cds_service.cards import CTCAE_UNITS, source_of
+from cds_service.cards import CTCAE_UNITS, source_of, t_icaht_text
 from cds_service.config import Settings
 from cds_service.errors import RequestValidationError
 from cds_service.evaluation import Evaluation, evaluate
@@ -52,11 +53,17 @@ MAX_RESOURCES = 20_000
 # (JSON strings cannot hold the quoted key unescaped). The exact count follows the parse.
 _MAX_RESOURCE_KEYS = 4 * MAX_RESOURCES
 NO_INFUSION = "no CAR-T infusion on record: day 0 unknown, no ICAHT grade"
+# T-ICAHT bands of the platelet chart (clinical-rules §18, Rejeski et al., Blood 2025): the
+# strict thresholds < 50 and < 20 x10^9/L the early grade counts days beneath
+PLATELETS_MODERATE = 50
+PLATELETS_SEVERE = 20
 THRESHOLDS = {
     "ancSevere": SEVERE_ANC,
     "ancProfound": PROFOUND_ANC,
     "earlyEndDay": EARLY_WINDOW_END,
     "lateEndDay": GradingOptions().late_window_end,
+    "plateletModerate": PLATELETS_MODERATE,
+    "plateletSevere": PLATELETS_SEVERE,
 }
 # "Patient/123", "https://ehr.example/fhir/Patient/123" or ".../Patient/123/_history/2"
 
@@ -213,6 +220,8 @@ def assessment_response(
             for e in series.episodes
         ],
         "series": _series(series),
+        "tIcaht": _t_icaht(assessment),
+        "plateletBands": _platelet_bands(assessment, series),
         "hematotox": _hematotox(assessment),
         "easix": _easix(assessment),
         "ctcae": _ctcae(assessment),
@@ -274,6 +283,8 @@ def _no_infusion(
         "phenotype": None,
         "episodes": [],
         "series": _series(EMPTY),
+        "tIcaht": None,
+        "plateletBands": [],
         "hematotox": None,
         "easix": None,
         "ctcae": [],
@@ -306,6 +317,83 @@ def _late(assessment: Assessment) -> dict[str, Any] | None:
     late = result.late
     confirmed = late.confirmed if late.grade is not None else None
     return {"grade": late.grade, "confirmed": confirmed, "text": late.explanation()}
+
+
+def _t_icaht(assessment: Assessment) -> dict[str, Any] | None:
+    """T-ICAHT (issue 19, clinical-rules §18) with its evidence; `text` is the status card's
+    line, so the app and the card say the same."""
+    result = assessment.thrombocytopenia
+    if result is None:
+        return None
+    early, late = result.early, result.late
+    graded = early.grade is not None
+    return {
+        "early": {
+            "grade": early.grade,
+            "status": early.status,
+            "lowerBound": early.lower_bound,
+            "daysBelow50": early.days_below_50 if graded else None,
+            "daysBelow20": early.days_below_20 if graded else None,
+        },
+        "late": {
+            "grade": late.grade,
+            "confirmed": late.confirmed if late.grade is not None else None,
+            "status": late.status,
+            "nadir": late.nadir,
+            "nadirDay": late.nadir_day,
+            "daysBelow20": late.days_below_20 if late.grade is not None else None,
+        },
+        "recoveryDay": result.recovery_day,
+        "postTransfusionValuesUsed": result.post_transfusion_values_used,
+        "text": t_icaht_text(result),
+    }
+
+
+def _platelet_bands(assessment: Assessment, series: ChartSeries) -> list[dict[str, Any]]:
+    """Runs of days with platelets < 50 and < 20 x10^9/L for the chart's shading, as `episodes`
+    for the ANC. Early window: the days the early T-ICAHT grade counted (the engine's evidence,
+    `below_50_days` / `below_20_days`, filled days included). Late window (after the early
+    window, to day +100): the contract gives no day list of the late grade (its evidence is the
+    nadir, its confirmation and a count of days < 20), so the charted daily lowest platelet
+    counts beneath each threshold are shaded, the days a reader sees below the line."""
+    result = assessment.thrombocytopenia
+    if result is None:
+        return []
+    early = result.early
+    early_end = early.window_end_day if early.window_end_day is not None else EARLY_WINDOW_END
+    bands = []
+    for threshold, days in (
+        (PLATELETS_MODERATE, early.below_50_days),
+        (PLATELETS_SEVERE, early.below_20_days),
+    ):
+        bands += _bands(threshold, "early", days)
+    for threshold in (PLATELETS_MODERATE, PLATELETS_SEVERE):
+        days = tuple(p.day for p in series.platelets if p.day > early_end and _below(p, threshold))
+        bands += _bands(threshold, "late", days)
+    return bands
+
+
+def _below(point: DayPoint, threshold: int) -> bool:
+    """Strictly below (§18); a '<20' result is below 20 (C6)."""
+    return point.value < threshold or (point.comparator == "<" and point.value <= threshold)
+
+
+def _bands(threshold: int, window: str, days: tuple[int, ...]) -> list[dict[str, Any]]:
+    return [
+        {"threshold": threshold, "window": window, "startDay": first, "endDay": last}
+        for first, last in _runs(sorted(set(days)))
+    ]
+
+
+def _runs(days: list[int]) -> list[tuple[int, int]]:
+    """Consecutive days as (first, last): [3, 4, 5, 9] -> [(3, 5), (9, 9)]."""
+    runs: list[tuple[int, int]] = []
+    for day in days:
+        if runs and day == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
 
 
 def _phenotype(assessment: Assessment) -> dict[str, Any] | None:

@@ -27,6 +27,7 @@ from icaht import RULES_VERSION, Assessment
 from icaht.daygrid import FILLED, INTERPOLATED
 from icaht.rules import RULES_BY_ID, Alert
 from icaht.rules.catalogue import first_citation
+from icaht.thrombocytopenia import TEarlyResult, ThrombocytopeniaResult, TLateResult
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "cards_templates"
 CARD_NAMESPACE = uuid.UUID("6f2b8c0e-4a51-4d1e-9a3c-1c2d3e4f5a6b")  # uuid5 namespace of cards
@@ -45,6 +46,7 @@ CTCAE_UNITS = {  # canonical units of the engine (icaht/record.py)
 RULES_VERSION_KEY = "org.icaht.rules-version"
 RULE_KEY = "org.icaht.rule"
 SMART_LINK_LABEL = "ICAHT chart (SMART app)"
+SUMMARY_MAX = 139  # CDS Hooks card summary: "<140 characters"
 
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}  # CDS Hooks 2.0 @88, most urgent first
@@ -106,6 +108,8 @@ def status_card(inputs: CardInputs) -> dict[str, Any]:
     assessment = inputs.assessment
     values = _status_values(inputs)
     summary, detail = render("icaht_status.md.j2", **values)
+    if len(summary) > SUMMARY_MAX and values["t_summary"]:  # T-ICAHT only when it fits
+        summary, detail = render("icaht_status.md.j2", **(values | {"t_summary": ""}))
     facts = machine_assessment(assessment, inputs.today)
     card: dict[str, Any] = {
         "summary": summary,
@@ -183,7 +187,7 @@ def _status_note(assessment: Assessment) -> str:
     early = result.early
     if early.status == "provisional" or early.lower_bound:
         bound = ", a lower bound" if early.lower_bound else ""
-        return f"The early ICAHT grade ({early.grade}) is {early.status}{bound}."
+        return f"The early N-ICAHT grade ({early.grade}) is {early.status}{bound}."
     return ""
 
 
@@ -212,6 +216,12 @@ def machine_assessment(assessment: Assessment, today: date) -> dict[str, Any]:
         facts["late_grade"] = result.late.grade
         facts["late_confirmed"] = result.late.confirmed if result.late.grade else None
         facts["phenotype"] = result.phenotype
+    platelets = assessment.thrombocytopenia
+    if platelets is not None:  # issue 19: T-ICAHT beside the N-ICAHT keys above
+        facts["t_early_grade"] = platelets.early.grade
+        facts["t_early_status"] = platelets.early.status
+        facts["t_late_grade"] = platelets.late.grade
+        facts["t_late_confirmed"] = platelets.late.confirmed if platelets.late.grade else None
     if assessment.hematotox is not None:
         facts["hematotox_score"] = assessment.hematotox.score
         facts["hematotox_risk"] = assessment.hematotox.risk
@@ -241,6 +251,8 @@ def _status_values(inputs: CardInputs) -> dict[str, Any]:
             "rests_on": _rests_on(early),
         },
         "late": _late_values(result),
+        "t_icaht": t_icaht_text(assessment.thrombocytopenia),
+        "t_summary": t_icaht_summary(assessment.thrombocytopenia),
         "censored": _censoring_text(assessment),
         "preliminary": _preliminary_text(result),
         "phenotype": _phenotype_text(result),
@@ -382,6 +394,86 @@ def _late_reason(late: Any) -> str:
         f"Grade {grade} because the two lowest ANC after day 30 were {_anc(nadir)} "
         f"(day {nadir.day}) and {_anc(second)} (day {second.day})."
     )
+
+
+def t_icaht_summary(result: ThrombocytopeniaResult | None) -> str:
+    """'T-ICAHT early 3, late 2' for the card summary (added only when the summary fits)."""
+    if result is None or (result.early.grade is None and result.late.grade is None):
+        return ""
+    early, late = result.early, result.late
+    parts = []
+    if early.grade is not None:
+        parts.append(f"early {early.grade}{'+' if early.lower_bound else ''}")
+    if late.grade is not None:
+        parts.append(f"late {late.grade}")
+    return "T-ICAHT " + ", ".join(parts)
+
+
+def t_icaht_text(result: ThrombocytopeniaResult | None) -> str:
+    """The status card's T-ICAHT line (§18, issue 19): early grade with its cumulative days
+    < 50 and < 20 x10^9/L, late grade with its nadir and confirmation, platelet recovery, and
+    whether the grade rests on counts measured right after a platelet transfusion ([PROPOSED]:
+    the card says so). Built from the result's fields, in the card's own wording."""
+    if result is None:
+        return ""
+    parts = [_t_early_text(result.early), _t_late_text(result.late)]
+    recovery = _t_recovery_text(result)
+    if recovery:
+        parts.append(recovery)
+    text = "; ".join(parts) + "."
+    if result.post_transfusion_values_used:
+        text += (
+            " The T-ICAHT grade rests on counts measured within 24 h after a platelet transfusion "
+            "(counted as measured)."
+        )
+    return text
+
+
+def _times(days: int) -> str:
+    return f"{days} day" if days == 1 else f"{days} days"
+
+
+def _t_early_text(early: TEarlyResult) -> str:
+    if early.grade is None:
+        return f"early not graded ({early.reason or 'no platelet count in days 0-30'})"
+    window = f"days 0-{early.window_end_day}" if early.window_end_day is not None else "days 0-30"
+    text = (
+        f"early {_grade_text(early.grade, early.status, early.lower_bound)}: platelets "
+        f"< 50 x10^9/L on {_times(early.days_below_50)}, < 20 x10^9/L on "
+        f"{_times(early.days_below_20)} (cumulative, {window})"
+    )
+    if early.lower_bound:
+        text += ", a lower bound (days without a count)"
+    return text
+
+
+def _t_late_text(late: TLateResult) -> str:
+    if late.grade is None:
+        return f"late not graded ({late.reason or 'no platelet count after day 30 yet'})"
+    text = f"late {_grade_text(late.grade, late.status, False)}"
+    if late.nadir is None or late.nadir_day is None:
+        return text
+    nadir = f"{_with_unit(late.nadir, 'x10^9/L')} on day {late.nadir_day}"
+    if late.grade == 0:
+        return f"{text}: lowest platelets after day 30 {nadir}"
+    text += (
+        f", confirmed: lowest {nadir}" if late.confirmed else f", unconfirmed: one count, {nadir}"
+    )
+    if late.days_below_20:
+        text += f", < 20 x10^9/L on {_times(late.days_below_20)}"
+    if not late.confirmed:
+        text += ", repeat the platelet count to confirm"
+    return text
+
+
+def _t_recovery_text(result: ThrombocytopeniaResult) -> str:
+    """§18: first of 3 consecutive days >= 20 x10^9/L with no platelet transfusion in the 7
+    days before. Named when reached; 'not yet' only after a count < 20 x10^9/L."""
+    if result.recovery_day is not None:
+        return f"platelet recovery (>= 20 x10^9/L without transfusion) on day {result.recovery_day}"
+    if result.early.days_below_20 or result.late.days_below_20:
+        return "no platelet recovery yet (3 days >= 20 x10^9/L without transfusion)"
+    return ""
 
 
 def _phenotype_text(result: Any) -> dict[str, Any] | None:

@@ -147,6 +147,56 @@ def grade_data(inp: RuleInput) -> list[DataUsed]:
     ]
 
 
+def _t_grade(grade: int, status: str, lower_bound: bool = False) -> str:
+    return f"{grade}{'+' if lower_bound else ''} ({status})"
+
+
+def t_icaht_phrase(inp: RuleInput) -> str | None:
+    """'T-ICAHT early grade 3 (final), late grade 2 (provisional, unconfirmed)' of the course
+    (clinical-rules §18, issue 19), for the platelet rules' rationale (M14, M15, M19); None when
+    the platelets have no T-ICAHT grade. Built from the result's fields (one short clause; the
+    status card carries the evidence)."""
+    result = inp.assessment.thrombocytopenia
+    if result is None:
+        return None
+    early, late = result.early, result.late
+    parts = []
+    if early.grade is not None:
+        parts.append(f"early grade {_t_grade(early.grade, early.status, early.lower_bound)}")
+    if late.grade is not None:
+        unconfirmed = not late.confirmed and late.grade > 0
+        confirmation = ", unconfirmed" if unconfirmed else ""
+        parts.append(f"late grade {late.grade} ({late.status}{confirmation})")
+    return "T-ICAHT " + ", ".join(parts) if parts else None
+
+
+def with_t_icaht(inp: RuleInput, rationale: str) -> str:
+    """The rationale with the course's T-ICAHT grade appended when it has one:
+    'Platelets 8 x10^9/L on day 40 <= 10 x10^9/L; T-ICAHT early grade 4 (final).'"""
+    phrase = t_icaht_phrase(inp)
+    if phrase is None:
+        return rationale
+    return f"{rationale.rstrip().removesuffix('.')}; {phrase}."
+
+
+def t_icaht_data(inp: RuleInput) -> list[DataUsed]:
+    """The T-ICAHT grades a platelet rule cites, as of the evaluation date (not in the concern
+    key: the same counts on another day keep the key, docs/decisions/0007)."""
+    result = inp.assessment.thrombocytopenia
+    if result is None:
+        return []
+    early, late = result.early, result.late
+    data = []
+    if early.grade is not None:
+        value = _t_grade(early.grade, early.status, early.lower_bound)
+        data.append(DataUsed("early T-ICAHT grade", value, as_of_evaluation=True))
+    if late.grade is not None:
+        unconfirmed = not late.confirmed and late.grade > 0
+        value = _t_grade(late.grade, late.status) + (", unconfirmed" if unconfirmed else "")
+        data.append(DataUsed("late T-ICAHT grade", value, as_of_evaluation=True))
+    return data
+
+
 def severe_icaht_now(inp: RuleInput) -> tuple[str, LabValue] | None:
     """ICAHT grade >= 3 (early or late) with the current ANC still <= 500/uL."""
     early, late = early_grade(inp) or 0, late_grade(inp) or 0

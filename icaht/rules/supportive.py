@@ -22,6 +22,8 @@ from icaht.rules.base import (
     monitored,
     severe_anc_now,
     severe_icaht_now,
+    t_icaht_data,
+    with_t_icaht,
 )
 from icaht.rules.facts import (
     LabTest,
@@ -423,12 +425,18 @@ def m19_cytopenia_workup(inp: RuleInput) -> Alert | None:
     drug = active_period(inp.record.timeline.myelosuppressive_drug_periods, inp.evaluation_date)
     drug_text = "; a myelosuppressive drug is active" if drug else ""
     days = max(span_days(run) for _, run in found)
+    # the platelet lineage is among the persisting cytopenias: its T-ICAHT grade (§18) says
+    # how severe and how long beyond the single run
+    platelets = any(run and run[0].analyte is Analyte.PLATELETS for _, run in found)
+    rationale = _run_text(inp, found) + drug_text + "."
+    if platelets:
+        rationale = with_t_icaht(inp, rationale)
     return make_alert(
         inp,
         "M19",
         summary=f"Cytopenia persisting {days} days ({', '.join(lab for lab, _ in found)}): "
         "consider a work-up",
-        rationale=_run_text(inp, found) + drug_text + ".",
+        rationale=rationale,
         recommendation=(
             "Consider a work-up of the causes: myelosuppressive drugs (e.g. co-trimoxazole, "
             "valganciclovir, beta-lactams); B12 and folate; infections incl. viral PCR (CMV, EBV, "
@@ -440,7 +448,8 @@ def m19_cytopenia_workup(inp: RuleInput) -> Alert | None:
             [DataUsed("myelosuppressive drug", "active", drug.start, drug.source_id)]
             if drug
             else []
-        ),
+        )
+        + (t_icaht_data(inp) if platelets else []),
     )
 
 

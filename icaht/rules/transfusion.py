@@ -15,7 +15,14 @@ from icaht.clinical_status import (
     temperature_known,
 )
 from icaht.record import Analyte, Transfusion
-from icaht.rules.base import infection_phrase, make_alert, missing_current, monitored
+from icaht.rules.base import (
+    infection_phrase,
+    make_alert,
+    missing_current,
+    monitored,
+    t_icaht_data,
+    with_t_icaht,
+)
 from icaht.rules.facts import (
     above,
     at_or_below,
@@ -328,13 +335,13 @@ def m14_platelet_threshold(inp: RuleInput) -> Alert | None:
         "M14",
         summary=f"Platelets {platelets.value:g} x10^9/L: platelet transfusion threshold reached "
         f"(<= {threshold:g}{' with ' + _short(risks.found) if why else ''})",
-        rationale=f"{describe(inp, platelets)} <= {threshold:g} x10^9/L{why}.",
+        rationale=with_t_icaht(inp, f"{describe(inp, platelets)} <= {threshold:g} x10^9/L{why}."),
         recommendation=(
             "Consider a prophylactic platelet transfusion: the threshold is <= 10 x10^9/L, or "
             "<= 20 x10^9/L with fever, active bleeding or active infection"
             + ("; irradiated products (M01)." if irradiate else ".")
         ),
-        data=[used(platelets), *(risks.data if why else [])],
+        data=[used(platelets), *(risks.data if why else []), *t_icaht_data(inp)],
         suggestions=[
             Suggestion(
                 "Order 1 unit of platelets" + (" (irradiated)" if irradiate else ""),
@@ -440,15 +447,18 @@ def m15_tpo_ra(inp: RuleInput) -> Alert | None:
         inp,
         "M15",
         summary=f"{units} platelet units in 7 days after day +30: consider a TPO receptor agonist",
-        rationale=f"Day {study_day(inp)}; {units} platelet units on days {days}; "
-        "no TPO-RA on record.",
+        rationale=with_t_icaht(
+            inp,
+            f"Day {study_day(inp)}; {units} platelet units on days {days}; no TPO-RA on record.",
+        ),
         recommendation=(
             "Consider eltrombopag 75 mg daily (titrate to 150 mg; not with dairy products) or "
             "romiplostim (10 µg/kg weekly) after excluding other causes (consumption, bleeding, "
             "relapse); consider stopping when platelets recover or after 4-6 weeks without "
             "response."
         ),
-        data=[DataUsed("platelet units", str(t.units), t.day, t.source_id) for t in recent],
+        data=[DataUsed("platelet units", str(t.units), t.day, t.source_id) for t in recent]
+        + t_icaht_data(inp),
     )
 
 

@@ -280,6 +280,29 @@ def _pixel(page: Page, series: str, day: float, height_share: float) -> list[int
     return pixel
 
 
+def _platelets_shaded(page: Page, day: float) -> bool:
+    """Whether the platelet chart is shaded at a day: any of nine points down the plot is reddish
+    (the curve may cross some of them); points within 3 px of the red 50 and 20 x10^9/L lines
+    are not sampled."""
+    pixels: list[list[int]] = page.eval_on_selector(
+        "figure[data-series='platelets']",
+        """(figure, day) => {
+            const u = figure.plot;
+            const x = Math.round(u.valToPos(day, "x", true));
+            const lines = [50, 20].map((v) => u.valToPos(v, "y", true));
+            const out = [];
+            for (let i = 1; i < 10; i++) {
+                const y = Math.round(u.bbox.top + u.bbox.height * i / 10);
+                if (lines.some((l) => Math.abs(l - y) <= 3 * devicePixelRatio)) continue;
+                out.push(Array.from(u.ctx.getImageData(x, y, 1, 1).data));
+            }
+            return out;
+        }""",
+        day,
+    )
+    return any(_reddish(p) for p in pixels)
+
+
 def _reddish(rgba: list[int]) -> bool:
     red, _, blue, alpha = rgba
     return alpha > 0 and red > blue + 40
@@ -349,6 +372,131 @@ def test_ehr_launch_draws_the_course(
     assert page.locator("#left-out li").count() == max(1, len(assessment["leftOut"]))
     assert "fhir-401" not in ehr.events
     _screenshot(page, f"smart-app-{course}.png")
+
+
+def _t_icaht_patient(
+    service: ServedApp, server: LocalFhirServer, cohort: list[SyntheticPatient]
+) -> tuple[SyntheticPatient, dict[str, Any]]:
+    """The first patient whose patient-view card grades early T-ICAHT >= 2 (days < 50 x10^9/L
+    to shade), with the card's facts (issue 19)."""
+    for patient in cohort[:40]:
+        for card in _patient_view_cards(service, server, patient.patient_id):
+            facts: dict[str, Any] = card["extension"].get(ASSESSMENT_KEY, {})
+            if "t_early_grade" in facts and facts["t_early_grade"] >= 2:
+                return patient, facts
+    raise AssertionError("no patient of the test cohort has early T-ICAHT >= 2")
+
+
+def test_t_icaht_tiles_and_platelet_shading_follow_the_card(
+    page: Page,
+    service: ServedApp,
+    ehr: SmartTestEhr,
+    seeded_fhir_server: LocalFhirServer,
+    synthetic_cohort: list[SyntheticPatient],
+) -> None:
+    """Issue 19: the header tiles show the T-ICAHT grades the status card names, and the platelet
+    chart shades the days < 50 and < 20 x10^9/L as the ANC chart shades its episodes."""
+    patient, facts = _t_icaht_patient(service, seeded_fhir_server, synthetic_cohort)
+    assessment = _launch(page, service, ehr, ehr.register_launch(patient.patient_id))
+
+    t_icaht = assessment["tIcaht"]
+    assert t_icaht["early"]["grade"] == facts["t_early_grade"]
+    assert t_icaht["late"]["grade"] == facts.get("t_late_grade")
+    tile = page.locator("#t-early-grade")
+    assert tile.get_attribute("data-grade") == str(facts["t_early_grade"])
+    assert tile.get_attribute("data-status") == facts["t_early_status"]
+    assert f"grade {facts['t_early_grade']}" in tile.inner_text()
+    late_tile = page.locator("#t-late-grade")
+    if "t_late_grade" in facts:
+        assert late_tile.get_attribute("data-grade") == str(facts["t_late_grade"])
+    else:
+        assert late_tile.get_attribute("data-grade") is None
+    assert "N-ICAHT" in page.locator("#summary").inner_text()
+    assert page.locator("#t-icaht-text").inner_text() == f"T-ICAHT: {t_icaht['text']}"
+
+    bands = assessment["plateletBands"]
+    shown = json.loads(page.locator("#platelet-bands").get_attribute("data-bands") or "[]")
+    assert shown == [[b["threshold"], b["startDay"], b["endDay"]] for b in bands]
+    early = [b for b in bands if b["window"] == "early" and b["threshold"] == 50]
+    assert sum(b["endDay"] - b["startDay"] + 1 for b in early) == t_icaht["early"]["daysBelow50"]
+    banded = {d for b in bands for d in range(b["startDay"], b["endDay"] + 1)}
+    # inside a band (off the dashed day-0/day-30 markers) shaded; far from every band not
+    inside = next(
+        d for d in sorted(banded) if d not in (0, assessment["thresholds"]["earlyEndDay"])
+    )
+    assert _platelets_shaded(page, inside + 0.3), "the band is not shaded"
+    clear = [d for d in range(1, 100) if not banded & {d - 1, d, d + 1} and d != 30]
+    assert clear, "the course has platelets < 50 x10^9/L on every day"
+    assert not _platelets_shaded(page, clear[0] + 0.3), "shading outside the bands"
+    _screenshot(page, "smart-app-t-icaht.png")
+
+
+HAND_BUILT_T_ICAHT = {  # issue 19: as the API answers it, independent of the engine's grading
+    "early": {
+        "grade": 4,
+        "status": "final",
+        "lowerBound": False,
+        "daysBelow50": 20,
+        "daysBelow20": 15,
+    },
+    "late": {
+        "grade": 3,
+        "confirmed": True,
+        "status": "final",
+        "nadir": 12.0,
+        "nadirDay": 45,
+        "daysBelow20": 5,
+    },
+    "recoveryDay": None,
+    "postTransfusionValuesUsed": False,
+    "text": "early 4 (final): platelets < 50 x10^9/L on 20 days, < 20 x10^9/L on 15 days",
+}
+HAND_BUILT_BANDS = [
+    {"threshold": 50, "window": "early", "startDay": 3, "endDay": 22},
+    {"threshold": 20, "window": "early", "startDay": 6, "endDay": 20},
+    {"threshold": 50, "window": "late", "startDay": 42, "endDay": 48},
+    {"threshold": 20, "window": "late", "startDay": 43, "endDay": 47},
+]
+
+
+def test_the_app_draws_a_t_icaht_answer(
+    page: Page, service: ServedApp, ehr: SmartTestEhr, synthetic_cohort: list[SyntheticPatient]
+) -> None:
+    """The app's side of issue 19 with the service's answer given T-ICAHT by hand (the route
+    adds it): tiles, text, the band list and the shading of the platelet chart."""
+    patient = _course(synthetic_cohort, "quick")
+
+    def with_t_icaht(route: Route) -> None:
+        answer = route.fetch().json()
+        answer["tIcaht"] = HAND_BUILT_T_ICAHT
+        answer["plateletBands"] = HAND_BUILT_BANDS
+        answer["thresholds"] |= {"plateletModerate": 50, "plateletSevere": 20}
+        route.fulfill(json=answer)
+
+    page.route(f"{service.url}/api/v1/assessment", with_t_icaht)
+    page.goto(service.launch_url(iss=ehr.fhir_base, launch=ehr.register_launch(patient.patient_id)))
+    page.wait_for_selector("body[data-state='ready']")
+
+    early, late = page.locator("#t-early-grade"), page.locator("#t-late-grade")
+    assert (early.get_attribute("data-grade"), early.inner_text()) == ("4", "grade 4 (final)")
+    assert (late.get_attribute("data-grade"), late.inner_text()) == ("3", "grade 3 (confirmed)")
+    assert page.locator("#t-icaht-text").inner_text() == f"T-ICAHT: {HAND_BUILT_T_ICAHT['text']}"
+    assert "Early N-ICAHT" in page.locator("#summary").inner_text()
+    bands = page.locator("#platelet-bands")
+    assert json.loads(bands.get_attribute("data-bands") or "[]") == [
+        [50, 3, 22],
+        [20, 6, 20],
+        [50, 42, 48],
+        [20, 43, 47],
+    ]
+    assert "< 20 x10^9/L on days +6 to +20, days +43 to +47" in bands.inner_text()
+    for day in (4.3, 12.3, 45.3):
+        assert _platelets_shaded(page, day), f"day {day} is not shaded"
+    for day in (-3.3, 26.3, 60.3):
+        assert not _platelets_shaded(page, day), f"day {day} is shaded"
+    # the ANC chart keeps its own shading only: no platelet band on it
+    assert not _reddish(_pixel(page, "anc", 45.3, 0.2))
+    _screenshot(page, "smart-app-t-icaht-hand-built.png")
 
 
 def test_side_panel_400px_and_keyboard(

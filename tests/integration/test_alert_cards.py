@@ -283,7 +283,7 @@ def test_status_card_says_the_grade_rests_on_carried_forward_days(app: Flask) ->
     anc = {0: 2000.0, **{d: 300.0 for d in range(1, 24)}}
     platelets = {d: 80.0 for d in range(0, 24)}
     status = status_of(cards_for(app, request("patient-view", prefetch(35, anc, platelets))))
-    assert "Early ICAHT (days 0-30): 4 (final)." in status["detail"]
+    assert "Early N-ICAHT (days 0-30): 4 (final)." in status["detail"]
     assert "The grade rests on days 24-30 carried forward from day 23" in status["detail"]
     assert "/uL" not in status["detail"] and "×10⁹" not in status["detail"]
 

@@ -35,6 +35,8 @@ const VITALS_REFUSED =
 // R4 AppointmentStatus codes of a booking still ahead (as the hooks' `appointments` key)
 const APPOINTMENT_AHEAD = "proposed,pending,booked,arrived,checked-in,waitlist";
 const SHADE = { 500: "rgba(230, 126, 34, 0.22)", 100: "rgba(192, 57, 43, 0.30)" };
+// T-ICAHT (issue 19): the platelet days < 50 and < 20 x10^9/L in the ANC episodes' colours
+const PLATELET_SHADE = { 50: SHADE[500], 20: SHADE[100] };
 
 // ---------------------------------------------------------------------------------- launch
 
@@ -300,6 +302,7 @@ function render(assessment, label) {
     return;
   }
   renderEpisodes(assessment.episodes);
+  renderPlateletBands(assessment.plateletBands || []);
   for (const spec of SERIES) renderChart(spec, assessment);
   renderList("ctcae", assessment.ctcae, (c) => `${c.count}: grade ${c.grade}. ${c.text}`);
   renderAlerts(assessment.alerts);
@@ -333,12 +336,64 @@ function renderSummary(a) {
   } else {
     late.textContent = a.late ? a.late.text : "—";
   }
+  renderTIcaht(a.tIcaht);
   setText("phenotype", a.phenotype ? a.phenotype.text : "—");
   setText(
     "hematotox",
     a.hematotox ? `${a.hematotox.score} (${a.hematotox.risk} risk)` : "not scored",
   );
   setText("easix", a.easix ? a.easix.text : "not scored");
+}
+
+// T-ICAHT tiles (issue 19): as the N-ICAHT ones, from the service's tIcaht object
+function renderTIcaht(t) {
+  const early = document.getElementById("t-early-grade");
+  const late = document.getElementById("t-late-grade");
+  for (const element of [early, late]) {
+    delete element.dataset.grade;
+    delete element.dataset.status;
+  }
+  setText("t-icaht-text", t ? `T-ICAHT: ${t.text}` : "");
+  if (!t) {
+    early.textContent = "—";
+    late.textContent = "—";
+    return;
+  }
+  if (t.early.grade !== null) {
+    const bound = t.early.lowerBound ? " or higher" : "";
+    early.textContent = `grade ${t.early.grade}${bound} (${t.early.status})`;
+    early.dataset.grade = String(t.early.grade);
+    early.dataset.status = t.early.status;
+  } else {
+    early.textContent = `not graded (${t.early.status})`;
+  }
+  if (t.late.grade !== null) {
+    const confirmation = { true: " (confirmed)", false: " (not confirmed)" }[t.late.confirmed] || "";
+    late.textContent = `grade ${t.late.grade}${confirmation}`;
+    late.dataset.grade = String(t.late.grade);
+    late.dataset.status = t.late.status;
+  } else {
+    late.textContent = "not graded";
+  }
+}
+
+function renderPlateletBands(bands) {
+  const runs = (threshold) =>
+    bands
+      .filter((b) => b.threshold === threshold)
+      .map((b) =>
+        b.startDay === b.endDay
+          ? `day ${signed(b.startDay)}`
+          : `days ${signed(b.startDay)} to ${signed(b.endDay)}`,
+      );
+  const parts = [50, 20]
+    .filter((threshold) => runs(threshold).length)
+    .map((threshold) => `< ${threshold} x10^9/L on ${runs(threshold).join(", ")}`);
+  const element = document.getElementById("platelet-bands");
+  element.textContent = parts.length
+    ? `Platelets ${parts.join("; ")}.`
+    : "No platelet count < 50 x10^9/L between day 0 and day +100.";
+  element.dataset.bands = JSON.stringify(bands.map((b) => [b.threshold, b.startDay, b.endDay]));
 }
 
 function renderEpisodes(episodes) {
@@ -535,6 +590,14 @@ function underlay(u, key, assessment) {
       ctx.fillRect(x0, top, x1 - x0, height);
     }
   }
+  if (key === "platelets") {
+    for (const b of assessment.plateletBands || []) {
+      const x0 = u.valToPos(b.startDay - 0.5, "x", true);
+      const x1 = u.valToPos(b.endDay + 0.5, "x", true);
+      ctx.fillStyle = PLATELET_SHADE[b.threshold] || PLATELET_SHADE[50];
+      ctx.fillRect(x0, top, x1 - x0, height);
+    }
+  }
   ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
   ctx.strokeStyle = "#555";
   ctx.lineWidth = devicePixelRatio;
@@ -545,6 +608,13 @@ function underlay(u, key, assessment) {
   if (key === "anc") {
     ctx.strokeStyle = "#c0392b";
     for (const level of [assessment.thresholds.ancSevere, assessment.thresholds.ancProfound]) {
+      const y = u.valToPos(level, "y", true);
+      line(ctx, left, y, left + width, y);
+    }
+  }
+  if (key === "platelets") {
+    ctx.strokeStyle = "#c0392b";
+    for (const level of plateletLevels(assessment, u)) {
       const y = u.valToPos(level, "y", true);
       line(ctx, left, y, left + width, y);
     }
@@ -566,6 +636,18 @@ function overlay(u, key, assessment) {
     u.valToPos(assessment.thresholds.earlyEndDay, "x", true) + 3 * px,
     top + 3 * px,
   );
+  if (key === "platelets") {
+    ctx.fillStyle = "#c0392b";
+    ctx.textBaseline = "bottom";
+    // the lower line's label below it, so that two close lines keep readable labels
+    const levels = plateletLevels(assessment, u);
+    for (const level of levels) {
+      const lowest = level === Math.min(...levels) && levels.length > 1;
+      ctx.textBaseline = lowest ? "top" : "bottom";
+      const y = u.valToPos(level, "y", true) + (lowest ? 2 : -2) * px;
+      ctx.fillText(`${level} x10^9/L`, left + width - 70 * px, y);
+    }
+  }
   if (key === "anc") {
     ctx.fillStyle = "#c0392b";
     ctx.textBaseline = "bottom";
@@ -591,15 +673,21 @@ function overlay(u, key, assessment) {
   ctx.restore();
 }
 
-// The narrow side panel gets the short form: "ICAHT 3 (final) / late 2".
+// The T-ICAHT lines (50 and 20 x10^9/L) that fall inside the platelet chart's scale.
+function plateletLevels(assessment, u) {
+  const { plateletModerate, plateletSevere } = assessment.thresholds;
+  return [plateletModerate, plateletSevere].filter((v) => v !== undefined && v <= u.scales.y.max);
+}
+
+// The narrow side panel gets the short form: "N-ICAHT 3 (final) / late 2".
 function gradeCaption(a, short) {
   const graded = a.early && a.early.grade !== null;
   const grade = graded
     ? `${a.early.grade}${a.early.lowerBound ? "+" : ""} (${a.early.status})`
     : "not graded";
   const lateGraded = a.late && a.late.grade !== null;
-  if (short) return `ICAHT ${grade}${lateGraded ? ` / late ${a.late.grade}` : ""}`;
-  const early = graded ? `early ICAHT grade ${grade}` : "early ICAHT not graded";
+  if (short) return `N-ICAHT ${grade}${lateGraded ? ` / late ${a.late.grade}` : ""}`;
+  const early = graded ? `early N-ICAHT grade ${grade}` : "early N-ICAHT not graded";
   return `${early}${lateGraded ? `, late grade ${a.late.grade}` : ""}`;
 }
 

@@ -43,7 +43,7 @@ def test_grade_resting_on_carried_forward_days_says_so() -> None:
     step 5, C2) and the grade 4 rests on them. Before: the card did not say so."""
     labs = [lab(0, 2000), *(lab(d, 300) for d in range(1, 24))]
     detail = card(labs, 35)["detail"]
-    assert "Early ICAHT (days 0-30): 4 (final)." in detail
+    assert "Early N-ICAHT (days 0-30): 4 (final)." in detail
     assert "The grade rests on days 24-30 carried forward from day 23" in detail
     assert "interpolated" not in detail
 
@@ -74,7 +74,7 @@ def test_many_interpolated_days_are_counted_not_listed() -> None:
 def test_measured_days_only_give_no_rests_on_clause() -> None:
     labs = [lab(d, 300 if 1 <= d <= 8 else 2000) for d in range(0, 36)]
     detail = card(labs, 35)["detail"]
-    assert "Early ICAHT (days 0-30): 2 (final)." in detail
+    assert "Early N-ICAHT (days 0-30): 2 (final)." in detail
     assert "rests on" not in detail
 
 
@@ -113,7 +113,7 @@ def _late(values: dict[int, float]) -> list[LabValue]:
 def test_a_confirmed_late_grade_names_the_two_lowest_values() -> None:
     detail = card(_late({40: 420, 45: 480}), 50)["detail"]
     assert (
-        "**Late ICAHT (day 31-50): 3 (provisional).** Grade 3 because the two lowest ANC after "
+        "**Late N-ICAHT (day 31-50): 3 (provisional).** Grade 3 because the two lowest ANC after "
         "day 30 were 420/µL (day 40) and 480/µL (day 45)."
     ) in detail
 
