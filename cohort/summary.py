@@ -16,6 +16,7 @@ NO_PLATELETS = (
     "Not graded: the Liang et al. CSV layout has no platelet counts, so the T-ICAHT columns of"
     " patients.csv are empty."
 )
+NO_T_GRADES = "No patient has a T-ICAHT grade."
 PHENOTYPES = ("quick", "intermittent", "aplastic", "unclassified", "indeterminate")
 PLOTS = (
     ("grades.png", "Distribution of early and late ICAHT grades"),
@@ -125,8 +126,10 @@ def _t_icaht_incidence(graded: Sequence[PatientOutcome], ctx: SummaryContext) ->
         _incidence_row("late T-ICAHT any grade (>= 1)", late, 1),
         _incidence_row("late T-ICAHT grade >= 3", late, 3),
     ]
+    none = [] if early or late else [NO_T_GRADES, ""]
     return [
         *head,
+        *none,
         "T-ICAHT: the platelet grading of Rejeski et al., Blood 2025 (cumulative days < 50 and"
         " < 20 x10^9/L in days 0-30; late: platelets < 100, < 50, < 20 x10^9/L in days 31-100)."
         " Denominator: patients with that T-ICAHT grade. 95 % confidence interval: Wilson score.",

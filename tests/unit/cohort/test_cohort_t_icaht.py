@@ -262,3 +262,10 @@ def test_recovery_plot_has_a_platelet_recovery_panel(tmp_path: Path) -> None:
     assert data.startswith(PNG_SIGNATURE) and len(data) > 5_000
     platelet = [c for c in calls if c.startswith("platelet recovery (>= 20 x10^9/L")]
     assert platelet == ["platelet recovery (>= 20 x10^9/L, transfusion-independent) (n = 3)"]
+
+
+def test_summary_says_when_no_patient_has_a_t_icaht_grade() -> None:
+    summary = render_summary([_outcome("a", 1, None, None)], _context())
+    assert "No patient has a T-ICAHT grade." in summary
+    assert "| early T-ICAHT grade >= 3 | 0 / 0 | - | - |" in summary
+    assert "No patient has a T-ICAHT grade." not in render_summary(_cohort(), _context())
