@@ -97,7 +97,7 @@ def _recovery(path: Path, graded: Sequence[PatientOutcome]) -> Path:
     ax.set_ylim(0, 1)
     ax.set_xlabel("day after CAR-T infusion")
     ax.set_ylabel("cumulative incidence")
-    ax.set_title("ANC recovery > 500/µL after severe neutropenia (death competing)")
+    ax.set_title("ANC recovery > 500/µL after severe neutropenia (death competing)", fontsize=10)
     _legend(ax)
     _platelet_recovery(platelets, graded)
     return _save(fig, path)
@@ -119,8 +119,9 @@ def _platelet_recovery(ax: Any, graded: Sequence[PatientOutcome]) -> None:
         ax.text(0.5, 0.5, "no platelet counts < 20 x10^9/L", ha="center", transform=ax.transAxes)
     ax.set_ylim(0, 1)
     ax.set_xlabel("day after CAR-T infusion")
-    ax.set_title("Platelet recovery after platelets < 20 x10^9/L (death competing)")
-    _legend(ax)
+    ax.set_title("Platelet recovery after platelets < 20 x10^9/L (death competing)", fontsize=10)
+    if times:  # upper left: the curve starts at 0 in the lower right corner's row
+        ax.legend(frameon=False, loc="upper left", fontsize=9)
 
 
 def _legend(ax: Any) -> None:
