@@ -7,6 +7,9 @@ worker processes (sampled from /proc every 0.1 s). Target (issue 8): under 120 s
 2 cores. Not part of the tests.
 
 Run: .venv/bin/python benchmarks/cohort.py [--patients 10000] [--workers 1 2] [--keep DIR]
+     [--out DIR]
+With --out, the outputs of the last run (patients.csv/.parquet, summary.md with the N-ICAHT and
+T-ICAHT incidences and the N-ICAHT x T-ICAHT concordance table, the plots) stay in DIR.
 """
 
 from __future__ import annotations
@@ -76,8 +79,9 @@ def _tree_rss(root: int) -> int:
     return sum(rss.get(pid, 0) for pid in tree)
 
 
-def run(export: Path, workers: int, patients: int) -> None:
-    with tempfile.TemporaryDirectory(prefix="icaht-bench-out-") as out:
+def run(export: Path, workers: int, patients: int, keep_out: Path | None = None) -> None:
+    with tempfile.TemporaryDirectory(prefix="icaht-bench-out-") as scratch:
+        out = str(keep_out or scratch)
         command = [
             str(Path(sys.executable).parent / "icaht-cds"),
             "cohort",
@@ -123,13 +127,15 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--keep", type=Path, help="write (or reuse) the export in this directory")
+    parser.add_argument("--out", type=Path, help="keep the last run's outputs (summary.md ...)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="icaht-bench-export-") as scratch:
         export = args.keep or Path(scratch)
         if not any(export.glob("*.ndjson")):
             write_export(export, args.patients)
-        for workers in args.workers:
-            run(export, workers, args.patients)
+        for index, workers in enumerate(args.workers):
+            last = index == len(args.workers) - 1
+            run(export, workers, args.patients, args.out if last else None)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from cds_service.synthetic.stories import StoryPatient, story_patients, with_pro
 DEMO_TIMEZONE = "Europe/Berlin"  # the synthetic cohort's centre
 SERVICE_FILE = "service.json"  # what `demo-token` needs: public URL, issuer, key id
 # Bump when a story patient changes: the next demo run loads the stories again.
-STORIES_VERSION = 1
+STORIES_VERSION = 2
 # The story patient of the order-sign and feedback examples: transfusion-dependent on day +40,
 # inside the irradiated-products window (clinical-rules.md section 10, M01).
 ORDER_SIGN_STORY = "icaht-story-transfusion-day40"

@@ -30,12 +30,16 @@ from icaht.record import (
     TherapyTimeline,
     daily_lowest,
 )
+from icaht.thrombocytopenia import ThrombocytopeniaResult
 
 InputKind = Literal["fhir", "liang"]
 SEVERE_ANC = 500  # ICAHT severe neutropenia, ANC <= 500/uL (clinical-rules 2.1)
 TRAJECTORY_LAST_DAY = 60  # the recovery-phenotype window (clinical-rules 5.2)
 EARLY_LAST_DAY = 30  # the early ICAHT window: the first severe day must fall in it
 NO_DAY0 = "no CAR-T infusion on record: day 0 unknown, no ICAHT grade"
+# platelet recovery is followed after platelets < 20 x10^9/L in days 0-30 (§18: recovery is
+# the first of 3 days >= 20 x10^9/L without a platelet transfusion in the 7 days before)
+PLATELET_RECOVERY_FROM = 20.0
 BEFORE_LOOKBACK = "before-day-minus-14"  # not read by the service either (hook query bound)
 
 
@@ -120,7 +124,8 @@ def grade_liang_patient(
     )
     record = PatientRecord(patient_id, tuple(labs), timeline)
     assessment = assess(record, evaluation_date=evaluation, options=settings.options)
-    return outcome_of(assessment, record, left_out)
+    # the Liang et al. layout has no platelet counts: its T-ICAHT columns stay empty
+    return outcome_of(assessment, record, left_out, platelets=False)
 
 
 def _day(text: str) -> date:
@@ -144,9 +149,15 @@ def _counts(left_out: Counter[str]) -> tuple[tuple[str, int], ...]:
 
 
 def outcome_of(
-    assessment: Assessment, record: PatientRecord, left_out: Counter[str]
+    assessment: Assessment,
+    record: PatientRecord,
+    left_out: Counter[str],
+    *,
+    platelets: bool = True,
 ) -> PatientOutcome:
-    """Copy the engine's answer into flat values (nothing is graded here)."""
+    """Copy the engine's answer into flat values (nothing is graded here).
+
+    `platelets=False`: the input cannot hold platelet counts (Liang CSV), no T-ICAHT values."""
     day0 = assessment.day0
     assert day0 is not None
     evaluation = assessment.evaluation_date
@@ -173,7 +184,58 @@ def outcome_of(
     if result is not None:
         values.update(_neutropenia_values(assessment))
         values["recovery"] = _recovery(daily, result.death_day, result.censor_day)
+    thrombocytopenia = _thrombocytopenia(assessment) if platelets else None
+    if thrombocytopenia is not None:
+        series = record.series(Analyte.PLATELETS)
+        counts = [v for v in series if evaluation is None or v.day <= evaluation]
+        values.update(thrombocytopenia_values(thrombocytopenia, _daily_lowest(counts, day0)))
     return PatientOutcome(**values)
+
+
+def _thrombocytopenia(assessment: Assessment) -> ThrombocytopeniaResult | None:
+    """`Assessment.thrombocytopenia` (issue 19 contract: last field, default None). Read with
+    getattr so the cohort also runs on an engine without it (then: empty T-ICAHT columns)."""
+    result = getattr(assessment, "thrombocytopenia", None)
+    return result if isinstance(result, ThrombocytopeniaResult) else None
+
+
+def thrombocytopenia_values(
+    result: ThrombocytopeniaResult, daily: Sequence[tuple[int, float]]
+) -> dict[str, Any]:
+    early, late = result.early, result.late
+    return {
+        "t_early_grade": early.grade,
+        "t_early_status": early.status,
+        "t_early_lower_bound": early.lower_bound,
+        "t_days_below_50": early.days_below_50,
+        "t_days_below_20": early.days_below_20,
+        "t_late_grade": late.grade,
+        "t_late_confirmed": late.confirmed if late.grade else None,
+        "platelet_recovery_day": result.recovery_day,
+        "platelet_recovery": platelet_recovery(result, daily),
+    }
+
+
+def platelet_recovery(
+    result: ThrombocytopeniaResult, daily: Sequence[tuple[int, float]]
+) -> Recovery | None:
+    """Time to the engine's platelet recovery day after the first day < 20 x10^9/L of days
+    0-30; None: never below 20 in the early window. Not recovered: death (competing) or
+    censored at the last platelet day (or the censoring day), as `_recovery` does for ANC."""
+    censor_day = result.censor_day
+    seen = [(d, v) for d, v in daily if d >= 0 and (censor_day is None or d <= censor_day)]
+    below = [d for d, v in seen if v < PLATELET_RECOVERY_FROM and d <= EARLY_LAST_DAY]
+    first = min([*below, *result.early.below_20_days], default=None)
+    if first is None:
+        return None
+    recovered = result.recovery_day
+    if recovered is not None and recovered > first:
+        return Recovery("recovered", recovered)
+    death_day = result.death_day
+    if death_day is not None and (censor_day is None or death_day <= censor_day):
+        return Recovery("death", death_day)
+    last = max([first, *(d for d, _ in seen)])
+    return Recovery("censored", last if censor_day is None else min(last, censor_day))
 
 
 def _neutropenia_values(assessment: Assessment) -> dict[str, Any]:
@@ -209,7 +271,7 @@ def _neutropenia_values(assessment: Assessment) -> dict[str, Any]:
 
 
 def _daily_lowest(values: Sequence[LabValue], day0: date) -> list[tuple[int, float]]:
-    """The lowest ANC of each measured day, by day after day 0."""
+    """The lowest value (ANC or platelets) of each measured day, by day after day 0."""
     return [((v.day - day0).days, v.value) for v in daily_lowest(values)]
 
 

@@ -26,7 +26,8 @@ class EpisodeRow:
 
 @dataclass(frozen=True, slots=True)
 class Recovery:
-    """Time to ANC recovery > 500/uL after the first severe day (days 0-30) of a course.
+    """Time to ANC recovery > 500/uL after the first severe day (days 0-30) of a course, or to
+    platelet recovery (>= 20 x10^9/L, transfusion-independent) after platelets < 20 x10^9/L.
 
     `death` is the competing event; `censored` when the data end first (cumulative incidence).
     """
@@ -75,6 +76,18 @@ class PatientOutcome:
     episodes: tuple[EpisodeRow, ...] = ()
     anc_by_day: tuple[tuple[int, float], ...] = ()  # lowest ANC per measured day 0..60
     recovery: Recovery | None = None
+    # T-ICAHT (thrombocytopenic ICAHT, clinical-rules §18), copied from
+    # `Assessment.thrombocytopenia`; empty for a Liang-layout CSV (no platelet counts)
+    t_early_grade: int | None = None
+    t_early_status: str | None = None
+    t_early_lower_bound: bool | None = None
+    t_days_below_50: int | None = None  # cumulative days < 50 x10^9/L in days 0-30
+    t_days_below_20: int | None = None
+    t_late_grade: int | None = None
+    t_late_confirmed: bool | None = None
+    platelet_recovery_day: int | None = None  # >= 20 x10^9/L, transfusion-independent (§18)
+    # time to platelet recovery after platelets < 20 x10^9/L in days 0-30 (death competing)
+    platelet_recovery: Recovery | None = None
 
     @property
     def left_out_total(self) -> int:
@@ -85,7 +98,7 @@ class PatientOutcome:
 SCALAR_COLUMNS: tuple[str, ...] = tuple(
     f.name
     for f in fields(PatientOutcome)
-    if f.name not in ("left_out", "episodes", "anc_by_day", "recovery")
+    if f.name not in ("left_out", "episodes", "anc_by_day", "recovery", "platelet_recovery")
 )
 _DATE_FIELDS = ("day0", "evaluation_date")
 
@@ -99,8 +112,9 @@ def outcome_to_json(outcome: PatientOutcome) -> str:
     data["left_out"] = [list(item) for item in outcome.left_out]
     data["episodes"] = [[e.threshold, e.start_day, e.end_day] for e in outcome.episodes]
     data["anc_by_day"] = [list(item) for item in outcome.anc_by_day]
-    recovery = outcome.recovery
-    data["recovery"] = None if recovery is None else [recovery.event, recovery.day]
+    for name in ("recovery", "platelet_recovery"):
+        recovery = getattr(outcome, name)
+        data[name] = None if recovery is None else [recovery.event, recovery.day]
     return json.dumps(data, separators=(",", ":"))
 
 
@@ -113,6 +127,7 @@ def outcome_from_json(text: str) -> PatientOutcome:
     data["left_out"] = tuple((reason, count) for reason, count in data["left_out"])
     data["episodes"] = tuple(EpisodeRow(pid, t, s, e) for t, s, e in data["episodes"])
     data["anc_by_day"] = tuple((day, value) for day, value in data["anc_by_day"])
-    recovery = data["recovery"]
-    data["recovery"] = None if recovery is None else Recovery(recovery[0], recovery[1])
+    for name in ("recovery", "platelet_recovery"):
+        recovery = data[name]
+        data[name] = None if recovery is None else Recovery(recovery[0], recovery[1])
     return PatientOutcome(**data)

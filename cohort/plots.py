@@ -74,8 +74,13 @@ def _trajectories(path: Path, graded: Sequence[PatientOutcome]) -> Path:
     return _save(fig, path)
 
 
+PLATELET_RECOVERY_LABEL = "platelet recovery (>= 20 x10^9/L, transfusion-independent)"
+PLATELET_COLOUR = "#e7298a"
+
+
 def _recovery(path: Path, graded: Sequence[PatientOutcome]) -> Path:
-    fig, ax = plt.subplots(figsize=(7, 4))
+    """Left: ANC recovery by phenotype; right: platelet recovery (T-ICAHT, §18)."""
+    fig, (ax, platelets) = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
     for phenotype in SHOWN_PHENOTYPES:
         times = [
             (o.recovery.day, o.recovery.event)
@@ -92,9 +97,31 @@ def _recovery(path: Path, graded: Sequence[PatientOutcome]) -> Path:
     ax.set_ylim(0, 1)
     ax.set_xlabel("day after CAR-T infusion")
     ax.set_ylabel("cumulative incidence")
-    ax.set_title("ANC recovery > 500/µL after severe neutropenia (death competing)")
+    ax.set_title("ANC recovery > 500/µL after severe neutropenia (death competing)", fontsize=10)
     _legend(ax)
+    _platelet_recovery(platelets, graded)
     return _save(fig, path)
+
+
+def _platelet_recovery(ax: Any, graded: Sequence[PatientOutcome]) -> None:
+    times = [
+        (o.platelet_recovery.day, o.platelet_recovery.event)
+        for o in graded
+        if o.platelet_recovery is not None
+    ]
+    if times:
+        steps = cumulative_incidence(times, "recovered", "death")
+        days = [0] + [s.day for s in steps]
+        values = [0.0] + [s.incidence for s in steps]
+        label = f"{PLATELET_RECOVERY_LABEL} (n = {len(times)})"
+        ax.step(days, values, where="post", color=PLATELET_COLOUR, label=label)
+    else:  # e.g. a Liang CSV (no platelets): say so instead of an empty frame
+        ax.text(0.5, 0.5, "no platelet counts < 20 x10^9/L", ha="center", transform=ax.transAxes)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("day after CAR-T infusion")
+    ax.set_title("Platelet recovery after platelets < 20 x10^9/L (death competing)", fontsize=10)
+    if times:  # upper left: the curve starts at 0 in the lower right corner's row
+        ax.legend(frameon=False, loc="upper left", fontsize=9)
 
 
 def _legend(ax: Any) -> None:

@@ -11,11 +11,21 @@ from cohort.stats import quartiles, wilson
 from icaht import RULES_VERSION
 
 LISTED_WITHOUT_DAY0 = 100  # longer lists: patients.csv has every patient (day0 empty)
+GRADES = (0, 1, 2, 3, 4)
+NO_PLATELETS = (
+    "Not graded: the Liang et al. CSV layout has no platelet counts, so the T-ICAHT columns of"
+    " patients.csv are empty."
+)
+NO_T_GRADES = "No patient has a T-ICAHT grade."
 PHENOTYPES = ("quick", "intermittent", "aplastic", "unclassified", "indeterminate")
 PLOTS = (
     ("grades.png", "Distribution of early and late ICAHT grades"),
     ("anc_trajectories.png", "ANC by day after infusion, median and IQR per phenotype"),
-    ("recovery.png", "Cumulative incidence of ANC recovery > 500/µL by phenotype"),
+    (
+        "recovery.png",
+        "Cumulative incidence of ANC recovery > 500/µL by phenotype, and of platelet recovery"
+        " (>= 20 x10^9/L, transfusion-independent)",
+    ),
 )
 
 
@@ -49,7 +59,9 @@ def render_summary(outcomes: Sequence[PatientOutcome], ctx: SummaryContext) -> s
         f"| without day 0 (not graded, listed below) | {len(outcomes) - len(graded)} |",
         "",
         *_incidence(graded),
+        *_t_icaht_incidence(graded, ctx),
         *_grades(graded),
+        *_concordance(graded, ctx),
         *_phenotypes(graded),
         *_durations(graded),
         *_data_quality(outcomes, ctx),
@@ -73,20 +85,17 @@ def _incidence(graded: Sequence[PatientOutcome]) -> list[str]:
     early = [o.early_grade for o in graded if o.early_grade is not None]
     late = [o.late_grade for o in graded if o.late_grade is not None]
     rows = []
-    for label, grades in (("early ICAHT grade >= 3", early), ("late ICAHT grade >= 3", late)):
-        share = wilson(sum(1 for g in grades if g >= 3), len(grades))
-        if share.total:
-            ci = f"{_percent(share.low)} - {_percent(share.high)}"
-            rows.append(
-                f"| {label} | {share.events} / {share.total} | {_percent(share.value)} | {ci} |"
-            )
-        else:
-            rows.append(f"| {label} | 0 / 0 | - | - |")
+    for label, grades in (
+        ("early N-ICAHT grade >= 3", early),
+        ("late N-ICAHT grade >= 3", late),
+    ):
+        rows.append(_incidence_row(label, grades, 3))
     return [
         "## Incidence",
         "",
-        "Denominator: patients with that grade (the early window needs ANC values, the late one a"
-        " value after day +30). 95 % confidence interval: Wilson score.",
+        "N-ICAHT: the neutrophil grading (ANC). Denominator: patients with that grade (the early"
+        " window needs ANC values, the late one a value after day +30). 95 % confidence interval:"
+        " Wilson score.",
         "",
         "| | patients | incidence | 95 % CI |",
         "| --- | ---: | ---: | --- |",
@@ -95,23 +104,103 @@ def _incidence(graded: Sequence[PatientOutcome]) -> list[str]:
     ]
 
 
+def _incidence_row(label: str, grades: Sequence[int], at_least: int) -> str:
+    """`| label | events / total | incidence | Wilson 95 % CI |` for grades >= `at_least`."""
+    share = wilson(sum(1 for g in grades if g >= at_least), len(grades))
+    if not share.total:
+        return f"| {label} | 0 / 0 | - | - |"
+    ci = f"{_percent(share.low)} - {_percent(share.high)}"
+    return f"| {label} | {share.events} / {share.total} | {_percent(share.value)} | {ci} |"
+
+
+def _t_icaht_incidence(graded: Sequence[PatientOutcome], ctx: SummaryContext) -> list[str]:
+    """T-ICAHT (clinical-rules §18) incidences, any grade and grade >= 3, early and late."""
+    head = ["### T-ICAHT (platelets)", ""]
+    if ctx.kind == "liang":
+        return [*head, NO_PLATELETS, ""]
+    early = [o.t_early_grade for o in graded if o.t_early_grade is not None]
+    late = [o.t_late_grade for o in graded if o.t_late_grade is not None]
+    rows = [
+        _incidence_row("early T-ICAHT any grade (>= 1)", early, 1),
+        _incidence_row("early T-ICAHT grade >= 3", early, 3),
+        _incidence_row("late T-ICAHT any grade (>= 1)", late, 1),
+        _incidence_row("late T-ICAHT grade >= 3", late, 3),
+    ]
+    none = [] if early or late else [NO_T_GRADES, ""]
+    return [
+        *head,
+        *none,
+        "T-ICAHT: the platelet grading of Rejeski et al., Blood 2025 (cumulative days < 50 and"
+        " < 20 x10^9/L in days 0-30; late: platelets < 100, < 50, < 20 x10^9/L in days 31-100)."
+        " Denominator: patients with that T-ICAHT grade. 95 % confidence interval: Wilson score.",
+        "",
+        "| | patients | incidence | 95 % CI |",
+        "| --- | ---: | ---: | --- |",
+        *rows,
+        "",
+    ]
+
+
+def _concordance(graded: Sequence[PatientOutcome], ctx: SummaryContext) -> list[str]:
+    """Early N-ICAHT (rows) x early T-ICAHT (columns), patients graded by both."""
+    head = ["## Concordance: early N-ICAHT x early T-ICAHT", ""]
+    if ctx.kind == "liang":
+        return [*head, NO_PLATELETS, ""]
+    pairs = Counter(
+        (o.early_grade, o.t_early_grade)
+        for o in graded
+        if o.early_grade is not None and o.t_early_grade is not None
+    )
+    total = sum(pairs.values())
+    same = sum(count for (n, t), count in pairs.items() if n == t)
+    rows = [
+        f"| N-ICAHT {n} | " + " | ".join(str(pairs.get((n, t), 0)) for t in GRADES) + " |"
+        for n in GRADES
+    ]
+    agreement = f"{same} of {total} ({_percent(same / total)})" if total else "-"
+    return [
+        *head,
+        "Patients with both early grades (counts). Rows: N-ICAHT (neutrophils), columns: T-ICAHT"
+        " (platelets).",
+        "",
+        "| early grade | " + " | ".join(f"T-ICAHT {t}" for t in GRADES) + " |",
+        "| --- |" + " ---: |" * len(GRADES),
+        *rows,
+        "",
+        f"Same grade: {agreement}.",
+        "",
+    ]
+
+
 def _grades(graded: Sequence[PatientOutcome]) -> list[str]:
     early = Counter(o.early_grade for o in graded)
     late = Counter(o.late_grade for o in graded)
     status = Counter(o.early_status for o in graded if o.early_grade is not None)
-    rows = [f"| {g} | {early.get(g, 0)} | {late.get(g, 0)} |" for g in range(5)]
-    rows.append(f"| not graded | {early.get(None, 0)} | {late.get(None, 0)} |")
-    statuses = ", ".join(f"{name} {count}" for name, count in sorted(status.items()))
+    t_early = Counter(o.t_early_grade for o in graded)
+    t_late = Counter(o.t_late_grade for o in graded)
+    t_status = Counter(o.t_early_status for o in graded if o.t_early_grade is not None)
+    keys: list[int | None] = [*GRADES, None]
+    rows = [
+        f"| {'not graded' if g is None else g} | {early.get(g, 0)} | {late.get(g, 0)} "
+        f"| {t_early.get(g, 0)} | {t_late.get(g, 0)} |"
+        for g in keys
+    ]
     return [
         "## Grades",
         "",
-        "| grade | early ICAHT | late ICAHT |",
-        "| --- | ---: | ---: |",
+        "| grade | early N-ICAHT | late N-ICAHT | early T-ICAHT | late T-ICAHT |",
+        "| --- | ---: | ---: | ---: | ---: |",
         *rows,
         "",
-        f"Early grade status: {statuses or 'none'}.",
+        f"Early N-ICAHT grade status: {_statuses(status)}.",
+        f"Early T-ICAHT grade status: {_statuses(t_status)}.",
         "",
     ]
+
+
+def _statuses(counts: Counter[str | None]) -> str:
+    ordered = sorted(counts.items(), key=lambda item: str(item[0]))
+    return ", ".join(f"{name} {count}" for name, count in ordered) or "none"
 
 
 def _phenotypes(graded: Sequence[PatientOutcome]) -> list[str]:

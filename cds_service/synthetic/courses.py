@@ -46,6 +46,22 @@ class CrsPlan:
 
 
 @dataclass(frozen=True)
+class PlateletPlan:
+    """The designed platelet course (x10^9/L) on the sampled days 1..last of a patient.
+
+    Built so that the T-ICAHT grades (clinical-rules §18) follow from the design whatever the
+    reading of the day grid: every count is clearly inside a band (>= 55, 25-45 or <= 18; late
+    >= 100 or 55-95), a short run beneath a threshold lies in days 1-13 where sampling is
+    daily, a long one spans sampled days, and where a run ends next to a sparse sample the next
+    value is high enough that no interpolated day between them falls beneath the threshold.
+    """
+
+    early_grade: int  # designed early T-ICAHT grade (days 0-30)
+    late_grade: int | None  # designed late T-ICAHT grade (days 31-100); None: not designed
+    values: dict[int, float] = field(repr=False)
+
+
+@dataclass(frozen=True)
 class CoursePlan:
     """What the generator drew for one patient, stated so tests and the demo can check it."""
 
@@ -72,6 +88,25 @@ class CoursePlan:
     # an IEC-HS-shaped course (clinical-rules 17 C13): CRS resolved, then on this day ferritin
     # has risen >= 2-fold within 48 h with platelets < 20 x10^9/L and fibrinogen < 150 mg/dL
     iec_hs_day: int | None = None
+    # the platelet course (T-ICAHT, clinical-rules §18), drawn from a third random stream
+    # (generator: "icaht-synthetic-platelets"): the ANC course and grades of a seed stay as they
+    # were without it
+    platelets: PlateletPlan | None = None
+
+    @property
+    def expected_t_early_grade(self) -> int | None:
+        """Early T-ICAHT grade implied by the platelet design (§18); None if ongoing."""
+        if self.ongoing or self.platelets is None:
+            return None
+        return self.platelets.early_grade
+
+    @property
+    def expected_t_late_grade(self) -> int | None:
+        """Late T-ICAHT grade implied by the design; None without a designed late window
+        (ongoing, censored, died or no labs after day 30) or where it rests on a reading."""
+        if self.ongoing or self.edge is not None or self.platelets is None:
+            return None
+        return self.platelets.late_grade
 
     @property
     def expected_early_grade(self) -> int | None:
@@ -251,3 +286,114 @@ def assign_messy(index: int, course: Course, severe_days: int) -> tuple[MessyKin
         # these two need a severe episode to sit next to; the duplicate needs nothing
         return ("duplicate",)
     return (kind,)
+
+
+# -- platelets (T-ICAHT, clinical-rules §18) ---------------------------------------------------
+# Early T-ICAHT grade weights (0..4) by course: aplastic courses are mostly severe, but every
+# grade occurs with every course so that discordant pairs (N-ICAHT 1 with T-ICAHT 4 and the
+# reverse) exist. Rejeski et al. (Blood 2025): early any grade 43 %, grade >= 3 23 %; late any
+# grade 42 %, grade >= 3 13 %. The weights are illustrative, near those shares overall.
+T_EARLY_WEIGHTS: dict[Course, tuple[int, ...]] = {
+    "quick": (55, 12, 12, 11, 10),
+    "intermittent": (45, 14, 14, 14, 13),
+    "aplastic": (15, 20, 15, 20, 30),
+}
+T_LATE_WEIGHTS = (58, 14, 15, 7, 6)
+HIGH = (60, 160)  # >= 50 with a margin
+MID = (25, 45)  # < 50, >= 20
+LOW = (5, 18)  # < 20; < 10 draws a platelet transfusion (generator)
+LATE_HIGH = (110, 250)  # >= 100
+LATE_MILD = (55, 95)  # < 100, >= 50
+LATE_DAYS_SET = frozenset(LATE_DAYS)
+
+
+def design_platelets(rng: random.Random, plan: CoursePlan) -> PlateletPlan:
+    """Designed platelets on the sampled days >= 1 of `plan` (day 0 and before: generator)."""
+    days = [d for d in plan.sampled_days() if d >= 1]
+    closed = plan.edge in ("death-before-day-30", "relapse")  # window ends before day 30
+    if plan.iec_hs_day is not None:
+        # the IEC-HS course writes its own new cytopenia (< 20 from the event for 10 days):
+        # no designed dip of its own, so the count beneath 20 is that of the event alone
+        early, late = 0, 0
+    else:
+        early = rng.choices(range(5), weights=T_EARLY_WEIGHTS[plan.course])[0]
+        late = rng.choices(range(5), weights=T_LATE_WEIGHTS)[0]
+    low, mid = _early_runs(rng, early, late, days, closed)
+    values: dict[int, float] = {}
+    for day in (d for d in days if d <= 30):
+        band = LOW if day in low else MID if day in mid else HIGH
+        values[day] = float(rng.randint(*band))
+    if late == 0 and 30 in values and 30 not in low:
+        values[30] = float(rng.randint(*LATE_HIGH))  # the days 31-34 between stay >= 100
+    values.update(_late_values(rng, late, [d for d in days if d in LATE_DAYS_SET], values))
+    return PlateletPlan(_expected_early(plan, early), _expected_late(plan, late), values)
+
+
+def _early_runs(
+    rng: random.Random, grade: int, late: int, days: list[int], closed: bool
+) -> tuple[set[int], set[int]]:
+    """(days < 20, days 20-49) of the early window for the designed grade."""
+    if grade == 1:  # 1-6 days < 50, inside days 3-12
+        start, length = rng.randint(3, 7), rng.randint(1, 6)
+        return set(), set(range(start, start + length))
+    if grade == 2:  # 7-10 days < 50 inside days 3-14, none < 20
+        start, length = rng.randint(3, 5), rng.randint(7, 10)
+        return set(), set(range(start, start + length))
+    if grade == 3:  # 1-8 days < 20 inside days 4-13, between days 20-49
+        start, length = rng.randint(4, 6), rng.randint(1, 8)
+        low = set(range(start, start + length))
+        return low, {start - 1, start + length, start + length + 1}
+    if grade == 4:  # < 20 from day 2-4 on >= 14 days, sampled to day 23 or later
+        start = rng.randint(2, 3) if closed else rng.randint(2, 4)
+        if closed or late >= 3:
+            end = 30  # to the end of the window (and on into the late window)
+        else:
+            end = rng.choice([d for d in (23, 25, 28) if d in days] or [30])
+        return set(range(start, end + 1)), {start - 1}
+    return set(), set()
+
+
+def _late_values(
+    rng: random.Random, grade: int, days: list[int], early: dict[int, float]
+) -> dict[int, float]:
+    """Weekly counts on days 35-98 for the designed late grade (>= 2 tests in the band)."""
+    values: dict[int, float] = {}
+    if grade == 1:
+        bands = [LATE_MILD] * rng.randint(2, 3)
+    elif grade == 2:
+        bands = [MID] * rng.randint(2, 3) + [LATE_MILD]
+    elif grade == 3:  # < 20 on days 35 and 42 only: <= 12 days with days 31-34
+        bands = [(12, 18), (12, 18)]
+    elif grade == 4:  # < 20 from day 35 for >= 22 days (weekly tests, 6 days between)
+        bands = [LOW] * rng.choice((4, 5, 6, 10))
+    else:
+        bands = []
+    previous = early.get(30)
+    for index, day in enumerate(days):
+        if index < len(bands):
+            value = float(rng.randint(*bands[index]))
+        elif previous is not None and previous < 20:
+            # first count after a run < 20 a week earlier: high enough that the interpolated
+            # day after the run is >= 20 (v + (next - v) / 7 >= 20)
+            floor = 140 - 6 * previous + 10
+            value = float(rng.randint(int(max(75, floor)), int(max(75, floor)) + 30))
+        else:
+            value = float(rng.randint(*LATE_HIGH))
+        values[day] = value
+        previous = value
+    return values
+
+
+def _expected_early(plan: CoursePlan, designed: int) -> int:
+    if plan.iec_hs_day is not None:
+        return 3  # the event's 7-11 days < 20 x10^9/L (see generator: iec_hs_platelets)
+    return designed
+
+
+def _expected_late(plan: CoursePlan, designed: int) -> int | None:
+    event = plan.iec_hs_day
+    if event is not None and event + 10 >= 30:
+        # the event's dip reaches day 30: days 31-34 lie between a count < 20 and one >= 100,
+        # and their band rests on how the late window reads interpolated days
+        return None
+    return designed

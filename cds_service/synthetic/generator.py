@@ -28,6 +28,7 @@ from cds_service.synthetic.courses import (
     CrsPlan,
     assign_messy,
     design_anc,
+    design_platelets,
     draw_course,
     draw_edge,
 )
@@ -84,6 +85,10 @@ def generate_patient(
     # the ANC course, counts and grades of this seed) stays what it was before they existed
     inflammation = random.Random(f"icaht-synthetic-inflammation:{seed}:{index}")
     plan = _draw_inflammation(plan, inflammation)
+    # the platelet course (T-ICAHT) from a third stream, for the same reason; it is drawn after
+    # the inflammation so that it can leave room for an IEC-HS-shaped course's own cytopenia
+    platelets = random.Random(f"icaht-synthetic-platelets:{seed}:{index}")
+    plan = replace(plan, platelets=design_platelets(platelets, plan))
     return SyntheticPatient(plan=plan, bundle=_PatientWriter(plan, rng, inflammation).bundle())
 
 
@@ -579,7 +584,13 @@ class _BloodCounts:
         )
         level = self.platelets - (self.platelets - self.platelet_floor) * falling
         level += (self.platelets - level) * min(1.0, recovering)
-        platelets = self.iec_hs_platelets(day, max(2.0, level * self.rng.uniform(0.9, 1.1)))
+        # the draw of `rng` stays (every later draw of this seed keeps its value); after day 0
+        # the designed platelet course (CoursePlan.platelets, its own stream) replaces it
+        drawn = max(2.0, level * self.rng.uniform(0.9, 1.1))
+        designed = self.plan.platelets
+        if designed is not None and day in designed.values:
+            drawn = designed.values[day]
+        platelets = self.iec_hs_platelets(day, drawn)
         if platelets < 10:
             self.platelet_transfusions.append(day)
         hb = self.hb - (2.5 if self.plan.course == "aplastic" else 1.2) * falling * (

@@ -5,7 +5,9 @@ no management card. Each story patient here is one clinical situation, dated rel
 anchor (the demo's "today"): a high-risk patient on day +3 without G-CSF, a febrile neutropenic
 patient on day +12 without prophylaxis, a transfusion-dependent patient on day +40, an
 IEC-HS-shaped course, a course in preparation, a G-CSF-refractory aplasia with stored stem
-cells, a B-ALL patient with late refractory neutropenia (issue 14, "The demo tells the story").
+cells, a B-ALL patient with late refractory neutropenia (issue 14, "The demo tells the
+story"), and a patient whose platelet grade (T-ICAHT 4) is far worse than the neutrophil one
+(N-ICAHT 1, issue 19).
 
 `expected_rules` names the management rules (clinical-rules.md section 10) patient-view is
 meant to show for the patient on the anchor date: the rules the story was written for; other
@@ -43,6 +45,10 @@ class StoryPatient:
     anchor: date  # the date the patient is on its story's day
     expected_rules: tuple[str, ...]
     bundle: Resource  # a FHIR R4 transaction Bundle
+    # the early grades the story was written with (issue 19: N-ICAHT and T-ICAHT); None where
+    # the story does not state one
+    expected_early_grade: int | None = None
+    expected_t_early_grade: int | None = None
 
     def resources(self) -> list[Resource]:
         return [e["resource"] for e in self.bundle["entry"]]
@@ -326,10 +332,19 @@ def _acyclovir(chart: _Chart, day: int = -5) -> None:
 
 
 def _story(
-    chart: _Chart, name: str, story: str, day: int, expected: tuple[str, ...]
+    chart: _Chart,
+    name: str,
+    story: str,
+    day: int,
+    expected: tuple[str, ...],
+    *,
+    grades: tuple[int, int] | None = None,
 ) -> StoryPatient:
     anchor = chart.day0 + timedelta(days=day)
-    return StoryPatient(chart.pid, name, story, day, anchor, expected, chart.bundle())
+    n_grade, t_grade = grades if grades is not None else (None, None)
+    return StoryPatient(
+        chart.pid, name, story, day, anchor, expected, chart.bundle(), n_grade, t_grade
+    )
 
 
 # -- the stories ----------------------------------------------------------------------------------
@@ -552,6 +567,46 @@ def b_all_day45(anchor: date) -> StoryPatient:
     return _story(chart, "Mila Roth", story, 45, ("M07", "M08", "M11", "M25", "M26"))
 
 
+DISCORDANT_DAYS = [*range(15), 16, 18, 21, 23, 25, 28, 30, 32, 34, 35]
+
+
+def discordant_day35(anchor: date) -> StoryPatient:
+    """Issue 19: N-ICAHT and T-ICAHT disagree. ANC <= 500/uL on days 4-6 only (early N-ICAHT
+    grade 1), platelets < 20 x10^9/L from day 3 to today on every test (early T-ICAHT grade 4,
+    clinical-rules §18), a platelet unit on every day < 10 x10^9/L (transfusion-dependent, no
+    recovery), platelets 8 today on day +35: M14, M15, M19."""
+    chart = _Chart("icaht-story-discordant-day35", anchor, 35)
+    chart.patient("Greta", "Albers", "female", 59)
+    chart.disease(codes.DLBCL_ICD10CM, -480)
+    chart.draw(
+        -6, anc=2600, platelets=104, hemoglobin=10.8, crp=12, ferritin=780, ldh=260, creatinine=0.9
+    )
+    chart.draw(-1, anc=2400, platelets=96, hemoglobin=10.6, crp=13)
+    chart.lymphodepletion()
+    _acyclovir(chart)
+    chart.infusion("axicabtagene ciloleucel")
+    anc = [2200, 1600, 1100, 800, 450, 380, 420, 700, 1200, 1600, 1900, 2100, 2300, 2200, 2400]
+    anc += [2300, 2500, 2200, 2600, 2400, 2300, 2500, 2200, 2400, 2600]
+    chart.labs("anc", _on(DISCORDANT_DAYS, anc))
+    platelets = [90, 62, 38, 18, 15, 12, 9, 8, 13, 7, 11, 9, 14, 8, 12]
+    platelets += [7, 13, 9, 12, 8, 14, 9, 9, 15, 8]
+    chart.labs("platelets", _on(DISCORDANT_DAYS, platelets))
+    hemoglobin = [round(10.4 - 0.05 * i, 1) for i in range(len(DISCORDANT_DAYS))]
+    chart.labs("hemoglobin", _on(DISCORDANT_DAYS, hemoglobin))
+    chart.labs("crp", {0: 12, 1: 38, 2: 52, 3: 30, 7: 10, 14: 6, 28: 5, 35: 6})
+    chart.labs("ferritin", {0: 820, 1: 1150, 3: 1380, 7: 1100, 14: 900, 28: 760, 35: 740})
+    chart.crs(1, 1, 3)
+    for day, count in _on(DISCORDANT_DAYS, platelets).items():
+        if count < 10:  # the prophylactic threshold (M14): a unit the same day
+            chart.platelet_transfusion(day)
+    chart.ordered(28, None, "pentamidine 300 mg inhaled every 4 weeks (PJP prophylaxis)")
+    story = (
+        "day +35, N-ICAHT 1 (ANC <= 500/µL 3 days) but platelets < 20 x10^9/L since day 3"
+        " (T-ICAHT 4), transfusion-dependent, platelets 8 today"
+    )
+    return _story(chart, "Greta Albers", story, 35, ("M14", "M15", "M19"), grades=(1, 4))
+
+
 STORIES: tuple[Callable[[date], StoryPatient], ...] = (
     high_risk_day3,
     fever_day12,
@@ -560,4 +615,5 @@ STORIES: tuple[Callable[[date], StoryPatient], ...] = (
     preparation,
     boost_day60,
     b_all_day45,
+    discordant_day35,
 )

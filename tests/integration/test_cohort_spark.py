@@ -51,4 +51,4 @@ def test_spark_and_local_write_identical_tables(java: None, tmp_path: Path) -> N
         assert local == (tmp_path / "liang-spark" / name).read_bytes(), name
     summary = (tmp_path / "liang-spark" / "summary.md").read_text()
     assert "engine spark" in summary
-    assert "| early ICAHT grade >= 3 | 2 / 10 |" in summary
+    assert "| early N-ICAHT grade >= 3 | 2 / 10 |" in summary

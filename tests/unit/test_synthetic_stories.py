@@ -241,3 +241,28 @@ def test_the_demo_cohort_adds_prophylaxis_orders_and_keeps_every_generated_resou
     # both cases without co-trimoxazole are checked: a course before day 28, a death before it
     assert [p for p in cohort if (ANCHOR - p.plan.day0).days < 28]
     assert [p for p in cohort if (p.plan.death_day or 99) < 28]
+
+
+def test_discordant_day35_is_n_icaht_1_with_t_icaht_4_and_transfusion_dependent(
+    stories: dict[str, StoryPatient],
+) -> None:
+    """Issue 19: the neutrophils recover after 3 days <= 500/uL (early N-ICAHT 1); the
+    platelets stay < 20 x10^9/L on every test from day 3 (early T-ICAHT 4, >= 14 days), with a
+    platelet unit on every day < 10 and so no transfusion-independent recovery."""
+    story = stories["icaht-story-discordant-day35"]
+    day0 = ANCHOR - timedelta(days=35)
+    anc = {(d - day0).days: v for d, v in _values(story, "751-8").items() if d >= day0}
+    platelets = {(d - day0).days: v for d, v in _values(story, "777-3").items() if d >= day0}
+    assert sorted(d for d, v in anc.items() if v <= 500) == [4, 5, 6]
+    low = sorted(d for d, v in platelets.items() if v < 20)
+    assert low[0] == 3 and low == sorted(d for d in platelets if d >= 3)
+    assert 35 - 3 + 1 >= 14 and platelets[35] <= 10
+    units = sorted(
+        (_day(p["performedDateTime"]) - day0).days
+        for p in _of_type(story, "Procedure")
+        if _coded(p, "code", "30233R1")
+    )
+    assert units == sorted(d for d, v in platelets.items() if v < 10)
+    assert sum(1 for d in units if 35 - d < 7) >= 2  # M15: >= 2 units within 7 days, day > 30
+    assert (story.expected_early_grade, story.expected_t_early_grade) == (1, 4)
+    assert set(story.expected_rules) == {"M14", "M15", "M19"}

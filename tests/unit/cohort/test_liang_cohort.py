@@ -121,9 +121,9 @@ def test_parquet_has_the_same_rows_with_types(liang_out: Path) -> None:
 def test_summary_reports_incidence_with_wilson_interval(liang_out: Path) -> None:
     summary = (liang_out / "summary.md").read_text()
     # early grade >= 3: patients 7 (grade 3) and 8 (grade 4) of 10; Wilson 95 %: 5.7-51.0 %
-    assert "| early ICAHT grade >= 3 | 2 / 10 | 20.0 % | 5.7 % - 51.0 % |" in summary
+    assert "| early N-ICAHT grade >= 3 | 2 / 10 | 20.0 % | 5.7 % - 51.0 % |" in summary
     # late grade >= 3: patient 5 of the 9 with a late grade (patient 8 has none)
-    assert "| late ICAHT grade >= 3 | 1 / 9 | 11.1 % | 2.0 % - 43.5 % |" in summary
+    assert "| late N-ICAHT grade >= 3 | 1 / 9 | 11.1 % | 2.0 % - 43.5 % |" in summary
     assert "| in the input | 10 |" in summary
     assert "Patients without day 0 (no CAR-T infusion on record): 0." in summary
 
@@ -145,3 +145,27 @@ def test_progress_bar_only_on_a_terminal_or_when_asked(
     assert "graded 10 of 10 patients" in quiet.out
     assert main([*args, str(tmp_path / "shown"), "--progress"]) == 0
     assert "grading patients" in capsys.readouterr().err
+
+
+T_ICAHT_COLUMNS = (
+    "t_early_grade",
+    "t_early_status",
+    "t_early_lower_bound",
+    "t_days_below_50",
+    "t_days_below_20",
+    "t_late_grade",
+    "t_late_confirmed",
+    "platelet_recovery_day",
+)
+
+
+def test_liang_csv_has_empty_t_icaht_columns_and_the_summary_says_why(liang_out: Path) -> None:
+    """The Liang et al. layout has no platelet counts: the T-ICAHT columns exist, empty."""
+    rows = by_patient(liang_out / "patients.csv")
+    for row in rows.values():
+        assert {column: row[column] for column in T_ICAHT_COLUMNS} == dict.fromkeys(
+            T_ICAHT_COLUMNS, ""
+        )
+    summary = (liang_out / "summary.md").read_text()
+    assert "Liang et al. CSV layout has no platelet counts" in summary
+    assert "| early T-ICAHT grade >= 3 |" not in summary
