@@ -184,19 +184,12 @@ def outcome_of(
     if result is not None:
         values.update(_neutropenia_values(assessment))
         values["recovery"] = _recovery(daily, result.death_day, result.censor_day)
-    thrombocytopenia = _thrombocytopenia(assessment) if platelets else None
+    thrombocytopenia = assessment.thrombocytopenia if platelets else None
     if thrombocytopenia is not None:
         series = record.series(Analyte.PLATELETS)
         counts = [v for v in series if evaluation is None or v.day <= evaluation]
         values.update(thrombocytopenia_values(thrombocytopenia, _daily_lowest(counts, day0)))
     return PatientOutcome(**values)
-
-
-def _thrombocytopenia(assessment: Assessment) -> ThrombocytopeniaResult | None:
-    """`Assessment.thrombocytopenia` (issue 19 contract: last field, default None). Read with
-    getattr so the cohort also runs on an engine without it (then: empty T-ICAHT columns)."""
-    result = getattr(assessment, "thrombocytopenia", None)
-    return result if isinstance(result, ThrombocytopeniaResult) else None
 
 
 def thrombocytopenia_values(
