@@ -16,4 +16,6 @@ the §17 clarifications of 2026-12-04 (C12-C16).
 #   cells and planned infusions read from FHIR; M10, M11 (patient view), M12, M14 (11-20 band),
 #   M16, M17, M24, M25 can fire; M03/M04 infection branches; M08/M09 quiet on prophylaxis; M09
 #   corticosteroid factor; M01 window from a planned infusion (decision records 0020-0023)
-RULES_VERSION = "2026.12.05-2"
+# 2026.12.05-3: issue 19: T-ICAHT (clinical-rules §18): early/late platelet grading and
+#   transfusion-independent platelet recovery beside N-ICAHT; M14, M15, M19 cite it (0024)
+RULES_VERSION = "2026.12.05-3"

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-INTEGER_FACTS = ("early_grade", "late_grade", "hematotox_score", "day")
-TEXT_FACTS = ("early_status", "phenotype", "hematotox_risk")
-BOOLEAN_FACTS = ("late_confirmed",)
+INTEGER_FACTS = (
+    "early_grade",
+    "late_grade",
+    "hematotox_score",
+    "day",
+    "t_early_grade",
+    "t_late_grade",
+)
+TEXT_FACTS = ("early_status", "phenotype", "hematotox_risk", "t_early_status")
+BOOLEAN_FACTS = ("late_confirmed", "t_late_confirmed")
 FACTS = INTEGER_FACTS + TEXT_FACTS + BOOLEAN_FACTS  # cds_service/cards.py machine_assessment
 
 
