@@ -34,7 +34,7 @@ from icaht import RULES_VERSION, Assessment, CtcaeGrade, GradingOptions
 from icaht.early import EARLY_WINDOW_END, PROFOUND_ANC, SEVERE_ANC
 from icaht.record import CANONICAL_UNIT, Analyte
 from icaht.rules import Alert
-from icaht.series import EMPTY, ChartSeries, DayPoint, chart_series
+from icaht.series import EMPTY, ChartSeries, DayPoint, chart_series, day_runs
 
 REQUEST_SCHEMA = "assessment-request.json"
 RESPONSE_SCHEMA = "assessment-response.json"
@@ -381,19 +381,8 @@ def _below(point: DayPoint, threshold: int) -> bool:
 def _bands(threshold: int, window: str, days: tuple[int, ...]) -> list[dict[str, Any]]:
     return [
         {"threshold": threshold, "window": window, "startDay": first, "endDay": last}
-        for first, last in _runs(sorted(set(days)))
+        for first, last in day_runs(sorted(set(days)))
     ]
-
-
-def _runs(days: list[int]) -> list[tuple[int, int]]:
-    """Consecutive days as (first, last): [3, 4, 5, 9] -> [(3, 5), (9, 9)]."""
-    runs: list[tuple[int, int]] = []
-    for day in days:
-        if runs and day == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs
 
 
 def _phenotype(assessment: Assessment) -> dict[str, Any] | None:

@@ -27,6 +27,7 @@ from icaht import RULES_VERSION, Assessment
 from icaht.daygrid import FILLED, INTERPOLATED
 from icaht.rules import RULES_BY_ID, Alert
 from icaht.rules.catalogue import first_citation
+from icaht.series import day_runs
 from icaht.thrombocytopenia import TEarlyResult, ThrombocytopeniaResult, TLateResult
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "cards_templates"
@@ -274,17 +275,6 @@ def _with_unit(value: float, unit: str) -> str:
     return f"{_number(value)}{'' if unit.startswith('/') else ' '}{unit}"
 
 
-def _runs(days: list[int]) -> list[tuple[int, int]]:
-    """Consecutive days as (first, last) runs: [3, 4, 5, 9] -> [(3, 5), (9, 9)]."""
-    runs: list[tuple[int, int]] = []
-    for day in days:
-        if runs and day == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs
-
-
 def _span(first: int, last: int) -> str:
     return f"day {first}" if first == last else f"days {first}-{last}"
 
@@ -300,7 +290,7 @@ def _rests_on(early: Any) -> str:
     kinds = early.grid.kinds
     parts = []
     filled = [d for d in sorted(counted) if d < len(kinds) and kinds[d] == FILLED]
-    for first, last in _runs(filled):
+    for first, last in day_runs(filled):
         before = next((d for d in range(first - 1, -1, -1) if kinds[d] != FILLED), None)
         if before is not None:  # §2.3 step 5: carry-forward of the last value
             parts.append(f"{_span(first, last)} carried forward from day {before}")
@@ -308,7 +298,7 @@ def _rests_on(early: Any) -> str:
             after = next(d for d in range(last + 1, len(kinds)) if kinds[d] != FILLED)
             parts.append(f"{_span(first, last)} filled back from day {after}")
     interpolated = [d for d in sorted(counted) if d < len(kinds) and kinds[d] == INTERPOLATED]
-    runs = _runs(interpolated)
+    runs = day_runs(interpolated)
     if len(runs) > MAX_LISTED_RUNS:  # sparse sampling: a count, not a list of every other day
         parts.append(f"{len(interpolated)} days interpolated between measured values")
     elif runs:
@@ -345,7 +335,7 @@ def _preliminary_text(result: Any) -> str:
     days = sorted(d for d in result.daily.preliminary_days if d >= 0)
     if not days:
         return ""
-    spans = ", ".join(_span(a, b).split(" ", 1)[1] for a, b in _runs(days))
+    spans = ", ".join(_span(a, b).split(" ", 1)[1] for a, b in day_runs(days))
     word = "day" if len(days) == 1 else "days"
     return f"Preliminary results are used ({word} {spans}): check the grade when they are final."
 

@@ -114,3 +114,15 @@ def lowest_points(values: Iterable[LabValue], day0: date, last: int) -> tuple[Da
 
 def _date(day0: date, day: int) -> date:
     return day0 + timedelta(days=day)
+
+
+def day_runs(days: Iterable[int]) -> list[tuple[int, int]]:
+    """Consecutive study days as (first, last), in the order given (sorted input gives sorted
+    runs): [3, 4, 5, 9] -> [(3, 5), (9, 9)]. For card spans and chart bands."""
+    runs: list[tuple[int, int]] = []
+    for day in days:
+        if runs and day == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs

@@ -6,7 +6,7 @@ from engine_helpers import DAY0, lab, on
 
 from icaht import assess
 from icaht.record import Analyte, CarTInfusion, LabValue, PatientRecord, TherapyTimeline
-from icaht.series import EMPTY, ChartSeries, DayPoint, chart_series
+from icaht.series import EMPTY, ChartSeries, DayPoint, chart_series, day_runs
 
 
 def record(*labs: LabValue, infused: bool = True) -> PatientRecord:
@@ -99,3 +99,10 @@ def test_episodes_are_the_engines() -> None:
 
 def test_no_infusion_no_chart() -> None:
     assert series_of(record(lab(0, 300), infused=False)) == EMPTY
+
+
+def test_day_runs_groups_consecutive_days() -> None:
+    assert day_runs([3, 4, 5, 9]) == [(3, 5), (9, 9)]
+    assert day_runs([]) == []
+    assert day_runs([0]) == [(0, 0)]
+    assert day_runs([1, 3, 4]) == [(1, 1), (3, 4)]
