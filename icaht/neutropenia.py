@@ -49,6 +49,7 @@ class CourseDays:
     """A course's dates as study days, as known on the evaluation date (C5)."""
 
     day0: date
+    evaluation_date: date | None  # None = retrospective
     eval_day: int | None
     death_day: int | None  # None when unknown or after the evaluation day
     censor_day: int | None
@@ -65,7 +66,8 @@ def course_days(
     """Day numbers of the evaluation, death and censoring dates; shared by N- and T-ICAHT."""
     day0 = _as_date(infusion_date)
     assert day0 is not None
-    eval_day = _day(_as_date(evaluation_date), day0)
+    evaluated = _as_date(evaluation_date)
+    eval_day = _day(evaluated, day0)
     death_day = _day(_as_date(death_date), day0)
     censor_day = _day(_as_date(censor_date), day0)
     if death_day is not None and death_day < 0:
@@ -76,7 +78,7 @@ def course_days(
         death_day = death_day if death_day is not None and death_day <= eval_day else None
         censor_day = censor_day if censor_day is not None and censor_day <= eval_day else None
     last_day = min((d for d in (eval_day, death_day) if d is not None), default=None)
-    return CourseDays(day0, eval_day, death_day, censor_day, last_day)
+    return CourseDays(day0, evaluated, eval_day, death_day, censor_day, last_day)
 
 
 def grade_neutropenia(
@@ -116,7 +118,7 @@ def grade_neutropenia(
         phenotype=phenotype.phenotype,
         phenotype_detail=phenotype,
         infusion_date=day0,
-        evaluation_date=_as_date(evaluation_date),
+        evaluation_date=course.evaluation_date,
         death_day=death_day,
         censor_day=censor_day,
         preliminary_values_used=bool(daily.preliminary_days),

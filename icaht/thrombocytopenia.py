@@ -218,7 +218,7 @@ def grade_thrombocytopenia(
         late=late,
         recovery_day=_recovery_day(grid, transfused),
         infusion_date=course.day0,
-        evaluation_date=_as_date(evaluation_date),
+        evaluation_date=course.evaluation_date,
         death_day=death_day,
         censor_day=censor_day,
         post_transfusion_values_used=any(
@@ -227,10 +227,6 @@ def grade_thrombocytopenia(
         ),
         preliminary_values_used=bool(daily.preliminary_days),
     )
-
-
-def _as_date(value: date | datetime | None) -> date | None:
-    return value.date() if isinstance(value, datetime) else value
 
 
 def _platelet_transfusion_days(
