@@ -42,20 +42,15 @@ class PrefetchTemplate:
         return self.query.replace("&_sort=-date", "")
 
 
-def culture_codes() -> tuple[str, ...]:
-    """LOINC codes of blood cultures (issue 14: a positive culture is an active infection),
-    from the mapping's table (fhir_mappings/data/cultures.yaml)."""
-    return culture_loinc_codes()
-
-
 def lab_codes() -> tuple[str, ...]:
     """What the `labs` key asks for: the analyte table's LOINC codes but the vital signs
-    (they have their own key), and the blood-culture codes."""
+    (they have their own key), and the blood-culture codes (issue 14: a positive culture is an
+    active infection; fhir_mappings/data/cultures.yaml)."""
     by_kind = loinc_codes_by_analyte()
     drawn = tuple(
         c for kind, codes in by_kind.items() if kind not in VITAL_SIGN_KINDS for c in codes
     )
-    return tuple(dict.fromkeys((*drawn, *culture_codes())))
+    return tuple(dict.fromkeys((*drawn, *culture_loinc_codes())))
 
 
 def vital_sign_codes() -> tuple[str, ...]:

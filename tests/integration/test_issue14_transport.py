@@ -315,7 +315,7 @@ def test_every_template_is_fetched_by_resource_type_without_prefetch(
 
 
 # false once the findings branch is merged: the test then runs, and fails until
-# discovery.culture_codes() returns fhir_mappings.culture_loinc_codes()
+# the lab query carries fhir_mappings.culture_loinc_codes()
 def test_fever_and_blood_culture_come_with_the_observation_reads(
     app: Flask, loaded: LocalFhirServer, caplog: pytest.LogCaptureFixture
 ) -> None:

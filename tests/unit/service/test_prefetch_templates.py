@@ -18,7 +18,6 @@ from cds_service.discovery import (
     RESOURCE_TYPES,
     USAGE,
     VITAL_SIGN_KINDS,
-    culture_codes,
     discovery_document,
     lab_codes,
     lab_query,
@@ -27,7 +26,7 @@ from cds_service.discovery import (
 )
 from cds_service.gather import Gathered
 from cds_service.hooks import fallback_since
-from fhir_mappings import loinc_codes_by_analyte
+from fhir_mappings import culture_loinc_codes, loinc_codes_by_analyte
 
 BY_KEY = {template.key: template for template in PREFETCH}
 
@@ -93,7 +92,7 @@ def test_labs_ask_for_every_drawn_analyte_of_the_table_and_no_vital_sign() -> No
     assert drawn <= set(lab_codes())
     assert not vital & set(lab_codes())
     assert set(vital_sign_codes()) == vital
-    assert set(culture_codes()) <= set(lab_codes())
+    assert set(culture_loinc_codes()) <= set(lab_codes())
     assert len(lab_codes()) == len(set(lab_codes()))  # a code listed once
     assert params(BY_KEY["labs"].query)["code"] == [lab_query().split("code=")[1].split("&")[0]]
 
