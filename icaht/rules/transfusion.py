@@ -93,18 +93,14 @@ def _preparation_window(inp: RuleInput) -> IrradiationWindow | None:
 
 
 def _planned_window(inp: RuleInput) -> IrradiationWindow | None:
-    """A planned infusion after the last one on record: open from its day - 30 d while the plan
-    is at most `preparation_lookback_days` old (a plan never carried out stops flagging)."""
-    planned, opts = inp.record.timeline.planned_infusion, inp.options
-    day0 = inp.assessment.day0
-    if planned is None or (day0 is not None and planned.day <= day0):
-        return None
-    if (inp.evaluation_date - planned.day).days > opts.preparation_lookback_days:
+    """A planned infusion after the last one on record (the assessment's planned day 0): open
+    from its day - 30 d while the plan is at most `preparation_lookback_days` old (a plan never
+    carried out stops flagging)."""
+    planned, opts = inp.assessment.planned_day0, inp.options
+    if planned is None or (inp.evaluation_date - planned).days > opts.preparation_lookback_days:
         return None
     lead = opts.irradiation_days_before_infusion
-    return IrradiationWindow(
-        planned.day - timedelta(days=lead), None, f"planned infusion - {lead} d"
-    )
+    return IrradiationWindow(planned - timedelta(days=lead), None, f"planned infusion - {lead} d")
 
 
 def _course_window(inp: RuleInput) -> IrradiationWindow | None:
