@@ -239,3 +239,93 @@ def test_auth_none_is_loud_on_readyz(database_url: str, tmp_path: Path) -> None:
     app = create_app(Settings(auth="none", database_url=database_url))
     body = app.test_client().get("/readyz").get_json()
     assert any("authentication is OFF" in w for w in body["warnings"])
+
+
+# -- operators can diagnose a refused call (issue 18) --------------------------------------
+
+
+def _sample(client: FlaskClient, name: str, **labels: str) -> float:
+    """One sample of /metrics (0 when the labelled series is not there yet)."""
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    text = client.get("/metrics", headers=headers).get_data(as_text=True)
+    wanted = name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+    for line in text.splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def _refusals(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [
+        dict(record.fields)  # type: ignore[attr-defined]
+        for record in caplog.records
+        if getattr(record, "event", None) == "refused"
+    ]
+
+
+def test_a_401_is_logged_and_counted_with_its_reason_class(
+    client: FlaskClient, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An expired token on a hook: a bare 401 for the caller; for the operator a log event
+    `refused` (route, status, reason `expired`) and both counters by service and status."""
+    now = int(time.time())
+    token = signer.token(HOOK, exp=now - 120, iat=now - 400)
+    refused = {"service": "icaht-patient-view", "reason": "expired"}
+    hooks = {"service": "icaht-patient-view", "status": "401"}
+    before = (_sample(client, "icaht_auth_refused_total", **refused),)
+    before += (_sample(client, "icaht_hook_requests_total", **hooks),)
+    caplog.clear()
+    response = client.post(
+        HOOK, json=hook_body(OTHER_FHIR, "p-1"), headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401
+    assert response.get_json() == UNAUTHORIZED  # the reason is not the caller's business
+    assert _refusals(caplog) == [
+        {"route": "icaht-patient-view", "status": 401, "reason": "expired"}
+    ]
+    after = (_sample(client, "icaht_auth_refused_total", **refused),)
+    after += (_sample(client, "icaht_hook_requests_total", **hooks),)
+    assert after == (before[0] + 1, before[1] + 1)
+    assert token not in caplog.text and token.split(".")[2] not in caplog.text
+
+
+def test_discovery_and_feedback_refusals_have_their_own_route_label(
+    client: FlaskClient, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = {"service": "discovery", "reason": "missing_token"}
+    replayed = {"service": "feedback", "reason": "replayed"}
+    before = _sample(client, "icaht_auth_refused_total", **missing)
+    before_replayed = _sample(client, "icaht_auth_refused_total", **replayed)
+    caplog.clear()
+    assert client.get("/cds-services").status_code == 401
+    headers = signer.headers(FEEDBACK)
+    body = _feedback(str(uuid.uuid4()), "ignored")
+    assert client.post(FEEDBACK, json=body, headers=headers).status_code == 400  # authenticated
+    assert client.post(FEEDBACK, json=body, headers=headers).status_code == 401  # replayed
+    assert _refusals(caplog) == [
+        {"route": "discovery", "status": 401, "reason": "missing_token"},
+        {"route": "feedback", "status": 401, "reason": "replayed"},
+    ]
+    assert _sample(client, "icaht_auth_refused_total", **missing) == before + 1
+    assert _sample(client, "icaht_auth_refused_total", **replayed) == before_replayed + 1
+    assert _sample(client, "icaht_hook_requests_total", service="discovery", status="401") >= 1
+
+
+def test_a_403_for_a_foreign_fhir_server_is_logged_and_counted(
+    client: FlaskClient, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    refused = {"service": "icaht-patient-view", "reason": "fhir_server_not_allowed"}
+    hooks = {"service": "icaht-patient-view", "status": "403"}
+    before = (_sample(client, "icaht_auth_refused_total", **refused),)
+    before += (_sample(client, "icaht_hook_requests_total", **hooks),)
+    caplog.clear()
+    body = hook_body(OTHER_FHIR, "patient-4711")
+    response = client.post(HOOK, json=body, headers=signer.headers(HOOK))
+    assert response.status_code == 403
+    assert _refusals(caplog) == [
+        {"route": "icaht-patient-view", "status": 403, "reason": "fhir_server_not_allowed"}
+    ]
+    assert "patient-4711" not in caplog.text  # no patient id in the log
+    after = (_sample(client, "icaht_auth_refused_total", **refused),)
+    after += (_sample(client, "icaht_hook_requests_total", **hooks),)
+    assert after == (before[0] + 1, before[1] + 1)
