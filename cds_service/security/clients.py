@@ -3,8 +3,8 @@
 ```yaml
 clients:
   - iss: https://ehr.example.org            # the JWT `iss`, compared exactly
-    jwks_url: https://ehr.example.org/jwks  # or a list; the only URLs a `jku` header may name
-    jwks: {keys: [...]}                     # and/or public keys inline (no fetch at all)
+    jwks_url: https://ehr.example.org/jwks  # or a list; the only URLs a `jku` may name
+    jwks: {keys: [...]}                     # and/or pinned keys: win over any `jku`, no fetch
     fhir_servers: [https://ehr.example.org/fhir]  # allowed `fhirServer` base URLs
     audience: [urn:site:icaht-cds]          # optional: more accepted JWT `aud` values
 ```

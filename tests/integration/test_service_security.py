@@ -329,3 +329,97 @@ def test_a_403_for_a_foreign_fhir_server_is_logged_and_counted(
     after = (_sample(client, "icaht_auth_refused_total", **refused),)
     after += (_sample(client, "icaht_hook_requests_total", **hooks),)
     assert after == (before[0] + 1, before[1] + 1)
+
+
+# -- EHRs as they sign: the CDS Hooks Sandbox and Epic (issue 18) ---------------------------
+
+SANDBOX_ISS = "https://sandbox.cds-hooks.org"
+SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+EPIC_ISS = "https://epic.test.invalid/interconnect/api/FHIR/R4"
+EPIC_KID = "d3bmo5HzW61TUgikHZH+A8Tx4UOXz2iOs4KvVU4eLY0="  # base64, as Epic's kids are
+SITE_AUDIENCE = "urn:test-hospital:icaht-cds"
+
+
+def test_sandbox_and_epic_style_tokens_are_accepted_through_the_clients_file(
+    tmp_path: Path,
+) -> None:
+    """Through the routes, with keys pinned in a clients file: the Sandbox's ES384 token with
+    its own jku (no jwks_url: nothing to fetch, and no network here), and an Epic-style RS384
+    token (kid with + / =, sub, nbf 5 minutes back, a site-configured aud)."""
+    sandbox_key = ec.generate_private_key(ec.SECP384R1())
+    epic_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    sandbox_kid = str(uuid.uuid4())
+    sandbox_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(sandbox_key.public_key()))
+    epic_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(epic_key.public_key()))
+    clients = {
+        "clients": [
+            {
+                "iss": SANDBOX_ISS,
+                "jwks": {"keys": [sandbox_jwk | {"kid": sandbox_kid}]},
+                "fhir_servers": [OTHER_FHIR],
+            },
+            {
+                "iss": EPIC_ISS,
+                "jwks": {"keys": [epic_jwk | {"kid": EPIC_KID, "alg": "RS384"}]},
+                "fhir_servers": ["https://epic.test.invalid/api/FHIR/R4"],
+                "audience": SITE_AUDIENCE,
+            },
+        ]
+    }
+    (tmp_path / "clients.json").write_text(json.dumps(clients))
+    settings = Settings(
+        public_url=PUBLIC_URL,
+        auth="jwt",
+        clients_path=str(tmp_path / "clients.json"),
+        database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
+        assessment_auth="none",
+    )
+    client = create_app(settings).test_client()
+    now = int(time.time())
+    sandbox = jwt.encode(
+        {
+            "iss": SANDBOX_ISS,
+            "aud": PUBLIC_URL + "/cds-services",
+            "exp": now + 300,
+            "iat": now,
+            "jti": str(uuid.uuid4()),
+        },
+        sandbox_key,
+        "ES384",
+        headers={"typ": "JWT", "kid": sandbox_kid, "jku": SANDBOX_JKU},
+    )
+    epic_claims = {
+        "iss": EPIC_ISS,
+        "sub": "epic-cds-client-id",
+        "aud": SITE_AUDIENCE,
+        "exp": now + 300,
+        "iat": now,
+        "nbf": now - 300,
+        "jti": str(uuid.uuid4()),
+    }
+    epic = jwt.encode(
+        epic_claims,
+        epic_key,
+        "RS384",
+        headers={"typ": "JWT", "kid": EPIC_KID, "jku": "https://epic.test.invalid/keys"},
+    )
+    for token in (sandbox, epic):
+        response = client.get("/cds-services", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, token
+    # the site audience is Epic's client's, not the Sandbox's
+    sandbox_with_site_aud = jwt.encode(
+        {
+            "iss": SANDBOX_ISS,
+            "aud": SITE_AUDIENCE,
+            "exp": now + 300,
+            "iat": now,
+            "jti": str(uuid.uuid4()),
+        },
+        sandbox_key,
+        "ES384",
+        headers={"typ": "JWT", "kid": sandbox_kid, "jku": SANDBOX_JKU},
+    )
+    refused = client.get(
+        "/cds-services", headers={"Authorization": f"Bearer {sandbox_with_site_aud}"}
+    )
+    assert refused.status_code == 401
