@@ -39,6 +39,7 @@ from cds_service.request_body import (
     read_json,
 )
 from cds_service.security import AUTH_OFF_WARNING, AuthError
+from cds_service.security.jwt_parts import RefusalReason
 from cds_service.security.launch_tokens import LaunchTokenVerifier
 from cds_service.smart import smart_config, static_file
 from cds_service.store import (
@@ -63,7 +64,12 @@ log = logging.getLogger("cds_service")
 
 class AuthFailedError(Exception):
     """Authentication failed: one 401 for every reason (WWW-Authenticate: Bearer, a JSON
-    OperationOutcome without the reason; decision 0019)."""
+    OperationOutcome without the reason; decision 0019). `reason` (a RefusalReason value, or
+    "other" for an authenticator that gives none) goes to the log and /metrics only."""
+
+    def __init__(self, reason: str = "other") -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class ForbiddenFhirServerError(Exception):
@@ -139,7 +145,8 @@ def default_services(settings: Settings) -> Services:
 def _register_routes(app: Flask, services: Services) -> None:
     @app.get("/cds-services")
     def discovery() -> ResponseReturnValue:
-        _authenticate(services, "/cds-services")
+        if services.settings.discovery_auth == "jwt":  # "none": EHR set-up tools read it bare
+            _authenticate(services, "/cds-services")
         return jsonify(discovery_document())
 
     @app.post("/cds-services/<service_id>")
@@ -191,7 +198,7 @@ def _register_routes(app: Flask, services: Services) -> None:
         given = (request.headers.get("Authorization") or "").encode("utf-8", "replace")
         if not hmac.compare_digest(given, f"Bearer {token}".encode()):
             log_event("metrics_refused", level=logging.WARNING)
-            raise AuthFailedError
+            raise AuthFailedError(RefusalReason.METRICS_TOKEN)
         payload, content_type = metrics.exposition()
         return app.response_class(payload, mimetype=content_type.split(";")[0])
 
@@ -208,7 +215,8 @@ def _register_smart(app: Flask, services: Services) -> None:
         else:
             try:
                 identity = services.launch_tokens.verify(request.headers.get("Authorization"))
-            except AuthError:
+            except AuthError as error:
+                _refused(401, error.reason)
                 return _no_store(_unauthorized())
             client, token_patient = identity.rate_key, identity.patient
         limiter = services.assessment_limiter
@@ -217,6 +225,8 @@ def _register_smart(app: Flask, services: Services) -> None:
             log_event("assessment", status=429)
             return _throttled(limiter, wait)
         status, body = assessment_api.handle(request, settings, services.clock, token_patient)
+        if status == 403:  # the only 403: not the launch token's patient
+            _refused(403, RefusalReason.PATIENT_NOT_ALLOWED)
         return _no_store(jsonify(body)), status
 
     # the SMART app's files and configuration: public, no JWT (the app holds no secret)
@@ -290,7 +300,29 @@ def _authenticate(services: Services, path: str) -> Any:
             request.headers.get("Authorization"), services.settings.public_url + path
         )
     except services.auth_error as error:
-        raise AuthFailedError from error
+        raise AuthFailedError(str(getattr(error, "reason", "other"))) from error
+
+
+# the route names a refused call is counted and logged under (hooks: their service id)
+_REFUSAL_ROUTES = {
+    "discovery": "discovery",
+    "feedback": "feedback",
+    "assessment": "assessment",
+    "metrics_page": "metrics",
+}
+
+
+def _refused(status: int, reason: str) -> None:
+    """Log and count a 401/403 with its reason class (closed sets: metrics.count_refused); no
+    token, no patient data, no value of the caller's choosing."""
+    endpoint = request.endpoint or ""
+    if endpoint == "hook":
+        route = metrics.service_label(str((request.view_args or {}).get("service_id")))
+    else:
+        route = _REFUSAL_ROUTES.get(endpoint, metrics.OTHER)
+    reason_label = metrics.closed(str(reason), metrics.REFUSAL_REASONS)
+    log_event("refused", level=logging.WARNING, route=route, status=status, reason=reason_label)
+    metrics.count_refused(route, status, reason_label)
 
 
 def _run_hook(services: Services, service: HookService, client: Any) -> ResponseReturnValue:
@@ -459,6 +491,7 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(AuthFailedError)
     def unauthorized(error: AuthFailedError) -> ResponseReturnValue:
         # the same answer for every reason, no hint for an attacker: the reason is in the log
+        _refused(401, error.reason)
         response = jsonify(_UNAUTHORIZED)
         response.status_code = 401
         response.headers["WWW-Authenticate"] = "Bearer"
@@ -470,6 +503,7 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(ForbiddenFhirServerError)
     def forbidden(error: ForbiddenFhirServerError) -> ResponseReturnValue:
+        _refused(403, RefusalReason.FHIR_SERVER_NOT_ALLOWED)
         return _outcome(403, "forbidden", "fhirServer is not allowed for this client")
 
     @app.errorhandler(SQLAlchemyError)

@@ -59,6 +59,11 @@ class Settings:
     smart_issuers_path: str | None = None
     # ICAHT_CDS_ASSESSMENT_RATE "calls/seconds" per client and worker process; None: no limit
     assessment_rate: tuple[int, float] | None = (30, 60.0)
+    # ICAHT_CDS_DISCOVERY_AUTH: "jwt" (discovery needs the EHR's JWT like every CDS route) or
+    # "none" (GET /cds-services answers without one: several EHR set-up tools fetch it bare;
+    # it lists services and prefetch templates, no patient data). Hooks and feedback always
+    # need the JWT when ICAHT_CDS_AUTH=jwt.
+    discovery_auth: str = "jwt"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -74,6 +79,9 @@ class Settings:
         assessment_auth = (env.get("ICAHT_CDS_ASSESSMENT_AUTH") or "").strip().lower() or None
         if assessment_auth not in (None, "smart", "none"):
             raise ConfigError("ICAHT_CDS_ASSESSMENT_AUTH must be 'smart' or 'none'")
+        discovery_auth = (env.get("ICAHT_CDS_DISCOVERY_AUTH") or cls.discovery_auth).strip()
+        if discovery_auth.lower() not in ("jwt", "none"):
+            raise ConfigError("ICAHT_CDS_DISCOVERY_AUTH must be 'jwt' or 'none'")
         return cls(
             public_url=public_url,
             fhir_url=(env.get("ICAHT_CDS_FHIR_URL") or "").rstrip("/") or None,
@@ -96,6 +104,7 @@ class Settings:
             assessment_auth=assessment_auth,
             smart_issuers_path=env.get("ICAHT_CDS_SMART_ISSUERS") or None,
             assessment_rate=_rate(env, "ICAHT_CDS_ASSESSMENT_RATE", cls.assessment_rate),
+            discovery_auth=discovery_auth.lower(),
         )
 
     @property

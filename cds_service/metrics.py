@@ -6,8 +6,10 @@ before prometheus_client is imported, and `/metrics` then aggregates all workers
 Every label value comes from a closed set, so nothing a caller or a FHIR server sends (a patient
 id in a URL path, a crafted paging link) can become a label: resource types are those of the
 discovery document's prefetch templates (else "other"), outcomes "ok" or a FhirError class name
-(else "other"), services the ids of SERVICES_BY_ID (else "other"). `/metrics` itself needs
-ICAHT_CDS_METRICS_TOKEN (docs/decisions/0019).
+(else "other"), services the ids of SERVICES_BY_ID (else "other"). Refused calls (401, 403) are
+counted under the route they were refused on: a service id, or one of REFUSAL_ROUTES
+(discovery, feedback, assessment, metrics), and their reason class (RefusalReason). `/metrics`
+itself needs ICAHT_CDS_METRICS_TOKEN (docs/decisions/0019).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from cds_service.discovery import PREFETCH as PREFETCH_TEMPLATES
 from cds_service.discovery import RESOURCE_TYPES, SERVICES_BY_ID
 from cds_service.fhir_client import FhirError
 from cds_service.gather import Source
+from cds_service.security.jwt_parts import RefusalReason
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
@@ -65,6 +68,12 @@ OVERRIDE_LOOKUP_FAILURES = Counter(
     "icaht_override_lookup_failures_total",
     "Hook calls whose overrides could not be read (store down): every card was shown",
 )
+AUTH_REFUSED = Counter(
+    "icaht_auth_refused_total",
+    "Calls refused with 401 or 403, by route (service id, discovery, feedback, assessment, "
+    "metrics) and reason class",
+    ["service", "reason"],
+)
 
 
 OTHER = "other"  # the label of any value outside its closed set
@@ -84,6 +93,10 @@ FHIR_OUTCOMES = frozenset({"ok"}) | _subclass_names(FhirError)
 PREFETCH_KEYS = frozenset(template.key for template in PREFETCH_TEMPLATES)
 PREFETCH_SOURCES = frozenset(get_args(Source))
 HTTP_STATUSES = frozenset(str(status) for status in range(100, 600))
+# the routes a call can be refused on besides the hooks (a feedback call counts as "feedback",
+# not as its service's hook call)
+REFUSAL_ROUTES = frozenset({"discovery", "feedback", "assessment", "metrics"})
+REFUSAL_REASONS = frozenset(reason.value for reason in RefusalReason)
 
 
 def closed(value: object, allowed: Iterable[str]) -> str:
@@ -105,6 +118,14 @@ def observe_fhir_call(resource: str, seconds: float, outcome: str) -> None:
 def count_hook(service_id: str, status: int, seconds: float) -> None:
     HOOK_REQUESTS.labels(service_label(service_id), closed(str(status), HTTP_STATUSES)).inc()
     HOOK_LATENCY.labels(service_label(service_id)).observe(seconds)
+
+
+def count_refused(route: str, status: int, reason: str) -> None:
+    """A refused call (401/403): in icaht_hook_requests_total by route and status, and in
+    icaht_auth_refused_total by route and reason class; every label from its closed set."""
+    route_label = closed(route, REFUSAL_ROUTES | SERVICES_BY_ID.keys())
+    HOOK_REQUESTS.labels(route_label, closed(str(status), HTTP_STATUSES)).inc()
+    AUTH_REFUSED.labels(route_label, closed(reason, REFUSAL_REASONS)).inc()
 
 
 def count_prefetch(key: str, source: str) -> None:

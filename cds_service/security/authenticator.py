@@ -1,22 +1,31 @@
 """Authentication of the EHR's JWT on every CDS Hooks call (CDS Hooks 2.0 "Trusting CDS Clients").
 
-Order of checks, cheapest and safest first; nothing is fetched before the issuer and the `jku`
-are found on the allow-list:
+Order of checks, cheapest and safest first; nothing is fetched unless the issuer is configured,
+no pinned key has the token's `kid`, and any `jku` is on the issuer's allow-list:
 
 1. `Authorization: Bearer <jwt>`, compact JWS syntax, bounded length.
-2. Header: `alg` RS384 or ES384 only (no `none`, no HMAC), `kid` required, `typ` JWT if present,
-   no `crit`.
+2. Header: `alg` RS384 or ES384 only (no `none`, no HMAC), `kid` required (any short string:
+   Epic-style kids with `+ / =` are compared as they are), `typ` JWT if present, no `crit`.
 3. `iss` (read before verification only to pick the client) must be a configured client.
-4. Key: `jku`, when present, must be exactly one of that client's `jwks_url`s; the key is looked
-   up by `kid` in that set, else in the inline set and then the configured URLs. The key's type
-   fixes the algorithm, and it must equal the header's.
-5. Signature, `aud` (the endpoint's public URL), `iss` (PyJWT), then `exp` (60 s leeway), `iat`
-   (not in the future beyond the leeway), `nbf`, a bounded lifetime, `jti`.
+4. Key, by `kid`:
+   a. a key pinned in the client's inline `jwks` wins, whatever the `jku` says (allow-listed,
+      foreign or absent): nothing is fetched. The pinned key is what the operator trusts; a
+      `jku` is only a hint where to find a key, and the signature still has to verify.
+   b. otherwise a `jku`, when present, must be exactly one of the client's `jwks_url`s (else
+      refused, never fetched) and the kid is looked up in that set; without a `jku`, in each
+      configured `jwks_url` in turn.
+   The key's type fixes the algorithm, and it must equal the header's.
+5. Signature, `aud`, `iss` (PyJWT). `aud` (a string or a list) must name the endpoint's public
+   URL or one of the client's configured `audience` values (some EHRs send a site-configured
+   audience instead of the URL). Then `exp` (60 s leeway), `iat` (not in the future beyond
+   the leeway), `nbf` when present (not in the future beyond the leeway), a bounded lifetime,
+   `jti`.
 6. `jti` claimed in the shared replay cache, keyed by (iss, jti), kept until exp + leeway.
 
-Every failure raises `AuthError`; the route answers a bare 401. The reason is logged (logger
-`cds_service.security`) without the token. Errors of the replay cache itself (database down)
-are not authentication failures and propagate unchanged (the route answers 500).
+Every failure raises `AuthError` with its `reason` (RefusalReason); the route answers a bare 401.
+The message is logged (logger `cds_service.security`) without the token. Errors of the replay
+cache itself (database down) are not authentication failures and propagate unchanged (the route
+answers 500).
 """
 
 from __future__ import annotations
@@ -35,9 +44,11 @@ from jwt.exceptions import PyJWTError
 from cds_service.security.clients import ClientConfig
 from cds_service.security.jwt_parts import (
     AuthError,
+    RefusalReason,
     bearer_token,
     check_times,
     checked_header,
+    refusal_of,
     string_claim,
     unverified_issuer,
 )
@@ -131,13 +142,14 @@ class Authenticator:
         header = checked_header(token, ALGORITHMS, typ_jwt=True)
         client = self._client_of(token)
         key = self._key(client.config, client.inline, header)
-        claims = _verified_claims(token, key, audience, client.config.iss)
+        audiences = [audience, *client.config.audiences]
+        claims = _verified_claims(token, key, audiences, client.config.iss)
         now = self._clock()
         expires = self._check_times(claims, now.timestamp())
         jti = string_claim(claims, "jti", required=True)
         assert jti is not None
         if not self._replay.claim(client.config.iss, jti, expires):
-            raise AuthError(f"replayed jti (iss {client.config.iss})")
+            raise AuthError(f"replayed jti (iss {client.config.iss})", RefusalReason.REPLAYED)
         sub = string_claim(claims, "sub", required=False)
         return AuthenticatedClient(client.config.iss, sub, jti, client.config.fhir_servers)
 
@@ -145,25 +157,31 @@ class Authenticator:
         iss = unverified_issuer(token)
         client = self._clients.get(iss) if iss is not None else None
         if client is None:
-            raise AuthError("unknown or missing iss")
+            raise AuthError("unknown or missing iss", RefusalReason.UNKNOWN_ISSUER)
         return client
 
     def _key(self, config: ClientConfig, inline: KeySet, header: Mapping[str, Any]) -> PublicKey:
         kid, jku = header["kid"], header.get("jku")
-        if jku is not None and jku not in config.jwks_urls:
-            raise AuthError(f"jku is not on the allow-list of iss {config.iss}")
-        key = self._find_key(config, inline, kid, jku)
+        # a pinned key wins over any jku: no fetch, whatever URL the token names (step 4a)
+        key = inline.get(kid)
         if key is None:
-            raise AuthError(f"unknown kid for iss {config.iss}")
+            if jku is not None and jku not in config.jwks_urls:
+                raise AuthError(
+                    f"kid not pinned and jku is not on the allow-list of iss {config.iss}",
+                    RefusalReason.JKU_NOT_ALLOWED,
+                )
+            key = self._fetched_key(config, kid, jku)
+        if key is None:
+            raise AuthError(f"unknown kid for iss {config.iss}", RefusalReason.UNKNOWN_KID)
         if key.alg != header["alg"]:
-            raise AuthError(f"alg does not match the key type of kid (iss {config.iss})")
+            raise AuthError(
+                f"alg does not match the key type of kid (iss {config.iss})",
+                RefusalReason.ALG_MISMATCH,
+            )
         return key
 
-    def _find_key(
-        self, config: ClientConfig, inline: KeySet, kid: str, jku: str | None
-    ) -> PublicKey | None:
-        if jku is None and (key := inline.get(kid)) is not None:
-            return key
+    def _fetched_key(self, config: ClientConfig, kid: str, jku: str | None) -> PublicKey | None:
+        """The kid's key from the allow-listed `jku`, else from the configured JWKS URLs."""
         unavailable: JwksUnavailableError | None = None
         for url in (jku,) if jku is not None else config.jwks_urls:
             try:
@@ -174,13 +192,16 @@ class Authenticator:
             if key is not None:
                 return key
         if unavailable is not None:
-            raise AuthError(f"JWKS unavailable for iss {config.iss}: {unavailable}")
+            raise AuthError(
+                f"JWKS unavailable for iss {config.iss}: {unavailable}",
+                RefusalReason.JWKS_UNAVAILABLE,
+            )
         return None
 
     def _check_times(self, claims: Mapping[str, Any], now: float) -> datetime:
         exp = check_times(claims, now, self._leeway)
         if exp > now + self._max_lifetime + self._leeway:
-            raise AuthError("exp too far in the future")
+            raise AuthError("exp too far in the future", RefusalReason.LIFETIME)
         return datetime.fromtimestamp(exp + self._leeway, UTC)
 
 
@@ -199,13 +220,15 @@ def _index_clients(clients: Sequence[ClientConfig]) -> dict[str, _Client]:
     return index
 
 
-def _verified_claims(token: str, key: PublicKey, audience: str, iss: str) -> dict[str, Any]:
+def _verified_claims(
+    token: str, key: PublicKey, audiences: Sequence[str], iss: str
+) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
             key.key,
             algorithms=[key.alg],  # fixed by the key's type, never by the token
-            audience=audience,
+            audience=list(audiences),  # the token's aud must name at least one of them
             issuer=iss,
             options={
                 "require": _REQUIRED_CLAIMS,
@@ -215,5 +238,7 @@ def _verified_claims(token: str, key: PublicKey, audience: str, iss: str) -> dic
             },
         )
     except PyJWTError as error:
-        raise AuthError(f"JWT verification failed ({type(error).__name__})") from None
+        raise AuthError(
+            f"JWT verification failed ({type(error).__name__})", refusal_of(error)
+        ) from None
     return claims

@@ -3,10 +3,17 @@
 ```yaml
 clients:
   - iss: https://ehr.example.org            # the JWT `iss`, compared exactly
-    jwks_url: https://ehr.example.org/jwks  # or a list; the only URLs a `jku` header may name
-    jwks: {keys: [...]}                     # and/or public keys inline (no fetch at all)
+    jwks_url: https://ehr.example.org/jwks  # or a list; the only URLs a `jku` may name
+    jwks: {keys: [...]}                     # and/or pinned keys: win over any `jku`, no fetch
     fhir_servers: [https://ehr.example.org/fhir]  # allowed `fhirServer` base URLs
+    audience: [urn:site:icaht-cds]          # optional: more accepted JWT `aud` values
 ```
+
+`audience` (a string or a list) is for EHRs that send a site-configured audience instead of the
+endpoint's URL (Epic-style). Each value is any non-empty string the EHR is configured to send
+(an absolute URL or an opaque name: RFC 7519 calls `aud` a StringOrURI), compared exactly. It
+adds to the default, it does not replace it: a token is accepted when its `aud` (a string or a
+list) names the endpoint's public URL OR one of these values.
 
 The file (YAML, or JSON when it ends in `.json`) is checked with a JSON Schema
 (`clients.schema.json`) and then for what a schema cannot say: unique issuers, URLs in normal form
@@ -50,6 +57,8 @@ class ClientConfig:
     jwks_urls: tuple[str, ...]  # exactly as configured: a `jku` must equal one of them
     jwks: Mapping[str, Any] | None  # inline public JWKS, read-only
     fhir_servers: tuple[str, ...]  # in normal form (see urls.normalise_url)
+    # JWT `aud` values accepted besides the endpoint's URL, exactly as configured
+    audiences: tuple[str, ...] = ()
 
 
 def load_clients(path: str | Path) -> tuple[ClientConfig, ...]:
@@ -102,7 +111,21 @@ def _client(item: Mapping[str, Any], index: int) -> ClientConfig:
         except KeySetError as error:
             raise ClientsConfigError(f"{where}.jwks.{error.where}", error.message) from None
         jwks = MappingProxyType(dict(jwks))
-    return ClientConfig(item["iss"], jwks_urls, jwks, servers)
+    return ClientConfig(item["iss"], jwks_urls, jwks, servers, _audiences(item, where))
+
+
+def _audiences(item: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """The configured `audience` values; what the schema cannot say: no blank value, no
+    value twice (the schema checks type and length)."""
+    raw = item.get("audience", ())
+    values = (raw,) if isinstance(raw, str) else tuple(raw)
+    for position, value in enumerate(values):
+        field = f"{where}.audience" + ("" if isinstance(raw, str) else f"[{position}]")
+        if value != value.strip():
+            raise ClientsConfigError(field, "must not start or end with white space")
+        if value in values[:position]:
+            raise ClientsConfigError(field, "is listed twice")
+    return values
 
 
 def _normal(url: str, field: str) -> str:

@@ -9,30 +9,82 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection, Mapping
+from enum import StrEnum
 from typing import Any
 
 import jwt
-from jwt.exceptions import PyJWTError
+from jwt.exceptions import (
+    ImmatureSignatureError,
+    InvalidAudienceError,
+    InvalidIssuerError,
+    InvalidSignatureError,
+    MissingRequiredClaimError,
+    PyJWTError,
+)
 
 MAX_TOKEN_LENGTH = 16 * 1024
 MAX_CLAIM_LENGTH = 256
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
+class RefusalReason(StrEnum):
+    """Why a call was refused (401 or 403): a closed set, logged and counted in /metrics
+    (`icaht_auth_refused_total{reason}`) so that an operator can tell a clock skew from a
+    missing key without the token. The detailed message stays in the security log."""
+
+    MISSING_TOKEN = "missing_token"  # no Authorization header, or not `Bearer <jwt>`
+    MALFORMED = "malformed"  # not a compact JWS, undecodable, a claim of the wrong type
+    BAD_HEADER = "bad_header"  # alg, kid, typ, crit or jku unacceptable
+    UNKNOWN_ISSUER = "unknown_issuer"
+    UNKNOWN_KID = "unknown_kid"  # no pinned key and no fetched key has the kid
+    JKU_NOT_ALLOWED = "jku_not_allowed"  # kid not pinned and jku not on the allow-list
+    JWKS_UNAVAILABLE = "jwks_unavailable"
+    ALG_MISMATCH = "alg_mismatch"  # the header's alg is not the one the key's type fixes
+    BAD_SIGNATURE = "bad_signature"
+    BAD_AUDIENCE = "bad_audience"
+    BAD_CLAIMS = "bad_claims"  # a required claim missing, iss differing after verification
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"  # nbf, or iat, in the future beyond the leeway
+    LIFETIME = "lifetime"  # exp further away than the maximum lifetime
+    REPLAYED = "replayed"
+    # refusals decided by the routes, not by a token check
+    FHIR_SERVER_NOT_ALLOWED = "fhir_server_not_allowed"  # 403: fhirServer not the client's
+    PATIENT_NOT_ALLOWED = "patient_not_allowed"  # 403: not the launch token's patient
+    METRICS_TOKEN = "metrics_token"  # 401 on /metrics: not ICAHT_CDS_METRICS_TOKEN
+
+
 class AuthError(Exception):
-    """The caller is not authenticated. The message is a reason for the log, never a token."""
+    """The caller is not authenticated. The message is a reason for the log, never a token;
+    `reason` is its class (RefusalReason), for the operators' log event and /metrics."""
+
+    def __init__(self, message: str, reason: RefusalReason) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def refusal_of(error: PyJWTError) -> RefusalReason:
+    """The reason class of a PyJWT verification failure (signature, audience, claims)."""
+    if isinstance(error, InvalidSignatureError):
+        return RefusalReason.BAD_SIGNATURE
+    if isinstance(error, InvalidAudienceError):
+        return RefusalReason.BAD_AUDIENCE
+    if isinstance(error, InvalidIssuerError | MissingRequiredClaimError):
+        return RefusalReason.BAD_CLAIMS
+    if isinstance(error, ImmatureSignatureError):
+        return RefusalReason.NOT_YET_VALID
+    return RefusalReason.MALFORMED  # DecodeError and the like: the token is not well formed
 
 
 def bearer_token(authorization: str | None) -> str:
     """The compact JWS of an `Authorization: Bearer <jwt>` header."""
     if authorization is None:
-        raise AuthError("no Authorization header")
+        raise AuthError("no Authorization header", RefusalReason.MISSING_TOKEN)
     scheme, _, token = authorization.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise AuthError("Authorization header is not 'Bearer <jwt>'")
+        raise AuthError("Authorization header is not 'Bearer <jwt>'", RefusalReason.MISSING_TOKEN)
     if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.fullmatch(token):
-        raise AuthError("bearer token is not a compact JWS")
+        raise AuthError("bearer token is not a compact JWS", RefusalReason.MALFORMED)
     return token
 
 
@@ -42,19 +94,21 @@ def checked_header(token: str, algorithms: Collection[str], *, typ_jwt: bool) ->
     try:
         header = jwt.get_unverified_header(token)
     except PyJWTError as error:
-        raise AuthError(f"malformed JWT header ({type(error).__name__})") from None
+        raise AuthError(
+            f"malformed JWT header ({type(error).__name__})", RefusalReason.MALFORMED
+        ) from None
     if header.get("alg") not in algorithms:
-        raise AuthError(f"alg is not {' or '.join(sorted(algorithms))}")
+        raise AuthError(f"alg is not {' or '.join(sorted(algorithms))}", RefusalReason.BAD_HEADER)
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid or len(kid) > MAX_CLAIM_LENGTH:
-        raise AuthError("kid missing or invalid")
+        raise AuthError("kid missing or invalid", RefusalReason.BAD_HEADER)
     typ = header.get("typ")
     if typ_jwt and typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
-        raise AuthError("typ is not JWT")
+        raise AuthError("typ is not JWT", RefusalReason.BAD_HEADER)
     if "crit" in header:
-        raise AuthError("crit header extensions are not supported")
+        raise AuthError("crit header extensions are not supported", RefusalReason.BAD_HEADER)
     if header.get("jku") is not None and not isinstance(header["jku"], str):
-        raise AuthError("jku is not a string")
+        raise AuthError("jku is not a string", RefusalReason.BAD_HEADER)
     return header
 
 
@@ -63,7 +117,9 @@ def unverified_issuer(token: str) -> str | None:
     try:
         unverified = jwt.decode(token, options={"verify_signature": False})
     except PyJWTError as error:
-        raise AuthError(f"malformed JWT payload ({type(error).__name__})") from None
+        raise AuthError(
+            f"malformed JWT payload ({type(error).__name__})", RefusalReason.MALFORMED
+        ) from None
     iss = unverified.get("iss")
     return iss if isinstance(iss, str) else None
 
@@ -71,7 +127,7 @@ def unverified_issuer(token: str) -> str | None:
 def number_claim(claims: Mapping[str, Any], name: str) -> float:
     value = claims.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise AuthError(f"{name} is not a number")
+        raise AuthError(f"{name} is not a number", RefusalReason.MALFORMED)
     return float(value)
 
 
@@ -80,7 +136,7 @@ def string_claim(claims: Mapping[str, Any], name: str, *, required: bool = True)
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value or len(value) > MAX_CLAIM_LENGTH:
-        raise AuthError(f"{name} missing or not a short string")
+        raise AuthError(f"{name} missing or not a short string", RefusalReason.MALFORMED)
     return value
 
 
@@ -88,9 +144,9 @@ def check_times(claims: Mapping[str, Any], now: float, leeway: float) -> float:
     """exp, iat and nbf (when present) against `now`, with `leeway` seconds; returns exp."""
     exp = number_claim(claims, "exp")
     if exp + leeway <= now:
-        raise AuthError("expired (exp)")
+        raise AuthError("expired (exp)", RefusalReason.EXPIRED)
     if number_claim(claims, "iat") > now + leeway:
-        raise AuthError("issued in the future (iat)")
+        raise AuthError("issued in the future (iat)", RefusalReason.NOT_YET_VALID)
     if claims.get("nbf") is not None and number_claim(claims, "nbf") > now + leeway:
-        raise AuthError("not yet valid (nbf)")
+        raise AuthError("not yet valid (nbf)", RefusalReason.NOT_YET_VALID)
     return exp

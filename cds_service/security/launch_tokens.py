@@ -47,9 +47,11 @@ from jwt.exceptions import PyJWTError
 from cds_service.security.jwt_parts import (
     MAX_CLAIM_LENGTH,
     AuthError,
+    RefusalReason,
     bearer_token,
     check_times,
     checked_header,
+    refusal_of,
     string_claim,
     unverified_issuer,
 )
@@ -163,14 +165,16 @@ class LaunchTokenVerifier:
         iss = unverified_issuer(token)
         issuer = self._issuers.get(iss) if iss is not None else None
         if issuer is None:
-            raise AuthError("unknown or missing iss")
+            raise AuthError("unknown or missing iss", RefusalReason.UNKNOWN_ISSUER)
         return issuer
 
     def _key(self, issuer: _Issuer, header: Mapping[str, Any]) -> PublicKey:
         config = issuer.config
         kid, jku = header["kid"], header.get("jku")
         if jku is not None and jku not in config.jwks_urls:
-            raise AuthError(f"jku is not on the allow-list of iss {config.iss}")
+            raise AuthError(
+                f"jku is not on the allow-list of iss {config.iss}", RefusalReason.JKU_NOT_ALLOWED
+            )
         key = issuer.inline.get(kid) if jku is None else None
         unavailable: JwksUnavailableError | None = None
         for url in (jku,) if jku is not None else config.jwks_urls:
@@ -181,12 +185,17 @@ class LaunchTokenVerifier:
             except JwksUnavailableError as error:
                 unavailable = error
         if key is None and unavailable is not None:
-            raise AuthError(f"JWKS unavailable for iss {config.iss}: {unavailable}")
+            raise AuthError(
+                f"JWKS unavailable for iss {config.iss}: {unavailable}",
+                RefusalReason.JWKS_UNAVAILABLE,
+            )
         if key is None:
-            raise AuthError(f"unknown kid for iss {config.iss}")
+            raise AuthError(f"unknown kid for iss {config.iss}", RefusalReason.UNKNOWN_KID)
         family = key.alg == ALGORITHM_FAMILY[header["alg"]]
         if not family or key.declared_alg not in (None, header["alg"]):
-            raise AuthError(f"alg does not match the key of kid (iss {config.iss})")
+            raise AuthError(
+                f"alg does not match the key of kid (iss {config.iss})", RefusalReason.ALG_MISMATCH
+            )
         return key
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:
@@ -213,10 +222,14 @@ def _verified_claims(token: str, key: PublicKey, alg: str, issuer: _Issuer) -> d
             },
         )
     except PyJWTError as error:
-        raise AuthError(f"JWT verification failed ({type(error).__name__})") from None
+        raise AuthError(
+            f"JWT verification failed ({type(error).__name__})", refusal_of(error)
+        ) from None
     audiences = claims["aud"]
     if isinstance(audiences, list) and len(audiences) > 1 and claims.get("azp") != issuer.audience:
-        raise AuthError("several audiences and azp is not the SMART client id")
+        raise AuthError(
+            "several audiences and azp is not the SMART client id", RefusalReason.BAD_AUDIENCE
+        )
     return claims
 
 
@@ -224,7 +237,7 @@ def _patient_of(claims: Mapping[str, Any]) -> str | None:
     patient = claims.get("patient")
     if patient is not None:
         if not isinstance(patient, str) or not patient or len(patient) > MAX_CLAIM_LENGTH:
-            raise AuthError("patient claim is not a short string")
+            raise AuthError("patient claim is not a short string", RefusalReason.MALFORMED)
         match = _PATIENT_REFERENCE.search(patient)
         return match.group(1) if match else patient
     user = claims.get("fhirUser")

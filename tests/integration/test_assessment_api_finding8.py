@@ -491,3 +491,23 @@ def test_finding8_serve_refuses_to_start_without_smart_issuers(
     monkeypatch.setenv("ICAHT_CDS_ASSESSMENT_AUTH", "none")
     monkeypatch.delenv("ICAHT_CDS_SMART_ISSUERS")
     assert configuration_problem() is None
+
+
+def test_issue_18_assessment_refusals_are_logged_with_their_reason_class(
+    client: FlaskClient, pinned: Ehr, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The assessment API's 401 and 403 reach the operators' log like the hooks' (issue 18)."""
+    caplog.clear()
+    expired = pinned.headers(exp=int(time.time()) - 120)
+    assert client.post(API, json=SMALL_BODY, headers=expired).status_code == 401
+    other = pinned.headers(patient="p-2")
+    assert client.post(API, json=SMALL_BODY, headers=other).status_code == 403
+    events = [
+        dict(record.fields)  # type: ignore[attr-defined]
+        for record in caplog.records
+        if getattr(record, "event", None) == "refused"
+    ]
+    assert events == [
+        {"route": "assessment", "status": 401, "reason": "expired"},
+        {"route": "assessment", "status": 403, "reason": "patient_not_allowed"},
+    ]

@@ -159,3 +159,21 @@ def test_finding_6_the_metrics_token_is_long(monkeypatch: pytest.MonkeyPatch) ->
         Settings.from_env()
     monkeypatch.setenv("ICAHT_CDS_METRICS_TOKEN", "x" * 32)
     assert Settings.from_env().metrics_token == "x" * 32
+
+
+def test_issue_18_refusal_labels_come_from_closed_sets(client: FlaskClient) -> None:
+    """A refused call is counted by route and reason class; a value outside the sets (a service
+    id or reason of a caller's choosing) becomes "other"."""
+    metrics.count_refused("icaht-p-0815", 401, "p-0815 was here")
+    metrics.count_refused("discovery", 401, "expired")
+    text = _metrics_text(client)
+    assert "p-0815" not in text
+    assert 'icaht_auth_refused_total{reason="other",service="other"}' in text
+    assert 'icaht_auth_refused_total{reason="expired",service="discovery"}' in text
+    assert 'icaht_hook_requests_total{service="discovery",status="401"}' in text
+    for line in text.splitlines():
+        if line.startswith("icaht_auth_refused_total{"):
+            reason = line.split('reason="')[1].split('"')[0]
+            service = line.split('service="')[1].split('"')[0]
+            assert reason in metrics.REFUSAL_REASONS | {"other"}
+            assert service in metrics.REFUSAL_ROUTES | metrics.SERVICES_BY_ID.keys() | {"other"}

@@ -274,3 +274,50 @@ def test_finding_6_metrics_over_http_under_gunicorn_need_the_token(served: str) 
     )
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/plain")
+
+
+def test_issue_18_cors_answers_each_of_two_configured_origins_with_itself(
+    clients_file: Path,
+) -> None:
+    """ICAHT_CDS_CORS_ORIGINS as a list (decision 0019): each configured origin is echoed (not
+    the first, not a joined list), with `Vary: Origin`; a third origin gets no CORS header."""
+    second = "http://127.0.0.1:8088"  # e.g. a CDS Hooks Sandbox served locally
+    client = _app(clients_file, cors_origins=(EHR, second)).test_client()
+    preflight = {"Access-Control-Request-Method": "POST"}
+    for origin in (EHR, second):
+        for response in (
+            client.options(HOOK, headers={"Origin": origin} | preflight),
+            client.get("/cds-services", headers={"Origin": origin}),  # a 401, still CORS
+        ):
+            assert response.headers["Access-Control-Allow-Origin"] == origin
+            assert "Origin" in response.headers["Vary"]
+    other = client.options(HOOK, headers={"Origin": OTHER} | preflight)
+    assert "Access-Control-Allow-Origin" not in other.headers
+    assert "Origin" in other.headers["Vary"]
+
+
+def test_issue_18_discovery_without_a_jwt_when_configured(clients_file: Path) -> None:
+    """ICAHT_CDS_DISCOVERY_AUTH=none: GET /cds-services answers bare (EHR set-up tools fetch it
+    so); the hooks and feedback still need the JWT. Default (jwt): discovery needs it too."""
+    open_discovery = _app(clients_file, discovery_auth="none").test_client()
+    listed = open_discovery.get("/cds-services")
+    assert listed.status_code == 200
+    assert {s["id"] for s in listed.get_json()["services"]} == {
+        "icaht-patient-view",
+        "icaht-order-select",
+        "icaht-order-sign",
+    }
+    assert open_discovery.post(HOOK, json={}).status_code == 401
+    assert open_discovery.post(f"{HOOK}/feedback", json={}).status_code == 401
+    closed = _app(clients_file).test_client()
+    assert closed.get("/cds-services").status_code == 401
+
+
+def test_issue_18_discovery_auth_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ICAHT_CDS_DISCOVERY_AUTH", raising=False)
+    assert Settings.from_env().discovery_auth == "jwt"
+    monkeypatch.setenv("ICAHT_CDS_DISCOVERY_AUTH", "None")
+    assert Settings.from_env().discovery_auth == "none"
+    monkeypatch.setenv("ICAHT_CDS_DISCOVERY_AUTH", "off")
+    with pytest.raises(ConfigError, match="ICAHT_CDS_DISCOVERY_AUTH"):
+        Settings.from_env()

@@ -239,3 +239,187 @@ def test_auth_none_is_loud_on_readyz(database_url: str, tmp_path: Path) -> None:
     app = create_app(Settings(auth="none", database_url=database_url))
     body = app.test_client().get("/readyz").get_json()
     assert any("authentication is OFF" in w for w in body["warnings"])
+
+
+# -- operators can diagnose a refused call (issue 18) --------------------------------------
+
+
+def _sample(client: FlaskClient, name: str, **labels: str) -> float:
+    """One sample of /metrics (0 when the labelled series is not there yet)."""
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    text = client.get("/metrics", headers=headers).get_data(as_text=True)
+    wanted = name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+    for line in text.splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def _refusals(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [
+        dict(record.fields)  # type: ignore[attr-defined]
+        for record in caplog.records
+        if getattr(record, "event", None) == "refused"
+    ]
+
+
+def test_a_401_is_logged_and_counted_with_its_reason_class(
+    client: FlaskClient, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An expired token on a hook: a bare 401 for the caller; for the operator a log event
+    `refused` (route, status, reason `expired`) and both counters by service and status."""
+    now = int(time.time())
+    token = signer.token(HOOK, exp=now - 120, iat=now - 400)
+    refused = {"service": "icaht-patient-view", "reason": "expired"}
+    hooks = {"service": "icaht-patient-view", "status": "401"}
+    before = (_sample(client, "icaht_auth_refused_total", **refused),)
+    before += (_sample(client, "icaht_hook_requests_total", **hooks),)
+    caplog.clear()
+    response = client.post(
+        HOOK, json=hook_body(OTHER_FHIR, "p-1"), headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401
+    assert response.get_json() == UNAUTHORIZED  # the reason is not the caller's business
+    assert _refusals(caplog) == [
+        {"route": "icaht-patient-view", "status": 401, "reason": "expired"}
+    ]
+    after = (_sample(client, "icaht_auth_refused_total", **refused),)
+    after += (_sample(client, "icaht_hook_requests_total", **hooks),)
+    assert after == (before[0] + 1, before[1] + 1)
+    assert token not in caplog.text and token.split(".")[2] not in caplog.text
+
+
+def test_discovery_and_feedback_refusals_have_their_own_route_label(
+    client: FlaskClient, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = {"service": "discovery", "reason": "missing_token"}
+    replayed = {"service": "feedback", "reason": "replayed"}
+    before = _sample(client, "icaht_auth_refused_total", **missing)
+    before_replayed = _sample(client, "icaht_auth_refused_total", **replayed)
+    caplog.clear()
+    assert client.get("/cds-services").status_code == 401
+    headers = signer.headers(FEEDBACK)
+    body = _feedback(str(uuid.uuid4()), "ignored")
+    assert client.post(FEEDBACK, json=body, headers=headers).status_code == 400  # authenticated
+    assert client.post(FEEDBACK, json=body, headers=headers).status_code == 401  # replayed
+    assert _refusals(caplog) == [
+        {"route": "discovery", "status": 401, "reason": "missing_token"},
+        {"route": "feedback", "status": 401, "reason": "replayed"},
+    ]
+    assert _sample(client, "icaht_auth_refused_total", **missing) == before + 1
+    assert _sample(client, "icaht_auth_refused_total", **replayed) == before_replayed + 1
+    assert _sample(client, "icaht_hook_requests_total", service="discovery", status="401") >= 1
+
+
+def test_a_403_for_a_foreign_fhir_server_is_logged_and_counted(
+    client: FlaskClient, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    refused = {"service": "icaht-patient-view", "reason": "fhir_server_not_allowed"}
+    hooks = {"service": "icaht-patient-view", "status": "403"}
+    before = (_sample(client, "icaht_auth_refused_total", **refused),)
+    before += (_sample(client, "icaht_hook_requests_total", **hooks),)
+    caplog.clear()
+    body = hook_body(OTHER_FHIR, "patient-4711")
+    response = client.post(HOOK, json=body, headers=signer.headers(HOOK))
+    assert response.status_code == 403
+    assert _refusals(caplog) == [
+        {"route": "icaht-patient-view", "status": 403, "reason": "fhir_server_not_allowed"}
+    ]
+    assert "patient-4711" not in caplog.text  # no patient id in the log
+    after = (_sample(client, "icaht_auth_refused_total", **refused),)
+    after += (_sample(client, "icaht_hook_requests_total", **hooks),)
+    assert after == (before[0] + 1, before[1] + 1)
+
+
+# -- EHRs as they sign: the CDS Hooks Sandbox and Epic (issue 18) ---------------------------
+
+SANDBOX_ISS = "https://sandbox.cds-hooks.org"
+SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+EPIC_ISS = "https://epic.test.invalid/interconnect/api/FHIR/R4"
+EPIC_KID = "d3bmo5HzW61TUgikHZH+A8Tx4UOXz2iOs4KvVU4eLY0="  # base64, as Epic's kids are
+SITE_AUDIENCE = "urn:test-hospital:icaht-cds"
+
+
+def test_sandbox_and_epic_style_tokens_are_accepted_through_the_clients_file(
+    tmp_path: Path,
+) -> None:
+    """Through the routes, with keys pinned in a clients file: the Sandbox's ES384 token with
+    its own jku (no jwks_url: nothing to fetch, and no network here), and an Epic-style RS384
+    token (kid with + / =, sub, nbf 5 minutes back, a site-configured aud)."""
+    sandbox_key = ec.generate_private_key(ec.SECP384R1())
+    epic_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    sandbox_kid = str(uuid.uuid4())
+    sandbox_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(sandbox_key.public_key()))
+    epic_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(epic_key.public_key()))
+    clients = {
+        "clients": [
+            {
+                "iss": SANDBOX_ISS,
+                "jwks": {"keys": [sandbox_jwk | {"kid": sandbox_kid}]},
+                "fhir_servers": [OTHER_FHIR],
+            },
+            {
+                "iss": EPIC_ISS,
+                "jwks": {"keys": [epic_jwk | {"kid": EPIC_KID, "alg": "RS384"}]},
+                "fhir_servers": ["https://epic.test.invalid/api/FHIR/R4"],
+                "audience": SITE_AUDIENCE,
+            },
+        ]
+    }
+    (tmp_path / "clients.json").write_text(json.dumps(clients))
+    settings = Settings(
+        public_url=PUBLIC_URL,
+        auth="jwt",
+        clients_path=str(tmp_path / "clients.json"),
+        database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
+        assessment_auth="none",
+    )
+    client = create_app(settings).test_client()
+    now = int(time.time())
+    sandbox = jwt.encode(
+        {
+            "iss": SANDBOX_ISS,
+            "aud": PUBLIC_URL + "/cds-services",
+            "exp": now + 300,
+            "iat": now,
+            "jti": str(uuid.uuid4()),
+        },
+        sandbox_key,
+        "ES384",
+        headers={"typ": "JWT", "kid": sandbox_kid, "jku": SANDBOX_JKU},
+    )
+    epic_claims = {
+        "iss": EPIC_ISS,
+        "sub": "epic-cds-client-id",
+        "aud": SITE_AUDIENCE,
+        "exp": now + 300,
+        "iat": now,
+        "nbf": now - 300,
+        "jti": str(uuid.uuid4()),
+    }
+    epic = jwt.encode(
+        epic_claims,
+        epic_key,
+        "RS384",
+        headers={"typ": "JWT", "kid": EPIC_KID, "jku": "https://epic.test.invalid/keys"},
+    )
+    for token in (sandbox, epic):
+        response = client.get("/cds-services", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, token
+    # the site audience is Epic's client's, not the Sandbox's
+    sandbox_with_site_aud = jwt.encode(
+        {
+            "iss": SANDBOX_ISS,
+            "aud": SITE_AUDIENCE,
+            "exp": now + 300,
+            "iat": now,
+            "jti": str(uuid.uuid4()),
+        },
+        sandbox_key,
+        "ES384",
+        headers={"typ": "JWT", "kid": sandbox_kid, "jku": SANDBOX_JKU},
+    )
+    refused = client.get(
+        "/cds-services", headers={"Authorization": f"Bearer {sandbox_with_site_aud}"}
+    )
+    assert refused.status_code == 401

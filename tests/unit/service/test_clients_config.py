@@ -122,3 +122,36 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("{not json")
     with pytest.raises(ClientsConfigError, match="not valid JSON/YAML"):
         load_clients(bad)
+
+
+# ---------------------------------------------------------------- audience (issue 18)
+
+
+def test_audience_is_optional_and_takes_a_string_or_a_list() -> None:
+    """Epic-style EHRs send a site-configured `aud`: any non-empty string, kept as written."""
+    assert clients_from_document(document())[0].audiences == ()
+    one = clients_from_document(document(audience="urn:epic:icaht-cds"))[0]
+    assert one.audiences == ("urn:epic:icaht-cds",)
+    several = document(audience=["icaht-cds-prod", "https://cds.example.org/Site/"])
+    assert clients_from_document(several)[0].audiences == (
+        "icaht-cds-prod",
+        "https://cds.example.org/Site/",  # compared exactly: not normalised like a URL
+    )
+
+
+@pytest.mark.parametrize(
+    ("audience", "field", "message"),
+    [
+        ("", "clients[0].audience", ""),
+        ([], "clients[0].audience", ""),
+        (42, "clients[0].audience", ""),
+        (["ok", ""], "clients[0].audience[1]", ""),
+        (" padded ", "clients[0].audience", "white space"),
+        (["a", "b", "a"], "clients[0].audience[2]", "twice"),
+        (["a", " b"], "clients[0].audience[1]", "white space"),
+    ],
+)
+def test_bad_audience_values_name_the_field(audience: Any, field: str, message: str) -> None:
+    error = error_of(document(audience=audience))
+    assert error.field == field
+    assert message in error.message

@@ -38,10 +38,12 @@ from cds_service.security import (
     ClientConfig,
     InMemoryReplayCache,
     auth_disabled,
+    clients_from_document,
     create_demo_client,
     load_clients,
     sign_demo_jwt,
 )
+from cds_service.security.jwt_parts import RefusalReason
 
 AUDIENCE = "https://cds.example.org/cds-services/icaht-patient-view"
 ISS = "https://ehr.example.org"
@@ -829,3 +831,269 @@ def test_concurrent_authentications_share_one_jwks_fetch(
         thread.join()
     assert len(set(results)) == 16
     assert jwks_server.requests == ["/jwks.json"]
+
+
+# ---------------------------------------------------------------- EHRs as they sign (issue 18)
+
+SANDBOX_ISS = "https://sandbox.cds-hooks.org"
+SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+
+
+def reason_of(auth: Authenticator, header: str, audience: str = AUDIENCE) -> RefusalReason:
+    with pytest.raises(AuthError) as raised:
+        auth.authenticate(header, audience)
+    return raised.value.reason
+
+
+def sandbox_token(tokens: Tokens, key: ec.EllipticCurvePrivateKey, kid: str, jku: str) -> str:
+    """As the CDS Hooks Sandbox signs: ES384, typ JWT, a uuid kid and its own jku; iss, aud
+    (the endpoint), exp, iat, jti (no sub)."""
+    return tokens.make(
+        key, "ES384", kid, claims={"iss": SANDBOX_ISS}, drop=("sub",), headers={"jku": jku}
+    )
+
+
+def sandbox_client(key: ec.EllipticCurvePrivateKey, kid: str, *jwks_urls: str) -> ClientConfig:
+    """The Sandbox's public key pinned inline in a clients file, with optional jwks_url(s)."""
+    item: dict[str, Any] = {
+        "iss": SANDBOX_ISS,
+        "jwks": {"keys": [public_jwk(key, kid) | {"alg": "ES384"}]},
+        "fhir_servers": [FHIR],
+    }
+    if jwks_urls:
+        item["jwks_url"] = list(jwks_urls)
+    (client,) = clients_from_document({"clients": [item]})
+    return client
+
+
+def test_sandbox_token_with_its_jku_is_verified_by_the_pinned_key_without_fetching(
+    tokens: Tokens, clock: Clock, ec_key: ec.EllipticCurvePrivateKey, jwks_server: JwksServer
+) -> None:
+    """Issue 18: the Sandbox's jku is on no allow-list (no jwks_url configured); the kid is
+    pinned, so the pinned key verifies the token and nothing is fetched: neither the Sandbox's
+    URL (no network here: a fetch would fail) nor a local URL that counts every request."""
+    kid = str(uuid.uuid4())
+    auth, _ = authenticator([sandbox_client(ec_key, kid)], clock)
+    token = sandbox_token(tokens, ec_key, kid, SANDBOX_JKU)
+    assert jwt.get_unverified_header(token) == {
+        "alg": "ES384",
+        "typ": "JWT",
+        "kid": kid,
+        "jku": SANDBOX_JKU,
+    }
+    client = auth.authenticate(bearer(token), AUDIENCE)
+    assert (client.iss, client.sub) == (SANDBOX_ISS, None)
+    jwks_server.documents["/jwks.json"] = {"keys": [public_jwk(ec_key, kid)]}
+    local = sandbox_token(tokens, ec_key, kid, jwks_server.url("/jwks.json"))
+    assert auth.authenticate(bearer(local), AUDIENCE).iss == SANDBOX_ISS
+    assert jwks_server.requests == []
+
+
+def test_pinned_key_wins_over_an_allow_listed_jku(
+    tokens: Tokens, clock: Clock, ec_key: ec.EllipticCurvePrivateKey, jwks_server: JwksServer
+) -> None:
+    """Issue 18: jku allow-listed AND the kid pinned -> the pinned key, no request at all
+    (the allow-listed set would serve the key too, so only the pinned path explains no fetch)."""
+    kid = str(uuid.uuid4())
+    url = jwks_server.url("/jwks.json")
+    jwks_server.documents["/jwks.json"] = {"keys": [public_jwk(ec_key, kid)]}
+    auth, _ = authenticator([sandbox_client(ec_key, kid, url)], clock)
+    for _ in range(2):
+        token = sandbox_token(tokens, ec_key, kid, url)
+        assert auth.authenticate(bearer(token), AUDIENCE).iss == SANDBOX_ISS
+    assert jwks_server.requests == []
+
+
+def test_pinned_key_is_not_bypassed_by_a_jku_serving_another_key(
+    tokens: Tokens, clock: Clock, ec_key: ec.EllipticCurvePrivateKey, jwks_server: JwksServer
+) -> None:
+    """A token signed by another key under the pinned kid, its jku (even allow-listed) serving
+    that other key: the pinned key decides, the signature fails, nothing is fetched."""
+    kid = str(uuid.uuid4())
+    impostor = ec.generate_private_key(ec.SECP384R1())
+    url = jwks_server.url("/jwks.json")
+    jwks_server.documents["/jwks.json"] = {"keys": [public_jwk(impostor, kid)]}
+    auth, _ = authenticator([sandbox_client(ec_key, kid, url)], clock)
+    for jku in (url, SANDBOX_JKU):
+        token = sandbox_token(tokens, impostor, kid, jku)
+        assert reason_of(auth, bearer(token)) is RefusalReason.BAD_SIGNATURE
+    assert jwks_server.requests == []
+
+
+def test_kid_not_pinned_and_jku_allow_listed_is_fetched(
+    tokens: Tokens, clock: Clock, ec_key: ec.EllipticCurvePrivateKey, jwks_server: JwksServer
+) -> None:
+    """Key rotation at a jku-sending EHR: a new kid, not pinned, from the allow-listed set."""
+    rotated = ec.generate_private_key(ec.SECP384R1())
+    url = jwks_server.url("/jwks.json")
+    jwks_server.documents["/jwks.json"] = {"keys": [public_jwk(rotated, "rotated")]}
+    auth, _ = authenticator([sandbox_client(ec_key, "pinned", url)], clock)
+    token = sandbox_token(tokens, rotated, "rotated", url)
+    assert auth.authenticate(bearer(token), AUDIENCE).iss == SANDBOX_ISS
+    assert jwks_server.requests == ["/jwks.json"]
+
+
+def test_kid_not_pinned_and_jku_not_allow_listed_is_refused_unfetched(
+    tokens: Tokens, clock: Clock, ec_key: ec.EllipticCurvePrivateKey, jwks_server: JwksServer
+) -> None:
+    rotated = ec.generate_private_key(ec.SECP384R1())
+    allowed, other = jwks_server.url("/jwks.json"), jwks_server.url("/other.json")
+    jwks_server.documents["/other.json"] = {"keys": [public_jwk(rotated, "rotated")]}
+    for client in (sandbox_client(ec_key, "pinned"), sandbox_client(ec_key, "pinned", allowed)):
+        auth, _ = authenticator([client], clock)
+        for jku in (other, SANDBOX_JKU):
+            token = sandbox_token(tokens, rotated, "rotated", jku)
+            assert reason_of(auth, bearer(token)) is RefusalReason.JKU_NOT_ALLOWED
+    assert jwks_server.requests == []
+
+
+def test_pinned_key_still_fixes_the_algorithm(
+    tokens: Tokens, clock: Clock, rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivateKey
+) -> None:
+    """An RS384 token naming the pinned EC key's kid, with a jku: refused (alg vs key type)."""
+    auth, _ = authenticator([sandbox_client(ec_key, "k")], clock)
+    token = tokens.make(
+        rsa_key, "RS384", "k", claims={"iss": SANDBOX_ISS}, headers={"jku": SANDBOX_JKU}
+    )
+    assert reason_of(auth, bearer(token)) is RefusalReason.ALG_MISMATCH
+
+
+EPIC_KID = "ab+cd/ef=="
+SITE_AUDIENCE = "urn:example-site:icaht-cds"
+
+
+def epic_client(
+    key: rsa.RSAPrivateKey, *, audience: Any = None, jwks_url: str = ""
+) -> ClientConfig:
+    item: dict[str, Any] = {"iss": ISS, "fhir_servers": [FHIR]}
+    if jwks_url:
+        item["jwks_url"] = jwks_url
+    else:
+        item["jwks"] = {"keys": [public_jwk(key, EPIC_KID) | {"alg": "RS384"}]}
+    if audience is not None:
+        item["audience"] = audience
+    (client,) = clients_from_document({"clients": [item]})
+    return client
+
+
+def epic_token(tokens: Tokens, key: rsa.RSAPrivateKey, clock: Clock, **claims: Any) -> str:
+    """Epic-style: RS384 (2048-bit RSA), a base64 kid with + / =, sub, nbf, a site audience."""
+    now = int(clock.now.timestamp())
+    payload = {"sub": "epic-client-id", "nbf": now, "aud": SITE_AUDIENCE, **claims}
+    return tokens.make(key, "RS384", EPIC_KID, claims=payload)
+
+
+def test_epic_style_token_with_a_site_audience_is_accepted(
+    tokens: Tokens, clock: Clock, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    """Issue 18: the kid's + / = reach the key lookup untouched; aud is the configured site
+    audience (string, or a list naming it), the endpoint URL is still accepted too."""
+    assert rsa_key.key_size == 2048
+    auth, _ = authenticator([epic_client(rsa_key, audience=[SITE_AUDIENCE])], clock)
+    token = epic_token(tokens, rsa_key, clock)
+    assert jwt.get_unverified_header(token)["kid"] == EPIC_KID
+    client = auth.authenticate(bearer(token), AUDIENCE)
+    assert (client.iss, client.sub) == (ISS, "epic-client-id")
+    for aud in (["https://other.example", SITE_AUDIENCE], AUDIENCE):
+        assert auth.authenticate(bearer(epic_token(tokens, rsa_key, clock, aud=aud)), AUDIENCE)
+
+
+def test_epic_style_kid_is_looked_up_as_is_in_a_fetched_jwks(
+    tokens: Tokens, clock: Clock, rsa_key: rsa.RSAPrivateKey, jwks_server: JwksServer
+) -> None:
+    jwks_server.documents["/jwks.json"] = {"keys": [public_jwk(rsa_key, EPIC_KID)]}
+    client = epic_client(rsa_key, audience=SITE_AUDIENCE, jwks_url=jwks_server.url("/jwks.json"))
+    auth, _ = authenticator([client], clock)
+    assert auth.authenticate(bearer(epic_token(tokens, rsa_key, clock)), AUDIENCE).iss == ISS
+    near_miss = tokens.make(rsa_key, "RS384", "ab cd/ef==", claims={"aud": SITE_AUDIENCE})
+    assert reason_of(auth, bearer(near_miss)) is RefusalReason.UNKNOWN_KID
+    assert jwks_server.requests == ["/jwks.json"]
+
+
+def test_site_audience_not_configured_is_refused(
+    tokens: Tokens, clock: Clock, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    for client in (epic_client(rsa_key), epic_client(rsa_key, audience="urn:another-site")):
+        auth, _ = authenticator([client], clock)
+        token = epic_token(tokens, rsa_key, clock)
+        assert reason_of(auth, bearer(token)) is RefusalReason.BAD_AUDIENCE
+
+
+def test_site_audience_of_another_client_is_refused(
+    tokens: Tokens, clock: Clock, rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivateKey
+) -> None:
+    """Audiences are per client: client B's site audience does not open client A."""
+    other = clients_from_document(
+        {
+            "clients": [
+                {
+                    "iss": "https://other-ehr.example.org",
+                    "jwks": {"keys": [public_jwk(ec_key, "o")]},
+                    "fhir_servers": ["https://o.example/fhir"],
+                    "audience": SITE_AUDIENCE,
+                }
+            ]
+        }
+    )
+    auth, _ = authenticator([epic_client(rsa_key), *other], clock)
+    assert reason_of(auth, bearer(epic_token(tokens, rsa_key, clock))) is RefusalReason.BAD_AUDIENCE
+
+
+def test_nbf_is_checked_with_the_leeway(
+    tokens: Tokens, clock: Clock, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    auth, _ = authenticator([epic_client(rsa_key, audience=SITE_AUDIENCE)], clock)
+    now = int(clock.now.timestamp())
+    soon = epic_token(tokens, rsa_key, clock, nbf=now + 60, iat=now)
+    assert auth.authenticate(bearer(soon), AUDIENCE).iss == ISS  # within the 60 s leeway
+    later = epic_token(tokens, rsa_key, clock, nbf=now + 61, iat=now)
+    assert reason_of(auth, bearer(later)) is RefusalReason.NOT_YET_VALID
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"header": None}, RefusalReason.MISSING_TOKEN),
+        ({"header": "Basic abc"}, RefusalReason.MISSING_TOKEN),
+        ({"header": "Bearer not-a-jwt"}, RefusalReason.MALFORMED),
+        ({"kid": None}, RefusalReason.BAD_HEADER),
+        ({"claims": {"iss": "https://evil.example"}}, RefusalReason.UNKNOWN_ISSUER),
+        ({"kid": "nope"}, RefusalReason.UNKNOWN_KID),
+        ({"claims": {"aud": "https://wrong.example"}}, RefusalReason.BAD_AUDIENCE),
+        ({"drop": ("jti",)}, RefusalReason.BAD_CLAIMS),
+        ({"claims": {"exp": int(NOW.timestamp()) - 61}}, RefusalReason.EXPIRED),
+        ({"claims": {"iat": int(NOW.timestamp()) + 61}}, RefusalReason.NOT_YET_VALID),
+        ({"claims": {"exp": int(NOW.timestamp()) + 7200}}, RefusalReason.LIFETIME),
+        ({"key": "impostor"}, RefusalReason.BAD_SIGNATURE),
+    ],
+)
+def test_every_refusal_carries_its_reason_class(
+    auth: Authenticator,
+    tokens: Tokens,
+    ec_key: ec.EllipticCurvePrivateKey,
+    change: dict[str, Any],
+    reason: RefusalReason,
+) -> None:
+    """Issue 18: the reason class an operator sees in the log and in /metrics."""
+    key = ec.generate_private_key(ec.SECP384R1()) if change.get("key") else ec_key
+    kid = change.get("kid", "ec-1")
+    token = tokens.make(key, "ES384", kid, claims=change.get("claims"), drop=change.get("drop", ()))
+    header = change["header"] if "header" in change else bearer(token)
+    assert reason_of(auth, header) is reason
+
+
+def test_a_replayed_token_has_the_reason_replayed(
+    auth: Authenticator, tokens: Tokens, ec_key: ec.EllipticCurvePrivateKey
+) -> None:
+    token = tokens.make(ec_key, "ES384", "ec-1")
+    auth.authenticate(bearer(token), AUDIENCE)
+    assert reason_of(auth, bearer(token)) is RefusalReason.REPLAYED
+
+
+def test_an_unreachable_jwks_has_the_reason_jwks_unavailable(
+    tokens: Tokens, clock: Clock, ec_key: ec.EllipticCurvePrivateKey, jwks_server: JwksServer
+) -> None:
+    url = jwks_server.url("/missing.json")  # answers 404
+    auth, _ = authenticator([ClientConfig(ISS, (url,), None, (FHIR,))], clock)
+    token = tokens.make(ec_key, "ES384", "k", headers={"jku": url})
+    assert reason_of(auth, bearer(token)) is RefusalReason.JWKS_UNAVAILABLE
