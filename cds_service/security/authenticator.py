@@ -150,6 +150,11 @@ class Authenticator:
 
     def _key(self, config: ClientConfig, inline: KeySet, header: Mapping[str, Any]) -> PublicKey:
         kid, jku = header["kid"], header.get("jku")
+        # a pinned key wins whatever the jku (issue 18; local stop-gap, see the keys branch)
+        if (pinned := inline.get(kid)) is not None:
+            if pinned.alg != header["alg"]:
+                raise AuthError(f"alg does not match the key type of kid (iss {config.iss})")
+            return pinned
         if jku is not None and jku not in config.jwks_urls:
             raise AuthError(f"jku is not on the allow-list of iss {config.iss}")
         key = self._find_key(config, inline, kid, jku)
