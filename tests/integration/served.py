@@ -26,11 +26,14 @@ from cds_service.fhir_server import free_port
 
 
 @contextmanager
-def serve_pinned(settings: Settings, clock: Callable[[ZoneInfo], datetime]) -> Iterator[str]:
+def serve_pinned(
+    settings: Settings, clock: Callable[[ZoneInfo], datetime], port: int = 0
+) -> Iterator[str]:
     """The app with `settings` and its clock pinned, on a werkzeug server in a thread; yields
-    its base URL and stops it afterwards."""
+    its base URL and stops it afterwards. `port`: 0 picks a free one; give one (free_port())
+    when `settings.public_url` must name it (the JWT audience with authentication on)."""
     services = replace(default_services(settings), clock=clock)
-    server = make_server("127.0.0.1", 0, create_app(settings, services), threaded=True)
+    server = make_server("127.0.0.1", port, create_app(settings, services), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
