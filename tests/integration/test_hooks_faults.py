@@ -39,11 +39,11 @@ class FaultyFhir(BaseHTTPRequestHandler):
     hung_up = threading.Semaphore(0)  # released for each slow request the client abandoned
 
     def do_GET(self) -> None:
-        mode = type(self).mode
+        mode, hung_up = type(self).mode, type(self).hung_up  # this test's, even if answered late
         type(self).seen.append(self.path)
         if mode == "slow":
             if self._client_hangs_up_within(SLOW_ANSWER):
-                type(self).hung_up.release()
+                hung_up.release()
                 return
             self._send(200, _bundle([]))
         elif mode in ("500", "401"):
