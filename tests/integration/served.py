@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
+from datetime import time as clock_time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -41,6 +42,15 @@ def serve_pinned(
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+def noon_of(day: date) -> Callable[[ZoneInfo], datetime]:
+    """A service clock (`Services.clock`) pinned to noon of `day` in the zone it is asked for."""
+
+    def clock(zone: ZoneInfo) -> datetime:
+        return datetime.combine(day, clock_time(12), zone)
+
+    return clock
 
 
 class ServedProcess:

@@ -1,37 +1,42 @@
 """Management alerts as CDS cards through the real HTTP endpoints, with prefetch only.
 
-Each patient is written as FHIR resources dated relative to today (the service grades "today"
-in the centre's time zone). Cards are checked against the project's response schema, suggested
-resources against fhir.resources' R4B models. Tagged with CDS Hooks 2.0 requirement ids.
+Each patient is written as FHIR resources dated relative to TODAY, a fixed date the service's
+clock is pinned to (the service grades "today" in the centre's time zone): the answers do not
+depend on the day, or the hour, the suite runs. Cards are checked against the project's
+response schema, suggested resources against fhir.resources' R4B models. Tagged with CDS Hooks
+2.0 requirement ids.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from flask import Flask
+from served import noon_of
 
-from cds_service.app import create_app
+from cds_service.app import create_app, default_services
 from cds_service.config import Settings
 from cds_service.validation import response_errors
 
 TZ = "Europe/Berlin"
 PATIENT = "alert-p1"
+TODAY = date(2026, 11, 24)  # the service's pinned day; winter: the data's +01:00 is Berlin's
 
 
 @pytest.fixture(scope="module")
 def app(database_url: str) -> Flask:
-    return create_app(Settings(auth="none", timezone=TZ, database_url=database_url))
+    settings = Settings(auth="none", timezone=TZ, database_url=database_url)
+    return create_app(settings, replace(default_services(settings), clock=noon_of(TODAY)))
 
 
 def today() -> date:
-    return datetime.now(ZoneInfo(TZ)).date()
+    return TODAY
 
 
 def at(day0: date, day: int) -> str:

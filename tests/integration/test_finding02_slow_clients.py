@@ -155,8 +155,10 @@ def test_finding02_slow_header_is_cut_off(served: ServedProcess) -> None:
     finally:
         for sender in senders:
             sender.close()
+    # the server closed each connection while its request was still incomplete: a sender that
+    # was not cut off is stopped by close() (after the 30 s join) and records no cut-off, so no
+    # wall-clock bound is needed here
     assert all(sender.cut_off_after is not None for sender in senders)
-    assert all(sender.cut_off_after < 30 for sender in senders if sender.cut_off_after)
 
 
 def test_finding02_slow_body_is_cut_off(served: ServedProcess) -> None:
@@ -177,8 +179,10 @@ def test_finding02_slow_body_is_cut_off(served: ServedProcess) -> None:
     finally:
         for sender in senders:
             sender.close()
+    # the server closed each connection while its request was still incomplete: a sender that
+    # was not cut off is stopped by close() (after the 30 s join) and records no cut-off, so no
+    # wall-clock bound is needed here
     assert all(sender.cut_off_after is not None for sender in senders)
-    assert all(sender.cut_off_after < 30 for sender in senders if sender.cut_off_after)
 
 
 def test_a_client_waiting_for_100_continue_gets_it_before_sending_its_body(

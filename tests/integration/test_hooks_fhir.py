@@ -1,6 +1,7 @@
 """Hook calls against the real FHIR server: prefetch, fallback and their mixes give one answer.
 
-The service runs as the Flask app in-process; every FHIR query goes over real HTTP to the
+The service runs as the Flask app in-process, its clock pinned to the integration cohort's
+anchor date (the cohort's "today"); every FHIR query goes over real HTTP to the
 sekmet server started by the session fixture. Tests are tagged with the CDS Hooks 2.0
 requirement ids of ../shared/cds-hooks/inferno-requirements (cds-hooks_2.0@N).
 """
@@ -9,15 +10,16 @@ from __future__ import annotations
 
 import copy
 import uuid
-from datetime import date, datetime, timedelta
+from dataclasses import replace
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 from flask import Flask
+from served import noon_of
 
-from cds_service.app import create_app
+from cds_service.app import create_app, default_services
 from cds_service.config import Settings
 from cds_service.discovery import PREFETCH
 from cds_service.fhir_server import LocalFhirServer
@@ -26,11 +28,25 @@ from cds_service.validation import response_errors
 
 pytestmark = pytest.mark.fhir_server
 TZ = "Europe/Berlin"
+# the integration cohort's "today" (tests/conftest.py COHORT_ANCHOR): the service grades on it,
+# and the patients written here are dated from it, whatever day the suite runs on
+TODAY = date(2026, 6, 1)
 
 
 @pytest.fixture(scope="module")
 def app(database_url: str) -> Flask:
-    return create_app(Settings(auth="none", timezone=TZ, database_url=database_url))
+    settings = Settings(auth="none", timezone=TZ, database_url=database_url)
+    return create_app(settings, replace(default_services(settings), clock=noon_of(TODAY)))
+
+
+def test_the_pinned_day_is_the_cohorts_today(synthetic_cohort: list[SyntheticPatient]) -> None:
+    """Ongoing courses end on the cohort's anchor: their last lab is on TODAY, none later."""
+    last_days = [
+        max(date.fromisoformat(r["effectiveDateTime"][:10]) for r in labs)
+        for p in synthetic_cohort
+        if (labs := [r for r in p.resources() if r["resourceType"] == "Observation"])
+    ]
+    assert max(last_days) == TODAY
 
 
 def hook_request(server: LocalFhirServer | None, patient_id: str, **extra: Any) -> dict[str, Any]:
@@ -238,7 +254,7 @@ def test_an_active_anticoagulant_order_is_fetched_for_patient_view(
     """M21 on patient-view from an active MedicationRequest on the real server (no dose given
     yet); a stopped order of the same drug is not asked for (status=active)."""
     patient_id = "hooks-enoxaparin-ordered"
-    today = datetime.now(ZoneInfo(TZ)).date()
+    today = TODAY
     day0 = today - timedelta(days=20)
     subject = {"reference": f"Patient/{patient_id}"}
 
@@ -277,7 +293,7 @@ def test_a_gcsf_statement_is_fetched_and_silences_m03(
     fetched by the fallback and covers today, so M03 stays quiet; once stopped it is not asked
     for (status=active,completed) and M03 fires; a `null` prefetch means no statements."""
     patient_id = "hooks-gcsf-statement"
-    today = datetime.now(ZoneInfo(TZ)).date()
+    today = TODAY
     day0 = today - timedelta(days=10)
     subject = {"reference": f"Patient/{patient_id}"}
 

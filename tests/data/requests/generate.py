@@ -1122,7 +1122,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         transfusions=((24, IRRADIATED_PLATELETS), (30, IRRADIATED_PLATELETS)),
     ),
     Scenario(
-        "M15-out-day-31-units-8-days-apart",
+        "M15-out-day-31-units-7-days-apart",
         "patient-view",
         31,
         transfusions=((24, IRRADIATED_PLATELETS), (31, IRRADIATED_PLATELETS)),

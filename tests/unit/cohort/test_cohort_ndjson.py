@@ -87,6 +87,29 @@ def test_every_patient_has_one_row(graded_twice: tuple[Path, Path]) -> None:
             assert row["hematotox_risk"] in {"low", "high"}, pid
 
 
+def test_every_course_is_graded_as_designed(graded_twice: tuple[Path, Path]) -> None:
+    """Each synthetic course carries its design (cds_service/synthetic/courses.py): a completed
+    one its early grade, status and phenotype, an ongoing one a provisional status. The
+    withdrawn ANC of 90/uL (patient 0) and the count from before day -14 (patient 1) must not
+    change them."""
+    rows = by_patient(graded_twice[0] / "patients.csv")
+    ongoing = [p for p in PATIENTS if p.plan.ongoing]
+    for patient in PATIENTS:
+        plan, row = patient.plan, rows[patient.patient_id]
+        assert row["early_status"] == plan.expected_early_status, patient.patient_id
+        if plan.ongoing:
+            continue
+        graded = (row["early_grade"], row["phenotype"])
+        assert graded == (str(plan.expected_early_grade), plan.expected_phenotype), (
+            patient.patient_id
+        )
+        if plan.expected_t_early_grade is not None:
+            assert row["t_early_grade"] == str(plan.expected_t_early_grade), patient.patient_id
+    # the cohort spans the grades it is meant to test: not all alike, some course ongoing
+    assert len({p.plan.expected_early_grade for p in PATIENTS if not p.plan.ongoing}) >= 3
+    assert ongoing
+
+
 def test_patient_without_day0_is_listed(graded_twice: tuple[Path, Path]) -> None:
     row = by_patient(graded_twice[0] / "patients.csv")["no-cart"]
     assert (row["day0"], row["early_grade"]) == ("", "")

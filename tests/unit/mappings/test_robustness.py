@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhir_mappings import map_draft_orders, map_patient
 from fhir_mappings.config import default_config
-from icaht.record import Analyte
+from icaht.record import Analyte, TherapyTimeline
+from icaht.rules.model import OrderKind
 
 JUNK = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.booleans(), st.just([]))
 CODES = st.sampled_from(
@@ -128,7 +129,11 @@ def test_messy_observations(observations: list[dict[str, Any]]) -> None:
     )
 )
 def test_junk_containers(items: list[Any]) -> None:
-    map_patient(items, patient_id="p")
+    """Junk where resources or Bundles belong: no crash, and nothing is made of it (no
+    resourceType here names a real resource: junk text is at most 5 characters)."""
+    result = map_patient(items, patient_id="p")
+    assert result.record.labs == ()
+    assert_nothing_made_of_junk(result.record.timeline)
 
 
 RESOURCE_TYPES = st.sampled_from(
@@ -185,8 +190,30 @@ FIELDS = st.sampled_from(
     )
 )
 def test_messy_therapy_and_orders(resources: list[dict[str, Any]]) -> None:
-    map_patient(resources, patient_id="p", tz="Europe/Berlin")
-    map_draft_orders(resources)
+    """Therapy and order resources whose fields are junk: no crash; no code can be read from
+    them, so there is no day 0 (no CAR-T infusion) nor anything else on the timeline, and every
+    request resource gives exactly one draft order, of a known kind: "other"."""
+    result = map_patient(resources, patient_id="p", tz="Europe/Berlin")
+    assert result.record.labs == ()
+    assert_nothing_made_of_junk(result.record.timeline)
+    orders = map_draft_orders(resources)
+    requests = [r for r in resources if r["resourceType"].endswith("Request")]
+    assert len(orders) == len(requests)
+    assert {order.kind for order in orders} <= set(get_args(OrderKind))
+    assert all(order.kind == "other" for order in orders), orders
+
+
+def assert_nothing_made_of_junk(timeline: TherapyTimeline) -> None:
+    assert timeline.day0 is None  # no day 0 without a CAR-T code
+    assert timeline.infusions == ()
+    assert timeline.planned_infusion is None
+    assert timeline.preparation is None
+    assert timeline.lymphodepletion_start is None
+    # no code: no drug, transfusion, CRS, infection or disease either
+    assert timeline.gcsf_exposures == timeline.transfusions == timeline.crs_periods == ()
+    assert timeline.supportive_drugs == timeline.anticoagulant_periods == ()
+    assert not timeline.infections
+    assert timeline.disease is None
 
 
 def test_resources_of_another_patient_are_left_out_with_their_reason() -> None:
