@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from cds_service.concerns import CONCERN_KEY, concern_key
+from cds_service.markdown import escape_markdown_text
 from cds_service.suggestions import cds_suggestion
 from fhir_mappings import LeftOut
 from icaht import RULES_VERSION, Assessment
@@ -71,7 +72,10 @@ def _environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(directory),
         undefined=StrictUndefined,
-        autoescape=False,  # markdown, not HTML; values are numbers and fixed phrases
+        autoescape=False,  # markdown, not HTML: `finalize` escapes every value for markdown
+        # every {{ value }} is text, never markup: order names and displays come from the EHR
+        # (docs/decisions/0026); the templates hold the card's only markup
+        finalize=escape_markdown_text,
         keep_trailing_newline=False,
     )
 
