@@ -119,6 +119,7 @@ def handle_hook(
             today=today,
             not_evaluable=tuple(item.needs for item in rules.not_evaluable),
             smart_launch_url=settings.smart_launch_url,
+            hook_instance=str(body["hookInstance"]),
         )
         cards = _cards(service, inputs, rules.alerts)
         outcome.response = {"cards": cards}
