@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from cds_service.concerns import CONCERN_KEY, concern_key
+from cds_service.markdown import escape_markdown_text
 from cds_service.suggestions import cds_suggestion
 from fhir_mappings import LeftOut
 from icaht import RULES_VERSION, Assessment
@@ -71,7 +72,10 @@ def _environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(directory),
         undefined=StrictUndefined,
-        autoescape=False,  # markdown, not HTML; values are numbers and fixed phrases
+        autoescape=False,  # markdown, not HTML: `finalize` escapes every value for markdown
+        # every {{ value }} is text, never markup: order names and displays come from the EHR
+        # (docs/decisions/0026); the templates hold the card's only markup
+        finalize=escape_markdown_text,
         keep_trailing_newline=False,
     )
 
@@ -102,6 +106,7 @@ class CardInputs:
     today: date
     not_evaluable: tuple[str, ...] = ()  # rules that could not be decided: what they need
     smart_launch_url: str | None = None  # the SMART app's launch URL (issue 7)
+    hook_instance: str | None = None  # the request's hookInstance, for the SMART link (issue 18)
 
 
 def status_card(inputs: CardInputs) -> dict[str, Any]:
@@ -125,7 +130,20 @@ def status_card(inputs: CardInputs) -> dict[str, Any]:
             {"label": SMART_LINK_LABEL, "url": inputs.smart_launch_url, "type": "smart"}
         ]
     card["uuid"] = card_uuid(inputs.service_id, inputs.patient_id, card)
+    if inputs.smart_launch_url:
+        # after the uuid: a new hookInstance on the same data is the same card
+        card["links"][0]["appContext"] = smart_app_context(inputs)
     return card
+
+
+def smart_app_context(inputs: CardInputs) -> str:
+    """The SMART link's `appContext` (CDS Hooks 2.0 Link): a JSON string the EHR hands the app
+    in the token response. The app evaluates at `evaluationDate`, the date this card was
+    computed for, so the chart and the card agree; `hookInstance` names the call."""
+    context = {"evaluationDate": inputs.today.isoformat()}
+    if inputs.hook_instance:
+        context["hookInstance"] = inputs.hook_instance
+    return json.dumps(context, separators=(",", ":"))
 
 
 def alert_card(inputs: CardInputs, alert: Alert) -> dict[str, Any]:

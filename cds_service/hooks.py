@@ -24,6 +24,7 @@ from cds_service.evaluation import course_anchor, evaluate
 from cds_service.fhir_client import Deadline, FhirClient, FhirTarget
 from cds_service.gather import GatherContext, Gathered, gather_stage
 from fhir_mappings import MappingResult, map_draft_orders, map_patient
+from fhir_mappings.orders import selected_orders
 from icaht.rules import Alert, DraftOrder, RuleOptions
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,9 @@ def handle_hook(
     """Run one validated hook request. Raises DataUnavailableError (-> 412)."""
     deadline = Deadline(settings.deadline_seconds)
     outcome = HookOutcome(response={"cards": []})
+    drafts = _draft_orders(body, service.hook)
+    if service.hook == "order-select" and not drafts:
+        return outcome  # the selections name no draft order: nothing to judge, no FHIR read
     patient_id = str(body["context"]["patientId"])
     ctx = GatherContext(body.get("prefetch") or {}, patient_id, client, target, deadline)
     gathered = Gathered()
@@ -98,7 +102,7 @@ def handle_hook(
         timezone=settings.timezone,
         evaluation_date=today,
         hook=service.hook,
-        drafts=_draft_orders(body),
+        drafts=drafts,
         phase=clock,
         options=settings.rule_options,
     )
@@ -115,6 +119,7 @@ def handle_hook(
             today=today,
             not_evaluable=tuple(item.needs for item in rules.not_evaluable),
             smart_launch_url=settings.smart_launch_url,
+            hook_instance=str(body["hookInstance"]),
         )
         cards = _cards(service, inputs, rules.alerts)
         outcome.response = {"cards": cards}
@@ -130,11 +135,17 @@ def fallback_since(anchor: date, today: date) -> date:
     return min(anchor, today) - timedelta(days=LAB_LOOKBACK_DAYS)
 
 
-def _draft_orders(body: dict[str, Any]) -> tuple[DraftOrder, ...]:
+def _draft_orders(body: dict[str, Any], hook: str) -> tuple[DraftOrder, ...]:
+    """The draft orders the rules judge: on order-select only those `context.selections`
+    names (the others were selected earlier and are context: no card of their own); on
+    order-sign all of them (docs/decisions/0026)."""
     draft = body["context"].get("draftOrders")
     if draft is None:
         return ()
-    return tuple(intent.as_draft_order() for intent in map_draft_orders(draft))
+    intents = map_draft_orders(draft)
+    if hook == "order-select":
+        intents = selected_orders(intents, body["context"].get("selections") or ())
+    return tuple(intent.as_draft_order() for intent in intents)
 
 
 def _cards(service: HookService, inputs: CardInputs, alerts: tuple[Alert, ...]) -> list[Any]:

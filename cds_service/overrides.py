@@ -3,7 +3,9 @@
 An override is remembered by the store (service, client, patient HMAC, rule, concern key; see
 `Store.record_feedback`). A later hook call of the same client for the same patient in the same
 service does not show an alert card with that concern key until the data change (a new key) or, with
-ICAHT_CDS_OVERRIDE_DAYS=N, until N days after the override, whichever comes first. The status
+ICAHT_CDS_OVERRIDE_DAYS=N, until N days after the override, whichever comes first. The order
+services share one scope: an override on order-select also holds on order-sign for the same
+draft order (same concern key), and the other way round (docs/decisions/0026). The status
 card carries no concern key and is never withheld. Another client's calls still show the card:
 one EHR's clinicians cannot hide a card from another's. Reasons: docs/decisions/0007, 0017.
 """
@@ -18,7 +20,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service import metrics
-from cds_service.concerns import CONCERN_KEY
+from cds_service.concerns import CONCERN_KEY, scope_services
 from cds_service.hooks import HookOutcome
 from cds_service.logs import log_event
 from cds_service.store import AuditRecord, Store
@@ -44,7 +46,12 @@ def withhold_overridden(
         return 0  # no alert card: nothing to look up
     since = None if override_days is None else now - timedelta(days=override_days)
     try:
-        overridden = store.overridden_concerns(service_id, patient_id, client=client, since=since)
+        overridden = frozenset().union(  # the services of the scope: order-select and -sign
+            *(
+                store.overridden_concerns(service, patient_id, client=client, since=since)
+                for service in scope_services(service_id)
+            )
+        )
     except SQLAlchemyError as error:
         log_event("override_lookup_failed", level=logging.ERROR, error=type(error).__name__)
         metrics.OVERRIDE_LOOKUP_FAILURES.inc()

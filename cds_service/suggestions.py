@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from cds_service.markdown import escape_markdown_text
 from fhir_mappings.irradiation import V2_0508_URL as V2_0508
 from icaht.rules import Suggestion
 
@@ -39,7 +40,8 @@ def cds_suggestion(suggestion: Suggestion, patient_id: str, card_key: str) -> di
     if not actions:
         return None
     return {
-        "label": suggestion.label,
+        # labels and descriptions carry draft order names from the EHR (docs/decisions/0026)
+        "label": escape_markdown_text(suggestion.label),
         "uuid": str(uuid.uuid5(SUGGESTION_NAMESPACE, f"{card_key}\n{suggestion.label}")),
         "isRecommended": True,
         "actions": actions,
@@ -52,7 +54,9 @@ def _actions(suggestion: Suggestion, patient_id: str) -> list[dict[str, Any]]:
         actions.append(
             {
                 "type": "delete",
-                "description": f"Remove the draft order {suggestion.replaces}",
+                "description": escape_markdown_text(
+                    f"Remove the draft order {suggestion.replaces}"
+                ),
                 "resourceId": suggestion.replaces,
             }
         )
@@ -60,7 +64,11 @@ def _actions(suggestion: Suggestion, patient_id: str) -> list[dict[str, Any]]:
         resource = _new_order(suggestion, patient_id)
         if resource is not None:
             actions.append(
-                {"type": "create", "description": suggestion.label, "resource": resource}
+                {
+                    "type": "create",
+                    "description": escape_markdown_text(suggestion.label),
+                    "resource": resource,
+                }
             )
     return actions
 

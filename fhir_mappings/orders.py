@@ -122,6 +122,23 @@ def _is_request(rtype: str) -> bool:
     return rtype.endswith("Request") or rtype in REQUEST_TYPES
 
 
+def selected_orders(
+    intents: Iterable[OrderIntent], selections: Iterable[Any]
+) -> tuple[OrderIntent, ...]:
+    """The intents an order-select `context.selections` names (docs/decisions/0026).
+
+    A selection is the id of a newly selected order, "MedicationRequest/abc" (CDS Hooks
+    order-select); an absolute URL ending in that reference and a draft's fullUrl match too.
+    Selections that name no draft order are ignored.
+    """
+    wanted = {str(s) for s in selections if isinstance(s, str) and s}
+    return tuple(
+        intent
+        for intent in intents
+        if intent.reference in wanted or any(s.endswith("/" + intent.reference) for s in wanted)
+    )
+
+
 def map_draft_orders(
     bundle_or_resources: Iterable[Any] | Mapping[str, Any],
     *,

@@ -744,7 +744,9 @@ def test_status_card_link_launches_the_app(
     seeded_fhir_server: LocalFhirServer,
     synthetic_cohort: list[SyntheticPatient],
 ) -> None:
-    """The EHR follows the status card's smart link, adding iss and launch (CDS Hooks 2.0)."""
+    """The EHR follows the status card's smart link, adding iss and launch (CDS Hooks 2.0), and
+    hands the app the link's appContext in the token response (issue 18): the app assesses on
+    the card's evaluation date and says so."""
     patient = _course(synthetic_cohort, "aplastic")
     cards = _patient_view_cards(service, seeded_fhir_server, patient.patient_id)
     links = [
@@ -753,14 +755,37 @@ def test_status_card_link_launches_the_app(
     assert len(links) == 1, links
     link = links[0]
     assert link["url"] == f"{service.url}/smart/launch.html"
+    context = json.loads(link["appContext"])
+    card_date = context["evaluationDate"]
+    assert context["hookInstance"] and date.fromisoformat(card_date)
 
-    launch = ehr.register_launch(patient.patient_id, app_context=link.get("appContext"))
-    with page.expect_response(f"{service.url}/api/v1/assessment"):
+    launch = ehr.register_launch(patient.patient_id, app_context=link["appContext"])
+    with page.expect_request(f"{service.url}/api/v1/assessment") as sent:
         page.goto(f"{link['url']}?{urlencode({'iss': ehr.fhir_base, 'launch': launch})}")
     page.wait_for_selector("body[data-state='ready']")
 
+    # without an appContext the app sends no evaluationDate (the API's default is its today)
+    assert json.loads(sent.value.post_data or "{}")["evaluationDate"] == card_date
+    assert f"Assessed on {card_date} (the card's date)" in page.locator("#status").inner_text()
     grade = page.locator("#early-grade").get_attribute("data-grade")
     assert grade == str(patient.plan.expected_early_grade)
+
+
+@pytest.mark.parametrize("app_context", ["{not json", '{"evaluationDate": "05/12/2026"}'])
+def test_an_unreadable_app_context_is_ignored(
+    page: Page,
+    service: ServedApp,
+    ehr: SmartTestEhr,
+    synthetic_cohort: list[SyntheticPatient],
+    app_context: str,
+) -> None:
+    """appContext is the EHR's string: bad JSON or a date in another form is ignored, the app
+    assesses on the service's today (no evaluationDate sent) and does not claim the card's."""
+    patient = _course(synthetic_cohort, "quick")
+    with page.expect_request(f"{service.url}/api/v1/assessment") as sent:
+        _launch(page, service, ehr, ehr.register_launch(patient.patient_id, app_context))
+    assert "evaluationDate" not in json.loads(sent.value.post_data or "{}")
+    assert "the card's date" not in page.locator("#status").inner_text()
 
 
 def test_relapse_in_conditions_censors_the_chart_like_the_card(

@@ -140,10 +140,15 @@ def test_the_api_agrees_with_the_status_card(
             continue
         facts = card["extension"]["org.icaht.assessment"]
         resources = read_like_the_app(seeded_fhir_server.base_url, patient.patient_id, config)
+        # the app evaluates at the date the card's SMART link hands it (appContext, issue 18)
+        (link,) = card["links"]
+        app_context = json.loads(link.pop("appContext"))
+        assert app_context["evaluationDate"] == EVALUATION_DATE.isoformat()
+        assert app_context["hookInstance"]
         body = {
             "patientId": patient.patient_id,
             "resources": resources,
-            "evaluationDate": EVALUATION_DATE.isoformat(),
+            "evaluationDate": app_context["evaluationDate"],
         }
         status, answer = assess(client, body)
         assert status == 200, answer

@@ -9,6 +9,7 @@ requirement ids of ../shared/cds-hooks/inferno-requirements (cds-hooks_2.0@N).
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from dataclasses import replace
 from datetime import date, timedelta
@@ -91,6 +92,11 @@ def cards_of(app: Flask, body: dict[str, Any]) -> list[dict[str, Any]]:
     status, answer = call(app, body)
     assert status == 200, answer
     assert response_errors("response.json", answer) == []  # @74 and the card requirements
+    for card in answer["cards"]:  # the SMART link names this call's hookInstance (0026)
+        for link in card.get("links", []):
+            context = json.loads(link.pop("appContext"))
+            assert context.pop("hookInstance") == body["hookInstance"]
+            link["appContext"] = context  # what stays equal across calls on the same data
     return answer["cards"]
 
 

@@ -97,11 +97,12 @@ export async function show() {
     const { resources, omitted } = await readRecords(client, patientId, config);
     phase = "assessment";
     status.textContent = `Assessing ${resources.length} records…`;
-    const request = { patientId, resources, ...appContextOf(client) };
+    const context = appContextOf(client);
+    const request = { patientId, resources, ...context };
     const assessment = await assess(config.assessmentUrl, request, idTokenOf(client));
     assessment.missing = [...assessment.missing, ...omitted];
     render(assessment, patientLabel(resources));
-    status.textContent = statusLine(assessment);
+    status.textContent = statusLine(assessment, Boolean(context.evaluationDate));
     document.body.dataset.state = "ready";
   } catch (error) {
     document.body.dataset.state = "error";
@@ -117,8 +118,10 @@ async function loadConfig() {
   return response.json();
 }
 
-// The card link may carry an appContext (CDS Hooks); the EHR hands it over in the token
-// response. The app understands one key of a JSON appContext: the evaluation date.
+// The card link may carry an appContext (CDS Hooks 2.0 Link.appContext, a string); the EHR
+// hands it over in the token response. The app understands one key of a JSON appContext, the
+// date the card was computed for (the service's status card also names its hookInstance):
+// the chart is assessed on that date, so it agrees with the card. Anything else is ignored.
 function appContextOf(client) {
   const raw = client.state.tokenResponse && client.state.tokenResponse.appContext;
   if (!raw) return {};
@@ -216,17 +219,19 @@ function patientLabel(resources) {
   return [...(name.given || []), name.family || ""].join(" ").trim();
 }
 
-function statusLine(assessment) {
+function statusLine(assessment, cardDate) {
+  // the date came with the card that opened the chart (appContext): say so
+  const on = `Assessed on ${assessment.evaluationDate}${cardDate ? " (the card's date)" : ""}`;
   if (!assessment.infusionDate && assessment.plannedInfusionDate) {
     return (
-      `Assessed on ${assessment.evaluationDate}: CAR-T course in preparation, infusion planned ` +
+      `${on}: CAR-T course in preparation, infusion planned ` +
       `on ${assessment.plannedInfusionDate}. No ICAHT grade before day 0.`
     );
   }
   if (!assessment.infusionDate) {
     return "No CAR-T infusion on record: there is nothing to grade for this patient.";
   }
-  return `Assessed on ${assessment.evaluationDate}, day ${signed(assessment.day)} after CAR-T infusion.`;
+  return `${on}, day ${signed(assessment.day)} after CAR-T infusion.`;
 }
 
 // ----------------------------------------------------------------------------------- errors

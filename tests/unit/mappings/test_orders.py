@@ -6,6 +6,7 @@ import pytest
 from mapping_helpers import load
 
 from fhir_mappings import OrderIntent, map_draft_orders
+from fhir_mappings.orders import selected_orders
 from icaht.rules import DraftOrder
 
 
@@ -102,3 +103,31 @@ def test_german_blood_product_names_are_blood_products() -> None:
         ("blood_product", "platelets", False),
         ("blood_product", "rbc", True),
     ]
+
+
+def test_selected_orders_keeps_what_the_selections_name() -> None:
+    """order-select `context.selections` (issue 18, decision 0026): "Type/id", an absolute URL
+    ending in it, or the fullUrl of a draft without an id; other selections are ignored."""
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "MedicationRequest", "id": "a", "status": "draft"}},
+            {"resource": {"resourceType": "MedicationRequest", "id": "b", "status": "draft"}},
+            {
+                "fullUrl": "urn:uuid:0b7c4a52-0000-4000-8000-000000000001",
+                "resource": {"resourceType": "ServiceRequest", "status": "draft"},
+            },
+        ],
+    }
+    intents = map_draft_orders(bundle)
+    refs = [i.reference for i in intents]
+    assert refs[:2] == ["MedicationRequest/a", "MedicationRequest/b"]
+
+    def chosen(*selections: object) -> list[str]:
+        return [i.reference for i in selected_orders(intents, selections)]
+
+    assert chosen("MedicationRequest/b") == ["MedicationRequest/b"]
+    assert chosen("https://ehr.example.org/fhir/MedicationRequest/a") == ["MedicationRequest/a"]
+    assert chosen(refs[2]) == [refs[2]]
+    assert chosen("MedicationRequest/ab", "ServiceRequest/a", 7, "") == []

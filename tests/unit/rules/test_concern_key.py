@@ -44,8 +44,10 @@ def test_m01_key_is_per_draft_order_and_per_service() -> None:
     assert concern_key("icaht-order-select", first) != concern_key(
         "icaht-order-select", another_order
     )
-    # an override at order-select does not silence the check at order-sign
-    assert concern_key("icaht-order-select", first) != concern_key("icaht-order-sign", first)
+    # issue 18 (docs/decisions/0026): one order workflow, one scope: an override at
+    # order-select holds at order-sign for the same draft order; patient-view keeps its own
+    assert concern_key("icaht-order-select", first) == concern_key("icaht-order-sign", first)
+    assert concern_key("icaht-order-sign", first) != concern_key(PV, first)
 
 
 def test_key_ignores_the_order_of_the_data_but_not_the_severity() -> None:

@@ -7,7 +7,9 @@ Real PatientRecords through the real `assess()`; the card through `status_card`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -205,3 +207,56 @@ def test_car_hematotox_says_when_the_disease_is_outside_its_validated_scope() ->
     b_all = card(labs, 10, disease="B-ALL")["detail"]
     assert "in B-ALL an adapted score applies, ALL-Hematotox" in b_all
     assert "validated in" not in card(labs, 10, disease="LBCL")["detail"]
+
+
+def test_each_fact_of_the_status_card_is_its_own_list_item() -> None:
+    """Issue 18: EHRs render `detail` as Markdown, and the facts ran together in one paragraph.
+    Now each fact is one `- ` item; the summary is unchanged and the source note follows."""
+    labs = [lab(0, 2000), *(lab(d, 300) for d in range(1, 24)), lab(40, 420)]
+    labs.append(lab(33, 900, Analyte.PLATELETS))
+    answer = card(labs, 45)
+    assert answer["summary"] == (
+        "ICAHT day +45: N-ICAHT early grade 4 (final); late grade 3 (provisional), unconfirmed; "
+        "T-ICAHT late 0; recovery phenotype so far: aplastic"
+    )
+    lines = answer["detail"].splitlines()
+    heads = [
+        "- **Early N-ICAHT (days 0-30): 4 (final).** ",
+        "- **Late N-ICAHT (day 31-45): 3 (provisional), unconfirmed.** ",
+        "- **T-ICAHT (platelets):** ",
+        "- **Neutrophil recovery phenotype:** aplastic so far",
+        "- **CAR-HEMATOTOX (baseline before lymphodepletion):** ",
+        "- **CTCAE v5.0 (latest values; single-measurement grades, not ICAHT):** ",
+    ]
+    assert [next(i for i, x in enumerate(lines) if x.startswith(h)) for h in heads] == list(
+        range(len(heads))
+    )
+    assert all(line.count("**") == 2 for line in lines[: len(heads)])  # one fact per line
+    assert lines[len(heads)] == "" and lines[len(heads) + 1].startswith("Grading per the EHA/EBMT")
+
+
+def test_the_smart_link_hands_the_app_the_evaluation_date_and_hook_instance() -> None:
+    """Issue 18: the status card's SMART link carries `appContext` (CDS Hooks 2.0 Link), a
+    JSON string the EHR passes to the app in the token response; the app evaluates at its
+    `evaluationDate`. A new hookInstance on the same data keeps the card's uuid."""
+    labs = [lab(0, 2000), *(lab(d, 300) for d in range(1, 24))]
+    record = PatientRecord("p1", tuple(labs), TherapyTimeline(infusions=(CarTInfusion(DAY0),)))
+    today = DAY0 + timedelta(days=35)
+    assessment = assess(record, evaluation_date=today)
+    url = "https://cds.example.org/smart/launch.html"
+
+    def linked(hook_instance: str) -> dict[str, Any]:
+        inputs = CardInputs("icaht-patient-view", "p1", assessment, (), (), today)
+        return status_card(replace(inputs, smart_launch_url=url, hook_instance=hook_instance))
+
+    first, second = linked("hook-1"), linked("hook-2")
+    (link,) = first["links"]
+    assert (link["type"], link["url"]) == ("smart", url)
+    assert isinstance(link["appContext"], str)
+    assert json.loads(link["appContext"]) == {
+        "evaluationDate": "2026-10-06",
+        "hookInstance": "hook-1",
+    }
+    assert json.loads(second["links"][0]["appContext"])["hookInstance"] == "hook-2"
+    assert first["uuid"] == second["uuid"]
+    assert "links" not in card(labs, 35)  # no launch URL configured: no link

@@ -76,7 +76,8 @@ def card(a: Assessment, day: int = 45) -> dict[str, Any]:
 
 
 def t_line(answer: dict[str, Any]) -> str:
-    lines = [x for x in answer["detail"].splitlines() if x.startswith("**T-ICAHT")]
+    # the status card lists one fact per Markdown list item (issue 18)
+    lines = [x for x in answer["detail"].splitlines() if x.startswith("- **T-ICAHT")]
     assert len(lines) == 1, answer["detail"]
     return lines[0]
 
@@ -87,7 +88,7 @@ def test_the_t_icaht_line_follows_the_n_icaht_lines_with_its_cumulative_days() -
     assert detail.index("**Early N-ICAHT (days 0-30)") < detail.index("**Late N-ICAHT")
     assert detail.index("**Late N-ICAHT") < detail.index("**T-ICAHT (platelets):**")
     assert t_line(answer) == (
-        "**T-ICAHT (platelets):** early 3 (final): platelets < 50 x10^9/L on 16 days, "
+        "- **T-ICAHT (platelets):** early 3 (final): platelets < 50 x10^9/L on 16 days, "
         "< 20 x10^9/L on 9 days (cumulative, days 0-30); late 2 (provisional), confirmed: "
         "lowest 35 x10^9/L on day 40; platelet recovery (>= 20 x10^9/L without transfusion) "
         "on day 22."
@@ -151,7 +152,7 @@ def test_not_graded_t_icaht_says_why() -> None:
     la = late(None, reason="no platelet count after day 30 yet")
     text = t_line(card(assessment(platelets(e, la, recovery=None))))
     assert text == (
-        "**T-ICAHT (platelets):** early not graded (no platelet count in days 0-30); late not "
+        "- **T-ICAHT (platelets):** early not graded (no platelet count in days 0-30); late not "
         "graded (no platelet count after day 30 yet)."
     )
 
