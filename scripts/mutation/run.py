@@ -21,6 +21,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,10 @@ def run(mutants: list[Mutant]) -> int:
     return status
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ids", nargs="*", help="only these mutant ids")
@@ -167,7 +172,16 @@ def main(argv: list[str] | None = None) -> int:
         for m in mutants:
             print(f"{m.id:<36} {m.file}: {m.breaks} [{m.source}]")
         return 0
-    return run(mutants)
+    # Ctrl-C or a TERM (also when started in the background, where SIGINT may be ignored)
+    # unwinds through the temporary directory, which removes the copy; the working tree was
+    # never written to
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return run(mutants)
+    except KeyboardInterrupt:
+        print("interrupted: the temporary copy is removed, the working tree is untouched")
+        return 130
 
 
 if __name__ == "__main__":
