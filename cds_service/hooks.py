@@ -23,6 +23,7 @@ from cds_service.discovery import PREFETCH, HookService
 from cds_service.evaluation import course_anchor, evaluate
 from cds_service.fhir_client import Deadline, FhirClient, FhirTarget
 from cds_service.gather import GatherContext, Gathered, gather_stage
+from cds_service.logs import log_event
 from fhir_mappings import MappingResult, map_draft_orders, map_patient
 from fhir_mappings.orders import selected_orders
 from icaht.rules import Alert, DraftOrder, RuleOptions
@@ -73,7 +74,7 @@ def handle_hook(
     outcome = HookOutcome(response={"cards": []})
     drafts = _draft_orders(body, service.hook)
     if service.hook == "order-select" and not drafts:
-        return outcome  # the selections name no draft order: nothing to judge, no FHIR read
+        return outcome  # no draft order to judge: no FHIR read
     patient_id = str(body["context"]["patientId"])
     ctx = GatherContext(body.get("prefetch") or {}, patient_id, client, target, deadline)
     gathered = Gathered()
@@ -138,13 +139,18 @@ def fallback_since(anchor: date, today: date) -> date:
 def _draft_orders(body: dict[str, Any], hook: str) -> tuple[DraftOrder, ...]:
     """The draft orders the rules judge: on order-select only those `context.selections`
     names (the others were selected earlier and are context: no card of their own); on
-    order-sign all of them (docs/decisions/0026)."""
+    order-sign all of them. Selections that name none of the drafts are an EHR error: then
+    every draft is judged, so that a safety alert is never silenced by a bad reference
+    (docs/decisions/0026)."""
     draft = body["context"].get("draftOrders")
     if draft is None:
         return ()
     intents = map_draft_orders(draft)
     if hook == "order-select":
-        intents = selected_orders(intents, body["context"].get("selections") or ())
+        selected = selected_orders(intents, body["context"].get("selections") or ())
+        if intents and not selected:
+            log_event("selections_unmatched", drafts=len(intents))
+        intents = selected or intents
     return tuple(intent.as_draft_order() for intent in intents)
 
 

@@ -173,8 +173,12 @@ def test_order_select_judges_only_the_selected_orders(app: tuple[Flask, Store]) 
     (signed,) = m21(call(flask_app, "order-sign", [WARFARIN, ENOXAPARIN]))
     assert "Enoxaparin 40 mg SC daily" in signed["detail"] and "Warfarin" in signed["detail"]
 
-    # a selection that names no draft order: nothing is judged, nothing is said
-    assert call(flask_app, "order-select", [WARFARIN], selections=["MedicationRequest/gone"]) == []
+    # selections that name no draft order are an EHR error: every draft is judged, so the
+    # safety alert is not silenced by a bad reference
+    (unmatched,) = m21(
+        call(flask_app, "order-select", [WARFARIN], selections=["MedicationRequest/gone"])
+    )
+    assert "Warfarin" in unmatched["detail"]
 
 
 def test_a_drug_name_carrying_html_and_a_link_reaches_the_card_escaped(
