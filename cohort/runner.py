@@ -45,9 +45,8 @@ class CohortReport:
     without_day0: int
     rows: int
     out: Path
-    notes: tuple[
-        str, ...
-    ] = ()  # what the plots leave out, e.g. "anc_trajectories.png: not drawn: ..."
+    # what the plots leave out, e.g. "anc_trajectories.png: not drawn: aplastic (n=2, ...)"
+    notes: tuple[str, ...] = ()
 
 
 def run_cohort(
