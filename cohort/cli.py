@@ -103,4 +103,6 @@ def run_command(args: argparse.Namespace) -> int:
         f"graded {report.graded} of {report.patients} patients ({report.without_day0} without "
         f"day 0, {report.rows} rows) in {seconds:.1f} s -> {report.out}"
     )
+    for note in report.notes:  # a plot never leaves something out silently (issue 16)
+        print(note)
     return 0

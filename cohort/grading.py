@@ -22,6 +22,8 @@ from cds_service.hooks import LAB_LOOKBACK_DAYS
 from cohort.model import EpisodeRow, PatientOutcome, Recovery
 from fhir_mappings import map_patient
 from icaht import Assessment, GradingOptions, assess
+from icaht.daygrid import NUMERIC_KINDS, UNKNOWN
+from icaht.early import EarlyResult
 from icaht.record import (
     Analyte,
     CarTInfusion,
@@ -33,7 +35,6 @@ from icaht.record import (
 from icaht.thrombocytopenia import ThrombocytopeniaResult
 
 InputKind = Literal["fhir", "liang"]
-SEVERE_ANC = 500  # ICAHT severe neutropenia, ANC <= 500/uL (clinical-rules 2.1)
 TRAJECTORY_LAST_DAY = 60  # the recovery-phenotype window (clinical-rules 5.2)
 EARLY_LAST_DAY = 30  # the early ICAHT window: the first severe day must fall in it
 NO_DAY0 = "no CAR-T infusion on record: day 0 unknown, no ICAHT grade"
@@ -183,7 +184,7 @@ def outcome_of(
         values["easix"] = assessment.easix.value
     if result is not None:
         values.update(_neutropenia_values(assessment))
-        values["recovery"] = _recovery(daily, result.death_day, result.censor_day)
+        values["recovery"] = anc_recovery(result.early, result.death_day)
     thrombocytopenia = assessment.thrombocytopenia if platelets else None
     if thrombocytopenia is not None:
         series = record.series(Analyte.PLATELETS)
@@ -214,7 +215,7 @@ def platelet_recovery(
 ) -> Recovery | None:
     """Time to the engine's platelet recovery day after the first day < 20 x10^9/L of days
     0-30; None: never below 20 in the early window. Not recovered: death (competing) or
-    censored at the last platelet day (or the censoring day), as `_recovery` does for ANC."""
+    censored at the last platelet day (or the censoring day), as the ANC recovery."""
     censor_day = result.censor_day
     seen = [(d, v) for d, v in daily if d >= 0 and (censor_day is None or d <= censor_day)]
     below = [d for d, v in seen if v < PLATELET_RECOVERY_FROM and d <= EARLY_LAST_DAY]
@@ -268,21 +269,29 @@ def _daily_lowest(values: Sequence[LabValue], day0: date) -> list[tuple[int, flo
     return [((v.day - day0).days, v.value) for v in daily_lowest(values)]
 
 
-def _recovery(
-    daily: Sequence[tuple[int, float]], death_day: int | None, censor_day: int | None
-) -> Recovery | None:
-    """First day with ANC > 500 after the first severe day of days 0-30; None: never severe.
+def anc_recovery(early: EarlyResult, death_day: int | None) -> Recovery | None:
+    """Time to ANC recovery > 500/µL after the first early severe episode, from the engine's own
+    episodes and day grid (so a rise of 1-2 days that the engine bridges, reading A4, is no
+    recovery); None: no severe episode in days 0-30.
 
-    Data after a censoring event (relapse, next therapy...) are not used, as in the grading.
+    Recovered: the first day after the episode's end with a number on the grid (measured,
+    interpolated or filled) that lies in no episode: such a day is above 500/µL by the
+    engine's own reading (a bound "<x" day outside the episodes says nothing and is skipped).
+    That is the episode's end + 1 unless the days right after it are unknown. Not recovered in
+    the window: death when the window ends with the death day (competing event), else censored
+    at the last known day of the window (relapse, next therapy, end of data or of day 30).
     """
-    seen = [(d, v) for d, v in daily if d >= 0 and (censor_day is None or d <= censor_day)]
-    first = next((d for d, v in seen if v <= SEVERE_ANC and d <= EARLY_LAST_DAY), None)
-    if first is None:
+    if not early.episodes_500:
         return None
-    recovered = next((d for d, v in seen if d > first and v > SEVERE_ANC), None)
+    first = min(early.episodes_500, key=lambda e: e.start_day)
+    severe = {d for e in early.episodes_500 for d in range(e.start_day, e.end_day + 1)}
+    kinds = early.grid.kinds
+    known = [d for d, kind in enumerate(kinds) if kind != UNKNOWN]
+    numeric = (d for d in known if kinds[d] in NUMERIC_KINDS)
+    recovered = next((d for d in numeric if d > first.end_day and d not in severe), None)
     if recovered is not None:
         return Recovery("recovered", recovered)
-    if death_day is not None and (censor_day is None or death_day <= censor_day):
+    end = early.window_end_day
+    if early.status != "censored" and death_day is not None and death_day == end:
         return Recovery("death", death_day)
-    last = seen[-1][0] if seen else first
-    return Recovery("censored", last if censor_day is None else min(last, censor_day))
+    return Recovery("censored", max(known, default=first.end_day))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,12 +14,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from cohort.model import PatientOutcome
+from cohort.model import PatientOutcome, RecoveryEvent
 from cohort.stats import cumulative_incidence
+from cohort.trajectories import SHOWN_PHENOTYPES, trajectories
 
-SHOWN_PHENOTYPES = ("quick", "intermittent", "aplastic")
 COLOURS = {"quick": "#1b9e77", "intermittent": "#d95f02", "aplastic": "#7570b3"}
-MIN_PATIENTS_PER_DAY = 3  # fewer values on a day: no median/IQR drawn for it
+THRESHOLD_LINES = (500, 100)  # ICAHT severe / profound neutropenia, ANC <= 500 / <= 100 per µL
 DPI = 100
 
 
@@ -50,28 +50,48 @@ def _grades(path: Path, graded: Sequence[PatientOutcome]) -> Path:
 
 
 def _trajectories(path: Path, graded: Sequence[PatientOutcome]) -> Path:
+    return _save(trajectory_figure(graded), path)
+
+
+def trajectory_figure(graded: Sequence[PatientOutcome]) -> Figure:
+    """Median and IQR per phenotype; the phenotypes left out are named under the axes."""
+    data = trajectories(graded)
     fig, ax = plt.subplots(figsize=(7, 4))
-    for phenotype in SHOWN_PHENOTYPES:
-        by_day: dict[int, list[float]] = defaultdict(list)
-        members = [o for o in graded if o.phenotype == phenotype]
-        for outcome in members:
-            for day, value in outcome.anc_by_day:
-                by_day[day].append(max(value, 1.0))  # log axis: 0 drawn at 1/µL
-        days = sorted(d for d, v in by_day.items() if len(v) >= MIN_PATIENTS_PER_DAY)
-        if not days:
-            continue
-        q = np.array([np.percentile(by_day[d], [25, 50, 75]) for d in days])
-        colour = COLOURS[phenotype]
-        ax.fill_between(days, q[:, 0], q[:, 2], color=colour, alpha=0.2, linewidth=0)
-        ax.plot(days, q[:, 1], color=colour, label=f"{phenotype} (n = {len(members)})")
-    for level in (500, 100):
+    for line in data.drawn:
+        q = np.array(line.quartiles)
+        colour = COLOURS[line.phenotype]
+        ax.fill_between(line.days, q[:, 0], q[:, 2], color=colour, alpha=0.2, linewidth=0)
+        label = f"{line.phenotype} (n = {line.patients})"
+        ax.plot(line.days, q[:, 1], color=colour, label=label)
+    for level in THRESHOLD_LINES:
         ax.axhline(level, color="grey", linestyle=":", linewidth=1)
+        # right of the axes, on the line's height: never on top of a curve
+        ax.text(
+            1.01,
+            level,
+            f"{level}/µL",
+            transform=ax.get_yaxis_transform(),
+            color="grey",
+            fontsize=8,
+            va="center",
+            ha="left",
+        )
+    if data.not_drawn:
+        ax.text(
+            0.0,
+            -0.16,
+            "\n".join(data.not_drawn),
+            transform=ax.transAxes,
+            fontsize=8,
+            va="top",
+            ha="left",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("day after CAR-T infusion")
     ax.set_ylabel("ANC (/µL), lowest of the day")
     ax.set_title("ANC trajectories by recovery phenotype: median and IQR")
     _legend(ax)
-    return _save(fig, path)
+    return fig
 
 
 PLATELET_RECOVERY_LABEL = "platelet recovery (>= 20 x10^9/L, transfusion-independent)"
@@ -79,14 +99,26 @@ PLATELET_COLOUR = "#e7298a"
 
 
 def _recovery(path: Path, graded: Sequence[PatientOutcome]) -> Path:
+    return _save(recovery_figure(graded), path)
+
+
+def recovery_times(
+    graded: Sequence[PatientOutcome], phenotype: str
+) -> list[tuple[int, RecoveryEvent]]:
+    """(day, event) of each patient of `phenotype` with an early severe episode: the ANC
+    recovery the cohort grading took from the engine's episodes (`anc_recovery`)."""
+    return [
+        (o.recovery.day, o.recovery.event)
+        for o in graded
+        if o.phenotype == phenotype and o.recovery is not None
+    ]
+
+
+def recovery_figure(graded: Sequence[PatientOutcome]) -> Figure:
     """Left: ANC recovery by phenotype; right: platelet recovery (T-ICAHT, §18)."""
     fig, (ax, platelets) = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
     for phenotype in SHOWN_PHENOTYPES:
-        times = [
-            (o.recovery.day, o.recovery.event)
-            for o in graded
-            if o.phenotype == phenotype and o.recovery is not None
-        ]
+        times = recovery_times(graded, phenotype)
         if not times:
             continue
         steps = cumulative_incidence(times, "recovered", "death")
@@ -97,10 +129,13 @@ def _recovery(path: Path, graded: Sequence[PatientOutcome]) -> Path:
     ax.set_ylim(0, 1)
     ax.set_xlabel("day after CAR-T infusion")
     ax.set_ylabel("cumulative incidence")
-    ax.set_title("ANC recovery > 500/µL after severe neutropenia (death competing)", fontsize=10)
+    ax.set_title(
+        "ANC recovery > 500/µL after the first severe episode, days 0-30 (death competing)",
+        fontsize=10,
+    )
     _legend(ax)
     _platelet_recovery(platelets, graded)
-    return _save(fig, path)
+    return fig
 
 
 def _platelet_recovery(ax: Any, graded: Sequence[PatientOutcome]) -> None:

@@ -31,6 +31,7 @@ from cohort.reading import (
     read_bucket,
 )
 from cohort.summary import SummaryContext, render_summary
+from cohort.trajectories import trajectories
 from fhir_mappings import warm_up
 
 Engine = Literal["local", "spark"]
@@ -44,6 +45,8 @@ class CohortReport:
     without_day0: int
     rows: int
     out: Path
+    # what the plots leave out, e.g. "anc_trajectories.png: not drawn: aplastic (n=2, ...)"
+    notes: tuple[str, ...] = ()
 
 
 def run_cohort(
@@ -79,8 +82,9 @@ def run_cohort(
         unassigned=unassigned,
     )
     write_outputs(out, outcomes, context)
-    graded = sum(1 for o in outcomes if o.day0 is not None)
-    return CohortReport(len(outcomes), graded, len(outcomes) - graded, rows, out)
+    graded = [o for o in outcomes if o.day0 is not None]
+    notes = tuple(f"anc_trajectories.png: {n}" for n in trajectories(graded).not_drawn)
+    return CohortReport(len(outcomes), len(graded), len(outcomes) - len(graded), rows, out, notes)
 
 
 def _grade_local(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from cohort.model import PatientOutcome
 from cohort.stats import quartiles, wilson
+from cohort.trajectories import trajectories
 from icaht import RULES_VERSION
 
 LISTED_WITHOUT_DAY0 = 100  # longer lists: patients.csv has every patient (day0 empty)
@@ -23,7 +24,8 @@ PLOTS = (
     ("anc_trajectories.png", "ANC by day after infusion, median and IQR per phenotype"),
     (
         "recovery.png",
-        "Cumulative incidence of ANC recovery > 500/µL by phenotype, and of platelet recovery"
+        "Cumulative incidence of ANC recovery > 500/µL after the first severe episode of days"
+        " 0-30 (the grading's own episodes) by phenotype, and of platelet recovery"
         " (>= 20 x10^9/L, transfusion-independent)",
     ),
 )
@@ -65,12 +67,19 @@ def render_summary(outcomes: Sequence[PatientOutcome], ctx: SummaryContext) -> s
         *_phenotypes(graded),
         *_durations(graded),
         *_data_quality(outcomes, ctx),
-        "## Plots",
-        "",
-        *[f"- [{title}]({name})" for name, title in PLOTS],
-        "",
+        *_plots(graded),
     ]
     return "\n".join(lines)
+
+
+def _plots(graded: Sequence[PatientOutcome]) -> list[str]:
+    """The plot list; what a plot leaves out is said under it (issue 16)."""
+    notes = {"anc_trajectories.png": trajectories(graded).not_drawn}
+    lines = ["## Plots", ""]
+    for name, title in PLOTS:
+        lines.append(f"- [{title}]({name})")
+        lines += [f"  - {note}" for note in notes.get(name, ())]
+    return [*lines, ""]
 
 
 def _kind(kind: str) -> str:

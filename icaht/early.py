@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from icaht.daygrid import (
+    MEASURED,
+    NOT_SEVERE,
     SEVERE,
     UNKNOWN_FLAG,
     DayGrid,
@@ -24,6 +26,7 @@ GRADE2_DAYS = 7  # §2.1: ANC <= 500 for 7-13 days
 GRADE3_DAYS = 14  # §2.1: ANC <= 500 for >= 14 days
 PROFOUND_GRADE3_DAYS = 7  # §2.1: ANC <= 100 for >= 7 days
 PROFOUND_GRADE4_DAYS = 14  # §2.1: ANC <= 100 for >= 14 days
+MAX_LISTED_BRIDGED = 3  # more bridged days than this are counted in the explanation, not listed
 
 Status = Literal["final", "provisional", "censored"]
 
@@ -35,6 +38,16 @@ class NextGrade:
     grade: int
     day: int
     threshold: int
+
+
+@dataclass(frozen=True, slots=True)
+class BridgedDay:
+    """A measured day above `threshold` inside an episode: a transient rise of <= 2 days that
+    the episode bridges (§2.4, reading A4), so "on days 0-17" does not mean every day was low."""
+
+    threshold: int
+    day: int
+    anc: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +67,12 @@ class EarlyResult:
     episode_ongoing: bool  # last known day of the window is severe (C1: last measured day)
     next_grade: NextGrade | None  # only for provisional results with an ongoing episode
     driven_by_death: bool  # never-above override that rests on an early death (A7)
+    bridged_days: tuple[BridgedDay, ...]  # measured days above the threshold inside an episode
     reason: str | None = None
 
     def explanation(self) -> str:
-        """One line for a card, e.g. 'grade 3 because ANC <=500/µL on days 2-17 (16 days)'."""
+        """One line for a card, e.g. 'grade 3 (final) because ANC <=500/µL on days 0-17 (18 days;
+        day 2 at 940/µL bridged as a transient rise)'."""
         if self.grade is None:
             return f"early ICAHT not graded: {self.reason}"
         text = f"early ICAHT grade {self.grade} ({self.status})"
@@ -65,22 +80,68 @@ class EarlyResult:
             text += " because ANC never rose above 500/µL after the nadir"
             if self.driven_by_death:
                 text += " before death"
+            longest = max(self.episodes_500, key=lambda e: e.duration)  # the override's episode
+            inside = _bridged_in(longest, self.bridged_days)
+            if inside:  # "never above" rests on bridged rises: name them (A4)
+                text += f" ({_bridged_text(inside)})"
         elif self.grade > 0:
             episode = max(self.episodes_500, key=lambda e: e.duration)
-            text += f" because ANC <=500/µL {_span(episode)}"
+            text += f" because ANC <=500/µL {_span(episode, self.bridged_days)}"
             if self.episodes_100:
                 profound = max(self.episodes_100, key=lambda e: e.duration)
-                text += f", <=100/µL {_span(profound)}"
+                text += f", <=100/µL {_span(profound, self.bridged_days)}"
         if self.lower_bound:
             text += "; lower bound (days without values in the window)"
         return text
 
 
-def _span(episode: Episode) -> str:
-    """'on days 2-17 (16 days)', or 'on day 4 (1 day)'."""
+def _span(episode: Episode, bridged: tuple[BridgedDay, ...]) -> str:
+    """'on days 2-17 (16 days)', 'on day 4 (1 day)', or with the bridged measured days:
+    'on days 0-17 (18 days; day 2 at 940/µL bridged as a transient rise)'."""
     if episode.duration == 1:
         return f"on day {episode.start_day} (1 day)"
-    return f"on days {episode.start_day}-{episode.end_day} ({episode.duration} days)"
+    days = f"on days {episode.start_day}-{episode.end_day} ({episode.duration} days"
+    inside = _bridged_in(episode, bridged)
+    return f"{days}; {_bridged_text(inside)})" if inside else f"{days})"
+
+
+def _bridged_in(episode: Episode, bridged: tuple[BridgedDay, ...]) -> list[BridgedDay]:
+    return [
+        b
+        for b in bridged
+        if b.threshold == episode.threshold and episode.start_day <= b.day <= episode.end_day
+    ]
+
+
+def _bridged_text(bridged: list[BridgedDay]) -> str:
+    """'day 2 at 940/µL bridged as a transient rise'; several: '..., day 9 at 600/µL and 2
+    more bridged as transient rises' (at most MAX_LISTED_BRIDGED listed)."""
+    listed = [f"day {b.day} at {b.anc:g}/µL" for b in bridged[:MAX_LISTED_BRIDGED]]
+    more = len(bridged) - len(listed)
+    if more:
+        text = f"{', '.join(listed)} and {more} more"
+    elif len(listed) > 1:
+        text = f"{', '.join(listed[:-1])} and {listed[-1]}"
+    else:
+        text = listed[0]
+    rise = "a transient rise" if len(bridged) == 1 else "transient rises"
+    return f"{text} bridged as {rise}"
+
+
+def bridged_days(
+    grid: DayGrid, flags: list[int], episodes: tuple[Episode, ...]
+) -> tuple[BridgedDay, ...]:
+    """Measured days inside an episode whose ANC is above its threshold (§2.4, A4: a rise of
+    1-2 days is bridged). Interpolated days are left out: a linear segment is monotone, so an
+    interpolated day above the threshold in a bridged gap always has a measured one beside it."""
+    return tuple(
+        BridgedDay(e.threshold, day, value)
+        for e in episodes
+        for day in range(e.start_day, e.end_day + 1)
+        if flags[day] == NOT_SEVERE
+        and grid.kinds[day] == MEASURED
+        and (value := grid.values[day]) is not None
+    )
 
 
 def early_status(
@@ -166,6 +227,8 @@ def grade_early(
             else None
         ),
         driven_by_death=never and end == death_day and end < EARLY_WINDOW_END,
+        bridged_days=bridged_days(grid, flags_500, episodes_500)
+        + bridged_days(grid, flags_100, episodes_100),
     )
 
 
@@ -247,5 +310,6 @@ def _not_evaluable(
         episode_ongoing=False,
         next_grade=None,
         driven_by_death=False,
+        bridged_days=(),
         reason=reason,
     )

@@ -293,6 +293,19 @@ def test_status_card_says_the_grade_rests_on_carried_forward_days(app: Flask) ->
     assert "/uL" not in status["detail"] and "×10⁹" not in status["detail"]
 
 
+def test_status_card_names_the_bridged_rise(app: Flask) -> None:
+    """Issue 16 (A4): day 2 measured at 940/µL lies inside the episode of days 0-17; the card
+    says so instead of a bare "ANC <=500/µL on days 0-17" (read as "every day <= 500")."""
+    anc = {**{d: 300.0 for d in range(0, 18)}, 2: 940.0, **{d: 2000.0 for d in range(18, 36)}}
+    platelets = {d: 80.0 for d in range(0, 36)}
+    status = status_of(cards_for(app, request("patient-view", prefetch(35, anc, platelets))))
+    assert "Early N-ICAHT (days 0-30): 3 (final)." in status["detail"]
+    assert (
+        "ANC <=500/µL on days 0-17 (18 days; day 2 at 940/µL bridged as a transient rise)"
+        in status["detail"]
+    )
+
+
 def test_status_card_names_preliminary_results(app: Flask) -> None:
     anc = {0: 1800.0, **{d: 300.0 for d in range(1, 11)}}
     data = prefetch(10, anc, {d: 80.0 for d in range(0, 11)})

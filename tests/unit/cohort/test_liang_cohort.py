@@ -40,9 +40,12 @@ def test_reference_grades_of_every_patient(liang_out: Path) -> None:
 
 def test_grades_come_with_the_engines_explanation(liang_out: Path) -> None:
     rows = by_patient(liang_out / "patients.csv")
-    # patient 7: 18 days <= 500/uL (reference duration), 9 days <= 100/uL
-    assert rows["7"]["early_explanation"].startswith("early ICAHT grade 3 (final) because ANC")
-    assert "(18 days)" in rows["7"]["early_explanation"]
+    # patient 7: 18 days <= 500/uL (reference duration), 9 days <= 100/uL; day 2 was measured
+    # at 940/uL inside the episode and bridged (A4): the sentence says so (issue 16)
+    assert rows["7"]["early_explanation"] == (
+        "early ICAHT grade 3 (final) because ANC <=500/µL on days 0-17 (18 days; day 2 at "
+        "940/µL bridged as a transient rise), <=100/µL on days 6-14 (9 days)"
+    )
     assert rows["8"]["late_explanation"].startswith("late ICAHT not graded")
 
 

@@ -260,3 +260,13 @@ def test_the_smart_link_hands_the_app_the_evaluation_date_and_hook_instance() ->
     assert json.loads(second["links"][0]["appContext"])["hookInstance"] == "hook-2"
     assert first["uuid"] == second["uuid"]
     assert "links" not in card(labs, 35)  # no launch URL configured: no link
+
+
+def test_bridged_rise_is_said_with_its_measured_value() -> None:
+    """Issue 16 (A4): "on days 0-17" must not read as "every day <= 500/µL" when day 2 was
+    measured at 940/µL and bridged (Liang example patient 7's shape); the card names that day."""
+    labs = [lab(d, 300) for d in range(0, 18) if d != 2] + [lab(2, 940)]
+    labs += [lab(d, 2000) for d in range(18, 36)]
+    detail = card(labs, 35)["detail"]
+    assert "Early N-ICAHT (days 0-30): 3 (final)." in detail
+    assert "on days 0-17 (18 days; day 2 at 940/µL bridged as a transient rise)" in detail
