@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -80,6 +81,8 @@ class Settings:
         if assessment_auth not in (None, "smart", "none"):
             raise ConfigError("ICAHT_CDS_ASSESSMENT_AUTH must be 'smart' or 'none'")
         discovery_auth = (env.get("ICAHT_CDS_DISCOVERY_AUTH") or cls.discovery_auth).strip()
+        # read by the store (audit_key.py); resolved here too so that a bad _FILE fails at start
+        env_or_file(env, "ICAHT_CDS_AUDIT_KEY")
         if discovery_auth.lower() not in ("jwt", "none"):
             raise ConfigError("ICAHT_CDS_DISCOVERY_AUTH must be 'jwt' or 'none'")
         return cls(
@@ -87,7 +90,7 @@ class Settings:
             fhir_url=(env.get("ICAHT_CDS_FHIR_URL") or "").rstrip("/") or None,
             auth=auth,
             clients_path=env.get("ICAHT_CDS_CLIENTS") or None,
-            database_url=env.get("ICAHT_CDS_DATABASE_URL", cls.database_url),
+            database_url=env_or_file(env, "ICAHT_CDS_DATABASE_URL") or cls.database_url,
             timezone=env.get("ICAHT_CDS_TIMEZONE", cls.timezone),
             deadline_seconds=_number(env, "ICAHT_CDS_DEADLINE_SECONDS", cls.deadline_seconds),
             fhir_timeout_seconds=_number(
@@ -221,8 +224,26 @@ def _origins(env: os._Environ[str], name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(origins))
 
 
+def env_or_file(env: Mapping[str, str], name: str) -> str | None:
+    """The value of `name`, or the content of the file named by `name`_FILE (a Kubernetes or
+    Docker secret mounted as a file, so that the secret is not in the process environment).
+    One trailing newline is dropped (`echo` and most editors add one); setting both is an
+    error rather than a silent precedence: an operator who set both meant one of them."""
+    path = env.get(f"{name}_FILE") or None
+    if path is None:
+        return env.get(name) or None
+    if env.get(name):
+        raise ConfigError(f"set {name} or {name}_FILE, not both")
+    try:
+        content = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        # the path is configuration, not a secret: naming it helps; the content never shown
+        raise ConfigError(f"{name}_FILE: cannot read {path!r} ({type(error).__name__})") from error
+    return content.removesuffix("\n") or None
+
+
 def _secret(env: os._Environ[str], name: str) -> str | None:
-    raw = env.get(name) or None
+    raw = env_or_file(env, name)
     printable_ascii = raw is not None and raw.isascii() and raw.isprintable() and " " not in raw
     if raw is not None and (len(raw) < MIN_SECRET_LENGTH or not printable_ascii):
         raise ConfigError(

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from cds_service.config import env_or_file
 from cds_service.security.files import write_private_file
 
 AUDIT_KEY_ENV = "ICAHT_CDS_AUDIT_KEY"
@@ -39,7 +40,8 @@ def patient_hash(key: bytes, patient_id: str) -> str:
 
 def resolve_audit_key(database_url: str, env: Mapping[str, str] | None = None) -> bytes:
     """The audit key from ICAHT_CDS_AUDIT_KEY, else the generated dev key of a SQLite file."""
-    configured = (os.environ if env is None else env).get(AUDIT_KEY_ENV)
+    # or ICAHT_CDS_AUDIT_KEY_FILE: the key mounted as a file (deploy/kubernetes)
+    configured = env_or_file(os.environ if env is None else env, AUDIT_KEY_ENV)
     if configured:
         if len(configured) < MIN_KEY_LENGTH:
             raise AuditKeyError(f"{AUDIT_KEY_ENV} must be at least {MIN_KEY_LENGTH} characters")
