@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -176,9 +177,13 @@ def _register_routes(app: Flask, services: Services) -> None:
         log_event("feedback", service=service_id, entries=len(records))
         return app.response_class(status=200)
 
+    # the starter's id for this process, echoed so that `icaht-cds demo` knows its own service
+    # answers and not an older one on the same port (no meaning beyond that; unset: left out)
+    instance = os.environ.get("ICAHT_CDS_INSTANCE_ID")
+
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:
-        return jsonify({"status": "ok"})
+        return jsonify({"status": "ok", **({"instance": instance} if instance else {})})
 
     @app.get("/readyz")
     def readyz() -> ResponseReturnValue:

@@ -8,9 +8,11 @@ refuses a replayed token.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,12 +23,12 @@ from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
 
-from cds_service.fhir_server import FhirServerError, LocalFhirServer, is_fhir_server
+from cds_service.fhir_server import LocalFhirServer, is_fhir_server
 from cds_service.security import create_demo_client, sign_demo_jwt
 from cds_service.synthetic import SyntheticPatient, generate_cohort
 from cds_service.synthetic.loader import Seedable, seed_cohort
@@ -36,6 +38,9 @@ DEMO_TIMEZONE = "Europe/Berlin"  # the synthetic cohort's centre
 SERVICE_FILE = "service.json"  # what `demo-token` needs: public URL, issuer, key id
 # Bump when a story patient changes: the next demo run loads the stories again.
 STORIES_VERSION = 2
+# The service tells its starter apart from another process on the same port by this id, which
+# its /healthz echoes (cds_service/app.py).
+INSTANCE_ENV = "ICAHT_CDS_INSTANCE_ID"
 # The story patient of the order-sign and feedback examples: transfusion-dependent on day +40,
 # inside the irradiated-products window (clinical-rules.md section 10, M01).
 ORDER_SIGN_STORY = "icaht-story-transfusion-day40"
@@ -52,6 +57,10 @@ class DemoOptions:
     wait: bool = True
 
 
+class DemoStartError(RuntimeError):
+    """The demo cannot start: a port is taken, or the service died while starting."""
+
+
 class _StopRequestedError(Exception):
     """SIGTERM: stop the demo as Ctrl-C does."""
 
@@ -64,17 +73,20 @@ def run_demo(options: DemoOptions) -> int:
     workdir = options.state_dir / "demo"
     workdir.mkdir(parents=True, exist_ok=True)
     fhir = LocalFhirServer(workdir=workdir, port=options.fhir_port, state_dir=options.state_dir)
-    service: subprocess.Popen[bytes] | None = None
+    service: ServiceProcess | None = None
     started_fhir = False
     signal.signal(signal.SIGTERM, _raise_stop)
     # Ctrl-C stops the demo even when started from a shell that ignores SIGINT in the background
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        # before anything is loaded: a second demo on the same ports fails at once, in one line
+        _check_port(options.port, "--port")
         if options.reset:
             _reset(fhir, workdir)
         if is_fhir_server(fhir.base_url):
             print(f"FHIR server already running at {fhir.base_url}: reusing it")
         else:
+            _check_port(options.fhir_port, "--fhir-port")
             fhir.start()
             started_fhir = True
         cohort, anchor = _demo_cohort(fhir.base_url, workdir, options.patients, options.seed)
@@ -83,14 +95,17 @@ def run_demo(options: DemoOptions) -> int:
         _print_demo(options, fhir.base_url, cohort, anchor, stories)
         if options.wait:
             print("Ctrl-C stops the service and the FHIR server.", flush=True)
-            while service.poll() is None:
+            while service.process.poll() is None:
                 time.sleep(0.5)
-            print("the service exited", file=sys.stderr)
+            print(service.exit_report("exited"), file=sys.stderr)
             return 1
+    except DemoStartError as error:
+        print(f"icaht-cds demo: {error}", file=sys.stderr)
+        return 1
     except (KeyboardInterrupt, _StopRequestedError):
         print("\nstopping")
     finally:
-        _stop_process(service)
+        _stop_process(service.process if service else None)
         if started_fhir:
             fhir.stop()
     return 0
@@ -159,7 +174,45 @@ def _demo_stories(base_url: str, workdir: Path) -> list[StoryPatient]:
     return stories
 
 
-def _start_service(port: int, fhir_url: str, workdir: Path) -> subprocess.Popen[bytes]:
+def _check_port(port: int, option: str) -> None:
+    """Bind the port as gunicorn and sekmet will (SO_REUSEADDR: a stopped demo's connections
+    in TIME_WAIT do not count), so that a taken port is said before anything starts."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise DemoStartError(_port_taken(port, option)) from error
+            raise DemoStartError(f"port {port} cannot be used ({error.strerror})") from error
+
+
+def _port_taken(port: int, option: str) -> str:
+    return f"port {port} is in use (by another demo?): stop it, or choose another with {option}"
+
+
+@dataclass(frozen=True)
+class ServiceProcess:
+    """The started service process and where its own log lines begin in the shared log."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log_start: int
+
+    def exit_report(self, what: str) -> str:
+        return (
+            f"the service {what} with code {self.process.returncode}; the end of its log"
+            f" ({self.log_path}):\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 15) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(self.log_start)
+            text = log.read().decode("utf-8", "replace")
+        return "\n".join(text.splitlines()[-lines:]) or "(nothing logged)"
+
+
+def _start_service(port: int, fhir_url: str, workdir: Path) -> ServiceProcess:
     public_url = f"http://127.0.0.1:{port}"
     client = create_demo_client(workdir, [fhir_url])
     service_file = {
@@ -169,6 +222,7 @@ def _start_service(port: int, fhir_url: str, workdir: Path) -> subprocess.Popen[
         "key_path": str(client.private_key_path),
     }
     (workdir / SERVICE_FILE).write_text(json.dumps(service_file, indent=2))
+    instance = uuid.uuid4().hex
     env = os.environ | {
         "ICAHT_CDS_PUBLIC_URL": public_url,
         "ICAHT_CDS_CLIENTS": str(client.clients_path),
@@ -177,25 +231,58 @@ def _start_service(port: int, fhir_url: str, workdir: Path) -> subprocess.Popen[
         "ICAHT_CDS_ASSESSMENT_AUTH": "none",
         "ICAHT_CDS_DATABASE_URL": f"sqlite:///{workdir / 'icaht-cds.sqlite3'}",
         "ICAHT_CDS_TIMEZONE": DEMO_TIMEZONE,
+        INSTANCE_ENV: instance,
     }
     command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)]
-    log = (workdir / "service.log").open("ab")
-    process = subprocess.Popen(
-        [*command, "--state-dir", str(workdir)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 30
+    log_path = workdir / "service.log"
+    with log_path.open("ab") as log:
+        start = log.tell()  # before the child shares (and moves) this file offset
+        process = subprocess.Popen(
+            [*command, "--state-dir", str(workdir)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    service = ServiceProcess(process, log_path, start)
+    try:
+        wait_until_started(service, public_url, instance)
+    except BaseException:
+        _stop_process(service.process)
+        raise
+    return service
+
+
+def wait_until_started(
+    service: ServiceProcess, public_url: str, instance: str, timeout: float = 30.0
+) -> None:
+    """Until the service's /healthz answers with this start's instance id: an older process
+    on the same port answers without it (or with its own), and is said as such at once."""
+    port = urlsplit(public_url).port
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise FhirServerError(
-                f"the service exited with code {process.returncode}; see {workdir}/service.log"
-            )
-        try:
-            if requests.get(f"{public_url}/healthz", timeout=0.5).ok:
-                return process
-        except requests.RequestException:
-            time.sleep(0.1)
-    _stop_process(process)
-    raise FhirServerError(f"the service did not answer on port {port}; see {workdir}/service.log")
+        if service.process.poll() is not None:
+            raise DemoStartError(service.exit_report("exited while starting"))
+        answered = _health_instance(public_url)
+        if answered == instance:
+            return
+        if answered is not None:
+            raise DemoStartError(_port_taken(port or 0, "--port"))
+        time.sleep(0.1)
+    raise DemoStartError(
+        f"the service did not answer on port {port} within {timeout:.0f} s; the end of its log"
+        f" ({service.log_path}):\n{service.log_tail()}"
+    )
+
+
+def _health_instance(public_url: str) -> str | None:
+    """The instance id /healthz answers with; "" for an answer without one; None when nothing
+    answers (yet)."""
+    try:
+        response = requests.get(f"{public_url}/healthz", timeout=0.5)
+    except requests.RequestException:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("instance", "")) if response.ok and isinstance(body, dict) else ""
 
 
 def _stop_process(process: subprocess.Popen[bytes] | None) -> None:
@@ -315,6 +402,10 @@ def _print_demo(
     print(f"cohort          {len(cohort)} synthetic patients, anchor (cohort's today) {anchor}")
     print(f"EHR client      {workdir / 'clients.json'} (demo ES384 key, JWT required)")
     print(f"requests        {workdir / 'requests'}/patient-view-<patient>.json")
+    print(
+        f"service log     {workdir / 'service.log'} (a 401/403 is bare by design: its reason is"
+        ' logged there, event "refused")'
+    )
     print()
     print(_patient_table(cohort))
     print()

@@ -5,15 +5,21 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from cds_service.demo import DemoStartError, ServiceProcess, wait_until_started
 from cds_service.fhir_server import free_port
 from cds_service.synthetic.stories import STORIES
 
@@ -119,6 +125,29 @@ def test_demo_serves_what_it_prints_and_stops_cleanly_on_ctrl_c(state_dir: Path)
         assert all(f"fhirServiceUrl=http%3A%2F%2F127.0.0.1%3A{fhir_port}" in u for u in launches)
         page = requests.get(launches[0], timeout=10)
         assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+        # a bare 401, its reason in the service log the banner names
+        bare = requests.get(f"{service}/cds-services", timeout=10)
+        assert bare.status_code == 401
+        log = state_dir / "demo" / "service.log"
+        assert f"service log     {log}" in output
+        refusals = [
+            json.loads(line) for line in log.read_text().splitlines() if '"refused"' in line
+        ]
+        assert {(r["event"], r["status"], r["reason"]) for r in refusals} == {
+            ("refused", 401, "missing_token")
+        }
+        # a second demo on the same ports: one line, a non-zero status, and the first one serves
+        second = subprocess.run(
+            _demo_command(state_dir, port, fhir_port, "--no-wait"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 1
+        assert second.stderr == _taken(port, "--port") + "\n"
+        assert second.stdout == ""
+        assert requests.get(f"{service}/healthz", timeout=10).ok
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
@@ -147,3 +176,123 @@ def test_a_second_run_reuses_the_loaded_cohort(state_dir: Path) -> None:
     )
     assert second.returncode == 0, second.stdout + second.stderr
     assert "already loaded" in second.stdout and "loading" not in second.stdout
+
+
+def _taken(port: int, option: str) -> str:
+    return (
+        f"icaht-cds demo: port {port} is in use (by another demo?): stop it, or choose another"
+        f" with {option}"
+    )
+
+
+@contextmanager
+def _held_port() -> Iterator[int]:
+    """A port held by a listening socket that is not the demo's."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("option", ["--port", "--fhir-port"])
+def test_a_taken_port_is_said_in_one_line_before_anything_starts(
+    state_dir: Path, option: str
+) -> None:
+    with _held_port() as held:
+        port, fhir_port = (held, free_port()) if option == "--port" else (free_port(), held)
+        demo = subprocess.run(
+            _demo_command(state_dir, port, fhir_port, "--no-wait"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert demo.returncode == 1
+    assert demo.stderr == _taken(held, option) + "\n"
+    assert "CDS service" not in demo.stdout and "loading" not in demo.stdout
+    assert _closed(f"http://127.0.0.1:{port}/healthz")
+    assert _closed(f"http://127.0.0.1:{fhir_port}/fhir/metadata")
+
+
+def test_a_service_dying_at_start_up_shows_its_own_error(state_dir: Path) -> None:
+    log = state_dir / "demo" / "service.log"
+    log.parent.mkdir()
+    log.write_text("a line of an earlier run\n")
+    port, fhir_port = free_port(), free_port()
+    demo = subprocess.run(
+        _demo_command(state_dir, port, fhir_port, "--no-wait"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        # a configuration the service refuses at start (the demo leaves this variable alone)
+        env={**os.environ, "ICAHT_CDS_DISCOVERY_AUTH": "sometimes"},
+    )
+    assert demo.returncode == 1
+    assert "loading 6 synthetic patients" in demo.stdout  # it got as far as starting the service
+    assert "CDS service" not in demo.stdout  # no banner
+    assert demo.stderr.startswith(
+        f"icaht-cds demo: the service exited while starting with code 2; the end of its log"
+        f" ({log}):\n"
+    )
+    assert (
+        "icaht-cds: configuration error: ICAHT_CDS_DISCOVERY_AUTH must be 'jwt' or 'none'"
+        in demo.stderr
+    )
+    assert "an earlier run" not in demo.stderr  # only this start's lines
+    assert _closed(f"http://127.0.0.1:{fhir_port}/fhir/metadata")
+
+
+@contextmanager
+def _health_server(body: dict[str, str]) -> Iterator[str]:
+    """An HTTP server whose /healthz answers `body`: an older process holding the port."""
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            payload = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def child(tmp_path: Path) -> Iterator[ServiceProcess]:
+    """A started process that stays up without answering: the demo's just-started service
+    before it listens."""
+    log = tmp_path / "service.log"
+    log.write_text("")
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        yield ServiceProcess(process, log, 0)
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize("answer", [{"status": "ok"}, {"status": "ok", "instance": "older"}])
+def test_a_health_answer_of_another_process_is_not_taken_for_the_started_service(
+    child: ServiceProcess, answer: dict[str, str]
+) -> None:
+    with _health_server(answer) as url, pytest.raises(DemoStartError) as raised:
+        wait_until_started(child, url, "this-start")
+    port = url.rsplit(":", 1)[1]
+    assert str(raised.value) == _taken(int(port), "--port").removeprefix("icaht-cds demo: ")
+
+
+def test_the_started_service_is_known_by_its_instance_id(child: ServiceProcess) -> None:
+    with _health_server({"status": "ok", "instance": "this-start"}) as url:
+        wait_until_started(child, url, "this-start")  # returns: its own answer
