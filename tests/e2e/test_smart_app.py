@@ -950,6 +950,8 @@ def _chart_geometry(page: Page, series: str) -> dict[str, Any]:
                         bottom: top + u.bbox.height * scale },
                 earlyWidth: (u.valToPos(30, "x", true) - u.valToPos(0, "x", true)) * scale,
                 dayAxis: figure.dataset.dayAxis,
+                // the day range's ends and the plot's width, CSS px from the plot's left
+                xEnds: [u.valToPos(-8, "x"), u.valToPos(101, "x"), u.bbox.width / devicePixelRatio],
             };
         }""",
     )
@@ -1044,18 +1046,35 @@ def test_issue16_labels_cover_no_point_and_no_curve(
                     assert not _segment_hits_rect(a, b, lab), f"{series}: a curve crosses {lab}"
             for first, second in pairwise(labels):
                 assert not _overlap(first, second), f"{first['text']} over {second['text']}"
-            if width == 400:
-                assert geometry["dayAxis"] == "compressed"
-                assert geometry["earlyWidth"] >= 150, geometry["earlyWidth"]
-            else:
-                assert geometry["dayAxis"] == "linear"
+            _assert_day_axis(geometry, width)
         if window == "open":
             x = _pixel(page, "anc", 20, 0.05)  # the today line, near the top of the plot
             assert x[1] > x[0] + 30 and x[1] > x[2], f"no green today line at day +20: {x}"
         _screenshot(page, f"smart-app-layout-{window}-{width}px.png")
+        # the panel resized to the other width and back: the day axis follows, days -8..+101
+        # still span the whole plot
+        for size in ({1280: 400, 400: 1280}[width], width):
+            page.set_viewport_size({"width": size, "height": 800})
+            axis = "compressed" if size == 400 else "linear"
+            page.wait_for_selector(f"figure[data-series='platelets'][data-day-axis='{axis}']")
+            page.wait_for_timeout(200)  # the ResizeObserver's redraw of the other charts
+            for series in ("anc", "platelets", "hemoglobin"):
+                _assert_day_axis(_chart_geometry(page, series), size)
     finally:
         context.close()
     assert errors == [], f"console errors: {errors}"
+
+
+def _assert_day_axis(geometry: dict[str, Any], width: int) -> None:
+    """Days -8..+101 span the plot; at 400 px compressed with days 0-30 >= 150 px wide."""
+    first, last, plot_width = geometry["xEnds"]
+    assert abs(first) < 1 and abs(last - plot_width) < 1, geometry["xEnds"]
+    if width == 400:
+        assert geometry["dayAxis"] == "compressed"
+        assert geometry["earlyWidth"] >= 150, geometry["earlyWidth"]
+    else:
+        assert geometry["dayAxis"] == "linear"
+        assert geometry["earlyWidth"] < 0.35 * plot_width  # 30 of 109 days
 
 
 def _threshold_row_red(page: Page, series: str, level: float) -> float:
@@ -1138,6 +1157,10 @@ def _page_text(page: Page) -> str:
     return text
 
 
+def _signed(day: int) -> str:
+    return f"+{day}" if day > 0 else str(day)
+
+
 def _messy_patient(cohort: list[SyntheticPatient], kinds: set[str]) -> SyntheticPatient:
     for patient in cohort:
         if kinds <= set(patient.plan.messy) and patient.plan.edge is None:
@@ -1145,7 +1168,7 @@ def _messy_patient(cohort: list[SyntheticPatient], kinds: set[str]) -> Synthetic
     raise AssertionError(f"the test cohort has no patient with messy records {kinds}")
 
 
-@pytest.mark.parametrize("kind", ["clean", "no-unit", "anc-10*3/uL"])
+@pytest.mark.parametrize("kind", ["clean", "no-unit", "anc-10*3/uL", "anc-less-than"])
 def test_issue16_no_ucum_code_in_the_page_and_left_out_in_words(
     page: Page,
     service: ServedApp,
@@ -1176,6 +1199,12 @@ def test_issue16_no_ucum_code_in_the_page_and_left_out_in_words(
     if kind == "no-unit":
         assert any(s["reason"] == "no unit" for s in summary), summary
         assert "left out: no unit" in left_out
+    if kind == "anc-less-than":
+        # the course's lowest ANC is a "<0.1" x10^9/L result: said as the bound it is
+        lowest = min(assessment["series"]["anc"]["points"], key=lambda p: p["value"])
+        assert (lowest["comparator"], lowest["value"]) == ("<", 100), lowest
+        caption = page.locator("figure[data-series='anc'] figcaption").inner_text()
+        assert f"lowest < 100/µL on day {_signed(lowest['day'])}." in caption, caption
     # each CTCAE line names its term once: no "Anemia: grade 2. Anemia grade 2"
     for line_text in page.locator("#ctcae li").all_inner_texts():
         term = line_text.split(":")[0]

@@ -21,6 +21,9 @@ const NARROW_PLOT = 640;
 const LATE_COMPRESSION = 0.2;
 // the marker labels (day 0, day 30, today) sit in a strip above the plot, where no curve runs
 const LABEL_STRIP = 18;
+// the plot's width is the chart's less its axes: the y axis (60 px), the lines' values (30 px)
+// and the right padding (4 px)
+const AXES_WIDTH = 94;
 const CONDITIONS_REFUSED =
   "Conditions (the EHR did not grant patient/Condition.rs): relapse, CRS and next therapy " +
   "are not taken into account";
@@ -628,7 +631,7 @@ function drawPlot(element, spec, series, assessment) {
   const x = dayAxis(assessment.thresholds.earlyEndDay);
   const width = () => Math.max(element.clientWidth, 280);
   const lines = thresholdLines(spec.key, assessment.thresholds);
-  x.fit(width() - 120); // about the plot's width: the chart less its two axes
+  x.fit(width() - AXES_WIDTH);
   const options = {
     width: width(),
     height: spec.height,
@@ -671,18 +674,24 @@ function drawPlot(element, spec, series, assessment) {
     },
   };
   const data = [days, all, only((k) => k === "measured"), only((k) => k !== "measured")];
-  const plot = new uPlot(options, data, element);
   const figure = element.closest("figure");
-  figure.plot = plot; // lets the browser tests read the drawn chart
-  figure.dataset.dayAxis = x.k === 1 ? "linear" : "compressed";
-  new ResizeObserver(() => {
-    x.fit(plot.bbox.width / devicePixelRatio || width() - 120);
+  const build = () => {
+    figure.plot = new uPlot({ ...options, width: width() }, data, element); // read by the tests
     figure.dataset.dayAxis = x.k === 1 ? "linear" : "compressed";
-    plot.setSize({ width: width(), height: spec.height });
-    plot.setScale("x", { min: FIRST_DAY - 1, max: LAST_DAY + 1 });
     axisNote();
+  };
+  build();
+  // a new width may change the day axis (linear or compressed): uPlot keeps a scale's
+  // transform once built, so the chart is built anew then; otherwise only resized
+  new ResizeObserver(() => {
+    const before = x.k;
+    if (x.fit(width() - AXES_WIDTH) !== before) {
+      figure.plot.destroy();
+      build();
+    } else {
+      figure.plot.setSize({ width: width(), height: spec.height });
+    }
   }).observe(element);
-  axisNote();
 }
 
 // a compressed day axis is said under the legend, once for all charts
