@@ -13,10 +13,13 @@ the rate before this module reads the body.
 
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,11 +32,19 @@ from cds_service.evaluation import Evaluation, evaluate
 from cds_service.logs import log_event
 from cds_service.request_body import parse_json
 from cds_service.validation import validate_body
+from fhir_mappings.model import LeftOut
 from fhir_mappings.resources import PATIENT_REFERENCE
+from fhir_mappings.tables import default_analyte_table
 from icaht import RULES_VERSION, Assessment, CtcaeGrade, GradingOptions
 from icaht.early import EARLY_WINDOW_END, PROFOUND_ANC, SEVERE_ANC
 from icaht.record import CANONICAL_UNIT, Analyte
 from icaht.rules import Alert
+from icaht.rules.transfusion import (
+    HB_THRESHOLD,
+    HB_THRESHOLD_CARDIOVASCULAR,
+    PLATELET_THRESHOLD,
+    PLATELET_THRESHOLD_RISK,
+)
 from icaht.series import EMPTY, ChartSeries, DayPoint, chart_series, day_runs
 
 REQUEST_SCHEMA = "assessment-request.json"
@@ -64,7 +75,61 @@ THRESHOLDS = {
     "lateEndDay": GradingOptions().late_window_end,
     "plateletModerate": PLATELETS_MODERATE,
     "plateletSevere": PLATELETS_SEVERE,
+    # the chart's transfusion lines (issue 16): M14 platelets <= 10 and <= 20 x10^9/L with
+    # fever, bleeding or infection; M13 Hb < 7 and < 8 g/dL with cardiovascular disease
+    "plateletTransfusion": PLATELET_THRESHOLD,
+    "plateletTransfusionRisk": PLATELET_THRESHOLD_RISK,
+    "hemoglobinTransfusion": HB_THRESHOLD,
+    "hemoglobinTransfusionCardiovascular": HB_THRESHOLD_CARDIOVASCULAR,
 }
+# Units as clinicians write them (issue 16): the API keeps the UCUM code in `unit` (machine
+# side) and gives the page `unitLabel`; no UCUM spelling ("10*9/L", "/uL") reaches the screen.
+UNIT_LABEL = {"/uL": "/µL", "10*9/L": "x10^9/L", "10*3/uL": "x10^3/µL", "g/dL": "g/dL"}
+# The mapping layer's reason codes (fhir_mappings/model.py LeftOut) in words, for the page's
+# "left out" list: "1 platelet count left out: no unit".
+LEFT_OUT_REASON = {
+    "unit-missing": "no unit",
+    "unknown-unit": "unit not recognised",
+    "incompatible-unit": "unit does not fit the test",
+    "molar-unit-no-factor": "molar unit without a conversion factor",
+    "entered-in-error": "entered in error",
+    "status-not-usable": "status not final",
+    "implausible": "implausible value",
+    "no-value": "no value",
+    "duplicate": "duplicate of another result",
+    "superseded": "replaced by a later version",
+    "unknown-code": "test code not recognised",
+    "excluded-code": "test code not used for grading",
+    "no-time": "no date or time",
+    "imprecise-time": "date not precise enough",
+    "anc-not-preferred": "a manual differential of the same sample is preferred",
+    "lower-priority-code": "a preferred test code of the same sample is used",
+    "derivation-conflict": "derived ANC conflicts with a measured one",
+    "other-patient": "belongs to another patient",
+    "no-patient": "names no patient",
+}
+# What a left-out Observation measured (the shipped LOINC table's kinds), as a clinician says it
+KIND_WORDS = {
+    "anc": "neutrophil count",
+    "wbc": "white cell count",
+    "lymphocytes": "lymphocyte count",
+    "cd4": "CD4 count",
+    "platelets": "platelet count",
+    "hemoglobin": "hemoglobin",
+    "crp": "CRP",
+    "ferritin": "ferritin",
+    "ldh": "LDH",
+    "creatinine": "creatinine",
+    "fibrinogen": "fibrinogen",
+    "alt": "ALT",
+    "ast": "AST",
+    "triglycerides": "triglycerides",
+    "igg": "IgG",
+    "temperature": "body temperature",
+    "segmented_count": "differential (segmented neutrophils)",
+    "band_count": "differential (band neutrophils)",
+}
+CTCAE_NO_LLN = "grade 1 not assessable (no lower limit of normal)"
 # "Patient/123", "https://ehr.example/fhir/Patient/123" or ".../Patient/123/_history/2"
 
 
@@ -243,7 +308,64 @@ def _common(
             {"resource": item.resource_id, "reason": item.reason}
             for item in evaluation.mapped.left_out
         ],
+        "leftOutSummary": left_out_summary(evaluation.mapped.left_out, request.resources),
     }
+
+
+def left_out_summary(
+    left_out: tuple[LeftOut, ...], resources: tuple[dict[str, Any], ...]
+) -> list[dict[str, Any]]:
+    """The left-out items in words, counted by what they measured and why (issue 16):
+    "1 platelet count left out: no unit". The ids stay in `leftOut` (the audit's side)."""
+    by_reference = {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources}
+    counts: Counter[tuple[str, str]] = Counter()
+    for item in left_out:
+        what = _what_was_measured(by_reference.get(item.resource_id), item.resource_id)
+        counts[(what, LEFT_OUT_REASON.get(item.reason, item.reason.replace("-", " ")))] += 1
+    return [
+        {
+            "count": count,
+            "what": what,
+            "reason": reason,
+            "text": _left_out_line(count, what, reason),
+        }
+        for (what, reason), count in sorted(counts.items())
+    ]
+
+
+def _left_out_line(count: int, what: str, reason: str) -> str:
+    return f"{count} {what if count == 1 else _plural(what)} left out: {reason}"
+
+
+def _plural(what: str) -> str:
+    if what.endswith("count"):
+        return f"{what}s"
+    return f"{what} results"
+
+
+def _what_was_measured(resource: dict[str, Any] | None, reference: str) -> str:
+    """'platelet count' from an Observation's LOINC code, else the code's own words, else the
+    resource type in words ('medication administration')."""
+    kind_of = _kind_by_code()
+    if resource is not None:
+        code = resource.get("code")
+        codings = code.get("coding") if isinstance(code, dict) else None
+        for coding in codings if isinstance(codings, list) else []:
+            if not isinstance(coding, dict):
+                continue
+            kind = kind_of.get((str(coding.get("system")), str(coding.get("code"))))
+            if kind is not None:
+                return KIND_WORDS.get(kind, kind.replace("_", " "))
+        if isinstance(code, dict) and isinstance(code.get("text"), str) and code["text"]:
+            return str(code["text"])
+    resource_type = reference.split("/", maxsplit=1)[0] or "record"
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", resource_type).lower()
+
+
+@cache
+def _kind_by_code() -> dict[tuple[str, str], str]:
+    table = default_analyte_table()
+    return {key: entry.kind for key, entry in table.entries.items()}
 
 
 def _iso(day: date | None) -> str | None:
@@ -405,7 +527,8 @@ def _series(series: ChartSeries) -> dict[str, Any]:
 
 
 def _points(analyte: Analyte, points: tuple[DayPoint, ...]) -> dict[str, Any]:
-    return {"unit": CANONICAL_UNIT[analyte], "points": [_point(p) for p in points]}
+    unit = CANONICAL_UNIT[analyte]
+    return {"unit": unit, "unitLabel": UNIT_LABEL[unit], "points": [_point(p) for p in points]}
 
 
 def _point(point: DayPoint) -> dict[str, Any]:
@@ -446,17 +569,30 @@ def _easix(assessment: Assessment) -> dict[str, Any] | None:
 
 
 def _ctcae(assessment: Assessment) -> list[dict[str, Any]]:
+    """Each blood count's latest value with its CTCAE grade; a value above the grade-2 limit
+    without a lower limit of normal is listed as such (grade 0 or 1), not left off."""
     return [
         {"count": grade.term, "grade": grade.grade, "text": _ctcae_text(grade)}
         for grade in assessment.ctcae
-        if grade.grade is not None
     ]
 
 
 def _ctcae_text(grade: CtcaeGrade) -> str:
-    value = f"{'<' if grade.lower_bound else ''}{grade.value:g} {CTCAE_UNITS[grade.term]}"
+    """'Anemia: grade 2 (9.1 g/dL on 2026-01-22)', 'Anemia: grade 1 not assessable (no lower
+    limit of normal; 11.2 g/dL on ...)': the term once (issue 16)."""
+    value = _with_unit(grade.value, CTCAE_UNITS[grade.term])
+    value = f"{'<' if grade.lower_bound else ''}{value}"
     when = f" on {grade.day.isoformat()}" if grade.day else ""
-    return f"{grade.term} grade {grade.grade} ({value}{when})"
+    if grade.grade is None:
+        return f"{grade.term}: {CTCAE_NO_LLN[:-1]}; {value}{when})"
+    return f"{grade.term}: grade {grade.grade} ({value}{when})"
+
+
+def _with_unit(value: float, unit: str) -> str:
+    """'3320/µL', '204 x10^9/L', '12.7 g/dL': whole counts from 100 up, else three significant
+    digits (unit conversions leave digits no analyser reports)."""
+    number = f"{round(value)}" if value >= 100 else f"{float(f'{value:.3g}'):g}"
+    return f"{number}{'' if unit.startswith('/') else ' '}{unit}"
 
 
 def _alert(alert: Alert) -> dict[str, Any]:

@@ -311,7 +311,9 @@ def _grade_early(
     flags_50 = severity_flags(grid, BELOW_50, inclusive=False)
     flags_20 = severity_flags(grid, BELOW_20, inclusive=False)
     if all(f == UNKNOWN_FLAG for f in flags_50):
-        reason = f"no usable platelet value on days 0-{end}"
+        # a window of one day (assessed on day 0) is "on day 0", not "days 0-0" (issue 16)
+        days = "on day 0" if end == 0 else f"on days 0-{end}"
+        reason = f"no usable platelet value {days}"
         return TEarlyResult(None, status, True, 0, 0, end, (), (), reason)
     below_50, below_20 = counted_days(flags_50), counted_days(flags_20)
     return TEarlyResult(

@@ -16,9 +16,10 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlparse
@@ -282,14 +283,14 @@ def _pixel(page: Page, series: str, day: float, height_share: float) -> list[int
 
 def _platelets_shaded(page: Page, day: float) -> bool:
     """Whether the platelet chart is shaded at a day: any of nine points down the plot is reddish
-    (the curve may cross some of them); points within 3 px of the red 50 and 20 x10^9/L lines
-    are not sampled."""
+    (the curve may cross some of them); points within 3 px of the red 50, 20 and 10 x10^9/L
+    lines are not sampled."""
     pixels: list[list[int]] = page.eval_on_selector(
         "figure[data-series='platelets']",
         """(figure, day) => {
             const u = figure.plot;
             const x = Math.round(u.valToPos(day, "x", true));
-            const lines = [50, 20].map((v) => u.valToPos(v, "y", true));
+            const lines = [50, 20, 10].map((v) => u.valToPos(v, "y", true));
             const out = [];
             for (let i = 1; i < 10; i++) {
                 const y = Math.round(u.bbox.top + u.bbox.height * i / 10);
@@ -655,7 +656,8 @@ def test_fhir_error_is_said_in_words(page: Page, service: ServedApp, ehr: SmartT
     page.wait_for_selector(READY)
 
     assert page.locator("body").get_attribute("data-state") == "error"
-    assert "FHIR server answered with an error" in page.locator("#status").inner_text()
+    # the FHIR server's 404 for the launch's patient (issue 16: with what to do next)
+    assert "FHIR server does not know this patient" in page.locator("#status").inner_text()
 
 
 def test_patient_without_infusion_is_said_in_words(
@@ -906,3 +908,355 @@ def test_finding8_an_assessment_call_without_the_token_is_refused_in_words(
     assert statuses == [401]
     assert page.locator("body").get_attribute("data-state") == "error"
     assert "did not accept the launch's sign-in" in page.locator("#status").inner_text()
+
+
+# ------------------------------------------------------------------ issue 16: the chart's layout
+
+UCUM_SPELLINGS = ("10*9/L", "10*3/uL", "10*3/µL", "/uL", "10*")
+POINT_RADIUS = 4  # CSS px: the drawn markers are 6-7 px wide
+
+
+def _open_window_context(patient: SyntheticPatient, day: int) -> str:
+    """An appContext that assesses a completed course on an earlier day: its windows still open."""
+    return json.dumps({"evaluationDate": (patient.plan.day0 + timedelta(days=day)).isoformat()})
+
+
+def _chart_geometry(page: Page, series: str) -> dict[str, Any]:
+    """Page CSS pixel positions of a chart's plotted points, curve segments, marker labels and
+    plot box, computed from uPlot's own valToPos (canvas pixels scaled to the canvas' box)."""
+    geometry: dict[str, Any] = page.eval_on_selector(
+        f"figure[data-series='{series}']",
+        """(figure) => {
+            const u = figure.plot;
+            const box = u.ctx.canvas.getBoundingClientRect();
+            const scale = box.width / u.ctx.canvas.width;
+            const at = (x, y) => [box.left + x * scale, box.top + y * scale];
+            const points = [];
+            const days = u.data[0];
+            for (let i = 0; i < days.length; i++) {
+                const value = u.data[1][i];
+                if (value === null || value === undefined) continue;
+                points.push(at(u.valToPos(days[i], "x", true), u.valToPos(value, "y", true)));
+            }
+            const labels = (figure.markerLabels || []).map((l) => {
+                const [left, top] = at(l.left, l.top);
+                return { text: l.text, left, top, right: left + l.width * scale,
+                         bottom: top + l.height * scale };
+            });
+            const [left, top] = at(u.bbox.left, u.bbox.top);
+            return {
+                points, labels,
+                plot: { left, top, right: left + u.bbox.width * scale,
+                        bottom: top + u.bbox.height * scale },
+                earlyWidth: (u.valToPos(30, "x", true) - u.valToPos(0, "x", true)) * scale,
+                dayAxis: figure.dataset.dayAxis,
+                // the day range's ends and the plot's width, CSS px from the plot's left
+                xEnds: [u.valToPos(-8, "x"), u.valToPos(101, "x"), u.bbox.width / devicePixelRatio],
+            };
+        }""",
+    )
+    return geometry
+
+
+def _rect_hits_point(rect: dict[str, float], point: list[float], radius: float) -> bool:
+    x, y = point
+    return (
+        rect["left"] - radius <= x <= rect["right"] + radius
+        and rect["top"] - radius <= y <= rect["bottom"] + radius
+    )
+
+
+def _segment_hits_rect(a: list[float], b: list[float], rect: dict[str, float]) -> bool:
+    """Whether the straight segment a-b passes through the rectangle (sampled every 0.5 px)."""
+    steps = max(1, int(max(abs(b[0] - a[0]), abs(b[1] - a[1])) * 2))
+    for i in range(steps + 1):
+        x = a[0] + (b[0] - a[0]) * i / steps
+        y = a[1] + (b[1] - a[1]) * i / steps
+        if rect["left"] <= x <= rect["right"] and rect["top"] <= y <= rect["bottom"]:
+            return True
+    return False
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return not (
+        a["right"] <= b["left"]
+        or b["right"] <= a["left"]
+        or a["bottom"] <= b["top"]
+        or b["bottom"] <= a["top"]
+    )
+
+
+def _console_errors(page: Page) -> list[str]:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+@pytest.mark.parametrize(
+    "case", [(1280, "complete"), (400, "complete"), (1280, "open"), (400, "open")]
+)
+def test_issue16_labels_cover_no_point_and_no_curve(
+    browser: Browser,
+    service: ServedApp,
+    ehr: SmartTestEhr,
+    synthetic_cohort: list[SyntheticPatient],
+    case: tuple[int, str],
+) -> None:
+    """The grade label box overlaps no plotted ANC point; the day 0, day 30 and today labels
+    are crossed by no curve and no point, and overlap no other label, at 1280 and 400 px. An
+    open window (assessed on day +20) gets its today line; at 400 px days 0-30 keep a readable
+    width (the later days compressed)."""
+    width, window = case
+    patient = _course(synthetic_cohort, "aplastic")
+    context_json = APP_CONTEXT if window == "complete" else _open_window_context(patient, 20)
+    context = browser.new_context(viewport={"width": width, "height": 800})
+    page = context.new_page()
+    errors = _console_errors(page)
+    try:
+        _launch(page, service, ehr, ehr.register_launch(patient.patient_id, context_json))
+        label = page.locator("figure[data-series='anc'] .grade-label")
+        assert "N-ICAHT grade" in label.inner_text()
+        box = label.bounding_box()
+        assert box is not None
+        label_rect = {
+            "left": box["x"],
+            "top": box["y"],
+            "right": box["x"] + box["width"],
+            "bottom": box["y"] + box["height"],
+        }
+        for series in ("anc", "platelets", "hemoglobin"):
+            geometry = _chart_geometry(page, series)
+            points = geometry["points"]
+            assert points, f"{series}: nothing plotted"
+            if series == "anc":
+                covered = [p for p in points if _rect_hits_point(label_rect, p, POINT_RADIUS)]
+                assert not covered, f"the grade label covers ANC points at {covered}"
+            labels = geometry["labels"]
+            texts = [lab["text"] for lab in labels]
+            assert "day 0" in texts and "day 30" in texts, texts
+            today = [t for t in texts if t == "today" or t.startswith("as of day")]
+            assert today == (["as of day +20"] if window == "open" else []), texts
+            for lab in labels:
+                assert _overlap(lab, geometry["plot"]) is False, f"{lab['text']} lies in the plot"
+                assert not _overlap(lab, label_rect), f"{lab['text']} under the grade label"
+                hits = [p for p in points if _rect_hits_point(lab, p, POINT_RADIUS)]
+                assert not hits, f"{series}: points on the {lab['text']!r} label"
+                for a, b in pairwise(points):
+                    assert not _segment_hits_rect(a, b, lab), f"{series}: a curve crosses {lab}"
+            for first, second in pairwise(labels):
+                assert not _overlap(first, second), f"{first['text']} over {second['text']}"
+            _assert_day_axis(geometry, width)
+        if window == "open":
+            x = _pixel(page, "anc", 20, 0.05)  # the today line, near the top of the plot
+            assert x[1] > x[0] + 30 and x[1] > x[2], f"no green today line at day +20: {x}"
+        _screenshot(page, f"smart-app-layout-{window}-{width}px.png")
+        # the panel resized to the other width and back: the day axis follows, days -8..+101
+        # still span the whole plot
+        for size in ({1280: 400, 400: 1280}[width], width):
+            page.set_viewport_size({"width": size, "height": 800})
+            axis = "compressed" if size == 400 else "linear"
+            page.wait_for_selector(f"figure[data-series='platelets'][data-day-axis='{axis}']")
+            page.wait_for_timeout(200)  # the ResizeObserver's redraw of the other charts
+            for series in ("anc", "platelets", "hemoglobin"):
+                _assert_day_axis(_chart_geometry(page, series), size)
+    finally:
+        context.close()
+    assert errors == [], f"console errors: {errors}"
+
+
+def _assert_day_axis(geometry: dict[str, Any], width: int) -> None:
+    """Days -8..+101 span the plot; at 400 px compressed with days 0-30 >= 150 px wide."""
+    first, last, plot_width = geometry["xEnds"]
+    assert abs(first) < 1 and abs(last - plot_width) < 1, geometry["xEnds"]
+    if width == 400:
+        assert geometry["dayAxis"] == "compressed"
+        assert geometry["earlyWidth"] >= 150, geometry["earlyWidth"]
+    else:
+        assert geometry["dayAxis"] == "linear"
+        assert geometry["earlyWidth"] < 0.35 * plot_width  # 30 of 109 days
+
+
+def _threshold_row_red(page: Page, series: str, level: float) -> float:
+    """Share of the sampled days -7..+100 where the row of `level` is redder than the rows 4 px
+    above and below it: a red line, not the shading (as red a row higher and lower) nor the
+    curve (purple or blue)."""
+    share: float = page.eval_on_selector(
+        f"figure[data-series='{series}']",
+        """(figure, level) => {
+            const u = figure.plot;
+            const y = Math.round(u.valToPos(level, "y", true));
+            const far = Math.round(4 * devicePixelRatio);
+            const redness = (x, row) => {
+                const [r, g, b] = u.ctx.getImageData(x, row, 1, 1).data;
+                return r - (g + b) / 2;
+            };
+            let red = 0, sampled = 0;
+            for (let day = -7; day <= 100; day += 0.25) {
+                const x = Math.round(u.valToPos(day, "x", true));
+                const row = Math.max(redness(x, y - 1), redness(x, y), redness(x, y + 1));
+                const around = Math.max(redness(x, y - far), redness(x, y + far));
+                sampled++;
+                if (row - around > 25) red++;
+            }
+            return red / sampled;
+        }""",
+        level,
+    )
+    return share
+
+
+def test_issue16_platelet_and_hemoglobin_threshold_lines(
+    page: Page, service: ServedApp, ehr: SmartTestEhr, synthetic_cohort: list[SyntheticPatient]
+) -> None:
+    """Platelets: dashed lines at 10, 20 and 50 x10^9/L with their values on the right, on an
+    axis where a nadir of 9 lies well apart from one of 17; Hb: lines at 7 and 8 g/dL."""
+    patient = _course(synthetic_cohort, "aplastic")
+    _launch(page, service, ehr, ehr.register_launch(patient.patient_id, APP_CONTEXT))
+
+    for series, levels in (("platelets", (10, 20, 50)), ("hemoglobin", (7, 8))):
+        for level in levels:
+            share = _threshold_row_red(page, series, level)
+            assert share > 0.3, f"{series}: no dashed line at {level} ({share:.0%} red)"
+        labels = page.eval_on_selector(
+            f"figure[data-series='{series}']",
+            "(f) => f.plot.axes[2]._values",  # the right axis: the lines' values
+        )
+        assert [float(v) for v in labels] == [float(v) for v in sorted(levels, reverse=True)]
+        rows = page.eval_on_selector(
+            f"figure[data-series='{series}']",
+            "(f, levels) => levels.map((v) => f.plot.valToPos(v, 'y'))",
+            list(levels),
+        )
+        gaps = [a - b for a, b in pairwise(rows)]
+        assert min(gaps) >= 13, f"{series}: the lines' labels overlap ({gaps} px apart)"
+        note = page.locator(f"figure[data-series='{series}'] .lines-note").inner_text()
+        for level in levels:
+            assert f"{level} " in note
+    # the rows of 9 and 17 x10^9/L lie apart by more than a marker's width
+    apart = page.eval_on_selector(
+        "figure[data-series='platelets']",
+        """(f) => (f.plot.valToPos(9, "y") - f.plot.valToPos(17, "y"))""",
+    )
+    assert apart >= 10, f"9 and 17 x10^9/L only {apart:.1f} px apart"
+    ticks = page.eval_on_selector(
+        "figure[data-series='platelets']", "(f) => f.plot.axes[1]._splits"
+    )
+    assert {10, 20, 50} <= set(ticks)
+    # a flat row far from every line: no red there (the check can fail)
+    assert _threshold_row_red(page, "platelets", 35) < 0.1
+
+
+def _page_text(page: Page) -> str:
+    """Every text of the page, hidden tables and aria-labels included."""
+    text: str = page.evaluate(
+        """() => document.body.textContent + " " +
+            Array.from(document.querySelectorAll("[aria-label], [title]"))
+                .map((e) => `${e.getAttribute("aria-label") || ""} ${e.title || ""}`).join(" ")"""
+    )
+    return text
+
+
+def _signed(day: int) -> str:
+    return f"+{day}" if day > 0 else str(day)
+
+
+def _messy_patient(cohort: list[SyntheticPatient], kinds: set[str]) -> SyntheticPatient:
+    for patient in cohort:
+        if kinds <= set(patient.plan.messy) and patient.plan.edge is None:
+            return patient
+    raise AssertionError(f"the test cohort has no patient with messy records {kinds}")
+
+
+@pytest.mark.parametrize("kind", ["clean", "no-unit", "anc-10*3/uL", "anc-less-than"])
+def test_issue16_no_ucum_code_in_the_page_and_left_out_in_words(
+    page: Page,
+    service: ServedApp,
+    ehr: SmartTestEhr,
+    synthetic_cohort: list[SyntheticPatient],
+    kind: str,
+) -> None:
+    """Units as clinicians write them, never UCUM codes; left-out items counted in words."""
+    patient = (
+        _course(synthetic_cohort, "aplastic")
+        if kind == "clean"
+        else _messy_patient(synthetic_cohort, {kind})
+    )
+    errors = _console_errors(page)
+    assessment = _launch(page, service, ehr, ehr.register_launch(patient.patient_id))
+
+    text = _page_text(page)
+    for ucum in UCUM_SPELLINGS:
+        assert ucum not in text, (
+            f"UCUM {ucum!r} in the page: ...{text[text.find(ucum) - 60 :][:120]}"
+        )
+    assert "x10^9/L" in text and "/µL" in text and "g/dL" in text
+    left_out = page.locator("#left-out").inner_text()
+    assert "Observation/" not in left_out and "unit-missing" not in left_out
+    summary = assessment["leftOutSummary"]
+    assert sum(s["count"] for s in summary) == len(assessment["leftOut"])
+    assert page.locator("#left-out li").count() == max(1, len(summary))
+    if kind == "no-unit":
+        assert any(s["reason"] == "no unit" for s in summary), summary
+        assert "left out: no unit" in left_out
+    if kind == "anc-less-than":
+        # the course's lowest ANC is a "<0.1" x10^9/L result: said as the bound it is
+        lowest = min(assessment["series"]["anc"]["points"], key=lambda p: p["value"])
+        assert (lowest["comparator"], lowest["value"]) == ("<", 100), lowest
+        caption = page.locator("figure[data-series='anc'] figcaption").inner_text()
+        assert f"lowest < 100/µL on day {_signed(lowest['day'])}." in caption, caption
+    # each CTCAE line names its term once: no "Anemia: grade 2. Anemia grade 2"
+    for line_text in page.locator("#ctcae li").all_inner_texts():
+        term = line_text.split(":")[0]
+        assert line_text.count(term) == 1, line_text
+    assert errors == [], f"console errors: {errors}"
+
+
+def test_issue16_texts_in_words(
+    page: Page, service: ServedApp, ehr: SmartTestEhr, synthetic_cohort: list[SyntheticPatient]
+) -> None:
+    """The app's side, on the service's answer with three cases set by hand (the route changes
+    them): a one-day episode said "on day +3", a "<0.1" x10^9/L ANC (< 100/µL) as the lowest
+    value said "< 100/µL", and a CTCAE value without a lower limit of normal."""
+    patient = _course(synthetic_cohort, "aplastic")
+
+    def edited(route: Route) -> None:
+        answer = route.fetch().json()
+        answer["episodes"] = [{"threshold": 100, "startDay": 3, "endDay": 3}]
+        points = answer["series"]["anc"]["points"]
+        lowest = min(points, key=lambda p: p["value"])
+        lowest |= {"value": 100, "comparator": "<"}
+        for point in points:
+            if point is not lowest:
+                point["value"] = max(point["value"], 150)
+        route.fulfill(json=answer)
+
+    page.route(f"{service.url}/api/v1/assessment", edited)
+    page.goto(service.launch_url(iss=ehr.fhir_base, launch=ehr.register_launch(patient.patient_id)))
+    page.wait_for_selector("body[data-state='ready']")
+
+    assert "ANC ≤ 100/µL on day +3" in page.locator("#episodes").inner_text()
+    caption = page.locator("figure[data-series='anc'] figcaption").inner_text()
+    assert "lowest < 100/µL on day" in caption, caption
+    assert "lowest 100" not in caption
+    # the aplastic course's last counts come without a lower limit of normal
+    ctcae = page.locator("#ctcae").inner_text()
+    assert "grade 1 not assessable (no lower limit of normal" in ctcae, ctcae
+    assert "None." not in ctcae
+
+
+def test_issue16_error_pages_say_what_to_do_next(
+    page: Page, service: ServedApp, ehr: SmartTestEhr, synthetic_cohort: list[SyntheticPatient]
+) -> None:
+    """An unknown patient and an expired session each end in an instruction."""
+    page.goto(service.launch_url(iss=ehr.fhir_base, launch=ehr.register_launch("no-such-patient")))
+    page.wait_for_selector(READY)
+    status = page.locator("#status").inner_text()
+    assert "does not know this patient" in status, status
+    assert "launch it again" in status
+
+    patient = _course(synthetic_cohort, "quick")
+    expired = ehr.register_launch(patient.patient_id, token_seconds=0)
+    page.goto(service.launch_url(iss=ehr.fhir_base, launch=expired))
+    page.wait_for_selector(READY)
+    assert "Launch the app again from the patient's chart" in page.locator("#status").inner_text()

@@ -10,10 +10,20 @@ const CONFIG_URL = "config.json";
 const FIRST_DAY = -7;
 const LAST_DAY = 100;
 const SERIES = [
-  { key: "anc", title: "Absolute neutrophil count", colour: "#1f5fa8", height: 240 },
-  { key: "platelets", title: "Platelets", colour: "#7b3294", height: 170 },
-  { key: "hemoglobin", title: "Hemoglobin", colour: "#b2182b", height: 170 },
+  { key: "anc", title: "Absolute neutrophil count", colour: "#1f5fa8", height: 250 },
+  { key: "platelets", title: "Platelets", colour: "#7b3294", height: 210 },
+  { key: "hemoglobin", title: "Hemoglobin", colour: "#b2182b", height: 240 },
 ];
+// Below this plot width (a 400 px EHR side panel) the days after the early window are drawn
+// compressed, so that days 0-30, where the early grade is decided, keep a readable width
+// (about 5 px a day instead of 2.5); the axis note and its ticks say so (issue 16).
+const NARROW_PLOT = 640;
+const LATE_COMPRESSION = 0.2;
+// the marker labels (day 0, day 30, today) sit in a strip above the plot, where no curve runs
+const LABEL_STRIP = 18;
+// the plot's width is the chart's less its axes: the y axis (60 px), the lines' values (30 px)
+// and the right padding (4 px)
+const AXES_WIDTH = 94;
 const CONDITIONS_REFUSED =
   "Conditions (the EHR did not grant patient/Condition.rs): relapse, CRS and next therapy " +
   "are not taken into account";
@@ -69,7 +79,7 @@ export async function launch() {
       pkceMode: "required",
     });
   } catch (error) {
-    showError(status, "The launch failed", error);
+    showError(status, "The launch failed. Open the app from the patient's chart in the EHR", error);
   }
 }
 
@@ -259,14 +269,30 @@ function explainPhase(phase, error) {
       "Launch the app again from the patient's chart"
     );
   }
-  if (phase === "authorization") return "The authorization with the EHR failed";
-  if (phase === "fhir") return "The FHIR server answered with an error";
-  return "The ICAHT service could not assess the patient";
+  if (phase === "authorization") {
+    return "The authorization with the EHR failed. Launch the app again from the patient's chart";
+  }
+  if (phase === "fhir" && error && (error.status === 404 || error.status === 410)) {
+    return (
+      "The FHIR server does not know this patient. Check that the app was opened from the " +
+      "right patient's chart and launch it again from there"
+    );
+  }
+  if (phase === "fhir") {
+    return (
+      "The FHIR server answered with an error. Reload the page; if it fails again, launch the " +
+      "app again from the patient's chart or call the EHR's support"
+    );
+  }
+  return (
+    "The ICAHT service could not assess the patient. Reload the page; if it fails again, the " +
+    "service's administrator finds the reason in the service's log"
+  );
 }
 
 function showError(element, headline, error) {
   const detail = error && error.message ? firstLine(error.message) : String(error);
-  element.textContent = `${headline}. ${detail}`;
+  element.textContent = `${headline}. Details: ${detail}`;
   element.setAttribute("role", "alert");
   element.classList.add("error");
   document.body.dataset.state = "error";
@@ -309,9 +335,10 @@ function render(assessment, label) {
   renderEpisodes(assessment.episodes);
   renderPlateletBands(assessment.plateletBands || []);
   for (const spec of SERIES) renderChart(spec, assessment);
-  renderList("ctcae", assessment.ctcae, (c) => `${c.count}: grade ${c.grade}. ${c.text}`);
+  renderList("ctcae", assessment.ctcae, (c) => c.text);
   renderAlerts(assessment.alerts);
-  renderList("left-out", assessment.leftOut, (o) => `${o.resource}: ${o.reason}`);
+  // in words, counted ("1 platelet count left out: no unit"); the ids stay in the API's leftOut
+  renderList("left-out", assessment.leftOutSummary || [], (o) => o.text);
   renderGaps(assessment);
 }
 
@@ -407,7 +434,10 @@ function renderEpisodes(episodes) {
       episodes
         .map(
           (e) =>
-            `ANC ≤ ${e.threshold}/µL from day ${signed(e.startDay)} to day ${signed(e.endDay)}`,
+            `ANC ≤ ${e.threshold}/µL ` +
+            (e.startDay === e.endDay
+              ? `on day ${signed(e.startDay)}`
+              : `from day ${signed(e.startDay)} to day ${signed(e.endDay)}`),
         )
         .join("; ") +
       "."
@@ -458,31 +488,68 @@ function renderList(id, entries, format) {
 
 function renderChart(spec, assessment) {
   const series = assessment.series[spec.key];
+  const unit = unitLabel(series);
   const figure = document.createElement("figure");
   figure.className = "chart";
   figure.dataset.series = spec.key;
   figure.dataset.points = String(series.points.length);
   figure.dataset.measured = String(series.points.filter((p) => p.kind === "measured").length);
   const caption = document.createElement("figcaption");
-  caption.textContent = `${spec.title} (${series.unit}): ${describe(series.points)}`;
+  caption.textContent = `${spec.title} (${unit}): ${describe(series.points, unit)}`;
+  figure.append(caption);
+  if (spec.key === "anc") {
+    // the grade above the plot, not on it: a label inside the plot covered the points of
+    // days +72 to +100 (issue 16)
+    const grade = document.createElement("p");
+    grade.className = "grade-label";
+    grade.textContent = gradeCaption(assessment);
+    figure.append(grade);
+  }
   const plot = document.createElement("div");
   plot.className = "plot";
   plot.setAttribute("role", "img");
   plot.setAttribute("aria-label", caption.textContent);
-  figure.append(caption, plot, valuesTable(spec, series));
+  const lines = thresholdLines(spec.key, assessment.thresholds);
+  const note = document.createElement("p");
+  note.className = "lines-note";
+  note.textContent = lines.length
+    ? `Red dashed lines: ${lines.map((l) => `${withUnit(l.value, unit)} (${l.meaning})`).join("; ")}.`
+    : "";
+  figure.append(plot, note, valuesTable(spec, series));
   document.getElementById("charts").append(figure);
   drawPlot(plot, spec, series, assessment);
 }
 
-function describe(points) {
+// The unit as clinicians write it ("x10^9/L", "/µL"); the API's `unit` is the UCUM code.
+function unitLabel(series) {
+  return series.unitLabel || series.unit;
+}
+
+function withUnit(value, unit) {
+  return `${value}${unit.startsWith("/") ? "" : " "}${unit}`;
+}
+
+// "< 100/µL" for a "<0.1" x10^9/L result: the true value lies below the bound
+function valueText(point, unit) {
+  const bound = point.comparator ? `${point.comparator} ` : "";
+  return unit ? `${bound}${withUnit(shown(point.value), unit)}` : `${bound}${shown(point.value)}`;
+}
+
+function describe(points, unit) {
   if (!points.length) return "no values between day -7 and day +100.";
   const measured = points.filter((p) => p.kind === "measured").length;
-  const low = points.reduce((a, b) => (b.value < a.value ? b : a));
-  return `${points.length} days with a value (${measured} measured), lowest ${shown(low.value)} on day ${signed(low.day)}.`;
+  // the lowest: a bound "<x" counts below a plain x
+  const low = points.reduce((a, b) =>
+    b.value < a.value || (b.value === a.value && b.comparator === "<") ? b : a,
+  );
+  return (
+    `${points.length} days with a value (${measured} measured), ` +
+    `lowest ${valueText(low, unit)} on day ${signed(low.day)}.`
+  );
 }
 
 // unit conversions leave digits no analyser reports (6 mmol/L Hb is 9.666 g/dL): show three
-// significant digits, and whole numbers from 100 up (counts per uL)
+// significant digits, and whole numbers from 100 up (counts per µL)
 function shown(value) {
   return Math.abs(value) >= 100 ? String(Math.round(value)) : String(Number(value.toPrecision(3)));
 }
@@ -493,7 +560,7 @@ function valuesTable(spec, series) {
   summary.textContent = `${spec.title}: the values as a table`;
   const table = document.createElement("table");
   const head = table.createTHead().insertRow();
-  for (const title of ["Day", "Date", `Value (${series.unit})`, "Kind"]) {
+  for (const title of ["Day", "Date", `Value (${unitLabel(series)})`, "Kind"]) {
     const th = document.createElement("th");
     th.scope = "col";
     th.textContent = title;
@@ -504,11 +571,53 @@ function valuesTable(spec, series) {
     const row = body.insertRow();
     row.dataset.kind = p.kind;
     // a "<0.1" result stays "<" in the table: the true value lies below the plotted bound
-    const value = `${p.comparator || ""}${shown(p.value)}`;
-    for (const text of [signed(p.day), p.date, value, p.kind]) row.insertCell().textContent = text;
+    for (const text of [signed(p.day), p.date, valueText(p, ""), p.kind]) {
+      row.insertCell().textContent = text;
+    }
   }
   details.append(summary, table);
   return details;
+}
+
+// The red dashed lines of each chart with what they mean (issue 16): ANC 500 and 100/µL
+// (ICAHT); platelets 50 (T-ICAHT, M19 work-up), 20 and 10 x10^9/L (T-ICAHT, M14 transfusion);
+// Hb 8 and 7 g/dL (M13 transfusion). The values come from the service's thresholds.
+function thresholdLines(key, t) {
+  const lines = {
+    anc: [
+      { value: t.ancSevere, meaning: "ICAHT severe neutropenia" },
+      { value: t.ancProfound, meaning: "profound" },
+    ],
+    platelets: [
+      { value: t.plateletModerate, meaning: "T-ICAHT, work-up if persisting" },
+      { value: t.plateletSevere, meaning: "T-ICAHT; transfusion with fever, bleeding or infection" },
+      { value: t.plateletTransfusion, meaning: "prophylactic transfusion" },
+    ],
+    hemoglobin: [
+      { value: t.hemoglobinTransfusionCardiovascular, meaning: "transfusion with heart disease" },
+      { value: t.hemoglobinTransfusion, meaning: "transfusion" },
+    ],
+  }[key];
+  return (lines || []).filter((l) => typeof l.value === "number");
+}
+
+// The day axis: linear over days -8..101 in a wide chart; in a narrow one the days after the
+// early window are compressed (LATE_COMPRESSION), so days 0-30 take about two thirds of it.
+function dayAxis(early) {
+  const axis = { k: 1 };
+  axis.fwd = (d) => (d <= early ? d : early + (d - early) * axis.k);
+  axis.bwd = (v) => (v <= early ? v : early + (v - early) / axis.k);
+  axis.fit = (plotWidth) => {
+    axis.k = plotWidth < NARROW_PLOT ? LATE_COMPRESSION : 1;
+    return axis.k;
+  };
+  axis.ticks = () => {
+    if (axis.k !== 1) return [0, 10, 20, early, LAST_DAY];
+    const ticks = [];
+    for (let d = -5; d <= LAST_DAY; d += 5) ticks.push(d);
+    return ticks;
+  };
+  return axis;
 }
 
 function drawPlot(element, spec, series, assessment) {
@@ -519,18 +628,29 @@ function drawPlot(element, spec, series, assessment) {
   const only = (test) =>
     days.map((d) => (byDay.has(d) && test(byDay.get(d).kind) ? byDay.get(d).value : null));
   const noLine = () => null;
+  const x = dayAxis(assessment.thresholds.earlyEndDay);
+  const width = () => Math.max(element.clientWidth, 280);
+  const lines = thresholdLines(spec.key, assessment.thresholds);
+  x.fit(width() - AXES_WIDTH);
   const options = {
-    width: Math.max(element.clientWidth, 280),
+    width: width(),
     height: spec.height,
+    padding: [LABEL_STRIP + 4, 4, 0, 0],
     legend: { show: false },
     cursor: { show: false },
     scales: {
-      x: { time: false, range: [FIRST_DAY - 1, LAST_DAY + 1] },
-      y: yScale(spec.key, series),
+      x: { time: false, distr: 100, fwd: x.fwd, bwd: x.bwd, range: [FIRST_DAY - 1, LAST_DAY + 1] },
+      y: yScale(spec.key, series, lines),
     },
     axes: [
-      { label: "day after infusion", values: (u, splits) => splits.map(signed) },
-      yAxis(spec.key, series.unit),
+      {
+        label: "day after infusion",
+        splits: () => x.ticks(),
+        filter: (u, splits) => splits, // uPlot's default filter blanks ticks on a custom scale
+        values: (u, splits) => splits.map(signed),
+      },
+      yAxis(spec.key, unitLabel(series)),
+      lineAxis(lines),
     ],
     series: [
       {},
@@ -549,41 +669,85 @@ function drawPlot(element, spec, series, assessment) {
       },
     ],
     hooks: {
-      drawAxes: [(u) => underlay(u, spec.key, assessment)],
-      draw: [(u) => overlay(u, spec.key, assessment)],
+      drawAxes: [(u) => underlay(u, spec.key, assessment, lines)],
+      draw: [(u) => overlay(u, assessment)],
     },
   };
   const data = [days, all, only((k) => k === "measured"), only((k) => k !== "measured")];
-  const plot = new uPlot(options, data, element);
-  element.closest("figure").plot = plot; // lets the browser tests read the drawn chart
-  new ResizeObserver(() =>
-    plot.setSize({ width: Math.max(element.clientWidth, 280), height: spec.height }),
-  ).observe(element);
+  const figure = element.closest("figure");
+  const build = () => {
+    figure.plot = new uPlot({ ...options, width: width() }, data, element); // read by the tests
+    figure.dataset.dayAxis = x.k === 1 ? "linear" : "compressed";
+    axisNote();
+  };
+  build();
+  // a new width may change the day axis (linear or compressed): uPlot keeps a scale's
+  // transform once built, so the chart is built anew then; otherwise only resized
+  new ResizeObserver(() => {
+    const before = x.k;
+    if (x.fit(width() - AXES_WIDTH) !== before) {
+      figure.plot.destroy();
+      build();
+    } else {
+      figure.plot.setSize({ width: width(), height: spec.height });
+    }
+  }).observe(element);
 }
 
-// ANC spans 0 to many thousands while the lines that matter are 100 and 500: an asinh scale keeps
-// the low range readable and, unlike a log scale, still shows a count of 0.
-function yScale(key, series) {
-  const top = Math.max(1, ...series.points.map((p) => p.value));
+// a compressed day axis is said under the legend, once for all charts
+function axisNote() {
+  const compressed = document.querySelector("figure.chart[data-day-axis='compressed']");
+  document.getElementById("axis-note").textContent = compressed
+    ? "Narrow view: the days after day +30 are drawn compressed (see the day ticks)."
+    : "";
+}
+
+// ANC spans 0 to many thousands while the lines that matter are 100 and 500, and platelets 0 to
+// hundreds while the lines are 10, 20 and 50: an asinh scale keeps the low range readable (a
+// nadir of 9 lies clearly apart from one of 17) and, unlike a log scale, still shows a 0.
+function yScale(key, series, lines) {
+  const top = Math.max(1, ...series.points.map((p) => p.value), ...lines.map((l) => l.value));
   if (key === "anc") return { distr: 4, asinh: 50, range: [0, Math.max(top * 2, 1000)] };
-  return { range: [0, top * 1.15] };
+  if (key === "platelets") return { distr: 4, asinh: 5, range: [0, Math.max(top * 1.5, 100)] };
+  // Hb: from 5 g/dL (or below the lowest value), so that the 7 and 8 g/dL lines lie apart
+  const low = Math.min(5, ...series.points.map((p) => Math.floor(p.value) - 1));
+  return { range: [Math.max(0, low), top * 1.15] };
 }
 
 // uPlot's own ticks on an asinh scale crowd the low range; the clinical steps read better.
-const ANC_TICKS = [0, 100, 500, 1000, 2000, 5000, 10000, 20000, 50000];
+const Y_TICKS = {
+  anc: [0, 100, 500, 1000, 2000, 5000, 10000, 20000, 50000],
+  platelets: [0, 10, 20, 50, 100, 200, 500, 1000, 2000],
+};
 
 function yAxis(key, unit) {
   const axis = { label: unit, size: 60 };
-  if (key !== "anc") return axis;
+  if (!Y_TICKS[key]) return axis;
   return {
     ...axis,
-    splits: (u) => ANC_TICKS.filter((v) => v <= u.scales.y.max),
+    splits: (u) => Y_TICKS[key].filter((v) => v <= u.scales.y.max),
     filter: (u, splits) => splits, // uPlot's default drops non-decade ticks on asinh scales
     values: (u, splits) => splits.map((v) => (v === null ? "" : String(v))),
   };
 }
 
-function underlay(u, key, assessment) {
+// The threshold lines' values on the right edge, in red, outside the plot: labels inside it
+// covered points.
+function lineAxis(lines) {
+  return {
+    scale: "y",
+    side: 1,
+    size: 30,
+    grid: { show: false },
+    ticks: { show: false },
+    stroke: "#c0392b",
+    splits: () => lines.map((l) => l.value),
+    filter: (u, splits) => splits,
+    values: (u, splits) => splits.map((v) => String(v)),
+  };
+}
+
+function underlay(u, key, assessment, lines) {
   const { ctx } = u;
   const { left, top, width, height } = u.bbox;
   ctx.save();
@@ -610,89 +774,89 @@ function underlay(u, key, assessment) {
     const x = u.valToPos(day, "x", true);
     line(ctx, x, top, x, top + height);
   }
-  if (key === "anc") {
-    ctx.strokeStyle = "#c0392b";
-    for (const level of [assessment.thresholds.ancSevere, assessment.thresholds.ancProfound]) {
-      const y = u.valToPos(level, "y", true);
-      line(ctx, left, y, left + width, y);
-    }
+  ctx.strokeStyle = "#c0392b";
+  for (const level of lines.map((l) => l.value)) {
+    if (level > u.scales.y.max) continue;
+    const y = u.valToPos(level, "y", true);
+    line(ctx, left, y, left + width, y);
   }
-  if (key === "platelets") {
-    ctx.strokeStyle = "#c0392b";
-    for (const level of plateletLevels(assessment, u)) {
-      const y = u.valToPos(level, "y", true);
-      line(ctx, left, y, left + width, y);
-    }
+  const today = todayDay(assessment);
+  if (today !== null) {
+    ctx.setLineDash([]);
+    ctx.strokeStyle = "#0b6e4f";
+    ctx.lineWidth = 2 * devicePixelRatio;
+    const x = u.valToPos(today, "x", true);
+    line(ctx, x, top, x, top + height);
   }
   ctx.restore();
 }
 
-function overlay(u, key, assessment) {
+// The assessment day while a window is still open (day <= +100): the "today" line (issue 16).
+function todayDay(assessment) {
+  const day = assessment.day;
+  const end = assessment.thresholds.lateEndDay ?? LAST_DAY;
+  return typeof day === "number" && day >= FIRST_DAY && day <= end ? day : null;
+}
+
+function todayText(assessment) {
+  const now = new Date();
+  const local = [now.getFullYear(), now.getMonth() + 1, now.getDate()]
+    .map((n) => String(n).padStart(2, "0"))
+    .join("-");
+  return assessment.evaluationDate === local ? "today" : `as of day ${signed(assessment.day)}`;
+}
+
+// The marker labels in the strip above the plot (no curve is drawn there), left to right,
+// each moved right of its neighbour when they would overlap; their boxes go to the figure for
+// the browser tests.
+function overlay(u, assessment) {
   const { ctx } = u;
   const { left, top, width } = u.bbox;
   const px = devicePixelRatio;
   ctx.save();
   ctx.font = `${12 * px}px system-ui, sans-serif`;
-  ctx.fillStyle = "#333";
   ctx.textBaseline = "top";
-  ctx.fillText("day 0", u.valToPos(0, "x", true) + 3 * px, top + 3 * px);
-  ctx.fillText(
-    `day ${assessment.thresholds.earlyEndDay}`,
-    u.valToPos(assessment.thresholds.earlyEndDay, "x", true) + 3 * px,
-    top + 3 * px,
-  );
-  if (key === "platelets") {
-    ctx.fillStyle = "#c0392b";
-    ctx.textBaseline = "bottom";
-    // the lower line's label below it, so that two close lines keep readable labels
-    const levels = plateletLevels(assessment, u);
-    for (const level of levels) {
-      const lowest = level === Math.min(...levels) && levels.length > 1;
-      ctx.textBaseline = lowest ? "top" : "bottom";
-      const y = u.valToPos(level, "y", true) + (lowest ? 2 : -2) * px;
-      ctx.fillText(`${level} x10^9/L`, left + width - 70 * px, y);
-    }
+  const markers = [
+    { day: 0, text: "day 0", colour: "#333" },
+    { day: assessment.thresholds.earlyEndDay, text: `day ${assessment.thresholds.earlyEndDay}`, colour: "#333" },
+  ];
+  const today = todayDay(assessment);
+  if (today !== null) markers.push({ day: today, text: todayText(assessment), colour: "#0b6e4f" });
+  markers.sort((a, b) => a.day - b.day);
+  const y = top - (LABEL_STRIP + 1) * px;
+  const gap = 6 * px;
+  // left to right: each label right of its line and of its left neighbour ...
+  const boxes = [];
+  let rightmost = -Infinity;
+  for (const marker of markers) {
+    const textWidth = ctx.measureText(marker.text).width;
+    const x = Math.max(u.valToPos(marker.day, "x", true) + 3 * px, rightmost + gap);
+    boxes.push({ text: marker.text, colour: marker.colour, left: x, top: y, width: textWidth, height: 14 * px });
+    rightmost = x + textWidth;
   }
-  if (key === "anc") {
-    ctx.fillStyle = "#c0392b";
-    ctx.textBaseline = "bottom";
-    for (const level of [assessment.thresholds.ancSevere, assessment.thresholds.ancProfound]) {
-      ctx.fillText(`${level}/µL`, left + width - 52 * px, u.valToPos(level, "y", true) - 2 * px);
-    }
-    // the grade on a white label, so that no curve runs through it
-    ctx.font = `bold ${14 * px}px system-ui, sans-serif`;
-    let caption = gradeCaption(assessment, false);
-    if (ctx.measureText(caption).width > width * 0.7) caption = gradeCaption(assessment, true);
-    const textWidth = ctx.measureText(caption).width;
-    const boxLeft = left + width - textWidth - 14 * px;
-    ctx.fillStyle = "rgba(255, 255, 255, 0.92)";
-    ctx.fillRect(boxLeft, top + 2 * px, textWidth + 12 * px, 20 * px);
-    ctx.strokeStyle = "#888";
-    ctx.lineWidth = px;
-    ctx.strokeRect(boxLeft, top + 2 * px, textWidth + 12 * px, 20 * px);
-    ctx.fillStyle = "#111";
-    ctx.textAlign = "right";
-    ctx.textBaseline = "top";
-    ctx.fillText(caption, left + width - 8 * px, top + 5 * px);
+  // ... then right to left: pushed back inside the chart, its neighbours with it
+  let limit = left + width + u.axes[2]._size * px;
+  for (const box of boxes.slice().reverse()) {
+    box.left = Math.min(box.left, limit - box.width);
+    limit = box.left - gap;
   }
+  for (const box of boxes) {
+    ctx.fillStyle = box.colour;
+    ctx.fillText(box.text, box.left, box.top);
+    delete box.colour;
+  }
+  u.root.closest("figure").markerLabels = boxes; // canvas pixels, for the browser tests
   ctx.restore();
 }
 
-// The T-ICAHT lines (50 and 20 x10^9/L) that fall inside the platelet chart's scale.
-function plateletLevels(assessment, u) {
-  const { plateletModerate, plateletSevere } = assessment.thresholds;
-  return [plateletModerate, plateletSevere].filter((v) => v !== undefined && v <= u.scales.y.max);
-}
-
-// The narrow side panel gets the short form: "N-ICAHT 3 (final) / late 2".
-function gradeCaption(a, short) {
+// "early N-ICAHT grade 3 (final), late grade 2" above the ANC chart
+function gradeCaption(a) {
   const graded = a.early && a.early.grade !== null;
   const grade = graded
     ? `${a.early.grade}${a.early.lowerBound ? "+" : ""} (${a.early.status})`
     : "not graded";
   const lateGraded = a.late && a.late.grade !== null;
-  if (short) return `N-ICAHT ${grade}${lateGraded ? ` / late ${a.late.grade}` : ""}`;
-  const early = graded ? `early N-ICAHT grade ${grade}` : "early N-ICAHT not graded";
+  const early = graded ? `Early N-ICAHT grade ${grade}` : "Early N-ICAHT not graded";
   return `${early}${lateGraded ? `, late grade ${a.late.grade}` : ""}`;
 }
 

@@ -469,7 +469,14 @@ def test_assess_without_platelets_gives_an_ungraded_result() -> None:
     result = assess(_record(tuple(lab(d, 2000) for d in range(5))), evaluation_date=on(4))
     assert result.thrombocytopenia is not None
     assert result.thrombocytopenia.early.grade is None
-    assert "no usable platelet value" in (result.thrombocytopenia.early.reason or "")
+    assert result.thrombocytopenia.early.reason == "no usable platelet value on days 0-4"
+
+
+def test_a_one_day_window_without_platelets_is_said_on_day_0() -> None:
+    """Issue 16: assessed on day 0, the window is one day: "on day 0", not "days 0-0"."""
+    result = assess(_record((lab(0, 2000),)), evaluation_date=on(0))
+    assert result.thrombocytopenia is not None
+    assert result.thrombocytopenia.early.reason == "no usable platelet value on day 0"
 
 
 def test_assess_without_day0_grades_neither() -> None:
