@@ -444,7 +444,8 @@ def _times(days: int) -> str:
 def _t_early_text(early: TEarlyResult) -> str:
     if early.grade is None:
         return f"early not graded ({early.reason or 'no platelet count in days 0-30'})"
-    window = f"days 0-{early.window_end_day}" if early.window_end_day is not None else "days 0-30"
+    end = early.window_end_day
+    window = "days 0-30" if end is None else ("day 0" if end == 0 else f"days 0-{end}")
     text = (
         f"early {_grade_text(early.grade, early.status, early.lower_bound)}: platelets "
         f"< 50 x10^9/L on {_times(early.days_below_50)}, < 20 x10^9/L on "

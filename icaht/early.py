@@ -193,7 +193,9 @@ def grade_early(
     flags_500 = severity_flags(grid, SEVERE_ANC, options.threshold_inclusive)
     flags_100 = severity_flags(grid, PROFOUND_ANC, options.threshold_inclusive)
     if all(f == UNKNOWN_FLAG for f in flags_500):
-        return _not_evaluable(status, f"no usable ANC value on days 0-{end}", grid, end)
+        # a window of one day (assessed on day 0) is "on day 0", not "days 0-0" (issue 16)
+        days = "on day 0" if end == 0 else f"on days 0-{end}"
+        return _not_evaluable(status, f"no usable ANC value {days}", grid, end)
     bridge, absorb = options.bridging_gap, options.absorb_trailing_gaps
     episodes_500 = find_episodes(flags_500, SEVERE_ANC, bridge, absorb)
     episodes_100 = find_episodes(flags_100, PROFOUND_ANC, bridge, absorb)

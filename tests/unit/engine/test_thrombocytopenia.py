@@ -482,3 +482,11 @@ def test_a_one_day_window_without_platelets_is_said_on_day_0() -> None:
 def test_assess_without_day0_grades_neither() -> None:
     result = assess(PatientRecord("p", (plt(3, 10),)))
     assert result.neutropenia is None and result.thrombocytopenia is None
+
+
+def test_a_one_day_window_without_an_anc_is_said_on_day_0() -> None:
+    """Issue 16, the ANC's twin of the platelet case above: assessed on day 0 with only a
+    platelet count, the early N-ICAHT reason says "on day 0", not "days 0-0"."""
+    result = assess(_record((plt(0, 30),)), evaluation_date=on(0))
+    assert result.neutropenia is not None
+    assert result.neutropenia.early.reason == "no usable ANC value on day 0"

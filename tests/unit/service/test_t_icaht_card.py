@@ -212,3 +212,10 @@ def test_the_extension_carries_the_t_icaht_keys_beside_the_n_icaht_ones(
     assert {k: v for k, v in facts.items() if k.startswith("t_")} == expected
     assert {"early_grade", "early_status", "late_grade"} <= set(facts)  # existing keys kept
     assert None not in facts.values()
+
+
+def test_an_early_window_of_one_day_is_said_day_0() -> None:
+    """Issue 16: assessed on day 0 the early window is one day, "day 0", not "days 0-0"."""
+    result = platelets(early(0, 0, 0, status="provisional", window_end_day=0), late(None))
+    line = t_line(card(assessment(result, day=0), day=0))
+    assert "(cumulative, day 0)" in line and "days 0-0" not in line
