@@ -190,6 +190,8 @@ def _register_routes(app: Flask, services: Services) -> None:
         checks, warnings = readiness(services)
         ready = all(checks.values())
         body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+        if checks["database"]:  # which revision, and what to do when "schema" fails (0033)
+            body["schema"] = services.store.schema_status().describe()
         if warnings:
             body["warnings"] = warnings
         return jsonify(body), 200 if ready else 503
@@ -289,7 +291,9 @@ def readiness(services: Services) -> tuple[dict[str, bool], list[str]]:
     checks = {
         "config": True,
         "database": database,
-        "schema": database and services.store.schema_is_current(),
+        # at or beyond this release's revision: a newer release's additive migration leaves
+        # this one working, so a rolling upgrade or a rollback keeps it in service (0033)
+        "schema": database and services.store.schema_status().ready,
     }
     warnings = [_AUTH_OFF] if services.authenticator is None else []
     if services.launch_tokens is None:

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import requests
+from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.config import ConfigError, Settings
 from cds_service.demo import DemoOptions, demo_token, feedback_body, run_demo
@@ -51,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     serve.set_defaults(func=_serve)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the store's schema to this release (a Job before a rollout; decision 0033)",
+    )
+    migrate.set_defaults(func=_migrate)
 
     demo = commands.add_parser("demo", help="embedded default: FHIR server + cohort + service")
     demo.add_argument("--port", type=int, default=8080, help="service port")
@@ -119,6 +126,32 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     prepare_store(Settings.from_env())  # once, before the workers fork (issue 13 finding 12)
     exec_gunicorn(f"{args.host}:{args.port}", workers=args.workers)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Migrate a store that is behind; leave one at or beyond this release alone (exit 0: a
+    rollback's Job must not fail on a database a newer release migrated). Needs only the
+    database URL, not the audit key: the Job holds no more secrets than it uses."""
+    from cds_service.store.engine import create_store_engine  # noqa: PLC0415
+    from cds_service.store.schema import SchemaError, migrate  # noqa: PLC0415
+
+    try:
+        engine = create_store_engine(Settings.from_env().database_url)
+    except ConfigError as error:
+        print(f"icaht-cds migrate: configuration error: {error}", file=sys.stderr)
+        return 2
+    try:
+        before, after = migrate(engine)
+    except (SchemaError, SQLAlchemyError) as error:
+        print(f"icaht-cds migrate: {error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    if before.state == "behind":
+        print(f"icaht-cds migrate: {before.database or 'no schema'} -> {after.database}")
+    else:
+        print(f"icaht-cds migrate: nothing to do ({before.describe()})")
+    return 0
 
 
 def configuration_problem() -> str | None:

@@ -25,6 +25,10 @@ class Settings:
     auth: str = "jwt"  # "jwt", or "none" for local development only
     clients_path: str | None = None  # ICAHT_CDS_CLIENTS: allowed EHR clients (iss, keys, FHIR)
     database_url: str = f"sqlite:///{PROJECT_ROOT / '.state' / 'icaht-cds.sqlite3'}"
+    # ICAHT_CDS_MIGRATE_ON_START "true"/"false": whether the service migrates a store that is
+    # behind when it starts; None ("auto"): a SQLite file yes (demo, development), any other
+    # database no (`icaht-cds migrate` runs as its own step before a rollout; decision 0033)
+    migrate_on_start: bool | None = None
     timezone: str = "UTC"  # the treating centre's time zone: day boundaries (D2)
     deadline_seconds: float = 2.0  # one deadline for a whole hook call
     fhir_timeout_seconds: float = 1.5  # each FHIR request, within the deadline
@@ -91,6 +95,7 @@ class Settings:
             auth=auth,
             clients_path=env.get("ICAHT_CDS_CLIENTS") or None,
             database_url=env_or_file(env, "ICAHT_CDS_DATABASE_URL") or cls.database_url,
+            migrate_on_start=_auto_flag(env, "ICAHT_CDS_MIGRATE_ON_START"),
             timezone=env.get("ICAHT_CDS_TIMEZONE", cls.timezone),
             deadline_seconds=_number(env, "ICAHT_CDS_DEADLINE_SECONDS", cls.deadline_seconds),
             fhir_timeout_seconds=_number(
@@ -126,6 +131,13 @@ class Settings:
         return frozenset(self.cors_origins or (self.public_origin,))
 
     @property
+    def migrates_on_start(self) -> bool:
+        """Whether the service migrates a store that is behind when it starts."""
+        if self.migrate_on_start is not None:
+            return self.migrate_on_start
+        return self.database_url.startswith("sqlite")
+
+    @property
     def assessment_auth_mode(self) -> str:
         """How the assessment API authenticates: "smart" or "none" (see assessment_auth)."""
         if self.assessment_auth is not None:
@@ -136,6 +148,13 @@ class Settings:
     def smart_launch(self) -> str:
         """The SMART app's launch URL (the EHR appends iss and launch)."""
         return self.smart_launch_url or f"{self.public_url}/smart/launch.html"
+
+
+def _auto_flag(env: os._Environ[str], name: str) -> bool | None:
+    value = (env.get(name) or "auto").strip().lower()
+    if value not in ("true", "false", "auto"):
+        raise ConfigError(f"{name} must be 'true', 'false' or 'auto'")
+    return None if value == "auto" else value == "true"
 
 
 def _absolute_url(env: os._Environ[str], name: str) -> str | None:

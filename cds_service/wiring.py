@@ -10,16 +10,20 @@ from cds_service.store import Store
 
 
 def open_store(settings: Settings) -> Store:
-    """The feedback/audit/replay store, migrated to the newest schema."""
+    """The feedback/audit/replay store; migrated first if it is behind and the settings say so
+    (a SQLite file by default; a shared database is migrated by `icaht-cds migrate`, decision
+    0033). A store at or beyond this release's revision is never touched."""
     store = Store(settings.database_url)
-    store.migrate()
+    if settings.migrates_on_start:
+        store.migrate()
     return store
 
 
 def prepare_store(settings: Settings) -> None:
-    """Create and migrate the store once, before the gunicorn workers start (issue 13 finding
-    12): they then find the schema current and a SQLite file already in WAL mode (which the
-    file keeps), instead of racing to set both up and losing one to "database is locked"."""
+    """Create and (see open_store) migrate the store once, before the gunicorn workers start
+    (issue 13 finding 12): they then find the schema current and a SQLite file already in WAL
+    mode (which the file keeps), instead of racing to set both up and losing one to "database
+    is locked"."""
     open_store(settings).engine.dispose()  # no connection may cross the fork
 
 

@@ -10,27 +10,19 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from cds_service.store import tables
+from cds_service.store import schema, tables
 from cds_service.store.audit_key import patient_hash, resolve_audit_key
 from cds_service.store.engine import create_store_engine
 from cds_service.store.records import AuditRecord, FeedbackRecord
+from cds_service.store.schema import MIGRATIONS  # noqa: F401 (tests import it from here)
 
 log = logging.getLogger("cds_service.store")
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-# Alembic keeps the running migration in module globals (`alembic.context`): one at a time per
-# process. Across processes, the database serialises them (see migrations/env.py).
-_MIGRATION_LOCK = threading.Lock()
 TABLES = {
     "feedback": tables.feedback,
     "audit": tables.audit,
@@ -64,18 +56,17 @@ class Store:
     # ------------------------------------------------------------------ schema and health
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (idempotent; safe to run concurrently)."""
-        config = _alembic_config()
-        with _MIGRATION_LOCK, self.engine.connect() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-            connection.commit()
+        """Bring a schema that is behind to this release's newest revision; leave one at or
+        beyond it alone (schema.py). Idempotent; safe to run concurrently."""
+        schema.migrate(self.engine)
+
+    def schema_status(self) -> schema.SchemaStatus:
+        """Where the database stands against this release's migrations (for /readyz)."""
+        return schema.schema_status(self.engine)
 
     def schema_is_current(self) -> bool:
-        """True when the database is at the newest migration (for /readyz)."""
-        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-        with self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision() == head
+        """True when the database is at exactly this release's newest migration."""
+        return self.schema_status().state == "current"
 
     def ping(self) -> bool:
         """True when the database answers; False (and a log line) when it does not."""
@@ -243,12 +234,6 @@ class CardNotIssuedError(LookupError):
     def __init__(self, indexes: tuple[int, ...]) -> None:
         super().__init__(f"{len(indexes)} feedback entries on cards not issued to this client")
         self.indexes = indexes
-
-
-def _alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
 
 
 def _card_origin(connection: sa.Connection, record: FeedbackRecord) -> Mapping[str, Any] | None:
