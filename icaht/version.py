@@ -18,4 +18,7 @@ the §17 clarifications of 2026-12-04 (C12-C16).
 #   corticosteroid factor; M01 window from a planned infusion (decision records 0020-0023)
 # 2026.12.05-3: issue 19: T-ICAHT (clinical-rules §18): early/late platelet grading and
 #   transfusion-independent platelet recovery beside N-ICAHT; M14, M15, M19 cite it (0024)
-RULES_VERSION = "2026.12.05-3"
+# 2026.12.05-4: issues 18 and 16: order-select judges only the selected draft orders (all of
+#   them when no selection names one), order-select and order-sign share one override scope
+#   (0026); the early N-ICAHT explanation names the measured days it bridges (A4, 0031)
+RULES_VERSION = "2026.12.05-4"
