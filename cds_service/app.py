@@ -49,6 +49,7 @@ from cds_service.store import (
     Store,
     validate_feedback,
 )
+from cds_service.tracing import setup_tracing
 from cds_service.validation import validate_hook_request
 from cds_service.wiring import (
     assessment_rate_limiter,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     _register_smart(app, services)
     register_headers(app, services.settings)
     _register_errors(app)
+    setup_tracing(app, services.store.engine, services.settings.tracing)  # off by default
     return app
 
 
@@ -174,6 +176,7 @@ def _register_routes(app: Flask, services: Services) -> None:
             log_event("feedback_refused", service=service_id, entries=len(error.indexes))
             return _not_issued(error.indexes)
         log_event("feedback", service=service_id, entries=len(records))
+        metrics.count_feedback(service_id, (record.outcome for record in records))
         return app.response_class(status=200)
 
     @app.get("/healthz")
@@ -418,6 +421,7 @@ def _count(
         for key, source in outcome.sources.items():
             metrics.count_prefetch(key, source)
         metrics.CARDS.labels(metrics.service_label(service.id)).inc(len(outcome.response["cards"]))
+        metrics.count_cards(service.id, outcome.rule_ids)
 
 
 def _fhir_target(services: Services, body: dict[str, Any], client: Any) -> FhirTarget | None:
