@@ -171,4 +171,4 @@ def _feedback(
     )
     with store.engine.connect() as connection:
         result = connection.execution_options(yield_per=5000).execute(_window(query, since, until))
-        yield from result.tuples()
+        yield from result
