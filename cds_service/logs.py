@@ -26,8 +26,8 @@ HOOK_INSTANCE_FIELD = "hook_instance"
 
 def utc_timestamp(created: float) -> str:
     """`created` (seconds since the epoch) as 2026-12-05T06:30:00.123Z."""
-    whole = int(created)
-    millis = int((created - whole) * 1000)
+    # from whole milliseconds: 1796452200.123 is 1796452200.12299... as a float
+    whole, millis = divmod(round(created * 1000), 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 
