@@ -20,9 +20,11 @@ import pytest
 from prometheus_client import REGISTRY
 from test_override_feedback import SERVICE, Served, cards, override, serve
 
+from cds_service import metrics
 from cds_service.cli import configuration_problem, main
 from cds_service.store import AuditRecord, FeedbackRecord, Store
 from cds_service.store.governance import Cutoffs, purge
+from icaht.rules import RULES_BY_ID
 
 PATIENT = "override-p1"  # test_override_feedback's patient
 AUDIT_KEY = b"operations-test-audit-key-0123456789abcdef"
@@ -307,3 +309,14 @@ def test_check_config_refuses_bad_operations_settings(
     assert named in err
     assert main(["purge", "--dry-run"]) == 1  # the commands refuse the same settings, by name
     assert named in capsys.readouterr().err
+
+
+def test_rule_and_outcome_labels_come_from_closed_sets() -> None:
+    other = sample("icaht_cards_by_rule_total", service="other", rule="other")
+    metrics.count_cards("icaht-p-0815", ["p-0815", 'M02"}'])
+    assert sample("icaht_cards_by_rule_total", service="other", rule="other") == other + 2
+    bogus = sample("icaht_feedback_total", service=SERVICE, outcome="other")
+    metrics.count_feedback(SERVICE, ["p-0815"])
+    assert sample("icaht_feedback_total", service=SERVICE, outcome="other") == bogus + 1
+    assert set(RULES_BY_ID) | {"status"} == metrics.RULE_LABELS
+    assert {metrics.rule_label(rule) for rule in ("M02", "", "m02")} == {"M02", "status", "other"}
