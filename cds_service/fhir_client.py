@@ -7,7 +7,8 @@ chunks against the deadline and a size cap, so a server that drips bytes cannot 
 past it. Redirects are not followed. A URL is checked with the parser that sends it (urllib3's,
 as requests uses it) and sent as rebuilt from the checked parts; paging is followed only on
 the same server. One exception type per failure. The access token is sent as a bearer header
-and never logged or put into an error message.
+and never logged or put into an error message. The proxy is the service's one outbound proxy
+(ICAHT_CDS_OUTBOUND_PROXY, cds_service/outbound.py), never requests' environment variables.
 """
 
 from __future__ import annotations
