@@ -29,7 +29,7 @@ from cds_service.fhir_client import FhirClient, FhirTarget
 from cds_service.gather import DataUnavailableError
 from cds_service.hooks import HookOutcome, HookSettings, handle_hook
 from cds_service.http_headers import register_headers
-from cds_service.logs import configure_logging, log_event
+from cds_service.logs import HOOK_INSTANCE_ENVIRON, configure_logging, log_event
 from cds_service.overrides import concern_of, withheld_audit_records, withhold_overridden
 from cds_service.rate_limit import RateLimiter, retry_after
 from cds_service.request_body import (
@@ -337,6 +337,7 @@ def _run_hook(services: Services, service: HookService, client: Any) -> Response
         return _outcome(400, "invalid", f"{error.field} {error.message}", error.field)
     assert isinstance(body, dict)
     g.hook_instance = body["hookInstance"]
+    request.environ[HOOK_INSTANCE_ENVIRON] = g.hook_instance  # for gunicorn's access line
     target = _fhir_target(services, body, client)
     settings = HookSettings(
         services.settings.timezone,

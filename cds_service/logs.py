@@ -22,6 +22,8 @@ from typing import Any, TextIO
 
 _LOGGER = logging.getLogger("cds_service.events")
 HOOK_INSTANCE_FIELD = "hook_instance"
+# the WSGI environ key the app sets during a hook call: gunicorn's access line reads it
+HOOK_INSTANCE_ENVIRON = "icaht.hook_instance"
 
 
 def utc_timestamp(created: float) -> str:
@@ -76,10 +78,11 @@ class JsonFormatter(logging.Formatter):
 
 def access_fields(atoms: Mapping[str, Any]) -> dict[str, Any]:
     """A gunicorn access line's fields (its atoms: glogging.Logger.atoms). `U` is the path
-    without the query string; the full request line (`r`), the query (`q`), the referer and
-    the user agent are left out."""
+        without the query string; the full request line (`r`), the query (`q`), the referer and
+        the user agent are left out. A hook call's line carries its hook instance (set by the app in
+    the WSGI environ)."""
     duration_us = atoms.get("D")
-    return {
+    fields = {
         "event": "access",
         "method": atoms.get("m"),
         "path": atoms.get("U"),
@@ -88,6 +91,10 @@ def access_fields(atoms: Mapping[str, Any]) -> dict[str, Any]:
         "duration_ms": round(duration_us / 1000, 2) if isinstance(duration_us, int) else None,
         "remote": atoms.get("h"),
     }
+    instance = atoms.get(f"{{{HOOK_INSTANCE_ENVIRON}}}e")  # gunicorn's environ atom
+    if isinstance(instance, str):
+        fields[HOOK_INSTANCE_FIELD] = instance
+    return fields
 
 
 def _number(value: Any) -> int | None:

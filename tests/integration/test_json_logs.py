@@ -19,6 +19,8 @@ import pytest
 import requests
 from served import ServedProcess
 from test_metrics_closed_labels import FhirListener
+from test_override_feedback import PATIENT as HOOK_PATIENT
+from test_override_feedback import SERVICE, hook_request
 
 from cds_service import gunicorn_conf
 from cds_service.app import Services, create_app
@@ -95,6 +97,9 @@ def test_gunicorn_access_and_error_lines_of_a_running_server(tmp_path: Path) -> 
         query = f"patient={PATIENT_ID}&_count=5"
         answer = requests.get(f"{server.url}/smart/config.json?{query}", timeout=10)
         assert answer.status_code == 200
+        hook = hook_request(50)
+        called = requests.post(f"{server.url}/cds-services/{SERVICE}", json=hook, timeout=30)
+        assert called.status_code == 200
     finally:
         server.stop()
     lines = [json.loads(line) for line in server.log().splitlines() if line.strip()]
@@ -109,6 +114,13 @@ def test_gunicorn_access_and_error_lines_of_a_running_server(tmp_path: Path) -> 
     assert access["event"] == "access" and access["method"] == "GET"
     assert access["status"] == 200 and access["duration_ms"] >= 0
     assert PATIENT_ID not in server.log()  # the query string is never logged
+    assert "hook_instance" not in access
+    (hook_access,) = [line for line in lines if line.get("path") == f"/cds-services/{SERVICE}"]
+    assert hook_access["logger"] == "gunicorn.access"
+    assert hook_access["hook_instance"] == hook["hookInstance"]
+    hook_lines = [line for line in lines if line.get("event") == "hook"]
+    assert [line["hook_instance"] for line in hook_lines] == [hook["hookInstance"]]
+    assert HOOK_PATIENT not in server.log()
 
 
 # ---------------------------------------------------------------- hook instance on every line
