@@ -110,7 +110,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     _register_smart(app, services)
     register_headers(app, services.settings)
     _register_errors(app)
-    setup_tracing(app, services.store.engine, services.settings.tracing)  # off by default
+    # the TracerProvider (None: off, the default), for a flush at shutdown or in tests
+    app.extensions["tracing"] = setup_tracing(app, services.store.engine, services.settings.tracing)
     return app
 
 

@@ -36,11 +36,11 @@ DROPPED_ATTRIBUTES = frozenset({"url.query", "exception.message", "exception.sta
 
 def setup_tracing(
     app: Flask, engine: Engine, mode: str, *, exporter: SpanExporter | None = None
-) -> bool:
+) -> Any:
     """Instrument `app`, requests and `engine` when `mode` is "console" or "otlp" (or an
-    `exporter` is given: tests); False when tracing is off."""
+    `exporter` is given: tests); the TracerProvider, or None when tracing is off."""
     if mode == "off" and exporter is None:
-        return False
+        return None
     try:
         from opentelemetry import trace  # noqa: PLC0415 (optional: the `otel` extra)
         from opentelemetry.instrumentation.flask import FlaskInstrumentor  # noqa: PLC0415
@@ -78,7 +78,7 @@ def setup_tracing(
     SQLAlchemyInstrumentor().instrument(
         engine=engine, tracer_provider=provider, skip_dep_check=True
     )
-    return True
+    return provider
 
 
 def _exporter(mode: str) -> SpanExporter:

@@ -10,6 +10,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from flask import Flask
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from test_metrics_closed_labels import FhirListener
@@ -121,3 +123,67 @@ def test_a_failed_fhir_request_leaves_no_url_in_the_error(
     types = {event.attributes.get("exception.type") for span in failed for event in span.events}
     assert any("ConnectionError" in str(name) for name in types)
     assert all(json.loads(span.to_json())["status"]["status_code"] == "ERROR" for span in failed)
+
+
+class Collector:
+    """An OTLP/HTTP trace receiver on loopback: keeps the protobuf bodies it is sent."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                collector.bodies.append(self.rfile.read(length))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+
+
+def test_otlp_mode_sends_scrubbed_spans_to_the_collector(
+    tmp_path: Path, listener: FhirListener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ICAHT_CDS_TRACING=otlp as a site sets it: the standard variables name the collector."""
+    collector = Collector()
+    threading.Thread(target=collector.server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", collector.endpoint)
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "icaht-cds-test")
+    monkeypatch.setenv("ICAHT_CDS_TRACING", "otlp")
+    monkeypatch.setenv("ICAHT_CDS_AUTH", "none")
+    monkeypatch.setenv("ICAHT_CDS_DATABASE_URL", f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    settings = Settings.from_env()
+    assert settings.tracing == "otlp"
+    app = create_app(settings)
+    services: Services = app.extensions["icaht"]
+    try:
+        assert hook_call(app, listener.base) == 200
+        assert app.extensions["tracing"].force_flush()  # BatchSpanProcessor: send now
+    finally:
+        FlaskInstrumentor.uninstrument_app(app)
+        RequestsInstrumentor().uninstrument()
+        SQLAlchemyInstrumentor().uninstrument()
+        services.store.close()
+        collector.server.shutdown()
+        collector.server.server_close()
+    assert collector.bodies, "nothing reached the collector"
+    spans = []
+    for body in collector.bodies:
+        assert PATIENT_ID.encode() not in body
+        request = ExportTraceServiceRequest.FromString(body)
+        for resource_spans in request.resource_spans:
+            names = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+            assert names["service.name"] == "icaht-cds-test"
+            spans += [s for scope in resource_spans.scope_spans for s in scope.spans]
+    assert {span.kind for span in spans} >= {2, 3}  # SERVER and CLIENT (protobuf enum values)
+    for span in spans:
+        for attribute in span.attributes:
+            if attribute.key in URL_ATTRIBUTES or attribute.key == "http.target":
+                assert "?" not in attribute.value.string_value
