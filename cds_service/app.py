@@ -30,7 +30,7 @@ from cds_service.fhir_client import FhirClient, FhirTarget
 from cds_service.gather import DataUnavailableError
 from cds_service.hooks import HookOutcome, HookSettings, handle_hook
 from cds_service.http_headers import register_headers
-from cds_service.logs import configure_logging, log_event
+from cds_service.logs import HOOK_INSTANCE_ENVIRON, configure_logging, log_event
 from cds_service.overrides import concern_of, withheld_audit_records, withhold_overridden
 from cds_service.rate_limit import RateLimiter, retry_after
 from cds_service.request_body import (
@@ -50,6 +50,7 @@ from cds_service.store import (
     Store,
     validate_feedback,
 )
+from cds_service.tracing import setup_tracing
 from cds_service.validation import validate_hook_request
 from cds_service.wiring import (
     assessment_rate_limiter,
@@ -110,6 +111,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     _register_smart(app, services)
     register_headers(app, services.settings)
     _register_errors(app)
+    # the TracerProvider (None: off, the default), for a flush at shutdown or in tests
+    app.extensions["tracing"] = setup_tracing(app, services.store.engine, services.settings.tracing)
     return app
 
 
@@ -175,6 +178,7 @@ def _register_routes(app: Flask, services: Services) -> None:
             log_event("feedback_refused", service=service_id, entries=len(error.indexes))
             return _not_issued(error.indexes)
         log_event("feedback", service=service_id, entries=len(records))
+        metrics.count_feedback(service_id, (record.outcome for record in records))
         return app.response_class(status=200)
 
     # the starter's id for this process, echoed so that `icaht-cds demo` knows its own service
@@ -343,6 +347,7 @@ def _run_hook(services: Services, service: HookService, client: Any) -> Response
         return _outcome(400, "invalid", f"{error.field} {error.message}", error.field)
     assert isinstance(body, dict)
     g.hook_instance = body["hookInstance"]
+    request.environ[HOOK_INSTANCE_ENVIRON] = g.hook_instance  # for gunicorn's access line
     target = _fhir_target(services, body, client)
     settings = HookSettings(
         services.settings.timezone,
@@ -427,6 +432,7 @@ def _count(
         for key, source in outcome.sources.items():
             metrics.count_prefetch(key, source)
         metrics.CARDS.labels(metrics.service_label(service.id)).inc(len(outcome.response["cards"]))
+        metrics.count_cards(service.id, outcome.rule_ids)
 
 
 def _fhir_target(services: Services, body: dict[str, Any], client: Any) -> FhirTarget | None:

@@ -1,4 +1,5 @@
-"""`icaht-cds`: serve the CDS service, run the demo (embedded default), seed a FHIR server."""
+"""`icaht-cds`: serve the CDS service, run the demo (embedded default), seed a FHIR server,
+check the configuration, purge past retention, report to clinical governance."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,8 +20,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from cds_service.config import ConfigError, Settings
 from cds_service.demo import DemoOptions, demo_token, feedback_body, run_demo
 from cds_service.fhir_server import DEFAULT_STATE_DIR, FhirServerError
+from cds_service.reports import report_csv, report_table
 from cds_service.security import ClientsConfigError, load_clients
 from cds_service.security.launch_tokens import IssuersConfigError, load_issuers
+from cds_service.store import (
+    AUDIT_KEY_ENV,
+    AuditKeyError,
+    Store,
+    normalise_database_url,
+    resolve_audit_key,
+)
+from cds_service.store.governance import Cutoffs, governance_report, purge
 from cds_service.synthetic import generate_cohort
 from cds_service.synthetic.loader import SeedError, seed_cohort
 from cohort.cli import add_cohort_command
@@ -33,8 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         result: int = args.func(args)
-    except (FhirServerError, SeedError, requests.RequestException) as error:
+    except (FhirServerError, SeedError, requests.RequestException, ConfigError) as error:
         print(f"icaht-cds: {error}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as error:  # purge, report: the message names no row
+        print(f"icaht-cds: database error: {type(error).__name__}", file=sys.stderr)
         return 1
     return result
 
@@ -96,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--anchor", type=date.fromisoformat, help="the cohort's today (ISO date)")
     seed.set_defaults(func=_seed)
 
+    _add_operations_commands(commands)  # check-config, purge, report (issue 17)
     add_cohort_command(commands)  # cohort/cli.py: Bulk NDJSON or Liang CSV -> tables, plots
     return parser
 
@@ -155,23 +171,156 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def configuration_problem() -> str | None:
-    """What is wrong with the environment's configuration, or None."""
+    """What is wrong with the environment's configuration (the first problem), or None."""
+    problems = configuration_problems()
+    return problems[0] if problems else None
+
+
+def configuration_problems() -> list[str]:
+    """Everything `serve` checks before it starts, each problem naming its variable or field:
+    the settings, the clients file, the SMART issuers file and the audit key."""
     try:
         settings = Settings.from_env()
-        if settings.auth == "jwt":
-            if not settings.clients_path:
-                return "ICAHT_CDS_CLIENTS is not set (ICAHT_CDS_AUTH=none: development only)"
-            load_clients(settings.clients_path)
-        if settings.assessment_auth_mode == "smart":
-            if not settings.smart_issuers_path:
-                return (
-                    "ICAHT_CDS_SMART_ISSUERS is not set (the assessment API checks SMART id_tokens;"
-                    " ICAHT_CDS_ASSESSMENT_AUTH=none: demo and development only)"
-                )
-            load_issuers(settings.smart_issuers_path)
-    except (ConfigError, ClientsConfigError, IssuersConfigError) as error:
+    except ConfigError as error:
+        return [str(error)]
+    problems = [
+        problem
+        for check in (_clients_problem, _issuers_problem, _audit_key_problem)
+        if (problem := check(settings)) is not None
+    ]
+    return problems
+
+
+def _clients_problem(settings: Settings) -> str | None:
+    if settings.auth != "jwt":
+        return None
+    if not settings.clients_path:
+        return "ICAHT_CDS_CLIENTS is not set (ICAHT_CDS_AUTH=none: development only)"
+    try:
+        load_clients(settings.clients_path)
+    except ClientsConfigError as error:
         return str(error)
     return None
+
+
+def _issuers_problem(settings: Settings) -> str | None:
+    if settings.assessment_auth_mode != "smart":
+        return None
+    if not settings.smart_issuers_path:
+        return (
+            "ICAHT_CDS_SMART_ISSUERS is not set (the assessment API checks SMART id_tokens;"
+            " ICAHT_CDS_ASSESSMENT_AUTH=none: demo and development only)"
+        )
+    try:
+        load_issuers(settings.smart_issuers_path)
+    except IssuersConfigError as error:
+        return str(error)
+    return None
+
+
+def _audit_key_problem(settings: Settings) -> str | None:
+    # the key of a SQLite file is generated on first use: only a missing or short key counts
+    url = normalise_database_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not os.environ.get(AUDIT_KEY_ENV):
+        return None
+    try:
+        resolve_audit_key(settings.database_url)
+    except AuditKeyError as error:
+        return str(error)
+    return None
+
+
+# -- operations: check-config, purge, report (issue 17, docs/decisions/0034) ----------------
+
+
+def _add_operations_commands(commands: Any) -> None:
+    check = commands.add_parser(
+        "check-config",
+        help="check the configuration as `serve` does; prints OK or each problem (exit 1)",
+    )
+    check.set_defaults(func=_check_config)
+
+    purge_command = commands.add_parser(
+        "purge",
+        help="delete audit, feedback and override rows past their retention period "
+        "(ICAHT_CDS_AUDIT_RETENTION_DAYS, ICAHT_CDS_FEEDBACK_RETENTION_DAYS)",
+    )
+    purge_command.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    purge_command.set_defaults(func=_purge)
+
+    report = commands.add_parser(
+        "report",
+        help="cards shown, accepted, overridden and withheld per rule and month, with the "
+        "override reasons (no patient identifiers)",
+    )
+    report.add_argument("--format", choices=("table", "csv"), default="table")
+    report.add_argument("--since", type=_month, help="first month (YYYY-MM), inclusive")
+    report.add_argument("--until", type=_month, help="last month (YYYY-MM), inclusive")
+    report.set_defaults(func=_report)
+
+
+def _month(text: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y-%m").date()
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month (YYYY-MM)") from error
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    problems = configuration_problems()
+    for problem in problems:
+        print(f"icaht-cds: configuration error: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print("OK")
+    return 0
+
+
+def _operations_store(settings: Settings) -> Store:
+    # purge and report read no patient id: they need no audit key
+    return Store(settings.database_url, audit_key=b"")
+
+
+def _purge(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    cutoffs = Cutoffs.of(
+        datetime.now(UTC), settings.audit_retention_days, settings.feedback_retention_days
+    )
+    store = _operations_store(settings)
+    try:
+        counts = purge(store, cutoffs, dry_run=args.dry_run)
+    finally:
+        store.close()
+    verb = "would delete" if args.dry_run else "deleted"
+    print(
+        f"{verb}: "
+        + ", ".join(f"{name} {count}" for name, count in counts.items())
+        + f" (audit before {cutoffs.audit:%Y-%m-%d %H:%M}Z,"
+        f" feedback and overrides before {cutoffs.feedback:%Y-%m-%d %H:%M}Z)"
+    )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    zone = ZoneInfo(settings.timezone)
+    since = _month_start(args.since, zone) if args.since else None
+    until = _month_start(_next_month(args.until), zone) if args.until else None
+    store = _operations_store(settings)
+    try:
+        rows = governance_report(store, settings.timezone, since=since, until=until)
+    finally:
+        store.close()
+    print(report_csv(rows) if args.format == "csv" else report_table(rows), end="")
+    return 0
+
+
+def _month_start(month: date, zone: ZoneInfo) -> datetime:
+    return datetime(month.year, month.month, 1, tzinfo=zone)
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
 # -- seed ----------------------------------------------------------------------------------

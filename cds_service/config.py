@@ -7,8 +7,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from cds_service.outbound import parse_no_proxy, parse_proxy_url
 from icaht.rules import RuleOptions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +71,15 @@ class Settings:
     # it lists services and prefetch templates, no patient data). Hooks and feedback always
     # need the JWT when ICAHT_CDS_AUTH=jwt.
     discovery_auth: str = "jwt"
+    # issue 17 (docs/decisions/0034): the one outbound proxy of the FHIR and JWKS clients
+    # (ICAHT_CDS_OUTBOUND_PROXY) and the hosts reached without it (ICAHT_CDS_NO_PROXY)
+    outbound_proxy: str | None = None
+    no_proxy: tuple[str, ...] = ()
+    # `icaht-cds purge`: audit rows, and feedback with its overrides, older than these many days
+    audit_retention_days: int = 1096
+    feedback_retention_days: int = 1096
+    # ICAHT_CDS_TRACING: OpenTelemetry traces, "off", "console" or "otlp" (the `otel` extra)
+    tracing: str = "off"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -113,6 +124,7 @@ class Settings:
             smart_issuers_path=env.get("ICAHT_CDS_SMART_ISSUERS") or None,
             assessment_rate=_rate(env, "ICAHT_CDS_ASSESSMENT_RATE", cls.assessment_rate),
             discovery_auth=discovery_auth.lower(),
+            **_operations(env),
         )
 
     @property
@@ -269,3 +281,35 @@ def _secret(env: os._Environ[str], name: str) -> str | None:
             f"{name} must be at least {MIN_SECRET_LENGTH} printable ASCII characters, no spaces"
         )
     return raw
+
+
+TRACING_MODES = ("off", "console", "otlp")
+
+
+def _operations(env: os._Environ[str]) -> dict[str, Any]:
+    """The proxy, retention and tracing settings (issue 17, docs/decisions/0034)."""
+    tracing = (env.get("ICAHT_CDS_TRACING") or "off").strip().lower()
+    if tracing not in TRACING_MODES:
+        raise ConfigError("ICAHT_CDS_TRACING must be 'off', 'console' or 'otlp'")
+    audit_days = _whole(env, "ICAHT_CDS_AUDIT_RETENTION_DAYS", "days")
+    feedback_days = _whole(env, "ICAHT_CDS_FEEDBACK_RETENTION_DAYS", "days")
+    feedback_days = feedback_days or Settings.feedback_retention_days
+    override_days = _whole(env, "ICAHT_CDS_OVERRIDE_DAYS", "days")
+    if override_days is not None and override_days > feedback_days:
+        # an override still in force would be purged with its feedback row
+        raise ConfigError(
+            "ICAHT_CDS_OVERRIDE_DAYS must not exceed ICAHT_CDS_FEEDBACK_RETENTION_DAYS"
+            f" ({feedback_days})"
+        )
+    try:
+        proxy = parse_proxy_url(env.get("ICAHT_CDS_OUTBOUND_PROXY") or None)
+        no_proxy = parse_no_proxy(env.get("ICAHT_CDS_NO_PROXY") or "")
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    return {
+        "outbound_proxy": proxy,
+        "no_proxy": no_proxy,
+        "audit_retention_days": audit_days or Settings.audit_retention_days,
+        "feedback_retention_days": feedback_days,
+        "tracing": tracing,
+    }

@@ -7,11 +7,13 @@ chunks against the deadline and a size cap, so a server that drips bytes cannot 
 past it. Redirects are not followed. A URL is checked with the parser that sends it (urllib3's,
 as requests uses it) and sent as rebuilt from the checked parts; paging is followed only on
 the same server. One exception type per failure. The access token is sent as a bearer header
-and never logged or put into an error message.
+and never logged or put into an error message. The proxy is the service's one outbound proxy
+(ICAHT_CDS_OUTBOUND_PROXY, cds_service/outbound.py), never requests' environment variables.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
@@ -29,6 +31,7 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
 from cds_service.discovery import RESOURCE_TYPES
+from cds_service.outbound import Outbound
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
@@ -121,6 +124,8 @@ class FhirClient:
         pool_size: int = 32,
         per_target_limit: int | None = None,
         observer: Callable[[str, float, str], None] | None = None,
+        *,
+        outbound: Outbound | None = None,
     ) -> None:
         self.per_request_timeout = per_request_timeout
         self.max_pages = max_pages
@@ -130,7 +135,10 @@ class FhirClient:
         self.per_target_limit = per_target_limit or max(1, pool_size // 4)
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self.observer = observer  # (resource type, seconds, outcome), e.g. for metrics
+        # the proxy of ICAHT_CDS_OUTBOUND_PROXY, never requests' own environment (0034)
+        self.outbound = outbound if outbound is not None else Outbound.from_env()
         self._session = requests.Session()
+        self._session.trust_env = False
         self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=pool_size)
         self._session.mount("http://", adapter)
@@ -164,7 +172,13 @@ class FhirClient:
     ) -> dict[str, Any]:
         try:
             response = self._session.get(
-                url, headers=target.headers(), timeout=timeout, allow_redirects=False, stream=True
+                url,
+                headers=target.headers(),
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+                proxies=self.outbound.proxies_for(url),
+                verify=self.outbound.verify,
             )
         except requests.Timeout as error:
             raise FhirTimeoutError(f"no answer within {timeout:.2f} s to {shown}") from error
@@ -224,7 +238,11 @@ class FhirClient:
             if not slots.acquire(timeout=deadline.remaining()):
                 waited_out.add(key)
                 continue
-            future = self._executor.submit(self._search_in_time, target, query, deadline)
+            # the caller's context goes along: log lines keep the hook instance, spans their parent
+            context = contextvars.copy_context()
+            future = self._executor.submit(
+                context.run, self._search_in_time, target, query, deadline
+            )
             future.add_done_callback(lambda _done: slots.release())
             futures[key] = future
         wait(futures.values(), timeout=deadline.remaining())

@@ -28,7 +28,24 @@ timeout = 30
 graceful_timeout = 10
 # also the header read timeout: the gevent worker reads the request line and headers under it
 keepalive = 5
-accesslog = None  # request logs come from the app as JSON, without patient data
+# gunicorn's own lines (its error log and the access log) as the app's JSON lines, on stderr
+# (cds_service/logs.py): UTC timestamps with milliseconds, the hook instance, access lines
+# without query strings. The access log is on: it is the only line for a request that logs no
+# event of its own (probes, the SMART app's files, refused calls before the app).
+LOG_HANDLER = {"()": "cds_service.logs.json_handler", "stream": "ext://sys.stderr"}
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"json": LOG_HANDLER},
+    # other libraries' warnings (SQLAlchemy, urllib3) in the same format
+    "root": {"level": "WARNING", "handlers": ["json"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["json"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["json"], "propagate": False},
+        # the app's logger: configure_logging() finds this handler and adds none
+        "cds_service": {"level": "INFO", "handlers": ["json"], "propagate": False},
+    },
+}
 # gunicorn 27's management socket: unused, and its default path ($HOME/.gunicorn/gunicorn.ctl)
 # is shared by every gunicorn of the user, so servers on one machine would replace each other's
 control_socket_disable = True

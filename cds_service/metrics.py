@@ -8,7 +8,9 @@ id in a URL path, a crafted paging link) can become a label: resource types are 
 discovery document's prefetch templates (else "other"), outcomes "ok" or a FhirError class name
 (else "other"), services the ids of SERVICES_BY_ID (else "other"). Refused calls (401, 403) are
 counted under the route they were refused on: a service id, or one of REFUSAL_ROUTES
-(discovery, feedback, assessment, metrics), and their reason class (RefusalReason). `/metrics`
+(discovery, feedback, assessment, metrics), and their reason class (RefusalReason). Cards are
+also counted per rule (the catalogue's ids, "status" for the status card) and feedback per
+outcome (accepted, overridden): the governance view of `icaht-cds report`, live. `/metrics`
 itself needs ICAHT_CDS_METRICS_TOKEN (docs/decisions/0019).
 """
 
@@ -32,6 +34,8 @@ from cds_service.discovery import RESOURCE_TYPES, SERVICES_BY_ID
 from cds_service.fhir_client import FhirError
 from cds_service.gather import Source
 from cds_service.security.jwt_parts import RefusalReason
+from cds_service.store.records import OUTCOMES as FEEDBACK_OUTCOMES
+from icaht.rules import RULES_BY_ID
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
@@ -68,6 +72,16 @@ OVERRIDE_LOOKUP_FAILURES = Counter(
     "icaht_override_lookup_failures_total",
     "Hook calls whose overrides could not be read (store down): every card was shown",
 )
+CARDS_BY_RULE = Counter(
+    "icaht_cards_by_rule_total",
+    "Cards shown by service and rule id (the catalogue's ids, 'status' for the status card)",
+    ["service", "rule"],
+)
+FEEDBACK = Counter(
+    "icaht_feedback_total",
+    "Feedback entries stored, by service and outcome (accepted, overridden)",
+    ["service", "outcome"],
+)
 AUTH_REFUSED = Counter(
     "icaht_auth_refused_total",
     "Calls refused with 401 or 403, by route (service id, discovery, feedback, assessment, "
@@ -97,6 +111,8 @@ HTTP_STATUSES = frozenset(str(status) for status in range(100, 600))
 # not as its service's hook call)
 REFUSAL_ROUTES = frozenset({"discovery", "feedback", "assessment", "metrics"})
 REFUSAL_REASONS = frozenset(reason.value for reason in RefusalReason)
+STATUS_CARD = "status"  # the rule label of the status card (no rule of its own)
+RULE_LABELS = frozenset(RULES_BY_ID) | {STATUS_CARD}
 
 
 def closed(value: object, allowed: Iterable[str]) -> str:
@@ -126,6 +142,22 @@ def count_refused(route: str, status: int, reason: str) -> None:
     route_label = closed(route, REFUSAL_ROUTES | SERVICES_BY_ID.keys())
     HOOK_REQUESTS.labels(route_label, closed(str(status), HTTP_STATUSES)).inc()
     AUTH_REFUSED.labels(route_label, closed(reason, REFUSAL_REASONS)).inc()
+
+
+def rule_label(rule_id: str) -> str:
+    """A catalogue rule id, "status" for the status card (""), else "other"."""
+    return closed(rule_id or STATUS_CARD, RULE_LABELS)
+
+
+def count_cards(service_id: str, rule_ids: Iterable[str]) -> None:
+    """The cards of one hook answer, one per rule id (as shown, after withholding)."""
+    for rule_id in rule_ids:
+        CARDS_BY_RULE.labels(service_label(service_id), rule_label(rule_id)).inc()
+
+
+def count_feedback(service_id: str, outcomes: Iterable[str]) -> None:
+    for outcome in outcomes:
+        FEEDBACK.labels(service_label(service_id), closed(outcome, FEEDBACK_OUTCOMES)).inc()
 
 
 def count_prefetch(key: str, source: str) -> None:

@@ -9,7 +9,8 @@ the issuer's allow-list: this module never decides which URL is safe to fetch.
   of outgoing requests, and requests fail fast meanwhile.
 - One lock per URL: concurrent requests wait for one fetch instead of each fetching.
 - A fetch is bounded: `timeout` seconds to connect and between bytes, twice that in total, at
-  most 64 KiB, no redirects, no proxy or .netrc from the environment.
+  most 64 KiB, no redirects, no proxy or .netrc from the environment: the service's outbound
+  proxy only (ICAHT_CDS_OUTBOUND_PROXY, cds_service/outbound.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import requests
 
+from cds_service.outbound import Outbound
 from cds_service.security.keys import (
     HOOK_RSA_ALGORITHMS,
     KeySet,
@@ -53,8 +55,11 @@ class RemoteKeySets:
         refetch_interval: float,
         clock: Callable[[], float],
         rsa_algs: tuple[str, ...] = HOOK_RSA_ALGORITHMS,
+        outbound: Outbound | None = None,
     ) -> None:
         self._timeout = timeout
+        # the proxy of ICAHT_CDS_OUTBOUND_PROXY, as the FHIR client's (docs/decisions/0034)
+        self._outbound = outbound if outbound is not None else Outbound.from_env()
         self._rsa_algs = rsa_algs
         self._lifespan = lifespan
         self._refetch_interval = refetch_interval
@@ -88,7 +93,7 @@ class RemoteKeySets:
     def _refresh(self, url: str, previous: _Entry | None) -> KeySet:
         now = self._clock()
         try:
-            keys = fetch_jwks(url, self._timeout, self._rsa_algs)
+            keys = fetch_jwks(url, self._timeout, self._rsa_algs, self._outbound)
         except JwksUnavailableError:
             old_keys = previous.keys if previous else None
             old_time = previous.fetched_at if previous else now
@@ -105,11 +110,16 @@ class RemoteKeySets:
             return self._locks.setdefault(url, threading.Lock())
 
 
-def fetch_jwks(url: str, timeout: float, rsa_algs: tuple[str, ...] = HOOK_RSA_ALGORITHMS) -> KeySet:
+def fetch_jwks(
+    url: str,
+    timeout: float,
+    rsa_algs: tuple[str, ...] = HOOK_RSA_ALGORITHMS,
+    outbound: Outbound | None = None,
+) -> KeySet:
     """GET a JWKS: no redirects, bounded time and size; JwksUnavailableError on any failure."""
     deadline = time.monotonic() + 2 * timeout
     try:
-        body = _download(url, timeout, deadline)
+        body = _download(url, timeout, deadline, outbound or Outbound.from_env())
         return parse_jwks(json.loads(body), strict=False, rsa_algs=rsa_algs)
     except (requests.RequestException, ValueError, KeySetError) as error:
         # ValueError covers JSON errors; the URL is configuration, not a secret
@@ -117,14 +127,18 @@ def fetch_jwks(url: str, timeout: float, rsa_algs: tuple[str, ...] = HOOK_RSA_AL
         raise JwksUnavailableError(f"JWKS {url}: {reason}") from None
 
 
-def _download(url: str, timeout: float, deadline: float) -> bytes:
+def _download(url: str, timeout: float, deadline: float, outbound: Outbound) -> bytes:
     with requests.Session() as session:
-        session.trust_env = False  # no proxy, no .netrc credentials sent to the JWKS host
+        # no proxy from the environment, no .netrc credentials sent to the JWKS host: only the
+        # service's own outbound proxy (ICAHT_CDS_OUTBOUND_PROXY), as for FHIR
+        session.trust_env = False
         response = session.get(
             url,
             timeout=(timeout, timeout),
             allow_redirects=False,
             stream=True,
+            proxies=outbound.proxies_for(url),
+            verify=outbound.verify,
             headers={"Accept": "application/json, application/jwk-set+json"},
         )
         with response:

@@ -74,7 +74,7 @@ def test_the_demo_installs_the_service_alone_and_the_tests_add_their_extras(
     assert _tool_installs(first_demo) == []  # the demo needs no deploy validators
     assert first_demo[-1] == "icaht-cds demo --port 8081"
     first_test = _dev(project, "test", "-q")
-    assert _installs(first_test) == [".[cohort,dev,spark]"]
+    assert _installs(first_test) == [".[cohort,dev,otel,spark]"]
     assert len(_tool_installs(first_test)) == 1
     again = _dev(project, "demo")  # the extras stay; no venv is made, nothing installed
     assert not [c for c in again if " -m " in c]
@@ -84,8 +84,8 @@ def test_the_demo_installs_the_service_alone_and_the_tests_add_their_extras(
 
 
 def test_changed_pins_reinstall_what_the_command_needs(project: Path) -> None:
-    assert _installs(_dev(project, "test")) == [".[cohort,dev,spark]"]
+    assert _installs(_dev(project, "test")) == [".[cohort,dev,otel,spark]"]
     with (project / "pyproject.toml").open("a") as pyproject:
         pyproject.write("# a change\n")
     assert _installs(_dev(project, "demo")) == ["."]
-    assert _installs(_dev(project, "test")) == [".[cohort,dev,spark]"]
+    assert _installs(_dev(project, "test")) == [".[cohort,dev,otel,spark]"]
