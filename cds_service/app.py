@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         log_event("auth_disabled", level=logging.WARNING, warning=_AUTH_OFF)
     if services.launch_tokens is None:
         log_event("assessment_auth_disabled", level=logging.WARNING, warning=ASSESSMENT_AUTH_OFF)
+    _register_metrics_listener(app, services.settings)
     _register_routes(app, services)
     _register_smart(app, services)
     register_headers(app, services.settings)
@@ -212,6 +213,28 @@ def _register_routes(app: Flask, services: Services) -> None:
             raise AuthFailedError(RefusalReason.METRICS_TOKEN)
         payload, content_type = metrics.exposition()
         return app.response_class(payload, mimetype=content_type.split(";")[0])
+
+
+METRICS_LISTENER_PATHS = ("/metrics", "/healthz")
+
+
+def _register_metrics_listener(app: Flask, settings: Settings) -> None:
+    """With ICAHT_CDS_METRICS_PORT, the listener on that port serves /metrics and /healthz
+    only, and the public port answers /metrics with 404: Prometheus scrapes a port that the
+    Ingress never routes to (issue 17). The port is the socket's own (gunicorn sets
+    SERVER_PORT from the listener's address on TCP, never from the Host header)."""
+    port = settings.metrics_port
+    if port is None:
+        return
+
+    @app.before_request
+    def route_by_listener() -> ResponseReturnValue | None:
+        on_metrics_port = request.environ.get("SERVER_PORT") == str(port)
+        if on_metrics_port and request.path not in METRICS_LISTENER_PATHS:
+            return _outcome(404, "not-found", "the metrics port serves /metrics only")
+        if not on_metrics_port and request.path == "/metrics":
+            return _outcome(404, "not-found", f"metrics are served on port {port}")
+        return None
 
 
 def _register_smart(app: Flask, services: Services) -> None:

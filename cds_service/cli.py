@@ -140,8 +140,17 @@ def _serve(args: argparse.Namespace) -> int:
     if args.dev:
         create_app().run(host=args.host, port=args.port)
         return 0
-    prepare_store(Settings.from_env())  # once, before the workers fork (issue 13 finding 12)
-    exec_gunicorn(f"{args.host}:{args.port}", workers=args.workers)
+    settings = Settings.from_env()
+    if settings.metrics_port == args.port:
+        print(
+            "icaht-cds: configuration error: ICAHT_CDS_METRICS_PORT equals --port", file=sys.stderr
+        )
+        return 2
+    prepare_store(settings)  # once, before the workers fork (issue 13 finding 12)
+    binds = [f"{args.host}:{args.port}"]
+    if settings.metrics_port is not None:  # /metrics on a listener of its own (issue 17)
+        binds.append(f"{args.host}:{settings.metrics_port}")
+    exec_gunicorn(binds, workers=args.workers)
 
 
 def _migrate(args: argparse.Namespace) -> int:

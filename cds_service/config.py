@@ -80,6 +80,10 @@ class Settings:
     feedback_retention_days: int = 1096
     # ICAHT_CDS_TRACING: OpenTelemetry traces, "off", "console" or "otlp" (the `otel` extra)
     tracing: str = "off"
+    # ICAHT_CDS_METRICS_PORT: a second listener that serves /metrics (and /healthz) only; the
+    # public port then answers /metrics with 404 (issue 17: Prometheus scrapes a port the
+    # Ingress never routes to). None: /metrics on the public port, behind its token (0019)
+    metrics_port: int | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -312,4 +316,15 @@ def _operations(env: os._Environ[str]) -> dict[str, Any]:
         "audit_retention_days": audit_days or Settings.audit_retention_days,
         "feedback_retention_days": feedback_days,
         "tracing": tracing,
+        "metrics_port": _port(env, "ICAHT_CDS_METRICS_PORT"),
     }
+
+
+def _port(env: os._Environ[str], name: str) -> int | None:
+    """A TCP port (1-65535), None when unset."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigError(f"{name} must be a TCP port (1-65535)")
+    return int(raw)

@@ -10,28 +10,25 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import NoReturn
 
 GUNICORN_SETTINGS = "python:cds_service.gunicorn_conf"
 
 
-def gunicorn_command(bind: str, workers: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--config",
-        GUNICORN_SETTINGS,
-        "--bind",
-        bind,
-        "--workers",
-        str(workers),
-    ]
+def gunicorn_command(binds: str | Sequence[str], workers: int) -> list[str]:
+    """The gunicorn command line; one `--bind` per address (the public port, and the metrics
+    port when ICAHT_CDS_METRICS_PORT is set)."""
+    addresses = [binds] if isinstance(binds, str) else list(binds)
+    command = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_SETTINGS]
+    for address in addresses:
+        command += ["--bind", address]
+    return [*command, "--workers", str(workers)]
 
 
-def exec_gunicorn(bind: str, workers: int) -> NoReturn:
+def exec_gunicorn(binds: str | Sequence[str], workers: int) -> NoReturn:
     """Become the gunicorn master (same process id: signals reach gunicorn directly)."""
-    command = gunicorn_command(bind, workers)
+    command = gunicorn_command(binds, workers)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(command[0], command)

@@ -351,6 +351,16 @@ def test_the_service_monitor_scrapes_the_metrics_service(environment: str) -> No
     port_names = {port["name"] for port in services[0]["spec"]["ports"]}
     assert endpoint["port"] in port_names
     assert endpoint["path"] == "/metrics"
+    # the metrics Service reaches the container's metrics listener (ICAHT_CDS_METRICS_PORT),
+    # not the public port the Ingress routes to
+    deployment = _one(docs, "Deployment", "icaht-cds")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    (scraped,) = services[0]["spec"]["ports"]
+    settings = {e["name"]: e.get("value") for e in container["env"]}
+    assert scraped["targetPort"] == "metrics"
+    assert str(container_ports["metrics"]) == settings["ICAHT_CDS_METRICS_PORT"]
+    assert container_ports["metrics"] != container_ports["http"]
     # the token the service checks is the file it mounts from the same Secret key
     credentials = endpoint["authorization"]["credentials"]
     deployment = _one(docs, "Deployment", "icaht-cds")
@@ -385,6 +395,22 @@ def _env_config_map_name(docs: list[Doc]) -> str:
     return str(source["configMapRef"]["name"])
 
 
+def _ingress_sources(policies: list[Doc], labels: dict[str, str]) -> dict[int, set[str]]:
+    """Per port, the app names of the pods an ingress rule admits to the pods with `labels`."""
+    sources: dict[int, set[str]] = {}
+    for policy in policies:
+        if not _selects(policy["spec"]["podSelector"], labels):
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            names = {
+                peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+                for peer in rule.get("from", [])
+            }
+            for port in rule.get("ports", []):
+                sources.setdefault(port["port"], set()).update(names)
+    return sources
+
+
 def _allowed_ports(policies: list[Doc], labels: dict[str, str], direction: str) -> set[int]:
     ports: set[int] = set()
     for policy in policies:
@@ -410,4 +436,9 @@ def test_network_policies_allow_only_what_each_pod_needs(kustomization: str) -> 
             assert (egress, ingress) == ({53, 5432}, set()), name
         else:
             # DNS, PostgreSQL, the EHR's FHIR and JWKS hosts (https); in: the service port
-            assert (egress, ingress) == ({53, 5432, 443}, {8080}), name
+            # (ingress controller) and the metrics port (Prometheus)
+            assert (egress, ingress) == ({53, 5432, 443}, {8080, 9090}), name
+            assert _ingress_sources(policies, labels) == {
+                8080: {"ingress-nginx"},
+                9090: {"prometheus"},
+            }, name

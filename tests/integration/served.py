@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime
@@ -64,12 +64,13 @@ class ServedProcess:
         self.log_path = workdir / "service.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, database: Path) -> None:
+    def start(self, database: Path, extra_env: Mapping[str, str] | None = None) -> None:
         env = os.environ | {
             "ICAHT_CDS_AUTH": "none",
             "ICAHT_CDS_PUBLIC_URL": self.url,
             "ICAHT_CDS_DATABASE_URL": f"sqlite:///{database}",
             "ICAHT_CDS_TIMEZONE": "Europe/Berlin",
+            **(extra_env or {}),
         }
         command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(self.port)]
         command += ["--workers", str(self.workers), "--state-dir", str(self.workdir)]
