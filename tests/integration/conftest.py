@@ -17,11 +17,13 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fhir_listener import FhirListener
 
 from cds_service.fhir_server import free_port
 
@@ -138,3 +140,14 @@ def postgres_server() -> Iterator[LocalPostgres]:
 def postgres_url(postgres_server: LocalPostgres) -> str:
     """URL of the running test server's `postgres` database (psycopg 3 driver)."""
     return postgres_server.url()
+
+
+@pytest.fixture
+def listener() -> Iterator[FhirListener]:
+    """A FHIR stand-in on loopback (fhir_listener.FhirListener), stopped after the test."""
+    fhir = FhirListener()
+    thread = threading.Thread(target=fhir.server.serve_forever, daemon=True)
+    thread.start()
+    yield fhir
+    fhir.server.shutdown()
+    fhir.server.server_close()

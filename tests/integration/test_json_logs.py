@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import requests
+from fhir_listener import FhirListener
 from served import ServedProcess
-from test_metrics_closed_labels import FhirListener
 from test_override_feedback import PATIENT as HOOK_PATIENT
 from test_override_feedback import SERVICE, hook_request
 
@@ -124,18 +124,6 @@ def test_gunicorn_access_and_error_lines_of_a_running_server(tmp_path: Path) -> 
 
 
 # ---------------------------------------------------------------- hook instance on every line
-
-
-@pytest.fixture
-def listener() -> Iterator[FhirListener]:
-    import threading  # noqa: PLC0415
-
-    fhir = FhirListener()
-    thread = threading.Thread(target=fhir.server.serve_forever, daemon=True)
-    thread.start()
-    yield fhir
-    fhir.server.shutdown()
-    fhir.server.server_close()
 
 
 def test_lines_logged_during_a_hook_call_carry_its_hook_instance(

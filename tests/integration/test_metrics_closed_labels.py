@@ -10,15 +10,12 @@ resource types only.
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir_listener import FhirListener
 from flask.testing import FlaskClient
 
 from cds_service import metrics
@@ -31,39 +28,6 @@ PATIENT_ID = "Zed-Patient-4711"  # a valid FHIR id, capitalised like a resource 
 INJECTED = 'Injected"},icaht_fake_total{x="1'
 METRICS_TOKEN = "metrics-token-of-the-label-tests-0123456789"
 HOOK = "/cds-services/icaht-patient-view"
-
-
-class FhirListener:
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        listener = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                listener.paths.append(self.path)
-                body = json.dumps({"resourceType": "Bundle", "type": "searchset", "entry": []})
-                data = body.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/fhir+json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/fhir"
-
-
-@pytest.fixture
-def listener() -> Iterator[FhirListener]:
-    fhir = FhirListener()
-    thread = threading.Thread(target=fhir.server.serve_forever, daemon=True)
-    thread.start()
-    yield fhir
-    fhir.server.shutdown()
-    fhir.server.server_close()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 docs/decisions/0034): Flask, requests and SQLAlchemy spans in one trace, and no query string
 and no patient id in any exported span, also when a FHIR request fails (requests puts the URL
 in its error). The exporter is the SDK's in-memory one behind the service's ScrubbingExporter;
-the FHIR server is a real listener on loopback (test_metrics_closed_labels.FhirListener)."""
+the FHIR server is a real listener on loopback (fhir_listener.FhirListener)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir_listener import FhirListener
 from flask import Flask
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
@@ -22,7 +23,6 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from test_metrics_closed_labels import FhirListener
 
 from cds_service.app import Services, create_app
 from cds_service.config import Settings
@@ -32,16 +32,6 @@ from cds_service.store import Store
 from cds_service.tracing import URL_ATTRIBUTES, setup_tracing
 
 PATIENT_ID = "Trace-Patient-4711"
-
-
-@pytest.fixture
-def listener() -> Iterator[FhirListener]:
-    fhir = FhirListener()
-    thread = threading.Thread(target=fhir.server.serve_forever, daemon=True)
-    thread.start()
-    yield fhir
-    fhir.server.shutdown()
-    fhir.server.server_close()
 
 
 @pytest.fixture
