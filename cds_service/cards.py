@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ from icaht.rules.catalogue import first_citation
 from icaht.series import day_runs
 from icaht.thrombocytopenia import TEarlyResult, ThrombocytopeniaResult, TLateResult
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "cards_templates"
+# the `cards_templates` package (package data: in the source tree and in an installed wheel)
+TEMPLATES_DIR = Path(str(resources.files("cards_templates")))
 CARD_NAMESPACE = uuid.UUID("6f2b8c0e-4a51-4d1e-9a3c-1c2d3e4f5a6b")  # uuid5 namespace of cards
 ICAHT_SOURCE = {
     "label": "EHA/EBMT ICAHT consensus (Rejeski et al., Blood 2023)",

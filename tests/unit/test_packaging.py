@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("icaht", "fhir_mappings", "cds_service", "cohort")
+PACKAGES = ("icaht", "fhir_mappings", "cds_service", "cohort", "cards_templates")
 CODE = {".py", ".pyc", ".pyi"}
 
 
@@ -33,7 +33,8 @@ def _data_files() -> list[Path]:
 
 def test_there_are_data_files_to_check() -> None:
     names = {path.name for path in _data_files()}
-    assert {"app.js", "uPlot.iife.min.js", "LICENSE", "assessment-request.json"} <= names
+    expected = {"app.js", "uPlot.iife.min.js", "LICENSE", "assessment-request.json", "alert.md.j2"}
+    assert expected <= names
 
 
 def test_every_data_file_matches_a_package_data_pattern() -> None:
