@@ -45,3 +45,12 @@ def test_every_data_file_matches_a_package_data_pattern() -> None:
         if not any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)
     ]
     assert not unshipped, f"not in any package-data pattern of pyproject.toml: {unshipped}"
+
+
+def test_the_licence_file_is_the_one_pyproject_names() -> None:
+    """pyproject.toml says Apache-2.0; the repository carries that licence's text (issue 15)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert config["project"]["license"] == "Apache-2.0"
+    text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
