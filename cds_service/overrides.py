@@ -46,11 +46,8 @@ def withhold_overridden(
         return 0  # no alert card: nothing to look up
     since = None if override_days is None else now - timedelta(days=override_days)
     try:
-        overridden = frozenset().union(  # the services of the scope: order-select and -sign
-            *(
-                store.overridden_concerns(service, patient_id, client=client, since=since)
-                for service in scope_services(service_id)
-            )
+        overridden = store.overridden_concerns(  # the scope's services: order-select and -sign
+            scope_services(service_id), patient_id, client=client, since=since
         )
     except SQLAlchemyError as error:
         log_event("override_lookup_failed", level=logging.ERROR, error=type(error).__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -149,14 +149,22 @@ class Store:
     # ------------------------------------------------------------------ reads
 
     def overridden_concerns(
-        self, service_id: str, patient_id: str, *, client: str, since: datetime | None = None
+        self,
+        service_ids: str | Sequence[str],
+        patient_id: str,
+        *,
+        client: str,
+        since: datetime | None = None,
     ) -> frozenset[str]:
-        """Concern keys of this patient's alert cards overridden in this service by this
-        client's clinicians (after `since` when given: the configured period of an override).
-        Another client's overrides do not count (docs/decisions/0017)."""
+        """Concern keys of this patient's alert cards overridden in these services (one id, or
+        the services of one override scope: docs/decisions/0026) by this client's clinicians
+        (after `since` when given: the configured period of an override). Another client's
+        overrides do not count (docs/decisions/0017). One query, whatever the number of
+        services."""
+        services = [service_ids] if isinstance(service_ids, str) else list(service_ids)
         table = tables.card_override
         query = sa.select(table.c.concern_key).where(
-            table.c.service_id == service_id,
+            table.c.service_id.in_(services),
             table.c.patient_hash == self.patient_hash(patient_id),
             table.c.client == client,
         )
