@@ -192,11 +192,11 @@ def _register_routes(app: Flask, services: Services) -> None:
 
     @app.get("/readyz")
     def readyz() -> ResponseReturnValue:
-        checks, warnings = readiness(services)
+        checks, warnings, schema = readiness(services)
         ready = all(checks.values())
         body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
-        if checks["database"]:  # which revision, and what to do when "schema" fails (0033)
-            body["schema"] = services.store.schema_status().describe()
+        if schema is not None:  # which revision, and what to do when "schema" fails (0033)
+            body["schema"] = schema
         if warnings:
             body["warnings"] = warnings
         return jsonify(body), 200 if ready else 503
@@ -209,7 +209,7 @@ def _register_routes(app: Flask, services: Services) -> None:
             return _outcome(404, "not-found", "metrics are off (ICAHT_CDS_METRICS_TOKEN)")
         given = (request.headers.get("Authorization") or "").encode("utf-8", "replace")
         if not hmac.compare_digest(given, f"Bearer {token}".encode()):
-            log_event("metrics_refused", level=logging.WARNING)
+            # logged and counted once, as every refusal: the 401 handler's `refused` event
             raise AuthFailedError(RefusalReason.METRICS_TOKEN)
         payload, content_type = metrics.exposition()
         return app.response_class(payload, mimetype=content_type.split(";")[0])
@@ -313,19 +313,22 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-def readiness(services: Services) -> tuple[dict[str, bool], list[str]]:
+def readiness(services: Services) -> tuple[dict[str, bool], list[str], str | None]:
+    """The checks, the warnings, and where the schema stands (None when the database does not
+    answer): the schema is read once per probe."""
     database = services.store.ping()
+    status = services.store.schema_status() if database else None
     checks = {
         "config": True,
         "database": database,
         # at or beyond this release's revision: a newer release's additive migration leaves
         # this one working, so a rolling upgrade or a rollback keeps it in service (0033)
-        "schema": database and services.store.schema_status().ready,
+        "schema": status is not None and status.ready,
     }
     warnings = [_AUTH_OFF] if services.authenticator is None else []
     if services.launch_tokens is None:
         warnings.append(ASSESSMENT_AUTH_OFF)
-    return checks, warnings
+    return checks, warnings, None if status is None else status.describe()
 
 
 def _authenticate(services: Services, path: str) -> Any:
