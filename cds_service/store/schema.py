@@ -103,20 +103,24 @@ def migrate(engine: sa.Engine, migrations: Path = MIGRATIONS) -> tuple[SchemaSta
     """Bring a database that is behind to this release's newest revision; leave one that is
     current or beyond alone. Idempotent; safe to run concurrently. Returns (before, after);
     SchemaError for an unknown revision (nothing is changed)."""
-    before = schema_status(engine, migrations)
-    if before.state == "unknown":
-        raise SchemaError(before.describe())
-    if before.state != "behind":
-        return before, before
-    config = alembic_config(migrations)
-    with _MIGRATION_LOCK, engine.connect() as connection:
-        config.attributes["connection"] = connection
-        try:
-            command.upgrade(config, "head")
-            connection.commit()
-        except CommandError:
-            # a newer release migrated it since `before` (Alembic cannot find that revision)
-            connection.rollback()
-            if schema_status(engine, migrations).state != "beyond":
-                raise
-    return before, schema_status(engine, migrations)
+    # the whole of it under the process's lock, the first read included: threads that open
+    # a fresh SQLite file together would otherwise race for the switch to WAL, which the busy
+    # timeout does not cover ("database is locked"); across processes the database serialises
+    with _MIGRATION_LOCK:
+        before = schema_status(engine, migrations)
+        if before.state == "unknown":
+            raise SchemaError(before.describe())
+        if before.state != "behind":
+            return before, before
+        config = alembic_config(migrations)
+        with engine.connect() as connection:
+            config.attributes["connection"] = connection
+            try:
+                command.upgrade(config, "head")
+                connection.commit()
+            except CommandError:
+                # a newer release migrated it since `before` (Alembic cannot find that revision)
+                connection.rollback()
+                if schema_status(engine, migrations).state != "beyond":
+                    raise
+        return before, schema_status(engine, migrations)
