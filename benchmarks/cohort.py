@@ -29,8 +29,8 @@ from typing import Any
 # this script is named like the `cohort` package: drop its own directory from the import path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from cds_service.synthetic import generate_patient  # noqa: E402
 from cohort.ndjson import write_ndjson  # noqa: E402
+from icaht_demo.synthetic import generate_patient  # noqa: E402
 
 ANCHOR = date(2026, 6, 1)
 SEED = 3

@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from cds_service.fhir_server import LocalFhirServer, free_port
-from cds_service.synthetic import generate_cohort
-from cds_service.synthetic.loader import seed_cohort
+from icaht_demo.fhir_server import LocalFhirServer, free_port
+from icaht_demo.synthetic import generate_cohort
+from icaht_demo.synthetic.loader import seed_cohort
 
 
 def main() -> None:

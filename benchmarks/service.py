@@ -30,9 +30,9 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from cds_service.discovery import PREFETCH
-from cds_service.fhir_server import LocalFhirServer, free_port
-from cds_service.synthetic import generate_cohort
-from cds_service.synthetic.loader import seed_cohort
+from icaht_demo.fhir_server import LocalFhirServer, free_port
+from icaht_demo.synthetic import generate_cohort
+from icaht_demo.synthetic.loader import seed_cohort
 
 ISSUER = "https://ehr.bench.invalid"
 KID = "bench-key-1"
@@ -151,7 +151,7 @@ def start_service(
         "ICAHT_CDS_TIMEZONE": "Europe/Berlin",
         "ICAHT_CDS_ASSESSMENT_AUTH": "none",  # the benchmark calls the hooks only
     }
-    command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "icaht_cli", "serve", "--port", str(port)]
     command += ["--workers", os.environ["ICAHT_BENCH_GUNICORN"]]
     log = (workdir / "service.log").open("wb")
     process = subprocess.Popen(

@@ -1,1 +1,2 @@
-"""Transport layer: CDS Hooks service, FHIR client, CLI, demo and synthetic cohort."""
+"""Transport layer: the CDS Hooks service, the SMART app and its assessment API, the FHIR
+client, the store. The command line is icaht_cli/, the demo kit icaht_demo/."""

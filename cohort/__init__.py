@@ -10,9 +10,9 @@ the bedside never disagree. Layers (docs/decisions/0011-cohort-grading.md):
     spark.py     the same grading under PySpark `groupBy(...).applyInPandas` (extra `[spark]`)
     outputs.py, summary.py, plots.py, stats.py   patients.csv/.parquet, episodes.csv,
                  summary.md and the PNG plots
-    cli.py       the `cohort` subcommand of `icaht-cds`
 
+The `cohort` subcommand of `icaht-cds` lives above this package, in icaht_cli/cohort.py.
 Runtime dependencies are the optional extra `[cohort]` (duckdb, matplotlib, rich), so the
-service image does not carry them. Nothing is imported here: `icaht-cds` loads `cohort.cli`
-(standard library only) for every command.
+service image does not carry them. Nothing is imported here: `icaht-cds` loads
+`icaht_cli.cohort` (standard library only) for every command.
 """

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.fhir_server import FhirServerError, LocalFhirServer, free_port
-from cds_service.synthetic import SyntheticPatient, generate_cohort
-from cds_service.synthetic.loader import seed_cohort
-from cds_service.synthetic.stories import with_prophylaxis
+from icaht_demo.fhir_server import FhirServerError, LocalFhirServer, free_port
+from icaht_demo.synthetic import SyntheticPatient, generate_cohort
+from icaht_demo.synthetic.loader import seed_cohort
+from icaht_demo.synthetic.stories import with_prophylaxis
 
 # The integration cohort: fixed seed and anchor so every run sees the same patients.
 COHORT_SIZE = 20

@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from cds_service.fhir_server import free_port
+from icaht_demo.fhir_server import free_port
 
 TEST_CLINICIAN = "Practitioner/test-clinician"
 ID_TOKEN_KID = "test-ehr-id-token-1"

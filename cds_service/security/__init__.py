@@ -6,7 +6,6 @@
   that client's FHIR base URLs (normal-form equality, no prefix matching).
 - `load_clients(path)` reads the ICAHT_CDS_CLIENTS file; `auth_disabled()` tells whether
   ICAHT_CDS_AUTH=none switched authentication off (local development only: log AUTH_OFF_WARNING).
-- `create_demo_client` / `sign_demo_jwt`: a real demo EHR key pair and signed request JWTs.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from cds_service.security.clients import (
     clients_from_document,
     load_clients,
 )
-from cds_service.security.demo import DemoClient, create_demo_client, sign_demo_jwt
 from cds_service.security.jwt_parts import AuthError
 from cds_service.security.replay import InMemoryReplayCache
 
@@ -47,15 +45,12 @@ __all__ = [
     "Authenticator",
     "ClientConfig",
     "ClientsConfigError",
-    "DemoClient",
     "InMemoryReplayCache",
     "ReplayCache",
     "auth_disabled",
     "authenticator_from_file",
     "clients_from_document",
-    "create_demo_client",
     "load_clients",
-    "sign_demo_jwt",
 ]
 
 

@@ -28,12 +28,12 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from cds_service import cards
-from cds_service.cli import _parser as cli_parser
-from cds_service.cli import configuration_problem
 from cds_service.config import Settings
 from cds_service.security import load_clients
 from cds_service.security.urls import normalise_url
 from cds_service.store.audit_key import resolve_audit_key
+from icaht_cli.main import _parser as cli_parser
+from icaht_cli.main import configuration_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -41,7 +41,9 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 COMPOSE = DEPLOY / "compose.staging.yaml"
 COMPOSE_SCHEMA = DEPLOY / "schemas" / "compose-spec.json"
 SERVICE_IMAGE = "icaht-cds:staging"
-SOURCE_TREES = {".", "icaht", "fhir_mappings", "cds_service", "cohort", "pyproject.toml"}
+# the project's packages: top-level directories with an __init__.py (tests/ has none)
+PACKAGES = sorted(path.parent.name for path in ROOT.glob("*/__init__.py"))
+SOURCE_TREES = {".", "pyproject.toml", *PACKAGES}
 
 
 # ---------------------------------------------------------------- Dockerfile
@@ -116,6 +118,15 @@ def test_the_wheel_is_built_in_one_stage_and_installed_in_the_other() -> None:
     (install,) = [run for run in only(final, "RUN") if "pip install" in run]
     assert "--mount=type=bind,from=build,source=/wheels" in install
     assert "--no-index" in install  # only the wheels built (and pinned) in the build stage
+
+
+def test_the_build_stage_copies_every_package_the_wheel_holds() -> None:
+    """A package left out of the build stage is missing from the wheel, and `icaht-cds` fails
+    on its first import of it (the command line imports the demo kit and the cohort command)."""
+    build, _ = stages()
+    copied = {copy_args.split()[0] for copy_args in only(build, "COPY")}
+    assert {"icaht", "cds_service", "icaht_cli", "icaht_demo"} <= set(PACKAGES)
+    assert set(PACKAGES) <= copied, f"not copied into the build stage: {set(PACKAGES) - copied}"
 
 
 def test_no_source_tree_reaches_the_final_stage() -> None:
@@ -207,10 +218,12 @@ def our_services() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def names_in_the_code() -> set[str]:
+    """The variables the service and its command line (`serve`, `migrate`) name."""
     pattern = re.compile(r"ICAHT_CDS_[A-Z0-9_]+")
     return {
         name
-        for path in (ROOT / "cds_service").rglob("*.py")
+        for package in ("cds_service", "icaht_cli")
+        for path in (ROOT / package).rglob("*.py")
         for name in pattern.findall(path.read_text())
     }
 

@@ -237,7 +237,7 @@ def test_every_pod_meets_the_restricted_profile(kustomization: str) -> None:
 @pytest.mark.parametrize("kustomization", APPLIED)
 def test_the_writable_directories_are_empty_dirs(kustomization: str) -> None:
     """The root filesystem is read-only: /tmp and `serve --state-dir` (the prometheus multiprocess
-    directory is <state-dir>/metrics: cds_service/cli.py) must be volumes."""
+    directory is <state-dir>/metrics: icaht_cli/main.py) must be volumes."""
     for name, template in _pod_templates(_rendered(kustomization)):
         empty_dirs = {v["name"] for v in template["spec"]["volumes"] if "emptyDir" in v}
         for container in template["spec"]["containers"]:

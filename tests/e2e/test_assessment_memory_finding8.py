@@ -21,7 +21,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from cds_service.fhir_server import free_port
+from icaht_demo.fhir_server import free_port
 
 EHR = "https://ehr.e2e.invalid"
 OIDC = "https://ehr.e2e.invalid/oauth2"
@@ -64,7 +64,7 @@ class Served:
         }
         for name in ("ICAHT_CDS_AUTH", "ICAHT_CDS_ASSESSMENT_AUTH"):
             env.pop(name, None)  # the defaults: both on
-        command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(self.port)]
+        command = [sys.executable, "-m", "icaht_cli", "serve", "--port", str(self.port)]
         log = (self.workdir / "service.log").open("ab")
         self.process = subprocess.Popen(
             [*command, "--workers", "1", "--state-dir", str(self.workdir)],

@@ -42,10 +42,10 @@ from smart_browser import BrowserMissingError, launch_chromium
 from cds_service.cards import ASSESSMENT_KEY, RULE_KEY
 from cds_service.concerns import CONCERN_KEY
 from cds_service.config import Settings
-from cds_service.fhir_server import LocalFhirServer, free_port
 from cds_service.store import Store
-from cds_service.synthetic.loader import seed_cohort
-from cds_service.synthetic.stories import story_patients
+from icaht_demo.fhir_server import LocalFhirServer, free_port
+from icaht_demo.synthetic.loader import seed_cohort
+from icaht_demo.synthetic.stories import story_patients
 
 pytestmark = pytest.mark.fhir_server
 
@@ -59,7 +59,7 @@ SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
 # the discovery endpoint the Sandbox always asks as well (src/reducers/cds-services-reducers.js)
 SANDBOX_DEFAULT_DISCOVERY = "https://sandbox-services.cds-hooks.org/cds-services"
 SERVICES = ("icaht-patient-view", "icaht-order-select", "icaht-order-sign")
-TZ = "Europe/Berlin"  # the demo's time zone (cds_service/demo.py DEMO_TIMEZONE)
+TZ = "Europe/Berlin"  # the demo's time zone (icaht_demo/runner.py DEMO_TIMEZONE)
 ANCHOR = date(2026, 6, 1)  # the service's pinned date: every story is on its day
 # the demo's order-sign story: day +40, platelets 8 x10^9/L today (M14, among others)
 PATIENT = "icaht-story-transfusion-day40"

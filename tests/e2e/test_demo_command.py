@@ -19,16 +19,16 @@ from typing import Any
 import pytest
 import requests
 
-from cds_service.demo import DemoStartError, ServiceProcess, wait_until_started
-from cds_service.fhir_server import free_port
-from cds_service.synthetic.stories import STORIES
+from icaht_demo.fhir_server import free_port
+from icaht_demo.runner import DemoStartError, ServiceProcess, wait_until_started
+from icaht_demo.synthetic.stories import STORIES
 
 pytestmark = pytest.mark.fhir_server
 
 
 def _demo_command(state_dir: Path, port: int, fhir_port: int, *extra: str) -> list[str]:
     return [
-        *(sys.executable, "-u", "-m", "cds_service.cli", "demo", "--patients", "6"),
+        *(sys.executable, "-u", "-m", "icaht_cli", "demo", "--patients", "6"),
         *("--port", str(port), "--fhir-port", str(fhir_port), "--state-dir", str(state_dir)),
         *extra,
     ]

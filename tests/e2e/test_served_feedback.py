@@ -20,8 +20,8 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cds_service.fhir_server import free_port
 from cds_service.store import AuditRecord, Store
+from icaht_demo.fhir_server import free_port
 
 ISSUER = "https://ehr.e2e.invalid"
 PATH = "/cds-services/icaht-order-sign/feedback"
@@ -48,7 +48,7 @@ class Served:
             "ICAHT_CDS_DATABASE_URL": self.database_url,
             "ICAHT_CDS_ASSESSMENT_AUTH": "none",  # this test calls no assessment API
         }
-        command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(self.port)]
+        command = [sys.executable, "-m", "icaht_cli", "serve", "--port", str(self.port)]
         log = (self.workdir / "service.log").open("ab")
         self.process = subprocess.Popen(
             [*command, "--workers", "2", "--state-dir", str(self.workdir)],

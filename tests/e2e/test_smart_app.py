@@ -36,11 +36,11 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from cds_service.app import create_app
 from cds_service.cards import ASSESSMENT_KEY
 from cds_service.config import Settings
-from cds_service.fhir_server import LocalFhirServer, free_port
-from cds_service.synthetic import SyntheticPatient
-from cds_service.synthetic.generator import CENTRE_TZ
-from cds_service.synthetic.loader import seed_cohort
-from cds_service.synthetic.stories import story_patients
+from icaht_demo.fhir_server import LocalFhirServer, free_port
+from icaht_demo.synthetic import SyntheticPatient
+from icaht_demo.synthetic.generator import CENTRE_TZ
+from icaht_demo.synthetic.loader import seed_cohort
+from icaht_demo.synthetic.stories import story_patients
 
 pytestmark = pytest.mark.fhir_server
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from fhir_listener import FhirListener
 
-from cds_service.fhir_server import free_port
+from icaht_demo.fhir_server import free_port
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 

@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 
 from cds_service.app import create_app, default_services
 from cds_service.config import Settings
-from cds_service.fhir_server import free_port
+from icaht_demo.fhir_server import free_port
 
 
 @contextmanager
@@ -72,7 +72,7 @@ class ServedProcess:
             "ICAHT_CDS_TIMEZONE": "Europe/Berlin",
             **(extra_env or {}),
         }
-        command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(self.port)]
+        command = [sys.executable, "-m", "icaht_cli", "serve", "--port", str(self.port)]
         command += ["--workers", str(self.workers), "--state-dir", str(self.workdir)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -27,10 +27,10 @@ from cds_service.app import Services, create_app, default_services
 from cds_service.assessment_api import MAX_BODY_BYTES
 from cds_service.config import ConfigError, Settings
 from cds_service.discovery import lab_query, vital_sign_codes
-from cds_service.fhir_server import LocalFhirServer
-from cds_service.synthetic import SyntheticPatient
 from cds_service.validation import response_errors
 from fhir_mappings import loinc_codes_by_analyte
+from icaht_demo.fhir_server import LocalFhirServer
+from icaht_demo.synthetic import SyntheticPatient
 
 TZ = "Europe/Berlin"
 API = "/api/v1/assessment"

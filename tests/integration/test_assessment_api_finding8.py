@@ -26,11 +26,11 @@ from flask.testing import FlaskClient
 from cds_service import assessment_api
 from cds_service.app import Services, create_app, default_services
 from cds_service.assessment_api import MAX_RESOURCES
-from cds_service.cli import configuration_problem
 from cds_service.config import ConfigError, Settings
 from cds_service.rate_limit import RateLimiter
 from cds_service.security.keys import KeySetError, parse_jwks
 from cds_service.security.launch_tokens import IssuersConfigError, issuers_from_document
+from icaht_cli.main import configuration_problem
 
 API = "/api/v1/assessment"
 CLIENT_ID = "icaht-cds-smart"

@@ -19,10 +19,10 @@ from cohort_support import FACTS, cohort_facts
 
 from cds_service.app import create_app, default_services
 from cds_service.cards import ASSESSMENT_KEY
-from cds_service.cli import main
 from cds_service.config import Settings
-from cds_service.fhir_server import LocalFhirServer
-from cds_service.synthetic import SyntheticPatient
+from icaht_cli.main import main
+from icaht_demo.fhir_server import LocalFhirServer
+from icaht_demo.synthetic import SyntheticPatient
 
 pytestmark = pytest.mark.fhir_server
 TZ = "Europe/Berlin"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.cli import main
-from cds_service.synthetic import generate_cohort
 from cohort.ndjson import write_ndjson
+from icaht_cli.main import main
+from icaht_demo.synthetic import generate_cohort
 
 LIANG_CSV = Path(__file__).resolve().parents[1] / "data" / "liang" / "synthetic_anc_dataset.csv"
 COMPARED = ("patients.csv", "episodes.csv")

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 
-from cds_service.fhir_server import LocalFhirServer
-from cds_service.synthetic import SyntheticPatient
-from cds_service.synthetic.loader import SeedError, seed_cohort
+from icaht_demo.fhir_server import LocalFhirServer
+from icaht_demo.synthetic import SyntheticPatient
+from icaht_demo.synthetic.loader import SeedError, seed_cohort
 
 pytestmark = pytest.mark.fhir_server
 

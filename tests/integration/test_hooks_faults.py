@@ -24,8 +24,8 @@ from flask import Flask
 
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.fhir_server import free_port
 from cds_service.logs import JsonFormatter
+from icaht_demo.fhir_server import free_port
 
 DEADLINE = 1.0
 FHIR_TIMEOUT = 0.8

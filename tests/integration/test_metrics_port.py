@@ -11,7 +11,7 @@ import pytest
 import requests
 from served import ServedProcess
 
-from cds_service.fhir_server import free_port
+from icaht_demo.fhir_server import free_port
 
 TOKEN = "m" * 40  # ICAHT_CDS_METRICS_TOKEN: at least 32 printable characters
 

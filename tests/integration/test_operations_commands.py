@@ -21,10 +21,10 @@ from prometheus_client import REGISTRY
 from test_override_feedback import SERVICE, Served, cards, override, serve
 
 from cds_service import metrics
-from cds_service.cli import configuration_problem, main
 from cds_service.store import AuditRecord, FeedbackRecord, Store
 from cds_service.store.governance import Cutoffs, purge
 from icaht.rules import RULES_BY_ID
+from icaht_cli.main import configuration_problem, main
 
 PATIENT = "override-p1"  # test_override_feedback's patient
 AUDIT_KEY = b"operations-test-audit-key-0123456789abcdef"

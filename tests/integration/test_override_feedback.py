@@ -30,10 +30,10 @@ from cds_service.cards import OVERRIDE_SYSTEM
 from cds_service.concerns import CONCERN_KEY
 from cds_service.config import Settings
 from cds_service.fhir_client import FhirClient
-from cds_service.fhir_server import free_port
 from cds_service.store import ANONYMOUS_CLIENT, Store
 from cds_service.validation import response_errors
 from cds_service.wiring import jwt_authenticator
+from icaht_demo.fhir_server import free_port
 
 TZ = "Europe/Berlin"
 PATIENT = "override-p1"

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import requests
 
-from cds_service.fhir_server import LocalFhirServer
-from cds_service.synthetic import SyntheticPatient
-from cds_service.synthetic.generator import HB_G_PER_DL_TO_MMOL_PER_L
 from fhir_mappings import MappingResult, map_patient
 from icaht import assess
 from icaht.record import Analyte
+from icaht_demo.fhir_server import LocalFhirServer
+from icaht_demo.synthetic import SyntheticPatient
+from icaht_demo.synthetic.generator import HB_G_PER_DL_TO_MMOL_PER_L
 
 pytestmark = pytest.mark.fhir_server
 CENTRE_TZ = "Europe/Berlin"  # the generator's centre

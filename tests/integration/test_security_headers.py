@@ -24,8 +24,8 @@ from flask.testing import FlaskClient
 
 from cds_service.app import create_app
 from cds_service.config import ConfigError, Settings
-from cds_service.fhir_server import free_port
 from cds_service.smart import STATIC_DIR
+from icaht_demo.fhir_server import free_port
 
 PUBLIC_URL = "https://cds.test.invalid"
 EHR = "https://ehr.test.invalid"
@@ -213,7 +213,7 @@ def served(clients_file: Path) -> Iterator[str]:
         "ICAHT_CDS_METRICS_TOKEN": METRICS_TOKEN,
         "ICAHT_CDS_ASSESSMENT_AUTH": "none",  # no SMART issuers here: finding 8 has its tests
     }
-    command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "icaht_cli", "serve", "--port", str(port)]
     log = (workdir / "service.log").open("ab")
     process = subprocess.Popen(
         [*command, "--workers", "2", "--state-dir", str(workdir)],

@@ -19,9 +19,9 @@ from flask.testing import FlaskClient
 
 from cds_service.app import create_app
 from cds_service.config import Settings
-from cds_service.fhir_server import LocalFhirServer
 from cds_service.store import AuditRecord
-from cds_service.synthetic import SyntheticPatient
+from icaht_demo.fhir_server import LocalFhirServer
+from icaht_demo.synthetic import SyntheticPatient
 
 PUBLIC_URL = "https://cds.test.invalid"
 ISSUER = "https://ehr.test.invalid"

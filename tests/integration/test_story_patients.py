@@ -23,13 +23,13 @@ from smart_reads import read_like_the_app
 
 from cds_service.cards import RULE_KEY
 from cds_service.config import Settings
-from cds_service.fhir_server import LocalFhirServer
-from cds_service.synthetic.loader import seed_cohort
-from cds_service.synthetic.stories import StoryPatient, story_patients
 from cds_service.validation import response_errors
+from icaht_demo.fhir_server import LocalFhirServer
+from icaht_demo.synthetic.loader import seed_cohort
+from icaht_demo.synthetic.stories import StoryPatient, story_patients
 
 pytestmark = pytest.mark.fhir_server
-TZ = "Europe/Berlin"  # the demo's time zone (cds_service/demo.py DEMO_TIMEZONE)
+TZ = "Europe/Berlin"  # the demo's time zone (icaht_demo/runner.py DEMO_TIMEZONE)
 ANCHOR = date(2026, 6, 1)
 STORIES = story_patients(ANCHOR)
 

@@ -103,3 +103,48 @@ def test_the_installed_wheel_renders_a_status_card(installed: Path, tmp_path: Pa
     card = answer["card"]
     assert card["summary"].startswith("ICAHT day +12")
     assert "**Early N-ICAHT (days 0-30)" in card["detail"]
+
+
+GENERATE_ONE_PATIENT = """
+import json
+from datetime import date
+import icaht_cli, icaht_demo
+from icaht_demo.synthetic import generate_patient
+patient = generate_patient(0, seed=1, anchor=date(2026, 6, 1))
+print(json.dumps({"type": patient.bundle["type"], "files": [icaht_cli.__file__,
+                                                           icaht_demo.__file__]}))
+"""
+
+
+def test_the_installed_wheel_carries_the_command_line_and_the_demo_kit(
+    installed: Path, tmp_path: Path
+) -> None:
+    """`icaht-cds` (the console script of the wheel) starts and offers every command, and the
+    demo kit it imports comes from the wheel, not from the source tree."""
+    script = installed.parent / "icaht-cds"
+    done = subprocess.run(
+        [str(script), "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": str(installed.parent), "PYTHONSAFEPATH": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    commands = ("serve", "migrate", "demo", "demo-token", "demo-feedback", "rules", "seed")
+    for command in (*commands, "check-config", "purge", "report", "cohort"):
+        assert command in done.stdout, command
+    generated = subprocess.run(
+        [str(installed), "-I", "-c", GENERATE_ONE_PATIENT],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    answer = json.loads(generated.stdout)
+    assert answer["type"] == "transaction"
+    venv_dir = str(installed.parent.parent)
+    assert all(path.startswith(venv_dir) for path in answer["files"]), answer["files"]

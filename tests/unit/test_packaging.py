@@ -8,11 +8,13 @@ passes from the source tree. This test keeps the patterns and the files in step.
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("icaht", "fhir_mappings", "cds_service", "cohort", "cards_templates")
+# every top-level package (a directory with an __init__.py; tests/ has none)
+PACKAGES = sorted(path.parent.name for path in ROOT.glob("*/__init__.py"))
 CODE = {".py", ".pyc", ".pyi"}
 
 
@@ -54,3 +56,21 @@ def test_the_licence_file_is_the_one_pyproject_names() -> None:
     text = (ROOT / "LICENSE").read_text()
     assert "Apache License" in text and "Version 2.0, January 2004" in text
     assert "END OF TERMS AND CONDITIONS" in text
+
+
+def test_every_package_is_one_the_wheel_carries() -> None:
+    """setuptools takes only the packages its `include` patterns name: a new top-level package
+    (the demo kit, the command line) left out would be missing from an installed wheel."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    include: list[str] = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert {"icaht", "cds_service", "icaht_cli", "icaht_demo"} <= set(PACKAGES)
+    left_out = [p for p in PACKAGES if not any(fnmatch.fnmatch(p, i) for i in include)]
+    assert not left_out, f"not in [tool.setuptools.packages.find] include: {left_out}"
+
+
+def test_the_console_script_is_the_command_line_package() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    module, _, function = config["project"]["scripts"]["icaht-cds"].partition(":")
+    assert module.split(".")[0] == "icaht_cli"
+    loaded = importlib.import_module(module)
+    assert callable(getattr(loaded, function))

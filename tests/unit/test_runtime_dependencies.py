@@ -37,7 +37,7 @@ class NotInstalled:
         return None
 
 sys.meta_path.insert(0, NotInstalled())
-import cds_service.cli, cds_service.demo, cds_service.wsgi, cds_service.gunicorn_conf
+import icaht_cli.main, icaht_demo.runner, cds_service.wsgi, cds_service.gunicorn_conf
 import cds_service.gevent_worker
 from cds_service.app import create_app
 create_app()

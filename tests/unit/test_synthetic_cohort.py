@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from cds_service.synthetic import SyntheticPatient, generate_cohort, generate_patient
-from cds_service.synthetic.courses import MESSY_KINDS
+from icaht_demo.synthetic import SyntheticPatient, generate_cohort, generate_patient
+from icaht_demo.synthetic.courses import MESSY_KINDS
 
 ANCHOR = date(2026, 6, 1)
 

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from cds_service.synthetic import SyntheticPatient, generate_patient
-from cds_service.synthetic.generator import CENTRE_TZ
 from cohort.grading import SERVICE_RESOURCE_TYPES
 from fhir_mappings import map_patient
 from fhir_mappings.tables import loinc_codes_by_analyte
 from icaht import IecHsScreen, assess
 from icaht.record import Analyte, PatientRecord
+from icaht_demo.synthetic import SyntheticPatient, generate_patient
+from icaht_demo.synthetic.generator import CENTRE_TZ
 
 COURSES = 2000
 MAX_POSITIVE_SHARE = 0.05  # C13: positive in <= 5 % of the synthetic courses

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from cds_service.synthetic import SyntheticPatient, generate_cohort, generate_patient
-from cds_service.synthetic import generator as generator_module
-from cds_service.synthetic.courses import CoursePlan, PlateletPlan
-from cds_service.synthetic.generator import DEFAULT_ANCHOR
+from icaht_demo.synthetic import SyntheticPatient, generate_cohort, generate_patient
+from icaht_demo.synthetic import generator as generator_module
+from icaht_demo.synthetic.courses import CoursePlan, PlateletPlan
+from icaht_demo.synthetic.generator import DEFAULT_ANCHOR
 
 PLATELETS_LOINC = "777-3"
 PLATELET_TRANSFUSION_PCS = "30233R1"

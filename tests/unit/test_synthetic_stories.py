@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from cds_service.synthetic import generate_cohort
-from cds_service.synthetic.stories import StoryPatient, story_patients, with_prophylaxis
+from icaht_demo.synthetic import generate_cohort
+from icaht_demo.synthetic.stories import StoryPatient, story_patients, with_prophylaxis
 
 ANCHOR = date(2026, 6, 1)
 LATER = ANCHOR + timedelta(days=17)

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from cds_service.synthetic import SyntheticPatient, generate_cohort
-from cds_service.synthetic.generator import CENTRE_TZ, DEFAULT_ANCHOR
-from cds_service.synthetic.stories import story_patients
 from cohort.grading import SERVICE_RESOURCE_TYPES
 from fhir_mappings import map_patient
 from fhir_mappings.tables import loinc_codes_by_analyte
 from icaht import assess
+from icaht_demo.synthetic import SyntheticPatient, generate_cohort
+from icaht_demo.synthetic.generator import CENTRE_TZ, DEFAULT_ANCHOR
+from icaht_demo.synthetic.stories import story_patients
 
 WANTED_LOINC = frozenset(c for a in ("anc", "platelets") for c in loinc_codes_by_analyte()[a])
 

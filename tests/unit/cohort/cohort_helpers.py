@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.cli import main
+from icaht_cli.main import main
 
 LIANG_DIR = Path(__file__).resolve().parents[2] / "data" / "liang"
 LIANG_CSV = LIANG_DIR / "synthetic_anc_dataset.csv"

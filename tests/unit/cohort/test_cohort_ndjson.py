@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from cohort_helpers import by_patient, read_rows, run_cli
 
-from cds_service.synthetic import generate_cohort
 from cohort.grading import SERVICE_RESOURCE_TYPES
 from cohort.ndjson import write_ndjson
+from icaht_demo.synthetic import generate_cohort
 
 ANCHOR = date(2026, 6, 1)
 TZ = "Europe/Berlin"
@@ -88,7 +88,7 @@ def test_every_patient_has_one_row(graded_twice: tuple[Path, Path]) -> None:
 
 
 def test_every_course_is_graded_as_designed(graded_twice: tuple[Path, Path]) -> None:
-    """Each synthetic course carries its design (cds_service/synthetic/courses.py): a completed
+    """Each synthetic course carries its design (icaht_demo/synthetic/courses.py): a completed
     one its early grade, status and phenotype, an ongoing one a provisional status. The
     withdrawn ANC of 90/uL (patient 0) and the count from before day -14 (patient 1) must not
     change them."""

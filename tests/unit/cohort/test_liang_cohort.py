@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from cohort_helpers import LIANG_CSV, LIANG_DIR, by_patient, read_rows, run_cli
 
-from cds_service.cli import main
+from icaht_cli.main import main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

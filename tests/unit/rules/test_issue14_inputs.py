@@ -25,7 +25,6 @@ from rules_helpers import (
     run,
 )
 
-from cds_service.cli import main
 from icaht.record import (
     Analyte,
     CarTInfusion,
@@ -38,6 +37,7 @@ from icaht.record import (
     Transfusion,
 )
 from icaht.rules import RULES, RULES_BY_ID, format_catalogue
+from icaht_cli.main import main
 
 NO_HISTORY = {"prior_allo_hct": False, "prior_invasive_mould_infection": False}
 

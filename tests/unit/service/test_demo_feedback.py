@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.cli import main
-from cds_service.demo import DemoFeedbackError, feedback_body
 from cds_service.store.feedback import validate_feedback
+from icaht_cli.main import main
+from icaht_demo.runner import DemoFeedbackError, feedback_body
 
 NOW = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
 CARD_UUID = "46ac6caf-43b9-51f3-9275-3124930893b5"

@@ -38,11 +38,10 @@ from cds_service.security import (
     InMemoryReplayCache,
     auth_disabled,
     clients_from_document,
-    create_demo_client,
     load_clients,
-    sign_demo_jwt,
 )
 from cds_service.security.jwt_parts import RefusalReason
+from icaht_demo.ehr_client import create_demo_client, sign_demo_jwt
 
 AUDIENCE = "https://cds.example.org/cds-services/icaht-patient-view"
 ISS = "https://ehr.example.org"

@@ -19,10 +19,10 @@ from cds_service.assessment_api import (
     assessment_response,
 )
 from cds_service.evaluation import Evaluation, evaluate
-from cds_service.synthetic.generator import generate_patient
 from cds_service.validation import response_errors
 from icaht.series import ChartSeries, DayPoint
 from icaht.thrombocytopenia import TEarlyResult, ThrombocytopeniaResult, TLateResult
+from icaht_demo.synthetic.generator import generate_patient
 
 SCHEMA = "assessment-response.json"
 TZ = "Europe/Berlin"

@@ -28,11 +28,11 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from cds_service.fhir_server import LocalFhirServer, is_fhir_server
-from cds_service.security import create_demo_client, sign_demo_jwt
-from cds_service.synthetic import SyntheticPatient, generate_cohort
-from cds_service.synthetic.loader import Seedable, seed_cohort
-from cds_service.synthetic.stories import StoryPatient, story_patients, with_prophylaxis
+from icaht_demo.ehr_client import create_demo_client, sign_demo_jwt
+from icaht_demo.fhir_server import DEFAULT_STATE_DIR, LocalFhirServer, is_fhir_server
+from icaht_demo.synthetic import SyntheticPatient, generate_cohort
+from icaht_demo.synthetic.loader import Seedable, seed_cohort
+from icaht_demo.synthetic.stories import StoryPatient, story_patients, with_prophylaxis
 
 DEMO_TIMEZONE = "Europe/Berlin"  # the synthetic cohort's centre
 SERVICE_FILE = "service.json"  # what `demo-token` needs: public URL, issuer, key id
@@ -233,7 +233,7 @@ def _start_service(port: int, fhir_url: str, workdir: Path) -> ServiceProcess:
         "ICAHT_CDS_TIMEZONE": DEMO_TIMEZONE,
         INSTANCE_ENV: instance,
     }
-    command = [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "icaht_cli", "serve", "--port", str(port)]
     log_path = workdir / "service.log"
     with log_path.open("ab") as log:
         start = log.tell()  # before the child shares (and moves) this file offset
@@ -388,7 +388,7 @@ def _print_demo(
     workdir = options.state_dir / "demo"
     service = f"http://127.0.0.1:{options.port}"
     cli = Path(sys.executable).parent / "icaht-cds"
-    state = f" --state-dir {options.state_dir}" if options.state_dir != _default_state() else ""
+    state = f" --state-dir {options.state_dir}" if options.state_dir != DEFAULT_STATE_DIR else ""
     everyone: list[Seedable] = [*cohort, *stories]
     for patient in everyone:
         _write_request(workdir, fhir_url, patient)
@@ -483,12 +483,6 @@ def smart_demo_launch_url(service: str, fhir_url: str, patient: Seedable) -> str
     server directly, as an EHR launch would with a token (docs/decisions/0009)."""
     query = urlencode({"fhirServiceUrl": fhir_url, "patient": patient.patient_id})
     return f"{service}/smart/launch.html?{query}"
-
-
-def _default_state() -> Path:
-    from cds_service.fhir_server import DEFAULT_STATE_DIR  # noqa: PLC0415 (avoid a cycle)
-
-    return DEFAULT_STATE_DIR
 
 
 def _patient_table(cohort: list[SyntheticPatient]) -> str:

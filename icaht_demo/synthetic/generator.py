@@ -20,8 +20,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cds_service.synthetic import codes
-from cds_service.synthetic.courses import (
+from fhir_mappings.tables import LOINC
+from icaht_demo.synthetic import codes
+from icaht_demo.synthetic.courses import (
     BASELINE_DAYS,
     CHEMISTRY_DAYS,
     CoursePlan,
@@ -391,7 +392,7 @@ class _PatientWriter:
             "id": self._next_id("obs"),
             "status": status,
             "category": [{"coding": [{"system": codes.OBS_CATEGORY, "code": "laboratory"}]}],
-            "code": {"coding": [{"system": codes.LOINC, "code": code, "display": display}]},
+            "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
             "subject": self._subject(),
             "effectiveDateTime": self._moment(day, at),
             "valueQuantity": quantity,

@@ -15,7 +15,7 @@ where the code is defined in `fhir_mappings/`; the ones used here were checked a
 
 from __future__ import annotations
 
-LOINC = "http://loinc.org"
+# LOINC's system URL has one home, fhir_mappings.tables.LOINC (issue 15)
 UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -90,7 +90,7 @@ CART_PRODUCTS: tuple[str, ...] = (
     "obecabtagene autoleucel",
 )
 
-# ---- story patients (cds_service/synthetic/stories.py, issue 14). The codes below are the
+# ---- story patients (icaht_demo/synthetic/stories.py, issue 14). The codes below are the
 # ones the issue-14 record contract names (notes COMMON14 "Codes every helper may rely on"); the
 # mapping's value sets carry each with its source. Checked here as noted.
 # LOINC 8310-5 "Body temperature", UCUM Cel: contract; LOINC 2465-3 "IgG [Mass/volume] in Serum

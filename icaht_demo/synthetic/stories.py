@@ -22,8 +22,9 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from cds_service.synthetic import codes
-from cds_service.synthetic.generator import CENTRE_TZ, SyntheticPatient, car_t_infusion
+from fhir_mappings.tables import LOINC
+from icaht_demo.synthetic import codes
+from icaht_demo.synthetic.generator import CENTRE_TZ, SyntheticPatient, car_t_infusion
 
 Resource = dict[str, Any]
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -144,7 +145,7 @@ class _Chart:
                 "id": self.next_id("obs"),
                 "status": "final",
                 "category": [{"coding": [{"system": codes.OBS_CATEGORY, "code": category}]}],
-                "code": {"coding": [{"system": codes.LOINC, "code": loinc, "display": display}]},
+                "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}]},
                 "subject": self.subject(),
                 "effectiveDateTime": self.moment(day, at),
                 "valueQuantity": quantity,

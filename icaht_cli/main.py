@@ -18,8 +18,6 @@ import requests
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.config import ConfigError, Settings
-from cds_service.demo import DemoOptions, demo_token, feedback_body, run_demo
-from cds_service.fhir_server import DEFAULT_STATE_DIR, FhirServerError
 from cds_service.reports import report_csv, report_table
 from cds_service.security import ClientsConfigError, load_clients
 from cds_service.security.launch_tokens import IssuersConfigError, load_issuers
@@ -31,11 +29,13 @@ from cds_service.store import (
     resolve_audit_key,
 )
 from cds_service.store.governance import Cutoffs, governance_report, purge
-from cds_service.synthetic import generate_cohort
-from cds_service.synthetic.loader import SeedError, seed_cohort
-from cohort.cli import add_cohort_command
 from icaht import RULES_VERSION
 from icaht.rules import format_catalogue
+from icaht_cli.cohort import add_cohort_command
+from icaht_demo.fhir_server import DEFAULT_STATE_DIR, FhirServerError
+from icaht_demo.runner import DemoOptions, demo_token, feedback_body, run_demo
+from icaht_demo.synthetic import generate_cohort
+from icaht_demo.synthetic.loader import SeedError, seed_cohort
 
 DEMO_PATIENTS = 24
 DEMO_SEED = 1
@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     seed.set_defaults(func=_seed)
 
     _add_operations_commands(commands)  # check-config, purge, report (issue 17)
-    add_cohort_command(commands)  # cohort/cli.py: Bulk NDJSON or Liang CSV -> tables, plots
+    add_cohort_command(commands)  # icaht_cli/cohort.py: Bulk NDJSON or Liang CSV -> tables, plots
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The `cohort` subcommand of `icaht-cds` (wired in cds_service/cli.py).
+"""The `cohort` subcommand of `icaht-cds` (wired in icaht_cli/main.py).
 
 Only the standard library is imported here: the extras `[cohort]` / `[spark]` are loaded when
 the command runs, so `icaht-cds serve` works without them.

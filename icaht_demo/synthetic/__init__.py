@@ -3,8 +3,8 @@
 Used by the demo, the integration tests and the benchmarks.
 """
 
-from cds_service.synthetic.courses import CoursePlan
-from cds_service.synthetic.generator import (
+from icaht_demo.synthetic.courses import CoursePlan
+from icaht_demo.synthetic.generator import (
     DEFAULT_ANCHOR,
     SyntheticPatient,
     generate_cohort,
