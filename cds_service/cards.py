@@ -148,14 +148,16 @@ class Card:
 
     def as_json(self) -> dict[str, Any]:
         """The card as CDS Hooks 2.0 JSON, keys in the order the service has always sent."""
-        card = self._content(with_context=True)
+        card = self.content()
         if self.suggestions:
             card["suggestions"] = [s if s is None else dict(s) for s in self.suggestions]
             card["selectionBehavior"] = "at-most-one"
         card["uuid"] = self.uuid
         return card
 
-    def _content(self, *, with_context: bool) -> dict[str, Any]:
+    def content(self, *, with_context: bool = True) -> dict[str, Any]:
+        """The card's JSON without its suggestions and uuid (`with_context=False`: without the
+        SMART link's appContext too: what the uuid hashes)."""
         extension: dict[str, Any] = {
             RULES_VERSION_KEY: RULES_VERSION,
             ASSESSMENT_KEY: dict(self.assessment),
@@ -267,7 +269,7 @@ def _status_note(assessment: Assessment) -> str:
 def card_uuid(service_id: str, patient_id: str, card: Card) -> str:
     """Stable for the same service, patient and content: the same data give the same card
     (the content without the suggestions, which carry the uuid, and the SMART link's context)."""
-    content = json.dumps(card._content(with_context=False), sort_keys=True, default=str)
+    content = json.dumps(card.content(with_context=False), sort_keys=True, default=str)
     return str(uuid.uuid5(CARD_NAMESPACE, f"{service_id}\n{patient_id}\n{content}"))
 
 

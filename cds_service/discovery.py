@@ -27,15 +27,25 @@ from patient_evaluation.reads import (
 )
 
 PATIENT_TOKEN = "{{context.patientId}}"
-# re-exported: what discovery's readers (the SMART config, tests) take from here
-__all__ = [
+__all__ = [  # the code lists and constants of the searches, for the SMART config and tests
     "APPOINTMENT_AHEAD",
     "LAB_PAGE_SIZE",
     "LOINC",
+    "PATIENT_TOKEN",
+    "PREFETCH",
+    "RESOURCE_TYPES",
+    "SERVICES",
+    "SERVICES_BY_ID",
+    "USAGE",
     "VITALS_PAGE_SIZE",
     "VITAL_SIGN_KINDS",
+    "HookService",
+    "PrefetchTemplate",
+    "discovery_document",
     "lab_codes",
+    "lab_query",
     "vital_sign_codes",
+    "vitals_query",
 ]
 
 

@@ -50,13 +50,6 @@ class RequestValidationError(ServiceError, ValueError):
         self.message = message
 
 
-class InvalidRequestError(ServiceError):
-    """400: a request the schema lets through but the service cannot answer."""
-
-    status = 400
-    code = "invalid"
-
-
 class AuthFailedError(ServiceError):
     """401, one answer for every reason (WWW-Authenticate: Bearer, no reason in the body;
     decision 0019). `reason` (a RefusalReason value, or "other" for an authenticator that gives
@@ -130,11 +123,6 @@ class CardsNotIssuedError(ServiceError):
 class TooLargeError(ServiceError):
     status = 413
     code = "too-costly"
-
-
-class UnsupportedMediaError(ServiceError):
-    status = 415
-    code = "not-supported"
 
 
 class ThrottledError(ServiceError):

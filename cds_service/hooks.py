@@ -27,10 +27,10 @@ from cds_service.gather import GatherContext, Gathered, gather_stage
 from cds_service.logs import log_event
 from cds_service.overrides import withhold
 from cds_service.store import AuditRecord
-from fhir_mappings import map_draft_orders
+from fhir_mappings import MappingResult, map_draft_orders
 from fhir_mappings.orders import selected_orders
 from icaht import RULES_VERSION, Assessment
-from icaht.rules import Alert, DraftOrder, RuleOptions
+from icaht.rules import Alert, DraftOrder, Hook, RuleOptions
 from patient_evaluation import (
     MONITORING_DAYS,
     PatientMapping,
@@ -116,71 +116,95 @@ def _assess(
 ) -> tuple[tuple[Card, ...], HookFacts]:
     """The cards of the call, before overrides, and the call's facts."""
     deadline = Deadline(settings.deadline_seconds)
-    service = call.service
-    drafts = _draft_orders(call.body, service.hook)
-    if service.hook == "order-select" and not drafts:
+    drafts = _draft_orders(call.body, call.service.hook)
+    if call.service.hook == "order-select" and not drafts:
         return (), HookFacts()  # no draft order to judge: no FHIR read
     prefetch = call.body.get("prefetch") or {}
-    ctx = GatherContext(prefetch, call.patient_id, fhir, call.target, deadline)
-    gathered = Gathered()
-    timings: dict[str, float] = {}
-    clock = _Stopwatch(timings)
-
-    with clock("gather_stage1"):
-        gather_stage(ctx, STAGE1, gathered)
-    mapping = PatientMapping(call.patient_id, tz=settings.timezone)
-    with clock("map_stage1"):
-        mapping.add(gathered.resources)
-        anchor = course_anchor(mapping.timeline(), service.hook)
+    gathering = _Gathering(
+        GatherContext(prefetch, call.patient_id, fhir, call.target, deadline),
+        PatientMapping(call.patient_id, tz=settings.timezone),
+    )
+    anchor = gathering.stage1(call.service.hook)
     if anchor is None:  # no CAR-T on record (nor in preparation, for an order): quiet, no lab
-        return (), _gathered_facts(timings, gathered)
-
-    stage1_count = len(gathered.resources)
-    with clock("gather_stage2"):
-        since = fallback_since(anchor, call.today).isoformat()
-        bounds = {t.key: f"&date=ge{since}" for t in STAGE2 if t.date_bounded}
-        gather_stage(ctx, STAGE2, gathered, bounds)
-    with clock("map"):
-        mapping.add(gathered.resources[stage1_count:])  # stage 2 only: stage 1 is mapped
+        return (), gathering.facts()
+    gathering.stage2(fallback_since(anchor, call.today))
     evaluation = evaluate_mapping(
-        mapping,
+        gathering.mapping,
         evaluation_date=call.today,
-        hook=service.hook,
+        hook=call.service.hook,
         drafts=drafts,
-        phase=clock,
+        phase=gathering.clock,
         options=settings.rule_options,
     )
     mapped, assessment, rules = evaluation.mapped, evaluation.assessment, evaluation.rules
     if assessment is None or rules is None:
-        return (), _gathered_facts(timings, gathered)  # stage 1 found the course: typing only
-    with clock("cards"):
+        return (), gathering.facts()  # stage 1 found the course: for the type checker
+    with gathering.clock("cards"):
         inputs = CardInputs(
-            service_id=service.id,
+            service_id=call.service.id,
             patient_id=mapped.record.patient_id,
             assessment=assessment,
             left_out=mapped.left_out,
-            unavailable=tuple(f"{k} ({why})" for k, why in gathered.failures.items()),
+            unavailable=gathering.unavailable(),
             today=call.today,
             not_evaluable=tuple(item.needs for item in rules.not_evaluable),
             smart_launch_url=settings.smart_launch_url,
             hook_instance=call.hook_instance,
         )
-        cards = _cards(service, inputs, rules.alerts)
-    result = assessment.neutropenia
-    facts = HookFacts(
-        timings,
-        dict(gathered.sources),
-        dict(gathered.counts),
-        observations=len(mapped.record.labs),
-        left_out=len(mapped.left_out),
-        early_grade=None if result is None else result.early.grade,
-        late_grade=None if result is None else result.late.grade,
-    )
-    return cards, facts
+        cards = _cards(call.service, inputs, rules.alerts)
+    return cards, gathering.facts(mapped, assessment)
 
 
-def _gathered_facts(timings: Mapping[str, float], gathered: Gathered) -> HookFacts:
-    return HookFacts(timings, dict(gathered.sources), dict(gathered.counts))
+class _Gathering:
+    """The two stages of one call's data: each gathered, then added to the patient's mapping
+    (each resource mapped once), under the call's stopwatch."""
+
+    def __init__(self, ctx: GatherContext, mapping: PatientMapping) -> None:
+        self.ctx = ctx
+        self.mapping = mapping
+        self.gathered = Gathered()
+        self.timings: dict[str, float] = {}
+        self.clock = _Stopwatch(self.timings)
+
+    def stage1(self, hook: Hook) -> date | None:
+        """Gather and map stage 1; the course's anchor (None: no CAR-T course on record)."""
+        with self.clock("gather_stage1"):
+            gather_stage(self.ctx, STAGE1, self.gathered)
+        with self.clock("map_stage1"):
+            self.mapping.add(self.gathered.resources)
+            return course_anchor(self.mapping.timeline(), hook)
+
+    def stage2(self, since: date) -> None:
+        """Gather stage 2 (what the service fetches itself bounded from `since`) and add it to
+        the mapping: only stage 2's resources, stage 1 is mapped already."""
+        stage1_count = len(self.gathered.resources)
+        with self.clock("gather_stage2"):
+            bounds = {t.key: f"&date=ge{since.isoformat()}" for t in STAGE2 if t.date_bounded}
+            gather_stage(self.ctx, STAGE2, self.gathered, bounds)
+        with self.clock("map"):
+            self.mapping.add(self.gathered.resources[stage1_count:])
+
+    def unavailable(self) -> tuple[str, ...]:
+        """Optional data the FHIR server could not give, with why."""
+        return tuple(f"{key} ({why})" for key, why in self.gathered.failures.items())
+
+    def facts(
+        self, mapped: MappingResult | None = None, assessment: Assessment | None = None
+    ) -> HookFacts:
+        gathered = self.gathered
+        sources, counts = dict(gathered.sources), dict(gathered.counts)
+        if mapped is None:
+            return HookFacts(self.timings, sources, counts)
+        result = None if assessment is None else assessment.neutropenia
+        return HookFacts(
+            self.timings,
+            sources,
+            counts,
+            observations=len(mapped.record.labs),
+            left_out=len(mapped.left_out),
+            early_grade=None if result is None else result.early.grade,
+            late_grade=None if result is None else result.late.grade,
+        )
 
 
 def _draft_orders(body: Mapping[str, Any], hook: str) -> tuple[DraftOrder, ...]:

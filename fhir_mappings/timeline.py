@@ -159,7 +159,9 @@ class EventReader:
     ) -> None:
         self.s = settings
         self.medications = medications
-        self.products = products or {}  # BiologicallyDerivedProduct by reference key
+        # BiologicallyDerivedProduct by reference key; the caller's table itself, even empty:
+        # TimelineReader adds to it as resources arrive
+        self.products = {} if products is None else products
         self.stored: list[StoredStemCells] = []  # read by stem_cells()
 
     def medication_concepts(

@@ -133,3 +133,26 @@ def test_a_report_of_stage_1_groups_observations_of_stage_2() -> None:
     once = staged([report], [outside], "p1")
     assert once == map_patient([report, outside], patient_id="p1", tz=TIMEZONE)
     assert len(once.record.labs) >= 2
+
+
+def test_a_product_record_in_either_stage_names_the_product_of_a_transfusion() -> None:
+    """A Procedure "transfusion of blood product" names its product through the
+    BiologicallyDerivedProduct it uses: found whether it came in the same stage or later."""
+    product = {
+        "resourceType": "BiologicallyDerivedProduct",
+        "id": "u1",
+        "productCode": {"text": "Red blood cells, leukocyte reduced"},
+    }
+    transfusion = {
+        "resourceType": "Procedure",
+        "id": "tx",
+        "status": "completed",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "116859006"}]},
+        "performedDateTime": "2026-06-09T08:00:00+02:00",
+        "usedReference": [{"reference": "BiologicallyDerivedProduct/u1"}],
+    }
+    whole = map_patient([transfusion, product], patient_id="p1", tz=TIMEZONE)
+    assert [t.product for t in whole.record.timeline.transfusions] == ["rbc"]
+    assert staged([transfusion, product], [], "p1") == whole
+    assert staged([transfusion], [product], "p1") == whole
