@@ -2,7 +2,7 @@
 
 The SMART app reads the patient's data with the EHR's access token and posts it here; this
 module validates the body (cds_service/schemas/assessment-request.json, 400 naming the field),
-runs the same evaluation as the hooks (cds_service/evaluation.py) and shapes the answer
+runs the same evaluation as the hooks (patient_evaluation) and shapes the answer
 (assessment-response.json): grades with their texts (N-ICAHT and T-ICAHT), the day series the
 engine used, the neutropenic episodes, the platelet bands < 50 and < 20 x10^9/L, scores, alerts
 and what was left out. Nothing is stored; the log gets
@@ -28,7 +28,6 @@ from flask import Request
 from cds_service.cards import CTCAE_UNITS, source_of, t_icaht_text
 from cds_service.config import Settings
 from cds_service.errors import RequestValidationError
-from cds_service.evaluation import Evaluation, evaluate
 from cds_service.logs import log_event
 from cds_service.request_body import parse_json
 from cds_service.validation import validate_body
@@ -46,6 +45,7 @@ from icaht.rules.transfusion import (
     PLATELET_THRESHOLD_RISK,
 )
 from icaht.series import EMPTY, ChartSeries, DayPoint, chart_series, day_runs
+from patient_evaluation import Evaluation, evaluate
 
 REQUEST_SCHEMA = "assessment-request.json"
 RESPONSE_SCHEMA = "assessment-response.json"

@@ -1,8 +1,8 @@
 """Cards from the engine's assessment, rendered from the Jinja2 templates in cards_templates/.
 
-This module only prepares plain values for the templates and assembles the CDS Hooks card
-(uuid, indicator, source, extension). The management alerts M01-M26 and their cards come with
-their own issue; until then the service answers with the ICAHT status card.
+This module prepares plain values for the templates and assembles the cards: the ICAHT status
+card and one card per management alert (M01-M26), each a frozen `Card` carrying its rule id and
+concern key, turned into CDS Hooks JSON (uuid, indicator, source, extension) only at the edge.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import os
 import re
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -111,31 +112,91 @@ class CardInputs:
     hook_instance: str | None = None  # the request's hookInstance, for the SMART link (issue 18)
 
 
-def status_card(inputs: CardInputs) -> dict[str, Any]:
+Indicator = Literal["info", "warning", "critical"]
+
+
+@dataclass(frozen=True)
+class SmartLink:
+    """The status card's link to the SMART app (cds-hooks_2.0@142 @143: the EHR adds iss and
+    launch when it opens it)."""
+
+    url: str
+    app_context: str  # not part of the card's uuid: a new hookInstance is the same card
+
+    def as_json(self, *, with_context: bool = True) -> dict[str, Any]:
+        link = {"label": SMART_LINK_LABEL, "url": self.url, "type": "smart"}
+        return link | {"appContext": self.app_context} if with_context else link
+
+
+@dataclass(frozen=True)
+class Card:
+    """One CDS Hooks card, rendered; JSON only at the edge (`as_json`). `rule_id` and
+    `concern_key` are None on the status card (it is never withheld, docs/decisions/0007)."""
+
+    summary: str
+    detail: str
+    indicator: Indicator
+    source: Mapping[str, str]
+    assessment: Mapping[str, Any]  # `org.icaht.assessment`
+    rule_id: str | None = None
+    concern_key: str | None = None
+    override_reasons: bool = False  # offers OVERRIDE_REASONS (warning and critical alerts)
+    # None: a suggestion with no concrete FHIR action (sent as null, as it always was)
+    suggestions: tuple[Mapping[str, Any] | None, ...] = ()
+    smart_link: SmartLink | None = None
+    uuid: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """The card as CDS Hooks 2.0 JSON, keys in the order the service has always sent."""
+        card = self.content()
+        if self.suggestions:
+            card["suggestions"] = [s if s is None else dict(s) for s in self.suggestions]
+            card["selectionBehavior"] = "at-most-one"
+        card["uuid"] = self.uuid
+        return card
+
+    def content(self, *, with_context: bool = True) -> dict[str, Any]:
+        """The card's JSON without its suggestions and uuid (`with_context=False`: without the
+        SMART link's appContext too: what the uuid hashes)."""
+        extension: dict[str, Any] = {
+            RULES_VERSION_KEY: RULES_VERSION,
+            ASSESSMENT_KEY: dict(self.assessment),
+        }
+        if self.rule_id is not None:
+            extension[RULE_KEY] = self.rule_id
+        if self.concern_key is not None:
+            extension[CONCERN_KEY] = self.concern_key  # for overrides (0007)
+        card: dict[str, Any] = {
+            "summary": self.summary,
+            "detail": self.detail,
+            "indicator": self.indicator,
+            "source": dict(self.source),
+            "extension": extension,
+        }
+        if self.override_reasons:
+            card["overrideReasons"] = [dict(reason) for reason in OVERRIDE_REASONS]
+        if self.smart_link is not None:
+            card["links"] = [self.smart_link.as_json(with_context=with_context)]
+        return card
+
+
+def status_card(inputs: CardInputs) -> Card:
     """The ICAHT status card of a patient with a CAR-T infusion on record."""
     assessment = inputs.assessment
     values = _status_values(inputs)
     summary, detail = render("icaht_status.md.j2", **values)
     if len(summary) > SUMMARY_MAX and values["t_summary"]:  # T-ICAHT only when it fits
         summary, detail = render("icaht_status.md.j2", **(values | {"t_summary": ""}))
-    facts = machine_assessment(assessment, inputs.today)
-    card: dict[str, Any] = {
-        "summary": summary,
-        "detail": detail,
-        "indicator": _indicator(assessment),
-        "source": dict(ICAHT_SOURCE),
-        "extension": {RULES_VERSION_KEY: RULES_VERSION, ASSESSMENT_KEY: facts},
-    }
-    if inputs.smart_launch_url:
-        # a SMART link: the EHR adds iss and launch when it opens it (cds-hooks_2.0@142 @143)
-        card["links"] = [
-            {"label": SMART_LINK_LABEL, "url": inputs.smart_launch_url, "type": "smart"}
-        ]
-    card["uuid"] = card_uuid(inputs.service_id, inputs.patient_id, card)
-    if inputs.smart_launch_url:
-        # after the uuid: a new hookInstance on the same data is the same card
-        card["links"][0]["appContext"] = smart_app_context(inputs)
-    return card
+    url = inputs.smart_launch_url
+    card = Card(
+        summary=summary,
+        detail=detail,
+        indicator=_indicator(assessment),
+        source=dict(ICAHT_SOURCE),
+        assessment=machine_assessment(assessment, inputs.today),
+        smart_link=SmartLink(url, smart_app_context(inputs)) if url else None,
+    )
+    return replace(card, uuid=card_uuid(inputs.service_id, inputs.patient_id, card))
 
 
 def smart_app_context(inputs: CardInputs) -> str:
@@ -148,7 +209,7 @@ def smart_app_context(inputs: CardInputs) -> str:
     return json.dumps(context, separators=(",", ":"))
 
 
-def alert_card(inputs: CardInputs, alert: Alert) -> dict[str, Any]:
+def alert_card(inputs: CardInputs, alert: Alert) -> Card:
     """One card per fired management rule (issue 6), rendered from alert.md.j2."""
     rule = RULES_BY_ID[alert.rule_id]
     summary, detail = render(
@@ -163,31 +224,24 @@ def alert_card(inputs: CardInputs, alert: Alert) -> dict[str, Any]:
         status_note=_status_note(inputs.assessment),
         rules_version=RULES_VERSION,
     )
-    card: dict[str, Any] = {
-        "summary": summary,
-        "detail": detail,
-        "indicator": alert.severity,
-        "source": source_of(alert.source),
-        "extension": {
-            RULES_VERSION_KEY: RULES_VERSION,
-            ASSESSMENT_KEY: machine_assessment(inputs.assessment, inputs.today),
-            RULE_KEY: alert.rule_id,
-            CONCERN_KEY: concern_key(inputs.service_id, alert),  # for overrides (0007)
-        },
-    }
-    if alert.severity in ("warning", "critical"):
-        card["overrideReasons"] = [dict(reason) for reason in OVERRIDE_REASONS]
+    card = Card(
+        summary=summary,
+        detail=detail,
+        indicator=alert.severity,
+        source=source_of(alert.source),
+        assessment=machine_assessment(inputs.assessment, inputs.today),
+        rule_id=alert.rule_id,
+        concern_key=concern_key(inputs.service_id, alert),
+        override_reasons=alert.severity in ("warning", "critical"),
+    )
     key = card_uuid(inputs.service_id, inputs.patient_id, card)
-    if alert.suggestions:
-        card["suggestions"] = [cds_suggestion(s, inputs.patient_id, key) for s in alert.suggestions]
-        card["selectionBehavior"] = "at-most-one"
-    card["uuid"] = key
-    return card
+    suggestions = tuple(cds_suggestion(s, inputs.patient_id, key) for s in alert.suggestions)
+    return replace(card, suggestions=suggestions, uuid=key)
 
 
-def order_cards(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def order_cards(cards: Iterable[Card]) -> tuple[Card, ...]:
     """Critical > warning > info; the order within a severity is kept (status card first)."""
-    return sorted(cards, key=lambda card: SEVERITY_ORDER[card["indicator"]])
+    return tuple(sorted(cards, key=lambda card: SEVERITY_ORDER[card.indicator]))
 
 
 def source_of(source: str) -> dict[str, Any]:
@@ -212,13 +266,14 @@ def _status_note(assessment: Assessment) -> str:
     return ""
 
 
-def card_uuid(service_id: str, patient_id: str, card: dict[str, Any]) -> str:
-    """Stable for the same service, patient and content: the same data give the same card."""
-    content = json.dumps(card, sort_keys=True, default=str)
+def card_uuid(service_id: str, patient_id: str, card: Card) -> str:
+    """Stable for the same service, patient and content: the same data give the same card
+    (the content without the suggestions, which carry the uuid, and the SMART link's context)."""
+    content = json.dumps(card.content(with_context=False), sort_keys=True, default=str)
     return str(uuid.uuid5(CARD_NAMESPACE, f"{service_id}\n{patient_id}\n{content}"))
 
 
-def _indicator(assessment: Assessment) -> str:
+def _indicator(assessment: Assessment) -> Indicator:
     result = assessment.neutropenia
     if result is None:
         return "info"

@@ -5,7 +5,7 @@ CDS Hooks 2.0 prefetch rules as implemented (DESIGN.md section 4):
 - value `null` -> the client says there is no data: nothing is fetched;
 - value an OperationOutcome -> the client could not run the query: fetch it (@52);
 - a Bundle with a `next` link -> its pages are followed on the FHIR server;
-- still missing and required -> `DataUnavailableError` (the route answers 412, @54).
+- still missing and required -> `DataUnavailableError` (412, @54).
 Everything runs under the call's one deadline.
 """
 
@@ -16,18 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cds_service.discovery import PATIENT_TOKEN, PrefetchTemplate
+from cds_service.errors import DataUnavailableError
 from cds_service.fhir_client import Deadline, FhirClient, FhirError, FhirTarget
 
 Source = Literal["prefetch", "fetched", "null", "failed", "skipped"]
-
-
-class DataUnavailableError(Exception):
-    """Required data could be had neither from prefetch nor from the FHIR server."""
-
-    def __init__(self, keys: Iterable[str], reasons: Iterable[str]) -> None:
-        self.keys = tuple(keys)
-        self.reasons = tuple(reasons)
-        super().__init__("; ".join(self.reasons))
 
 
 @dataclass
@@ -97,11 +89,11 @@ def _fetch(
     if ctx.target is None:
         return {key: "no fhirServer in the request to fetch it from" for key in to_fetch}
     errors: dict[str, str] = {}
-    for key, outcome in ctx.client.gather(ctx.target, to_fetch, ctx.deadline).items():
-        if isinstance(outcome, FhirError):
-            errors[key] = str(outcome)
+    for key, fetched in ctx.client.gather(ctx.target, to_fetch, ctx.deadline).items():
+        if isinstance(fetched, FhirError):
+            errors[key] = str(fetched)
         else:
-            gathered.add(key, "fetched", outcome)
+            gathered.add(key, "fetched", fetched)
     for key, bundle in pages_to_follow.items():
         try:
             pages = ctx.client.follow_pages(ctx.target, bundle, ctx.deadline)
@@ -121,7 +113,8 @@ def _check_required(
             gathered.sources[key] = "failed"
             gathered.failures[key] = reason
     if missing:
-        raise DataUnavailableError(missing, [f"{key}: {errors[key]}" for key in missing])
+        reasons = tuple(f"{key}: {errors[key]}" for key in missing)
+        raise DataUnavailableError(tuple(missing), reasons)
 
 
 def _resource_count(payload: Any) -> int:

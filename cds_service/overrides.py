@@ -8,80 +8,59 @@ services share one scope: an override on order-select also holds on order-sign f
 draft order (same concern key), and the other way round (docs/decisions/0026). The status
 card carries no concern key and is never withheld. Another client's calls still show the card:
 one EHR's clinicians cannot hide a card from another's. Reasons: docs/decisions/0007, 0017.
+
+The store is read once per call, at the edge (`overridden_concerns`); `withhold` is pure.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service import metrics
-from cds_service.concerns import CONCERN_KEY, scope_services
-from cds_service.hooks import HookOutcome
+from cds_service.cards import Card
+from cds_service.concerns import scope_services
 from cds_service.logs import log_event
-from cds_service.store import AuditRecord, Store
+from cds_service.store import Store
 
 
-def withhold_overridden(
+def overridden_concerns(
     store: Store,
-    outcome: HookOutcome,
     *,
     service_id: str,
     client: str,
     patient_id: str,
     now: datetime,
     override_days: int | None,
-) -> int:
-    """Take the overridden alert cards out of `outcome` (into `outcome.withheld`); how many.
+) -> frozenset[str]:
+    """The concern keys this client's clinicians overrode for this patient in the service's
+    scope (order-select and order-sign share one).
 
     A store that cannot be read withholds nothing: showing a card the clinician has already
     dismissed is a nuisance, hiding one that was never dismissed would be a hazard.
     """
-    cards = outcome.response["cards"]
-    if not any(concern_of(card) for card in cards):
-        return 0  # no alert card: nothing to look up
     since = None if override_days is None else now - timedelta(days=override_days)
     try:
-        overridden = store.overridden_concerns(  # the scope's services: order-select and -sign
+        return store.overridden_concerns(
             scope_services(service_id), patient_id, client=client, since=since
         )
     except SQLAlchemyError as error:
         log_event("override_lookup_failed", level=logging.ERROR, error=type(error).__name__)
         metrics.OVERRIDE_LOOKUP_FAILURES.inc()
-        return 0
-    shown: list[tuple[dict[str, Any], str]] = []
-    for card, rule_id in zip(cards, outcome.rule_ids, strict=True):
-        concern = concern_of(card)
-        target = outcome.withheld if concern and concern in overridden else shown
-        target.append((card, rule_id))
-    outcome.response["cards"] = [card for card, _ in shown]
-    outcome.rule_ids = tuple(rule_id for _, rule_id in shown)
-    if outcome.withheld:
-        # a count only: which rules and patients stay in the audit table (hashed patient id)
-        metrics.CARDS_WITHHELD.labels(service_id).inc(len(outcome.withheld))
-        log_event("cards_withheld", service=service_id, cards=len(outcome.withheld))
-    return len(outcome.withheld)
+        return frozenset()
 
 
-def withheld_audit_records(outcome: HookOutcome, common: Mapping[str, Any]) -> list[AuditRecord]:
-    """One audit row per withheld card (`withheld=True`): what the clinician did not see."""
-    return [
-        AuditRecord(
-            card_uuid=card.get("uuid"),
-            rule_ids=(rule_id,) if rule_id else (),
-            concern_key=concern_of(card),
-            withheld=True,
-            **common,
-        )
-        for card, rule_id in outcome.withheld
-    ]
-
-
-def concern_of(card: Mapping[str, Any]) -> str | None:
-    """The concern key of an alert card; None for the status card."""
-    value = (card.get("extension") or {}).get(CONCERN_KEY)
-    return str(value) if value else None
+def withhold(
+    cards: Iterable[Card], overridden: frozenset[str]
+) -> tuple[tuple[Card, ...], tuple[Card, ...]]:
+    """(shown, withheld): the alert cards whose concern key was overridden are withheld, the
+    others (the status card among them) shown, each in the order given."""
+    shown: list[Card] = []
+    withheld: list[Card] = []
+    for card in cards:
+        concern = card.concern_key
+        (withheld if concern and concern in overridden else shown).append(card)
+    return tuple(shown), tuple(withheld)

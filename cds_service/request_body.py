@@ -22,7 +22,7 @@ from typing import Any
 
 from flask import Request
 
-from cds_service.errors import RequestValidationError
+from cds_service.errors import RequestValidationError, TooLargeError
 
 MAX_HOOK_BODY_BYTES = 16 * 1024 * 1024
 MAX_FEEDBACK_BODY_BYTES = 256 * 1024
@@ -32,7 +32,7 @@ MAX_JSON_DEPTH = 64
 MAX_INTEGER_DIGITS = 30  # larger integers are no count, value or id; a float would overflow
 
 
-class BodyTooLargeError(Exception):
+class BodyTooLargeError(TooLargeError):
     """The body exceeds its endpoint's limit (-> 413)."""
 
     def __init__(self, limit: int) -> None:

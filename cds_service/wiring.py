@@ -1,12 +1,78 @@
-"""Build the service's long-lived parts from the settings: store, authenticator, FHIR client."""
+"""Build the service's long-lived parts from the settings: store, authenticator, FHIR client,
+launch-token verifier, rate limiter; `Services` holds them for the routes (one per process)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from cds_service import metrics
 from cds_service.config import ConfigError, Settings
+from cds_service.errors import AuthFailedError
+from cds_service.fhir_client import FhirClient
 from cds_service.rate_limit import RateLimiter
-from cds_service.security import Authenticator, AuthError, load_clients
+from cds_service.security import AUTH_OFF_WARNING, Authenticator, AuthError, load_clients
 from cds_service.security.launch_tokens import LaunchTokenVerifier, load_issuers
 from cds_service.store import Store
+
+ASSESSMENT_AUTH_OFF = (
+    "ICAHT_CDS_ASSESSMENT_AUTH=none: the assessment API takes calls without a SMART launch "
+    "token (rate-limited by client address only). Demo and local development only."
+)
+
+
+class RequestAuthenticator(Protocol):
+    def authenticate(self, authorization: str | None, audience: str) -> Any: ...
+
+
+@dataclass
+class Services:
+    """Everything a route needs: settings, FHIR client, store, authenticator and the rest;
+    built once per process by `default_services`, tests pass their own."""
+
+    settings: Settings
+    fhir: FhirClient
+    store: Store
+    authenticator: RequestAuthenticator | None  # None only with ICAHT_CDS_AUTH=none
+    auth_error: type[Exception] = AuthFailedError
+    # "now" in a time zone: the evaluation date of every hook call (tests pin it)
+    clock: Callable[[ZoneInfo], datetime] = datetime.now
+    # the assessment API (finding 8): None only with ICAHT_CDS_ASSESSMENT_AUTH=none
+    launch_tokens: LaunchTokenVerifier | None = None
+    assessment_limiter: RateLimiter | None = None  # None: ICAHT_CDS_ASSESSMENT_RATE=off
+
+    def warnings(self) -> list[str]:
+        """What is switched off that production needs on (logged at start, shown by /readyz)."""
+        warnings = [AUTH_OFF_WARNING] if self.authenticator is None else []
+        if self.launch_tokens is None:
+            warnings.append(ASSESSMENT_AUTH_OFF)
+        return warnings
+
+
+def default_services(settings: Settings) -> Services:
+    fhir = FhirClient(
+        per_request_timeout=settings.fhir_timeout_seconds, observer=metrics.observe_fhir_call
+    )
+    store = open_store(settings)
+    launch_tokens = launch_token_verifier(settings)
+    limiter = assessment_rate_limiter(settings)
+    if settings.auth == "none":
+        return Services(
+            settings, fhir, store, None, launch_tokens=launch_tokens, assessment_limiter=limiter
+        )
+    authenticator, error_type = jwt_authenticator(settings, store)
+    return Services(
+        settings,
+        fhir,
+        store,
+        authenticator,
+        error_type,
+        launch_tokens=launch_tokens,
+        assessment_limiter=limiter,
+    )
 
 
 def open_store(settings: Settings) -> Store:

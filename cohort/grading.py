@@ -1,9 +1,10 @@
 """Grading one patient: a pure function of that patient's rows (no I/O, no clock).
 
 The same function runs in the local worker processes and under PySpark's `applyInPandas`.
-FHIR resources go through exactly what the patient-view hook runs (cds_service/hooks.py):
-`map_patient` with the centre's time zone, labs from 14 days before day 0 (the hook's FHIR
-query bound), then `icaht.assess` on the evaluation date. A Liang-layout CSV has no FHIR: its
+FHIR resources go through what the patient-view hook reads and maps (patient_evaluation: the
+resource types its searches read, `map_patient` with the centre's time zone, labs from
+LAB_LOOKBACK_DAYS before day 0, the bound of the service's own search), then `icaht.assess` on
+the evaluation date with the batch tool's grading options. A Liang-layout CSV has no FHIR: its
 rows become the engine's `PatientRecord` directly (the mapping layer's contract) and go through
 the same `icaht.assess`.
 """
@@ -13,12 +14,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
-from cds_service.discovery import PREFETCH
-from cds_service.hooks import LAB_LOOKBACK_DAYS
 from cohort.model import EpisodeRow, PatientOutcome, Recovery
 from fhir_mappings import map_patient
 from icaht import Assessment, GradingOptions, assess
@@ -33,6 +32,7 @@ from icaht.record import (
     daily_lowest,
 )
 from icaht.thrombocytopenia import ThrombocytopeniaResult
+from patient_evaluation import READ_TYPES, labs_from_lookback, read_types_only
 
 InputKind = Literal["fhir", "liang"]
 TRAJECTORY_LAST_DAY = 60  # the recovery-phenotype window (clinical-rules 5.2)
@@ -42,14 +42,7 @@ NO_DAY0 = "no CAR-T infusion on record: day 0 unknown, no ICAHT grade"
 # the first of 3 days >= 20 x10^9/L without a platelet transfusion in the 7 days before)
 PLATELET_RECOVERY_FROM = 20.0
 BEFORE_LOOKBACK = "before-day-minus-14"  # not read by the service either (hook query bound)
-
-
-def _service_resource_types() -> frozenset[str]:
-    """The resource types the patient-view hook reads (its prefetch templates)."""
-    return frozenset(t.query.split("?")[0].split("/")[0] for t in PREFETCH)
-
-
-SERVICE_RESOURCE_TYPES = _service_resource_types()
+SERVICE_RESOURCE_TYPES = READ_TYPES  # the resource types the service reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +75,14 @@ def grade_fhir_patient(
     patient_id: str, resources: Sequence[Mapping[str, Any]], settings: GradingSettings
 ) -> PatientOutcome:
     """What the patient-view hook computes for this patient on `settings.as_of`."""
-    wanted = [r for r in resources if r.get("resourceType") in SERVICE_RESOURCE_TYPES]
-    mapped = map_patient(wanted, patient_id=patient_id, tz=settings.timezone)
+    mapped = map_patient(read_types_only(resources), patient_id=patient_id, tz=settings.timezone)
     left_out = Counter(item.reason for item in mapped.left_out)
-    record = mapped.record
-    day0 = record.timeline.day0
+    day0 = mapped.record.timeline.day0
     if day0 is None:
         return _without_day0(patient_id, settings.as_of, left_out)
-    since = day0 - timedelta(days=LAB_LOOKBACK_DAYS)
-    kept = tuple(v for v in record.labs if v.day >= since)
-    if len(kept) < len(record.labs):
-        left_out[BEFORE_LOOKBACK] += len(record.labs) - len(kept)
-        record = replace(record, labs=kept)
+    record, before = labs_from_lookback(mapped.record, day0)
+    if before:
+        left_out[BEFORE_LOOKBACK] += before
     assessment = assess(record, evaluation_date=settings.as_of, options=settings.options)
     return outcome_of(assessment, record, left_out)
 

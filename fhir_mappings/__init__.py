@@ -2,6 +2,7 @@
 
 Entry points:
     map_patient(resources, *, patient_id, tz="UTC", config=None) -> MappingResult
+    PatientMapping(patient_id, tz=..., config=...): .add(stage) ... .timeline() ... .result()
     map_draft_orders(bundle_or_resources, *, config=None) -> tuple[OrderIntent, ...]
     loinc_codes(kinds=None) / loinc_codes_by_analyte() -> prefetch code lists from the table
     culture_loinc_codes() -> blood-culture LOINC codes (read as infections, not lab values)
@@ -10,7 +11,7 @@ Data: fhir_mappings/data/analytes.yaml, units.yaml, valuesets.yaml (sources cite
 Decisions: docs/decisions/0003-fhir-mapping-units-and-codes.md.
 """
 
-from fhir_mappings.api import map_patient, warm_up
+from fhir_mappings.api import PatientMapping, map_patient, warm_up
 from fhir_mappings.config import MappingConfig, default_config
 from fhir_mappings.cultures import culture_loinc_codes
 from fhir_mappings.model import LeftOut, MappingResult, MappingWarning
@@ -25,6 +26,7 @@ __all__ = [
     "MappingWarning",
     "MolarFactor",
     "OrderIntent",
+    "PatientMapping",
     "culture_loinc_codes",
     "default_config",
     "loinc_codes",

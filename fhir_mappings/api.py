@@ -1,4 +1,5 @@
-"""Entry points: map_patient (FHIR resources -> PatientRecord) and map_draft_orders."""
+"""Entry points: map_patient (FHIR resources -> PatientRecord), PatientMapping (the same, stage
+by stage, each resource mapped once) and map_draft_orders."""
 
 from __future__ import annotations
 
@@ -19,46 +20,61 @@ from fhir_mappings.resources import (
     ref_key,
     reference_of,
 )
-from fhir_mappings.timeline import map_timeline
-from icaht.record import PatientRecord, Period
+from fhir_mappings.timeline import TimelineReader
+from icaht.record import PatientRecord, Period, TherapyTimeline
 
 
-def _collect(
-    resources: Iterable[Any] | Mapping[str, Any], patient_id: str, sink: Sink
-) -> tuple[list[ObsInput], list[tuple[Mapping[str, Any], str]]]:
-    """Observations (bare, contained in or referenced by DiagnosticReports, panel members)
-    and every other resource with its reference key; a resource that names another patient
-    is left out (grading a mixture of two patients' data would be silently wrong)."""
-    raw_obs: list[tuple[Mapping[str, Any], str, list[str]]] = []
-    others: list[tuple[Mapping[str, Any], str]] = []
-    aliases_of: dict[str, list[str]] = {}
-    groups: dict[str, list[str]] = {}
-    for index, (res, full_url) in enumerate(iter_resources(resources)):
-        key = ref_key(res, index)
-        owner = owner_of(res)
-        if owner is not None and owner != patient_id:
-            sink.out(key, "other-patient", f"{res.get('resourceType')} of another patient")
-            continue
-        if full_url:
-            aliases_of.setdefault(key, []).append(full_url)
-        rtype = res.get("resourceType")
-        if rtype == "Observation":
-            raw_obs.append((res, key, []))
-            for member in as_list(res.get("hasMember")):
-                ref = reference_of(member)
-                if ref:
-                    groups.setdefault(ref, []).append(f"grp:{key}")
-        elif rtype == "DiagnosticReport":
-            _report(res, key, raw_obs, groups)
-        else:
-            others.append((res, key))
-    items: list[ObsInput] = []
-    for ores, key, own in raw_obs:
-        g = list(own) + groups.get(key, [])
-        for a in aliases_of.get(key, ()):
-            g.extend(groups.get(a, ()))
-        items.append(ObsInput(ores, key, tuple(dict.fromkeys(g))))
-    return items, others
+class _Collector:
+    """Sorts resources as they arrive: Observations (bare, contained in or referenced by
+    DiagnosticReports, panel members) and every other resource with its reference key; a
+    resource that names another patient is left out (grading a mixture of two patients' data
+    would be silently wrong). The index of a resource without id runs on across `add` calls,
+    so its key is the one a single pass over all of them would give."""
+
+    def __init__(self, patient_id: str, sink: Sink) -> None:
+        self.patient_id = patient_id
+        self.sink = sink
+        self.index = 0
+        self.raw_obs: list[tuple[Mapping[str, Any], str, list[str]]] = []
+        self.aliases_of: dict[str, list[str]] = {}
+        self.groups: dict[str, list[str]] = {}
+
+    def add(
+        self, resources: Iterable[Any] | Mapping[str, Any]
+    ) -> list[tuple[Mapping[str, Any], str]]:
+        """Take in `resources`; the non-Observation ones among them, with their keys."""
+        others: list[tuple[Mapping[str, Any], str]] = []
+        for res, full_url in iter_resources(resources):
+            key = ref_key(res, self.index)
+            self.index += 1
+            owner = owner_of(res)
+            if owner is not None and owner != self.patient_id:
+                self.sink.out(key, "other-patient", f"{res.get('resourceType')} of another patient")
+                continue
+            if full_url:
+                self.aliases_of.setdefault(key, []).append(full_url)
+            rtype = res.get("resourceType")
+            if rtype == "Observation":
+                self.raw_obs.append((res, key, []))
+                for member in as_list(res.get("hasMember")):
+                    ref = reference_of(member)
+                    if ref:
+                        self.groups.setdefault(ref, []).append(f"grp:{key}")
+            elif rtype == "DiagnosticReport":
+                _report(res, key, self.raw_obs, self.groups)
+            else:
+                others.append((res, key))
+        return others
+
+    def observations(self) -> list[ObsInput]:
+        """Every Observation taken in so far, with its specimen groups."""
+        items: list[ObsInput] = []
+        for ores, key, own in self.raw_obs:
+            g = list(own) + self.groups.get(key, [])
+            for a in self.aliases_of.get(key, ()):
+                g.extend(self.groups.get(a, ()))
+            items.append(ObsInput(ores, key, tuple(dict.fromkeys(g))))
+        return items
 
 
 def _report(
@@ -112,6 +128,49 @@ def warm_up(config: MappingConfig | None = None) -> None:
             cfg.units.conversion_for(entry.kind, None, unit, unit)
 
 
+class PatientMapping:
+    """One patient's resources mapped as they arrive, each resource once: `add` a hook call's
+    stage, read `timeline()` to decide whether to gather more, `add` the next stage, then
+    `result()`. The result equals `map_patient` over everything added, in the order added.
+
+    Observations are mapped only by `result()` (versions, duplicates and derived counts are
+    judged across all of them), the therapy resources when they are added."""
+
+    def __init__(
+        self, patient_id: str, *, tz: str = "UTC", config: MappingConfig | None = None
+    ) -> None:
+        self.patient_id = patient_id
+        self.tz = tz
+        self.config = config or default_config()
+        self._collected = Sink()  # "other-patient": listed first, as by one pass
+        self._collector = _Collector(patient_id, self._collected)
+        self._therapy = TimelineReader(self.config, tz)
+
+    def add(self, resources: Iterable[Any] | Mapping[str, Any]) -> None:
+        self._therapy.add(self._collector.add(resources))
+
+    def timeline(self) -> TherapyTimeline:
+        """What the therapy resources added so far say (positive blood cultures, which are
+        Observations, join the timeline in `result()`)."""
+        return self._therapy.timeline(Sink())
+
+    def result(self) -> MappingResult:
+        """The record of everything added (maps the Observations: call it once)."""
+        cfg = self.config
+        sink = Sink(list(self._collected.left_out), list(self._collected.warnings))
+        # blood cultures are infections, not lab values (issue 14, decision record 0021)
+        cultures, obs = split_cultures(self._collector.observations())
+        mapper = ObservationMapper(cfg.table, cfg.units, cfg.limits, self.tz)
+        labs = mapper.map_all(obs, sink)
+        timeline = self._therapy.timeline(sink)
+        positive = map_cultures(cultures, self.tz, sink)
+        if positive:
+            found = (*(timeline.infections or ()), *positive)
+            timeline = replace(timeline, infections=tuple(sorted(found, key=_start_and_id)))
+        record = PatientRecord(patient_id=self.patient_id, labs=tuple(labs), timeline=timeline)
+        return MappingResult(record, tuple(sink.left_out), tuple(sink.warnings))
+
+
 def map_patient(
     resources: Iterable[Any] | Mapping[str, Any],
     *,
@@ -126,17 +185,6 @@ def map_patient(
     a resource whose subject/patient reference (or Patient id) names another patient is left
     out ("other-patient"). tz: the treating centre's IANA time zone.
     """
-    cfg = config or default_config()
-    sink = Sink()
-    obs, others = _collect(resources, patient_id, sink)
-    # blood cultures are infections, not lab values (issue 14, decision record 0021)
-    cultures, obs = split_cultures(obs)
-    mapper = ObservationMapper(cfg.table, cfg.units, cfg.limits, tz)
-    labs = mapper.map_all(obs, sink)
-    timeline = map_timeline(others, cfg, tz, sink)
-    positive = map_cultures(cultures, tz, sink)
-    if positive:
-        found = (*(timeline.infections or ()), *positive)
-        timeline = replace(timeline, infections=tuple(sorted(found, key=_start_and_id)))
-    record = PatientRecord(patient_id=patient_id, labs=tuple(labs), timeline=timeline)
-    return MappingResult(record, tuple(sink.left_out), tuple(sink.warnings))
+    mapping = PatientMapping(patient_id, tz=tz, config=config)
+    mapping.add(resources)
+    return mapping.result()

@@ -159,7 +159,9 @@ class EventReader:
     ) -> None:
         self.s = settings
         self.medications = medications
-        self.products = products or {}  # BiologicallyDerivedProduct by reference key
+        # BiologicallyDerivedProduct by reference key; the caller's table itself, even empty:
+        # TimelineReader adds to it as resources arrive
+        self.products = {} if products is None else products
         self.stored: list[StoredStemCells] = []  # read by stem_cells()
 
     def medication_concepts(
@@ -740,36 +742,79 @@ def map_timeline(
     resources: list[tuple[Mapping[str, Any], str]], cfg: Any, tz: str, sink: Sink
 ) -> TherapyTimeline:
     """All non-Observation resources of a patient -> TherapyTimeline."""
-    settings = Settings(
-        value_sets=cfg.value_sets,
-        tz=tz,
-        split_dose_window_days=cfg.split_dose_window_days,
-        lymphodepletion_window_days=cfg.lymphodepletion_window_days,
-    )
-    meds = {rid: res for res, rid in resources if res.get("resourceType") == "Medication"}
-    products = {
-        rid: res
-        for res, rid in resources
-        if res.get("resourceType") == "BiologicallyDerivedProduct"
-    }
-    reader = EventReader(settings, meds, products)
-    handlers = {
-        "MedicationAdministration": reader.administration,
-        "MedicationRequest": reader.request,
-        "MedicationStatement": reader.statement,
-        "Procedure": reader.procedure,
-        "Condition": reader.condition,
-        "ServiceRequest": reader.service_request,
-        "Appointment": reader.appointment,
-        "BiologicallyDerivedProduct": reader.stem_cells,
-    }
-    events: list[Event] = []
-    patients: list[tuple[Mapping[str, Any], str]] = []
-    for res, rid in resources:
-        rtype = str(res.get("resourceType"))
-        if rtype == "Patient":
-            patients.append((res, rid))
-        handler = handlers.get(rtype)
-        if handler is not None:
-            events.extend(handler(res, rid, sink))
-    return build_timeline(events, settings, death_of(patients, tz, sink), reader.stored, sink)
+    reader = TimelineReader(cfg, tz)
+    reader.add(resources)
+    return reader.timeline(sink)
+
+
+# the resources other resources are resolved against (by reference key)
+LOOKUP_TYPES = frozenset({"Medication", "BiologicallyDerivedProduct"})
+
+
+class TimelineReader:
+    """Reads a patient's non-Observation resources into events as they arrive (a hook call's
+    two stages), each once; `timeline` builds the TherapyTimeline of everything read so far.
+
+    What the reading left out is kept apart and handed to the sink `timeline` is given, so that
+    the final sink lists it in resource order whatever the number of `add` calls."""
+
+    def __init__(self, cfg: Any, tz: str) -> None:
+        self.settings = Settings(
+            value_sets=cfg.value_sets,
+            tz=tz,
+            split_dose_window_days=cfg.split_dose_window_days,
+            lymphodepletion_window_days=cfg.lymphodepletion_window_days,
+        )
+        self.read: list[tuple[Mapping[str, Any], str]] = []
+        self.medications: dict[str, Mapping[str, Any]] = {}
+        self.products: dict[str, Mapping[str, Any]] = {}
+        self._restart()
+
+    def _restart(self) -> None:
+        self.reader = EventReader(self.settings, self.medications, self.products)
+        self.events: list[Event] = []
+        self.patients: list[tuple[Mapping[str, Any], str]] = []
+        self.sink = Sink()
+
+    def add(self, resources: list[tuple[Mapping[str, Any], str]]) -> None:
+        lookups = [(res, rid) for res, rid in resources if res.get("resourceType") in LOOKUP_TYPES]
+        for res, rid in lookups:  # the last of a key wins, as in one pass
+            table = self.medications if res.get("resourceType") == "Medication" else self.products
+            table[rid] = res
+        earlier = self.read
+        self.read = [*earlier, *resources]
+        if lookups and earlier:
+            # a Medication or product arriving later can change what an earlier resource says:
+            # read everything again (the service's own searches include none, so this is rare)
+            self._restart()
+            self._read(self.read)
+        else:
+            self._read(resources)
+
+    def _read(self, resources: list[tuple[Mapping[str, Any], str]]) -> None:
+        reader = self.reader
+        handlers = {
+            "MedicationAdministration": reader.administration,
+            "MedicationRequest": reader.request,
+            "MedicationStatement": reader.statement,
+            "Procedure": reader.procedure,
+            "Condition": reader.condition,
+            "ServiceRequest": reader.service_request,
+            "Appointment": reader.appointment,
+            "BiologicallyDerivedProduct": reader.stem_cells,
+        }
+        for res, rid in resources:
+            rtype = str(res.get("resourceType"))
+            if rtype == "Patient":
+                self.patients.append((res, rid))
+            handler = handlers.get(rtype)
+            if handler is not None:
+                self.events.extend(handler(res, rid, self.sink))
+
+    def timeline(self, sink: Sink) -> TherapyTimeline:
+        """The timeline of everything read so far; what reading and building left out goes to
+        `sink`."""
+        sink.left_out.extend(self.sink.left_out)
+        sink.warnings.extend(self.sink.warnings)
+        death = death_of(self.patients, self.settings.tz, sink)
+        return build_timeline(self.events, self.settings, death, self.reader.stored, sink)

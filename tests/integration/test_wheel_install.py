@@ -38,7 +38,7 @@ labs = [LabValue(Analyte.ANC, 2000 if d in (0, 12) else 300, day0 + timedelta(d)
 record = PatientRecord("p1", tuple(labs), TherapyTimeline(infusions=(CarTInfusion(day0),)))
 today = day0 + timedelta(12)
 card = status_card(CardInputs("icaht-patient-view", "p1", assess(record, evaluation_date=today),
-                              (), (), today))
+                              (), (), today)).as_json()
 print(json.dumps({"card": card, "files": [cds_service.__file__, cards_templates.__file__]}))
 """
 

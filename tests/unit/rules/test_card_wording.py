@@ -177,7 +177,7 @@ def card_of(rule_id: str) -> dict[str, Any]:
     patient, today = firing.patient(), on(firing.day)
     assessment = assess(patient, evaluation_date=today)
     inputs = CardInputs("icaht-" + firing.hook, patient.patient_id, assessment, (), (), today)
-    return alert_card(inputs, fired(rule_id))
+    return alert_card(inputs, fired(rule_id)).as_json()
 
 
 @pytest.mark.parametrize("rule_id", sorted(FIRING))

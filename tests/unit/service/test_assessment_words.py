@@ -15,11 +15,11 @@ from cds_service.assessment_api import (
     assessment_response,
     left_out_summary,
 )
-from cds_service.evaluation import evaluate
 from cds_service.validation import response_errors
 from fhir_mappings.model import LeftOut
 from icaht.ctcae import CtcaeGrade
 from icaht_demo.synthetic.generator import generate_patient
+from patient_evaluation import evaluate
 
 LOINC = "http://loinc.org"
 UCUM_SPELLINGS = ("10*", "/uL")

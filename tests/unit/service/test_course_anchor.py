@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from cds_service.evaluation import course_anchor
 from icaht.record import CarTInfusion, CoursePreparation, PlannedInfusion, TherapyTimeline
+from patient_evaluation import course_anchor
 
 DAY0 = date(2026, 6, 4)
 PLANNED = PlannedInfusion(DAY0, "axicabtagene ciloleucel", "ServiceRequest/planned")

@@ -25,8 +25,8 @@ from cds_service.discovery import (
     vitals_query,
 )
 from cds_service.gather import Gathered
-from cds_service.hooks import fallback_since
 from fhir_mappings import culture_loinc_codes, loinc_codes_by_analyte
+from patient_evaluation import fallback_since
 
 BY_KEY = {template.key: template for template in PREFETCH}
 

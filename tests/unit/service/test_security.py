@@ -36,7 +36,6 @@ from cds_service.security import (
     AuthError,
     ClientConfig,
     InMemoryReplayCache,
-    auth_disabled,
     clients_from_document,
     load_clients,
 )
@@ -828,13 +827,6 @@ def test_rejections_are_logged_with_a_reason_and_without_the_token(
     messages = [r.getMessage() for r in caplog.records if r.name == "cds_service.security"]
     assert messages == ["EHR JWT rejected: JWT verification failed (InvalidAudienceError)"]
     # the `tokens` fixture then checks the token appears nowhere in the captured log
-
-
-def test_auth_disabled_reads_icaht_cds_auth() -> None:
-    assert auth_disabled({"ICAHT_CDS_AUTH": "none"})
-    assert auth_disabled({"ICAHT_CDS_AUTH": "NONE"})
-    assert not auth_disabled({"ICAHT_CDS_AUTH": "jwt"})
-    assert not auth_disabled({})
 
 
 def test_demo_client_key_file_and_signed_jwt(tmp_path: Path, tokens: Tokens) -> None:

@@ -33,7 +33,7 @@ def card(labs: Iterable[LabValue], day: int, **timeline: Any) -> dict[str, Any]:
     )
     today = DAY0 + timedelta(days=day)
     assessment = assess(record, evaluation_date=today)
-    return status_card(CardInputs("icaht-patient-view", "p1", assessment, (), (), today))
+    return status_card(CardInputs("icaht-patient-view", "p1", assessment, (), (), today)).as_json()
 
 
 def text(answer: dict[str, Any]) -> str:
@@ -247,7 +247,8 @@ def test_the_smart_link_hands_the_app_the_evaluation_date_and_hook_instance() ->
 
     def linked(hook_instance: str) -> dict[str, Any]:
         inputs = CardInputs("icaht-patient-view", "p1", assessment, (), (), today)
-        return status_card(replace(inputs, smart_launch_url=url, hook_instance=hook_instance))
+        card = status_card(replace(inputs, smart_launch_url=url, hook_instance=hook_instance))
+        return card.as_json()
 
     first, second = linked("hook-1"), linked("hook-2")
     (link,) = first["links"]

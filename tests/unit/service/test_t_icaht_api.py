@@ -18,11 +18,11 @@ from cds_service.assessment_api import (
     _platelet_bands,
     assessment_response,
 )
-from cds_service.evaluation import Evaluation, evaluate
 from cds_service.validation import response_errors
 from icaht.series import ChartSeries, DayPoint
 from icaht.thrombocytopenia import TEarlyResult, ThrombocytopeniaResult, TLateResult
 from icaht_demo.synthetic.generator import generate_patient
+from patient_evaluation import Evaluation, evaluate
 
 SCHEMA = "assessment-response.json"
 TZ = "Europe/Berlin"

@@ -72,7 +72,8 @@ def assessment(result: ThrombocytopeniaResult | None, day: int = 45) -> Assessme
 
 
 def card(a: Assessment, day: int = 45) -> dict[str, Any]:
-    return status_card(CardInputs("icaht-patient-view", "p1", a, (), (), DAY0 + timedelta(day)))
+    inputs = CardInputs("icaht-patient-view", "p1", a, (), (), DAY0 + timedelta(day))
+    return status_card(inputs).as_json()
 
 
 def t_line(answer: dict[str, Any]) -> str:

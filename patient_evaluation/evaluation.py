@@ -1,0 +1,90 @@
+"""One evaluation of a patient's FHIR resources: mapping, the engine, the management rules.
+
+Under the CDS hooks, the assessment API and (mapping and grading) the batch tool, so the cards,
+the SMART app and the cohort tables can never disagree. A hook call maps each resource once:
+it adds stage 1 to a `PatientMapping`, reads the therapy timeline to decide whether to gather
+stage 2, adds stage 2 and evaluates the mapping (`evaluate_mapping`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fhir_mappings import MappingResult, PatientMapping
+from icaht import Assessment, assess
+from icaht.rules import (
+    DraftOrder,
+    Hook,
+    RuleInput,
+    RuleOptions,
+    RulesResult,
+    evaluate_rules,
+)
+from patient_evaluation.lookback import course_anchor
+
+# `with phase("map"):` times a step (the hooks' per-phase timings); untimed by default
+Phase = Callable[[str], AbstractContextManager[Any]]
+
+_DEFAULT_RULE_OPTIONS = RuleOptions()
+
+
+def _untimed(phase: str) -> AbstractContextManager[Any]:
+    return nullcontext()
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    mapped: MappingResult
+    assessment: Assessment | None  # None: no CAR-T course on record (nothing to grade)
+    rules: RulesResult | None
+
+
+def evaluate(
+    resources: Iterable[Any],
+    *,
+    patient_id: str,
+    timezone: str,
+    evaluation_date: date,
+    hook: Hook = "patient-view",
+    drafts: tuple[DraftOrder, ...] = (),
+    phase: Phase = _untimed,
+    options: RuleOptions = _DEFAULT_RULE_OPTIONS,
+) -> Evaluation:
+    """Map all of `resources`, grade as of `evaluation_date`, run the rules."""
+    mapping = PatientMapping(patient_id, tz=timezone)
+    mapping.add(resources)
+    return evaluate_mapping(
+        mapping,
+        evaluation_date=evaluation_date,
+        hook=hook,
+        drafts=drafts,
+        phase=phase,
+        options=options,
+    )
+
+
+def evaluate_mapping(
+    mapping: PatientMapping,
+    *,
+    evaluation_date: date,
+    hook: Hook = "patient-view",
+    drafts: tuple[DraftOrder, ...] = (),
+    phase: Phase = _untimed,
+    options: RuleOptions = _DEFAULT_RULE_OPTIONS,
+) -> Evaluation:
+    """Finish `mapping` (the Observations are mapped here), grade, run the rules; `phase`
+    times each step."""
+    with phase("map"):
+        mapped = mapping.result()
+    if course_anchor(mapped.record.timeline, hook) is None:
+        return Evaluation(mapped, None, None)
+    with phase("assess"):
+        assessment = assess(mapped.record, evaluation_date=evaluation_date)
+    with phase("rules"):
+        rule_input = RuleInput(assessment, mapped.record, evaluation_date, hook, drafts, options)
+        rules = evaluate_rules(rule_input)
+    return Evaluation(mapped, assessment, rules)
