@@ -35,8 +35,10 @@ from cds_service.validation import validate_body
 from fhir_mappings.model import LeftOut
 from fhir_mappings.resources import PATIENT_REFERENCE
 from fhir_mappings.tables import default_analyte_table
-from icaht import RULES_VERSION, Assessment, CtcaeGrade, GradingOptions
+from icaht import RULES_VERSION, Assessment, CtcaeGrade
+from icaht.assessment import NO_INFUSION
 from icaht.early import EARLY_WINDOW_END, PROFOUND_ANC, SEVERE_ANC
+from icaht.options import LATE_WINDOW_END
 from icaht.record import CANONICAL_UNIT, Analyte
 from icaht.rules import Alert
 from icaht.rules.transfusion import (
@@ -46,6 +48,7 @@ from icaht.rules.transfusion import (
     PLATELET_THRESHOLD_RISK,
 )
 from icaht.series import EMPTY, ChartSeries, DayPoint, chart_series, day_runs
+from icaht.thrombocytopenia import BELOW_20, BELOW_50
 
 REQUEST_SCHEMA = "assessment-request.json"
 RESPONSE_SCHEMA = "assessment-response.json"
@@ -63,16 +66,15 @@ MAX_RESOURCES = 20_000
 # contained resources; a body with four times the cap is refused before its parse costs memory
 # (JSON strings cannot hold the quoted key unescaped). The exact count follows the parse.
 _MAX_RESOURCE_KEYS = 4 * MAX_RESOURCES
-NO_INFUSION = "no CAR-T infusion on record: day 0 unknown, no ICAHT grade"
 # T-ICAHT bands of the platelet chart (clinical-rules §18, Rejeski et al., Blood 2025): the
-# strict thresholds < 50 and < 20 x10^9/L the early grade counts days beneath
-PLATELETS_MODERATE = 50
-PLATELETS_SEVERE = 20
+# strict thresholds < 50 and < 20 x10^9/L the early grade counts days beneath (as whole numbers)
+PLATELETS_MODERATE = int(BELOW_50)
+PLATELETS_SEVERE = int(BELOW_20)
 THRESHOLDS = {
     "ancSevere": SEVERE_ANC,
     "ancProfound": PROFOUND_ANC,
     "earlyEndDay": EARLY_WINDOW_END,
-    "lateEndDay": GradingOptions().late_window_end,
+    "lateEndDay": LATE_WINDOW_END,
     "plateletModerate": PLATELETS_MODERATE,
     "plateletSevere": PLATELETS_SEVERE,
     # the chart's transfusion lines (issue 16): M14 platelets <= 10 and <= 20 x10^9/L with

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_mappings import culture_loinc_codes, loinc_codes, loinc_codes_by_analyte
+from fhir_mappings.tables import LOINC
 from icaht.rules import Hook
 
-LOINC = "http://loinc.org"
 LAB_PAGE_SIZE = 500
 VITALS_PAGE_SIZE = 500
 PATIENT_TOKEN = "{{context.patientId}}"

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from icaht.clinical_status import UNKNOWN, on_supportive
+from icaht.early import SEVERE_ANC
 from icaht.iec_hs import SCREEN_FROM_DAY
 from icaht.record import Analyte, Infection, LabValue, active_crs
 from icaht.rules.base import (
     HIGH_GRADE,
-    SEVERE_ANC,
     early_grade,
     early_phrase,
     grade_data,
