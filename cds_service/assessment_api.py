@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Request
 
-from cds_service.cards import CTCAE_UNITS, source_of, t_icaht_text
+from cds_service.cards import source_of
 from cds_service.config import Settings
 from cds_service.errors import RequestValidationError
 from cds_service.evaluation import Evaluation, evaluate
@@ -35,9 +35,16 @@ from cds_service.validation import validate_body
 from fhir_mappings.model import LeftOut
 from fhir_mappings.resources import PATIENT_REFERENCE
 from fhir_mappings.tables import default_analyte_table
-from icaht import RULES_VERSION, Assessment, CtcaeGrade
+from icaht import RULES_VERSION, Assessment
 from icaht.assessment import NO_INFUSION
 from icaht.early import EARLY_WINDOW_END, PROFOUND_ANC, SEVERE_ANC
+from icaht.explanations import (
+    ctcae_text,
+    easix_text,
+    hematotox_text,
+    phenotype_text,
+    t_icaht_text,
+)
 from icaht.options import LATE_WINDOW_END
 from icaht.record import CANONICAL_UNIT, Analyte
 from icaht.rules import Alert
@@ -131,7 +138,6 @@ KIND_WORDS = {
     "segmented_count": "differential (segmented neutrophils)",
     "band_count": "differential (band neutrophils)",
 }
-CTCAE_NO_LLN = "grade 1 not assessable (no lower limit of normal)"
 # "Patient/123", "https://ehr.example/fhir/Patient/123" or ".../Patient/123/_history/2"
 
 
@@ -513,11 +519,8 @@ def _phenotype(assessment: Assessment) -> dict[str, Any] | None:
     result = assessment.neutropenia
     if result is None:
         return None
-    if result.phenotype == "indeterminate":
-        return {"code": None, "text": "recovery phenotype not yet determinable"}
-    # a phenotype named before day 60 may still change (docs/decisions/0002, C7)
-    suffix = "" if result.phenotype_detail.window_complete else " so far"
-    return {"code": result.phenotype, "text": f"{result.phenotype}{suffix}"}
+    code = None if result.phenotype == "indeterminate" else result.phenotype
+    return {"code": code, "text": phenotype_text(result)}
 
 
 def _series(series: ChartSeries) -> dict[str, Any]:
@@ -549,24 +552,15 @@ def _hematotox(assessment: Assessment) -> dict[str, Any] | None:
     score = assessment.hematotox
     if score is None:
         return None
-    if score.missing:
-        text = f"{score.lower}-{score.upper} points, risk {score.risk}"
-        text += f" (missing: {', '.join(score.missing)})"
-    else:
-        text = f"{score.score} points, {score.risk} risk"
+    text = hematotox_text(score, assessment.hematotox_scope)
     return {"score": score.score, "risk": score.risk, "text": text}
 
 
 def _easix(assessment: Assessment) -> dict[str, Any] | None:
     result = assessment.easix
-    if result is None or result.value is None:
+    text = None if result is None else easix_text(result)
+    if result is None or result.value is None or text is None:
         return None
-    text = f"EASIX {result.value:.2f}"
-    if result.log2 is not None:
-        text += f" (log2 {result.log2:.2f})"
-    if result.above_korell_cutoff is not None:
-        text += ", above" if result.above_korell_cutoff else ", not above"
-        text += " the Korell cut-off"
     return {"value": round(result.value, 4), "text": text}
 
 
@@ -574,27 +568,9 @@ def _ctcae(assessment: Assessment) -> list[dict[str, Any]]:
     """Each blood count's latest value with its CTCAE grade; a value above the grade-2 limit
     without a lower limit of normal is listed as such (grade 0 or 1), not left off."""
     return [
-        {"count": grade.term, "grade": grade.grade, "text": _ctcae_text(grade)}
+        {"count": grade.term, "grade": grade.grade, "text": ctcae_text(grade)}
         for grade in assessment.ctcae
     ]
-
-
-def _ctcae_text(grade: CtcaeGrade) -> str:
-    """'Anemia: grade 2 (9.1 g/dL on 2026-01-22)', 'Anemia: grade 1 not assessable (no lower
-    limit of normal; 11.2 g/dL on ...)': the term once (issue 16)."""
-    value = _with_unit(grade.value, CTCAE_UNITS[grade.term])
-    value = f"{'<' if grade.lower_bound else ''}{value}"
-    when = f" on {grade.day.isoformat()}" if grade.day else ""
-    if grade.grade is None:
-        return f"{grade.term}: {CTCAE_NO_LLN[:-1]}; {value}{when})"
-    return f"{grade.term}: grade {grade.grade} ({value}{when})"
-
-
-def _with_unit(value: float, unit: str) -> str:
-    """'3320/µL', '204 x10^9/L', '12.7 g/dL': whole counts from 100 up, else three significant
-    digits (unit conversions leave digits no analyser reports)."""
-    number = f"{round(value)}" if value >= 100 else f"{float(f'{value:.3g}'):g}"
-    return f"{number}{'' if unit.startswith('/') else ' '}{unit}"
 
 
 def _alert(alert: Alert) -> dict[str, Any]:

@@ -16,6 +16,7 @@ LateMode = Literal["nadir", "strict"]
 # §3.2, S-HAEM Table 1: late ICAHT is graded to day +100 (A13: 180/365 for extended follow-up);
 # the default of `late_window_end` and the end of the monitoring period of the rules and charts
 LATE_WINDOW_END = 100  # §3.2
+PHENOTYPE_WINDOW_END = 60  # P2 (§5.2): the recovery phenotype is named from days 0-60
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ class GradingOptions:
     # C8 (§16): grade 0 "transient" needs a value > 1500 after the nadir (Liang: order ignored).
     transient_needs_later_value: bool = True
     # P2 (§5.2): last day of the recovery-phenotype window.
-    phenotype_window_end: int = 60
+    phenotype_window_end: int = PHENOTYPE_WINDOW_END
     # §6.4: ALL-Hematotox only when cut-offs are configured (UNVERIFIED).
     all_hematotox: AllHematotoxCutoffs | None = None
 

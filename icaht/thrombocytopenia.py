@@ -87,23 +87,6 @@ class TEarlyResult:
     below_20_days: tuple[int, ...]
     reason: str | None = None
 
-    def explanation(self) -> str:
-        """One line, e.g. 'early T-ICAHT grade 3 (final) because platelets <20 x10^9/L on 9
-        days, <50 on 16 days (cumulative)'."""
-        if self.grade is None:
-            return f"early T-ICAHT not graded: {self.reason}"
-        text = f"early T-ICAHT grade {self.grade} ({self.status})"
-        if self.days_below_20:
-            text += (
-                f" because platelets <20 x10^9/L on {_days(self.days_below_20)},"
-                f" <50 on {_days(self.days_below_50)} (cumulative)"
-            )
-        elif self.days_below_50:
-            text += f" because platelets <50 x10^9/L on {_days(self.days_below_50)} (cumulative)"
-        if self.lower_bound:
-            text += "; lower bound (days without values in the window)"
-        return text
-
 
 @dataclass(frozen=True, slots=True)
 class TLateResult:
@@ -123,26 +106,6 @@ class TLateResult:
     below_20_days: tuple[int, ...] = ()
     transient: bool = False
     nadir_below: bool = False  # the nadir was given as "<x" (C6)
-
-    def explanation(self) -> str:
-        """One line, e.g. 'late T-ICAHT grade 2 (final), nadir platelets 35 x10^9/L on day 45'."""
-        if self.grade is None:
-            return f"late T-ICAHT not graded: {self.reason}"
-        text = f"late T-ICAHT grade {self.grade} ({self.status})"
-        if self.nadir is not None and self.nadir_day is not None and self.grade > 0:
-            sign = "<" if self.nadir_below else ""
-            text += f", nadir platelets {sign}{self.nadir:g} x10^9/L on day {self.nadir_day}"
-            if self.days_below_20:
-                text += f", <20 x10^9/L on {_days(self.days_below_20)} (cumulative)"
-            if not self.confirmed:
-                text += "; not confirmed by a second value <100 x10^9/L: repeat platelets"
-        if self.transient:
-            text += ", transient dip followed by platelets >=100 x10^9/L"
-        return text
-
-
-def _days(count: int) -> str:
-    return "1 day" if count == 1 else f"{count} days"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from cds_service.assessment_api import (
-    CTCAE_NO_LLN,
     AssessmentRequest,
-    _ctcae_text,
     assessment_response,
     left_out_summary,
 )
@@ -20,6 +18,8 @@ from cds_service.synthetic.generator import generate_patient
 from cds_service.validation import response_errors
 from fhir_mappings.model import LeftOut
 from icaht.ctcae import CtcaeGrade
+from icaht.explanations import CTCAE_NO_LLN
+from icaht.explanations import ctcae_text as _ctcae_text
 
 LOINC = "http://loinc.org"
 UCUM_SPELLINGS = ("10*", "/uL")
