@@ -278,8 +278,6 @@ def assessment_response(
     if assessment.day0 is None:
         return _in_preparation(request, evaluation, evaluation_date, assessment)
     series = chart_series(evaluation.mapped.record, assessment)
-    alerts = evaluation.rules.alerts if evaluation.rules else ()
-    not_evaluable = evaluation.rules.not_evaluable if evaluation.rules else ()
     return {
         **_common(request, evaluation, evaluation_date),
         "infusionDate": assessment.day0.isoformat(),
@@ -298,8 +296,16 @@ def assessment_response(
         "hematotox": _hematotox(assessment),
         "easix": _easix(assessment),
         "ctcae": _ctcae(assessment),
-        "alerts": [_alert(alert) for alert in alerts],
-        "notEvaluable": [item.needs for item in not_evaluable],
+        **_rules_and_gaps(evaluation, assessment),
+    }
+
+
+def _rules_and_gaps(evaluation: Evaluation, assessment: Assessment) -> dict[str, Any]:
+    """The alerts, the rules not evaluable for lack of data and what the assessment misses."""
+    rules = evaluation.rules
+    return {
+        "alerts": [_alert(alert) for alert in rules.alerts] if rules else [],
+        "notEvaluable": [item.needs for item in rules.not_evaluable] if rules else [],
         "missing": list(assessment.missing),
     }
 
@@ -389,14 +395,11 @@ def _in_preparation(
     """A course in preparation (planned infusion or lymphodepletion, none given yet): no grade,
     but the pre-infusion CAR-HEMATOTOX and the rules that speak before day 0 (M01, M10, M24),
     as the hook shows them (issue 14)."""
-    rules = evaluation.rules
     return {
         **_no_infusion(request, evaluation, evaluation_date),
         "plannedInfusionDate": _iso(assessment.planned_day0),
         "hematotox": _hematotox(assessment),
-        "alerts": [_alert(alert) for alert in rules.alerts] if rules else [],
-        "notEvaluable": [item.needs for item in rules.not_evaluable] if rules else [],
-        "missing": list(assessment.missing),
+        **_rules_and_gaps(evaluation, assessment),
     }
 
 

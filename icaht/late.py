@@ -6,7 +6,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from icaht.early import window_end
+from icaht.daygrid import WindowEnds
 from icaht.observations import DailyAnc
 from icaht.options import GradingOptions
 
@@ -100,18 +100,11 @@ def late_status(end: int, horizon: int, death_day: int | None, censor_day: int |
     return "final" if end in (horizon, death_day) else "provisional"
 
 
-def grade_late(
-    daily: DailyAnc,
-    *,
-    death_day: int | None,
-    censor_day: int | None,
-    eval_day: int | None,
-    options: GradingOptions,
-) -> LateResult:
+def grade_late(daily: DailyAnc, ends: WindowEnds, options: GradingOptions) -> LateResult:
     """§3.2: window day 31..min(end, censoring, death, evaluation); no interpolation."""
     horizon = options.late_window_end
-    end = window_end(horizon, death_day, censor_day, eval_day)
-    status = late_status(end, horizon, death_day, censor_day)
+    end = ends.end(horizon)
+    status = late_status(end, horizon, ends.death_day, ends.censor_day)
     values = late_window_values(daily, end)
     if not values:
         return LateResult(
