@@ -26,9 +26,11 @@ from cds_service.markdown import escape_markdown_text
 from cds_service.suggestions import cds_suggestion
 from fhir_mappings import LeftOut
 from icaht import RULES_VERSION, Assessment
+from icaht.early import EARLY_WINDOW_END
 from icaht.explanations import (
     censoring_text,
     ctcae_text,
+    day_span,
     early_rests_on,
     grade_text,
     hematotox_text,
@@ -271,6 +273,7 @@ def _status_values(inputs: CardInputs) -> dict[str, Any]:
     return {
         "day_label": day_label,
         "early": {
+            "window": day_span(0, EARLY_WINDOW_END),  # "days 0-30"
             "grade_text": grade_text(early.grade, early.status, early.lower_bound),
             "explanation": _sentence(early.explanation()),
             "lower_bound": early.lower_bound,
