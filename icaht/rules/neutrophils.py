@@ -121,7 +121,11 @@ def _m02_due(inp: RuleInput) -> bool:
 
 def _anc_phrase(inp: RuleInput) -> str:
     anc = current(inp, Analyte.ANC)
-    return "no current ANC" if anc is None else f"{describe(inp, anc)} (not above 1500)"
+    return (
+        "no current ANC"
+        if anc is None
+        else f"{describe(inp, anc)} (not above {PROPHYLAXIS_ANC_ABOVE})"
+    )
 
 
 def _anc_context(anc: LabValue | None) -> list[DataUsed]:
@@ -235,7 +239,7 @@ def m06_biphasic(inp: RuleInput) -> Alert | None:
         "G-CSF",
         rationale=(
             f"{describe(inp, dip)}, recovery to {describe(inp, recovery)}, now {describe(inp, anc)}"
-            f" (below 750): late biphasic neutropenia; {NOT_COVERED}."
+            f" (below {BIPHASIC_ANC}): late biphasic neutropenia; {NOT_COVERED}."
         ),
         recommendation=(
             "Consider daily G-CSF until ANC > 1500/µL (a common approach); transient responses "
