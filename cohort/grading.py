@@ -26,6 +26,7 @@ from icaht.assessment import NO_INFUSION as NO_DAY0
 from icaht.daygrid import NUMERIC_KINDS, UNKNOWN
 from icaht.early import EARLY_WINDOW_END as EARLY_LAST_DAY
 from icaht.early import EarlyResult
+from icaht.options import PHENOTYPE_WINDOW_END as TRAJECTORY_LAST_DAY  # the phenotype's window
 from icaht.record import (
     Analyte,
     CarTInfusion,
@@ -41,7 +42,6 @@ from icaht.thrombocytopenia import RECOVERY_PLATELETS as PLATELET_RECOVERY_FROM
 from icaht.thrombocytopenia import ThrombocytopeniaResult
 
 InputKind = Literal["fhir", "liang"]
-TRAJECTORY_LAST_DAY = 60  # the recovery-phenotype window (clinical-rules 5.2)
 BEFORE_LOOKBACK = "before-day-minus-14"  # not read by the service either (hook query bound)
 
 
