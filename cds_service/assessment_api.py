@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Request
 
-from cds_service.cards import CTCAE_UNITS, source_of, t_icaht_text
+from cds_service.cards import source_of
 from cds_service.config import Settings
 from cds_service.errors import RequestValidationError
 from cds_service.logs import log_event
@@ -34,8 +34,17 @@ from cds_service.validation import validate_body
 from fhir_mappings.model import LeftOut
 from fhir_mappings.resources import PATIENT_REFERENCE
 from fhir_mappings.tables import default_analyte_table
-from icaht import RULES_VERSION, Assessment, CtcaeGrade, GradingOptions
+from icaht import RULES_VERSION, Assessment
+from icaht.assessment import NO_INFUSION
 from icaht.early import EARLY_WINDOW_END, PROFOUND_ANC, SEVERE_ANC
+from icaht.explanations import (
+    ctcae_text,
+    easix_text,
+    hematotox_text,
+    phenotype_text,
+    t_icaht_text,
+)
+from icaht.options import LATE_WINDOW_END
 from icaht.record import CANONICAL_UNIT, Analyte
 from icaht.rules import Alert
 from icaht.rules.transfusion import (
@@ -45,6 +54,7 @@ from icaht.rules.transfusion import (
     PLATELET_THRESHOLD_RISK,
 )
 from icaht.series import EMPTY, ChartSeries, DayPoint, chart_series, day_runs
+from icaht.thrombocytopenia import BELOW_20, BELOW_50
 from patient_evaluation import Evaluation, evaluate
 
 REQUEST_SCHEMA = "assessment-request.json"
@@ -63,16 +73,15 @@ MAX_RESOURCES = 20_000
 # contained resources; a body with four times the cap is refused before its parse costs memory
 # (JSON strings cannot hold the quoted key unescaped). The exact count follows the parse.
 _MAX_RESOURCE_KEYS = 4 * MAX_RESOURCES
-NO_INFUSION = "no CAR-T infusion on record: day 0 unknown, no ICAHT grade"
 # T-ICAHT bands of the platelet chart (clinical-rules §18, Rejeski et al., Blood 2025): the
-# strict thresholds < 50 and < 20 x10^9/L the early grade counts days beneath
-PLATELETS_MODERATE = 50
-PLATELETS_SEVERE = 20
+# strict thresholds < 50 and < 20 x10^9/L the early grade counts days beneath (as whole numbers)
+PLATELETS_MODERATE = int(BELOW_50)
+PLATELETS_SEVERE = int(BELOW_20)
 THRESHOLDS = {
     "ancSevere": SEVERE_ANC,
     "ancProfound": PROFOUND_ANC,
     "earlyEndDay": EARLY_WINDOW_END,
-    "lateEndDay": GradingOptions().late_window_end,
+    "lateEndDay": LATE_WINDOW_END,
     "plateletModerate": PLATELETS_MODERATE,
     "plateletSevere": PLATELETS_SEVERE,
     # the chart's transfusion lines (issue 16): M14 platelets <= 10 and <= 20 x10^9/L with
@@ -129,7 +138,6 @@ KIND_WORDS = {
     "segmented_count": "differential (segmented neutrophils)",
     "band_count": "differential (band neutrophils)",
 }
-CTCAE_NO_LLN = "grade 1 not assessable (no lower limit of normal)"
 # "Patient/123", "https://ehr.example/fhir/Patient/123" or ".../Patient/123/_history/2"
 
 
@@ -270,8 +278,6 @@ def assessment_response(
     if assessment.day0 is None:
         return _in_preparation(request, evaluation, evaluation_date, assessment)
     series = chart_series(evaluation.mapped.record, assessment)
-    alerts = evaluation.rules.alerts if evaluation.rules else ()
-    not_evaluable = evaluation.rules.not_evaluable if evaluation.rules else ()
     return {
         **_common(request, evaluation, evaluation_date),
         "infusionDate": assessment.day0.isoformat(),
@@ -290,8 +296,16 @@ def assessment_response(
         "hematotox": _hematotox(assessment),
         "easix": _easix(assessment),
         "ctcae": _ctcae(assessment),
-        "alerts": [_alert(alert) for alert in alerts],
-        "notEvaluable": [item.needs for item in not_evaluable],
+        **_rules_and_gaps(evaluation, assessment),
+    }
+
+
+def _rules_and_gaps(evaluation: Evaluation, assessment: Assessment) -> dict[str, Any]:
+    """The alerts, the rules not evaluable for lack of data and what the assessment misses."""
+    rules = evaluation.rules
+    return {
+        "alerts": [_alert(alert) for alert in rules.alerts] if rules else [],
+        "notEvaluable": [item.needs for item in rules.not_evaluable] if rules else [],
         "missing": list(assessment.missing),
     }
 
@@ -381,14 +395,11 @@ def _in_preparation(
     """A course in preparation (planned infusion or lymphodepletion, none given yet): no grade,
     but the pre-infusion CAR-HEMATOTOX and the rules that speak before day 0 (M01, M10, M24),
     as the hook shows them (issue 14)."""
-    rules = evaluation.rules
     return {
         **_no_infusion(request, evaluation, evaluation_date),
         "plannedInfusionDate": _iso(assessment.planned_day0),
         "hematotox": _hematotox(assessment),
-        "alerts": [_alert(alert) for alert in rules.alerts] if rules else [],
-        "notEvaluable": [item.needs for item in rules.not_evaluable] if rules else [],
-        "missing": list(assessment.missing),
+        **_rules_and_gaps(evaluation, assessment),
     }
 
 
@@ -511,11 +522,8 @@ def _phenotype(assessment: Assessment) -> dict[str, Any] | None:
     result = assessment.neutropenia
     if result is None:
         return None
-    if result.phenotype == "indeterminate":
-        return {"code": None, "text": "recovery phenotype not yet determinable"}
-    # a phenotype named before day 60 may still change (docs/decisions/0002, C7)
-    suffix = "" if result.phenotype_detail.window_complete else " so far"
-    return {"code": result.phenotype, "text": f"{result.phenotype}{suffix}"}
+    code = None if result.phenotype == "indeterminate" else result.phenotype
+    return {"code": code, "text": phenotype_text(result)}
 
 
 def _series(series: ChartSeries) -> dict[str, Any]:
@@ -547,24 +555,15 @@ def _hematotox(assessment: Assessment) -> dict[str, Any] | None:
     score = assessment.hematotox
     if score is None:
         return None
-    if score.missing:
-        text = f"{score.lower}-{score.upper} points, risk {score.risk}"
-        text += f" (missing: {', '.join(score.missing)})"
-    else:
-        text = f"{score.score} points, {score.risk} risk"
+    text = hematotox_text(score, assessment.hematotox_scope)
     return {"score": score.score, "risk": score.risk, "text": text}
 
 
 def _easix(assessment: Assessment) -> dict[str, Any] | None:
     result = assessment.easix
-    if result is None or result.value is None:
+    text = None if result is None else easix_text(result)
+    if result is None or result.value is None or text is None:
         return None
-    text = f"EASIX {result.value:.2f}"
-    if result.log2 is not None:
-        text += f" (log2 {result.log2:.2f})"
-    if result.above_korell_cutoff is not None:
-        text += ", above" if result.above_korell_cutoff else ", not above"
-        text += " the Korell cut-off"
     return {"value": round(result.value, 4), "text": text}
 
 
@@ -572,27 +571,9 @@ def _ctcae(assessment: Assessment) -> list[dict[str, Any]]:
     """Each blood count's latest value with its CTCAE grade; a value above the grade-2 limit
     without a lower limit of normal is listed as such (grade 0 or 1), not left off."""
     return [
-        {"count": grade.term, "grade": grade.grade, "text": _ctcae_text(grade)}
+        {"count": grade.term, "grade": grade.grade, "text": ctcae_text(grade)}
         for grade in assessment.ctcae
     ]
-
-
-def _ctcae_text(grade: CtcaeGrade) -> str:
-    """'Anemia: grade 2 (9.1 g/dL on 2026-01-22)', 'Anemia: grade 1 not assessable (no lower
-    limit of normal; 11.2 g/dL on ...)': the term once (issue 16)."""
-    value = _with_unit(grade.value, CTCAE_UNITS[grade.term])
-    value = f"{'<' if grade.lower_bound else ''}{value}"
-    when = f" on {grade.day.isoformat()}" if grade.day else ""
-    if grade.grade is None:
-        return f"{grade.term}: {CTCAE_NO_LLN[:-1]}; {value}{when})"
-    return f"{grade.term}: grade {grade.grade} ({value}{when})"
-
-
-def _with_unit(value: float, unit: str) -> str:
-    """'3320/µL', '204 x10^9/L', '12.7 g/dL': whole counts from 100 up, else three significant
-    digits (unit conversions leave digits no analyser reports)."""
-    number = f"{round(value)}" if value >= 100 else f"{float(f'{value:.3g}'):g}"
-    return f"{number}{'' if unit.startswith('/') else ' '}{unit}"
 
 
 def _alert(alert: Alert) -> dict[str, Any]:

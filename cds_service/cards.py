@@ -27,11 +27,23 @@ from cds_service.markdown import escape_markdown_text
 from cds_service.suggestions import cds_suggestion
 from fhir_mappings import LeftOut
 from icaht import RULES_VERSION, Assessment
-from icaht.daygrid import FILLED, INTERPOLATED
+from icaht.early import EARLY_WINDOW_END
+from icaht.explanations import (
+    censoring_text,
+    ctcae_text,
+    day_span,
+    early_rests_on,
+    grade_text,
+    hematotox_text,
+    phenotype_text,
+    preliminary_text,
+    t_icaht_summary,
+    t_icaht_text,
+)
+from icaht.explanations import sentence as _sentence
+from icaht.neutropenia import NeutropeniaResult
 from icaht.rules import RULES_BY_ID, Alert
 from icaht.rules.catalogue import first_citation
-from icaht.series import day_runs
-from icaht.thrombocytopenia import TEarlyResult, ThrombocytopeniaResult, TLateResult
 
 # the `cards_templates` package (package data: in the source tree and in an installed wheel)
 TEMPLATES_DIR = Path(str(resources.files("cards_templates")))
@@ -41,13 +53,6 @@ ICAHT_SOURCE = {
     "url": "https://doi.org/10.1182/blood.2023020578",
 }
 ASSESSMENT_KEY = "org.icaht.assessment"
-CTCAE_UNITS = {  # canonical units of the engine (icaht/record.py)
-    "Neutrophil count decreased": "/µL",
-    "Platelet count decreased": "x10^9/L",
-    "Anemia": "g/dL",
-    "Lymphocyte count decreased": "/µL",
-    "White blood cell decreased": "/µL",
-}
 RULES_VERSION_KEY = "org.icaht.rules-version"
 RULE_KEY = "org.icaht.rule"
 SMART_LINK_LABEL = "ICAHT chart (SMART app)"
@@ -307,6 +312,8 @@ def machine_assessment(assessment: Assessment, today: date) -> dict[str, Any]:
 
 
 def _status_values(inputs: CardInputs) -> dict[str, Any]:
+    """The status template's values; every sentence about a grade or a score comes from
+    icaht/explanations.py or the results' own explanation(), as in the SMART API."""
     assessment = inputs.assessment
     result = assessment.neutropenia
     assert result is not None and assessment.day0 is not None
@@ -317,27 +324,27 @@ def _status_values(inputs: CardInputs) -> dict[str, Any]:
         day_label = f"+{died} (died)"
     else:
         day_label = f"+{day}" if day >= 0 else str(day)
+    hematotox = assessment.hematotox
     return {
         "day_label": day_label,
         "early": {
-            "grade_text": _grade_text(early.grade, early.status, early.lower_bound),
+            "window": day_span(0, EARLY_WINDOW_END),  # "days 0-30"
+            "grade_text": grade_text(early.grade, early.status, early.lower_bound),
             "explanation": _sentence(early.explanation()),
             "lower_bound": early.lower_bound,
             "next_grade": early.next_grade,
-            "rests_on": _rests_on(early),
+            "rests_on": early_rests_on(early),
         },
         "late": _late_values(result),
         "t_icaht": t_icaht_text(assessment.thrombocytopenia),
         "t_summary": t_icaht_summary(assessment.thrombocytopenia),
-        "censored": _censoring_text(assessment),
-        "preliminary": _preliminary_text(result),
-        "phenotype": _phenotype_text(result),
-        "hematotox": _hematotox_text(assessment),
-        "ctcae": [
-            f"{g.term} grade {g.grade} ({_with_unit(g.value, CTCAE_UNITS[g.term])} on {g.day})"
-            for g in assessment.ctcae
-            if g.grade
-        ],
+        "censored": censoring_text(assessment),
+        "preliminary": preliminary_text(result),
+        "phenotype": _phenotype_values(result),
+        "hematotox": (
+            None if hematotox is None else hematotox_text(hematotox, assessment.hematotox_scope)
+        ),
+        "ctcae": [ctcae_text(g) for g in assessment.ctcae if g.grade],
         "left_out": _left_out_text(inputs.left_out),
         "unavailable": list(inputs.unavailable),
         "not_evaluable": not_evaluable_text(inputs.not_evaluable),
@@ -345,230 +352,29 @@ def _status_values(inputs: CardInputs) -> dict[str, Any]:
     }
 
 
-def _with_unit(value: float, unit: str) -> str:
-    """'480/µL', '35 x10^9/L', '7.9 g/dL' (the spelling of the rule texts, icaht/rules/facts)."""
-    return f"{_number(value)}{'' if unit.startswith('/') else ' '}{unit}"
-
-
-def _span(first: int, last: int) -> str:
-    return f"day {first}" if first == last else f"days {first}-{last}"
-
-
-MAX_LISTED_RUNS = 3  # more runs of interpolated days than this are counted, not listed
-
-
-def _rests_on(early: Any) -> str:
-    """What the early grade rests on besides measured values (C16): days of its episodes that
-    were carried forward / filled back from a measured day, or interpolated between two.
-    E.g. "days 24-30 carried forward from day 23; days 12-13 interpolated"."""
-    counted = {d for e in early.episodes_500 for d in range(e.start_day, e.end_day + 1)}
-    kinds = early.grid.kinds
-    parts = []
-    filled = [d for d in sorted(counted) if d < len(kinds) and kinds[d] == FILLED]
-    for first, last in day_runs(filled):
-        before = next((d for d in range(first - 1, -1, -1) if kinds[d] != FILLED), None)
-        if before is not None:  # §2.3 step 5: carry-forward of the last value
-            parts.append(f"{_span(first, last)} carried forward from day {before}")
-        else:  # §2.3 step 4: back-fill of days 0.. from the first value
-            after = next(d for d in range(last + 1, len(kinds)) if kinds[d] != FILLED)
-            parts.append(f"{_span(first, last)} filled back from day {after}")
-    interpolated = [d for d in sorted(counted) if d < len(kinds) and kinds[d] == INTERPOLATED]
-    runs = day_runs(interpolated)
-    if len(runs) > MAX_LISTED_RUNS:  # sparse sampling: a count, not a list of every other day
-        parts.append(f"{len(interpolated)} days interpolated between measured values")
-    elif runs:
-        spans = [_span(a, b).split(" ", 1)[1] for a, b in runs]
-        word = "day" if len(interpolated) == 1 else "days"
-        parts.append(f"{word} {', '.join(spans)} interpolated")
-    return "; ".join(parts)
-
-
-CENSORING_WORDS = {  # icaht/assessment.py Censoring.reason -> card wording (§2.6, C3)
-    "relapse": "relapse or progression",
-    "next therapy": "next therapy",
-    "allo-HCT": "allo-HCT",
-    "new CAR-T infusion": "a new CAR-T infusion",
-}
-
-
-def _censoring_text(assessment: Assessment) -> str:
-    """ "Censored on day 12 by relapse or progression" when a grade is censored (§2.6, C3)."""
-    result, censoring = assessment.neutropenia, assessment.censoring
-    if result is None or censoring is None or assessment.day0 is None:
-        return ""
-    if "censored" not in (result.early.status, result.late.status):
-        return ""
-    day = (censoring.day - assessment.day0).days
-    which = CENSORING_WORDS.get(censoring.reason, censoring.reason)
-    return f"Censored on day {day} by {which}: later counts do not change the grade."
-
-
-def _preliminary_text(result: Any) -> str:
-    """Preliminary results used for a provisional grade (§1.1): the days they were on."""
-    if not result.preliminary_values_used or result.daily is None:
-        return ""
-    days = sorted(d for d in result.daily.preliminary_days if d >= 0)
-    if not days:
-        return ""
-    spans = ", ".join(_span(a, b).split(" ", 1)[1] for a, b in day_runs(days))
-    word = "day" if len(days) == 1 else "days"
-    return f"Preliminary results are used ({word} {spans}): check the grade when they are final."
-
-
-def _anc(value: Any) -> str:
-    return f"{'<' if value.below else ''}{_number(value.value)}/µL"
-
-
-def _late_values(result: Any) -> dict[str, Any]:
+def _late_values(result: NeutropeniaResult) -> dict[str, Any]:
     late = result.late
+    explanation = _sentence(late.explanation()) + "."
     if late.grade is None:
-        reason = late.reason or "no ANC after day 30 yet"
-        return {"grade": None, "grade_text": "", "explanation": _sentence(reason) + "."}
-    text = _grade_text(late.grade, late.status, False)
+        return {"grade": None, "grade_text": "", "explanation": explanation}
+    text = grade_text(late.grade, late.status, False)
     if late.grade and not late.confirmed:
         text += ", unconfirmed"
     return {
         "grade": late.grade,
         "grade_text": text,
-        "explanation": _late_reason(late),
+        "explanation": explanation,
         "window_end": late.window_end_day,
     }
 
 
-def _late_reason(late: Any) -> str:
-    """Why the late grade, in one clause (§3.2, C8: the second-lowest value reading)."""
-    nadir, second = late.nadir, late.second_lowest
-    grade = late.grade
-    if nadir is None:
-        return ""
-    if late.transient:
-        return (
-            f"Grade 0: the dip to {_anc(nadir)} on day {nadir.day} was followed by ANC "
-            "> 1500/µL (transient)."
-        )
-    if grade == 0:
-        return f"Grade 0: the lowest ANC after day 30 was {_anc(nadir)} (day {nadir.day})."
-    if not late.confirmed:
-        return (
-            f"Grade {grade}, unconfirmed: it rests on one value, {_anc(nadir)} on day "
-            f"{nadir.day}, with no second value <= 1500/µL and no later value > 1500/µL: "
-            "repeat the ANC to confirm."
-        )
-    assert second is not None  # confirmed: two values <= 1500/µL (C8)
-    return (
-        f"Grade {grade} because the two lowest ANC after day 30 were {_anc(nadir)} "
-        f"(day {nadir.day}) and {_anc(second)} (day {second.day})."
-    )
-
-
-def t_icaht_summary(result: ThrombocytopeniaResult | None) -> str:
-    """'T-ICAHT early 3, late 2' for the card summary (added only when the summary fits)."""
-    if result is None or (result.early.grade is None and result.late.grade is None):
-        return ""
-    early, late = result.early, result.late
-    parts = []
-    if early.grade is not None:
-        parts.append(f"early {early.grade}{'+' if early.lower_bound else ''}")
-    if late.grade is not None:
-        parts.append(f"late {late.grade}")
-    return "T-ICAHT " + ", ".join(parts)
-
-
-def t_icaht_text(result: ThrombocytopeniaResult | None) -> str:
-    """The status card's T-ICAHT line (§18, issue 19): early grade with its cumulative days
-    < 50 and < 20 x10^9/L, late grade with its nadir and confirmation, platelet recovery, and
-    whether the grade rests on counts measured right after a platelet transfusion ([PROPOSED]:
-    the card says so). Built from the result's fields, in the card's own wording."""
-    if result is None:
-        return ""
-    parts = [_t_early_text(result.early), _t_late_text(result.late)]
-    recovery = _t_recovery_text(result)
-    if recovery:
-        parts.append(recovery)
-    text = "; ".join(parts) + "."
-    if result.post_transfusion_values_used:
-        text += (
-            " The T-ICAHT grade rests on counts measured within 24 h after a platelet transfusion "
-            "(counted as measured)."
-        )
-    return text
-
-
-def _times(days: int) -> str:
-    return f"{days} day" if days == 1 else f"{days} days"
-
-
-def _t_early_text(early: TEarlyResult) -> str:
-    if early.grade is None:
-        return f"early not graded ({early.reason or 'no platelet count in days 0-30'})"
-    end = early.window_end_day
-    window = "days 0-30" if end is None else ("day 0" if end == 0 else f"days 0-{end}")
-    text = (
-        f"early {_grade_text(early.grade, early.status, early.lower_bound)}: platelets "
-        f"< 50 x10^9/L on {_times(early.days_below_50)}, < 20 x10^9/L on "
-        f"{_times(early.days_below_20)} (cumulative, {window})"
-    )
-    if early.lower_bound:
-        text += ", a lower bound (days without a count)"
-    return text
-
-
-def _t_late_text(late: TLateResult) -> str:
-    if late.grade is None:
-        return f"late not graded ({late.reason or 'no platelet count after day 30 yet'})"
-    text = f"late {_grade_text(late.grade, late.status, False)}"
-    if late.nadir is None or late.nadir_day is None:
-        return text
-    nadir = f"{_with_unit(late.nadir, 'x10^9/L')} on day {late.nadir_day}"
-    if late.grade == 0:
-        return f"{text}: lowest platelets after day 30 {nadir}"
-    text += (
-        f", confirmed: lowest {nadir}" if late.confirmed else f", unconfirmed: one count, {nadir}"
-    )
-    if late.days_below_20:
-        text += f", < 20 x10^9/L on {_times(late.days_below_20)}"
-    if not late.confirmed:
-        text += ", repeat the platelet count to confirm"
-    return text
-
-
-def _t_recovery_text(result: ThrombocytopeniaResult) -> str:
-    """§18: first of 3 consecutive days >= 20 x10^9/L with no platelet transfusion in the 7
-    days before. Named when reached; 'not yet' only after a count < 20 x10^9/L."""
-    if result.recovery_day is not None:
-        return f"platelet recovery (>= 20 x10^9/L without transfusion) on day {result.recovery_day}"
-    if result.early.days_below_20 or result.late.days_below_20:
-        return "no platelet recovery yet (3 days >= 20 x10^9/L without transfusion)"
-    return ""
-
-
-def _phenotype_text(result: Any) -> dict[str, Any] | None:
+def _phenotype_values(result: NeutropeniaResult) -> dict[str, Any] | None:
+    """The phenotype's name and whether its window is complete (for the summary line), and the
+    detail line's text."""
     if result.phenotype == "indeterminate":
         return None
-    # a phenotype named before day 60 may still change (docs/decisions/0002, C7)
-    return {"name": str(result.phenotype), "final": result.phenotype_detail.window_complete}
-
-
-def _grade_text(grade: int | None, status: str, lower_bound: bool) -> str:
-    if grade is None:
-        return "not graded"
-    return f"{grade}{'+' if lower_bound else ''} ({status})"
-
-
-def _points(n: int) -> str:
-    return f"{n} point" if n == 1 else f"{n} points"
-
-
-def _hematotox_text(assessment: Assessment) -> str | None:
-    score = assessment.hematotox
-    if score is None:
-        return None
-    # §6.4: the status card says when the disease is outside the score's validated scope
-    scope = f"; {assessment.hematotox_scope}" if assessment.hematotox_scope else ""
-    if score.missing:
-        text = f"{score.lower}-{score.upper} points, risk {score.risk}"
-        return text + f" (missing: {', '.join(score.missing)}){scope}"
-    return f"{_points(score.score)}, {score.risk} risk{scope}"
+    final = result.phenotype_detail.window_complete
+    return {"name": str(result.phenotype), "final": final, "text": phenotype_text(result)}
 
 
 # What the FHIR mapping does supply: a rule the catalogue marks as off until configured
@@ -600,12 +406,3 @@ def not_evaluable_text(needs: tuple[str, ...]) -> list[str]:
 def _left_out_text(left_out: tuple[LeftOut, ...]) -> list[str]:
     counts = Counter(item.reason for item in left_out)
     return [f"{count} × {reason.replace('-', ' ')}" for reason, count in sorted(counts.items())]
-
-
-def _sentence(text: str) -> str:
-    text = text.strip().rstrip(".")
-    return text[:1].upper() + text[1:]
-
-
-def _number(value: float) -> str:
-    return f"{value:g}"

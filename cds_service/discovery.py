@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from fhir_mappings.tables import LOINC
 from icaht.rules import Hook
 from patient_evaluation import READ_TYPES, SEARCHES, ResourceSearch
 from patient_evaluation.reads import (
     APPOINTMENT_AHEAD,
     LAB_PAGE_SIZE,
-    LOINC,
     VITAL_SIGN_KINDS,
     VITALS_PAGE_SIZE,
     lab_codes,

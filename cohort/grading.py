@@ -21,8 +21,11 @@ from typing import Any, Literal
 from cohort.model import EpisodeRow, PatientOutcome, Recovery
 from fhir_mappings import map_patient
 from icaht import Assessment, GradingOptions, assess
+from icaht.assessment import NO_INFUSION as NO_DAY0
 from icaht.daygrid import NUMERIC_KINDS, UNKNOWN
+from icaht.early import EARLY_WINDOW_END as EARLY_LAST_DAY
 from icaht.early import EarlyResult
+from icaht.options import PHENOTYPE_WINDOW_END as TRAJECTORY_LAST_DAY  # the phenotype's window
 from icaht.record import (
     Analyte,
     CarTInfusion,
@@ -31,16 +34,14 @@ from icaht.record import (
     TherapyTimeline,
     daily_lowest,
 )
+
+# platelet recovery is followed after platelets < 20 x10^9/L in days 0-30 (§18: recovery is
+# the first of 3 days >= 20 x10^9/L without a platelet transfusion in the 7 days before)
+from icaht.thrombocytopenia import RECOVERY_PLATELETS as PLATELET_RECOVERY_FROM
 from icaht.thrombocytopenia import ThrombocytopeniaResult
 from patient_evaluation import READ_TYPES, labs_from_lookback, read_types_only
 
 InputKind = Literal["fhir", "liang"]
-TRAJECTORY_LAST_DAY = 60  # the recovery-phenotype window (clinical-rules 5.2)
-EARLY_LAST_DAY = 30  # the early ICAHT window: the first severe day must fall in it
-NO_DAY0 = "no CAR-T infusion on record: day 0 unknown, no ICAHT grade"
-# platelet recovery is followed after platelets < 20 x10^9/L in days 0-30 (§18: recovery is
-# the first of 3 days >= 20 x10^9/L without a platelet transfusion in the 7 days before)
-PLATELET_RECOVERY_FROM = 20.0
 BEFORE_LOOKBACK = "before-day-minus-14"  # not read by the service either (hook query bound)
 SERVICE_RESOURCE_TYPES = READ_TYPES  # the resource types the service reads
 

@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import get_args
 
 from cohort.model import PatientOutcome
 from cohort.stats import quartiles, wilson
 from cohort.trajectories import trajectories
 from icaht import RULES_VERSION
+from icaht.early import EARLY_WINDOW_END, SEVERE_ANC
+from icaht.explanations import PLATELET_UNIT, day_span, with_unit
+from icaht.late import LATE_WINDOW_START
+from icaht.phenotype import Phenotype
+from icaht.thrombocytopenia import BELOW_20, BELOW_50, BELOW_100, RECOVERY_PLATELETS
+from icaht.thrombocytopenia import LATE_WINDOW_END as T_LATE_WINDOW_END
 
 LISTED_WITHOUT_DAY0 = 100  # longer lists: patients.csv has every patient (day0 empty)
 GRADES = (0, 1, 2, 3, 4)
@@ -18,15 +25,18 @@ NO_PLATELETS = (
     " patients.csv are empty."
 )
 NO_T_GRADES = "No patient has a T-ICAHT grade."
-PHENOTYPES = ("quick", "intermittent", "aplastic", "unclassified", "indeterminate")
+PHENOTYPES: tuple[Phenotype, ...] = get_args(Phenotype)  # the engine's names, in its order
+# the thresholds and windows the tables name, in the engine's spelling (icaht/explanations.py)
+EARLY_DAYS = day_span(0, EARLY_WINDOW_END)  # "days 0-30"
+SEVERE = with_unit(SEVERE_ANC, "/µL")  # "500/µL"
 PLOTS = (
     ("grades.png", "Distribution of early and late ICAHT grades"),
     ("anc_trajectories.png", "ANC by day after infusion, median and IQR per phenotype"),
     (
         "recovery.png",
-        "Cumulative incidence of ANC recovery > 500/µL after the first severe episode of days"
-        " 0-30 (the grading's own episodes) by phenotype, and of platelet recovery"
-        " (>= 20 x10^9/L, transfusion-independent)",
+        f"Cumulative incidence of ANC recovery > {SEVERE} after the first severe episode of"
+        f" {EARLY_DAYS} (the grading's own episodes) by phenotype, and of platelet recovery"
+        f" (>= {with_unit(RECOVERY_PLATELETS, PLATELET_UNIT)}, transfusion-independent)",
     ),
 )
 
@@ -103,7 +113,8 @@ def _incidence(graded: Sequence[PatientOutcome]) -> list[str]:
         "## Incidence",
         "",
         "N-ICAHT: the neutrophil grading (ANC). Denominator: patients with that grade (the early"
-        " window needs ANC values, the late one a value after day +30). 95 % confidence interval:"
+        f" window needs ANC values, the late one a value after day +{EARLY_WINDOW_END}). 95 %"
+        " confidence interval:"
         " Wilson score.",
         "",
         "| | patients | incidence | 95 % CI |",
@@ -139,8 +150,10 @@ def _t_icaht_incidence(graded: Sequence[PatientOutcome], ctx: SummaryContext) ->
     return [
         *head,
         *none,
-        "T-ICAHT: the platelet grading of Rejeski et al., Blood 2025 (cumulative days < 50 and"
-        " < 20 x10^9/L in days 0-30; late: platelets < 100, < 50, < 20 x10^9/L in days 31-100)."
+        "T-ICAHT: the platelet grading of Rejeski et al., Blood 2025 (cumulative days"
+        f" < {BELOW_50:g} and < {with_unit(BELOW_20, PLATELET_UNIT)} in {EARLY_DAYS}; late:"
+        f" platelets < {BELOW_100:g}, < {BELOW_50:g}, < {with_unit(BELOW_20, PLATELET_UNIT)} in"
+        f" {day_span(LATE_WINDOW_START, T_LATE_WINDOW_END)})."
         " Denominator: patients with that T-ICAHT grade. 95 % confidence interval: Wilson score.",
         "",
         "| | patients | incidence | 95 % CI |",
@@ -233,7 +246,7 @@ def _phenotypes(graded: Sequence[PatientOutcome]) -> list[str]:
 def _durations(graded: Sequence[PatientOutcome]) -> list[str]:
     days = [float(o.days_anc_le_500) for o in graded if o.days_anc_le_500 is not None]
     severe = [d for d in days if d > 0]
-    lines = ["## Severe neutropenia (ANC <= 500/µL, longest episode, days 0-30)", ""]
+    lines = [f"## Severe neutropenia (ANC <= {SEVERE}, longest episode, {EARLY_DAYS})", ""]
     for label, values in (("all graded patients", days), ("patients with >= 1 day", severe)):
         q = quartiles(values)
         text = "-" if q is None else f"median {q[1]:g} days (IQR {q[0]:g}-{q[2]:g})"

@@ -14,6 +14,7 @@ from fhir_mappings.resources import as_dict, as_list, codings
 from fhir_mappings.tables import AnalyteTable, CodeEntry
 from fhir_mappings.times import When, parse_when
 from fhir_mappings.units import Conversion, UnitConverter, UnitError
+from icaht.early import SEVERE_ANC
 from icaht.record import Analyte, Comparator, LabValue, Provenance
 
 USED_STATUSES = frozenset({"final", "amended", "corrected"})
@@ -32,7 +33,7 @@ ANC_GROUP_KINDS = frozenset(
         "segmented_count",
     }
 )
-BOUND_WBC_LIMIT = 500.0  # s1.3: WBC <= 500/uL bounds ANC <= 500
+BOUND_WBC_LIMIT = float(SEVERE_ANC)  # s1.3: WBC <= 500/uL bounds ANC <= 500 (the severe ANC)
 # Other spellings of the LOINC system seen in the wild (HL7 OID, trailing slash, https)
 SYSTEM_ALIASES = {
     "urn:oid:2.16.840.1.113883.6.1": "http://loinc.org",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from icaht.ctcae import CTCAE_ANALYTES, CtcaeGrade, ctcae_from_lab
+from icaht.early import SEVERE_ANC
 from icaht.easix import EasixResult, easix, m_easix, s_easix
 from icaht.hematotox import (
     AllHematotoxResult,
@@ -25,9 +26,12 @@ from icaht.record import Analyte, LabValue, PatientRecord
 from icaht.thrombocytopenia import ThrombocytopeniaResult, grade_thrombocytopenia
 from icaht.version import RULES_VERSION
 
-SEVERE_ANC = 500  # §2.6 (A8): baseline neutropenia flag when the last pre-LD ANC is <= 500
+# §2.6 (A8): the baseline neutropenia flag reads the last pre-LD ANC against the §2.1 SEVERE_ANC
 BASELINE_NEUTROPENIA_DAYS = 14  # §2.6 (A8): days -14..-1
 _DEFAULT_OPTIONS = GradingOptions()
+# what is missing when the record has no CAR-T infusion (the card, the SMART API and the cohort
+# tables say it in these words)
+NO_INFUSION = "no CAR-T infusion on record: day 0 unknown, no ICAHT grade"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +185,7 @@ def assess(
     planned_baseline, planned_score = _planned_score(known, planned, missing)
     scope = scope_note(timeline.disease)
     if day0 is None:
-        missing.insert(0, "no CAR-T infusion on record: day 0 unknown, no ICAHT grade")
+        missing.insert(0, NO_INFUSION)
         return Assessment(
             record.patient_id,
             RULES_VERSION,

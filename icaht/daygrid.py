@@ -25,6 +25,22 @@ SEVERE, NOT_SEVERE, UNKNOWN_FLAG = 1, 0, -1
 
 
 @dataclass(frozen=True, slots=True)
+class WindowEnds:
+    """What may end a grading window before its horizon, as study days known on the evaluation
+    day (C5): death, censoring (§2.6, C3) and the evaluation day (None: unknown, retrospective).
+    One value for every window of a course (early, late, phenotype, T-ICAHT)."""
+
+    death_day: int | None
+    censor_day: int | None
+    eval_day: int | None
+
+    def end(self, horizon: int) -> int:
+        """E = min(horizon, death, censoring, evaluation) (§2.6); missing terms ignored."""
+        days = (horizon, self.death_day, self.censor_day, self.eval_day)
+        return min(d for d in days if d is not None)
+
+
+@dataclass(frozen=True, slots=True)
 class DayGrid:
     """Values and kinds of days 0..end_day. A bound day holds its bound x as value."""
 
@@ -78,16 +94,14 @@ def right_anchor(
 def window_grid_spec(
     daily: DailyAnc,
     end: int,
-    *,
     horizon: int,
-    death_day: int | None,
-    censor_day: int | None,
-    eval_day: int | None,
+    ends: WindowEnds,
     options: GradingOptions,
 ) -> GridSpec:
     """The grid of a window days 0..end whose complete length is `horizon` (30 early, 60 for
     the phenotype): no fill towards an open end (C1, C11b), anchors only at a full window."""
-    closed = end in (horizon, death_day) or closed_by_censoring(end, censor_day, eval_day)
+    censor_day = ends.censor_day
+    closed = end in (horizon, ends.death_day) or closed_by_censoring(end, censor_day, ends.eval_day)
     return GridSpec(
         end_day=end,
         fill_trailing=closed or options.fill_towards_open_end,
@@ -101,6 +115,27 @@ def window_grid_spec(
         min_values_for_fill=options.min_values_for_fill,
         round_to_10=options.round_to_10,
     )
+
+
+def window_grid(
+    daily: DailyAnc, end: int, horizon: int, ends: WindowEnds, options: GradingOptions
+) -> DayGrid:
+    """The day grid of a window days 0..end (the early and late windows, the phenotype's, and
+    T-ICAHT's with its own options)."""
+    return build_grid(daily, window_grid_spec(daily, end, horizon, ends, options))
+
+
+def unusable_window(flags: list[int], end: int) -> str | None:
+    """'on days 0-E' when no day of the window 0..E has a usable value (the grade cannot be
+    given), 'on day 0' for a window of one day (issue 16: not "days 0-0"); None otherwise."""
+    if not all(f == UNKNOWN_FLAG for f in flags):
+        return None
+    return "on day 0" if end == 0 else f"on days 0-{end}"
+
+
+def has_unknown_days(*flags: list[int]) -> bool:
+    """Unknown days inside the window: the grade is a lower bound (§2.3 step 7, C11f)."""
+    return any(UNKNOWN_FLAG in day_flags for day_flags in flags)
 
 
 def closed_by_censoring(end: int, censor_day: int | None, eval_day: int | None) -> bool:

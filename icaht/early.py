@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from icaht.daygrid import (
@@ -11,9 +11,11 @@ from icaht.daygrid import (
     SEVERE,
     UNKNOWN_FLAG,
     DayGrid,
-    build_grid,
+    WindowEnds,
+    has_unknown_days,
     severity_flags,
-    window_grid_spec,
+    unusable_window,
+    window_grid,
 )
 from icaht.episodes import Episode, find_episodes, graded_duration
 from icaht.observations import DailyAnc
@@ -159,42 +161,19 @@ def early_status(
     return "provisional", False
 
 
-def window_end(
-    horizon: int, death_day: int | None, censor_day: int | None, eval_day: int | None
-) -> int:
-    """E = min(horizon, death, censoring, evaluation) (§2.6); missing terms ignored."""
-    return min(d for d in (horizon, death_day, censor_day, eval_day) if d is not None)
-
-
-def grade_early(
-    daily: DailyAnc,
-    *,
-    death_day: int | None,
-    censor_day: int | None,
-    eval_day: int | None,
-    options: GradingOptions,
-) -> EarlyResult:
+def grade_early(daily: DailyAnc, ends: WindowEnds, options: GradingOptions) -> EarlyResult:
     """Early ICAHT for one course; all days relative to day 0."""
-    early_censor = censor_day if options.early_censoring else None
-    end = window_end(EARLY_WINDOW_END, death_day, early_censor, eval_day)
-    status, censored = early_status(end, death_day, early_censor)
+    # A12: without early censoring, a censoring event does not end the early window
+    early_ends = ends if options.early_censoring else replace(ends, censor_day=None)
+    end = early_ends.end(EARLY_WINDOW_END)
+    status, censored = early_status(end, ends.death_day, early_ends.censor_day)
     if end < 0:
         return _not_evaluable(status, "the window ends before day 0")
-    spec = window_grid_spec(
-        daily,
-        end,
-        horizon=EARLY_WINDOW_END,
-        death_day=death_day,
-        censor_day=censor_day,
-        eval_day=eval_day,
-        options=options,
-    )
-    grid = build_grid(daily, spec)
+    grid = window_grid(daily, end, EARLY_WINDOW_END, ends, options)
     flags_500 = severity_flags(grid, SEVERE_ANC, options.threshold_inclusive)
     flags_100 = severity_flags(grid, PROFOUND_ANC, options.threshold_inclusive)
-    if all(f == UNKNOWN_FLAG for f in flags_500):
-        # a window of one day (assessed on day 0) is "on day 0", not "days 0-0" (issue 16)
-        days = "on day 0" if end == 0 else f"on days 0-{end}"
+    days = unusable_window(flags_500, end)
+    if days is not None:
         return _not_evaluable(status, f"no usable ANC value {days}", grid, end)
     bridge, absorb = options.bridging_gap, options.absorb_trailing_gaps
     episodes_500 = find_episodes(flags_500, SEVERE_ANC, bridge, absorb)
@@ -207,7 +186,7 @@ def grade_early(
     return EarlyResult(
         grade=grade,
         status=status,
-        lower_bound=UNKNOWN_FLAG in flags_500 or UNKNOWN_FLAG in flags_100,  # §2.3 step 7, C11f
+        lower_bound=has_unknown_days(flags_500, flags_100),
         days_anc_le_500=d500,
         days_anc_le_100=d100,
         never_above_500=never,
@@ -228,7 +207,7 @@ def grade_early(
             if status == "provisional"
             else None
         ),
-        driven_by_death=never and end == death_day and end < EARLY_WINDOW_END,
+        driven_by_death=never and end == ends.death_day and end < EARLY_WINDOW_END,
         bridged_days=bridged_days(grid, flags_500, episodes_500)
         + bridged_days(grid, flags_100, episodes_100),
     )

@@ -6,7 +6,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from icaht.early import window_end
+from icaht.daygrid import WindowEnds
 from icaht.observations import DailyAnc
 from icaht.options import GradingOptions
 
@@ -45,17 +45,39 @@ class LateResult:
     reason: str | None = None
 
     def explanation(self) -> str:
+        """Why the late grade, in one line for the card, the SMART API, the cohort tables and the
+        alerts (§3.2, C8: the second-lowest value reading), e.g. 'late ICAHT grade 3 (final)
+        because the two lowest ANC after day 30 were 420/µL (day 40) and 480/µL (day 45)'."""
         if self.grade is None:
             return f"late ICAHT not graded: {self.reason}"
         text = f"late ICAHT grade {self.grade} ({self.status})"
-        if self.nadir is not None and self.grade > 0:
-            sign = "<" if self.nadir.below else ""
-            text += f", nadir ANC {sign}{self.nadir.value:g}/µL on day {self.nadir.day}"
-            if not self.confirmed:
-                text += "; not confirmed by a second value <=1500/µL: repeat ANC"
+        nadir, second = self.nadir, self.second_lowest
+        if nadir is None:
+            return text
+        after = f"after day {self.window_start_day - 1}"
         if self.transient:
-            text += ", transient dip followed by ANC >1500/µL"
-        return text
+            return (
+                f"{text}: the dip to {_anc(nadir)} on day {nadir.day} was followed by ANC "
+                f"> {CONFIRMING_ANC}/µL (transient)"
+            )
+        if self.grade == 0:
+            return f"{text}: the lowest ANC {after} was {_anc(nadir)} (day {nadir.day})"
+        if not self.confirmed:
+            return (
+                f"{text}, unconfirmed: it rests on one value, {_anc(nadir)} on day {nadir.day}, "
+                f"with no second value <= {CONFIRMING_ANC}/µL and no later value "
+                f"> {CONFIRMING_ANC}/µL: repeat the ANC to confirm"
+            )
+        assert second is not None  # confirmed: two values <= 1500/µL (C8)
+        return (
+            f"{text} because the two lowest ANC {after} were {_anc(nadir)} (day {nadir.day}) "
+            f"and {_anc(second)} (day {second.day})"
+        )
+
+
+def _anc(value: LateValue) -> str:
+    """'420/µL', '<100/µL' for a value given as a bound (C6)."""
+    return f"{'<' if value.below else ''}{value.value:g}/µL"
 
 
 _LIMITS = [limit for limit, _ in LATE_BANDS]  # 100, 500, 1000, 1500 (ascending)
@@ -78,18 +100,11 @@ def late_status(end: int, horizon: int, death_day: int | None, censor_day: int |
     return "final" if end in (horizon, death_day) else "provisional"
 
 
-def grade_late(
-    daily: DailyAnc,
-    *,
-    death_day: int | None,
-    censor_day: int | None,
-    eval_day: int | None,
-    options: GradingOptions,
-) -> LateResult:
+def grade_late(daily: DailyAnc, ends: WindowEnds, options: GradingOptions) -> LateResult:
     """§3.2: window day 31..min(end, censoring, death, evaluation); no interpolation."""
     horizon = options.late_window_end
-    end = window_end(horizon, death_day, censor_day, eval_day)
-    status = late_status(end, horizon, death_day, censor_day)
+    end = ends.end(horizon)
+    status = late_status(end, horizon, ends.death_day, ends.censor_day)
     values = late_window_values(daily, end)
     if not values:
         return LateResult(

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from icaht.daygrid import WindowEnds
 from icaht.early import EarlyResult, grade_early
 from icaht.late import LateResult, grade_late
 from icaht.observations import AncInput, DailyAnc, daily_minima
@@ -55,6 +56,10 @@ class CourseDays:
     censor_day: int | None
     last_day: int | None  # values after this day are not read (evaluation day or death)
 
+    @property
+    def ends(self) -> WindowEnds:
+        return WindowEnds(self.death_day, self.censor_day, self.eval_day)
+
 
 def course_days(
     infusion_date: date | datetime,
@@ -103,24 +108,18 @@ def grade_neutropenia(
         death_date=death_date,
         censor_date=censor_date,
     )
-    day0, eval_day, death_day, censor_day = (
-        course.day0,
-        course.eval_day,
-        course.death_day,
-        course.censor_day,
-    )
-    daily = daily_minima(anc, day0, course.last_day, use_preliminary=eval_day is not None)
-    kwargs = {"death_day": death_day, "censor_day": censor_day, "eval_day": eval_day}
-    phenotype = classify_phenotype(daily, options=options, **kwargs)
+    day0 = course.day0
+    daily = daily_minima(anc, day0, course.last_day, use_preliminary=course.eval_day is not None)
+    phenotype = classify_phenotype(daily, course.ends, options)
     return NeutropeniaResult(
-        early=grade_early(daily, options=options, **kwargs),
-        late=grade_late(daily, options=options, **kwargs),
+        early=grade_early(daily, course.ends, options),
+        late=grade_late(daily, course.ends, options),
         phenotype=phenotype.phenotype,
         phenotype_detail=phenotype,
         infusion_date=day0,
         evaluation_date=course.evaluation_date,
-        death_day=death_day,
-        censor_day=censor_day,
+        death_day=course.death_day,
+        censor_day=course.censor_day,
         preliminary_values_used=bool(daily.preliminary_days),
         daily=daily,
     )

@@ -13,6 +13,11 @@ from typing import Literal
 DurationMode = Literal["longest", "cumulative"]
 LateMode = Literal["nadir", "strict"]
 
+# §3.2, S-HAEM Table 1: late ICAHT is graded to day +100 (A13: 180/365 for extended follow-up);
+# the default of `late_window_end` and the end of the monitoring period of the rules and charts
+LATE_WINDOW_END = 100  # §3.2
+PHENOTYPE_WINDOW_END = 60  # P2 (§5.2): the recovery phenotype is named from days 0-60
+
 
 @dataclass(frozen=True, slots=True)
 class AllHematotoxCutoffs:
@@ -60,13 +65,13 @@ class GradingOptions:
     # A10 (§3.2): late grade from the nadir (gated by a 2nd value <= 1500) or strict (2nd value).
     late_mode: LateMode = "nadir"
     # A13 (§3.2): last day of the late window (100; 180/365 for extended follow-up).
-    late_window_end: int = 100
+    late_window_end: int = LATE_WINDOW_END
     # A13 (§3.2): longest interval between two confirming late values (None = no limit).
     late_max_days_between_confirming_values: int | None = None
     # C8 (§16): grade 0 "transient" needs a value > 1500 after the nadir (Liang: order ignored).
     transient_needs_later_value: bool = True
     # P2 (§5.2): last day of the recovery-phenotype window.
-    phenotype_window_end: int = 60
+    phenotype_window_end: int = PHENOTYPE_WINDOW_END
     # §6.4: ALL-Hematotox only when cut-offs are configured (UNVERIFIED).
     all_hematotox: AllHematotoxCutoffs | None = None
 
@@ -86,7 +91,7 @@ class GradingOptions:
             fill_towards_open_end=True,
             min_values_for_fill=2,
             late_mode="nadir",
-            late_window_end=100,
+            late_window_end=LATE_WINDOW_END,
             late_max_days_between_confirming_values=None,
             transient_needs_later_value=False,
         )

@@ -6,8 +6,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Literal
 
-from icaht.daygrid import build_grid, severity_flags, window_grid_spec
-from icaht.early import SEVERE_ANC, window_end
+from icaht.daygrid import DayGrid, WindowEnds, severity_flags, window_grid
+from icaht.early import SEVERE_ANC
 from icaht.episodes import find_episodes
 from icaht.observations import DailyAnc
 from icaht.options import GradingOptions
@@ -37,27 +37,16 @@ class PhenotypeResult:
 
 def classify_phenotype(
     daily: DailyAnc,
-    *,
-    death_day: int | None,
-    censor_day: int | None,
-    eval_day: int | None,
+    ends: WindowEnds,
     options: GradingOptions,
 ) -> PhenotypeResult:
     """Precedence aplastic > intermittent > quick > indeterminate/unclassified (§5.2, C7b)."""
     horizon = options.phenotype_window_end
-    end = window_end(horizon, death_day, censor_day, eval_day)
+    end = ends.end(horizon)
     if end < 0:
         return PhenotypeResult("indeterminate", None, 0)
-    longest = _longest_severe(
-        daily,
-        end,
-        horizon=horizon,
-        death_day=death_day,
-        censor_day=censor_day,
-        eval_day=eval_day,
-        opts=options,
-    )
-    done = end in (horizon, death_day)
+    longest = _longest_severe(window_grid(daily, end, horizon, ends, options), options)
+    done = end in (horizon, ends.death_day)
     if longest >= APLASTIC_DAYS:
         return PhenotypeResult("aplastic", end, longest, window_complete=done)
     marks = _measured_marks(daily, end)
@@ -81,27 +70,9 @@ def classify_phenotype(
     )
 
 
-def _longest_severe(
-    daily: DailyAnc,
-    end: int,
-    *,
-    horizon: int,
-    death_day: int | None,
-    censor_day: int | None,
-    eval_day: int | None,
-    opts: GradingOptions,
-) -> int:
+def _longest_severe(grid: DayGrid, opts: GradingOptions) -> int:
     """Longest severe episode on the day grid 0..W (C7c; C1 applies with day 60, C11b)."""
-    spec = window_grid_spec(
-        daily,
-        end,
-        horizon=horizon,
-        death_day=death_day,
-        censor_day=censor_day,
-        eval_day=eval_day,
-        options=opts,
-    )
-    flags = severity_flags(build_grid(daily, spec), SEVERE_ANC, opts.threshold_inclusive)
+    flags = severity_flags(grid, SEVERE_ANC, opts.threshold_inclusive)
     episodes = find_episodes(flags, SEVERE_ANC, opts.bridging_gap, opts.absorb_trailing_gaps)
     return max((e.duration for e in episodes), default=0)
 

@@ -18,10 +18,11 @@ from icaht.assessment import Assessment
 from icaht.daygrid import AT_MOST, BELOW, FILLED, INTERPOLATED, MEASURED, DayGrid
 from icaht.episodes import Episode
 from icaht.observations import DailyAnc
+from icaht.options import LATE_WINDOW_END
 from icaht.record import Analyte, Comparator, LabValue, PatientRecord, daily_lowest
 
 FIRST_DAY = -7  # the left anchor of the early grid lies on days -7..-1 (§2.3 step 4)
-LAST_DAY = 100  # the late window ends on day +100 (§3.2)
+LAST_DAY = LATE_WINDOW_END  # the late window ends on day +100 (§3.2)
 
 PointKind = Literal["measured", "interpolated", "carried"]
 GRID_KINDS: dict[str, tuple[PointKind, Comparator | None]] = {

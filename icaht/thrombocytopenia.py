@@ -23,13 +23,14 @@ from typing import Literal
 from icaht.daygrid import (
     NUMERIC_KINDS,
     SEVERE,
-    UNKNOWN_FLAG,
     DayGrid,
-    build_grid,
+    WindowEnds,
+    has_unknown_days,
     severity_flags,
+    unusable_window,
+    window_grid,
 )
-from icaht.daygrid import window_grid_spec as _grid_spec
-from icaht.early import EARLY_WINDOW_END, early_status, window_end
+from icaht.early import EARLY_WINDOW_END, early_status
 from icaht.episodes import find_episodes
 from icaht.late import (
     LATE_WINDOW_START,
@@ -87,23 +88,6 @@ class TEarlyResult:
     below_20_days: tuple[int, ...]
     reason: str | None = None
 
-    def explanation(self) -> str:
-        """One line, e.g. 'early T-ICAHT grade 3 (final) because platelets <20 x10^9/L on 9
-        days, <50 on 16 days (cumulative)'."""
-        if self.grade is None:
-            return f"early T-ICAHT not graded: {self.reason}"
-        text = f"early T-ICAHT grade {self.grade} ({self.status})"
-        if self.days_below_20:
-            text += (
-                f" because platelets <20 x10^9/L on {_days(self.days_below_20)},"
-                f" <50 on {_days(self.days_below_50)} (cumulative)"
-            )
-        elif self.days_below_50:
-            text += f" because platelets <50 x10^9/L on {_days(self.days_below_50)} (cumulative)"
-        if self.lower_bound:
-            text += "; lower bound (days without values in the window)"
-        return text
-
 
 @dataclass(frozen=True, slots=True)
 class TLateResult:
@@ -123,26 +107,6 @@ class TLateResult:
     below_20_days: tuple[int, ...] = ()
     transient: bool = False
     nadir_below: bool = False  # the nadir was given as "<x" (C6)
-
-    def explanation(self) -> str:
-        """One line, e.g. 'late T-ICAHT grade 2 (final), nadir platelets 35 x10^9/L on day 45'."""
-        if self.grade is None:
-            return f"late T-ICAHT not graded: {self.reason}"
-        text = f"late T-ICAHT grade {self.grade} ({self.status})"
-        if self.nadir is not None and self.nadir_day is not None and self.grade > 0:
-            sign = "<" if self.nadir_below else ""
-            text += f", nadir platelets {sign}{self.nadir:g} x10^9/L on day {self.nadir_day}"
-            if self.days_below_20:
-                text += f", <20 x10^9/L on {_days(self.days_below_20)} (cumulative)"
-            if not self.confirmed:
-                text += "; not confirmed by a second value <100 x10^9/L: repeat platelets"
-        if self.transient:
-            text += ", transient dip followed by platelets >=100 x10^9/L"
-        return text
-
-
-def _days(count: int) -> str:
-    return "1 day" if count == 1 else f"{count} days"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,20 +161,19 @@ def grade_thrombocytopenia(
         death_date=death_date,
         censor_date=censor_date,
     )
-    eval_day, death_day, censor_day = course.eval_day, course.death_day, course.censor_day
+    ends = course.ends
     daily = daily_minima(
         platelets,
         course.day0,
         course.last_day,
-        use_preliminary=eval_day is not None,
+        use_preliminary=ends.eval_day is not None,
         analyte=Analyte.PLATELETS,
     )
     transfused = _platelet_transfusion_days(transfusions, course.day0, course.last_day)
-    days = {"death_day": death_day, "censor_day": censor_day}
-    early = _grade_early(daily, **days, eval_day=eval_day, options=options)
-    late_end = window_end(LATE_WINDOW_END, death_day, censor_day, eval_day)
-    grid = _grid(daily, late_end, LATE_WINDOW_END, **days, eval_day=eval_day, options=options)
-    late = _grade_late(daily, grid, late_end, **days, options=options)
+    early = _grade_early(daily, ends, options)
+    late_end = ends.end(LATE_WINDOW_END)
+    grid = _grid(daily, late_end, LATE_WINDOW_END, ends, options)
+    late = _grade_late(daily, grid, late_end, ends, options)
     used_days = set(daily.numeric) | set(daily.bounds)
     last_used = max(late_end, early.window_end_day or 0)
     return ThrombocytopeniaResult(
@@ -219,8 +182,8 @@ def grade_thrombocytopenia(
         recovery_day=_recovery_day(grid, transfused),
         infusion_date=course.day0,
         evaluation_date=course.evaluation_date,
-        death_day=death_day,
-        censor_day=censor_day,
+        death_day=ends.death_day,
+        censor_day=ends.censor_day,
         post_transfusion_values_used=any(
             0 <= day <= last_used and any(0 <= day - t <= POST_TRANSFUSION_DAYS for t in transfused)
             for day in used_days
@@ -242,29 +205,13 @@ def _platelet_transfusion_days(
 
 
 def _grid(
-    daily: DailyValues,
-    end: int,
-    horizon: int,
-    *,
-    death_day: int | None,
-    censor_day: int | None,
-    eval_day: int | None,
-    options: GradingOptions,
+    daily: DailyValues, end: int, horizon: int, ends: WindowEnds, options: GradingOptions
 ) -> DayGrid:
     """§2.3/§16-§17's day grid on days 0..end. Liang's rounding to 10 cells/uL is an ANC
     reproduction and would move 45 x10^9/L onto 50: never applied to platelets."""
     if end < 0:
         return DayGrid((), ())
-    spec = _grid_spec(
-        daily,
-        end,
-        horizon=horizon,
-        death_day=death_day,
-        censor_day=censor_day,
-        eval_day=eval_day,
-        options=options,
-    )
-    return build_grid(daily, replace(spec, round_to_10=False))
+    return window_grid(daily, end, horizon, ends, replace(options, round_to_10=False))
 
 
 def counted_days(flags: list[int], first_day: int = 0) -> tuple[int, ...]:
@@ -286,40 +233,24 @@ def early_grade_from_days(days_below_50: int, days_below_20: int) -> int:
     return 1 if days_below_50 >= 1 else 0
 
 
-def _grade_early(
-    daily: DailyValues,
-    *,
-    death_day: int | None,
-    censor_day: int | None,
-    eval_day: int | None,
-    options: GradingOptions,
-) -> TEarlyResult:
+def _grade_early(daily: DailyValues, ends: WindowEnds, options: GradingOptions) -> TEarlyResult:
     """Days 0..E, E = min(30, death, censoring, evaluation); status as N-ICAHT's (C3)."""
-    end = window_end(EARLY_WINDOW_END, death_day, censor_day, eval_day)
-    status, _ = early_status(end, death_day, censor_day)
+    end = ends.end(EARLY_WINDOW_END)
+    status, _ = early_status(end, ends.death_day, ends.censor_day)
     if end < 0:
         return TEarlyResult(None, status, True, 0, 0, None, (), (), "the window ends before day 0")
-    grid = _grid(
-        daily,
-        end,
-        EARLY_WINDOW_END,
-        death_day=death_day,
-        censor_day=censor_day,
-        eval_day=eval_day,
-        options=options,
-    )
+    grid = _grid(daily, end, EARLY_WINDOW_END, ends, options)
     flags_50 = severity_flags(grid, BELOW_50, inclusive=False)
     flags_20 = severity_flags(grid, BELOW_20, inclusive=False)
-    if all(f == UNKNOWN_FLAG for f in flags_50):
-        # a window of one day (assessed on day 0) is "on day 0", not "days 0-0" (issue 16)
-        days = "on day 0" if end == 0 else f"on days 0-{end}"
+    days = unusable_window(flags_50, end)
+    if days is not None:
         reason = f"no usable platelet value {days}"
         return TEarlyResult(None, status, True, 0, 0, end, (), (), reason)
     below_50, below_20 = counted_days(flags_50), counted_days(flags_20)
     return TEarlyResult(
         grade=early_grade_from_days(len(below_50), len(below_20)),
         status=status,
-        lower_bound=UNKNOWN_FLAG in flags_50 or UNKNOWN_FLAG in flags_20,  # §2.3 step 7, C11f
+        lower_bound=has_unknown_days(flags_50, flags_20),
         days_below_50=len(below_50),
         days_below_20=len(below_20),
         window_end_day=end,
@@ -332,15 +263,13 @@ def _grade_late(
     daily: DailyValues,
     grid: DayGrid,
     end: int,
-    *,
-    death_day: int | None,
-    censor_day: int | None,
+    ends: WindowEnds,
     options: GradingOptions,
 ) -> TLateResult:
     """Days 31..min(100, death, censoring, evaluation). Grade 1/2 from the values' bands
     (< 100, < 50), confirmed by a second value < 100 or non-transient (C8 mirrored); a value
     < 20 gives grade 3, and 4 when the day grid counts >= 14 days < 20 in the window."""
-    status = late_status(end, LATE_WINDOW_END, death_day, censor_day)
+    status = late_status(end, LATE_WINDOW_END, ends.death_day, ends.censor_day)
     values = late_window_values(daily, end)
     if not values:
         return TLateResult(

@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 
+from icaht.assessment import BASELINE_NEUTROPENIA_DAYS
+from icaht.options import LATE_WINDOW_END
 from icaht.record import PatientRecord, TherapyTimeline
 from icaht.rules import Hook
 
-MONITORING_DAYS = 100  # the late ICAHT window ends on day +100 (clinical-rules 3.2)
-LAB_LOOKBACK_DAYS = 14  # baseline neutropenia flag looks at days -14..-1 (clinical-rules 2.6)
+# the monitoring period ends with the late ICAHT window on day +100 (clinical-rules 3.2)
+MONITORING_DAYS = LATE_WINDOW_END
+# the look-back covers the baseline neutropenia flag's days -14..-1 (clinical-rules 2.6)
+LAB_LOOKBACK_DAYS = BASELINE_NEUTROPENIA_DAYS
 
 
 def course_anchor(timeline: TherapyTimeline, hook: Hook) -> date | None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fhir_mappings import culture_loinc_codes, loinc_codes, loinc_codes_by_analyte
+from fhir_mappings.tables import LOINC
 
-LOINC = "http://loinc.org"
 LAB_PAGE_SIZE = 500
 VITALS_PAGE_SIZE = 500
 # R4 AppointmentStatus codes of a booking still ahead (not fulfilled, cancelled, noshow or

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from icaht.clinical_status import Unknown, active_infection
+from icaht.early import SEVERE_ANC  # §2.1 / A1: ANC <= 500/uL; also §10 M03
 from icaht.hematotox import Baseline, HematotoxResult
+from icaht.options import LATE_WINDOW_END
 from icaht.record import Analyte, Infection, LabValue, active_crs
 from icaht.rules.catalogue import RULES_BY_ID
 from icaht.rules.facts import (
@@ -17,10 +19,9 @@ from icaht.rules.facts import (
 from icaht.rules.model import Alert, DataUsed, RuleInput, Severity, Suggestion
 
 SUMMARY_MAX = 139  # CDS Hooks card summary: "<140 characters"
-SEVERE_ANC = 500  # §2.1 / A1 (inclusive): ICAHT severe neutropenia ANC <= 500/uL; also §10 M03
 # [PROPOSED] day range in which a missing current count is reported as "not evaluable": day 0
 # to the end of the default late-ICAHT window (§3.2: day 100).
-MONITORING_LAST_DAY = 100
+MONITORING_LAST_DAY = LATE_WINDOW_END
 HIGH_GRADE = 3  # §10 M09, M11/M19 orders, M16, M26: ICAHT grade >= 3
 
 

@@ -7,7 +7,13 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from icaht.clinical_status import corticosteroid_days, drugs_between, on_supportive
+from icaht.early import EARLY_WINDOW_END, SEVERE_ANC
 from icaht.hematotox import Baseline, HematotoxResult
+from icaht.options import LATE_WINDOW_END
+from icaht.phenotype import (  # §5.1: M06 reads the phenotype's dip and recovery
+    DIP_ANC,
+    RECOVERY_ANC,
+)
 from icaht.record import (
     Analyte,
     DrugCourse,
@@ -20,7 +26,6 @@ from icaht.record import (
 )
 from icaht.rules.base import (
     HIGH_GRADE,
-    SEVERE_ANC,
     crs_note,
     early_grade,
     early_phrase,
@@ -62,12 +67,10 @@ PROPHYLACTIC_GCSF_FIRST_DAY = 2  # §10 M02, CONS-T3: "G-CSF from day +2"
 PROPHYLAXIS_ANC_ABOVE = 1500
 THERAPEUTIC_GCSF_FROM_DAY = 7  # §10 M03, S-HIT: "not recovered to >500/mm3 by day 7 to 10"
 BIPHASIC_ANC = 750  # §10 M06, S-HIT: "after a prior recovery, ANC < 750/uL"
-DIP_ANC = 1000  # §5.1, S-HAEM Table 1: dip "below an ANC <1,000/uL" (M06 first phase)
-RECOVERY_ANC = 1500  # §5.1, S-HAEM Table 1: "neutrophil recovery (ANC >1,500/uL)" (M06)
 BOOST_AFTER_DAY = 14  # §10 M16: "day > 14"
 PERSISTING_GRADE = 4  # §10 M17: "Grade 4 ICAHT persisting beyond day +30"
-LATE_DAY = 30  # §1.2, S-HAEM Table 1: late ICAHT after day +30 (M17, M18, M25, M26)
-ANTIFUNGAL_HISTORY_LAST_DAY = 100  # §17 C16: M09's history arm runs day 0 to day +100
+LATE_DAY = EARLY_WINDOW_END  # §1.2: late ICAHT after the early window, day +30 (M17, M18, M25, M26)
+ANTIFUNGAL_HISTORY_LAST_DAY = LATE_WINDOW_END  # §17 C16: M09's history arm runs day 0 to day +100
 # §10 M09 (S-NONCAN: "prolonged corticosteroid exposure"; §10 "e.g. > 3 days"): more than 3
 # distinct days covered by a corticosteroid record in the 14 days up to the evaluation day
 # [PROPOSED window: the steroids given for CRS/ICANS in the first two weeks, or bridging
@@ -118,7 +121,11 @@ def _m02_due(inp: RuleInput) -> bool:
 
 def _anc_phrase(inp: RuleInput) -> str:
     anc = current(inp, Analyte.ANC)
-    return "no current ANC" if anc is None else f"{describe(inp, anc)} (not above 1500)"
+    return (
+        "no current ANC"
+        if anc is None
+        else f"{describe(inp, anc)} (not above {PROPHYLAXIS_ANC_ABOVE})"
+    )
 
 
 def _anc_context(anc: LabValue | None) -> list[DataUsed]:
@@ -232,7 +239,7 @@ def m06_biphasic(inp: RuleInput) -> Alert | None:
         "G-CSF",
         rationale=(
             f"{describe(inp, dip)}, recovery to {describe(inp, recovery)}, now {describe(inp, anc)}"
-            f" (below 750): late biphasic neutropenia; {NOT_COVERED}."
+            f" (below {BIPHASIC_ANC}): late biphasic neutropenia; {NOT_COVERED}."
         ),
         recommendation=(
             "Consider daily G-CSF until ANC > 1500/µL (a common approach); transient responses "

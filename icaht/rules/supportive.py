@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from icaht.clinical_status import UNKNOWN, on_supportive
+from icaht.early import SEVERE_ANC
 from icaht.iec_hs import SCREEN_FROM_DAY
 from icaht.record import Analyte, Infection, LabValue, active_crs
 from icaht.rules.base import (
     HIGH_GRADE,
-    SEVERE_ANC,
     early_grade,
     early_phrase,
     grade_data,
@@ -43,11 +43,17 @@ from icaht.rules.facts import (
 from icaht.rules.model import ORDER_HOOKS, Alert, DataUsed, DraftOrder, RuleInput, Suggestion
 from icaht.rules.neutrophils import LATE_DAY, MARROW_SUGGESTION
 
+PERSISTING_PLATELETS = 50.0  # §10 M19: persisting cytopenia, platelets < 50 x10^9/L
+PERSISTING_HB = 8.0  # §10 M19: persisting cytopenia, Hb < 8 g/dL
 CYTOPENIA_TESTS: tuple[tuple[Analyte, str, LabTest], ...] = (
     # §10 M19: "ANC <= 500" (A1 inclusive), "platelets < 50 x10^9/L", "Hb < 8 g/dL"
-    (Analyte.ANC, "ANC <= 500/µL", lambda v: at_or_below(v, SEVERE_ANC)),
-    (Analyte.PLATELETS, "platelets < 50 x10^9/L", lambda v: below(v, 50.0)),
-    (Analyte.HEMOGLOBIN, "Hb < 8.0 g/dL", lambda v: below(v, 8.0)),
+    (Analyte.ANC, f"ANC <= {SEVERE_ANC}/µL", lambda v: at_or_below(v, SEVERE_ANC)),
+    (
+        Analyte.PLATELETS,
+        f"platelets < {PERSISTING_PLATELETS:g} x10^9/L",
+        lambda v: below(v, PERSISTING_PLATELETS),
+    ),
+    (Analyte.HEMOGLOBIN, f"Hb < {PERSISTING_HB:.1f} g/dL", lambda v: below(v, PERSISTING_HB)),
 )
 WORKUP_FROM_DAY = 21  # §17 C16: M19 needs day >= 21 ("beyond the expected 2-3 weeks", S-NONCAN)
 PJP_FROM_DAY = 28  # §10 M11: "day >= ~28" (S-HIT "at day 30"; figure "day ~28")
@@ -327,13 +333,16 @@ def m12_ivig(inp: RuleInput) -> Alert | None:
         summary = f"IgG {igg.value:g} mg/dL with active infection: consider IVIG replacement"
         why = f"active infection: {infection_phrase(inp, infection)}"
     else:
-        summary = f"IgG {igg.value:g} mg/dL (< 400): hypogammaglobulinemia, no infection recorded"
+        summary = (
+            f"IgG {igg.value:g} mg/dL (< {IGG_THRESHOLD:g}): hypogammaglobulinemia, no infection "
+            "recorded"
+        )
         why = "no active infection recorded"
     return make_alert(
         inp,
         "M12",
         summary=summary,
-        rationale=f"{describe(inp, igg)} < 400 mg/dL; {why}.",
+        rationale=f"{describe(inp, igg)} < {IGG_THRESHOLD:g} mg/dL; {why}.",
         recommendation=(
             "Consider IVIG replacement (0.4-0.5 g/kg, reassessed monthly) with serious or "
             "recurrent (sinopulmonary) infections; consider checking IgG at ~day 30, then every "
@@ -486,8 +495,8 @@ def m20_coagulopathy(inp: RuleInput) -> Alert | None:
         "M20",
         summary=f"Fibrinogen {fibrinogen.value:g} mg/dL (< 1.0 g/L) in grade {grade} CRS: "
         "consider cryoprecipitate",
-        rationale=f"{describe(inp, fibrinogen)} < 100 mg/dL; CRS active since day "
-        f"{study_day(inp, crs.start)}, grade {grade}.",
+        rationale=f"{describe(inp, fibrinogen)} < {FIBRINOGEN_THRESHOLD:g} mg/dL; CRS active since "
+        f"day {study_day(inp, crs.start)}, grade {grade}.",
         recommendation=(
             "Consider cryoprecipitate to keep fibrinogen > 1.5 g/L (150 mg/dL) until CRS "
             "resolves; fibrinogen nadir is typically around days 12-14."
@@ -505,10 +514,14 @@ def m20_needs(inp: RuleInput) -> tuple[str, ...]:
     if _low_fibrinogen(inp) is None:
         return ()
     if not inp.record.timeline.crs_periods:
-        return ("M20 needs the CRS status and grade (fibrinogen < 100 mg/dL)",)
+        return (
+            f"M20 needs the CRS status and grade (fibrinogen < {FIBRINOGEN_THRESHOLD:g} mg/dL)",
+        )
     crs = active_crs(inp.record.timeline, inp.evaluation_date)
     if crs is not None and crs.grade is None:
-        return ("M20 needs the grade of the active CRS (fibrinogen < 100 mg/dL)",)
+        return (
+            f"M20 needs the grade of the active CRS (fibrinogen < {FIBRINOGEN_THRESHOLD:g} mg/dL)",
+        )
     return ()
 
 
@@ -540,9 +553,10 @@ def m21_anticoagulation(inp: RuleInput) -> Alert | None:
     return make_alert(
         inp,
         "M21",
-        summary=f"Anticoagulation with platelets {platelets.value:g} x10^9/L (< 50): consider the "
+        summary=f"Anticoagulation with platelets {platelets.value:g} x10^9/L "
+        f"(< {ANTICOAGULATION_PLATELETS:g}): consider the "
         "bleeding risk",
-        rationale=f"{describe(inp, platelets)} < 50 x10^9/L; {what}.",
+        rationale=f"{describe(inp, platelets)} < {ANTICOAGULATION_PLATELETS:g} x10^9/L; {what}.",
         recommendation="Consider weighing the indication for anticoagulation against the "
         "bleeding risk with platelets < 50 x10^9/L (50,000/µL).",
         data=[used(platelets), *data],

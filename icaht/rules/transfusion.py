@@ -239,15 +239,7 @@ def m13_rbc_threshold(inp: RuleInput) -> Alert | None:
             used(hb),
             DataUsed("cardiovascular disease", "yes" if cardiovascular else "no/unknown"),
         ],
-        suggestions=[
-            Suggestion(
-                "Order 1 unit of red blood cells" + (" (irradiated)" if irradiate else ""),
-                "create",
-                "blood_product",
-                product="rbc",
-                irradiated=True if irradiate else None,
-            )
-        ],
+        suggestions=[_one_unit("red blood cells", "rbc", irradiate)],
     )
 
 
@@ -338,15 +330,7 @@ def m14_platelet_threshold(inp: RuleInput) -> Alert | None:
             + ("; irradiated products (M01)." if irradiate else ".")
         ),
         data=[used(platelets), *(risks.data if why else []), *t_icaht_data(inp)],
-        suggestions=[
-            Suggestion(
-                "Order 1 unit of platelets" + (" (irradiated)" if irradiate else ""),
-                "create",
-                "blood_product",
-                product="platelets",
-                irradiated=True if irradiate else None,
-            )
-        ],
+        suggestions=[_one_unit("platelets", "platelets", irradiate)],
     )
 
 
@@ -504,3 +488,14 @@ def m22_needs(inp: RuleInput) -> tuple[str, ...]:
     if inp.options.iron_overload_rbc_units is not None and not inp.record.timeline.transfusions:
         return ("M22 needs transfusion records",) if monitored(inp) else ()
     return ()
+
+
+def _one_unit(words: str, product: str, irradiate: bool) -> Suggestion:
+    """The draft order of one unit of a blood product, irradiated while M01's window is open."""
+    return Suggestion(
+        f"Order 1 unit of {words}" + (" (irradiated)" if irradiate else ""),
+        "create",
+        "blood_product",
+        product=product,
+        irradiated=True if irradiate else None,
+    )

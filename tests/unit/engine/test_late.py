@@ -38,7 +38,7 @@ def test_c8_nadir_without_later_value_is_unconfirmed() -> None:
     # C8: only value after the nadir missing -> the nadir's band, confirmed = false
     late = grade({40: 2000, 50: 800}).late
     assert (late.grade, late.confirmed, late.transient) == (2, False, False)
-    assert "repeat ANC" in late.explanation()
+    assert "repeat the ANC to confirm" in late.explanation()
 
 
 def test_c8_liang_ignores_order() -> None:

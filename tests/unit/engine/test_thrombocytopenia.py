@@ -10,6 +10,7 @@ import pytest
 from engine_helpers import DAY0, constant, lab, on, series
 
 from icaht import GradingOptions, ThrombocytopeniaResult, assess, grade_thrombocytopenia
+from icaht.explanations import t_early_text, t_late_text
 from icaht.record import (
     Analyte,
     CarTInfusion,
@@ -180,7 +181,7 @@ def test_late_days_below_20_boundary(days: int, expected: int) -> None:
 def test_late_single_low_value_is_unconfirmed() -> None:
     late = grade_plt({**constant(range(31), FINE), 45: 40}).late
     assert (late.grade, late.confirmed) == (2, False)
-    assert "not confirmed" in late.explanation()
+    assert "unconfirmed: one count, 40 x10^9/L on day 45" in t_late_text(late)
 
 
 def test_late_dip_followed_by_100_or_more_is_transient() -> None:
@@ -275,7 +276,7 @@ def test_late_less_than_value_ranks_below_the_number() -> None:
     values = [plt(d, FINE) for d in range(31)] + [plt(45, 50, comparator="<"), plt(52, 50)]
     late = grade_plt(values).late
     assert (late.grade, late.nadir_day, late.nadir_below) == (2, 45, True)
-    assert "nadir platelets <50 x10^9/L on day 45" in late.explanation()
+    assert "lowest <50 x10^9/L on day 45" in t_late_text(late)
 
 
 def test_an_anc_value_is_refused() -> None:
@@ -354,18 +355,16 @@ def test_never_below_20_recovers_on_day_0() -> None:
 def test_early_explanation() -> None:
     low = constant(range(3, 19), 40) | constant(range(5, 14), 10)
     early = grade_plt(early_course(low)).early
-    assert early.explanation() == (
-        "early T-ICAHT grade 3 (final) because platelets <20 x10^9/L on 9 days, "
-        "<50 on 16 days (cumulative)"
+    assert t_early_text(early) == (
+        "early 3 (final): platelets < 50 x10^9/L on 16 days, < 20 x10^9/L on 9 days "
+        "(cumulative, days 0-30)"
     )
 
 
 def test_explanations_without_values() -> None:
     result = grade_plt([])
-    assert result.early.explanation().startswith("early T-ICAHT not graded")
-    assert result.late.explanation() == (
-        "late T-ICAHT not graded: no platelet value in the late window"
-    )
+    assert t_early_text(result.early).startswith("early not graded")
+    assert t_late_text(result.late) == "late not graded (no platelet value in the late window)"
 
 
 # ---- worked examples of docs/clinical/t-icaht.md ----

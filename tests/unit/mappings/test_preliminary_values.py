@@ -127,7 +127,7 @@ def test_day_with_below_100_and_80_keeps_80_and_grades_from_it() -> None:
         False,
     )
     assert result.late.grade == 4
-    assert "nadir ANC 80/µL on day 40" in result.late.explanation()
+    assert "were 80/µL (day 40) and 80/µL (day 45)" in result.late.explanation()
 
 
 def test_preliminary_below_100_and_80_reach_the_real_time_grade() -> None:

@@ -9,15 +9,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from cds_service.assessment_api import (
-    CTCAE_NO_LLN,
     AssessmentRequest,
-    _ctcae_text,
     assessment_response,
     left_out_summary,
 )
 from cds_service.validation import response_errors
 from fhir_mappings.model import LeftOut
 from icaht.ctcae import CtcaeGrade
+from icaht.explanations import CTCAE_NO_LLN
+from icaht.explanations import ctcae_text as _ctcae_text
 from icaht_demo.synthetic.generator import generate_patient
 from patient_evaluation import evaluate
 

@@ -115,22 +115,26 @@ def _late(values: dict[int, float]) -> list[LabValue]:
 def test_a_confirmed_late_grade_names_the_two_lowest_values() -> None:
     detail = card(_late({40: 420, 45: 480}), 50)["detail"]
     assert (
-        "**Late N-ICAHT (day 31-50): 3 (provisional).** Grade 3 because the two lowest ANC after "
-        "day 30 were 420/µL (day 40) and 480/µL (day 45)."
+        "**Late N-ICAHT (day 31-50): 3 (provisional).** Late ICAHT grade 3 (provisional) because "
+        "the two lowest ANC after day 30 were 420/µL (day 40) and 480/µL (day 45)."
     ) in detail
 
 
 def test_an_unconfirmed_late_grade_says_it_rests_on_one_value() -> None:
     detail = card(_late({40: 420}), 50)["detail"]
     assert "3 (provisional), unconfirmed.**" in detail
-    assert "Grade 3, unconfirmed: it rests on one value, 420/µL on day 40" in detail
+    assert (
+        "Late ICAHT grade 3 (provisional), unconfirmed: it rests on one value, 420/µL on day 40"
+        in detail
+    )
     assert "repeat the ANC to confirm" in detail
 
 
 def test_a_transient_late_dip_says_what_followed_it() -> None:
     detail = card(_late({40: 900, 45: 2000}), 50)["detail"]
     assert (
-        "Grade 0: the dip to 900/µL on day 40 was followed by ANC > 1500/µL (transient)." in detail
+        "Late ICAHT grade 0 (provisional): the dip to 900/µL on day 40 was followed by ANC "
+        "> 1500/µL (transient)." in detail
     )
 
 
@@ -168,8 +172,8 @@ def test_status_card_units_are_spelled_one_way() -> None:
     """Before: CTCAE platelets were "×10⁹/L" and ANC values "480 /µL"."""
     labs = [*_late({40: 420, 45: 480}), lab(45, 30, Analyte.PLATELETS)]
     detail = card(labs, 50)["detail"]
-    assert "Platelet count decreased grade 3 (30 x10^9/L on 2026-10-16)" in detail
-    assert "Neutrophil count decreased grade 4 (480/µL on 2026-10-16)" in detail
+    assert "Platelet count decreased: grade 3 (30 x10^9/L on 2026-10-16)" in detail
+    assert "Neutrophil count decreased: grade 4 (480/µL on 2026-10-16)" in detail
     for wrong in ("×10⁹", "/uL", " /µL"):
         assert wrong not in detail
 
