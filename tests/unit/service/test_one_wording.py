@@ -58,7 +58,7 @@ def assessed(labs: Iterable[LabValue], day: int) -> tuple[Assessment, str]:
     today = DAY0 + timedelta(days=day)
     assessment = assess(record, evaluation_date=today)
     card = status_card(CardInputs("icaht-patient-view", "p1", assessment, (), (), today))
-    return assessment, card["detail"]
+    return assessment, card.as_json()["detail"]
 
 
 @pytest.mark.parametrize("course", sorted(COURSES))
