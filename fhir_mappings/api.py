@@ -57,7 +57,7 @@ def _collect(
         g = list(own) + groups.get(key, [])
         for a in aliases_of.get(key, ()):
             g.extend(groups.get(a, ()))
-        items.append(ObsInput(ores, key, tuple(dict.fromkeys(g))))
+        items.append(ObsInput(ores, key, tuple(dict.fromkeys(g)) if g else ()))
     return items, others
 
 
