@@ -30,6 +30,7 @@ from cds_service.fhir_client import FhirClient, FhirTarget
 from cds_service.gather import DataUnavailableError
 from cds_service.hooks import HookOutcome, HookSettings, handle_hook
 from cds_service.http_headers import register_headers
+from cds_service.json_provider import OrjsonProvider
 from cds_service.logs import HOOK_INSTANCE_ENVIRON, configure_logging, log_event
 from cds_service.overrides import concern_of, withheld_audit_records, withhold_overridden
 from cds_service.rate_limit import RateLimiter, retry_after
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or default_services(settings)
     warm_up()  # code tables and the UCUM registry, out of the first request's time
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)  # JSON answers by orjson (issue 20; json_provider.py)
     app.extensions["icaht"] = services
     if services.authenticator is None:
         log_event("auth_disabled", level=logging.WARNING, warning=_AUTH_OFF)
