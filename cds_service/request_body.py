@@ -56,24 +56,73 @@ def read_json(http: Request, max_bytes: int) -> Any:
 def parse_json(raw: bytes) -> Any:
     """Strict JSON: no NaN/Infinity, no huge integers, bounded depth, text that can be stored.
 
-    The common body costs one orjson parse (C; a quarter of the json module's time with its
-    per-number callbacks) and one walk over its containers. Every other body takes the json
-    module's careful path, so that every answer stays what it was: a body whose raw text holds
-    what could be a NUL, a surrogate, or an integer of 19 digits or more (orjson reads an
-    integer beyond 64 bits as a float; the careful path keeps it exact or refuses it), and every
-    body orjson refuses (the careful path then names the problem, or accepts what orjson alone
-    refuses, such as a byte order mark)."""
+    The common body costs one orjson parse (C; a tenth of the json module's time with its
+    per-number callbacks and a walk over every container for the depth). Every other body takes
+    the json module's careful path, so that every answer stays what it was: a body whose raw
+    text holds what could be a NUL, a surrogate, or an integer of 19 digits or more (orjson
+    reads an integer beyond 64 bits as a float; the careful path keeps it exact or refuses it),
+    and every body orjson refuses (the careful path then names the problem, or accepts what
+    orjson alone refuses, such as a byte order mark)."""
     suspicious_text = _SUSPICIOUS_ESCAPE.search(raw) is not None or b"\x00" in raw
     digits = raw.translate(_DIGITS_AS_ZERO)
     if not suspicious_text and _ORJSON_UNSAFE_DIGITS not in digits:
+        body = _orjson_within_depth(raw)
+        if body is not _REFUSED:
+            return body
+    return _parse_carefully(raw, suspicious_text, digits)
+
+
+def _orjson_within_depth(raw: bytes) -> Any:
+    """The body by orjson, or _REFUSED when orjson refuses it or it nests too deep.
+
+    orjson refuses text that nests more containers than its fixed limit (1024). Inside
+    `_WRAPPERS` arrays of one element each, the body reaches that limit exactly when it nests
+    deeper than MAX_JSON_DEPTH, so the one C parse checks the depth too, with no walk over the
+    body in Python. The arrays are taken off again, each checked to hold exactly one element:
+    a text such as `1],[2`, not JSON alone, cannot pass for the body inside them."""
+    if _WRAPPERS is None:  # an orjson without a depth limit: the walk checks the depth
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            pass  # the careful path answers, as it did before orjson
-        else:
-            _check_depth(body)
-            return body
-    return _parse_carefully(raw, suspicious_text, digits)
+            return _REFUSED
+        _check_depth(body)
+        return body
+    try:
+        value = orjson.loads(b"[" * _WRAPPERS + raw + b"]" * _WRAPPERS)
+    except orjson.JSONDecodeError:
+        return _REFUSED  # not JSON, or too deep: the careful path says which
+    for _ in range(_WRAPPERS):
+        if type(value) is not list or len(value) != 1:
+            return _REFUSED
+        value = value[0]
+    return value
+
+
+_REFUSED = object()
+
+
+def _orjson_depth_limit() -> int | None:
+    """The most containers orjson nests (1024 in orjson 3), or None without a limit."""
+
+    def parses(containers: int) -> bool:
+        try:
+            orjson.loads(b"[" * containers + b"]" * containers)
+        except orjson.JSONDecodeError:
+            return False
+        return True
+
+    low, high = 1, 1 << 16  # parses(low); not parses(high), unless there is no limit
+    if parses(high):
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if parses(middle) else (low, middle)
+    return low
+
+
+_LIMIT = _orjson_depth_limit()
+# the body may hold containers 0..MAX_JSON_DEPTH deep: MAX_JSON_DEPTH + 1 nested
+_WRAPPERS = None if _LIMIT is None else _LIMIT - (MAX_JSON_DEPTH + 1)
 
 
 def _parse_carefully(raw: bytes, suspicious_text: bool, digits: bytes | None = None) -> Any:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cds_service.errors import RequestValidationError
 from cds_service.request_body import (
+    _SUSPICIOUS_ESCAPE,
     MAX_INTEGER_DIGITS,
     MAX_JSON_DEPTH,
     _parse_carefully,
@@ -81,7 +82,9 @@ def _typed(value: Any) -> str:
 
 def _same_answer(raw: bytes) -> None:
     try:
-        careful: Any = _parse_carefully(raw, suspicious_text=True)
+        # the json module's path as parse_json ran it before orjson
+        suspicious = _SUSPICIOUS_ESCAPE.search(raw) is not None or b"\x00" in raw
+        careful: Any = _parse_carefully(raw, suspicious_text=suspicious)
     except RequestValidationError as error:
         with pytest.raises(RequestValidationError) as fast:
             parse_json(raw)
@@ -111,6 +114,20 @@ def test_every_request_fixture_parses_as_the_careful_path_does(path: Path) -> No
         nested(MAX_JSON_DEPTH + 1),
         nested(MAX_JSON_DEPTH + 2),
         nested(2000),  # beyond orjson's own depth limit
+        b'{"a":' * (MAX_JSON_DEPTH + 1) + b"1" + b"}" * (MAX_JSON_DEPTH + 1),
+        b'{"a":' * (MAX_JSON_DEPTH + 2) + b"1" + b"}" * (MAX_JSON_DEPTH + 2),
+        b'[{"a":' * 33 + b"[]" + b"}]" * 33,  # 67 containers, arrays and objects
+        b'[{"a":' * 32 + b"1" + b"}]" * 32,  # 64
+        # texts that are no JSON alone but could be, inside the arrays that check the depth
+        b"1],[2",
+        b"]",
+        b"1]",
+        b"[1",
+        b"],[",
+        b"]]][[[",
+        b" ",
+        b" [1] ",
+        b'"a"]]]',
     ],
 )
 def test_edge_bodies_get_the_careful_paths_answer(raw: bytes) -> None:
