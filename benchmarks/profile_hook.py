@@ -323,13 +323,14 @@ def report(measured: Any) -> None:
 
 def profile(client: Any, key: ec.EllipticCurvePrivateKey, body: bytes, calls: int) -> None:
     signed = tokens(key, calls)
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.thread_time)
     profiler.enable()
     for token in signed:
         _post(client, token, body)
     profiler.disable()
     print(f"\ncProfile, 143 Observations, {calls} calls, top 20 by own time:")
     pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
 
 if __name__ == "__main__":
