@@ -56,7 +56,7 @@ def read_json(http: Request, max_bytes: int) -> Any:
 def parse_json(raw: bytes) -> Any:
     """Strict JSON: no NaN/Infinity, no huge integers, bounded depth, text that can be stored.
 
-    The common body costs one orjson parse (C; a tenth of the json module's time with its
+    The common body costs one orjson parse (C; a quarter of the json module's time with its
     per-number callbacks and a walk over every container for the depth). Every other body takes
     the json module's careful path, so that every answer stays what it was: a body whose raw
     text holds what could be a NUL, a surrogate, or an integer of 19 digits or more (orjson
