@@ -25,6 +25,7 @@ from cds_service.errors import (
     StoreUnavailableError,
 )
 from cds_service.http_headers import register_headers
+from cds_service.json_provider import OrjsonProvider
 from cds_service.logs import configure_logging, log_event
 from cds_service.routes import refused
 from cds_service.routes.cds_hooks import cds_hooks
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or default_services(settings)
     warm_up()  # code tables and the UCUM registry, out of the first request's time
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)  # JSON answers by orjson (issue 20; json_provider.py)
     app.extensions["icaht"] = services
     if services.authenticator is None:
         log_event("auth_disabled", level=logging.WARNING, warning=AUTH_OFF_WARNING)

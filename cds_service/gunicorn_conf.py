@@ -52,6 +52,13 @@ control_socket_disable = True
 wsgi_app = "cds_service.app:create_app()"
 
 
+def post_worker_init(worker: Any) -> None:
+    """The app is loaded in this worker: settle the garbage collector (issue 20)."""
+    from cds_service.garbage_collector import settle_after_start  # noqa: PLC0415 (the worker)
+
+    settle_after_start()
+
+
 def child_exit(server: Any, worker: Any) -> None:
     """prometheus_client multiprocess mode: forget the metrics files of a worker that ended."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -73,7 +73,7 @@ class _Collector:
             g = list(own) + self.groups.get(key, [])
             for a in self.aliases_of.get(key, ()):
                 g.extend(self.groups.get(a, ()))
-            items.append(ObsInput(ores, key, tuple(dict.fromkeys(g))))
+            items.append(ObsInput(ores, key, tuple(dict.fromkeys(g)) if g else ()))
         return items
 
 

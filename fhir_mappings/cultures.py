@@ -23,7 +23,7 @@ from fhir_mappings.observations import (
     collapse_versions,
     collection_time,
 )
-from fhir_mappings.resources import as_list, codings, concept_text
+from fhir_mappings.resources import as_list, codings, concept_text, system_codes
 from fhir_mappings.tables import read_package_yaml
 from icaht.record import Infection
 
@@ -47,8 +47,8 @@ class CultureTable:
 
     def is_culture(self, res: Mapping[str, Any]) -> bool:
         return any(
-            SYSTEM_ALIASES.get(system, system) == self.system and code in self.codes
-            for system, code, _ in codings(res.get("code"))
+            code in self.codes and SYSTEM_ALIASES.get(system, system) == self.system
+            for system, code in system_codes(res.get("code"))
         )
 
 
@@ -79,8 +79,10 @@ def culture_loinc_codes() -> tuple[str, ...]:
 def split_cultures(items: Sequence[ObsInput]) -> tuple[list[ObsInput], list[ObsInput]]:
     """(blood cultures, every other Observation)."""
     table = culture_table()
-    cultures = [i for i in items if table.is_culture(i.resource)]
-    others = [i for i in items if not table.is_culture(i.resource)]
+    cultures: list[ObsInput] = []
+    others: list[ObsInput] = []
+    for item in items:  # one look at each code (issue 20)
+        (cultures if table.is_culture(item.resource) else others).append(item)
     return cultures, others
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from fhir_mappings.model import LeftOut, MappingWarning
-from fhir_mappings.resources import as_dict, as_list, codings
+from fhir_mappings.resources import as_dict, as_list, system_codes
 from fhir_mappings.tables import AnalyteTable, CodeEntry
 from fhir_mappings.times import When, parse_when
 from fhir_mappings.units import Conversion, UnitConverter, UnitError
@@ -141,7 +141,7 @@ class ObservationMapper:
             return None
         qty = res.get("valueQuantity")
         value = qty.get("value") if isinstance(qty, dict) else None
-        if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
             absent = "dataAbsentReason" in res
             sink.out(rid, "no-value", "dataAbsentReason" if absent else "no numeric valueQuantity")
             return None
@@ -175,7 +175,7 @@ class ObservationMapper:
     def _entry(self, res: Mapping[str, Any], rid: str, sink: Sink) -> CodeEntry | None:
         excluded: str | None = None
         entries = self.table.entries
-        for system, code, _ in codings(res.get("code")):
+        for system, code in system_codes(res.get("code")):
             key = (SYSTEM_ALIASES.get(system, system), code)
             hit = entries.get(key)
             if hit is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 # "Patient/123", "https://ehr/fhir/Patient/123", "Patient/123/_history/4" -> "123"
@@ -24,15 +25,16 @@ def iter_resources(
     pending: list[tuple[Any, str | None]] = [(x, None) for x in stack]
     while pending:
         item, full_url = pending.pop()
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):
             if isinstance(item, list | tuple):
                 pending.extend((x, None) for x in reversed(item))
             continue
-        if item.get("resourceType") == "Bundle":
+        rtype = item.get("resourceType")
+        if rtype == "Bundle":
             entries = [e for e in as_list(item.get("entry")) if isinstance(e, dict)]
             pending.extend((e.get("resource"), _text(e.get("fullUrl"))) for e in reversed(entries))
             continue
-        if isinstance(item.get("resourceType"), str):
+        if isinstance(rtype, str):
             yield (item if isinstance(item, dict) else dict(item)), full_url
 
 
@@ -59,7 +61,8 @@ def ref_key(resource: Mapping[str, Any], index: int) -> str:
 
 def reference_of(value: Any) -> str | None:
     """The `reference` string of a FHIR Reference, or None."""
-    if isinstance(value, Mapping):
+    # `type(...) is dict` first: parsed JSON is dicts, and an ABC check costs ten times more
+    if type(value) is dict or isinstance(value, Mapping):
         ref = value.get("reference")
         return ref if isinstance(ref, str) and ref else None
     return None
@@ -87,6 +90,24 @@ def codings(concept: Any) -> Iterator[tuple[str, str, str]]:
                 _text(c.get("code")) or "",
                 (_text(c.get("display")) or ""),
             )
+
+
+def system_codes(concept: Any) -> list[tuple[str, str]]:
+    """(system, code) of every coding of a CodeableConcept: `codings` without the display, read
+    the same way, as a list (the per-Observation code look-ups are the hot path: issue 20)."""
+    if type(concept) is not dict and not isinstance(concept, Mapping):
+        return []
+    coding = concept.get("coding")
+    if not isinstance(coding, list):
+        return []
+    return [
+        (
+            system if isinstance(system := c.get("system"), str) else "",
+            code if isinstance(code := c.get("code"), str) else "",
+        )
+        for c in coding
+        if type(c) is dict or isinstance(c, Mapping)
+    ]
 
 
 def concept_text(concept: Any) -> str:
@@ -120,7 +141,15 @@ def owner_of(resource: Mapping[str, Any]) -> str | None:
         )
     for value in refs:
         ref = reference_of(value)
-        match = PATIENT_REFERENCE.search(ref) if ref else None
-        if match is not None:
-            return match.group(1)
+        patient = _patient_of_reference(ref) if ref else None
+        if patient is not None:
+            return patient
     return None
+
+
+@lru_cache(maxsize=4096)
+def _patient_of_reference(ref: str) -> str | None:
+    """The patient id a reference names: every resource of a patient repeats the same one or
+    two, so the pattern runs once per text (issue 20)."""
+    match = PATIENT_REFERENCE.search(ref)
+    return None if match is None else match.group(1)

@@ -135,6 +135,9 @@ def _molar_table(doc: Mapping[str, Any]) -> dict[str, MolarFactor]:
     }
 
 
+MAX_CACHED_CONVERSIONS = 4096  # far more than the (analyte, unit) pairs a centre reports
+
+
 class UnitConverter:
     """Factor from a reported unit to the canonical unit of an analyte; results are cached."""
 
@@ -146,6 +149,11 @@ class UnitConverter:
         self.molar: dict[str, MolarFactor] = _molar_table(doc)
         self.molar.update(extra_molar or {})
         self._cache: dict[tuple[str, str | None, str | None, str | None], float | UnitError] = {}
+        # the finished conversion per (kind, system, code, unit): one dict look-up per value
+        # (issue 20); bounded, since the unit texts come from the EHR
+        self._conversions: dict[
+            tuple[str, str | None, str | None, str | None], Conversion | UnitError
+        ] = {}
 
     def factor_for(
         self, kind: str, system: str | None, code: str | None, unit: str | None
@@ -163,6 +171,17 @@ class UnitConverter:
     ) -> Conversion | UnitError:
         """Conversion of a FHIR Quantity's value to the canonical unit: the factor, or for a
         temperature scale with another zero point ([degF] -> Cel) the affine conversion."""
+        key = (kind, system, code, unit)
+        hit = self._conversions.get(key)
+        if hit is None:
+            hit = self._conversion(kind, system, code, unit)
+            if len(self._conversions) < MAX_CACHED_CONVERSIONS:
+                self._conversions[key] = hit
+        return hit
+
+    def _conversion(
+        self, kind: str, system: str | None, code: str | None, unit: str | None
+    ) -> Conversion | UnitError:
         factor = self.factor_for(kind, system, code, unit)
         if isinstance(factor, float):
             return Conversion(factor)

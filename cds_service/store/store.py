@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cds_service.store import schema, tables
@@ -52,6 +54,7 @@ class Store:
         self._purge_interval = purge_interval_seconds
         self._last_purge: float | None = None
         self._purge_lock = threading.Lock()
+        self._claim_insert = _insert_unless_present(self.engine.dialect.name, tables.replay_cache)
 
     # ------------------------------------------------------------------ schema and health
 
@@ -132,6 +135,11 @@ class Store:
         self._maybe_purge()
         row = {"iss": iss, "jti": jti, "expires_at": expires_at}
         with self.engine.begin() as connection:
+            if self._claim_insert is not None:
+                # one statement, no savepoint: a row already there inserts nothing (issue 20)
+                if _inserted(connection.execute(self._claim_insert, row)):
+                    return True
+                return _reclaim_expired(connection, row, self._clock())
             try:
                 with connection.begin_nested():
                     connection.execute(tables.replay_cache.insert().values(**row))
@@ -314,6 +322,24 @@ def _override_row(
         "overridden_at": min(record.outcome_timestamp, received_at),
         "reason_code": record.override_reason_code,
     }
+
+
+def _insert_unless_present(dialect: str, table: sa.Table) -> sa.Insert | None:
+    """INSERT ... ON CONFLICT DO NOTHING for the two engines the store runs on (SQLite 3.24+,
+    PostgreSQL 9.5+); None for another, which claims in a savepoint instead. SQLite's driver
+    counts the inserted row; psycopg's count of an ON CONFLICT insert is -1 through SQLAlchemy,
+    so on PostgreSQL the insert returns the row it inserted (none on a conflict)."""
+    if dialect == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        return postgresql_insert(table).on_conflict_do_nothing().returning(table.c.jti)
+    return None
+
+
+def _inserted(result: sa.CursorResult[Any]) -> bool:
+    if result.returns_rows:  # PostgreSQL: the inserted row, or none on a conflict
+        return result.first() is not None
+    return result.rowcount == 1
 
 
 def _reclaim_expired(connection: sa.Connection, row: Mapping[str, Any], now: datetime) -> bool:
