@@ -92,21 +92,23 @@ def answer_error(error: Exception) -> ResponseReturnValue:
         log_event("store_unavailable", level=logging.ERROR, error=type(error).__name__)
         error = StoreUnavailableError()
     if isinstance(error, HTTPException):
-        return _outcome_response(error.code or 500, "processing", error.name)
+        return _operation_outcome_response(error.code or 500, "processing", error.name)
     if not isinstance(error, ServiceError):
         incident = str(uuid.uuid4())
         log.exception("unexpected error, incident %s", incident, exc_info=error)
-        return _outcome_response(500, "exception", f"internal error (incident {incident})")
+        return _operation_outcome_response(
+            500, "exception", f"internal error (incident {incident})"
+        )
     if isinstance(error, AuthFailedError | ForbiddenError):
         # the same answer for every reason, no hint for an attacker: the reason is in the log
         refused(error.status, error.reason)
-    response = jsonify(error.outcome())
+    response = jsonify(error.operation_outcome())
     response.status_code = error.status
     response.headers.update(error.headers)
     return response
 
 
-def _outcome_response(status: int, code: str, text: str) -> Response:
+def _operation_outcome_response(status: int, code: str, text: str) -> Response:
     issue = {"severity": "error", "code": code, "diagnostics": text}
     response = jsonify({"resourceType": "OperationOutcome", "issue": [issue]})
     response.status_code = status

@@ -27,9 +27,10 @@ from flask import Request
 
 from cds_service.cards import source_of
 from cds_service.config import Settings
-from cds_service.errors import RequestValidationError
+from cds_service.errors import ForbiddenError, RequestValidationError, ServiceError, TooLargeError
 from cds_service.logs import log_event
-from cds_service.request_body import parse_json
+from cds_service.request_body import BodyTooLargeError, parse_json
+from cds_service.security.jwt_parts import RefusalReason
 from cds_service.validation import validate_body
 from fhir_mappings.model import LeftOut
 from fhir_mappings.resources import PATIENT_REFERENCE
@@ -141,18 +142,25 @@ KIND_WORDS = {
 # "Patient/123", "https://ehr.example/fhir/Patient/123" or ".../Patient/123/_history/2"
 
 
-class UnsupportedMediaError(Exception):
+class UnsupportedMediaError(ServiceError):
     """The body is not declared as JSON (-> 415)."""
 
+    status = 415
+    code = "not-supported"
 
-class TooManyResourcesError(Exception):
+    def __init__(self) -> None:
+        super().__init__("Content-Type must be application/json")
+
+
+class TooManyResourcesError(TooLargeError):
     """More resources than MAX_RESOURCES, Bundle entries counted (-> 413)."""
 
     def __init__(self, count: int | None) -> None:
         found = "more" if count is None else f"{count}"
         super().__init__(
             f"{found} resources (Bundle entries counted one by one): at most {MAX_RESOURCES} "
-            "per request"
+            "per request",
+            "resources",
         )
 
 
@@ -593,22 +601,24 @@ def handle(
     settings: Settings,
     now: Callable[[ZoneInfo], datetime],
     token_patient: str | None = None,
-) -> tuple[int, dict[str, Any]]:
-    """(status, body) of one call: 200 with the assessment, or an OperationOutcome.
+) -> dict[str, Any]:
+    """The assessment of one call (200); a refused call raises its ServiceError, which the one
+    error handler (cds_service/app.py `answer_error`) answers with an OperationOutcome.
     `token_patient`: the patient the caller's launch token names, if it names one."""
     started = time.perf_counter()
-    status, body, counts = _answer(http, settings, now, token_patient)
+    try:
+        body, counts = _answer(http, settings, now, token_patient)
+    except ServiceError as error:
+        _log(started, error.status, {})
+        raise
+    _log(started, 200, counts)
+    return body
+
+
+def _log(started: float, status: int, counts: dict[str, int]) -> None:
     # counts and timings only: never the patient id, values or dates (DEVELOPERS.md)
-    log_event(
-        "assessment",
-        status=status,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-        **counts,
-    )
-    return status, body
-
-
-Answer = tuple[int, dict[str, Any], dict[str, int]]  # status, body, counts for the log
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    log_event("assessment", status=status, duration_ms=duration_ms, **counts)
 
 
 def _answer(
@@ -616,30 +626,23 @@ def _answer(
     settings: Settings,
     now: Callable[[ZoneInfo], datetime],
     token_patient: str | None,
-) -> Answer:
-    too_large: Answer = 413, _outcome("too-costly", f"body larger than {MAX_BODY_BYTES} bytes"), {}
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """(the assessment, counts for the log), or a ServiceError."""
     if (http.content_length or 0) > MAX_BODY_BYTES:
-        return too_large
+        raise BodyTooLargeError(MAX_BODY_BYTES)
     # a chunked body has no length: read at most one byte more than allowed to tell
     http.max_content_length = MAX_BODY_BYTES + 1
     raw = http.get_data(cache=False)
     if len(raw) > MAX_BODY_BYTES:
-        return too_large
-    try:
-        request = parse_request(http.content_type, raw)
-    except UnsupportedMediaError:
-        return 415, _outcome("not-supported", "Content-Type must be application/json"), {}
-    except TooManyResourcesError as error:
-        return 413, _outcome("too-costly", str(error), "resources"), {}
-    except RequestValidationError as error:
-        return 400, _outcome("invalid", f"{error.field} {error.message}", error.field), {}
+        raise BodyTooLargeError(MAX_BODY_BYTES)
+    request = parse_request(http.content_type, raw)
     if token_patient is not None and request.patient_id != token_patient:
         text = "patientId is not the patient of the launch token"
-        return 403, _outcome("forbidden", text, "patientId"), {}
+        raise ForbiddenError(RefusalReason.PATIENT_NOT_ALLOWED, text, "patientId")
     today = now(ZoneInfo(settings.timezone)).date()
     if request.evaluation_date is not None and request.evaluation_date > today:
-        text = "evaluationDate must not be after today (as-of grading knows no future)"
-        return 400, _outcome("invalid", text, "evaluationDate"), {}
+        text = "must not be after today (as-of grading knows no future)"
+        raise RequestValidationError("evaluationDate", text)
     evaluation_date = request.evaluation_date or today
     evaluation = evaluate(
         request.resources,
@@ -654,11 +657,4 @@ def _answer(
         "left_out": len(evaluation.mapped.left_out),
         "alerts": len(evaluation.rules.alerts) if evaluation.rules else 0,
     }
-    return 200, assessment_response(request, evaluation, evaluation_date), counts
-
-
-def _outcome(code: str, text: str, field: str | None = None) -> dict[str, Any]:
-    issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": text}
-    if field:
-        issue["expression"] = [field]
-    return {"resourceType": "OperationOutcome", "issue": [issue]}
+    return assessment_response(request, evaluation, evaluation_date), counts

@@ -43,6 +43,7 @@ from icaht.explanations import (
 from icaht.explanations import sentence as _sentence
 from icaht.neutropenia import NeutropeniaResult
 from icaht.rules import RULES_BY_ID, Alert
+from icaht.rules.base import HIGH_GRADE
 from icaht.rules.catalogue import first_citation
 
 # the `cards_templates` package (package data: in the source tree and in an installed wheel)
@@ -283,8 +284,8 @@ def _indicator(assessment: Assessment) -> Indicator:
     if result is None:
         return "info"
     grades = [g for g in (result.early.grade, result.late.grade) if g is not None]
-    # grade >= 3 ICAHT asks for action (clinical-rules.md section 10); the alerts refine this
-    return "warning" if grades and max(grades) >= 3 else "info"
+    # a high ICAHT grade asks for action (clinical-rules.md section 10); the alerts refine this
+    return "warning" if grades and max(grades) >= HIGH_GRADE else "info"
 
 
 def machine_assessment(assessment: Assessment, today: date) -> dict[str, Any]:

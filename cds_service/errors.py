@@ -32,7 +32,7 @@ class ServiceError(Exception):
             issue["expression"] = [self.expression]
         return [issue]
 
-    def outcome(self) -> dict[str, Any]:
+    def operation_outcome(self) -> dict[str, Any]:
         """The FHIR OperationOutcome of this error."""
         return {"resourceType": "OperationOutcome", "issue": self.issues()}
 

@@ -111,7 +111,7 @@ class FhirTarget:
 class CallTiming:
     query: str
     seconds: float
-    outcome: str  # "ok" or the exception class name
+    result: str  # "ok" or the exception class name
 
 
 class FhirClient:
@@ -134,7 +134,7 @@ class FhirClient:
         # most this share of the pool, the rest stays for calls to other servers (finding 3)
         self.per_target_limit = per_target_limit or max(1, pool_size // 4)
         self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self.observer = observer  # (resource type, seconds, outcome), e.g. for metrics
+        self.observer = observer  # (resource type, seconds, result), e.g. for metrics
         # the proxy of ICAHT_CDS_OUTBOUND_PROXY, never requests' own environment (0034)
         self.outbound = outbound if outbound is not None else Outbound.from_env()
         self._session = requests.Session()
@@ -158,14 +158,14 @@ class FhirClient:
         if timeout <= 0:
             raise FhirTimeoutError(f"deadline passed before {shown}")
         started = time.perf_counter()
-        outcome = "ok"
+        result = "ok"
         try:
             return self._get_json(url, target, timeout, shown, deadline)
         except FhirError as error:
-            outcome = type(error).__name__
+            result = type(error).__name__
             raise
         finally:
-            self._record(CallTiming(shown, time.perf_counter() - started, outcome))
+            self._record(CallTiming(shown, time.perf_counter() - started, result))
 
     def _get_json(
         self, url: str, target: FhirTarget, timeout: float, shown: str, deadline: Deadline
@@ -255,7 +255,7 @@ class FhirClient:
                 why = "waiting for the FHIR server" if key in waited_out else "fetching"
                 results[key] = FhirTimeoutError(f"deadline passed while {why} {key}")
                 continue
-            results[key] = _outcome(key, future_or_none)
+            results[key] = _result_of(key, future_or_none)
         return results
 
     def _search_in_time(
@@ -278,7 +278,7 @@ class FhirClient:
 
     def _record(self, timing: CallTiming) -> None:
         if self.observer is not None:
-            self.observer(timing.query, timing.seconds, timing.outcome)
+            self.observer(timing.query, timing.seconds, timing.result)
         with self._lock:
             self.timings.append(timing)
             del self.timings[:-200]
@@ -288,7 +288,7 @@ class FhirClient:
         self._session.close()
 
 
-def _outcome(key: str, future: Future[list[dict[str, Any]]]) -> list[dict[str, Any]] | FhirError:
+def _result_of(key: str, future: Future[list[dict[str, Any]]]) -> list[dict[str, Any]] | FhirError:
     error = future.exception()
     if error is None:
         return future.result()

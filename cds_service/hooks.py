@@ -30,7 +30,7 @@ from cds_service.store import AuditRecord
 from fhir_mappings import MappingResult, map_draft_orders
 from fhir_mappings.orders import selected_orders
 from icaht import RULES_VERSION, Assessment
-from icaht.rules import Alert, DraftOrder, Hook, RuleOptions
+from icaht.rules import Alert, DraftOrder, RuleOptions
 from patient_evaluation import (
     MONITORING_DAYS,
     PatientMapping,
@@ -124,7 +124,7 @@ def _assess(
         GatherContext(prefetch, call.patient_id, fhir, call.target, deadline),
         PatientMapping(call.patient_id, tz=settings.timezone),
     )
-    anchor = gathering.stage1(call.service.hook)
+    anchor = gathering.stage1()
     if anchor is None:  # no CAR-T on record (nor in preparation, for an order): quiet, no lab
         return (), gathering.facts()
     gathering.stage2(fallback_since(anchor, call.today))
@@ -166,13 +166,13 @@ class _Gathering:
         self.timings: dict[str, float] = {}
         self.clock = _Stopwatch(self.timings)
 
-    def stage1(self, hook: Hook) -> date | None:
+    def stage1(self) -> date | None:
         """Gather and map stage 1; the course's anchor (None: no CAR-T course on record)."""
         with self.clock("gather_stage1"):
             gather_stage(self.ctx, STAGE1, self.gathered)
         with self.clock("map_stage1"):
             self.mapping.add(self.gathered.resources)
-            return course_anchor(self.mapping.timeline(), hook)
+            return course_anchor(self.mapping.timeline())
 
     def stage2(self, since: date) -> None:
         """Gather stage 2 (what the service fetches itself bounded from `since`) and add it to

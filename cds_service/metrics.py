@@ -5,7 +5,7 @@ before prometheus_client is imported, and `/metrics` then aggregates all workers
 
 Every label value comes from a closed set, so nothing a caller or a FHIR server sends (a patient
 id in a URL path, a crafted paging link) can become a label: resource types are those of the
-discovery document's prefetch templates (else "other"), outcomes "ok" or a FhirError class name
+discovery document's prefetch templates (else "other"), results "ok" or a FhirError class name
 (else "other"), services the ids of SERVICES_BY_ID (else "other"). Refused calls (401, 403) are
 counted under the route they were refused on: a service id, or one of REFUSAL_ROUTES
 (discovery, feedback, assessment, metrics), and their reason class (RefusalReason). Cards are
@@ -103,7 +103,7 @@ def _subclass_names(root: type[Exception]) -> frozenset[str]:
     return frozenset(names)
 
 
-FHIR_OUTCOMES = frozenset({"ok"}) | _subclass_names(FhirError)
+FHIR_RESULTS = frozenset({"ok"}) | _subclass_names(FhirError)
 PREFETCH_KEYS = frozenset(template.key for template in PREFETCH_TEMPLATES)
 PREFETCH_SOURCES = frozenset(get_args(Source))
 HTTP_STATUSES = frozenset(str(status) for status in range(100, 600))
@@ -124,11 +124,11 @@ def service_label(service_id: str) -> str:
     return closed(service_id, SERVICES_BY_ID)
 
 
-def observe_fhir_call(resource: str, seconds: float, outcome: str) -> None:
+def observe_fhir_call(resource: str, seconds: float, result: str) -> None:
     resource_label = closed(resource, RESOURCE_TYPES)
     FHIR_LATENCY.labels(resource_label).observe(seconds)
-    if outcome != "ok":
-        FHIR_ERRORS.labels(resource_label, closed(outcome, FHIR_OUTCOMES)).inc()
+    if result != "ok":
+        FHIR_ERRORS.labels(resource_label, closed(result, FHIR_RESULTS)).inc()
 
 
 def count_hook(service_id: str, status: int, seconds: float) -> None:

@@ -4,7 +4,7 @@
 (`fhir_mappings.map_patient` + `icaht.assess`, as the patient-view hook does), so a registry and
 the bedside never disagree. Layers (docs/decisions/0011-cohort-grading.md):
 
-    grading.py   pure: one patient's rows -> PatientOutcome (no I/O, no clock)
+    grading.py   pure: one patient's rows -> PatientGrading (no I/O, no clock)
     reading.py   DuckDB: validate the input, split it into patient buckets (Parquet)
     runner.py    the local engine: buckets graded in parallel processes, progress bar
     spark.py     the same grading under PySpark `groupBy(...).applyInPandas` (extra `[spark]`)

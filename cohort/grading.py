@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from cohort.model import EpisodeRow, PatientOutcome, Recovery
+from cohort.model import EpisodeRow, PatientGrading, Recovery
 from fhir_mappings import map_patient
 from icaht import Assessment, GradingOptions, assess
 from icaht.assessment import NO_INFUSION as NO_DAY0
@@ -60,11 +60,11 @@ class GradingSettings:
 
 def grade_payloads(
     patient_id: str, payloads: Iterable[str], settings: GradingSettings
-) -> PatientOutcome:
+) -> PatientGrading:
     """Grade one patient from its JSON texts: FHIR resources, or Liang CSV rows as objects.
 
     The texts are sorted first: engines deliver a patient's rows in different orders, and the
-    same rows must give the same outcome whichever engine read them.
+    same rows must give the same grading whichever engine read them.
     """
     items = [json.loads(text) for text in sorted(payloads)]
     if settings.kind == "fhir":
@@ -74,7 +74,7 @@ def grade_payloads(
 
 def grade_fhir_patient(
     patient_id: str, resources: Sequence[Mapping[str, Any]], settings: GradingSettings
-) -> PatientOutcome:
+) -> PatientGrading:
     """What the patient-view hook computes for this patient on `settings.as_of`."""
     mapped = map_patient(read_types_only(resources), patient_id=patient_id, tz=settings.timezone)
     left_out = Counter(item.reason for item in mapped.left_out)
@@ -85,12 +85,12 @@ def grade_fhir_patient(
     if before:
         left_out[BEFORE_LOOKBACK] += before
     assessment = assess(record, evaluation_date=settings.as_of, options=settings.options)
-    return outcome_of(assessment, record, left_out)
+    return grading_of(assessment, record, left_out)
 
 
 def grade_liang_patient(
     patient_id: str, rows: Sequence[Mapping[str, Any]], settings: GradingSettings
-) -> PatientOutcome:
+) -> PatientGrading:
     """Rows `patient_id, cart_date, date, anc, progression_date, subsequent_therapy_date,
     last_fu_date` (dates ISO or None, validated by the reader). The evaluation date is the last
     follow-up (Liang et al.), or `--as-of` when that is earlier."""
@@ -116,7 +116,7 @@ def grade_liang_patient(
     record = PatientRecord(patient_id, tuple(labs), timeline)
     assessment = assess(record, evaluation_date=evaluation, options=settings.options)
     # the Liang et al. layout has no platelet counts: its T-ICAHT columns stay empty
-    return outcome_of(assessment, record, left_out, platelets=False)
+    return grading_of(assessment, record, left_out, platelets=False)
 
 
 def _day(text: str) -> date:
@@ -129,8 +129,8 @@ def _days(rows: Sequence[Mapping[str, Any]], column: str) -> set[date]:
 
 def _without_day0(
     patient_id: str, evaluation: date | None, left_out: Counter[str]
-) -> PatientOutcome:
-    return PatientOutcome(
+) -> PatientGrading:
+    return PatientGrading(
         patient_id, None, evaluation, None, not_computed=NO_DAY0, left_out=_counts(left_out)
     )
 
@@ -139,13 +139,13 @@ def _counts(left_out: Counter[str]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(left_out.items()))
 
 
-def outcome_of(
+def grading_of(
     assessment: Assessment,
     record: PatientRecord,
     left_out: Counter[str],
     *,
     platelets: bool = True,
-) -> PatientOutcome:
+) -> PatientGrading:
     """Copy the engine's answer into flat values (nothing is graded here).
 
     `platelets=False`: the input cannot hold platelet counts (Liang CSV), no T-ICAHT values."""
@@ -180,7 +180,7 @@ def outcome_of(
         series = record.series(Analyte.PLATELETS)
         counts = [v for v in series if evaluation is None or v.day <= evaluation]
         values.update(thrombocytopenia_values(thrombocytopenia, _daily_lowest(counts, day0)))
-    return PatientOutcome(**values)
+    return PatientGrading(**values)
 
 
 def thrombocytopenia_values(

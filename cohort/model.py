@@ -37,7 +37,7 @@ class Recovery:
 
 
 @dataclass(frozen=True, slots=True)
-class PatientOutcome:
+class PatientGrading:
     """One row of patients.csv plus what episodes.csv and the plots need.
 
     Grades, statuses, phenotype and scores are copied from `icaht.Assessment` unchanged;
@@ -97,28 +97,28 @@ class PatientOutcome:
 # the flat columns of patients.csv, in order (left-out counts follow, one column per reason)
 SCALAR_COLUMNS: tuple[str, ...] = tuple(
     f.name
-    for f in fields(PatientOutcome)
+    for f in fields(PatientGrading)
     if f.name not in ("left_out", "episodes", "anc_by_day", "recovery", "platelet_recovery")
 )
 _DATE_FIELDS = ("day0", "evaluation_date")
 
 
-def outcome_to_json(outcome: PatientOutcome) -> str:
-    """A JSON text that `outcome_from_json` turns back into an equal outcome (for Spark)."""
-    data: dict[str, Any] = {name: getattr(outcome, name) for name in SCALAR_COLUMNS}
+def grading_to_json(grading: PatientGrading) -> str:
+    """A JSON text that `grading_from_json` turns back into an equal grading (for Spark)."""
+    data: dict[str, Any] = {name: getattr(grading, name) for name in SCALAR_COLUMNS}
     for name in _DATE_FIELDS:
         value = data[name]
         data[name] = value.isoformat() if value is not None else None
-    data["left_out"] = [list(item) for item in outcome.left_out]
-    data["episodes"] = [[e.threshold, e.start_day, e.end_day] for e in outcome.episodes]
-    data["anc_by_day"] = [list(item) for item in outcome.anc_by_day]
+    data["left_out"] = [list(item) for item in grading.left_out]
+    data["episodes"] = [[e.threshold, e.start_day, e.end_day] for e in grading.episodes]
+    data["anc_by_day"] = [list(item) for item in grading.anc_by_day]
     for name in ("recovery", "platelet_recovery"):
-        recovery = getattr(outcome, name)
+        recovery = getattr(grading, name)
         data[name] = None if recovery is None else [recovery.event, recovery.day]
     return json.dumps(data, separators=(",", ":"))
 
 
-def outcome_from_json(text: str) -> PatientOutcome:
+def grading_from_json(text: str) -> PatientGrading:
     data: dict[str, Any] = json.loads(text)
     for name in _DATE_FIELDS:
         if data[name] is not None:
@@ -130,4 +130,4 @@ def outcome_from_json(text: str) -> PatientOutcome:
     for name in ("recovery", "platelet_recovery"):
         recovery = data[name]
         data[name] = None if recovery is None else Recovery(recovery[0], recovery[1])
-    return PatientOutcome(**data)
+    return PatientGrading(**data)

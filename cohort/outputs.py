@@ -1,6 +1,6 @@
-"""patients.csv, patients.parquet and episodes.csv from the graded outcomes.
+"""patients.csv, patients.parquet and episodes.csv from the per-patient gradings.
 
-The CSV text is a pure function of the outcomes (sorted by patient, fixed number format), so
+The CSV text is a pure function of the gradings (sorted by patient, fixed number format), so
 the local and the Spark engine write byte-identical files for the same input.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from cohort.model import SCALAR_COLUMNS, PatientOutcome
+from cohort.model import SCALAR_COLUMNS, PatientGrading
 
 _SQL_TYPES = {
     "int": "BIGINT",
@@ -34,8 +34,8 @@ EPISODE_COLUMNS = (
 )
 
 
-def left_out_reasons(outcomes: Sequence[PatientOutcome]) -> list[str]:
-    return sorted({reason for o in outcomes for reason, _ in o.left_out})
+def left_out_reasons(gradings: Sequence[PatientGrading]) -> list[str]:
+    return sorted({reason for o in gradings for reason, _ in o.left_out})
 
 
 def patient_columns(reasons: Sequence[str]) -> list[str]:
@@ -57,17 +57,17 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def write_patients_csv(path: Path, outcomes: Sequence[PatientOutcome]) -> list[str]:
+def write_patients_csv(path: Path, gradings: Sequence[PatientGrading]) -> list[str]:
     """One row per patient; returns the columns written."""
-    reasons = left_out_reasons(outcomes)
+    reasons = left_out_reasons(gradings)
     columns = patient_columns(reasons)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(columns)
-        for outcome in outcomes:
-            counts = dict(outcome.left_out)
-            row = [_text(getattr(outcome, name)) for name in SCALAR_COLUMNS]
-            row.append(str(outcome.left_out_total))
+        for grading in gradings:
+            counts = dict(grading.left_out)
+            row = [_text(getattr(grading, name)) for name in SCALAR_COLUMNS]
+            row.append(str(grading.left_out_total))
             row += [str(counts.get(reason, 0)) for reason in reasons]
             writer.writerow(row)
     return columns
@@ -91,20 +91,20 @@ def write_patients_parquet(csv_path: Path, parquet_path: Path, columns: Sequence
 def _sql_type(column: str) -> str:
     if column.startswith("left_out_"):
         return "BIGINT"
-    annotation = {f.name: str(f.type) for f in fields(PatientOutcome)}[column]
+    annotation = {f.name: str(f.type) for f in fields(PatientGrading)}[column]
     base = annotation.split("|")[0].strip()
     return _SQL_TYPES[base]
 
 
-def write_episodes_csv(path: Path, outcomes: Sequence[PatientOutcome]) -> int:
+def write_episodes_csv(path: Path, gradings: Sequence[PatientGrading]) -> int:
     """Every early severe / profound episode with its days and dates; returns the count."""
     count = 0
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(EPISODE_COLUMNS)
-        for outcome in outcomes:
-            day0 = outcome.day0
-            for e in sorted(outcome.episodes, key=lambda e: (-e.threshold, e.start_day)):
+        for grading in gradings:
+            day0 = grading.day0
+            for e in sorted(grading.episodes, key=lambda e: (-e.threshold, e.start_day)):
                 start = _text(day0 + timedelta(days=e.start_day)) if day0 else ""
                 end = _text(day0 + timedelta(days=e.end_day)) if day0 else ""
                 writer.writerow(

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from cohort.model import PatientOutcome, RecoveryEvent
+from cohort.model import PatientGrading, RecoveryEvent
 from cohort.stats import cumulative_incidence
 from cohort.trajectories import SHOWN_PHENOTYPES, trajectories
 
@@ -23,8 +23,8 @@ THRESHOLD_LINES = (500, 100)  # ICAHT severe / profound neutropenia, ANC <= 500 
 DPI = 100
 
 
-def write_plots(out: Path, outcomes: Sequence[PatientOutcome]) -> list[Path]:
-    graded = [o for o in outcomes if o.day0 is not None]
+def write_plots(out: Path, gradings: Sequence[PatientGrading]) -> list[Path]:
+    graded = [o for o in gradings if o.day0 is not None]
     return [
         _grades(out / "grades.png", graded),
         _trajectories(out / "anc_trajectories.png", graded),
@@ -32,7 +32,7 @@ def write_plots(out: Path, outcomes: Sequence[PatientOutcome]) -> list[Path]:
     ]
 
 
-def _grades(path: Path, graded: Sequence[PatientOutcome]) -> Path:
+def _grades(path: Path, graded: Sequence[PatientGrading]) -> Path:
     labels = ["0", "1", "2", "3", "4", "not graded"]
     keys: list[int | None] = [0, 1, 2, 3, 4, None]
     early = Counter(o.early_grade for o in graded)
@@ -49,11 +49,11 @@ def _grades(path: Path, graded: Sequence[PatientOutcome]) -> Path:
     return _save(fig, path)
 
 
-def _trajectories(path: Path, graded: Sequence[PatientOutcome]) -> Path:
+def _trajectories(path: Path, graded: Sequence[PatientGrading]) -> Path:
     return _save(trajectory_figure(graded), path)
 
 
-def trajectory_figure(graded: Sequence[PatientOutcome]) -> Figure:
+def trajectory_figure(graded: Sequence[PatientGrading]) -> Figure:
     """Median and IQR per phenotype; the phenotypes left out are named under the axes."""
     data = trajectories(graded)
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -98,12 +98,12 @@ PLATELET_RECOVERY_LABEL = "platelet recovery (>= 20 x10^9/L, transfusion-indepen
 PLATELET_COLOUR = "#e7298a"
 
 
-def _recovery(path: Path, graded: Sequence[PatientOutcome]) -> Path:
+def _recovery(path: Path, graded: Sequence[PatientGrading]) -> Path:
     return _save(recovery_figure(graded), path)
 
 
 def recovery_times(
-    graded: Sequence[PatientOutcome], phenotype: str
+    graded: Sequence[PatientGrading], phenotype: str
 ) -> list[tuple[int, RecoveryEvent]]:
     """(day, event) of each patient of `phenotype` with an early severe episode: the ANC
     recovery the cohort grading took from the engine's episodes (`anc_recovery`)."""
@@ -114,7 +114,7 @@ def recovery_times(
     ]
 
 
-def recovery_figure(graded: Sequence[PatientOutcome]) -> Figure:
+def recovery_figure(graded: Sequence[PatientGrading]) -> Figure:
     """Left: ANC recovery by phenotype; right: platelet recovery (T-ICAHT, §18)."""
     fig, (ax, platelets) = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
     for phenotype in SHOWN_PHENOTYPES:
@@ -138,7 +138,7 @@ def recovery_figure(graded: Sequence[PatientOutcome]) -> Figure:
     return fig
 
 
-def _platelet_recovery(ax: Any, graded: Sequence[PatientOutcome]) -> None:
+def _platelet_recovery(ax: Any, graded: Sequence[PatientGrading]) -> None:
     times = [
         (o.platelet_recovery.day, o.platelet_recovery.event)
         for o in graded

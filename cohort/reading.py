@@ -105,7 +105,7 @@ def partition(
         validate_liang_csv(con, source.files[0])
         rows = _liang_rows(source.files[0])
     else:
-        rows = _fhir_rows(source.files)
+        rows = _fhir_rows()
     target = workdir / "buckets"
     query = f"""
         COPY (SELECT CASE WHEN pid IS NULL THEN {buckets} ELSE hash(pid) % {buckets} END
@@ -121,7 +121,7 @@ def partition(
     return _report(con, target, buckets)
 
 
-def _fhir_rows(files: tuple[Path, ...]) -> str:
+def _fhir_rows() -> str:
     # resources without a patient keep only their type: they are counted, never graded.
     # maximum_object_size: DuckDB reads in buffers of twice this per thread; 64 MB fits any
     # resource the service reads while keeping the pass within its memory limit

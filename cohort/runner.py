@@ -2,7 +2,7 @@
 
 Local engine: DuckDB splits the input into patient buckets (cohort/reading.py), a pool of
 `--workers` processes grades whole buckets (each opens its bucket with its own one-thread
-DuckDB connection), the parent collects the outcomes. Only outcomes cross process boundaries,
+DuckDB connection), the parent collects the gradings. Only gradings cross process boundaries,
 never the input rows, and a worker holds one bucket at a time.
 """
 
@@ -19,7 +19,7 @@ from typing import Literal
 
 from cohort.errors import CohortInputError
 from cohort.grading import GradingSettings, grade_payloads
-from cohort.model import PatientOutcome
+from cohort.model import PatientGrading
 from cohort.outputs import write_episodes_csv, write_patients_csv, write_patients_parquet
 from cohort.plots import write_plots
 from cohort.reading import (
@@ -67,10 +67,10 @@ def run_cohort(
     if engine == "spark":
         from cohort.spark import grade_with_spark  # noqa: PLC0415 (optional extra)
 
-        outcomes, rows, unassigned = grade_with_spark(cohort_input, settings, workers)
+        gradings, rows, unassigned = grade_with_spark(cohort_input, settings, workers)
     else:
-        outcomes, rows, unassigned = _grade_local(cohort_input, out, settings, workers, show)
-    outcomes = sorted(outcomes, key=lambda o: o.patient_id)
+        gradings, rows, unassigned = _grade_local(cohort_input, out, settings, workers, show)
+    gradings = sorted(gradings, key=lambda o: o.patient_id)
     context = SummaryContext(
         source=str(source),
         kind=cohort_input.kind,
@@ -81,15 +81,15 @@ def run_cohort(
         rows=rows,
         unassigned=unassigned,
     )
-    write_outputs(out, outcomes, context)
-    graded = [o for o in outcomes if o.day0 is not None]
+    write_outputs(out, gradings, context)
+    graded = [o for o in gradings if o.day0 is not None]
     notes = tuple(f"anc_trajectories.png: {n}" for n in trajectories(graded).not_drawn)
-    return CohortReport(len(outcomes), len(graded), len(outcomes) - len(graded), rows, out, notes)
+    return CohortReport(len(gradings), len(graded), len(gradings) - len(graded), rows, out, notes)
 
 
 def _grade_local(
     cohort_input: CohortInput, out: Path, settings: GradingSettings, workers: int, show: bool
-) -> tuple[list[PatientOutcome], int, tuple[tuple[str, int], ...]]:
+) -> tuple[list[PatientGrading], int, tuple[tuple[str, int], ...]]:
     """DuckDB buckets in a scratch directory inside `out`, graded by worker processes."""
     with tempfile.TemporaryDirectory(prefix="icaht-cohort-", dir=out) as workdir:
         con = connect()
@@ -99,8 +99,8 @@ def _grade_local(
         finally:
             con.close()
         with _progress_bar(show, parts.patients) as advance:
-            outcomes = grade_buckets(parts.buckets, settings, workers, advance)
-    return outcomes, parts.rows, parts.unassigned
+            gradings = grade_buckets(parts.buckets, settings, workers, advance)
+    return gradings, parts.rows, parts.unassigned
 
 
 def _evaluation_text(settings: GradingSettings) -> str:
@@ -110,36 +110,36 @@ def _evaluation_text(settings: GradingSettings) -> str:
     return "retrospective (all data)" if settings.as_of is None else str(settings.as_of)
 
 
-def write_outputs(out: Path, outcomes: Sequence[PatientOutcome], context: SummaryContext) -> None:
-    columns = write_patients_csv(out / "patients.csv", outcomes)
+def write_outputs(out: Path, gradings: Sequence[PatientGrading], context: SummaryContext) -> None:
+    columns = write_patients_csv(out / "patients.csv", gradings)
     write_patients_parquet(out / "patients.csv", out / "patients.parquet", columns)
-    write_episodes_csv(out / "episodes.csv", outcomes)
-    (out / "summary.md").write_text(render_summary(outcomes, context), encoding="utf-8")
-    write_plots(out, outcomes)
+    write_episodes_csv(out / "episodes.csv", gradings)
+    (out / "summary.md").write_text(render_summary(gradings, context), encoding="utf-8")
+    write_plots(out, gradings)
 
 
 def grade_buckets(
     buckets: Sequence[Path], settings: GradingSettings, workers: int, advance: Progress
-) -> list[PatientOutcome]:
-    outcomes: list[PatientOutcome] = []
+) -> list[PatientGrading]:
+    gradings: list[PatientGrading] = []
     tasks = [(str(bucket), settings) for bucket in buckets]
     if workers <= 1 or len(tasks) <= 1:
         warm_up()
         for task in tasks:
             graded = grade_bucket(task)
-            outcomes.extend(graded)
+            gradings.extend(graded)
             advance(len(graded))
-        return outcomes
+        return gradings
     # spawn, not fork: the parent has run DuckDB's threads, which a fork must not inherit
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, initializer=warm_up) as pool:
         for graded in pool.imap_unordered(grade_bucket, tasks):
-            outcomes.extend(graded)
+            gradings.extend(graded)
             advance(len(graded))
-    return outcomes
+    return gradings
 
 
-def grade_bucket(task: tuple[str, GradingSettings]) -> list[PatientOutcome]:
+def grade_bucket(task: tuple[str, GradingSettings]) -> list[PatientGrading]:
     """One bucket, in a worker: every patient of it, graded by the pure function."""
     bucket, settings = task
     con = connect(threads=1, memory_limit="512MB")  # one bucket: ~32 MB of input

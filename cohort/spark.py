@@ -2,7 +2,7 @@
 
 For registries larger than one machine: Spark reads the input, keys each row by its patient
 exactly as the local reader does (cohort/reading.py), and runs `grade_payloads`, the pure
-function the local workers run, once per patient group. Only the outcome of each patient comes
+function the local workers run, once per patient group. Only the grading of each patient comes
 back to the driver (as JSON), where the same writers produce the same files. Here Spark runs in
 `local[N]` mode; on a cluster, point `spark.master` at it (SPARK_MASTER / spark-submit).
 Needs the extra `[spark]` (pyspark, pandas, pyarrow) and Java 17.
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from cohort.grading import GradingSettings, grade_payloads
-from cohort.model import PatientOutcome, outcome_from_json, outcome_to_json
+from cohort.model import PatientGrading, grading_from_json, grading_to_json
 from cohort.reading import (
     LIANG_COLUMNS,
     LIANG_MISSING,
@@ -27,13 +27,13 @@ from cohort.reading import (
 )
 
 PATIENT_REFERENCE = r"(?:^|/)Patient/([^/]+)$"  # as cohort/reading.py: same patient keys
-OUTCOME_SCHEMA = "pid string, outcome string"
+GRADING_SCHEMA = "pid string, grading string"
 
 
 def grade_with_spark(
     source: CohortInput, settings: GradingSettings, workers: int
-) -> tuple[list[PatientOutcome], int, tuple[tuple[str, int], ...]]:
-    """(outcomes, rows of known patients, resources without a patient by type)."""
+) -> tuple[list[PatientGrading], int, tuple[tuple[str, int], ...]]:
+    """(gradings, rows of known patients, resources without a patient by type)."""
     from pyspark.sql import SparkSession  # noqa: PLC0415 (optional extra)
 
     if source.kind == "liang":
@@ -61,47 +61,47 @@ def grade_with_spark(
 
 
 def _fhir_rows(spark: Any, source: CohortInput) -> Any:
-    from pyspark.sql import functions as F  # noqa: PLC0415, N812
+    from pyspark.sql import functions  # noqa: PLC0415
 
     lines = spark.read.text([str(f) for f in source.files]).withColumnRenamed("value", "payload")
-    lines = lines.filter(F.length(F.trim("payload")) > 0)
-    kind = F.get_json_object("payload", "$.resourceType")
-    reference = F.coalesce(
-        F.get_json_object("payload", "$.subject.reference"),
-        F.get_json_object("payload", "$.patient.reference"),
-        F.lit(""),
+    lines = lines.filter(functions.length(functions.trim("payload")) > 0)
+    kind = functions.get_json_object("payload", "$.resourceType")
+    reference = functions.coalesce(
+        functions.get_json_object("payload", "$.subject.reference"),
+        functions.get_json_object("payload", "$.patient.reference"),
+        functions.lit(""),
     )
-    pid = F.when(kind == "Patient", F.get_json_object("payload", "$.id")).otherwise(
-        F.regexp_extract(reference, PATIENT_REFERENCE, 1)
+    pid = functions.when(kind == "Patient", functions.get_json_object("payload", "$.id")).otherwise(
+        functions.regexp_extract(reference, PATIENT_REFERENCE, 1)
     )
     return lines.select(
-        F.when(pid != "", pid).alias("pid"),
+        functions.when(pid != "", pid).alias("pid"),
         "payload",
-        F.coalesce(kind, F.lit("(none)")).alias("kind"),
+        functions.coalesce(kind, functions.lit("(none)")).alias("kind"),
     )
 
 
 def _liang_rows(spark: Any, source: CohortInput) -> Any:
-    from pyspark.sql import functions as F  # noqa: PLC0415, N812
+    from pyspark.sql import functions  # noqa: PLC0415
 
     frame = spark.read.csv(str(source.files[0]), header=True)
     cleaned = []
     for column in LIANG_COLUMNS:
-        value = F.trim(F.col(column))
-        value = F.when(value.isin(*LIANG_MISSING), F.lit(None)).otherwise(value)
+        value = functions.trim(functions.col(column))
+        value = functions.when(value.isin(*LIANG_MISSING), functions.lit(None)).otherwise(value)
         cleaned.append((value.cast("double") if column == "anc" else value).alias(column))
     rows = frame.select(*cleaned)
-    payload = F.to_json(F.struct(*LIANG_COLUMNS), {"ignoreNullFields": "false"})
+    payload = functions.to_json(functions.struct(*LIANG_COLUMNS), {"ignoreNullFields": "false"})
     return rows.select(
-        F.col("patient_id").alias("pid"),
+        functions.col("patient_id").alias("pid"),
         payload.alias("payload"),
-        F.lit(UNASSIGNED_CSV_ROW).alias("kind"),
+        functions.lit(UNASSIGNED_CSV_ROW).alias("kind"),
     )
 
 
 def _grade(
     keyed: Any, settings: GradingSettings
-) -> tuple[list[PatientOutcome], int, tuple[tuple[str, int], ...]]:
+) -> tuple[list[PatientGrading], int, tuple[tuple[str, int], ...]]:
     known = keyed.filter(keyed.pid.isNotNull())
     orphans = keyed.filter(keyed.pid.isNull()).groupBy("kind").count().collect()
     unassigned = tuple(sorted((str(r["kind"]), int(r["count"])) for r in orphans))
@@ -109,10 +109,10 @@ def _grade(
     graded = (
         known.select("pid", "payload")
         .groupBy("pid")
-        .applyInPandas(_group_grader(settings), schema=OUTCOME_SCHEMA)
+        .applyInPandas(_group_grader(settings), schema=GRADING_SCHEMA)
     )
-    outcomes = [outcome_from_json(row["outcome"]) for row in graded.toLocalIterator()]
-    return outcomes, rows, unassigned
+    gradings = [grading_from_json(row["grading"]) for row in graded.toLocalIterator()]
+    return gradings, rows, unassigned
 
 
 def _group_grader(settings: GradingSettings) -> Callable[[Any], Any]:
@@ -123,12 +123,12 @@ def _group_grader(settings: GradingSettings) -> Callable[[Any], Any]:
 
 
 def grade_group(settings: GradingSettings, frame: Any) -> Any:
-    """One patient's rows (a pandas DataFrame `pid, payload`) -> one row `pid, outcome`."""
+    """One patient's rows (a pandas DataFrame `pid, payload`) -> one row `pid, grading`."""
     import pandas as pd  # noqa: PLC0415 (in the Spark Python worker)
 
     pid = str(frame["pid"].iloc[0])
-    outcome = grade_payloads(pid, _texts(frame["payload"]), settings)
-    return pd.DataFrame({"pid": [pid], "outcome": [outcome_to_json(outcome)]})
+    grading = grade_payloads(pid, _texts(frame["payload"]), settings)
+    return pd.DataFrame({"pid": [pid], "grading": [grading_to_json(grading)]})
 
 
 def _texts(column: Any) -> Iterator[str]:

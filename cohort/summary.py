@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import get_args
 
-from cohort.model import PatientOutcome
+from cohort.model import PatientGrading
 from cohort.stats import quartiles, wilson
 from cohort.trajectories import trajectories
 from icaht import RULES_VERSION
@@ -53,8 +53,8 @@ class SummaryContext:
     unassigned: tuple[tuple[str, int], ...]
 
 
-def render_summary(outcomes: Sequence[PatientOutcome], ctx: SummaryContext) -> str:
-    graded = [o for o in outcomes if o.day0 is not None]
+def render_summary(gradings: Sequence[PatientGrading], ctx: SummaryContext) -> str:
+    graded = [o for o in gradings if o.day0 is not None]
     lines = [
         "# ICAHT cohort summary",
         "",
@@ -66,9 +66,9 @@ def render_summary(outcomes: Sequence[PatientOutcome], ctx: SummaryContext) -> s
         "",
         "| patients | n |",
         "| --- | ---: |",
-        f"| in the input | {len(outcomes)} |",
+        f"| in the input | {len(gradings)} |",
         f"| with a CAR-T infusion (day 0) | {len(graded)} |",
-        f"| without day 0 (not graded, listed below) | {len(outcomes) - len(graded)} |",
+        f"| without day 0 (not graded, listed below) | {len(gradings) - len(graded)} |",
         "",
         *_incidence(graded),
         *_t_icaht_incidence(graded, ctx),
@@ -76,13 +76,13 @@ def render_summary(outcomes: Sequence[PatientOutcome], ctx: SummaryContext) -> s
         *_concordance(graded, ctx),
         *_phenotypes(graded),
         *_durations(graded),
-        *_data_quality(outcomes, ctx),
+        *_data_quality(gradings, ctx),
         *_plots(graded),
     ]
     return "\n".join(lines)
 
 
-def _plots(graded: Sequence[PatientOutcome]) -> list[str]:
+def _plots(graded: Sequence[PatientGrading]) -> list[str]:
     """The plot list; what a plot leaves out is said under it (issue 16)."""
     notes = {"anc_trajectories.png": trajectories(graded).not_drawn}
     lines = ["## Plots", ""]
@@ -100,7 +100,7 @@ def _percent(value: float) -> str:
     return f"{100 * value:.1f} %"
 
 
-def _incidence(graded: Sequence[PatientOutcome]) -> list[str]:
+def _incidence(graded: Sequence[PatientGrading]) -> list[str]:
     early = [o.early_grade for o in graded if o.early_grade is not None]
     late = [o.late_grade for o in graded if o.late_grade is not None]
     rows = []
@@ -133,7 +133,7 @@ def _incidence_row(label: str, grades: Sequence[int], at_least: int) -> str:
     return f"| {label} | {share.events} / {share.total} | {_percent(share.value)} | {ci} |"
 
 
-def _t_icaht_incidence(graded: Sequence[PatientOutcome], ctx: SummaryContext) -> list[str]:
+def _t_icaht_incidence(graded: Sequence[PatientGrading], ctx: SummaryContext) -> list[str]:
     """T-ICAHT (clinical-rules §18) incidences, any grade and grade >= 3, early and late."""
     head = ["### T-ICAHT (platelets)", ""]
     if ctx.kind == "liang":
@@ -163,7 +163,7 @@ def _t_icaht_incidence(graded: Sequence[PatientOutcome], ctx: SummaryContext) ->
     ]
 
 
-def _concordance(graded: Sequence[PatientOutcome], ctx: SummaryContext) -> list[str]:
+def _concordance(graded: Sequence[PatientGrading], ctx: SummaryContext) -> list[str]:
     """Early N-ICAHT (rows) x early T-ICAHT (columns), patients graded by both."""
     head = ["## Concordance: early N-ICAHT x early T-ICAHT", ""]
     if ctx.kind == "liang":
@@ -194,7 +194,7 @@ def _concordance(graded: Sequence[PatientOutcome], ctx: SummaryContext) -> list[
     ]
 
 
-def _grades(graded: Sequence[PatientOutcome]) -> list[str]:
+def _grades(graded: Sequence[PatientGrading]) -> list[str]:
     early = Counter(o.early_grade for o in graded)
     late = Counter(o.late_grade for o in graded)
     status = Counter(o.early_status for o in graded if o.early_grade is not None)
@@ -225,7 +225,7 @@ def _statuses(counts: Counter[str | None]) -> str:
     return ", ".join(f"{name} {count}" for name, count in ordered) or "none"
 
 
-def _phenotypes(graded: Sequence[PatientOutcome]) -> list[str]:
+def _phenotypes(graded: Sequence[PatientGrading]) -> list[str]:
     counts = Counter(o.phenotype for o in graded if o.phenotype)
     total = sum(counts.values())
     rows = [
@@ -243,7 +243,7 @@ def _phenotypes(graded: Sequence[PatientOutcome]) -> list[str]:
     ]
 
 
-def _durations(graded: Sequence[PatientOutcome]) -> list[str]:
+def _durations(graded: Sequence[PatientGrading]) -> list[str]:
     days = [float(o.days_anc_le_500) for o in graded if o.days_anc_le_500 is not None]
     severe = [d for d in days if d > 0]
     lines = [f"## Severe neutropenia (ANC <= {SEVERE}, longest episode, {EARLY_DAYS})", ""]
@@ -254,14 +254,14 @@ def _durations(graded: Sequence[PatientOutcome]) -> list[str]:
     return [*lines, ""]
 
 
-def _data_quality(outcomes: Sequence[PatientOutcome], ctx: SummaryContext) -> list[str]:
-    without = [o.patient_id for o in outcomes if o.day0 is None]
+def _data_quality(gradings: Sequence[PatientGrading], ctx: SummaryContext) -> list[str]:
+    without = [o.patient_id for o in gradings if o.day0 is None]
     listed = ", ".join(f"`{pid}`" for pid in without[:LISTED_WITHOUT_DAY0])
     if len(without) > LISTED_WITHOUT_DAY0:
         listed += f" and {len(without) - LISTED_WITHOUT_DAY0} more (patients.csv: day0 empty)"
     reasons: Counter[str] = Counter()
-    for outcome in outcomes:
-        reasons.update(dict(outcome.left_out))
+    for grading in gradings:
+        reasons.update(dict(grading.left_out))
     lines = [
         "## Data quality",
         "",

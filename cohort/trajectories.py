@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cohort.model import PatientOutcome
+from cohort.model import PatientGrading
 
 SHOWN_PHENOTYPES = ("quick", "intermittent", "aplastic")
 MIN_PATIENTS_PER_DAY = 3  # fewer values on a day: no median/IQR drawn for it
@@ -33,7 +33,7 @@ class Trajectories:
     not_drawn: tuple[str, ...]  # "not drawn: aplastic (n=2, fewer than 3 patients)"
 
 
-def trajectories(graded: Sequence[PatientOutcome]) -> Trajectories:
+def trajectories(graded: Sequence[PatientGrading]) -> Trajectories:
     drawn: list[Trajectory] = []
     not_drawn: list[str] = []
     for phenotype in SHOWN_PHENOTYPES:
@@ -41,8 +41,8 @@ def trajectories(graded: Sequence[PatientOutcome]) -> Trajectories:
         if not members:  # nothing to leave out: the legend's absence says it
             continue
         by_day: dict[int, list[float]] = defaultdict(list)
-        for outcome in members:
-            for day, value in outcome.anc_by_day:
+        for grading in members:
+            for day, value in grading.anc_by_day:
                 by_day[day].append(max(value, LOG_FLOOR))
         days = sorted(d for d, v in by_day.items() if len(v) >= MIN_PATIENTS_PER_DAY)
         if not days:

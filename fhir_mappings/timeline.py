@@ -738,15 +738,6 @@ def death_of(patients: Sequence[tuple[Mapping[str, Any], str]], tz: str, sink: S
     return None
 
 
-def map_timeline(
-    resources: list[tuple[Mapping[str, Any], str]], cfg: Any, tz: str, sink: Sink
-) -> TherapyTimeline:
-    """All non-Observation resources of a patient -> TherapyTimeline."""
-    reader = TimelineReader(cfg, tz)
-    reader.add(resources)
-    return reader.timeline(sink)
-
-
 # the resources other resources are resolved against (by reference key)
 LOOKUP_TYPES = frozenset({"Medication", "BiologicallyDerivedProduct"})
 

@@ -165,11 +165,6 @@ def ingredient_names(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def brand_names(text: str) -> tuple[str, ...]:
-    """Brand names given in brackets by an RxNorm branded drug name ("[Bactrim]" -> bactrim)."""
-    return tuple(b.strip().lower() for b in _BRAND.findall(text) if b.strip())
-
-
 def _norm(system_key: str, code: str) -> str:
     code = code.strip().upper()
     return code.replace(".", "") if system_key == "icd10cm" else code
@@ -296,12 +291,3 @@ def _add_products(
 @cache
 def default_value_sets() -> ValueSets:
     return build_value_sets()
-
-
-def codes_of(vs_doc: Mapping[str, Any], group: str) -> list[dict[str, Any]]:
-    """Every code row of a group (for reports and tests)."""
-    out: list[dict[str, Any]] = []
-    for row in vs_doc.get("concepts") or ():
-        if row.get("group") == group:
-            out.extend({"name": row.get("name"), **c} for c in row.get("codes") or ())
-    return out

@@ -9,7 +9,7 @@ filling and open-window rule C1/C12 (`icaht.daygrid`), window end, status and ce
 precedence C3 (`icaht.early`, `icaht.late`), the late confirmation reading C8 and runs joined
 across non-stable recoveries (`icaht.episodes`). What differs is §18's own: strict thresholds
 (< 50, < 20, < 100), a cumulative count, no never-above override, late grade 3/4 by days < 20,
-and the transfusion-independent platelet recovery. Readings: docs/clinical/t-icaht.md and
+and the transfusion-independent platelet recovery. Readings: docs/clinical/18-t-icaht.md and
 docs/decisions/0024-t-icaht-grading.md.
 """
 

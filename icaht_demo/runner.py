@@ -39,7 +39,7 @@ SERVICE_FILE = "service.json"  # what `demo-token` needs: public URL, issuer, ke
 # Bump when a story patient changes: the next demo run loads the stories again.
 STORIES_VERSION = 2
 # The service tells its starter apart from another process on the same port by this id, which
-# its /healthz echoes (cds_service/app.py).
+# its /healthz echoes (cds_service/routes/operations.py).
 INSTANCE_ENV = "ICAHT_CDS_INSTANCE_ID"
 # The story patient of the order-sign and feedback examples: transfusion-dependent on day +40,
 # inside the irradiated-products window (clinical-rules.md section 10, M01).

@@ -80,7 +80,7 @@ def evaluate_mapping(
     times each step."""
     with phase("map"):
         mapped = mapping.result()
-    if course_anchor(mapped.record.timeline, hook) is None:
+    if course_anchor(mapped.record.timeline) is None:
         return Evaluation(mapped, None, None)
     with phase("assess"):
         assessment = assess(mapped.record, evaluation_date=evaluation_date)

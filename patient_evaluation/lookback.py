@@ -8,7 +8,6 @@ from datetime import date, timedelta
 from icaht.assessment import BASELINE_NEUTROPENIA_DAYS
 from icaht.options import LATE_WINDOW_END
 from icaht.record import PatientRecord, TherapyTimeline
-from icaht.rules import Hook
 
 # the monitoring period ends with the late ICAHT window on day +100 (clinical-rules 3.2)
 MONITORING_DAYS = LATE_WINDOW_END
@@ -16,7 +15,7 @@ MONITORING_DAYS = LATE_WINDOW_END
 LAB_LOOKBACK_DAYS = BASELINE_NEUTROPENIA_DAYS
 
 
-def course_anchor(timeline: TherapyTimeline, hook: Hook) -> date | None:
+def course_anchor(timeline: TherapyTimeline) -> date | None:
     """The day the patient's CAR-T care is anchored on: day 0 of the current course; before the
     first infusion, the earliest of its planned day and the first step of a course in
     preparation (apheresis or lymphodepletion, no infusion yet): M01 guards blood-product orders

@@ -11,12 +11,11 @@ from flask import Blueprint, Response, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
 from cds_service import assessment_api
-from cds_service.errors import AuthFailedError, NotFoundError, ThrottledError
+from cds_service.errors import AuthFailedError, NotFoundError, ServiceError, ThrottledError
 from cds_service.logs import log_event
 from cds_service.rate_limit import retry_after
-from cds_service.routes import refused, services
+from cds_service.routes import services
 from cds_service.security import AuthError
-from cds_service.security.jwt_parts import RefusalReason
 from cds_service.smart import smart_config, static_file
 
 smart_api = Blueprint("smart_api", __name__)
@@ -54,12 +53,14 @@ def assessment() -> ResponseReturnValue:
         log_event("assessment", status=429)
         text = f"more than {limiter.calls} calls in {limiter.seconds:g} s from this client"
         raise ThrottledError(f"rate limit: {text}", retry_after(wait), NO_STORE)
-    status, body = assessment_api.handle(request, found.settings, found.clock, token_patient)
-    if status == 403:  # the only 403: not the launch token's patient
-        refused(403, RefusalReason.PATIENT_NOT_ALLOWED)
+    try:
+        body = assessment_api.handle(request, found.settings, found.clock, token_patient)
+    except ServiceError as error:  # answered by answer_error, never cached like the rest
+        error.headers = MappingProxyType({**error.headers, **NO_STORE})
+        raise
     response: Response = jsonify(body)
     response.headers.update(NO_STORE)
-    return response, status
+    return response
 
 
 @smart_api.get("/smart/config.json")

@@ -5,7 +5,8 @@
 - `AuthenticatedClient.allows_fhir_server(url)` says whether a request's `fhirServer` is one of
   that client's FHIR base URLs (normal-form equality, no prefix matching).
 - `load_clients(path)` reads the ICAHT_CDS_CLIENTS file; with ICAHT_CDS_AUTH=none (read by
-  cds_service/config.py) authentication is off: local development only, AUTH_OFF_WARNING is logged.
+  cds_service/config.py) authentication is off: local development only, AUTH_OFF_WARNING is
+  logged.
 
 """
 

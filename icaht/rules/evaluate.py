@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from icaht.rules import neutrophils as n
-from icaht.rules import supportive as s
-from icaht.rules import transfusion as t
+from icaht.rules import neutrophils, supportive, transfusion
 from icaht.rules.catalogue import RULES, RULES_BY_ID
 from icaht.rules.model import SEVERITY_RANK, Alert, NotEvaluable, RuleInput, RulesResult
 
@@ -27,32 +25,32 @@ class Evaluator(NamedTuple):
 
 
 EVALUATORS: dict[str, Evaluator] = {
-    "M01": Evaluator(t.m01_irradiated_products, t.m01_needs),
-    "M02": Evaluator(n.m02_prophylactic_gcsf, n.m02_needs),
-    "M03": Evaluator(n.m03_therapeutic_gcsf, n.m03_needs),
-    "M04": Evaluator(s.m04_gcsf_in_crs, s.m04_needs),
-    "M05": Evaluator(s.m05_avoid_gmcsf, n.none_needed),
-    "M06": Evaluator(n.m06_biphasic, n.m06_needs),
-    "M07": Evaluator(n.m07_gcsf_refractory, n.m07_needs),
-    "M08": Evaluator(n.m08_antibacterial, n.m08_needs),
-    "M09": Evaluator(n.m09_antifungal, n.m09_needs),
-    "M10": Evaluator(s.m10_antiviral, s.m10_needs),
-    "M11": Evaluator(s.m11_pjp, s.m11_needs),
-    "M12": Evaluator(s.m12_ivig, s.m12_needs),
-    "M13": Evaluator(t.m13_rbc_threshold, t.m13_needs),
-    "M14": Evaluator(t.m14_platelet_threshold, t.m14_needs),
-    "M15": Evaluator(t.m15_tpo_ra, t.m15_needs),
-    "M16": Evaluator(n.m16_stem_cell_boost, n.m16_needs),
-    "M17": Evaluator(n.m17_donor_search, n.m17_needs),
-    "M18": Evaluator(s.m18_marrow, n.none_needed),
-    "M19": Evaluator(s.m19_cytopenia_workup, s.m19_needs),
-    "M20": Evaluator(s.m20_coagulopathy, s.m20_needs),
-    "M21": Evaluator(s.m21_anticoagulation, s.m21_needs),
-    "M22": Evaluator(t.m22_iron_overload, t.m22_needs),
-    "M23": Evaluator(s.m23_iec_hs, s.m23_needs),
-    "M24": Evaluator(n.m24_pre_infusion_risk, n.m24_needs),
-    "M25": Evaluator(n.m25_low_dose_steroids, n.m25_needs),
-    "M26": Evaluator(n.m26_high_dose_ivig, n.none_needed),
+    "M01": Evaluator(transfusion.m01_irradiated_products, transfusion.m01_needs),
+    "M02": Evaluator(neutrophils.m02_prophylactic_gcsf, neutrophils.m02_needs),
+    "M03": Evaluator(neutrophils.m03_therapeutic_gcsf, neutrophils.m03_needs),
+    "M04": Evaluator(supportive.m04_gcsf_in_crs, supportive.m04_needs),
+    "M05": Evaluator(supportive.m05_avoid_gmcsf, neutrophils.none_needed),
+    "M06": Evaluator(neutrophils.m06_biphasic, neutrophils.m06_needs),
+    "M07": Evaluator(neutrophils.m07_gcsf_refractory, neutrophils.m07_needs),
+    "M08": Evaluator(neutrophils.m08_antibacterial, neutrophils.m08_needs),
+    "M09": Evaluator(neutrophils.m09_antifungal, neutrophils.m09_needs),
+    "M10": Evaluator(supportive.m10_antiviral, supportive.m10_needs),
+    "M11": Evaluator(supportive.m11_pjp, supportive.m11_needs),
+    "M12": Evaluator(supportive.m12_ivig, supportive.m12_needs),
+    "M13": Evaluator(transfusion.m13_rbc_threshold, transfusion.m13_needs),
+    "M14": Evaluator(transfusion.m14_platelet_threshold, transfusion.m14_needs),
+    "M15": Evaluator(transfusion.m15_tpo_ra, transfusion.m15_needs),
+    "M16": Evaluator(neutrophils.m16_stem_cell_boost, neutrophils.m16_needs),
+    "M17": Evaluator(neutrophils.m17_donor_search, neutrophils.m17_needs),
+    "M18": Evaluator(supportive.m18_marrow, neutrophils.none_needed),
+    "M19": Evaluator(supportive.m19_cytopenia_workup, supportive.m19_needs),
+    "M20": Evaluator(supportive.m20_coagulopathy, supportive.m20_needs),
+    "M21": Evaluator(supportive.m21_anticoagulation, supportive.m21_needs),
+    "M22": Evaluator(transfusion.m22_iron_overload, transfusion.m22_needs),
+    "M23": Evaluator(supportive.m23_iec_hs, supportive.m23_needs),
+    "M24": Evaluator(neutrophils.m24_pre_infusion_risk, neutrophils.m24_needs),
+    "M25": Evaluator(neutrophils.m25_low_dose_steroids, neutrophils.m25_needs),
+    "M26": Evaluator(neutrophils.m26_high_dose_ivig, neutrophils.none_needed),
 }
 
 

@@ -156,7 +156,7 @@ def m01_irradiated_products(inp: RuleInput) -> Alert | None:
     if window is None or not orders or not window.contains(inp.evaluation_date):
         return None
     opts = inp.options
-    after = opts.irradiation_days_after_infusion
+    before, after = opts.irradiation_days_before_apheresis, opts.irradiation_days_after_infusion
     listed = "; ".join(
         f"{o.display or o.product or o.reference} ({_irradiation_status(o)})" for o in orders
     )
@@ -191,7 +191,7 @@ def m01_irradiated_products(inp: RuleInput) -> Alert | None:
         recommendation=(
             "Consider irradiated cellular blood products (fludarabine exposure; risk of "
             "transfusion-associated GVHD) from "
-            f"{opts.irradiation_days_before_apheresis} days before leukapheresis at least until "
+            f"{before} days before leukapheresis at least until "
             f"day +{after} after CAR-T infusion (longer after some conditioning or by disease)."
         ),
         data=[

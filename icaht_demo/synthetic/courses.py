@@ -277,7 +277,7 @@ def _second_dip_days(rng: random.Random, days: list[int]) -> set[int]:
     return {first, later[0]} if later and rng.random() < 0.5 else {first}
 
 
-def assign_messy(index: int, course: Course, severe_days: int) -> tuple[MessyKind, ...]:
+def assign_messy(index: int, severe_days: int) -> tuple[MessyKind, ...]:
     """Messy records for about half the patients; each kind once in every 14 patients."""
     if index % 2 == 0:
         return ()

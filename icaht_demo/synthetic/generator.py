@@ -134,7 +134,7 @@ def _draw_plan(
     )
     if death is not None:
         course, last_lab_day = "aplastic", death
-    messy = assign_messy(index, course, severe)
+    messy = assign_messy(index, severe)
     if "anc-less-than" in messy and profound == 0:
         profound = 1  # the "<0.1 10*3/uL" day becomes the one profound day
     return CoursePlan(

@@ -15,7 +15,7 @@ import pytest
 from cohort_helpers import LIANG_CSV, LIANG_DIR, read_rows
 
 from cohort.grading import GradingSettings, anc_recovery, grade_liang_patient
-from cohort.model import PatientOutcome, Recovery
+from cohort.model import PatientGrading, Recovery
 from cohort.plots import recovery_figure, recovery_times
 from icaht import GradingOptions, grade_neutropenia
 from icaht.early import EarlyResult
@@ -38,7 +38,7 @@ def _liang_rows() -> dict[str, list[dict[str, str | None]]]:
     return rows
 
 
-def _graded(liang: bool) -> dict[str, PatientOutcome]:
+def _graded(liang: bool) -> dict[str, PatientGrading]:
     settings = GradingSettings("liang", None, liang=liang)
     return {pid: grade_liang_patient(pid, rows, settings) for pid, rows in _liang_rows().items()}
 

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from cohort.model import EpisodeRow, PatientOutcome, Recovery, outcome_from_json, outcome_to_json
+from cohort.model import EpisodeRow, PatientGrading, Recovery, grading_from_json, grading_to_json
 from cohort.stats import cumulative_incidence, quartiles, wilson
 
 
@@ -54,7 +54,7 @@ def test_cumulative_incidence_with_competing_death() -> None:
 
 
 def test_outcome_json_round_trip() -> None:
-    outcome = PatientOutcome(
+    outcome = PatientGrading(
         "p1",
         date(2026, 1, 10),
         date(2026, 3, 1),
@@ -67,6 +67,6 @@ def test_outcome_json_round_trip() -> None:
         anc_by_day=((0, 1200.0), (3, 80.0)),
         recovery=Recovery("recovered", 18),
     )
-    assert outcome_from_json(outcome_to_json(outcome)) == outcome
+    assert grading_from_json(grading_to_json(outcome)) == outcome
     assert outcome.left_out_total == 3
     assert outcome.episodes[0].duration_days == 16

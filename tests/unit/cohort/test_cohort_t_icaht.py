@@ -15,8 +15,8 @@ import duckdb
 import matplotlib.pyplot as plt
 import pytest
 
-from cohort.grading import outcome_of, platelet_recovery, thrombocytopenia_values
-from cohort.model import PatientOutcome, Recovery, outcome_from_json, outcome_to_json
+from cohort.grading import grading_of, platelet_recovery, thrombocytopenia_values
+from cohort.model import PatientGrading, Recovery, grading_from_json, grading_to_json
 from cohort.outputs import write_patients_csv, write_patients_parquet
 from cohort.plots import write_plots
 from cohort.summary import SummaryContext, render_summary
@@ -71,14 +71,14 @@ def _result(
 
 def _outcome(
     pid: str, n_early: int | None, t_early: int | None, t_late: int | None
-) -> PatientOutcome:
+) -> PatientGrading:
     values: dict[str, Any] = {}
     if t_early is not None or t_late is not None:
         severe = (t_early or 0) >= 3
         result = _result(t_early, t_late, below_20=(5, 6) if severe else ())
         nadir = 12.0 if severe else 45.0
         values = thrombocytopenia_values(result, [(0, 150.0), (5, nadir), (40, 90.0)])
-    return PatientOutcome(
+    return PatientGrading(
         pid, DAY0, None, None, early_grade=n_early, early_status="final", **values
     )
 
@@ -152,11 +152,11 @@ def _record() -> PatientRecord:
 def test_outcome_of_reads_the_assessment_and_leaves_liang_empty() -> None:
     record = _record()
     assessment = _WithPlatelets(assess(record), _result(4, None, below_20=tuple(range(4, 31))))
-    outcome = outcome_of(assessment, record, Counter())  # type: ignore[arg-type]
+    outcome = grading_of(assessment, record, Counter())  # type: ignore[arg-type]
     assert (outcome.t_early_grade, outcome.t_days_below_20) == (4, 27)
     assert outcome.platelet_recovery == Recovery("censored", 30)
     assert outcome.early_grade is not None  # the N-ICAHT columns are unchanged
-    liang = outcome_of(assessment, record, Counter(), platelets=False)  # type: ignore[arg-type]
+    liang = grading_of(assessment, record, Counter(), platelets=False)  # type: ignore[arg-type]
     assert (liang.t_early_grade, liang.platelet_recovery) == (None, None)
     assert liang.early_grade == outcome.early_grade
 
@@ -186,14 +186,14 @@ def test_patients_csv_and_parquet_hold_the_t_icaht_columns(tmp_path: Path) -> No
 def test_outcome_json_round_trip_keeps_t_icaht() -> None:
     outcome = _outcome("a", 1, 4, 3)
     assert outcome.platelet_recovery is not None
-    assert outcome_from_json(outcome_to_json(outcome)) == outcome
+    assert grading_from_json(grading_to_json(outcome)) == outcome
 
 
 def _context(kind: str = "fhir") -> SummaryContext:
     return SummaryContext("in", kind, "2026-06-01", "proposed reading", "UTC", "local", 10, ())
 
 
-def _cohort() -> list[PatientOutcome]:
+def _cohort() -> list[PatientGrading]:
     """10 patients with both early grades; late T-ICAHT on 8 of them."""
     pairs = [
         (1, 4, 3),

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pytest
 from cohort_helpers import LIANG_CSV, by_patient, run_cli
 
-from cohort.model import PatientOutcome
+from cohort.model import PatientGrading
 from cohort.plots import trajectory_figure
 from cohort.summary import SummaryContext, render_summary
 from cohort.trajectories import trajectories
@@ -29,13 +29,13 @@ def _close_figures() -> Iterator[None]:
 APLASTIC_NOTE = "not drawn: aplastic (n=2, fewer than 3 patients)"
 
 
-def _outcome(pid: str, phenotype: str, anc: dict[int, float]) -> PatientOutcome:
-    return PatientOutcome(
+def _outcome(pid: str, phenotype: str, anc: dict[int, float]) -> PatientGrading:
+    return PatientGrading(
         pid, DAY0, None, None, phenotype=phenotype, anc_by_day=tuple(sorted(anc.items()))
     )
 
 
-def _cohort() -> list[PatientOutcome]:
+def _cohort() -> list[PatientGrading]:
     """4 quick patients on days 0 and 5; 2 aplastic; 3 intermittent never on the same day."""
     quick = [
         _outcome(f"q{i}", "quick", {0: 2000.0, 5: value})

@@ -12,7 +12,7 @@ from fhir_mappings import map_draft_orders
 from fhir_mappings.orders import ORDER_GROUPS
 from fhir_mappings.tables import read_package_yaml
 from fhir_mappings.timeline import COND_GROUPS, MED_GROUPS, PROC_GROUPS
-from fhir_mappings.valuesets import brand_names, default_value_sets, ingredient_names
+from fhir_mappings.valuesets import default_value_sets, ingredient_names
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ATC = "http://www.whocc.no/atc"
@@ -163,13 +163,6 @@ def test_unknown_rxnorm_product_code_stays_other() -> None:
 )
 def test_ingredient_names_read_rxnorm_naming(text: str, expected: tuple[str, ...]) -> None:
     assert ingredient_names(text) == expected
-
-
-def test_brand_names_are_read_from_brackets() -> None:
-    assert brand_names("0.4 ML enoxaparin sodium 100 MG/ML Prefilled Syringe [Lovenox]") == (
-        "lovenox",
-    )
-    assert brand_names("enoxaparin 40 MG") == ()
 
 
 def test_codes_come_before_names() -> None:

@@ -53,7 +53,7 @@ def test_a_card_keeps_its_rule_and_concern_in_its_json_extension() -> None:
 def test_errors_carry_their_status_and_operation_outcome() -> None:
     invalid = RequestValidationError("context.patientId", "is required")
     assert (invalid.status, str(invalid)) == (400, "context.patientId: is required")
-    assert invalid.outcome()["issue"] == [
+    assert invalid.operation_outcome()["issue"] == [
         {
             "severity": "error",
             "code": "invalid",
@@ -67,16 +67,16 @@ def test_errors_carry_their_status_and_operation_outcome() -> None:
         "expired",
         {"WWW-Authenticate": "Bearer"},
     )
-    assert refused.outcome()["issue"][0]["diagnostics"] == "authentication required"
+    assert refused.operation_outcome()["issue"][0]["diagnostics"] == "authentication required"
     missing = DataUnavailableError(("labs",), ("labs: timed out",))
     assert (missing.status, missing.keys, str(missing)) == (412, ("labs",), "labs: timed out")
-    assert missing.outcome()["issue"][0]["diagnostics"] == (
+    assert missing.operation_outcome()["issue"][0]["diagnostics"] == (
         "required data unavailable: labs: timed out"
     )
     throttled = ThrottledError("rate limit", "3", {"Cache-Control": "no-store"})
     assert list(throttled.headers.items()) == [("Retry-After", "3"), ("Cache-Control", "no-store")]
     not_issued = CardsNotIssuedError((0, 2))
-    assert [issue["expression"] for issue in not_issued.outcome()["issue"]] == [
+    assert [issue["expression"] for issue in not_issued.operation_outcome()["issue"]] == [
         ["feedback[0].card"],
         ["feedback[2].card"],
     ]
