@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from icaht import GradingOptions, grade_neutropenia
+from icaht import GradingSettings, grade_neutropenia
 
 SEED = 20261124
 DAY0 = date(2026, 1, 5)
@@ -44,28 +44,28 @@ def synthetic_patient(rng: random.Random) -> list[tuple[date, float]]:
     return [(DAY0 + timedelta(days=d), _course_anc(kind, d, rng)) for d in days]
 
 
-def per_patient_microseconds(patient: list[tuple[date, float]], options: GradingOptions) -> float:
+def per_patient_microseconds(patient: list[tuple[date, float]], settings: GradingSettings) -> float:
     runs = []
     for _ in range(2000):
         start = time.perf_counter()
-        grade_neutropenia(patient, DAY0, options=options)
+        grade_neutropenia(patient, DAY0, settings=settings)
         runs.append(time.perf_counter() - start)
     return statistics.median(runs) * 1e6
 
 
-def cohort_seconds(cohort: list[list[tuple[date, float]]], options: GradingOptions) -> float:
+def cohort_seconds(cohort: list[list[tuple[date, float]]], settings: GradingSettings) -> float:
     start = time.perf_counter()
     for patient in cohort:
-        grade_neutropenia(patient, DAY0, options=options)
+        grade_neutropenia(patient, DAY0, settings=settings)
     return time.perf_counter() - start
 
 
 def main() -> None:
     rng = random.Random(SEED)
     cohort = [synthetic_patient(rng) for _ in range(COHORT)]
-    for name, options in (("default", GradingOptions()), ("liang", GradingOptions.liang())):
-        micro = statistics.median(per_patient_microseconds(p, options) for p in cohort[:20])
-        seconds = cohort_seconds(cohort, options)
+    for name, settings in (("default", GradingSettings()), ("liang", GradingSettings.liang())):
+        micro = statistics.median(per_patient_microseconds(p, settings) for p in cohort[:20])
+        seconds = cohort_seconds(cohort, settings)
         shape = f"{VALUES_PER_PATIENT} values / {DAYS} days"
         print(f"{name:8s} one patient ({shape}): {micro:.0f} us median")
         print(f"{name:8s} cohort of {COHORT} patients, one core: {seconds:.2f} s")

@@ -16,7 +16,6 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from cds_service.config import Settings
 from cds_service.errors import (
     AuthFailedError,
     ForbiddenError,
@@ -32,6 +31,7 @@ from cds_service.routes.cds_hooks import cds_hooks
 from cds_service.routes.operations import operations
 from cds_service.routes.smart_api import smart_api
 from cds_service.security import AUTH_OFF_WARNING
+from cds_service.settings import Settings
 from cds_service.tracing import setup_tracing
 from cds_service.wiring import ASSESSMENT_AUTH_OFF, Services, default_services
 from fhir_mappings import warm_up

@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 from flask import Request
 
 from cds_service.cards import source_of
-from cds_service.config import Settings
 from cds_service.errors import ForbiddenError, RequestValidationError, ServiceError, TooLargeError
 from cds_service.logs import log_event
 from cds_service.request_body import BodyTooLargeError, parse_json
 from cds_service.security.jwt_parts import RefusalReason
+from cds_service.settings import Settings
 from cds_service.validation import validate_body
 from fhir_mappings.model import LeftOut
 from fhir_mappings.resources import PATIENT_REFERENCE
@@ -45,7 +45,6 @@ from icaht.explanations import (
     phenotype_text,
     t_icaht_text,
 )
-from icaht.options import LATE_WINDOW_END
 from icaht.record import CANONICAL_UNIT, Analyte
 from icaht.rules import Alert
 from icaht.rules.transfusion import (
@@ -55,6 +54,7 @@ from icaht.rules.transfusion import (
     PLATELET_THRESHOLD_RISK,
 )
 from icaht.series import EMPTY, ChartSeries, DayPoint, chart_series, day_runs
+from icaht.settings import LATE_WINDOW_END
 from icaht.thrombocytopenia import BELOW_20, BELOW_50
 from patient_evaluation import Evaluation, evaluate
 
@@ -649,7 +649,7 @@ def _answer(
         patient_id=request.patient_id,
         timezone=settings.timezone,
         evaluation_date=evaluation_date,
-        options=settings.rule_options,
+        rule_settings=settings.rule_settings,
     )
     counts = {
         "resources": len(request.resources),

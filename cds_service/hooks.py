@@ -30,7 +30,7 @@ from cds_service.store import AuditRecord
 from fhir_mappings import MappingResult, map_draft_orders
 from fhir_mappings.orders import selected_orders
 from icaht import RULES_VERSION, Assessment
-from icaht.rules import Alert, DraftOrder, RuleOptions
+from icaht.rules import Alert, DraftOrder, RuleSettings
 from patient_evaluation import (
     MONITORING_DAYS,
     PatientMapping,
@@ -51,7 +51,7 @@ class HookSettings:
     deadline_seconds: float
     smart_launch_url: str | None = None  # the status card links to the SMART app when set
     # the centre's configured rule numbers (M22's threshold)
-    rule_options: RuleOptions = field(default_factory=RuleOptions)
+    rule_settings: RuleSettings = field(default_factory=RuleSettings)
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def _assess(
         hook=call.service.hook,
         drafts=drafts,
         phase=gathering.clock,
-        options=settings.rule_options,
+        rule_settings=settings.rule_settings,
     )
     mapped, assessment, rules = evaluation.mapped, evaluation.assessment, evaluation.rules
     if assessment is None or rules is None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from flask.typing import ResponseReturnValue
 
-from cds_service.config import Settings
+from cds_service.settings import Settings
 
 CORS_PATHS = ("/cds-services", "/api/")  # the hooks and the SMART app's assessment API
 PATIENT_DATA_PATHS = CORS_PATHS
@@ -30,7 +30,7 @@ DATA_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
 def smart_csp(frame_ancestors: tuple[str, ...]) -> str:
-    """The SMART app's policy; `frame_ancestors` are origins checked by config.origin_of."""
+    """The SMART app's policy; `frame_ancestors` are origins checked by settings.origin_of."""
     ancestors = " ".join(("'self'", *frame_ancestors))
     return "; ".join(
         (

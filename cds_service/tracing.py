@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cds_service.config import ConfigError
+from cds_service.settings import SettingsError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -55,7 +55,7 @@ def setup_tracing(
             SimpleSpanProcessor,
         )
     except ImportError as error:
-        raise ConfigError(
+        raise SettingsError(
             f"ICAHT_CDS_TRACING={mode} needs the OpenTelemetry packages: "
             f"pip install 'icaht-cds[otel]' ({error.name} is missing)"
         ) from error

@@ -10,12 +10,12 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from cds_service import metrics
-from cds_service.config import ConfigError, Settings
 from cds_service.errors import AuthFailedError
 from cds_service.fhir_client import FhirClient
 from cds_service.rate_limit import RateLimiter
 from cds_service.security import AUTH_OFF_WARNING, Authenticator, AuthError, load_clients
 from cds_service.security.launch_tokens import LaunchTokenVerifier, load_issuers
+from cds_service.settings import Settings, SettingsError
 from cds_service.store import Store
 
 ASSESSMENT_AUTH_OFF = (
@@ -95,7 +95,7 @@ def prepare_store(settings: Settings) -> None:
 
 def jwt_authenticator(settings: Settings, store: Store) -> tuple[Authenticator, type[Exception]]:
     if not settings.clients_path:
-        raise ConfigError(
+        raise SettingsError(
             "ICAHT_CDS_CLIENTS must name the allowed EHR clients file "
             "(or ICAHT_CDS_AUTH=none for local development only)"
         )
@@ -107,7 +107,7 @@ def launch_token_verifier(settings: Settings) -> LaunchTokenVerifier | None:
     if settings.assessment_auth_mode == "none":
         return None
     if not settings.smart_issuers_path:
-        raise ConfigError(
+        raise SettingsError(
             "ICAHT_CDS_SMART_ISSUERS must name the EHRs whose SMART id_tokens the assessment API "
             "accepts (or ICAHT_CDS_ASSESSMENT_AUTH=none for the demo and development only)"
         )

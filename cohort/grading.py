@@ -4,7 +4,7 @@ The same function runs in the local worker processes and under PySpark's `applyI
 FHIR resources go through what the patient-view hook reads and maps (patient_evaluation: the
 resource types its searches read, `map_patient` with the centre's time zone, labs from
 LAB_LOOKBACK_DAYS before day 0, the bound of the service's own search), then `icaht.assess` on
-the evaluation date with the batch tool's grading options. A Liang-layout CSV has no FHIR: its
+the evaluation date with the batch tool's grading settings. A Liang-layout CSV has no FHIR: its
 rows become the engine's `PatientRecord` directly (the mapping layer's contract) and go through
 the same `icaht.assess`.
 """
@@ -20,12 +20,11 @@ from typing import Any, Literal
 
 from cohort.model import EpisodeRow, PatientGrading, Recovery
 from fhir_mappings import map_patient
-from icaht import Assessment, GradingOptions, assess
+from icaht import Assessment, GradingSettings, assess
 from icaht.assessment import NO_INFUSION as NO_DAY0
 from icaht.daygrid import NUMERIC_KINDS, UNKNOWN
 from icaht.early import EARLY_WINDOW_END as EARLY_LAST_DAY
 from icaht.early import EarlyResult
-from icaht.options import PHENOTYPE_WINDOW_END as TRAJECTORY_LAST_DAY  # the phenotype's window
 from icaht.record import (
     Analyte,
     CarTInfusion,
@@ -34,6 +33,7 @@ from icaht.record import (
     TherapyTimeline,
     daily_lowest,
 )
+from icaht.settings import PHENOTYPE_WINDOW_END as TRAJECTORY_LAST_DAY  # the phenotype's window
 
 # platelet recovery is followed after platelets < 20 x10^9/L in days 0-30 (§18: recovery is
 # the first of 3 days >= 20 x10^9/L without a platelet transfusion in the 7 days before)
@@ -47,19 +47,19 @@ SERVICE_RESOURCE_TYPES = READ_TYPES  # the resource types the service reads
 
 
 @dataclass(frozen=True, slots=True)
-class GradingSettings:
+class CohortSettings:
     kind: InputKind
     as_of: date | None  # evaluation date; None = retrospective (Liang: each last follow-up)
     timezone: str = "UTC"  # the centre's IANA zone: calendar days of lab results
-    liang: bool = False  # GradingOptions.liang(), the reference preset
+    liang: bool = False  # GradingSettings.liang(), the reference preset
 
     @property
-    def options(self) -> GradingOptions:
-        return GradingOptions.liang() if self.liang else GradingOptions()
+    def grading_settings(self) -> GradingSettings:
+        return GradingSettings.liang() if self.liang else GradingSettings()
 
 
 def grade_payloads(
-    patient_id: str, payloads: Iterable[str], settings: GradingSettings
+    patient_id: str, payloads: Iterable[str], settings: CohortSettings
 ) -> PatientGrading:
     """Grade one patient from its JSON texts: FHIR resources, or Liang CSV rows as objects.
 
@@ -73,7 +73,7 @@ def grade_payloads(
 
 
 def grade_fhir_patient(
-    patient_id: str, resources: Sequence[Mapping[str, Any]], settings: GradingSettings
+    patient_id: str, resources: Sequence[Mapping[str, Any]], settings: CohortSettings
 ) -> PatientGrading:
     """What the patient-view hook computes for this patient on `settings.as_of`."""
     mapped = map_patient(read_types_only(resources), patient_id=patient_id, tz=settings.timezone)
@@ -84,12 +84,12 @@ def grade_fhir_patient(
     record, before = labs_from_lookback(mapped.record, day0)
     if before:
         left_out[BEFORE_LOOKBACK] += before
-    assessment = assess(record, evaluation_date=settings.as_of, options=settings.options)
+    assessment = assess(record, evaluation_date=settings.as_of, settings=settings.grading_settings)
     return grading_of(assessment, record, left_out)
 
 
 def grade_liang_patient(
-    patient_id: str, rows: Sequence[Mapping[str, Any]], settings: GradingSettings
+    patient_id: str, rows: Sequence[Mapping[str, Any]], settings: CohortSettings
 ) -> PatientGrading:
     """Rows `patient_id, cart_date, date, anc, progression_date, subsequent_therapy_date,
     last_fu_date` (dates ISO or None, validated by the reader). The evaluation date is the last
@@ -114,7 +114,7 @@ def grade_liang_patient(
         next_therapy_day=min(_days(rows, "subsequent_therapy_date"), default=None),
     )
     record = PatientRecord(patient_id, tuple(labs), timeline)
-    assessment = assess(record, evaluation_date=evaluation, options=settings.options)
+    assessment = assess(record, evaluation_date=evaluation, settings=settings.grading_settings)
     # the Liang et al. layout has no platelet counts: its T-ICAHT columns stay empty
     return grading_of(assessment, record, left_out, platelets=False)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from cohort.errors import CohortInputError
-from cohort.grading import GradingSettings, grade_payloads
+from cohort.grading import CohortSettings, grade_payloads
 from cohort.model import PatientGrading
 from cohort.outputs import write_episodes_csv, write_patients_csv, write_patients_parquet
 from cohort.plots import write_plots
@@ -52,7 +52,7 @@ class CohortReport:
 def run_cohort(
     source: Path,
     out: Path,
-    settings: GradingSettings,
+    settings: CohortSettings,
     *,
     workers: int = 1,
     engine: Engine = "local",
@@ -88,7 +88,7 @@ def run_cohort(
 
 
 def _grade_local(
-    cohort_input: CohortInput, out: Path, settings: GradingSettings, workers: int, show: bool
+    cohort_input: CohortInput, out: Path, settings: CohortSettings, workers: int, show: bool
 ) -> tuple[list[PatientGrading], int, tuple[tuple[str, int], ...]]:
     """DuckDB buckets in a scratch directory inside `out`, graded by worker processes."""
     with tempfile.TemporaryDirectory(prefix="icaht-cohort-", dir=out) as workdir:
@@ -103,7 +103,7 @@ def _grade_local(
     return gradings, parts.rows, parts.unassigned
 
 
-def _evaluation_text(settings: GradingSettings) -> str:
+def _evaluation_text(settings: CohortSettings) -> str:
     if settings.kind == "liang":
         last = "each patient's last follow-up"
         return last if settings.as_of is None else f"{settings.as_of} or {last} when earlier"
@@ -119,7 +119,7 @@ def write_outputs(out: Path, gradings: Sequence[PatientGrading], context: Summar
 
 
 def grade_buckets(
-    buckets: Sequence[Path], settings: GradingSettings, workers: int, advance: Progress
+    buckets: Sequence[Path], settings: CohortSettings, workers: int, advance: Progress
 ) -> list[PatientGrading]:
     gradings: list[PatientGrading] = []
     tasks = [(str(bucket), settings) for bucket in buckets]
@@ -139,7 +139,7 @@ def grade_buckets(
     return gradings
 
 
-def grade_bucket(task: tuple[str, GradingSettings]) -> list[PatientGrading]:
+def grade_bucket(task: tuple[str, CohortSettings]) -> list[PatientGrading]:
     """One bucket, in a worker: every patient of it, graded by the pure function."""
     bucket, settings = task
     con = connect(threads=1, memory_limit="512MB")  # one bucket: ~32 MB of input

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from cohort.grading import GradingSettings, grade_payloads
+from cohort.grading import CohortSettings, grade_payloads
 from cohort.model import PatientGrading, grading_from_json, grading_to_json
 from cohort.reading import (
     LIANG_COLUMNS,
@@ -31,7 +31,7 @@ GRADING_SCHEMA = "pid string, grading string"
 
 
 def grade_with_spark(
-    source: CohortInput, settings: GradingSettings, workers: int
+    source: CohortInput, settings: CohortSettings, workers: int
 ) -> tuple[list[PatientGrading], int, tuple[tuple[str, int], ...]]:
     """(gradings, rows of known patients, resources without a patient by type)."""
     from pyspark.sql import SparkSession  # noqa: PLC0415 (optional extra)
@@ -100,7 +100,7 @@ def _liang_rows(spark: Any, source: CohortInput) -> Any:
 
 
 def _grade(
-    keyed: Any, settings: GradingSettings
+    keyed: Any, settings: CohortSettings
 ) -> tuple[list[PatientGrading], int, tuple[tuple[str, int], ...]]:
     known = keyed.filter(keyed.pid.isNotNull())
     orphans = keyed.filter(keyed.pid.isNull()).groupBy("kind").count().collect()
@@ -115,14 +115,14 @@ def _grade(
     return gradings, rows, unassigned
 
 
-def _group_grader(settings: GradingSettings) -> Callable[[Any], Any]:
+def _group_grader(settings: CohortSettings) -> Callable[[Any], Any]:
     def grade(frame):  # type: ignore[no-untyped-def]  # no hints: Spark reads them as UDF types
         return grade_group(settings, frame)
 
     return grade
 
 
-def grade_group(settings: GradingSettings, frame: Any) -> Any:
+def grade_group(settings: CohortSettings, frame: Any) -> Any:
     """One patient's rows (a pandas DataFrame `pid, payload`) -> one row `pid, grading`."""
     import pandas as pd  # noqa: PLC0415 (in the Spark Python worker)
 

@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from fhir_mappings.config import MappingConfig, default_config
 from fhir_mappings.cultures import map_cultures, split_cultures
 from fhir_mappings.model import MappingResult
 from fhir_mappings.observations import ObservationMapper, ObsInput, Sink
@@ -20,6 +19,7 @@ from fhir_mappings.resources import (
     ref_key,
     reference_of,
 )
+from fhir_mappings.settings import MappingSettings, default_mapping_settings
 from fhir_mappings.timeline import TimelineReader
 from icaht.record import PatientRecord, Period, TherapyTimeline
 
@@ -116,13 +116,13 @@ def _start_and_id(period: Period) -> tuple[date, str]:
     return period.start, period.source_id or ""
 
 
-def warm_up(config: MappingConfig | None = None) -> None:
+def warm_up(mapping_settings: MappingSettings | None = None) -> None:
     """Load tables, the UCUM registry and the factors of the usual units (call at start-up).
 
     The first UCUM parse builds ucumvert's registry (~0.4 s); doing it here keeps that cost out
     of the first CDS Hooks request.
     """
-    cfg = config or default_config()
+    cfg = mapping_settings or default_mapping_settings()
     for entry in cfg.table.entries.values():
         for unit in entry.units:
             cfg.units.conversion_for(entry.kind, None, unit, unit)
@@ -137,14 +137,14 @@ class PatientMapping:
     judged across all of them), the therapy resources when they are added."""
 
     def __init__(
-        self, patient_id: str, *, tz: str = "UTC", config: MappingConfig | None = None
+        self, patient_id: str, *, tz: str = "UTC", mapping_settings: MappingSettings | None = None
     ) -> None:
         self.patient_id = patient_id
         self.tz = tz
-        self.config = config or default_config()
+        self.mapping_settings = mapping_settings or default_mapping_settings()
         self._collected = Sink()  # "other-patient": listed first, as by one pass
         self._collector = _Collector(patient_id, self._collected)
-        self._therapy = TimelineReader(self.config, tz)
+        self._therapy = TimelineReader(self.mapping_settings, tz)
 
     def add(self, resources: Iterable[Any] | Mapping[str, Any]) -> None:
         self._therapy.add(self._collector.add(resources))
@@ -156,7 +156,7 @@ class PatientMapping:
 
     def result(self) -> MappingResult:
         """The record of everything added (maps the Observations: call it once)."""
-        cfg = self.config
+        cfg = self.mapping_settings
         sink = Sink(list(self._collected.left_out), list(self._collected.warnings))
         # blood cultures are infections, not lab values (issue 14, decision record 0021)
         cultures, obs = split_cultures(self._collector.observations())
@@ -176,7 +176,7 @@ def map_patient(
     *,
     patient_id: str,
     tz: str = "UTC",
-    config: MappingConfig | None = None,
+    mapping_settings: MappingSettings | None = None,
 ) -> MappingResult:
     """Map one patient's FHIR resources to the engine's PatientRecord.
 
@@ -185,6 +185,6 @@ def map_patient(
     a resource whose subject/patient reference (or Patient id) names another patient is left
     out ("other-patient"). tz: the treating centre's IANA time zone.
     """
-    mapping = PatientMapping(patient_id, tz=tz, config=config)
+    mapping = PatientMapping(patient_id, tz=tz, mapping_settings=mapping_settings)
     mapping.add(resources)
     return mapping.result()

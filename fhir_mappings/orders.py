@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fhir_mappings.config import MappingConfig, default_config
 from fhir_mappings.irradiation import irradiated
 from fhir_mappings.resources import as_dict, as_list, codings, iter_resources, ref_key
+from fhir_mappings.settings import MappingSettings, default_mapping_settings
 from fhir_mappings.tables import LOINC
 from fhir_mappings.valuesets import Concept, ValueSets
 from icaht.rules.model import DraftOrder, OrderKind
@@ -142,14 +142,14 @@ def selected_orders(
 def map_draft_orders(
     bundle_or_resources: Iterable[Any] | Mapping[str, Any],
     *,
-    config: MappingConfig | None = None,
+    mapping_settings: MappingSettings | None = None,
 ) -> tuple[OrderIntent, ...]:
     """Draft orders (a Bundle, a list of Bundles or bare request resources) -> OrderIntents.
 
     Every request resource gives one intent, "other" when it is none of the known kinds;
     Medication resources in the bundle are used to resolve medicationReference.
     """
-    vs = (config or default_config()).value_sets
+    vs = (mapping_settings or default_mapping_settings()).value_sets
     items = list(iter_resources(bundle_or_resources))
     meds = {
         ref_key(r, i): r for i, (r, _) in enumerate(items) if r.get("resourceType") == "Medication"

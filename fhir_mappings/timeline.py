@@ -118,7 +118,7 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class ReaderSettings:
     value_sets: ValueSets
     tz: str
     split_dose_window_days: int = 14
@@ -153,7 +153,7 @@ class EventReader:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: ReaderSettings,
         medications: Mapping[str, Mapping[str, Any]],
         products: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
@@ -611,7 +611,7 @@ def _first_after(events: Sequence[Event], day0: date | None) -> date | None:
 
 def build_timeline(
     events: Sequence[Event],
-    settings: Settings,
+    settings: ReaderSettings,
     death_day: date | None,
     stored: Sequence[StoredStemCells] = (),
     sink: Sink | None = None,
@@ -750,7 +750,7 @@ class TimelineReader:
     the final sink lists it in resource order whatever the number of `add` calls."""
 
     def __init__(self, cfg: Any, tz: str) -> None:
-        self.settings = Settings(
+        self.settings = ReaderSettings(
             value_sets=cfg.value_sets,
             tz=tz,
             split_dose_window_days=cfg.split_dose_window_days,

@@ -3,7 +3,7 @@
 No Flask, no HTTP, no FHIR JSON, no clock: the evaluation date is always an argument.
 Rules: clinical-rules.md (§1-9, §16); readings: docs/decisions/0002-icaht-grading-readings.md.
 
-Modules: options (GradingOptions), observations (daily minima), daygrid (day grid 0..E),
+Modules: settings (GradingSettings), observations (daily minima), daygrid (day grid 0..E),
 episodes, early, late, phenotype, neutropenia (grade_neutropenia, N-ICAHT), thrombocytopenia
 (grade_thrombocytopenia, T-ICAHT §18), ctcae, hematotox, easix,
 iec_hs, assessment (assess), version (RULES_VERSION), record (input contract).
@@ -26,8 +26,8 @@ from icaht.hematotox import (
 from icaht.iec_hs import IecHsFinding, IecHsScreen, screen_iec_hs
 from icaht.late import LateResult, LateValue
 from icaht.neutropenia import NeutropeniaResult, grade_neutropenia
-from icaht.options import AllHematotoxCutoffs, GradingOptions
 from icaht.phenotype import PhenotypeResult
+from icaht.settings import AllHematotoxCutoffs, GradingSettings
 from icaht.thrombocytopenia import (
     TEarlyResult,
     ThrombocytopeniaResult,
@@ -47,7 +47,7 @@ __all__ = [
     "EarlyResult",
     "EasixResult",
     "Episode",
-    "GradingOptions",
+    "GradingSettings",
     "HematotoxResult",
     "IecHsFinding",
     "IecHsScreen",

@@ -21,14 +21,14 @@ from icaht.hematotox import (
 )
 from icaht.iec_hs import IecHsScreen, screen_iec_hs
 from icaht.neutropenia import NeutropeniaResult, grade_neutropenia
-from icaht.options import GradingOptions
 from icaht.record import Analyte, LabValue, PatientRecord
+from icaht.settings import GradingSettings
 from icaht.thrombocytopenia import ThrombocytopeniaResult, grade_thrombocytopenia
 from icaht.version import RULES_VERSION
 
 # §2.6 (A8): the baseline neutropenia flag reads the last pre-LD ANC against the §2.1 SEVERE_ANC
 BASELINE_NEUTROPENIA_DAYS = 14  # §2.6 (A8): days -14..-1
-_DEFAULT_OPTIONS = GradingOptions()
+_DEFAULT_SETTINGS = GradingSettings()
 # what is missing when the record has no CAR-T infusion (the card, the SMART API and the cohort
 # tables say it in these words)
 NO_INFUSION = "no CAR-T infusion on record: day 0 unknown, no ICAHT grade"
@@ -172,7 +172,7 @@ def assess(
     record: PatientRecord,
     *,
     evaluation_date: date | None = None,
-    options: GradingOptions = _DEFAULT_OPTIONS,
+    settings: GradingSettings = _DEFAULT_SETTINGS,
 ) -> Assessment:
     """Combine grading, CTCAE, CAR-HEMATOTOX, EASIX and the IEC-HS screen for the latest course."""
     missing: list[str] = []
@@ -229,7 +229,7 @@ def assess(
             evaluation_date=evaluation_date,
             death_date=death,
             censor_date=censoring.day if censoring else None,
-            options=options,
+            settings=settings,
         )
         # no "missing" entry without platelets: the result's reason says it (cards list
         # `missing`, and their wording belongs to the surfaces)
@@ -240,7 +240,7 @@ def assess(
             death_date=death,
             censor_date=censoring.day if censoring else None,
             transfusions=timeline.transfusions,
-            options=options,
+            settings=settings,
         )
     baseline = pick_baseline(known, day0)
     hematotox = hematotox_from_baseline(baseline)
@@ -258,7 +258,7 @@ def assess(
         ctcae=ctcae,
         baseline=baseline,
         hematotox=hematotox,
-        all_hematotox=_all_hematotox(known, baseline, options, missing),
+        all_hematotox=_all_hematotox(known, baseline, settings, missing),
         easix=easix(
             ldh=baseline.value(Analyte.LDH),
             creatinine=baseline.value(Analyte.CREATININE),
@@ -283,16 +283,16 @@ def assess(
 
 
 def _all_hematotox(
-    record: PatientRecord, baseline: Baseline, options: GradingOptions, missing: list[str]
+    record: PatientRecord, baseline: Baseline, settings: GradingSettings, missing: list[str]
 ) -> AllHematotoxResult | None:
     """ALL-Hematotox only for B-ALL and only with configured cut-offs (§6.4, UNVERIFIED)."""
     if record.timeline.disease != "B-ALL":
         return None
-    if options.all_hematotox is None:
+    if settings.all_hematotox is None:
         missing.append("ALL-Hematotox: cut-offs not configured (UNVERIFIED, §6.4)")
         return None
     return all_hematotox(
-        options.all_hematotox,
+        settings.all_hematotox,
         platelets=baseline.value(Analyte.PLATELETS),
         anc=baseline.value(Analyte.ANC),
         hemoglobin=baseline.value(Analyte.HEMOGLOBIN),

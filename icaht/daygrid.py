@@ -9,7 +9,7 @@ import itertools
 from dataclasses import dataclass
 
 from icaht.observations import Bound, DailyAnc
-from icaht.options import GradingOptions
+from icaht.settings import GradingSettings
 
 # Day kinds (evidence for cards and charts).
 MEASURED = "measured"  # daily minimum of measured values on that day
@@ -96,7 +96,7 @@ def window_grid_spec(
     end: int,
     horizon: int,
     ends: WindowEnds,
-    options: GradingOptions,
+    settings: GradingSettings,
 ) -> GridSpec:
     """The grid of a window days 0..end whose complete length is `horizon` (30 early, 60 for
     the phenotype): no fill towards an open end (C1, C11b), anchors only at a full window."""
@@ -104,25 +104,25 @@ def window_grid_spec(
     closed = end in (horizon, ends.death_day) or closed_by_censoring(end, censor_day, ends.eval_day)
     return GridSpec(
         end_day=end,
-        fill_trailing=closed or options.fill_towards_open_end,
-        left_anchor=left_anchor(daily) if options.edge_anchors else None,
+        fill_trailing=closed or settings.fill_towards_open_end,
+        left_anchor=left_anchor(daily) if settings.edge_anchors else None,
         right_anchor=(
             right_anchor(daily, horizon, censor_day)
-            if options.edge_anchors and end == horizon
+            if settings.edge_anchors and end == horizon
             else None
         ),
-        max_gap=options.max_interpolation_gap,
-        min_values_for_fill=options.min_values_for_fill,
-        round_to_10=options.round_to_10,
+        max_gap=settings.max_interpolation_gap,
+        min_values_for_fill=settings.min_values_for_fill,
+        round_to_10=settings.round_to_10,
     )
 
 
 def window_grid(
-    daily: DailyAnc, end: int, horizon: int, ends: WindowEnds, options: GradingOptions
+    daily: DailyAnc, end: int, horizon: int, ends: WindowEnds, settings: GradingSettings
 ) -> DayGrid:
     """The day grid of a window days 0..end (the early and late windows, the phenotype's, and
     T-ICAHT's with its own options)."""
-    return build_grid(daily, window_grid_spec(daily, end, horizon, ends, options))
+    return build_grid(daily, window_grid_spec(daily, end, horizon, ends, settings))
 
 
 def unusable_window(flags: list[int], end: int) -> str | None:

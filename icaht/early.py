@@ -19,7 +19,7 @@ from icaht.daygrid import (
 )
 from icaht.episodes import Episode, find_episodes, graded_duration
 from icaht.observations import DailyAnc
-from icaht.options import GradingOptions
+from icaht.settings import GradingSettings
 
 EARLY_WINDOW_END = 30  # §1.2, S-HAEM Table 1: early ICAHT = days 0-30
 SEVERE_ANC = 500  # §2.1, S-HAEM Table 1: "ANC <= 500/uL" (A1: inclusive by default)
@@ -161,26 +161,26 @@ def early_status(
     return "provisional", False
 
 
-def grade_early(daily: DailyAnc, ends: WindowEnds, options: GradingOptions) -> EarlyResult:
+def grade_early(daily: DailyAnc, ends: WindowEnds, settings: GradingSettings) -> EarlyResult:
     """Early ICAHT for one course; all days relative to day 0."""
     # A12: without early censoring, a censoring event does not end the early window
-    early_ends = ends if options.early_censoring else replace(ends, censor_day=None)
+    early_ends = ends if settings.early_censoring else replace(ends, censor_day=None)
     end = early_ends.end(EARLY_WINDOW_END)
     status, censored = early_status(end, ends.death_day, early_ends.censor_day)
     if end < 0:
         return _not_evaluable(status, "the window ends before day 0")
-    grid = window_grid(daily, end, EARLY_WINDOW_END, ends, options)
-    flags_500 = severity_flags(grid, SEVERE_ANC, options.threshold_inclusive)
-    flags_100 = severity_flags(grid, PROFOUND_ANC, options.threshold_inclusive)
+    grid = window_grid(daily, end, EARLY_WINDOW_END, ends, settings)
+    flags_500 = severity_flags(grid, SEVERE_ANC, settings.threshold_inclusive)
+    flags_100 = severity_flags(grid, PROFOUND_ANC, settings.threshold_inclusive)
     days = unusable_window(flags_500, end)
     if days is not None:
         return _not_evaluable(status, f"no usable ANC value {days}", grid, end)
-    bridge, absorb = options.bridging_gap, options.absorb_trailing_gaps
+    bridge, absorb = settings.bridging_gap, settings.absorb_trailing_gaps
     episodes_500 = find_episodes(flags_500, SEVERE_ANC, bridge, absorb)
     episodes_100 = find_episodes(flags_100, PROFOUND_ANC, bridge, absorb)
-    d500 = graded_duration(episodes_500, options.duration_mode)
-    d100 = graded_duration(episodes_100, options.duration_mode)
-    never = _never_above(episodes_500, end, status, censored, options)
+    d500 = graded_duration(episodes_500, settings.duration_mode)
+    d100 = graded_duration(episodes_100, settings.duration_mode)
+    never = _never_above(episodes_500, end, status, censored, settings)
     grade = grade_from_durations(d500, d100, never)
     ongoing = _ongoing_start(flags_500, episodes_500) is not None
     return EarlyResult(
@@ -202,7 +202,7 @@ def grade_early(daily: DailyAnc, ends: WindowEnds, options: GradingOptions) -> E
                 flags_100=flags_100,
                 episodes_500=episodes_500,
                 episodes_100=episodes_100,
-                opts=options,
+                settings=settings,
             )
             if status == "provisional"
             else None
@@ -225,12 +225,16 @@ def grade_from_durations(d500: int, d100: int, never_above: bool) -> int:
 
 
 def _never_above(
-    episodes: tuple[Episode, ...], end: int, status: Status, censored: bool, opts: GradingOptions
+    episodes: tuple[Episode, ...],
+    end: int,
+    status: Status,
+    censored: bool,
+    settings: GradingSettings,
 ) -> bool:
     """§2.5 (A6, A7) with C2, C3: an episode from day 0..3 to the window end, window complete."""
-    if opts.never_above_requires_complete_window and (censored or status != "final"):
+    if settings.never_above_requires_complete_window and (censored or status != "final"):
         return False
-    latest_start = opts.never_above_latest_start_day  # §2.5: episode starts on day 0-3
+    latest_start = settings.never_above_latest_start_day  # §2.5: episode starts on day 0-3
     return any(e.start_day <= latest_start and e.end_day == end for e in episodes)
 
 
@@ -256,7 +260,7 @@ def _next_grade(
     flags_100: list[int],
     episodes_500: tuple[Episode, ...],
     episodes_100: tuple[Episode, ...],
-    opts: GradingOptions,
+    settings: GradingSettings,
 ) -> NextGrade | None:
     """§2.7: the next grade and the day it is reached if the ongoing episode continues."""
     candidates: list[NextGrade] = []
@@ -264,7 +268,7 @@ def _next_grade(
     if start is not None:
         candidates.append(NextGrade(2, start + GRADE2_DAYS - 1, SEVERE_ANC))
         candidates.append(NextGrade(3, start + GRADE3_DAYS - 1, SEVERE_ANC))
-        if start <= opts.never_above_latest_start_day:
+        if start <= settings.never_above_latest_start_day:
             candidates.append(NextGrade(4, EARLY_WINDOW_END, SEVERE_ANC))
     start = _ongoing_start(flags_100, episodes_100)
     if start is not None:

@@ -17,8 +17,8 @@ from icaht.early import EARLY_WINDOW_END, EarlyResult
 from icaht.easix import EasixResult
 from icaht.hematotox import HematotoxResult
 from icaht.neutropenia import NeutropeniaResult
-from icaht.options import PHENOTYPE_WINDOW_END
 from icaht.series import day_runs
+from icaht.settings import PHENOTYPE_WINDOW_END
 from icaht.thrombocytopenia import (
     BELOW_20,
     BELOW_50,

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-from icaht.options import AllHematotoxCutoffs
 from icaht.record import Analyte, LabValue, PatientRecord
+from icaht.settings import AllHematotoxCutoffs
 
 Risk = Literal["low", "high", "indeterminate"]
 

@@ -34,7 +34,7 @@ from icaht.record import (
 
 SCREEN_FROM_DAY = 7  # C13: positive on day >= 7 only
 # C13 "in the last 3 days": findings on the evaluation day and the 3 days before it count
-# (the one window of the screen; M23 and GradingOptions have no copy of it).
+# (the one window of the screen; M23 and GradingSettings have no copy of it).
 SCREEN_WINDOW_DAYS = 3
 FERRITIN_FOLD = 2.0  # C13 (1): >= 2 x the day-0 value; >= 2-fold within 72 h
 FERRITIN_RISE_HOURS = 72  # C13 (1): "within 72 h"; calendar days (3) without collection times

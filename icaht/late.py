@@ -8,7 +8,7 @@ from typing import Literal, NamedTuple
 
 from icaht.daygrid import WindowEnds
 from icaht.observations import DailyAnc
-from icaht.options import GradingOptions
+from icaht.settings import GradingSettings
 
 LATE_WINDOW_START = 31  # §3.2: day +31 (Liang `time_post_inf >= 31`)
 # §3.1, S-HAEM Table 1 (A1: inclusive by default): grade 1 <= 1500, 2 <= 1000, 3 <= 500, 4 <= 100
@@ -100,9 +100,9 @@ def late_status(end: int, horizon: int, death_day: int | None, censor_day: int |
     return "final" if end in (horizon, death_day) else "provisional"
 
 
-def grade_late(daily: DailyAnc, ends: WindowEnds, options: GradingOptions) -> LateResult:
+def grade_late(daily: DailyAnc, ends: WindowEnds, settings: GradingSettings) -> LateResult:
     """§3.2: window day 31..min(end, censoring, death, evaluation); no interpolation."""
-    horizon = options.late_window_end
+    horizon = settings.late_window_end
     end = ends.end(horizon)
     status = late_status(end, horizon, ends.death_day, ends.censor_day)
     values = late_window_values(daily, end)
@@ -122,10 +122,10 @@ def grade_late(daily: DailyAnc, ends: WindowEnds, options: GradingOptions) -> La
     ranked = sorted([(v.value, not v.below, v.day, i) for i, v in enumerate(values)])  # C6, C11d
     nadir = values[ranked[0][3]]
     second = values[ranked[1][3]] if len(ranked) > 1 else None
-    inclusive = options.threshold_inclusive
+    inclusive = settings.threshold_inclusive
     bands = [late_band(v, inclusive) for v in values]
-    grade, confirmed = banded_grade(values, bands, options)
-    transient = grade == 0 and late_band(nadir, options.threshold_inclusive) > 0
+    grade, confirmed = banded_grade(values, bands, settings)
+    transient = grade == 0 and late_band(nadir, settings.threshold_inclusive) > 0
     return LateResult(
         grade=grade,
         confirmed=confirmed,
@@ -140,13 +140,13 @@ def grade_late(daily: DailyAnc, ends: WindowEnds, options: GradingOptions) -> La
 
 
 def banded_grade(
-    values: tuple[LateValue, ...], bands: list[int], options: GradingOptions
+    values: tuple[LateValue, ...], bands: list[int], settings: GradingSettings
 ) -> tuple[int, bool]:
     """The late grade from the bands of the window's values and whether a pair confirms it
     (§3.2 A10/A11, C8); band 0 = not low (ANC > 1500; platelets >= 100 x10^9/L for §18)."""
-    confirmed_grade = _confirmed_grade(values, bands, options)
-    single_grade = _unconfirmed_grade(values, bands, options)
-    if options.late_mode == "strict" and confirmed_grade > 0:
+    confirmed_grade = _confirmed_grade(values, bands, settings)
+    single_grade = _unconfirmed_grade(values, bands, settings)
+    if settings.late_mode == "strict" and confirmed_grade > 0:
         single_grade = 0  # strict (A10): two values in the band decide; C8 only without a pair
     grade = max(confirmed_grade, single_grade)
     return grade, grade == 0 or confirmed_grade >= single_grade
@@ -166,7 +166,9 @@ def late_window_values(daily: DailyAnc, end: int) -> tuple[LateValue, ...]:
     return tuple(found)
 
 
-def _confirmed_grade(values: tuple[LateValue, ...], bands: list[int], opts: GradingOptions) -> int:
+def _confirmed_grade(
+    values: tuple[LateValue, ...], bands: list[int], settings: GradingSettings
+) -> int:
     """Highest grade backed by two values <= 1500 (optionally within N days of each other).
 
     nadir mode (A10 default): the deeper value of the pair decides; strict mode: the shallower.
@@ -176,12 +178,12 @@ def _confirmed_grade(values: tuple[LateValue, ...], bands: list[int], opts: Grad
     low = [(v.day, b) for v, b in zip(values, bands, strict=True) if b > 0]
     if len(low) < 2:
         return 0
-    max_days = opts.late_max_days_between_confirming_values
+    max_days = settings.late_max_days_between_confirming_values
     if max_days is None:
         ordered = sorted((b for _, b in low), reverse=True)
-        return ordered[0] if opts.late_mode == "nadir" else ordered[1]
+        return ordered[0] if settings.late_mode == "nadir" else ordered[1]
     best = 0
-    pick = max if opts.late_mode == "nadir" else min
+    pick = max if settings.late_mode == "nadir" else min
     for i, (day_i, band_i) in enumerate(low):
         for day_j, band_j in low[i + 1 :]:
             if day_j - day_i <= max_days:
@@ -190,14 +192,14 @@ def _confirmed_grade(values: tuple[LateValue, ...], bands: list[int], opts: Grad
 
 
 def _unconfirmed_grade(
-    values: tuple[LateValue, ...], bands: list[int], opts: GradingOptions
+    values: tuple[LateValue, ...], bands: list[int], settings: GradingSettings
 ) -> int:
     """A11 / C8: a value <= 1500 not followed by any value > 1500 is graded, unconfirmed.
 
     Liang mode (transient_needs_later_value=False): only a single value in the window is
     graded this way (anc_2 missing); otherwise order is ignored.
     """
-    if not opts.transient_needs_later_value:
+    if not settings.transient_needs_later_value:
         return bands[0] if len(values) == 1 else 0
     best = 0
     later_high = False

@@ -10,11 +10,11 @@ from icaht.daygrid import WindowEnds
 from icaht.early import EarlyResult, grade_early
 from icaht.late import LateResult, grade_late
 from icaht.observations import AncInput, DailyAnc, daily_minima
-from icaht.options import GradingOptions
 from icaht.phenotype import Phenotype, PhenotypeResult, classify_phenotype
+from icaht.settings import GradingSettings
 from icaht.version import RULES_VERSION
 
-_DEFAULT_OPTIONS = GradingOptions()
+_DEFAULT_SETTINGS = GradingSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,7 @@ def grade_neutropenia(
     evaluation_date: date | datetime | None = None,
     death_date: date | datetime | None = None,
     censor_date: date | datetime | None = None,
-    options: GradingOptions = _DEFAULT_OPTIONS,
+    settings: GradingSettings = _DEFAULT_SETTINGS,
 ) -> NeutropeniaResult:
     """Grade early/late ICAHT and classify recovery from an ANC series (cells/uL).
 
@@ -110,10 +110,10 @@ def grade_neutropenia(
     )
     day0 = course.day0
     daily = daily_minima(anc, day0, course.last_day, use_preliminary=course.eval_day is not None)
-    phenotype = classify_phenotype(daily, course.ends, options)
+    phenotype = classify_phenotype(daily, course.ends, settings)
     return NeutropeniaResult(
-        early=grade_early(daily, course.ends, options),
-        late=grade_late(daily, course.ends, options),
+        early=grade_early(daily, course.ends, settings),
+        late=grade_late(daily, course.ends, settings),
         phenotype=phenotype.phenotype,
         phenotype_detail=phenotype,
         infusion_date=day0,

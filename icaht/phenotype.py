@@ -10,7 +10,7 @@ from icaht.daygrid import DayGrid, WindowEnds, severity_flags, window_grid
 from icaht.early import SEVERE_ANC
 from icaht.episodes import find_episodes
 from icaht.observations import DailyAnc
-from icaht.options import GradingOptions
+from icaht.settings import GradingSettings
 
 Phenotype = Literal["quick", "intermittent", "aplastic", "unclassified", "indeterminate"]
 
@@ -38,14 +38,14 @@ class PhenotypeResult:
 def classify_phenotype(
     daily: DailyAnc,
     ends: WindowEnds,
-    options: GradingOptions,
+    settings: GradingSettings,
 ) -> PhenotypeResult:
     """Precedence aplastic > intermittent > quick > indeterminate/unclassified (§5.2, C7b)."""
-    horizon = options.phenotype_window_end
+    horizon = settings.phenotype_window_end
     end = ends.end(horizon)
     if end < 0:
         return PhenotypeResult("indeterminate", None, 0)
-    longest = _longest_severe(window_grid(daily, end, horizon, ends, options), options)
+    longest = _longest_severe(window_grid(daily, end, horizon, ends, settings), settings)
     done = end in (horizon, ends.death_day)
     if longest >= APLASTIC_DAYS:
         return PhenotypeResult("aplastic", end, longest, window_complete=done)
@@ -70,10 +70,12 @@ def classify_phenotype(
     )
 
 
-def _longest_severe(grid: DayGrid, opts: GradingOptions) -> int:
+def _longest_severe(grid: DayGrid, settings: GradingSettings) -> int:
     """Longest severe episode on the day grid 0..W (C7c; C1 applies with day 60, C11b)."""
-    flags = severity_flags(grid, SEVERE_ANC, opts.threshold_inclusive)
-    episodes = find_episodes(flags, SEVERE_ANC, opts.bridging_gap, opts.absorb_trailing_gaps)
+    flags = severity_flags(grid, SEVERE_ANC, settings.threshold_inclusive)
+    episodes = find_episodes(
+        flags, SEVERE_ANC, settings.bridging_gap, settings.absorb_trailing_gaps
+    )
     return max((e.duration for e in episodes), default=0)
 
 

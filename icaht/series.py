@@ -18,8 +18,8 @@ from icaht.assessment import Assessment
 from icaht.daygrid import AT_MOST, BELOW, FILLED, INTERPOLATED, MEASURED, DayGrid
 from icaht.episodes import Episode
 from icaht.observations import DailyAnc
-from icaht.options import LATE_WINDOW_END
 from icaht.record import Analyte, Comparator, LabValue, PatientRecord, daily_lowest
+from icaht.settings import LATE_WINDOW_END
 
 FIRST_DAY = -7  # the left anchor of the early grid lies on days -7..-1 (§2.3 step 4)
 LAST_DAY = LATE_WINDOW_END  # the late window ends on day +100 (§3.2)

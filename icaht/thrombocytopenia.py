@@ -42,8 +42,8 @@ from icaht.late import (
 )
 from icaht.neutropenia import course_days
 from icaht.observations import DailyValues, LabInput, daily_minima
-from icaht.options import GradingOptions
 from icaht.record import Analyte, Transfusion
+from icaht.settings import GradingSettings
 from icaht.version import RULES_VERSION
 
 Status = Literal["final", "provisional", "censored"]
@@ -131,7 +131,7 @@ class ThrombocytopeniaResult:
     preliminary_values_used: bool = False
 
 
-_DEFAULT_OPTIONS = GradingOptions()
+_DEFAULT_SETTINGS = GradingSettings()
 
 
 def grade_thrombocytopenia(
@@ -142,14 +142,14 @@ def grade_thrombocytopenia(
     death_date: date | datetime | None = None,
     censor_date: date | datetime | None = None,
     transfusions: Iterable[Transfusion] = (),
-    options: GradingOptions = _DEFAULT_OPTIONS,
+    settings: GradingSettings = _DEFAULT_SETTINGS,
 ) -> ThrombocytopeniaResult:
     """Grade early/late T-ICAHT and find platelet recovery from a platelet series (x10^9/L).
 
     `platelets`: `(date | datetime, value)` pairs or `LabValue` (analyte PLATELETS).
     `transfusions`: the course's blood products; only platelet units are read (recovery and the
     post-transfusion flag). Dates as for `grade_neutropenia` (C5: nothing after the evaluation
-    date is known). `options`: the day-grid switches (gap, edge anchors, open-end fill, fewest
+    date is known). `settings`: the day-grid switches (gap, edge anchors, open-end fill, fewest
     values) and the late confirmation switches (late_mode, confirmation interval, C8) are those
     of N-ICAHT; the neutrophil-only readings (A1 inclusive thresholds, A3 longest episode, A5,
     the never-above override, Liang's rounding to 10/uL, early_censoring off, late_window_end)
@@ -170,10 +170,10 @@ def grade_thrombocytopenia(
         analyte=Analyte.PLATELETS,
     )
     transfused = _platelet_transfusion_days(transfusions, course.day0, course.last_day)
-    early = _grade_early(daily, ends, options)
+    early = _grade_early(daily, ends, settings)
     late_end = ends.end(LATE_WINDOW_END)
-    grid = _grid(daily, late_end, LATE_WINDOW_END, ends, options)
-    late = _grade_late(daily, grid, late_end, ends, options)
+    grid = _grid(daily, late_end, LATE_WINDOW_END, ends, settings)
+    late = _grade_late(daily, grid, late_end, ends, settings)
     used_days = set(daily.numeric) | set(daily.bounds)
     last_used = max(late_end, early.window_end_day or 0)
     return ThrombocytopeniaResult(
@@ -205,13 +205,13 @@ def _platelet_transfusion_days(
 
 
 def _grid(
-    daily: DailyValues, end: int, horizon: int, ends: WindowEnds, options: GradingOptions
+    daily: DailyValues, end: int, horizon: int, ends: WindowEnds, settings: GradingSettings
 ) -> DayGrid:
     """§2.3/§16-§17's day grid on days 0..end. Liang's rounding to 10 cells/uL is an ANC
     reproduction and would move 45 x10^9/L onto 50: never applied to platelets."""
     if end < 0:
         return DayGrid((), ())
-    return window_grid(daily, end, horizon, ends, replace(options, round_to_10=False))
+    return window_grid(daily, end, horizon, ends, replace(settings, round_to_10=False))
 
 
 def counted_days(flags: list[int], first_day: int = 0) -> tuple[int, ...]:
@@ -233,13 +233,13 @@ def early_grade_from_days(days_below_50: int, days_below_20: int) -> int:
     return 1 if days_below_50 >= 1 else 0
 
 
-def _grade_early(daily: DailyValues, ends: WindowEnds, options: GradingOptions) -> TEarlyResult:
+def _grade_early(daily: DailyValues, ends: WindowEnds, settings: GradingSettings) -> TEarlyResult:
     """Days 0..E, E = min(30, death, censoring, evaluation); status as N-ICAHT's (C3)."""
     end = ends.end(EARLY_WINDOW_END)
     status, _ = early_status(end, ends.death_day, ends.censor_day)
     if end < 0:
         return TEarlyResult(None, status, True, 0, 0, None, (), (), "the window ends before day 0")
-    grid = _grid(daily, end, EARLY_WINDOW_END, ends, options)
+    grid = _grid(daily, end, EARLY_WINDOW_END, ends, settings)
     flags_50 = severity_flags(grid, BELOW_50, inclusive=False)
     flags_20 = severity_flags(grid, BELOW_20, inclusive=False)
     days = unusable_window(flags_50, end)
@@ -264,7 +264,7 @@ def _grade_late(
     grid: DayGrid,
     end: int,
     ends: WindowEnds,
-    options: GradingOptions,
+    settings: GradingSettings,
 ) -> TLateResult:
     """Days 31..min(100, death, censoring, evaluation). Grade 1/2 from the values' bands
     (< 100, < 50), confirmed by a second value < 100 or non-transient (C8 mirrored); a value
@@ -276,7 +276,7 @@ def _grade_late(
             None, False, status, end, None, None, 0, "no platelet value in the late window"
         )
     bands = [late_band(v, False, LATE_LIMITS) for v in values]  # strict; "<x" by C6
-    grade, confirmed = banded_grade(values, bands, options)
+    grade, confirmed = banded_grade(values, bands, settings)
     flags_20 = severity_flags(grid, BELOW_20, inclusive=False)[LATE_WINDOW_START:]
     below_20 = counted_days(flags_20, LATE_WINDOW_START)
     if grade == 3 and len(below_20) >= GRADE4_DAYS:

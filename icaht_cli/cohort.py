@@ -63,7 +63,7 @@ def _iso_date(text: str) -> date:
 def run_command(args: argparse.Namespace) -> int:
     try:
         from cohort.errors import CohortInputError  # noqa: PLC0415 (optional extra)
-        from cohort.grading import GradingSettings  # noqa: PLC0415
+        from cohort.grading import CohortSettings  # noqa: PLC0415
         from cohort.reading import detect_input  # noqa: PLC0415
         from cohort.runner import run_cohort  # noqa: PLC0415
     except ImportError as error:
@@ -83,7 +83,7 @@ def run_command(args: argparse.Namespace) -> int:
         as_of = args.as_of
         if as_of is None and kind == "fhir":
             as_of = datetime.now(zone).date()  # what the bedside would say today
-        settings = GradingSettings(kind, as_of, args.timezone, args.liang)
+        settings = CohortSettings(kind, as_of, args.timezone, args.liang)
         report = run_cohort(
             args.input,
             args.out,

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.config import ConfigError, Settings
 from cds_service.reports import report_csv, report_table
-from cds_service.security import ClientsConfigError, load_clients
-from cds_service.security.launch_tokens import IssuersConfigError, load_issuers
+from cds_service.security import ClientsFileError, load_clients
+from cds_service.security.launch_tokens import IssuersFileError, load_issuers
+from cds_service.settings import Settings, SettingsError
 from cds_service.store import (
     AUDIT_KEY_ENV,
     AuditKeyError,
@@ -33,7 +33,7 @@ from icaht import RULES_VERSION
 from icaht.rules import format_catalogue
 from icaht_cli.cohort import add_cohort_command
 from icaht_demo.fhir_server import DEFAULT_STATE_DIR, FhirServerError
-from icaht_demo.runner import DemoOptions, demo_token, feedback_body, run_demo
+from icaht_demo.runner import DemoSettings, demo_token, feedback_body, run_demo
 from icaht_demo.synthetic import generate_cohort
 from icaht_demo.synthetic.loader import SeedError, seed_cohort
 
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         result: int = args.func(args)
-    except (FhirServerError, SeedError, requests.RequestException, ConfigError) as error:
+    except (FhirServerError, SeedError, requests.RequestException, SettingsError) as error:
         print(f"icaht-cds: {error}", file=sys.stderr)
         return 1
     except SQLAlchemyError as error:  # purge, report: the message names no row
@@ -162,7 +162,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
     try:
         engine = create_store_engine(Settings.from_env().database_url)
-    except ConfigError as error:
+    except SettingsError as error:
         print(f"icaht-cds migrate: configuration error: {error}", file=sys.stderr)
         return 2
     try:
@@ -190,7 +190,7 @@ def configuration_problems() -> list[str]:
     the settings, the clients file, the SMART issuers file and the audit key."""
     try:
         settings = Settings.from_env()
-    except ConfigError as error:
+    except SettingsError as error:
         return [str(error)]
     problems = [
         problem
@@ -207,7 +207,7 @@ def _clients_problem(settings: Settings) -> str | None:
         return "ICAHT_CDS_CLIENTS is not set (ICAHT_CDS_AUTH=none: development only)"
     try:
         load_clients(settings.clients_path)
-    except ClientsConfigError as error:
+    except ClientsFileError as error:
         return str(error)
     return None
 
@@ -222,7 +222,7 @@ def _issuers_problem(settings: Settings) -> str | None:
         )
     try:
         load_issuers(settings.smart_issuers_path)
-    except IssuersConfigError as error:
+    except IssuersFileError as error:
         return str(error)
     return None
 
@@ -351,7 +351,7 @@ def _seed(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     return run_demo(
-        DemoOptions(
+        DemoSettings(
             state_dir=args.state_dir,
             port=args.port,
             fhir_port=args.fhir_port,

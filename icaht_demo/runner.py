@@ -47,7 +47,7 @@ ORDER_SIGN_STORY = "icaht-story-transfusion-day40"
 
 
 @dataclass(frozen=True)
-class DemoOptions:
+class DemoSettings:
     state_dir: Path
     port: int = 8080
     fhir_port: int = 8090
@@ -69,10 +69,10 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _StopRequestedError
 
 
-def run_demo(options: DemoOptions) -> int:
-    workdir = options.state_dir / "demo"
+def run_demo(settings: DemoSettings) -> int:
+    workdir = settings.state_dir / "demo"
     workdir.mkdir(parents=True, exist_ok=True)
-    fhir = LocalFhirServer(workdir=workdir, port=options.fhir_port, state_dir=options.state_dir)
+    fhir = LocalFhirServer(workdir=workdir, port=settings.fhir_port, state_dir=settings.state_dir)
     service: ServiceProcess | None = None
     started_fhir = False
     signal.signal(signal.SIGTERM, _raise_stop)
@@ -80,20 +80,20 @@ def run_demo(options: DemoOptions) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         # before anything is loaded: a second demo on the same ports fails at once, in one line
-        _check_port(options.port, "--port")
-        if options.reset:
+        _check_port(settings.port, "--port")
+        if settings.reset:
             _reset(fhir, workdir)
         if is_fhir_server(fhir.base_url):
             print(f"FHIR server already running at {fhir.base_url}: reusing it")
         else:
-            _check_port(options.fhir_port, "--fhir-port")
+            _check_port(settings.fhir_port, "--fhir-port")
             fhir.start()
             started_fhir = True
-        cohort, anchor = _demo_cohort(fhir.base_url, workdir, options.patients, options.seed)
+        cohort, anchor = _demo_cohort(fhir.base_url, workdir, settings.patients, settings.seed)
         stories = _demo_stories(fhir.base_url, workdir)
-        service = _start_service(options.port, fhir.base_url, workdir)
-        _print_demo(options, fhir.base_url, cohort, anchor, stories)
-        if options.wait:
+        service = _start_service(settings.port, fhir.base_url, workdir)
+        _print_demo(settings, fhir.base_url, cohort, anchor, stories)
+        if settings.wait:
             print("Ctrl-C stops the service and the FHIR server.", flush=True)
             while service.process.poll() is None:
                 time.sleep(0.5)
@@ -379,16 +379,16 @@ def feedback_body(
 
 
 def _print_demo(
-    options: DemoOptions,
+    settings: DemoSettings,
     fhir_url: str,
     cohort: list[SyntheticPatient],
     anchor: date,
     stories: list[StoryPatient],
 ) -> None:
-    workdir = options.state_dir / "demo"
-    service = f"http://127.0.0.1:{options.port}"
+    workdir = settings.state_dir / "demo"
+    service = f"http://127.0.0.1:{settings.port}"
     cli = Path(sys.executable).parent / "icaht-cds"
-    state = f" --state-dir {options.state_dir}" if options.state_dir != DEFAULT_STATE_DIR else ""
+    state = f" --state-dir {settings.state_dir}" if settings.state_dir != DEFAULT_STATE_DIR else ""
     everyone: list[Seedable] = [*cohort, *stories]
     for patient in everyone:
         _write_request(workdir, fhir_url, patient)

@@ -20,7 +20,7 @@ from icaht.rules import (
     DraftOrder,
     Hook,
     RuleInput,
-    RuleOptions,
+    RuleSettings,
     RulesResult,
     evaluate_rules,
 )
@@ -29,7 +29,7 @@ from patient_evaluation.lookback import course_anchor
 # `with phase("map"):` times a step (the hooks' per-phase timings); untimed by default
 Phase = Callable[[str], AbstractContextManager[Any]]
 
-_DEFAULT_RULE_OPTIONS = RuleOptions()
+_DEFAULT_RULE_SETTINGS = RuleSettings()
 
 
 def _untimed(phase: str) -> AbstractContextManager[Any]:
@@ -52,7 +52,7 @@ def evaluate(
     hook: Hook = "patient-view",
     drafts: tuple[DraftOrder, ...] = (),
     phase: Phase = _untimed,
-    options: RuleOptions = _DEFAULT_RULE_OPTIONS,
+    rule_settings: RuleSettings = _DEFAULT_RULE_SETTINGS,
 ) -> Evaluation:
     """Map all of `resources`, grade as of `evaluation_date`, run the rules."""
     mapping = PatientMapping(patient_id, tz=timezone)
@@ -63,7 +63,7 @@ def evaluate(
         hook=hook,
         drafts=drafts,
         phase=phase,
-        options=options,
+        rule_settings=rule_settings,
     )
 
 
@@ -74,7 +74,7 @@ def evaluate_mapping(
     hook: Hook = "patient-view",
     drafts: tuple[DraftOrder, ...] = (),
     phase: Phase = _untimed,
-    options: RuleOptions = _DEFAULT_RULE_OPTIONS,
+    rule_settings: RuleSettings = _DEFAULT_RULE_SETTINGS,
 ) -> Evaluation:
     """Finish `mapping` (the Observations are mapped here), grade, run the rules; `phase`
     times each step."""
@@ -85,6 +85,8 @@ def evaluate_mapping(
     with phase("assess"):
         assessment = assess(mapped.record, evaluation_date=evaluation_date)
     with phase("rules"):
-        rule_input = RuleInput(assessment, mapped.record, evaluation_date, hook, drafts, options)
+        rule_input = RuleInput(
+            assessment, mapped.record, evaluation_date, hook, drafts, rule_settings
+        )
         rules = evaluate_rules(rule_input)
     return Evaluation(mapped, assessment, rules)

@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from icaht.assessment import BASELINE_NEUTROPENIA_DAYS
-from icaht.options import LATE_WINDOW_END
 from icaht.record import PatientRecord, TherapyTimeline
+from icaht.settings import LATE_WINDOW_END
 
 # the monitoring period ends with the late ICAHT window on day +100 (clinical-rules 3.2)
 MONITORING_DAYS = LATE_WINDOW_END

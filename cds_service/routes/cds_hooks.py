@@ -103,7 +103,7 @@ def hook_service(service_id: str) -> HookService:
 def hook_settings(found: Services) -> HookSettings:
     settings = found.settings
     return HookSettings(
-        settings.timezone, settings.deadline_seconds, settings.smart_launch, settings.rule_options
+        settings.timezone, settings.deadline_seconds, settings.smart_launch, settings.rule_settings
     )
 
 

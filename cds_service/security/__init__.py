@@ -5,7 +5,7 @@
 - `AuthenticatedClient.allows_fhir_server(url)` says whether a request's `fhirServer` is one of
   that client's FHIR base URLs (normal-form equality, no prefix matching).
 - `load_clients(path)` reads the ICAHT_CDS_CLIENTS file; with ICAHT_CDS_AUTH=none (read by
-  cds_service/config.py) authentication is off: local development only, AUTH_OFF_WARNING is
+  cds_service/settings.py) authentication is off: local development only, AUTH_OFF_WARNING is
   logged.
 
 """
@@ -18,8 +18,8 @@ from cds_service.security.authenticator import (
     ReplayCache,
 )
 from cds_service.security.clients import (
-    ClientConfig,
-    ClientsConfigError,
+    ClientSettings,
+    ClientsFileError,
     clients_from_document,
     load_clients,
 )
@@ -36,8 +36,8 @@ __all__ = [
     "AuthError",
     "AuthenticatedClient",
     "Authenticator",
-    "ClientConfig",
-    "ClientsConfigError",
+    "ClientSettings",
+    "ClientsFileError",
     "InMemoryReplayCache",
     "ReplayCache",
     "clients_from_document",

@@ -41,7 +41,7 @@ from typing import Any, Protocol
 import jwt
 from jwt.exceptions import PyJWTError
 
-from cds_service.security.clients import ClientConfig
+from cds_service.security.clients import ClientSettings
 from cds_service.security.jwt_parts import (
     AuthError,
     RefusalReason,
@@ -91,14 +91,14 @@ def _normal(url: str) -> Any:
 
 @dataclass(frozen=True)
 class _Client:
-    config: ClientConfig
+    settings: ClientSettings
     inline: KeySet
 
 
 class Authenticator:
     def __init__(
         self,
-        clients: Sequence[ClientConfig],
+        clients: Sequence[ClientSettings],
         replay_cache: ReplayCache,
         *,
         leeway_seconds: int = 60,
@@ -141,17 +141,17 @@ class Authenticator:
         token = bearer_token(authorization)
         header = checked_header(token, ALGORITHMS, typ_jwt=True)
         client = self._client_of(token)
-        key = self._key(client.config, client.inline, header)
-        audiences = [audience, *client.config.audiences]
-        claims = _verified_claims(token, key, audiences, client.config.iss)
+        key = self._key(client.settings, client.inline, header)
+        audiences = [audience, *client.settings.audiences]
+        claims = _verified_claims(token, key, audiences, client.settings.iss)
         now = self._clock()
         expires = self._check_times(claims, now.timestamp())
         jti = string_claim(claims, "jti", required=True)
         assert jti is not None
-        if not self._replay.claim(client.config.iss, jti, expires):
-            raise AuthError(f"replayed jti (iss {client.config.iss})", RefusalReason.REPLAYED)
+        if not self._replay.claim(client.settings.iss, jti, expires):
+            raise AuthError(f"replayed jti (iss {client.settings.iss})", RefusalReason.REPLAYED)
         sub = string_claim(claims, "sub", required=False)
-        return AuthenticatedClient(client.config.iss, sub, jti, client.config.fhir_servers)
+        return AuthenticatedClient(client.settings.iss, sub, jti, client.settings.fhir_servers)
 
     def _client_of(self, token: str) -> _Client:
         iss = unverified_issuer(token)
@@ -160,30 +160,32 @@ class Authenticator:
             raise AuthError("unknown or missing iss", RefusalReason.UNKNOWN_ISSUER)
         return client
 
-    def _key(self, config: ClientConfig, inline: KeySet, header: Mapping[str, Any]) -> PublicKey:
+    def _key(
+        self, settings: ClientSettings, inline: KeySet, header: Mapping[str, Any]
+    ) -> PublicKey:
         kid, jku = header["kid"], header.get("jku")
         # a pinned key wins over any jku: no fetch, whatever URL the token names (step 4a)
         key = inline.get(kid)
         if key is None:
-            if jku is not None and jku not in config.jwks_urls:
+            if jku is not None and jku not in settings.jwks_urls:
                 raise AuthError(
-                    f"kid not pinned and jku is not on the allow-list of iss {config.iss}",
+                    f"kid not pinned and jku is not on the allow-list of iss {settings.iss}",
                     RefusalReason.JKU_NOT_ALLOWED,
                 )
-            key = self._fetched_key(config, kid, jku)
+            key = self._fetched_key(settings, kid, jku)
         if key is None:
-            raise AuthError(f"unknown kid for iss {config.iss}", RefusalReason.UNKNOWN_KID)
+            raise AuthError(f"unknown kid for iss {settings.iss}", RefusalReason.UNKNOWN_KID)
         if key.alg != header["alg"]:
             raise AuthError(
-                f"alg does not match the key type of kid (iss {config.iss})",
+                f"alg does not match the key type of kid (iss {settings.iss})",
                 RefusalReason.ALG_MISMATCH,
             )
         return key
 
-    def _fetched_key(self, config: ClientConfig, kid: str, jku: str | None) -> PublicKey | None:
+    def _fetched_key(self, settings: ClientSettings, kid: str, jku: str | None) -> PublicKey | None:
         """The kid's key from the allow-listed `jku`, else from the configured JWKS URLs."""
         unavailable: JwksUnavailableError | None = None
-        for url in (jku,) if jku is not None else config.jwks_urls:
+        for url in (jku,) if jku is not None else settings.jwks_urls:
             try:
                 key = self._remote.lookup(url, kid)
             except JwksUnavailableError as error:
@@ -193,7 +195,7 @@ class Authenticator:
                 return key
         if unavailable is not None:
             raise AuthError(
-                f"JWKS unavailable for iss {config.iss}: {unavailable}",
+                f"JWKS unavailable for iss {settings.iss}: {unavailable}",
                 RefusalReason.JWKS_UNAVAILABLE,
             )
         return None
@@ -205,18 +207,18 @@ class Authenticator:
         return datetime.fromtimestamp(exp + self._leeway, UTC)
 
 
-def _index_clients(clients: Sequence[ClientConfig]) -> dict[str, _Client]:
+def _index_clients(clients: Sequence[ClientSettings]) -> dict[str, _Client]:
     index: dict[str, _Client] = {}
-    for config in clients:
-        if config.iss in index:
-            raise ValueError(f"issuer configured twice: {config.iss}")
-        for server in config.fhir_servers:
+    for settings in clients:
+        if settings.iss in index:
+            raise ValueError(f"issuer configured twice: {settings.iss}")
+        for server in settings.fhir_servers:
             try:
                 normalise_url(server)
             except UrlError as error:
-                raise ValueError(f"fhir_servers of {config.iss}: {error}") from None
-        inline = parse_jwks(config.jwks, strict=True) if config.jwks else EMPTY_KEY_SET
-        index[config.iss] = _Client(config, inline)
+                raise ValueError(f"fhir_servers of {settings.iss}: {error}") from None
+        inline = parse_jwks(settings.jwks, strict=True) if settings.jwks else EMPTY_KEY_SET
+        index[settings.iss] = _Client(settings, inline)
     return index
 
 

@@ -42,7 +42,7 @@ from cds_service.security.urls import UrlError, normalise_url
 _KEYS_ANY_OF = [{"required": ["jwks_url"]}, {"required": ["jwks"]}]
 
 
-class ClientsConfigError(ValueError):
+class ClientsFileError(ValueError):
     """The clients file is unreadable or invalid; `field` names the offending field."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -52,7 +52,7 @@ class ClientsConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class ClientConfig:
+class ClientSettings:
     iss: str
     jwks_urls: tuple[str, ...]  # exactly as configured: a `jku` must equal one of them
     jwks: Mapping[str, Any] | None  # inline public JWKS, read-only
@@ -61,16 +61,16 @@ class ClientConfig:
     audiences: tuple[str, ...] = ()
 
 
-def load_clients(path: str | Path) -> tuple[ClientConfig, ...]:
-    """Read and check the clients file; ClientsConfigError names the first bad field."""
+def load_clients(path: str | Path) -> tuple[ClientSettings, ...]:
+    """Read and check the clients file; ClientsFileError names the first bad field."""
     return clients_from_document(_read(Path(path)))
 
 
-def clients_from_document(document: Any) -> tuple[ClientConfig, ...]:
+def clients_from_document(document: Any) -> tuple[ClientSettings, ...]:
     """Same checks as `load_clients`, for a document already in memory (tests, wiring)."""
     error = best_match(_validator().iter_errors(document))
     if error is not None:
-        raise ClientsConfigError(_field(error), _message(error))
+        raise ClientsFileError(_field(error), _message(error))
     clients = tuple(_client(item, index) for index, item in enumerate(document["clients"]))
     _check_unique_issuers(clients)
     return clients
@@ -80,11 +80,11 @@ def _read(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise ClientsConfigError("(file)", f"cannot read {path}: {error.strerror}") from None
+        raise ClientsFileError("(file)", f"cannot read {path}: {error.strerror}") from None
     try:
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as error:
-        raise ClientsConfigError("(file)", f"{path} is not valid JSON/YAML: {error}") from None
+        raise ClientsFileError("(file)", f"{path} is not valid JSON/YAML: {error}") from None
 
 
 @cache
@@ -93,7 +93,7 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(json.loads(text))
 
 
-def _client(item: Mapping[str, Any], index: int) -> ClientConfig:
+def _client(item: Mapping[str, Any], index: int) -> ClientSettings:
     where = f"clients[{index}]"
     urls = item.get("jwks_url", ())
     jwks_urls = (urls,) if isinstance(urls, str) else tuple(urls)
@@ -109,9 +109,9 @@ def _client(item: Mapping[str, Any], index: int) -> ClientConfig:
         try:
             parse_jwks(jwks, strict=True)
         except KeySetError as error:
-            raise ClientsConfigError(f"{where}.jwks.{error.where}", error.message) from None
+            raise ClientsFileError(f"{where}.jwks.{error.where}", error.message) from None
         jwks = MappingProxyType(dict(jwks))
-    return ClientConfig(item["iss"], jwks_urls, jwks, servers, _audiences(item, where))
+    return ClientSettings(item["iss"], jwks_urls, jwks, servers, _audiences(item, where))
 
 
 def _audiences(item: Mapping[str, Any], where: str) -> tuple[str, ...]:
@@ -122,9 +122,9 @@ def _audiences(item: Mapping[str, Any], where: str) -> tuple[str, ...]:
     for position, value in enumerate(values):
         field = f"{where}.audience" + ("" if isinstance(raw, str) else f"[{position}]")
         if value != value.strip():
-            raise ClientsConfigError(field, "must not start or end with white space")
+            raise ClientsFileError(field, "must not start or end with white space")
         if value in values[:position]:
-            raise ClientsConfigError(field, "is listed twice")
+            raise ClientsFileError(field, "is listed twice")
     return values
 
 
@@ -132,17 +132,17 @@ def _normal(url: str, field: str) -> str:
     try:
         normal = normalise_url(url)
     except UrlError as error:
-        raise ClientsConfigError(field, str(error)) from None
+        raise ClientsFileError(field, str(error)) from None
     if normal.scheme != "https" and not normal.is_loopback:
-        raise ClientsConfigError(field, "must use https (http only on a loopback address)")
+        raise ClientsFileError(field, "must use https (http only on a loopback address)")
     return str(normal)
 
 
-def _check_unique_issuers(clients: Sequence[ClientConfig]) -> None:
+def _check_unique_issuers(clients: Sequence[ClientSettings]) -> None:
     seen: set[str] = set()
     for index, client in enumerate(clients):
         if client.iss in seen:
-            raise ClientsConfigError(f"clients[{index}].iss", "issuer is configured twice")
+            raise ClientsFileError(f"clients[{index}].iss", "issuer is configured twice")
         seen.add(client.iss)
 
 

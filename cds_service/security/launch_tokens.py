@@ -70,7 +70,7 @@ _PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})$")
 _ISSUER_FIELDS = frozenset({"iss", "jwks_url", "jwks", "audience"})
 
 
-class IssuersConfigError(ValueError):
+class IssuersFileError(ValueError):
     """The issuers file is unreadable or invalid; the message names the field."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -122,7 +122,7 @@ class LaunchTokenVerifier:
     ) -> None:
         """`issuers`: the allow-list (load_issuers). `client_id`: the default audience."""
         if not issuers:
-            raise IssuersConfigError("issuers", "at least one issuer is needed")
+            raise IssuersFileError("issuers", "at least one issuer is needed")
         self._issuers = {
             issuer.iss: _Issuer(
                 issuer,
@@ -254,40 +254,40 @@ def load_issuers(path: str | Path) -> tuple[SmartIssuer, ...]:
     try:
         text = source.read_text(encoding="utf-8")
     except OSError as error:
-        raise IssuersConfigError("(file)", f"cannot read {source}: {error.strerror}") from None
+        raise IssuersFileError("(file)", f"cannot read {source}: {error.strerror}") from None
     try:
         document = json.loads(text) if source.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError):
-        raise IssuersConfigError("(file)", f"{source} is not valid JSON/YAML") from None
+        raise IssuersFileError("(file)", f"{source} is not valid JSON/YAML") from None
     return issuers_from_document(document)
 
 
 def issuers_from_document(document: Any) -> tuple[SmartIssuer, ...]:
     items = document.get("issuers") if isinstance(document, Mapping) else None
     if not isinstance(items, list) or not items:
-        raise IssuersConfigError("issuers", "must be a non-empty list")
+        raise IssuersFileError("issuers", "must be a non-empty list")
     issuers = tuple(_issuer(item, f"issuers[{index}]") for index, item in enumerate(items))
     seen: set[str] = set()
     for index, issuer in enumerate(issuers):
         if issuer.iss in seen:
-            raise IssuersConfigError(f"issuers[{index}].iss", "issuer is configured twice")
+            raise IssuersFileError(f"issuers[{index}].iss", "issuer is configured twice")
         seen.add(issuer.iss)
     return issuers
 
 
 def _issuer(item: Any, where: str) -> SmartIssuer:
     if not isinstance(item, Mapping):
-        raise IssuersConfigError(where, "must be an object")
+        raise IssuersFileError(where, "must be an object")
     unknown = sorted(set(item) - _ISSUER_FIELDS)
     if unknown:
-        raise IssuersConfigError(f"{where}.{unknown[0]}", "unknown field")
+        raise IssuersFileError(f"{where}.{unknown[0]}", "unknown field")
     iss = item.get("iss")
     if not isinstance(iss, str) or not iss or len(iss) > 2048:
-        raise IssuersConfigError(f"{where}.iss", "is required (a string)")
+        raise IssuersFileError(f"{where}.iss", "is required (a string)")
     urls = item.get("jwks_url", ())
     jwks_urls = (urls,) if isinstance(urls, str) else urls
     if not isinstance(jwks_urls, list | tuple):
-        raise IssuersConfigError(f"{where}.jwks_url", "must be a URL or a list of URLs")
+        raise IssuersFileError(f"{where}.jwks_url", "must be a URL or a list of URLs")
     for position, url in enumerate(jwks_urls):
         _check_url(url, f"{where}.jwks_url[{position}]")
     jwks = item.get("jwks")
@@ -295,13 +295,13 @@ def _issuer(item: Any, where: str) -> SmartIssuer:
         try:
             _pinned(jwks)
         except KeySetError as error:
-            raise IssuersConfigError(f"{where}.jwks.{error.where}", error.message) from None
+            raise IssuersFileError(f"{where}.jwks.{error.where}", error.message) from None
         jwks = MappingProxyType(dict(jwks))
     if not jwks_urls and jwks is None:
-        raise IssuersConfigError(f"{where}.jwks_url|jwks", "an issuer needs jwks_url or jwks")
+        raise IssuersFileError(f"{where}.jwks_url|jwks", "an issuer needs jwks_url or jwks")
     audience = item.get("audience")
     if audience is not None and (not isinstance(audience, str) or not audience):
-        raise IssuersConfigError(f"{where}.audience", "must be a non-empty string")
+        raise IssuersFileError(f"{where}.audience", "must be a non-empty string")
     return SmartIssuer(iss, tuple(jwks_urls), jwks, audience)
 
 
@@ -309,6 +309,6 @@ def _check_url(url: Any, field: str) -> None:
     try:
         normal = normalise_url(url)
     except UrlError as error:
-        raise IssuersConfigError(field, str(error)) from None
+        raise IssuersFileError(field, str(error)) from None
     if normal.scheme != "https" and not normal.is_loopback:
-        raise IssuersConfigError(field, "must use https (http only on a loopback address)")
+        raise IssuersFileError(field, "must use https (http only on a loopback address)")

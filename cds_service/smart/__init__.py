@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from cds_service.config import Settings
 from cds_service.discovery import lab_codes, vital_sign_codes
+from cds_service.settings import Settings
 from fhir_mappings.tables import LOINC
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"

@@ -6,7 +6,7 @@
 - `validate_feedback(body, service_id=..., client=...)`: a CDS Hooks feedback body ->
   FeedbackRecords, or RequestValidationError naming the field. `record_feedback` refuses
   entries on cards not issued to that client (`CardNotIssuedError`, docs/decisions/0017).
-- Environment: ICAHT_CDS_DATABASE_URL (read by cds_service.config), ICAHT_CDS_AUDIT_KEY (the
+- Environment: ICAHT_CDS_DATABASE_URL (read by cds_service.settings), ICAHT_CDS_AUDIT_KEY (the
   HMAC key for patient ids in audit rows, see audit_key.py).
 """
 

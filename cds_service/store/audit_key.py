@@ -22,8 +22,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from cds_service.config import env_or_file
 from cds_service.security.files import write_private_file
+from cds_service.settings import env_or_file
 
 AUDIT_KEY_ENV = "ICAHT_CDS_AUDIT_KEY"
 MIN_KEY_LENGTH = 32

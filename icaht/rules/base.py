@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from icaht.clinical_status import Unknown, active_infection
 from icaht.early import SEVERE_ANC  # §2.1 / A1: ANC <= 500/uL; also §10 M03
 from icaht.hematotox import Baseline, HematotoxResult
-from icaht.options import LATE_WINDOW_END
 from icaht.record import Analyte, Infection, LabValue, active_crs
 from icaht.rules.catalogue import RULES_BY_ID
 from icaht.rules.facts import (
@@ -17,6 +16,7 @@ from icaht.rules.facts import (
     study_day,
 )
 from icaht.rules.model import Alert, DataUsed, RuleInput, Severity, Suggestion
+from icaht.settings import LATE_WINDOW_END
 
 SUMMARY_MAX = 139  # CDS Hooks card summary: "<140 characters"
 # [PROPOSED] day range in which a missing current count is reported as "not evaluable": day 0
@@ -63,7 +63,7 @@ def missing_current(inp: RuleInput, rule_id: str, analyte: Analyte, label: str) 
     """'M03 needs a current ANC (none in the last 2 days)' when absent in days 0..100."""
     if not monitored(inp) or current(inp, analyte) is not None:
         return ()
-    age = inp.options.current_count_max_age_days
+    age = inp.settings.current_count_max_age_days
     return (f"{rule_id} needs a current {label} (none on the evaluation day or {age} days before)",)
 
 

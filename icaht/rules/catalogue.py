@@ -396,7 +396,7 @@ RULES: tuple[Rule, ...] = (
         ("EO",),
         ("transfusion records", "configured RBC-unit threshold"),
         configuration_gap="off until a centre configures an RBC-unit threshold (no source gives "
-        "one): RuleOptions.iron_overload_rbc_units, in the service "
+        "one): RuleSettings.iron_overload_rbc_units, in the service "
         "ICAHT_CDS_IRON_OVERLOAD_RBC_UNITS",
     ),
     Rule(

@@ -77,7 +77,7 @@ def known_values(inp: RuleInput, analyte: Analyte) -> tuple[LabValue, ...]:
 
 def current(inp: RuleInput, analyte: Analyte, max_age: int | None = None) -> LabValue | None:
     """The latest day's lowest value within `max_age` days before the evaluation date."""
-    age = inp.options.current_count_max_age_days if max_age is None else max_age
+    age = inp.settings.current_count_max_age_days if max_age is None else max_age
     oldest = inp.evaluation_date - timedelta(days=age)
     recent = [v for v in known_values(inp, analyte) if v.day >= oldest]
     if not recent:
@@ -137,7 +137,7 @@ def run_ending_now(inp: RuleInput, analyte: Analyte, test: LabTest) -> tuple[Lab
     values = [v for v in daily_lowest(known_values(inp, analyte)) if day0 is None or v.day >= day0]
     run: list[LabValue] = [now]
     for value in reversed(values[:-1]):
-        if not test(value) or (run[-1].day - value.day).days > inp.options.cytopenia_max_gap_days:
+        if not test(value) or (run[-1].day - value.day).days > inp.settings.cytopenia_max_gap_days:
             break
         run.append(value)
     return tuple(reversed(run))
@@ -178,7 +178,7 @@ def gcsf_ongoing(inp: RuleInput) -> GcsfExposure | None:
     today = gcsf_covering(inp, inp.evaluation_date)
     if today is not None:
         return today
-    for back in range(1, inp.options.gcsf_ongoing_days + 1):
+    for back in range(1, inp.settings.gcsf_ongoing_days + 1):
         earlier = gcsf_covering(inp, inp.evaluation_date - timedelta(days=back))
         if earlier is not None and earlier.acting == "short":
             return earlier

@@ -50,7 +50,7 @@ class DraftOrder:
 
 
 @dataclass(frozen=True, slots=True)
-class RuleOptions:
+class RuleSettings:
     """The configurable numbers of the rules. Defaults and their sources: docs/decisions/0005."""
 
     # M01 (§10, CONS-T3): irradiated products until >= 90 days after infusion (may be extended).
@@ -103,7 +103,7 @@ class RuleInput:
     evaluation_date: date
     hook: Hook
     draft_orders: tuple[DraftOrder, ...] = ()
-    options: RuleOptions = RuleOptions()
+    settings: RuleSettings = RuleSettings()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from icaht.clinical_status import corticosteroid_days, drugs_between, on_supportive
 from icaht.early import EARLY_WINDOW_END, SEVERE_ANC
 from icaht.hematotox import Baseline, HematotoxResult
-from icaht.options import LATE_WINDOW_END
 from icaht.phenotype import (  # §5.1: M06 reads the phenotype's dip and recovery
     DIP_ANC,
     RECOVERY_ANC,
@@ -61,6 +60,7 @@ from icaht.rules.facts import (
     used,
 )
 from icaht.rules.model import Alert, DataUsed, RuleInput, Suggestion
+from icaht.settings import LATE_WINDOW_END
 
 PROPHYLACTIC_GCSF_FIRST_DAY = 2  # §10 M02, CONS-T3: "G-CSF from day +2"
 # C15 (§17): M02 is not due when the current ANC is > 1500/uL
@@ -106,7 +106,7 @@ def _severe(value: LabValue) -> bool:
 def _m02_window(inp: RuleInput) -> bool:
     """Days +2 .. `prophylactic_gcsf_last_day` (C15: +5; S-HAEM Table 3: day +2, or +5)."""
     day = study_day(inp)
-    last = inp.options.prophylactic_gcsf_last_day
+    last = inp.settings.prophylactic_gcsf_last_day
     return day is not None and PROPHYLACTIC_GCSF_FIRST_DAY <= day <= last
 
 
@@ -266,7 +266,7 @@ def refractory(inp: RuleInput) -> tuple[LabValue, str, list[DataUsed]] | None:
     if anc is None:
         return None
     run = gcsf_run_until(inp, anc.day)
-    if len(run) < inp.options.gcsf_refractory_days:
+    if len(run) < inp.settings.gcsf_refractory_days:
         return None
     exposures = _exposures_over(inp, run)
     # single short-acting doses speak for themselves (the day span); courses and long-acting
@@ -670,7 +670,7 @@ def _pre_infusion_course(inp: RuleInput) -> PreInfusion | None:
         data = [DataUsed("planned infusion", product, a.planned_day0, planned.source_id)]
         return what, data, a.planned_hematotox, a.planned_baseline
     prep = timeline.preparation
-    lookback = inp.options.preparation_lookback_days
+    lookback = inp.settings.preparation_lookback_days
     if (
         prep is not None
         and (a.day0 is None or prep.day > a.day0)

@@ -171,7 +171,7 @@ def _antiviral_window(inp: RuleInput) -> tuple[date, str] | None:
     prep, day0 = timeline.preparation, inp.assessment.day0
     if prep is not None and prep.step == "lymphodepletion" and (day0 is None or prep.day > day0):
         age = (today - prep.day).days
-        if 0 <= age <= inp.options.preparation_lookback_days:
+        if 0 <= age <= inp.settings.preparation_lookback_days:
             return prep.day, f"lymphodepletion on {prep.day.isoformat()} (course in preparation)"
     if day0 is None:
         return None
@@ -319,7 +319,7 @@ def m11_needs(inp: RuleInput) -> tuple[str, ...]:
 
 
 def _low_igg(inp: RuleInput) -> LabValue | None:
-    igg = current(inp, Analyte.IGG, inp.options.igg_max_age_days)
+    igg = current(inp, Analyte.IGG, inp.settings.igg_max_age_days)
     return igg if igg is not None and below(igg, IGG_THRESHOLD) else None
 
 
@@ -373,7 +373,7 @@ def persistent_cytopenias(inp: RuleInput) -> list[tuple[str, tuple[LabValue, ...
     found = []
     for analyte, label, test in CYTOPENIA_TESTS:
         run = run_ending_now(inp, analyte, test)
-        if span_days(run) >= inp.options.cytopenia_persistence_days:
+        if span_days(run) >= inp.settings.cytopenia_persistence_days:
             found.append((label, run))
     return found
 

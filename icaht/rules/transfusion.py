@@ -77,15 +77,15 @@ def irradiation_window(inp: RuleInput) -> IrradiationWindow | None:
 
 
 def _preparation_window(inp: RuleInput) -> IrradiationWindow | None:
-    preparing, opts = inp.record.timeline.preparation, inp.options
+    preparing, settings = inp.record.timeline.preparation, inp.settings
     if preparing is None:
         return None
     lead = (
-        opts.irradiation_days_before_apheresis
+        settings.irradiation_days_before_apheresis
         if preparing.step == "apheresis"
-        else opts.irradiation_days_before_lymphodepletion
+        else settings.irradiation_days_before_lymphodepletion
     )
-    if (inp.evaluation_date - preparing.day).days > opts.preparation_lookback_days:
+    if (inp.evaluation_date - preparing.day).days > settings.preparation_lookback_days:
         return None
     return IrradiationWindow(
         preparing.day - timedelta(days=lead), None, f"{preparing.step} - {lead} d"
@@ -96,27 +96,27 @@ def _planned_window(inp: RuleInput) -> IrradiationWindow | None:
     """A planned infusion after the last one on record (the assessment's planned day 0): open
     from its day - 30 d while the plan is at most `preparation_lookback_days` old (a plan never
     carried out stops flagging)."""
-    planned, opts = inp.assessment.planned_day0, inp.options
-    if planned is None or (inp.evaluation_date - planned).days > opts.preparation_lookback_days:
+    planned, settings = inp.assessment.planned_day0, inp.settings
+    if planned is None or (inp.evaluation_date - planned).days > settings.preparation_lookback_days:
         return None
-    lead = opts.irradiation_days_before_infusion
+    lead = settings.irradiation_days_before_infusion
     return IrradiationWindow(planned - timedelta(days=lead), None, f"planned infusion - {lead} d")
 
 
 def _course_window(inp: RuleInput) -> IrradiationWindow | None:
-    timeline, opts = inp.record.timeline, inp.options
+    timeline, settings = inp.record.timeline, inp.settings
     day0 = inp.assessment.day0
     if day0 is None:
         return None
-    end = day0 + timedelta(days=opts.irradiation_days_after_infusion)
+    end = day0 + timedelta(days=settings.irradiation_days_after_infusion)
     if timeline.apheresis_day is not None:
-        start = timeline.apheresis_day - timedelta(days=opts.irradiation_days_before_apheresis)
+        start = timeline.apheresis_day - timedelta(days=settings.irradiation_days_before_apheresis)
         return IrradiationWindow(
-            start, end, f"apheresis - {opts.irradiation_days_before_apheresis} d"
+            start, end, f"apheresis - {settings.irradiation_days_before_apheresis} d"
         )
-    starts = [(day0 - timedelta(days=opts.irradiation_days_before_infusion), "infusion - 30 d")]
+    starts = [(day0 - timedelta(days=settings.irradiation_days_before_infusion), "infusion - 30 d")]
     if timeline.lymphodepletion_start is not None:
-        lead_ld = timedelta(days=opts.irradiation_days_before_lymphodepletion)
+        lead_ld = timedelta(days=settings.irradiation_days_before_lymphodepletion)
         starts.append((timeline.lymphodepletion_start - lead_ld, "lymphodepletion start - 7 d"))
     start, how = min(starts)
     return IrradiationWindow(start, end, f"{how}; apheresis date unknown")
@@ -155,8 +155,11 @@ def m01_irradiated_products(inp: RuleInput) -> Alert | None:
     orders = [o for o in inp.draft_orders if _needs_irradiation(o)]
     if window is None or not orders or not window.contains(inp.evaluation_date):
         return None
-    opts = inp.options
-    before, after = opts.irradiation_days_before_apheresis, opts.irradiation_days_after_infusion
+    settings = inp.settings
+    before, after = (
+        settings.irradiation_days_before_apheresis,
+        settings.irradiation_days_after_infusion,
+    )
     listed = "; ".join(
         f"{o.display or o.product or o.reference} ({_irradiation_status(o)})" for o in orders
     )
@@ -397,7 +400,7 @@ def _short(found: list[str]) -> str:
 
 
 def _recent_platelet_units(inp: RuleInput) -> list[Transfusion]:
-    oldest = inp.evaluation_date - timedelta(days=inp.options.tpo_ra_window_days - 1)
+    oldest = inp.evaluation_date - timedelta(days=inp.settings.tpo_ra_window_days - 1)
     return [
         t
         for t in inp.record.timeline.transfusions
@@ -407,7 +410,7 @@ def _recent_platelet_units(inp: RuleInput) -> list[Transfusion]:
 
 def _after_day_30(inp: RuleInput) -> bool:
     day = study_day(inp)
-    return day is not None and day > inp.options.tpo_ra_after_day
+    return day is not None and day > inp.settings.tpo_ra_after_day
 
 
 def m15_tpo_ra(inp: RuleInput) -> Alert | None:
@@ -420,7 +423,7 @@ def m15_tpo_ra(inp: RuleInput) -> Alert | None:
     on_tpo = day0 is not None and drugs_between(
         inp.record.timeline, "tpo_ra", day0, inp.evaluation_date
     )
-    if units < inp.options.tpo_ra_platelet_units or on_tpo:
+    if units < inp.settings.tpo_ra_platelet_units or on_tpo:
         return None
     days = ", ".join(str(study_day(inp, t.day)) for t in recent)
     return make_alert(
@@ -460,7 +463,7 @@ def _rbc_units(inp: RuleInput) -> list[Transfusion]:
 
 
 def m22_iron_overload(inp: RuleInput) -> Alert | None:
-    threshold = inp.options.iron_overload_rbc_units
+    threshold = inp.settings.iron_overload_rbc_units
     rbc = _rbc_units(inp)
     units = sum(t.units for t in rbc)
     if threshold is None or units < threshold:
@@ -483,9 +486,9 @@ def m22_iron_overload(inp: RuleInput) -> Alert | None:
 
 
 def m22_needs(inp: RuleInput) -> tuple[str, ...]:
-    if inp.options.iron_overload_rbc_units is None and _rbc_units(inp):
+    if inp.settings.iron_overload_rbc_units is None and _rbc_units(inp):
         return ("M22 needs a configured RBC-unit threshold (no source number)",)
-    if inp.options.iron_overload_rbc_units is not None and not inp.record.timeline.transfusions:
+    if inp.settings.iron_overload_rbc_units is not None and not inp.record.timeline.transfusions:
         return ("M22 needs transfusion records",) if monitored(inp) else ()
     return ()
 

@@ -28,9 +28,9 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from cds_service import cards
-from cds_service.config import Settings
 from cds_service.security import load_clients
 from cds_service.security.urls import normalise_url
+from cds_service.settings import Settings
 from cds_service.store.audit_key import resolve_audit_key
 from icaht_cli.main import _parser as cli_parser
 from icaht_cli.main import configuration_problem
@@ -229,7 +229,7 @@ def names_in_the_code() -> set[str]:
 
 
 # how the service reads the value behind a variable: a `_FILE` variant is known when the
-# service reads the value from the file it names (cds_service/config.py, audit_key.py)
+# service reads the value from the file it names (cds_service/settings.py, audit_key.py)
 READERS: dict[str, tuple[str, Callable[[], str]]] = {
     "ICAHT_CDS_DATABASE_URL": (
         "postgresql://probe:probe-password@db.invalid:5432/probe",

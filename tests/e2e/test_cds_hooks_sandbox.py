@@ -41,7 +41,7 @@ from smart_browser import BrowserMissingError, launch_chromium
 
 from cds_service.cards import ASSESSMENT_KEY, RULE_KEY
 from cds_service.concerns import CONCERN_KEY
-from cds_service.config import Settings
+from cds_service.settings import Settings
 from cds_service.store import Store
 from icaht_demo.fhir_server import LocalFhirServer, free_port
 from icaht_demo.synthetic.loader import seed_cohort

@@ -35,7 +35,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from cds_service.app import create_app
 from cds_service.cards import ASSESSMENT_KEY
-from cds_service.config import Settings
+from cds_service.settings import Settings
 from icaht_demo.fhir_server import LocalFhirServer, free_port
 from icaht_demo.synthetic import SyntheticPatient
 from icaht_demo.synthetic.generator import CENTRE_TZ

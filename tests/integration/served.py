@@ -22,7 +22,7 @@ import requests
 from werkzeug.serving import make_server
 
 from cds_service.app import create_app, default_services
-from cds_service.config import Settings
+from cds_service.settings import Settings
 from icaht_demo.fhir_server import free_port
 
 

@@ -21,7 +21,7 @@ from flask import Flask
 from served import noon_of
 
 from cds_service.app import create_app, default_services
-from cds_service.config import Settings
+from cds_service.settings import Settings
 from cds_service.validation import response_errors
 
 TZ = "Europe/Berlin"

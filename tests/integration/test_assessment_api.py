@@ -25,8 +25,8 @@ from smart_reads import read_like_the_app
 
 from cds_service.app import Services, create_app, default_services
 from cds_service.assessment_api import MAX_BODY_BYTES
-from cds_service.config import ConfigError, Settings
 from cds_service.discovery import lab_query, vital_sign_codes
+from cds_service.settings import Settings, SettingsError
 from cds_service.validation import response_errors
 from fhir_mappings import loinc_codes_by_analyte
 from icaht_demo.fhir_server import LocalFhirServer
@@ -441,7 +441,7 @@ def test_smart_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
         "https://cds.example/smart/launch.html"
     )
     monkeypatch.setenv("ICAHT_CDS_SMART_LAUNCH_URL", "/smart/launch.html")
-    with pytest.raises(ConfigError, match="ICAHT_CDS_SMART_LAUNCH_URL"):
+    with pytest.raises(SettingsError, match="ICAHT_CDS_SMART_LAUNCH_URL"):
         Settings.from_env()
 
 

@@ -26,10 +26,10 @@ from flask.testing import FlaskClient
 from cds_service import assessment_api
 from cds_service.app import Services, create_app, default_services
 from cds_service.assessment_api import MAX_RESOURCES
-from cds_service.config import ConfigError, Settings
 from cds_service.rate_limit import RateLimiter
 from cds_service.security.keys import KeySetError, parse_jwks
-from cds_service.security.launch_tokens import IssuersConfigError, issuers_from_document
+from cds_service.security.launch_tokens import IssuersFileError, issuers_from_document
+from cds_service.settings import Settings, SettingsError
 from icaht_cli.main import configuration_problem
 
 API = "/api/v1/assessment"
@@ -384,14 +384,14 @@ def test_finding8_assessment_auth_follows_the_hooks_unless_set(
     monkeypatch.setenv("ICAHT_CDS_ASSESSMENT_AUTH", "smart")
     assert Settings.from_env().assessment_auth_mode == "smart"
     monkeypatch.setenv("ICAHT_CDS_ASSESSMENT_AUTH", "jwt")
-    with pytest.raises(ConfigError, match="ICAHT_CDS_ASSESSMENT_AUTH"):
+    with pytest.raises(SettingsError, match="ICAHT_CDS_ASSESSMENT_AUTH"):
         Settings.from_env()
     monkeypatch.delenv("ICAHT_CDS_ASSESSMENT_AUTH")
     assert Settings.from_env().assessment_rate == (30, 60.0)
     monkeypatch.setenv("ICAHT_CDS_ASSESSMENT_RATE", "off")
     assert Settings.from_env().assessment_rate is None
     monkeypatch.setenv("ICAHT_CDS_ASSESSMENT_RATE", "10/0")
-    with pytest.raises(ConfigError, match="ICAHT_CDS_ASSESSMENT_RATE"):
+    with pytest.raises(SettingsError, match="ICAHT_CDS_ASSESSMENT_RATE"):
         Settings.from_env()
 
 
@@ -399,7 +399,7 @@ def test_finding8_smart_auth_without_issuers_does_not_start(tmp_path: Path) -> N
     settings = Settings(
         auth="none", assessment_auth="smart", database_url=f"sqlite:///{tmp_path / 's.sqlite3'}"
     )
-    with pytest.raises(ConfigError, match="ICAHT_CDS_SMART_ISSUERS"):
+    with pytest.raises(SettingsError, match="ICAHT_CDS_SMART_ISSUERS"):
         default_services(settings)
 
 
@@ -420,7 +420,7 @@ def test_finding8_smart_auth_without_issuers_does_not_start(tmp_path: Path) -> N
     ],
 )
 def test_the_issuers_file_names_the_bad_field(document: Any, field: str) -> None:
-    with pytest.raises(IssuersConfigError) as raised:
+    with pytest.raises(IssuersFileError) as raised:
         issuers_from_document(document)
     assert raised.value.field == field
 

@@ -19,7 +19,7 @@ from cohort_support import FACTS, cohort_facts
 
 from cds_service.app import create_app, default_services
 from cds_service.cards import ASSESSMENT_KEY
-from cds_service.config import Settings
+from cds_service.settings import Settings
 from icaht_cli.main import main
 from icaht_demo.fhir_server import LocalFhirServer
 from icaht_demo.synthetic import SyntheticPatient

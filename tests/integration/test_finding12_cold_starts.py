@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from served import ServedProcess
 
-from cds_service.config import Settings
+from cds_service.settings import Settings
 from cds_service.store import Store
 from cds_service.wiring import prepare_store
 

@@ -26,7 +26,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from cds_service.app import create_app, default_services
-from cds_service.config import Settings
+from cds_service.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "requests"
 SERVICE_OF_HOOK = {

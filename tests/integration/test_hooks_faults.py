@@ -23,8 +23,8 @@ import pytest
 from flask import Flask
 
 from cds_service.app import create_app
-from cds_service.config import Settings
 from cds_service.logs import JsonFormatter
+from cds_service.settings import Settings
 from icaht_demo.fhir_server import free_port
 
 DEADLINE = 1.0

@@ -21,8 +21,8 @@ from flask import Flask
 from served import noon_of
 
 from cds_service.app import create_app, default_services
-from cds_service.config import Settings
 from cds_service.discovery import PREFETCH
+from cds_service.settings import Settings
 from cds_service.validation import response_errors
 from icaht_demo.fhir_server import LocalFhirServer
 from icaht_demo.synthetic import SyntheticPatient

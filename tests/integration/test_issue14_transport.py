@@ -30,9 +30,9 @@ from flask import Flask
 
 from cds_service.app import create_app
 from cds_service.cards import ASSESSMENT_KEY, RULE_KEY
-from cds_service.config import Settings
 from cds_service.discovery import PREFETCH
 from cds_service.logs import JsonFormatter
+from cds_service.settings import Settings
 from icaht_demo.fhir_server import LocalFhirServer
 
 pytestmark = pytest.mark.fhir_server

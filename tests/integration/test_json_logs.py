@@ -24,9 +24,9 @@ from test_override_feedback import SERVICE, hook_request
 
 from cds_service import gunicorn_conf
 from cds_service.app import Services, create_app
-from cds_service.config import Settings
 from cds_service.fhir_client import FhirClient
 from cds_service.logs import JsonFormatter, json_handler, log_event, utc_timestamp
+from cds_service.settings import Settings
 from cds_service.store import Store
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

@@ -20,8 +20,8 @@ from flask.testing import FlaskClient
 
 from cds_service import metrics
 from cds_service.app import create_app
-from cds_service.config import Settings
 from cds_service.discovery import RESOURCE_TYPES
+from cds_service.settings import Settings
 
 PATIENT_ID = "Zed-Patient-4711"  # a valid FHIR id, capitalised like a resource type
 # a would-be label breaking out of its quotes (no space, newline or backslash: those are refused)
@@ -116,10 +116,10 @@ def test_finding_6_metrics_need_their_bearer_token(client: FlaskClient, tmp_path
 
 
 def test_finding_6_the_metrics_token_is_long(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cds_service.config import ConfigError  # noqa: PLC0415
+    from cds_service.settings import SettingsError  # noqa: PLC0415
 
     monkeypatch.setenv("ICAHT_CDS_METRICS_TOKEN", "short")
-    with pytest.raises(ConfigError, match="ICAHT_CDS_METRICS_TOKEN"):
+    with pytest.raises(SettingsError, match="ICAHT_CDS_METRICS_TOKEN"):
         Settings.from_env()
     monkeypatch.setenv("ICAHT_CDS_METRICS_TOKEN", "x" * 32)
     assert Settings.from_env().metrics_token == "x" * 32

@@ -26,8 +26,8 @@ from flask import Flask
 from cds_service.app import Services, create_app
 from cds_service.cards import OVERRIDE_SYSTEM, RULE_KEY
 from cds_service.concerns import CONCERN_KEY
-from cds_service.config import Settings
 from cds_service.fhir_client import FhirClient
+from cds_service.settings import Settings
 from cds_service.store import Store
 from cds_service.validation import response_errors
 

@@ -28,8 +28,8 @@ from prometheus_client import REGISTRY
 from cds_service.app import Services, create_app
 from cds_service.cards import OVERRIDE_SYSTEM
 from cds_service.concerns import CONCERN_KEY
-from cds_service.config import Settings
 from cds_service.fhir_client import FhirClient
+from cds_service.settings import Settings
 from cds_service.store import ANONYMOUS_CLIENT, Store
 from cds_service.validation import response_errors
 from cds_service.wiring import jwt_authenticator

@@ -26,7 +26,7 @@ from alembic import command
 from flask import Flask
 
 from cds_service.app import create_app
-from cds_service.config import Settings
+from cds_service.settings import Settings
 from cds_service.store.engine import create_store_engine
 from cds_service.store.schema import MIGRATIONS, alembic_config, migrate, schema_status
 from icaht_cli.main import main as icaht_cds

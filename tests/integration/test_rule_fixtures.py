@@ -32,8 +32,8 @@ from request_fixture_checks import (
 from served import serve_pinned
 
 from cds_service.app import create_app, default_services
-from cds_service.config import Settings
 from cds_service.discovery import PREFETCH
+from cds_service.settings import Settings
 from icaht.rules import RULES
 
 

@@ -23,7 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_service.app import create_app
-from cds_service.config import ConfigError, Settings
+from cds_service.settings import Settings, SettingsError
 from cds_service.smart import STATIC_DIR
 from icaht_demo.fhir_server import free_port
 
@@ -192,7 +192,7 @@ def test_finding_13_origin_settings_are_lists_of_origins(monkeypatch: pytest.Mon
     bad_values = ("*", "https://ehr.example/fhir", "ehr.example", "https://a.example;", "https://")
     for bad in bad_values:
         monkeypatch.setenv("ICAHT_CDS_CORS_ORIGINS", bad)
-        with pytest.raises(ConfigError, match="ICAHT_CDS_CORS_ORIGINS"):
+        with pytest.raises(SettingsError, match="ICAHT_CDS_CORS_ORIGINS"):
             Settings.from_env()
 
 
@@ -319,5 +319,5 @@ def test_issue_18_discovery_auth_setting(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("ICAHT_CDS_DISCOVERY_AUTH", "None")
     assert Settings.from_env().discovery_auth == "none"
     monkeypatch.setenv("ICAHT_CDS_DISCOVERY_AUTH", "off")
-    with pytest.raises(ConfigError, match="ICAHT_CDS_DISCOVERY_AUTH"):
+    with pytest.raises(SettingsError, match="ICAHT_CDS_DISCOVERY_AUTH"):
         Settings.from_env()

@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cds_service.app import create_app
-from cds_service.config import Settings
+from cds_service.settings import Settings
 from cds_service.store import AuditRecord
 from icaht_demo.fhir_server import LocalFhirServer
 from icaht_demo.synthetic import SyntheticPatient

@@ -12,8 +12,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from cds_service.app import create_app
-from cds_service.config import Settings
 from cds_service.discovery import PREFETCH, lab_codes, vital_sign_codes
+from cds_service.settings import Settings
 from cds_service.validation import response_errors
 
 

@@ -22,7 +22,7 @@ from served import serve_pinned
 from smart_reads import read_like_the_app
 
 from cds_service.cards import RULE_KEY
-from cds_service.config import Settings
+from cds_service.settings import Settings
 from cds_service.validation import response_errors
 from icaht_demo.fhir_server import LocalFhirServer
 from icaht_demo.synthetic.loader import seed_cohort

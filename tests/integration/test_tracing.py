@@ -25,8 +25,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from cds_service.app import Services, create_app
-from cds_service.config import Settings
 from cds_service.fhir_client import FhirClient
+from cds_service.settings import Settings
 from cds_service.store import Store
 from cds_service.tracing import URL_ATTRIBUTES, setup_tracing
 from icaht_demo.fhir_server import free_port

@@ -28,7 +28,7 @@ from request_fixture_checks import FILES, check_answer, fixture, pinned_clock, s
 from request_fixture_checks import GENERATOR as SCRIPT
 
 from cds_service.app import create_app, default_services
-from cds_service.config import Settings
+from cds_service.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "requests"
 GENERATOR = FIXTURES / "generate.py"

@@ -14,10 +14,10 @@ import matplotlib.pyplot as plt
 import pytest
 from cohort_helpers import LIANG_CSV, LIANG_DIR, read_rows
 
-from cohort.grading import GradingSettings, anc_recovery, grade_liang_patient
+from cohort.grading import CohortSettings, anc_recovery, grade_liang_patient
 from cohort.model import PatientGrading, Recovery
 from cohort.plots import recovery_figure, recovery_times
-from icaht import GradingOptions, grade_neutropenia
+from icaht import GradingSettings, grade_neutropenia
 from icaht.early import EarlyResult
 
 MISSING = ("", "NA", "None")  # how the Liang example writes a missing value
@@ -39,7 +39,7 @@ def _liang_rows() -> dict[str, list[dict[str, str | None]]]:
 
 
 def _graded(liang: bool) -> dict[str, PatientGrading]:
-    settings = GradingSettings("liang", None, liang=liang)
+    settings = CohortSettings("liang", None, liang=liang)
     return {pid: grade_liang_patient(pid, rows, settings) for pid, rows in _liang_rows().items()}
 
 
@@ -117,7 +117,7 @@ def _early(
         evaluation_date=on(evaluation_day),
         death_date=on(death_day),
         censor_date=on(censor_day),
-        options=GradingOptions(),
+        settings=GradingSettings(),
     ).early
 
 

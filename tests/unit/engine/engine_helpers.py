@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 
-from icaht import GradingOptions, NeutropeniaResult, grade_neutropenia
+from icaht import GradingSettings, NeutropeniaResult, grade_neutropenia
 from icaht.record import Analyte, LabValue
 
 DAY0 = date(2026, 3, 2)
@@ -36,7 +36,7 @@ def grade(
     evaluation_day: int | None = None,
     death_day: int | None = None,
     censor_day: int | None = None,
-    options: GradingOptions | None = None,
+    settings: GradingSettings | None = None,
 ) -> NeutropeniaResult:
     items = (
         values
@@ -49,5 +49,5 @@ def grade(
         evaluation_date=None if evaluation_day is None else on(evaluation_day),
         death_date=None if death_day is None else on(death_day),
         censor_date=None if censor_day is None else on(censor_day),
-        options=options or GradingOptions(),
+        settings=settings or GradingSettings(),
     )

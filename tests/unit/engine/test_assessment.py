@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from engine_helpers import DAY0, lab, on
 
-from icaht import RULES_VERSION, GradingOptions, assess
+from icaht import RULES_VERSION, GradingSettings, assess
 from icaht.record import (
     Analyte,
     CarTInfusion,
@@ -118,7 +118,7 @@ def test_baseline_neutropenia_flag() -> None:
 def test_options_reach_the_grader() -> None:
     record = PatientRecord("p", anc_course()[:9], timeline())
     default = assess(record, evaluation_date=on(8))
-    liang = assess(record, evaluation_date=on(8), options=GradingOptions.liang())
+    liang = assess(record, evaluation_date=on(8), settings=GradingSettings.liang())
     assert default.neutropenia is not None and liang.neutropenia is not None
     assert (default.neutropenia.early.grade, liang.neutropenia.early.grade) == (2, 4)
 

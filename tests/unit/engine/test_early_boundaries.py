@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from engine_helpers import constant, grade, lab
 
-from icaht import GradingOptions
+from icaht import GradingSettings
 from icaht.record import Analyte
 
 HIGH = 2000.0  # clearly above every ICAHT threshold
@@ -32,7 +32,7 @@ def test_510_is_not_severe() -> None:
 
 
 def test_exactly_500_not_severe_when_thresholds_strict() -> None:
-    early = grade(full({5: 500}), options=GradingOptions(threshold_inclusive=False)).early
+    early = grade(full({5: 500}), settings=GradingSettings(threshold_inclusive=False)).early
     assert (early.grade, early.days_anc_le_500) == (0, 0)
 
 
@@ -92,7 +92,7 @@ def test_cumulative_mode_adds_separate_episodes() -> None:
     # A3: 6 + 8 days separated by a 3-day recovery: longest 8 (G2), cumulative 14 (G3)
     values = full({**constant(range(2, 8), 300), **constant(range(11, 19), 300)})
     assert grade(values).early.grade == 2
-    cumulative = grade(values, options=GradingOptions(duration_mode="cumulative")).early
+    cumulative = grade(values, settings=GradingSettings(duration_mode="cumulative")).early
     assert (cumulative.days_anc_le_500, cumulative.grade) == (14, 3)
 
 
@@ -132,7 +132,7 @@ def test_rounding_to_10_half_even_moves_505_onto_500() -> None:
     values = full({**constant(range(1, 7), 300), 8: 710})
     del values[7]
     assert grade(values).early.grade == 1
-    rounded = grade(values, options=GradingOptions(round_to_10=True)).early
+    rounded = grade(values, settings=GradingSettings(round_to_10=True)).early
     assert rounded.grid.values[7] == 500
     assert (rounded.days_anc_le_500, rounded.grade) == (7, 2)
 
@@ -145,7 +145,7 @@ def test_pre_infusion_value_anchors_leading_gap() -> None:
     assert early.grid.values[:3] == pytest.approx((1280.0, 920.0, 560.0))
     assert early.grid.left_anchor_day == -2
     assert (early.days_anc_le_500, early.grade) == (6, 1)
-    no_anchor = grade(values, options=GradingOptions(edge_anchors=False)).early
+    no_anchor = grade(values, settings=GradingSettings(edge_anchors=False)).early
     assert no_anchor.grid.kinds[:3] == ("filled",) * 3
     assert (no_anchor.days_anc_le_500, no_anchor.grade) == (9, 2)
 
@@ -185,7 +185,7 @@ def test_recovery_seen_on_day_33_anchors_trailing_days() -> None:
     assert early.grid.right_anchor_day == 33
     assert early.grid.values[27] == pytest.approx(300 + 1700 / 7)
     assert (early.days_anc_le_500, early.never_above_500, early.grade) == (25, False, 3)
-    liang_like = grade(values, options=GradingOptions(edge_anchors=False)).early
+    liang_like = grade(values, settings=GradingSettings(edge_anchors=False)).early
     assert (liang_like.never_above_500, liang_like.grade) == (True, 4)
 
 
@@ -227,7 +227,7 @@ def test_trailing_two_day_recovery_not_absorbed() -> None:
     values = full({**constant(range(2, 29), 300), 29: 600, 30: 600})
     early = grade(values).early
     assert (early.days_anc_le_500, early.grade) == (27, 3)
-    absorbed = grade(values, options=GradingOptions(absorb_trailing_gaps=True)).early
+    absorbed = grade(values, settings=GradingSettings(absorb_trailing_gaps=True)).early
     assert (absorbed.days_anc_le_500, absorbed.never_above_500, absorbed.grade) == (29, True, 4)
 
 
@@ -258,7 +258,7 @@ def test_relapse_while_neutropenic_censors_without_override() -> None:
 
 def test_censoring_ignored_for_early_when_switched_off() -> None:
     values = {0: HIGH, **constant(range(1, 31), 300)}
-    early = grade(values, censor_day=12, options=GradingOptions(early_censoring=False)).early
+    early = grade(values, censor_day=12, settings=GradingSettings(early_censoring=False)).early
     assert (early.status, early.grade) == ("final", 4)
 
 
@@ -342,7 +342,7 @@ def test_mid_episode_real_time_grade_has_no_override() -> None:
         14,
         500,
     )
-    liang = grade(values, evaluation_day=12, options=GradingOptions.liang()).early
+    liang = grade(values, evaluation_day=12, settings=GradingSettings.liang()).early
     assert liang.grade == 4
 
 
@@ -414,7 +414,7 @@ def test_derived_bound_at_500_is_severe_inclusive_only() -> None:
     bound = lab(5, 500, comparator="<=", provenance="derived-bound")
     values = [lab(d, v) for d, v in full({}).items() if d != 5] + [bound]
     assert grade(values).early.days_anc_le_500 == 1
-    strict = grade(values, options=GradingOptions(threshold_inclusive=False)).early
+    strict = grade(values, settings=GradingSettings(threshold_inclusive=False)).early
     assert (strict.days_anc_le_500, strict.lower_bound) == (0, True)
 
 
@@ -460,7 +460,7 @@ def test_explanation_of_a_one_day_episode_says_day() -> None:
 
 def test_liang_fills_nothing_with_fewer_than_two_values() -> None:
     # C10: zoo::na.approx needs two points; in Liang mode the other days stay unknown
-    liang = grade({3: 300}, options=GradingOptions.liang()).early
+    liang = grade({3: 300}, settings=GradingSettings.liang()).early
     assert liang.grid.days_of("measured") == (3,)
     assert liang.grid.days_of("unknown") == tuple(d for d in range(31) if d != 3)
     default = grade({3: 300}).early
@@ -470,7 +470,7 @@ def test_liang_fills_nothing_with_fewer_than_two_values() -> None:
 def test_max_interpolation_gap_switch() -> None:
     values = {**constant(range(5), HIGH), 5: 300, 10: 300, **constant(range(11, 31), HIGH)}
     assert grade(values).early.days_anc_le_500 == 6  # days 6-9 interpolated at 300
-    short = grade(values, options=GradingOptions(max_interpolation_gap=3)).early
+    short = grade(values, settings=GradingSettings(max_interpolation_gap=3)).early
     assert short.grid.days_of("unknown") == (6, 7, 8, 9)
     assert (short.days_anc_le_500, short.lower_bound) == (1, True)
 
@@ -478,12 +478,12 @@ def test_max_interpolation_gap_switch() -> None:
 def test_bridging_gap_switch() -> None:
     values = full({**constant(range(5, 11), 300), **constant(range(12, 19), 300)})
     assert grade(values).early.days_anc_le_500 == 14
-    unbridged = grade(values, options=GradingOptions(bridging_gap=0)).early
+    unbridged = grade(values, settings=GradingSettings(bridging_gap=0)).early
     assert (unbridged.days_anc_le_500, unbridged.grade) == (7, 2)
 
 
 def test_options_are_frozen() -> None:
-    options = GradingOptions()
+    settings = GradingSettings()
     with pytest.raises(AttributeError):
-        options.round_to_10 = True  # type: ignore[misc]
-    assert options.with_changes(round_to_10=True).round_to_10 is True
+        settings.round_to_10 = True  # type: ignore[misc]
+    assert settings.with_changes(round_to_10=True).round_to_10 is True

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from engine_helpers import constant, grade
 
-from icaht import GradingOptions
+from icaht import GradingSettings
 from icaht.early import BridgedDay
 
 HIGH = 2000.0  # clearly above every ICAHT threshold
@@ -88,7 +88,7 @@ def test_profound_episode_names_its_own_bridged_day() -> None:
 def test_exactly_500_is_bridged_only_when_thresholds_are_strict() -> None:
     values = full({**constant(range(2, 11), 300), 5: 500})
     assert grade(values).early.bridged_days == ()  # A1 inclusive: 500 is severe
-    strict = grade(values, options=GradingOptions(threshold_inclusive=False)).early
+    strict = grade(values, settings=GradingSettings(threshold_inclusive=False)).early
     assert strict.bridged_days == (BridgedDay(500, 5, 500.0),)
     assert "day 5 at 500/µL bridged as a transient rise" in strict.explanation()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from engine_helpers import grade, lab
 
-from icaht import GradingOptions
+from icaht import GradingSettings
 
 
 @pytest.mark.parametrize(
@@ -20,7 +20,7 @@ def test_late_band_edges_confirmed_by_second_value(value: float, expected: int) 
 
 @pytest.mark.parametrize(("value", "expected"), [(1500, 0), (1000, 1), (500, 2), (100, 3)])
 def test_late_band_edges_with_strict_thresholds(value: float, expected: int) -> None:
-    late = grade({40: value, 60: value}, options=GradingOptions(threshold_inclusive=False)).late
+    late = grade({40: value, 60: value}, settings=GradingSettings(threshold_inclusive=False)).late
     assert late.grade == expected
 
 
@@ -42,7 +42,7 @@ def test_c8_nadir_without_later_value_is_unconfirmed() -> None:
 
 
 def test_c8_liang_ignores_order() -> None:
-    late = grade({40: 2000, 50: 800}, options=GradingOptions.liang()).late
+    late = grade({40: 2000, 50: 800}, settings=GradingSettings.liang()).late
     assert (late.grade, late.transient) == (0, True)
 
 
@@ -52,8 +52,8 @@ def test_c8_open_window_nadir_on_last_day() -> None:
 
 
 def test_c8_transient_switch_off_gives_grade_0() -> None:
-    options = GradingOptions(transient_needs_later_value=False)
-    assert grade({40: 2000, 50: 800}, options=options).late.grade == 0
+    settings = GradingSettings(transient_needs_later_value=False)
+    assert grade({40: 2000, 50: 800}, settings=settings).late.grade == 0
 
 
 def test_single_late_value_graded_unconfirmed() -> None:
@@ -98,14 +98,14 @@ def test_day_31_is_first_late_day_day_30_is_not() -> None:
 
 
 def test_extended_window_end() -> None:
-    assert grade({101: 300}, options=GradingOptions(late_window_end=180)).late.grade == 3
+    assert grade({101: 300}, settings=GradingSettings(late_window_end=180)).late.grade == 3
 
 
 def test_strict_mode_grades_second_lowest() -> None:
     # A10: nadir 300 (G3) and 1200 (G1): nadir mode 3, strict mode 1
     values = {40: 300, 50: 1200}
     assert grade(values).late.grade == 3
-    strict = grade(values, options=GradingOptions(late_mode="strict")).late
+    strict = grade(values, settings=GradingSettings(late_mode="strict")).late
     assert (strict.grade, strict.confirmed) == (1, True)
 
 
@@ -113,22 +113,22 @@ def test_max_days_between_confirming_values() -> None:
     # A13: 300 on day 35, 1200 on day 90: 55 days apart
     values = {35: 300, 90: 1200}
     assert (grade(values).late.grade, grade(values).late.confirmed) == (3, True)
-    options = GradingOptions(late_max_days_between_confirming_values=28)
-    late = grade(values, options=options).late
+    settings = GradingSettings(late_max_days_between_confirming_values=28)
+    late = grade(values, settings=settings).late
     assert (late.grade, late.confirmed) == (3, False)  # nothing > 1500 after day 35
 
 
 def test_max_days_with_recovery_between_unconfirmed_values() -> None:
     values = {35: 300, 60: 2000, 90: 1200}
-    options = GradingOptions(late_max_days_between_confirming_values=28)
-    late = grade(values, options=options).late
+    settings = GradingSettings(late_max_days_between_confirming_values=28)
+    late = grade(values, settings=settings).late
     assert (late.grade, late.confirmed) == (1, False)  # only 1200 lacks a later value > 1500
 
 
 def test_max_days_pair_within_interval_confirms() -> None:
     values = {35: 300, 60: 2000, 80: 1200, 90: 1400}
-    options = GradingOptions(late_max_days_between_confirming_values=28)
-    late = grade(values, options=options).late
+    settings = GradingSettings(late_max_days_between_confirming_values=28)
+    late = grade(values, settings=settings).late
     assert (late.grade, late.confirmed) == (1, True)
 
 
@@ -148,7 +148,7 @@ def test_no_late_value_is_not_evaluable() -> None:
 
 
 def test_strict_mode_single_dip_without_later_value_is_unconfirmed() -> None:
-    late = grade({40: 2000, 50: 300}, options=GradingOptions(late_mode="strict")).late
+    late = grade({40: 2000, 50: 300}, settings=GradingSettings(late_mode="strict")).late
     assert (late.grade, late.confirmed) == (3, False)
 
 

@@ -1,4 +1,4 @@
-"""GradingOptions.liang() against the Liang et al. example (tests/data/liang, copied from the
+"""GradingSettings.liang() against the Liang et al. example (tests/data/liang, copied from the
 public reference repository), and the default reading on the same patients (values derived by
 hand from clinical-rules.md, see the comments)."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from icaht import GradingOptions, NeutropeniaResult, grade_neutropenia
+from icaht import GradingSettings, NeutropeniaResult, grade_neutropenia
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "liang"
 MISSING = {"", "NA", "<NA>", "None"}
@@ -50,19 +50,19 @@ def _patients() -> dict[str, dict[str, object]]:
 PATIENTS = _patients()
 
 
-def _grade(pid: str, options: GradingOptions) -> NeutropeniaResult:
+def _grade(pid: str, settings: GradingSettings) -> NeutropeniaResult:
     p = PATIENTS[pid]
     return grade_neutropenia(
         p["anc"],  # type: ignore[arg-type]
         p["cart"],  # type: ignore[arg-type]
         evaluation_date=p["last_fu"],  # type: ignore[arg-type]
         censor_date=p["censor"],  # type: ignore[arg-type]
-        options=options,
+        settings=settings,
     )
 
 
-LIANG = {pid: _grade(pid, GradingOptions.liang()) for pid in PATIENTS}
-DEFAULT = {pid: _grade(pid, GradingOptions()) for pid in PATIENTS}
+LIANG = {pid: _grade(pid, GradingSettings.liang()) for pid in PATIENTS}
+DEFAULT = {pid: _grade(pid, GradingSettings()) for pid in PATIENTS}
 
 
 def test_dataset_has_ten_patients_and_321_rows() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from engine_helpers import DAY0, constant, on, series
 
-from icaht import GradingOptions, grade_thrombocytopenia
+from icaht import GradingSettings, grade_thrombocytopenia
 
 FINE = 150.0  # x10^9/L, above every T-ICAHT threshold
 
@@ -19,7 +19,7 @@ def recovery_day(overrides: dict[int, float]) -> int | None:
     values = constant(range(31), FINE)
     values.update(overrides)
     result = grade_thrombocytopenia(
-        series(values), DAY0, evaluation_date=on(30), options=GradingOptions()
+        series(values), DAY0, evaluation_date=on(30), settings=GradingSettings()
     )
     return result.recovery_day
 

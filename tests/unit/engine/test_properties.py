@@ -20,19 +20,19 @@ from engine_helpers import grade
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from icaht import GradingOptions
+from icaht import GradingSettings
 
 OPTION_SETS = [
-    GradingOptions(),
-    GradingOptions.liang(),
-    GradingOptions(duration_mode="cumulative", threshold_inclusive=False),
-    GradingOptions(late_max_days_between_confirming_values=14, absorb_trailing_gaps=True),
+    GradingSettings(),
+    GradingSettings.liang(),
+    GradingSettings(duration_mode="cumulative", threshold_inclusive=False),
+    GradingSettings(late_max_days_between_confirming_values=14, absorb_trailing_gaps=True),
 ]
 MONOTONE_LATE = [
-    GradingOptions(),
-    GradingOptions.liang(),
-    GradingOptions(late_max_days_between_confirming_values=14),
-    GradingOptions(late_mode="strict", transient_needs_later_value=False),
+    GradingSettings(),
+    GradingSettings.liang(),
+    GradingSettings(late_max_days_between_confirming_values=14),
+    GradingSettings(late_mode="strict", transient_needs_later_value=False),
 ]
 
 anc_value = st.one_of(
@@ -63,9 +63,9 @@ def test_lowering_a_value_never_lowers_the_early_grade(
     day, value = lowered[index]
     lowered[index] = (day, data.draw(st.floats(0, value)))
     kw = {"evaluation_day": evaluation_day, "death_day": death_day, "censor_day": censor_day}
-    options = OPTION_SETS[options_index]
-    before = grade(values, options=options, **kw).early
-    after = grade(lowered, options=options, **kw).early
+    grading_settings = OPTION_SETS[options_index]
+    before = grade(values, settings=grading_settings, **kw).early
+    after = grade(lowered, settings=grading_settings, **kw).early
     assert (before.grade is None) == (after.grade is None)
     if before.grade is not None and after.grade is not None:
         assert after.grade >= before.grade
@@ -93,9 +93,9 @@ def test_lowering_a_value_never_lowers_the_late_grade(
     day, value = lowered[index]
     lowered[index] = (day, data.draw(st.floats(0, value)))
     kw = {"evaluation_day": evaluation_day, "censor_day": censor_day}
-    options = MONOTONE_LATE[options_index]
-    before = grade(values, options=options, **kw).late
-    after = grade(lowered, options=options, **kw).late
+    grading_settings = MONOTONE_LATE[options_index]
+    before = grade(values, settings=grading_settings, **kw).late
+    after = grade(lowered, settings=grading_settings, **kw).late
     assert (before.grade is None) == (after.grade is None)
     if before.grade is not None and after.grade is not None:
         assert after.grade >= before.grade
@@ -108,8 +108,8 @@ def test_input_order_does_not_matter(
 ) -> None:
     shuffled = list(values)
     random.Random(seed).shuffle(shuffled)
-    options = OPTION_SETS[options_index]
-    assert grade(values, options=options) == grade(shuffled, options=options)
+    grading_settings = OPTION_SETS[options_index]
+    assert grade(values, settings=grading_settings) == grade(shuffled, settings=grading_settings)
 
 
 @SETTINGS
@@ -117,9 +117,9 @@ def test_input_order_does_not_matter(
 def test_results_are_deterministic(
     values: list[tuple[int, float]], options_index: int, evaluation_day: int | None
 ) -> None:
-    options = OPTION_SETS[options_index]
-    first = grade(values, options=options, evaluation_day=evaluation_day)
-    assert first == grade(values, options=options, evaluation_day=evaluation_day)
+    grading_settings = OPTION_SETS[options_index]
+    first = grade(values, settings=grading_settings, evaluation_day=evaluation_day)
+    assert first == grade(values, settings=grading_settings, evaluation_day=evaluation_day)
 
 
 @SETTINGS
@@ -141,9 +141,9 @@ def test_adding_high_value_between_high_neighbours_changes_no_episode(
     high = st.integers(1501, 10000).map(float)
     kept = [(d, v) for d, v in values if not before_day <= d <= after_day]
     kept += [(before_day, data.draw(high)), (after_day, data.draw(high))]
-    options = OPTION_SETS[options_index]
-    before = grade(kept, options=options).early
-    after = grade([*kept, (day, added)], options=options).early
+    grading_settings = OPTION_SETS[options_index]
+    before = grade(kept, settings=grading_settings).early
+    after = grade([*kept, (day, added)], settings=grading_settings).early
     assert after.episodes_500 == before.episodes_500
     assert after.episodes_100 == before.episodes_100
     assert (after.grade, after.never_above_500) == (before.grade, before.never_above_500)

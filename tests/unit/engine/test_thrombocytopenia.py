@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 import pytest
 from engine_helpers import DAY0, constant, lab, on, series
 
-from icaht import GradingOptions, ThrombocytopeniaResult, assess, grade_thrombocytopenia
+from icaht import GradingSettings, ThrombocytopeniaResult, assess, grade_thrombocytopenia
 from icaht.explanations import t_early_text, t_late_text
 from icaht.record import (
     Analyte,
@@ -31,7 +31,7 @@ def grade_plt(
     death_day: int | None = None,
     censor_day: int | None = None,
     transfused: Iterable[int] = (),
-    options: GradingOptions | None = None,
+    settings: GradingSettings | None = None,
 ) -> ThrombocytopeniaResult:
     items = values if isinstance(values, list) else series(values)
     return grade_thrombocytopenia(
@@ -41,7 +41,7 @@ def grade_plt(
         death_date=None if death_day is None else on(death_day),
         censor_date=None if censor_day is None else on(censor_day),
         transfusions=tuple(Transfusion(on(d), "platelets") for d in transfused),
-        options=options or GradingOptions(),
+        settings=settings or GradingSettings(),
     )
 
 
@@ -87,13 +87,13 @@ def test_19_9_is_below_20_grade_3() -> None:
 
 
 def test_thresholds_stay_strict_when_neutrophil_thresholds_are_inclusive() -> None:
-    # GradingOptions.threshold_inclusive is A1 of N-ICAHT; §18 fixes "<"
-    early = grade_plt(early_course({5: 50, 6: 20}), options=GradingOptions.liang()).early
+    # GradingSettings.threshold_inclusive is A1 of N-ICAHT; §18 fixes "<"
+    early = grade_plt(early_course({5: 50, 6: 20}), settings=GradingSettings.liang()).early
     assert (early.days_below_50, early.days_below_20) == (1, 0)
 
 
 def test_liang_rounding_to_10_is_never_applied_to_platelets() -> None:
-    early = grade_plt(early_course({5: 46}), options=GradingOptions.liang()).early
+    early = grade_plt(early_course({5: 46}), settings=GradingSettings.liang()).early
     assert early.days_below_50 == 1  # rounded to 50 it would not count
 
 
@@ -190,7 +190,9 @@ def test_late_dip_followed_by_100_or_more_is_transient() -> None:
 
 
 def test_late_strict_mode_needs_both_values_in_the_band() -> None:
-    late = grade_plt(late_course({45: 40, 52: 80}), options=GradingOptions(late_mode="strict")).late
+    late = grade_plt(
+        late_course({45: 40, 52: 80}), settings=GradingSettings(late_mode="strict")
+    ).late
     assert late.grade == 1
 
 

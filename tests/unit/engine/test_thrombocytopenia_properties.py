@@ -23,18 +23,18 @@ from engine_helpers import DAY0, grade, on, series
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from icaht import GradingOptions, ThrombocytopeniaResult, grade_thrombocytopenia
+from icaht import GradingSettings, ThrombocytopeniaResult, grade_thrombocytopenia
 from icaht.record import Transfusion
 
 OPTION_SETS = [
-    GradingOptions(),
-    GradingOptions.liang(),
-    GradingOptions(late_max_days_between_confirming_values=14, max_interpolation_gap=3),
+    GradingSettings(),
+    GradingSettings.liang(),
+    GradingSettings(late_max_days_between_confirming_values=14, max_interpolation_gap=3),
 ]
 MONOTONE_LATE = [
-    GradingOptions(),
-    GradingOptions(late_max_days_between_confirming_values=14),
-    GradingOptions(late_mode="strict", transient_needs_later_value=False),
+    GradingSettings(),
+    GradingSettings(late_max_days_between_confirming_values=14),
+    GradingSettings(late_mode="strict", transient_needs_later_value=False),
 ]
 
 platelet_value = st.one_of(
@@ -58,7 +58,7 @@ def grade_plt(
     death_day: int | None = None,
     censor_day: int | None = None,
     transfused: list[int] | tuple[int, ...] = (),
-    options: GradingOptions | None = None,
+    grading_settings: GradingSettings | None = None,
 ) -> ThrombocytopeniaResult:
     return grade_thrombocytopenia(
         series(values),
@@ -67,7 +67,7 @@ def grade_plt(
         death_date=_date(death_day),
         censor_date=_date(censor_day),
         transfusions=tuple(Transfusion(on(d), "platelets") for d in transfused),
-        options=options or GradingOptions(),
+        settings=grading_settings or GradingSettings(),
     )
 
 
@@ -94,9 +94,9 @@ def test_lowering_a_value_never_lowers_the_early_grade(
 ) -> None:
     evaluation_day, death_day, censor_day = dates
     kw = {"evaluation_day": evaluation_day, "death_day": death_day, "censor_day": censor_day}
-    options = OPTION_SETS[options_index]
-    before = grade_plt(values, options=options, **kw).early
-    after = grade_plt(_lowered(values, data), options=options, **kw).early
+    grading_settings = OPTION_SETS[options_index]
+    before = grade_plt(values, grading_settings=grading_settings, **kw).early
+    after = grade_plt(_lowered(values, data), grading_settings=grading_settings, **kw).early
     assert (before.grade is None) == (after.grade is None)
     if before.grade is not None and after.grade is not None:
         assert after.grade >= before.grade
@@ -121,9 +121,9 @@ def test_lowering_a_value_never_lowers_the_late_grade(
     censor_day: int | None,
 ) -> None:
     kw = {"evaluation_day": evaluation_day, "censor_day": censor_day}
-    options = MONOTONE_LATE[options_index]
-    before = grade_plt(values, options=options, **kw).late
-    after = grade_plt(_lowered(values, data), options=options, **kw).late
+    grading_settings = MONOTONE_LATE[options_index]
+    before = grade_plt(values, grading_settings=grading_settings, **kw).late
+    after = grade_plt(_lowered(values, data), grading_settings=grading_settings, **kw).late
     assert (before.grade is None) == (after.grade is None)
     if before.grade is not None and after.grade is not None:
         assert after.grade >= before.grade

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fhir_mappings import MappingResult, map_patient, resources
-from fhir_mappings.config import MappingConfig
 from fhir_mappings.resources import codings, system_codes
+from fhir_mappings.settings import MappingSettings
 from fhir_mappings.units import Conversion, UnitConverter, UnitError
 
 REQUESTS = Path(__file__).resolve().parents[2] / "data" / "requests"
@@ -32,10 +32,10 @@ class UncachedConverter(UnitConverter):
         return self._conversion(kind, system, code, unit)
 
 
-def uncached_config() -> MappingConfig:
-    config = MappingConfig()
-    object.__setattr__(config, "units", UncachedConverter())
-    return config
+def uncached_config() -> MappingSettings:
+    mapping_settings = MappingSettings()
+    object.__setattr__(mapping_settings, "units", UncachedConverter())
+    return mapping_settings
 
 
 def request_resources(path: Path) -> tuple[list[Any], str]:
@@ -45,7 +45,7 @@ def request_resources(path: Path) -> tuple[list[Any], str]:
 
 def map_uncached(path: Path) -> MappingResult:
     found, patient = request_resources(path)
-    return map_patient(found, patient_id=patient, tz=TZ, config=uncached_config())
+    return map_patient(found, patient_id=patient, tz=TZ, mapping_settings=uncached_config())
 
 
 def test_the_fixtures_are_there() -> None:
@@ -59,19 +59,23 @@ def test_cached_mapping_equals_uncached_on_every_request_fixture(
     with monkeypatch.context() as patch:
         patch.setattr(resources, "_patient_of_reference", raw)
         expected = {path: map_uncached(path) for path in FIXTURES}
-    config = MappingConfig()  # one converter for all: its caches fill on the first round
+    mapping_settings = (
+        MappingSettings()
+    )  # one converter for all: its caches fill on the first round
     for _round in range(2):  # cold caches, then warm ones holding every fixture's units
         for path in FIXTURES:
             found, patient = request_resources(path)
-            mapped = map_patient(found, patient_id=patient, tz=TZ, config=config)
+            mapped = map_patient(
+                found, patient_id=patient, tz=TZ, mapping_settings=mapping_settings
+            )
             assert mapped == expected[path], path.name
-    assert config.units._conversions  # the cache was used
+    assert mapping_settings.units._conversions  # the cache was used
 
 
 def every_unit_patient() -> list[dict[str, Any]]:
     """One Observation per (code, unit) of the analyte table, each unit as a UCUM code, as a
     bare `unit` text and as an unknown one, on successive days: an analyte in several units."""
-    table = MappingConfig().table
+    table = MappingSettings().table
     found: list[dict[str, Any]] = []
     for (system, code), entry in sorted(table.entries.items()):
         for unit in (*entry.units, "furlong"):
@@ -96,10 +100,13 @@ def every_unit_patient() -> list[dict[str, Any]]:
 
 def test_cached_mapping_equals_uncached_for_every_unit_of_the_analyte_table() -> None:
     observations = every_unit_patient()
-    expected = map_patient(observations, patient_id="p", tz=TZ, config=uncached_config())
-    config = MappingConfig()
+    expected = map_patient(observations, patient_id="p", tz=TZ, mapping_settings=uncached_config())
+    mapping_settings = MappingSettings()
     for _round in range(2):
-        assert map_patient(observations, patient_id="p", tz=TZ, config=config) == expected
+        assert (
+            map_patient(observations, patient_id="p", tz=TZ, mapping_settings=mapping_settings)
+            == expected
+        )
     assert len({lab.value for lab in expected.record.labs}) > 3  # the units gave other values
 
 

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from mapping_helpers import FIXTURES, lab_by_source, labs_of, load, reasons
 
-from fhir_mappings import MappingConfig, map_patient
+from fhir_mappings import MappingSettings, map_patient
 from fhir_mappings.units import MolarFactor
 from icaht.record import Analyte
 
@@ -152,7 +152,7 @@ def test_paged_search_bundles() -> None:
 
 
 def test_local_codes_by_configuration() -> None:
-    cfg = MappingConfig(extra_codes=(FIXTURES / "local_codes.yaml",))
+    cfg = MappingSettings(extra_codes=(FIXTURES / "local_codes.yaml",))
     local = {
         "resourceType": "Observation",
         "id": "loc",
@@ -162,7 +162,9 @@ def test_local_codes_by_configuration() -> None:
         "valueQuantity": {"value": 0.3, "unit": "G/L"},
     }
     assert (
-        lab_by_source(map_patient([local], patient_id="p", config=cfg), "Observation/loc").value
+        lab_by_source(
+            map_patient([local], patient_id="p", mapping_settings=cfg), "Observation/loc"
+        ).value
         == 300.0
     )
     plain = map_patient([local], patient_id="p")
@@ -170,6 +172,6 @@ def test_local_codes_by_configuration() -> None:
 
 
 def test_configured_crp_molar_factor_reaches_the_record() -> None:
-    cfg = MappingConfig(extra_molar={"crp": MolarFactor("nmol/L", 0.105, "lab-specific")})
-    result = map_patient(load("units.json"), patient_id="p", config=cfg)
+    cfg = MappingSettings(extra_molar={"crp": MolarFactor("nmol/L", 0.105, "lab-specific")})
+    result = map_patient(load("units.json"), patient_id="p", mapping_settings=cfg)
     assert lab_by_source(result, "Observation/crp-nmol").value == pytest.approx(31.5)

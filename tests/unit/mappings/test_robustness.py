@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fhir_mappings import map_draft_orders, map_patient
-from fhir_mappings.config import default_config
+from fhir_mappings.settings import default_mapping_settings
 from icaht.record import Analyte, TherapyTimeline
 from icaht.rules.model import OrderKind
 
@@ -103,7 +103,7 @@ def observation(draw: st.DrawFn) -> dict[str, Any]:
 @given(st.lists(observation(), max_size=12))
 def test_messy_observations(observations: list[dict[str, Any]]) -> None:
     result = map_patient(observations, patient_id="p", tz="America/New_York")
-    limits = default_config().limits
+    limits = default_mapping_settings().limits
     for lab in result.record.labs:
         lim = limits[lab.analyte.value]
         assert lim.low <= lab.value <= lim.high

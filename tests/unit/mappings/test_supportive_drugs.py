@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 from mapping_helpers import reasons
 
-from fhir_mappings import MappingConfig, MappingResult, map_patient
+from fhir_mappings import MappingResult, MappingSettings, map_patient
 from icaht.record import DrugCourse, SupportiveGroup, TherapyTimeline, Transfusion
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -308,6 +308,6 @@ def test_unverified_issue_codes_stay_off_by_default(code: str) -> None:
     # romiplostim, immune globulin and valacyclovir RxNorm codes from the issue text could not
     # be verified (decision record 0015): names and ATC codes recognise these drugs instead
     assert timeline(given("a", 5, coded(RXNORM, code))).supportive_drugs == ()
-    loose = MappingConfig(use_unverified_codes=True)
-    res = map_patient([given("a", 5, coded(RXNORM, code))], patient_id="p", config=loose)
+    loose = MappingSettings(use_unverified_codes=True)
+    res = map_patient([given("a", 5, coded(RXNORM, code))], patient_id="p", mapping_settings=loose)
     assert len(res.record.timeline.supportive_drugs) == 1

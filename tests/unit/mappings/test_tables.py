@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fhir_mappings import default_config
+from fhir_mappings import default_mapping_settings
 from fhir_mappings.tables import ALL_KINDS, LOINC, canonical_unit, default_analyte_table
 from fhir_mappings.units import UnitError
 from icaht.record import CANONICAL_UNIT, Analyte
@@ -13,7 +13,7 @@ TABLE = default_analyte_table()
 
 
 def test_every_analyte_has_codes_limits_and_a_canonical_unit() -> None:
-    limits = default_config().limits
+    limits = default_mapping_settings().limits
     for analyte in Analyte:
         assert TABLE.codes_for(analyte.value), analyte
         assert analyte.value in limits, analyte
@@ -28,7 +28,7 @@ def test_every_kind_in_the_table_is_known() -> None:
     "entry", [e for e in TABLE.entries.values() if e.system == LOINC], ids=lambda e: e.code
 )
 def test_usual_units_of_every_code_convert(entry) -> None:  # type: ignore[no-untyped-def]
-    conv = default_config().units
+    conv = default_mapping_settings().units
     for unit in entry.units:
         factor = conv.factor(entry.kind, unit)
         if entry.kind == "temperature" and unit == "[degF]":

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from mapping_helpers import load, reasons
 
-from fhir_mappings import MappingConfig, MappingResult, map_patient
+from fhir_mappings import MappingResult, MappingSettings, map_patient
 from icaht.record import CoursePreparation, CrsPeriod, DrugCourse, TherapyTimeline, active_crs
 
 
@@ -37,8 +37,10 @@ def test_split_dose_is_one_course_day0_first_dose(timeline: TherapyTimeline) -> 
 
 
 def test_split_window_is_configurable() -> None:
-    cfg = MappingConfig(split_dose_window_days=5)
-    tl = map_patient(load("therapy.json"), patient_id="p7", tz="America/New_York", config=cfg)
+    cfg = MappingSettings(split_dose_window_days=5)
+    tl = map_patient(
+        load("therapy.json"), patient_id="p7", tz="America/New_York", mapping_settings=cfg
+    )
     days = [c.day0 for c in tl.record.timeline.infusions]
     assert days == [date(2026, 1, 10), date(2026, 6, 1), date(2026, 6, 10)]
 

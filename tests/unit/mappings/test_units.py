@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mapping_helpers import lab_by_source, load, reasons
 
-from fhir_mappings import MolarFactor, default_config, map_patient, warm_up
+from fhir_mappings import MolarFactor, default_mapping_settings, map_patient, warm_up
 from fhir_mappings.units import UnitConverter, UnitError, parse_ucum
 from icaht.record import Analyte
 
@@ -113,7 +113,7 @@ def test_parsing_is_cached() -> None:
 
 def test_warm_up_fills_the_factor_cache() -> None:
     warm_up()
-    cache = default_config().units._cache
+    cache = default_mapping_settings().units._cache
     assert cache[("hemoglobin", None, "mmol/L", "mmol/L")] == 1.611
     assert cache[("anc", None, "10*3/uL", "10*3/uL")] == 1000.0
 

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from fhir_mappings import MappingConfig
+from fhir_mappings import MappingSettings
 from fhir_mappings.tables import read_package_yaml
 from fhir_mappings.valuesets import build_value_sets, default_value_sets
 
@@ -69,7 +69,7 @@ def test_unverified_codes_are_not_used_by_default() -> None:
     assert default_value_sets().match(crs_unspecified) == ()
     loose = build_value_sets(use_unverified=True).match(crs_unspecified)
     assert [c.name for c in loose] == ["cytokine release syndrome"]
-    assert MappingConfig(use_unverified_codes=True).value_sets.match(crs_unspecified)
+    assert MappingSettings(use_unverified_codes=True).value_sets.match(crs_unspecified)
 
 
 def test_local_value_set_extends_the_shipped_one() -> None:
@@ -83,7 +83,7 @@ def test_local_value_set_extends_the_shipped_one() -> None:
             }
         ],
     }
-    cfg = MappingConfig(extra_value_sets=(local,))
+    cfg = MappingSettings(extra_value_sets=(local,))
     hit = cfg.value_sets.match({"coding": [{"system": "urn:oid:1.2.3.99", "code": "REL"}]})
     assert [c.group for c in hit] == ["relapse"]
 

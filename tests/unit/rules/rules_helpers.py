@@ -19,7 +19,7 @@ from icaht.record import (
     StoredStemCells,
     TherapyTimeline,
 )
-from icaht.rules import Alert, DraftOrder, RuleInput, RuleOptions, RulesResult, evaluate_rules
+from icaht.rules import Alert, DraftOrder, RuleInput, RuleSettings, RulesResult, evaluate_rules
 from icaht.rules.model import Hook
 
 DAY0 = date(2026, 9, 1)
@@ -106,13 +106,13 @@ def run(
     day: int,
     hook: Hook = "patient-view",
     orders: Iterable[DraftOrder] = (),
-    options: RuleOptions | None = None,
+    settings: RuleSettings | None = None,
 ) -> RulesResult:
     """Assess on `day` and evaluate the rules; every alert's summary is checked (< 140 chars)."""
     today = on(day)
     assessment = assess(patient, evaluation_date=today)
     result = evaluate_rules(
-        RuleInput(assessment, patient, today, hook, tuple(orders), options or RuleOptions())
+        RuleInput(assessment, patient, today, hook, tuple(orders), settings or RuleSettings())
     )
     for alert in result.alerts:
         assert len(alert.summary) < 140, alert.summary

@@ -28,7 +28,7 @@ from icaht.record import (
     StoredStemCells,
     Transfusion,
 )
-from icaht.rules import RULES, RuleOptions
+from icaht.rules import RULES, RuleSettings
 from icaht.rules.catalogue import CITATIONS, first_citation
 from icaht.rules.model import Alert, DraftOrder, Hook
 
@@ -41,7 +41,7 @@ class Firing:
     day: int
     hook: Hook = "patient-view"
     orders: tuple[DraftOrder, ...] = ()
-    options: RuleOptions = field(default_factory=RuleOptions)
+    settings: RuleSettings = field(default_factory=RuleSettings)
 
 
 def _severe(first: int, last: int, value: float = 300) -> list:  # type: ignore[type-arg]
@@ -119,7 +119,7 @@ FIRING: dict[str, Firing] = {
     "M22": Firing(
         lambda: record(transfusions=(Transfusion(on(5), "rbc", units=3),)),
         10,
-        options=RuleOptions(iron_overload_rbc_units=2),
+        settings=RuleSettings(iron_overload_rbc_units=2),
     ),
     "M23": Firing(  # rising ferritin (> 2 x day 0, > 10,000) with low fibrinogen, no CRS (C13)
         lambda: record(
@@ -149,7 +149,7 @@ FIRING: dict[str, Firing] = {
 
 def fired(rule_id: str) -> Alert:
     firing = FIRING[rule_id]
-    result = run(firing.patient(), firing.day, firing.hook, firing.orders, firing.options)
+    result = run(firing.patient(), firing.day, firing.hook, firing.orders, firing.settings)
     found = [a for a in result.alerts if a.rule_id == rule_id]
     suppressed = set(result.suppressed)
     assert found, (

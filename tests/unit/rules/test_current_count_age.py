@@ -1,4 +1,4 @@
-"""The "current count" age limit (RuleOptions.current_count_max_age_days = 2; issue 21).
+"""The "current count" age limit (RuleSettings.current_count_max_age_days = 2; issue 21).
 
 icaht.rules.facts.current: the latest value on the evaluation day or up to 2 days before it
 (oldest = evaluation date - 2 days, inclusive). A count 0, 1 or 2 days old is current; a count
@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from rules_helpers import PLT, alert, ids, lab, needs, record, run
 
-from icaht.rules import RuleOptions
+from icaht.rules import RuleSettings
 
 EVALUATION_DAY = 20
 
@@ -43,5 +43,5 @@ def test_the_latest_current_day_decides_not_an_older_lower_one() -> None:
 @pytest.mark.parametrize(("max_age", "fires"), [(2, False), (3, True)])
 def test_the_limit_follows_the_option(max_age: int, fires: bool) -> None:
     patient = record([lab(PLT, EVALUATION_DAY - 3, 5)])
-    result = run(patient, EVALUATION_DAY, options=RuleOptions(current_count_max_age_days=max_age))
+    result = run(patient, EVALUATION_DAY, settings=RuleSettings(current_count_max_age_days=max_age))
     assert ("M14" in ids(result)) is fires

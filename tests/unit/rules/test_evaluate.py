@@ -31,7 +31,7 @@ from icaht.rules import (
     EVALUATORS,
     RULES,
     RuleInput,
-    RuleOptions,
+    RuleSettings,
     evaluate_rules,
     format_catalogue,
 )
@@ -72,7 +72,7 @@ def test_alerts_are_ordered_critical_then_warning_then_info_then_id() -> None:
     result = run(
         record(labs, transfusions=transfusions),
         35,
-        options=RuleOptions(iron_overload_rbc_units=10),
+        settings=RuleSettings(iron_overload_rbc_units=10),
     )
     assert ids(result) == ["M14", "M13", "M22"]
     ranks = [(SEVERITY_RANK[a.severity], a.rule_id) for a in result.alerts]

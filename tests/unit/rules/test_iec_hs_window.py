@@ -3,7 +3,7 @@
 C13: the rising ferritin and the associated finding lie "in the last 3 days" (the evaluation
 day and the 3 days before it), and the screen is positive on day >= 7 only. The window is one
 constant, icaht.iec_hs.SCREEN_WINDOW_DAYS (source: C13); M23 fires on the screen's result and
-has no copy of it, nor has GradingOptions or RuleOptions. Issue 21 found the older 7-day window
+has no copy of it, nor has GradingSettings or RuleSettings. Issue 21 found the older 7-day window
 in three places with M23 ignoring the option; these tests pin the single source through
 `assess()` and the rules.
 """
@@ -15,9 +15,9 @@ from dataclasses import fields
 import pytest
 from rules_helpers import PLT, alert, ids, lab, record, run
 
-from icaht import GradingOptions, iec_hs
+from icaht import GradingSettings, iec_hs
 from icaht.record import Analyte
-from icaht.rules import RuleOptions
+from icaht.rules import RuleSettings
 
 F = Analyte.FERRITIN
 
@@ -72,5 +72,5 @@ def test_m23_follows_the_one_constant_when_it_changes(
 
 
 def test_no_option_holds_a_second_copy_of_the_window() -> None:
-    names = [f.name for f in fields(GradingOptions)] + [f.name for f in fields(RuleOptions)]
+    names = [f.name for f in fields(GradingSettings)] + [f.name for f in fields(RuleSettings)]
     assert not [n for n in names if "iec" in n.lower() or "screen" in n.lower()]

@@ -2,11 +2,11 @@
 
 M02 (clinical-rules §10, §17 C15; S-HAEM Table 3 / CONS-T3 "G-CSF from day +2", day +5 the
 alternative start): prophylactic G-CSF is proposed on days +2 .. +5
-(RuleOptions.prophylactic_gcsf_last_day) when CAR-HEMATOTOX is high, no G-CSF since day -7 and
+(RuleSettings.prophylactic_gcsf_last_day) when CAR-HEMATOTOX is high, no G-CSF since day -7 and
 the current ANC is not > 1500/µL. Before issue 21 the last day was caught only by the
 integration-tier fixture check.
 M12 (§10: IgG < 400 mg/dL; "check IgG at ~day 30 then every 3-6 months"): an IgG up to
-RuleOptions.igg_max_age_days = 180 days old (inclusive: evaluation date - 180 days) is read;
+RuleSettings.igg_max_age_days = 180 days old (inclusive: evaluation date - 180 days) is read;
 older is not current. Before issue 21 the limit was untested.
 """
 
@@ -16,7 +16,7 @@ import pytest
 from rules_helpers import ANC, HT_HIGH, alert, ids, lab, record, run
 
 from icaht.record import Analyte
-from icaht.rules import RuleOptions
+from icaht.rules import RuleSettings
 
 
 @pytest.mark.parametrize(("day", "fires"), [(1, False), (2, True), (5, True), (6, False)])
@@ -25,9 +25,9 @@ def test_m02_fires_on_days_2_to_5_only(day: int, fires: bool) -> None:
 
 
 def test_m02_last_day_follows_the_option() -> None:
-    options = RuleOptions(prophylactic_gcsf_last_day=6)
-    assert "M02" in ids(run(record(HT_HIGH), 6, options=options))
-    assert "M02" not in ids(run(record(HT_HIGH), 7, options=options))
+    settings = RuleSettings(prophylactic_gcsf_last_day=6)
+    assert "M02" in ids(run(record(HT_HIGH), 6, settings=settings))
+    assert "M02" not in ids(run(record(HT_HIGH), 7, settings=settings))
 
 
 @pytest.mark.parametrize(("anc", "fires"), [(1500, True), (1501, False)])
@@ -49,6 +49,6 @@ def test_m12_reads_an_igg_up_to_180_days_old(age_days: int, fires: bool) -> None
 
 def test_m12_age_limit_follows_the_option() -> None:
     patient = record([lab(Analyte.IGG, IGG_DAY, 350)], infections=())
-    options = RuleOptions(igg_max_age_days=90)
-    assert "M12" in ids(run(patient, IGG_DAY + 90, options=options))
-    assert "M12" not in ids(run(patient, IGG_DAY + 91, options=options))
+    settings = RuleSettings(igg_max_age_days=90)
+    assert "M12" in ids(run(patient, IGG_DAY + 90, settings=settings))
+    assert "M12" not in ids(run(patient, IGG_DAY + 91, settings=settings))

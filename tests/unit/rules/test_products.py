@@ -25,7 +25,7 @@ from icaht.record import (
     PlannedInfusion,
     Transfusion,
 )
-from icaht.rules import RuleOptions
+from icaht.rules import RuleSettings
 
 PLATELETS_ORDER = order(
     "blood_product",
@@ -315,14 +315,14 @@ def _rbc_units(n: int) -> tuple[Transfusion, ...]:
 
 def test_M22_fires_at_the_configured_threshold() -> None:
     result = run(
-        record(transfusions=_rbc_units(10)), 40, options=RuleOptions(iron_overload_rbc_units=10)
+        record(transfusions=_rbc_units(10)), 40, settings=RuleSettings(iron_overload_rbc_units=10)
     )
     assert alert(result, "M22").severity == "info"
 
 
 def test_M22_quiet_below_the_configured_threshold() -> None:
     result = run(
-        record(transfusions=_rbc_units(9)), 40, options=RuleOptions(iron_overload_rbc_units=10)
+        record(transfusions=_rbc_units(9)), 40, settings=RuleSettings(iron_overload_rbc_units=10)
     )
     assert "M22" not in ids(result)
 

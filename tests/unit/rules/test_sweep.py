@@ -23,7 +23,7 @@ from rules_helpers import (
 )
 
 from icaht.record import Analyte, CrsPeriod, Infection, Period, Transfusion
-from icaht.rules import RULES_BY_ID, RuleOptions
+from icaht.rules import RULES_BY_ID, RuleSettings
 from icaht.rules.model import SEVERITY_RANK
 
 ORDERS = (
@@ -66,14 +66,14 @@ def _records():  # type: ignore[no-untyped-def]
 
 
 def test_sweep_invariants() -> None:
-    options = RuleOptions(iron_overload_rbc_units=1)
+    settings = RuleSettings(iron_overload_rbc_units=1)
     count = 0
     for patient, day, hook, orders in itertools.product(
         _records(), (3, 16, 38), ("patient-view", "order-select", "order-sign"), ORDERS
     ):
         if hook == "patient-view" and orders:
             continue
-        result = run(patient, day, hook, orders, options)  # type: ignore[arg-type]
+        result = run(patient, day, hook, orders, settings)  # type: ignore[arg-type]
         fired = [a.rule_id for a in result.alerts]
         assert len(fired) == len(set(fired))
         keys = [(SEVERITY_RANK[a.severity], a.rule_id) for a in result.alerts]

@@ -16,7 +16,7 @@ from rules_helpers import ANC, DAY0, PLT, alert, daily, lab, on, record
 from cds_service.concerns import concern_key
 from icaht import assess
 from icaht.record import PatientRecord, Transfusion
-from icaht.rules import RuleInput, RuleOptions, RulesResult, evaluate_rules
+from icaht.rules import RuleInput, RuleSettings, RulesResult, evaluate_rules
 from icaht.rules.base import t_icaht_phrase
 from icaht.thrombocytopenia import TEarlyResult, ThrombocytopeniaResult, TLateResult
 
@@ -38,14 +38,16 @@ def evaluate(
 ) -> RulesResult:
     assessment = replace(assess(patient, evaluation_date=on(day)), thrombocytopenia=result)
     return evaluate_rules(
-        RuleInput(assessment, patient, on(day), "patient-view", (), RuleOptions())
+        RuleInput(assessment, patient, on(day), "patient-view", (), RuleSettings())
     )
 
 
 def phrase_of(result: ThrombocytopeniaResult | None) -> str | None:
     patient = record([lab(PLT, 12, 10)])
     assessment = replace(assess(patient, evaluation_date=on(12)), thrombocytopenia=result)
-    return t_icaht_phrase(RuleInput(assessment, patient, on(12), "patient-view", (), RuleOptions()))
+    return t_icaht_phrase(
+        RuleInput(assessment, patient, on(12), "patient-view", (), RuleSettings())
+    )
 
 
 @pytest.mark.parametrize(

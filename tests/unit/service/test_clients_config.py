@@ -11,7 +11,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from cds_service.security import ClientsConfigError, clients_from_document, load_clients
+from cds_service.security import ClientsFileError, clients_from_document, load_clients
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,8 @@ def document(**client: Any) -> dict[str, Any]:
     return {"clients": [{k: v for k, v in base.items() if v is not None}]}
 
 
-def error_of(doc: Any) -> ClientsConfigError:
-    with pytest.raises(ClientsConfigError) as raised:
+def error_of(doc: Any) -> ClientsFileError:
+    with pytest.raises(ClientsFileError) as raised:
         clients_from_document(doc)
     return raised.value
 
@@ -116,11 +116,11 @@ def test_duplicate_kid_and_duplicate_issuer_are_refused(ec_jwk: dict[str, Any]) 
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
-    with pytest.raises(ClientsConfigError, match="cannot read"):
+    with pytest.raises(ClientsFileError, match="cannot read"):
         load_clients(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(ClientsConfigError, match="not valid JSON/YAML"):
+    with pytest.raises(ClientsFileError, match="not valid JSON/YAML"):
         load_clients(bad)
 
 

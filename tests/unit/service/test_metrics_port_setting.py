@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.config import ConfigError, Settings
+from cds_service.settings import Settings, SettingsError
 from cds_service.wsgi import gunicorn_command
 
 
@@ -29,7 +29,7 @@ def test_a_port_is_read(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
 
 @pytest.mark.parametrize("value", ["0", "65536", "-1", "90 90", "http", "9090.0"])
 def test_a_bad_port_names_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    with pytest.raises(ConfigError, match="ICAHT_CDS_METRICS_PORT"):
+    with pytest.raises(SettingsError, match="ICAHT_CDS_METRICS_PORT"):
         _settings(monkeypatch, value)
 
 

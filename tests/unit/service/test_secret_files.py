@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.config import ConfigError, Settings
+from cds_service.settings import Settings, SettingsError
 from cds_service.store import resolve_audit_key
 
 POSTGRES_URL = "postgresql+psycopg://icaht:pw@db.example/icaht"
@@ -42,7 +42,7 @@ def test_only_one_trailing_newline_is_dropped(
     # a token that really ends in a blank line is kept as written, less the last newline
     token = "t" * 40
     monkeypatch.setenv("ICAHT_CDS_METRICS_TOKEN_FILE", _secret_file(tmp_path, "m", token + "\n\n"))
-    with pytest.raises(ConfigError, match="ICAHT_CDS_METRICS_TOKEN"):
+    with pytest.raises(SettingsError, match="ICAHT_CDS_METRICS_TOKEN"):
         Settings.from_env()  # "token\n" is not printable: refused like the plain variable
     monkeypatch.setenv("ICAHT_CDS_METRICS_TOKEN_FILE", _secret_file(tmp_path, "m", token))
     assert Settings.from_env().metrics_token == token
@@ -60,7 +60,7 @@ def test_the_variable_and_its_file_together_are_a_configuration_error(
     value = POSTGRES_URL if name == "ICAHT_CDS_DATABASE_URL" else KEY
     monkeypatch.setenv(name, value)
     monkeypatch.setenv(f"{name}_FILE", _secret_file(tmp_path, "secret", value))
-    with pytest.raises(ConfigError, match=f"set {name} or {name}_FILE, not both"):
+    with pytest.raises(SettingsError, match=f"set {name} or {name}_FILE, not both"):
         Settings.from_env()
 
 
@@ -69,7 +69,7 @@ def test_an_unreadable_file_is_an_error_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str
 ) -> None:
     monkeypatch.setenv(f"{name}_FILE", str(tmp_path / "not-mounted"))
-    with pytest.raises(ConfigError, match=f"{name}_FILE: cannot read") as raised:
+    with pytest.raises(SettingsError, match=f"{name}_FILE: cannot read") as raised:
         Settings.from_env()
     assert "FileNotFoundError" in str(raised.value)
 
@@ -80,7 +80,7 @@ def test_a_file_that_is_not_text_is_an_error_and_its_content_is_not_shown(
     path = tmp_path / "database-url"
     path.write_bytes(b"\xffsecret-bytes")
     monkeypatch.setenv("ICAHT_CDS_DATABASE_URL_FILE", str(path))
-    with pytest.raises(ConfigError, match="ICAHT_CDS_DATABASE_URL_FILE") as raised:
+    with pytest.raises(SettingsError, match="ICAHT_CDS_DATABASE_URL_FILE") as raised:
         Settings.from_env()
     assert "secret-bytes" not in str(raised.value)
 
@@ -95,5 +95,5 @@ def test_the_store_refuses_an_audit_key_given_twice(tmp_path: Path) -> None:
         "ICAHT_CDS_AUDIT_KEY": KEY,
         "ICAHT_CDS_AUDIT_KEY_FILE": _secret_file(tmp_path, "audit-key", KEY),
     }
-    with pytest.raises(ConfigError, match="ICAHT_CDS_AUDIT_KEY_FILE"):
+    with pytest.raises(SettingsError, match="ICAHT_CDS_AUDIT_KEY_FILE"):
         resolve_audit_key(POSTGRES_URL, env)

@@ -34,7 +34,7 @@ from cds_service.security import (
     AuthenticatedClient,
     Authenticator,
     AuthError,
-    ClientConfig,
+    ClientSettings,
     InMemoryReplayCache,
     clients_from_document,
     load_clients,
@@ -186,20 +186,20 @@ def tokens(clock: Clock, caplog: pytest.LogCaptureFixture) -> Iterator[Tokens]:
 
 
 @pytest.fixture
-def inline_client(rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivateKey) -> ClientConfig:
+def inline_client(rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivateKey) -> ClientSettings:
     jwks = {"keys": [public_jwk(rsa_key, "rsa-1"), public_jwk(ec_key, "ec-1")]}
-    return ClientConfig(ISS, (), jwks, (FHIR,))
+    return ClientSettings(ISS, (), jwks, (FHIR,))
 
 
 def authenticator(
-    clients: list[ClientConfig], clock: Clock, **options: Any
+    clients: list[ClientSettings], clock: Clock, **options: Any
 ) -> tuple[Authenticator, InMemoryReplayCache]:
     cache = InMemoryReplayCache()
     return Authenticator(clients, cache, clock=clock, **options), cache
 
 
 @pytest.fixture
-def auth(inline_client: ClientConfig, clock: Clock) -> Authenticator:
+def auth(inline_client: ClientSettings, clock: Clock) -> Authenticator:
     return authenticator([inline_client], clock)[0]
 
 
@@ -314,7 +314,7 @@ def test_valid_es384_via_allow_listed_jku_is_accepted(
     """cds-hooks_2.0@185 @198 @205: keys from the client's JWKS URL named by jku."""
     jwks_server.documents["/jwks.json"] = {"keys": [public_jwk(ec_key, "ec-remote")]}
     url = jwks_server.url("/jwks.json")
-    auth, _ = authenticator([ClientConfig(ISS, (url,), None, (FHIR,))], clock)
+    auth, _ = authenticator([ClientSettings(ISS, (url,), None, (FHIR,))], clock)
     token = tokens.make(ec_key, "ES384", "ec-remote", headers={"jku": url})
     assert auth.authenticate(bearer(token), AUDIENCE).iss == ISS
     second = tokens.make(ec_key, "ES384", "ec-remote", headers={"jku": url})
@@ -328,7 +328,7 @@ def test_configured_jwks_url_is_used_without_jku(
     """cds-hooks_2.0@199: without jku, the key set known out-of-band (configured) is used."""
     jwks_server.documents["/jwks.json"] = {"keys": [public_jwk(ec_key, "ec-remote")]}
     url = jwks_server.url("/jwks.json")
-    auth, _ = authenticator([ClientConfig(ISS, (url,), None, (FHIR,))], clock)
+    auth, _ = authenticator([ClientSettings(ISS, (url,), None, (FHIR,))], clock)
     assert auth.authenticate(bearer(tokens.make(ec_key, "ES384", "ec-remote")), AUDIENCE)
 
 
@@ -372,7 +372,7 @@ def test_jku_not_on_the_allow_list_is_never_fetched(
     """cds-hooks_2.0@195: jku checked against the issuer's allow-list BEFORE any request (SSRF)."""
     allowed, other = jwks_server.url("/jwks.json"), jwks_server.url("/attacker.json")
     jwks_server.documents["/attacker.json"] = {"keys": [public_jwk(ec_key, "ec-x")]}
-    auth, _ = authenticator([ClientConfig(ISS, (allowed,), None, (FHIR,))], clock)
+    auth, _ = authenticator([ClientSettings(ISS, (allowed,), None, (FHIR,))], clock)
     for jku in (other, allowed + "?", allowed.upper(), allowed + "/", "http://169.254.169.254/"):
         token = tokens.make(ec_key, "ES384", "ec-x", headers={"jku": jku})
         assert "allow-list" in rejected(auth, bearer(token))
@@ -386,8 +386,10 @@ def test_jku_of_another_configured_client_is_not_allowed(
     url_b = jwks_server.url("/b.json")
     jwks_server.documents["/b.json"] = {"keys": [public_jwk(ec_key, "ec-b")]}
     clients = [
-        ClientConfig(ISS, (jwks_server.url("/a.json"),), None, (FHIR,)),
-        ClientConfig("https://other-ehr.example.org", (url_b,), None, ("https://o.example/fhir",)),
+        ClientSettings(ISS, (jwks_server.url("/a.json"),), None, (FHIR,)),
+        ClientSettings(
+            "https://other-ehr.example.org", (url_b,), None, ("https://o.example/fhir",)
+        ),
     ]
     auth, _ = authenticator(clients, clock)
     token = tokens.make(ec_key, "ES384", "ec-b", headers={"jku": url_b})
@@ -515,7 +517,7 @@ def test_replayed_jti_is_rejected(
 
 
 def test_replay_cache_keeps_jti_until_exp_plus_leeway(
-    inline_client: ClientConfig, tokens: Tokens, clock: Clock, ec_key: ec.EllipticCurvePrivateKey
+    inline_client: ClientSettings, tokens: Tokens, clock: Clock, ec_key: ec.EllipticCurvePrivateKey
 ) -> None:
     claims: list[tuple[str, str, datetime]] = []
 
@@ -531,7 +533,7 @@ def test_replay_cache_keeps_jti_until_exp_plus_leeway(
 
 
 def test_a_forged_token_never_reaches_the_replay_cache(
-    inline_client: ClientConfig, tokens: Tokens, clock: Clock
+    inline_client: ClientSettings, tokens: Tokens, clock: Clock
 ) -> None:
     """Only verified tokens claim a jti: forgeries cannot fill the cache or burn real jtis."""
 
@@ -553,7 +555,7 @@ def test_key_rotation_refetches_the_jwks_once(
     """A new kid in the client's JWKS is found by one refetch; unknown kids do not hammer it."""
     url = jwks_server.url("/jwks.json")
     jwks_server.documents["/jwks.json"] = {"keys": [public_jwk(ec_key, "2026-a")]}
-    auth, _ = authenticator([ClientConfig(ISS, (url,), None, (FHIR,))], clock)
+    auth, _ = authenticator([ClientSettings(ISS, (url,), None, (FHIR,))], clock)
     auth.authenticate(
         bearer(tokens.make(ec_key, "ES384", "2026-a", headers={"jku": url})), AUDIENCE
     )
@@ -579,7 +581,7 @@ def test_jwks_is_refetched_after_its_lifespan(
 ) -> None:
     url = jwks_server.url("/jwks.json")
     jwks_server.documents["/jwks.json"] = {"keys": [public_jwk(ec_key, "k")]}
-    auth, _ = authenticator([ClientConfig(ISS, (url,), None, (FHIR,))], clock, jwks_lifespan=300)
+    auth, _ = authenticator([ClientSettings(ISS, (url,), None, (FHIR,))], clock, jwks_lifespan=300)
     auth.authenticate(bearer(tokens.make(ec_key, "ES384", "k")), AUDIENCE)
     clock.advance(301)
     jwks_server.documents["/jwks.json"] = {"keys": []}  # the key was revoked
@@ -646,7 +648,7 @@ def test_jwks_server_hanging_fails_within_the_timeout(
     request fails at once without connecting again. Asserted on what the host saw (no wall-clock
     bound: a loaded CI machine must not turn this red; pytest-timeout catches a real hang)."""
     url = silent_server.url
-    auth, _ = authenticator([ClientConfig(ISS, (url,), None, (FHIR,))], clock, jwks_timeout=0.5)
+    auth, _ = authenticator([ClientSettings(ISS, (url,), None, (FHIR,))], clock, jwks_timeout=0.5)
     token = tokens.make(ec_key, "ES384", "k", headers={"jku": url})
     reason = rejected(auth, bearer(token))
     assert "JWKS unavailable" in reason
@@ -667,7 +669,7 @@ def test_jwks_server_down_is_an_auth_error(
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{probe.getsockname()[1]}/jwks.json"
-    auth, _ = authenticator([ClientConfig(ISS, (url,), None, (FHIR,))], clock, jwks_timeout=0.5)
+    auth, _ = authenticator([ClientSettings(ISS, (url,), None, (FHIR,))], clock, jwks_timeout=0.5)
     reason = rejected(auth, bearer(tokens.make(ec_key, "ES384", "k")))
     assert "JWKS unavailable" in reason
     assert "ConnectionError" in reason and "Timeout" not in reason
@@ -681,7 +683,7 @@ def test_a_second_configured_jwks_url_is_used_when_the_first_is_down(
         down = f"http://127.0.0.1:{probe.getsockname()[1]}/jwks.json"
     jwks_server.documents["/jwks.json"] = {"keys": [public_jwk(ec_key, "k")]}
     urls = (down, jwks_server.url("/jwks.json"))
-    auth, _ = authenticator([ClientConfig(ISS, urls, None, (FHIR,))], clock, jwks_timeout=0.5)
+    auth, _ = authenticator([ClientSettings(ISS, urls, None, (FHIR,))], clock, jwks_timeout=0.5)
     assert auth.authenticate(bearer(tokens.make(ec_key, "ES384", "k")), AUDIENCE).iss == ISS
 
 
@@ -692,7 +694,7 @@ def test_jwks_redirects_are_not_followed(
     jwks_server.documents["/jwks.json"] = {"keys": [public_jwk(ec_key, "k")]}
     jwks_server.redirects["/moved.json"] = jwks_server.url("/jwks.json")
     url = jwks_server.url("/moved.json")
-    auth, _ = authenticator([ClientConfig(ISS, (url,), None, (FHIR,))], clock)
+    auth, _ = authenticator([ClientSettings(ISS, (url,), None, (FHIR,))], clock)
     rejected(auth, bearer(tokens.make(ec_key, "ES384", "k", headers={"jku": url})))
     assert jwks_server.requests == ["/moved.json"]
 
@@ -845,7 +847,7 @@ def test_demo_client_key_file_and_signed_jwt(tmp_path: Path, tokens: Tokens) -> 
     assert again.kid == demo.kid  # the key is kept across demo runs
 
 
-def test_authenticator_rejects_a_duplicate_issuer(inline_client: ClientConfig) -> None:
+def test_authenticator_rejects_a_duplicate_issuer(inline_client: ClientSettings) -> None:
     with pytest.raises(ValueError, match="twice"):
         Authenticator([inline_client, inline_client], InMemoryReplayCache())
 
@@ -856,7 +858,7 @@ def test_concurrent_authentications_share_one_jwks_fetch(
     """gthread workers: 16 threads at once, one fetch, every token accepted once."""
     url = jwks_server.url("/jwks.json")
     jwks_server.documents["/jwks.json"] = {"keys": [public_jwk(ec_key, "k")]}
-    auth, _ = authenticator([ClientConfig(ISS, (url,), None, (FHIR,))], clock)
+    auth, _ = authenticator([ClientSettings(ISS, (url,), None, (FHIR,))], clock)
     batch = [tokens.make(ec_key, "ES384", "k", headers={"jku": url}) for _ in range(16)]
     results: list[str] = []
 
@@ -892,7 +894,7 @@ def sandbox_token(tokens: Tokens, key: ec.EllipticCurvePrivateKey, kid: str, jku
     )
 
 
-def sandbox_client(key: ec.EllipticCurvePrivateKey, kid: str, *jwks_urls: str) -> ClientConfig:
+def sandbox_client(key: ec.EllipticCurvePrivateKey, kid: str, *jwks_urls: str) -> ClientSettings:
     """The Sandbox's public key pinned inline in a clients file, with optional jwks_url(s)."""
     item: dict[str, Any] = {
         "iss": SANDBOX_ISS,
@@ -1003,7 +1005,7 @@ SITE_AUDIENCE = "urn:example-site:icaht-cds"
 
 def epic_client(
     key: rsa.RSAPrivateKey, *, audience: Any = None, jwks_url: str = ""
-) -> ClientConfig:
+) -> ClientSettings:
     item: dict[str, Any] = {"iss": ISS, "fhir_servers": [FHIR]}
     if jwks_url:
         item["jwks_url"] = jwks_url
@@ -1133,6 +1135,6 @@ def test_an_unreachable_jwks_has_the_reason_jwks_unavailable(
     tokens: Tokens, clock: Clock, ec_key: ec.EllipticCurvePrivateKey, jwks_server: JwksServer
 ) -> None:
     url = jwks_server.url("/missing.json")  # answers 404
-    auth, _ = authenticator([ClientConfig(ISS, (url,), None, (FHIR,))], clock)
+    auth, _ = authenticator([ClientSettings(ISS, (url,), None, (FHIR,))], clock)
     token = tokens.make(ec_key, "ES384", "k", headers={"jku": url})
     assert reason_of(auth, bearer(token)) is RefusalReason.JWKS_UNAVAILABLE

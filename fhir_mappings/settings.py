@@ -1,4 +1,4 @@
-"""MappingConfig: tables and knobs, built once and reused across requests."""
+"""MappingSettings: tables and knobs, built once and reused across requests."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _limits() -> dict[str, Limits]:
 
 
 @dataclass(frozen=True)
-class MappingConfig:
+class MappingSettings:
     """Configuration of the mapping layer. Build once (tables are loaded here), reuse.
 
     extra_codes: local (non-LOINC) analyte tables, same format as data/analytes.yaml.
@@ -68,11 +68,11 @@ class MappingConfig:
         object.__setattr__(self, "value_sets", vs)
 
 
-_DEFAULT: MappingConfig | None = None
+_DEFAULT: MappingSettings | None = None
 
 
-def default_config() -> MappingConfig:
+def default_mapping_settings() -> MappingSettings:
     global _DEFAULT  # noqa: PLW0603 - built once per process
     if _DEFAULT is None:
-        _DEFAULT = MappingConfig()
+        _DEFAULT = MappingSettings()
     return _DEFAULT

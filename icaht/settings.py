@@ -1,7 +1,7 @@
-"""Grading options: one switch per entry of the ambiguity register (clinical-rules §13, §16).
+"""Grading settings: one switch per entry of the ambiguity register (clinical-rules §13, §16).
 
-`GradingOptions()` is the proposed reading of clinical-rules.md (as amended by §16).
-`GradingOptions.liang()` reproduces the public Liang et al. R implementation
+`GradingSettings()` is the proposed reading of clinical-rules.md (as amended by §16).
+`GradingSettings.liang()` reproduces the public Liang et al. R implementation
 (`emilyliangmd/automatedicahtgrading:index.Rmd`; clinical-rules §4.3, §4.4, §4.8, §16 C9, C10).
 """
 
@@ -33,7 +33,7 @@ class AllHematotoxCutoffs:
 
 
 @dataclass(frozen=True, slots=True)
-class GradingOptions:
+class GradingSettings:
     """Every configurable reading. Defaults = proposed reading (clinical-rules §13 + §16)."""
 
     # A1 (§2.2): ICAHT thresholds 500/100 and 1500/1000/500/100 read as "<=" (True) or "<".
@@ -76,7 +76,7 @@ class GradingOptions:
     all_hematotox: AllHematotoxCutoffs | None = None
 
     @classmethod
-    def liang(cls) -> GradingOptions:
+    def liang(cls) -> GradingSettings:
         """The public Liang et al. R implementation, reproduced exactly (§4.3, §4.4, C9, C10)."""
         return cls(
             threshold_inclusive=True,
@@ -96,6 +96,6 @@ class GradingOptions:
             transient_needs_later_value=False,
         )
 
-    def with_changes(self, **changes: object) -> GradingOptions:
+    def with_changes(self, **changes: object) -> GradingSettings:
         """A copy with some switches changed (the dataclass is frozen)."""
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -11,12 +11,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cds_service.outbound import parse_no_proxy, parse_proxy_url
-from icaht.rules import RuleOptions
+from icaht.rules import RuleSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class ConfigError(ValueError):
+class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
 
@@ -90,20 +90,20 @@ class Settings:
         env = os.environ
         auth = env.get("ICAHT_CDS_AUTH", cls.auth).lower()
         if auth not in ("jwt", "none"):
-            raise ConfigError("ICAHT_CDS_AUTH must be 'jwt' or 'none'")
+            raise SettingsError("ICAHT_CDS_AUTH must be 'jwt' or 'none'")
         public_url = env.get("ICAHT_CDS_PUBLIC_URL", cls.public_url).rstrip("/")
         try:
             origin_of(public_url)  # the JWT audience and the default CORS origin
         except ValueError as error:
-            raise ConfigError("ICAHT_CDS_PUBLIC_URL must be an absolute http(s) URL") from error
+            raise SettingsError("ICAHT_CDS_PUBLIC_URL must be an absolute http(s) URL") from error
         assessment_auth = (env.get("ICAHT_CDS_ASSESSMENT_AUTH") or "").strip().lower() or None
         if assessment_auth not in (None, "smart", "none"):
-            raise ConfigError("ICAHT_CDS_ASSESSMENT_AUTH must be 'smart' or 'none'")
+            raise SettingsError("ICAHT_CDS_ASSESSMENT_AUTH must be 'smart' or 'none'")
         discovery_auth = (env.get("ICAHT_CDS_DISCOVERY_AUTH") or cls.discovery_auth).strip()
         # read by the store (audit_key.py); resolved here too so that a bad _FILE fails at start
         env_or_file(env, "ICAHT_CDS_AUDIT_KEY")
         if discovery_auth.lower() not in ("jwt", "none"):
-            raise ConfigError("ICAHT_CDS_DISCOVERY_AUTH must be 'jwt' or 'none'")
+            raise SettingsError("ICAHT_CDS_DISCOVERY_AUTH must be 'jwt' or 'none'")
         return cls(
             public_url=public_url,
             fhir_url=(env.get("ICAHT_CDS_FHIR_URL") or "").rstrip("/") or None,
@@ -132,9 +132,9 @@ class Settings:
         )
 
     @property
-    def rule_options(self) -> RuleOptions:
+    def rule_settings(self) -> RuleSettings:
         """The management rules' numbers: the defaults with what the centre configured."""
-        return RuleOptions(iron_overload_rbc_units=self.iron_overload_rbc_units)
+        return RuleSettings(iron_overload_rbc_units=self.iron_overload_rbc_units)
 
     @property
     def public_origin(self) -> str:
@@ -169,7 +169,7 @@ class Settings:
 def _auto_flag(env: os._Environ[str], name: str) -> bool | None:
     value = (env.get(name) or "auto").strip().lower()
     if value not in ("true", "false", "auto"):
-        raise ConfigError(f"{name} must be 'true', 'false' or 'auto'")
+        raise SettingsError(f"{name} must be 'true', 'false' or 'auto'")
     return None if value == "auto" else value == "true"
 
 
@@ -177,7 +177,7 @@ def _absolute_url(env: os._Environ[str], name: str) -> str | None:
     # a CDS Hooks link must be absolute (cds-hooks_2.0@142): refuse a relative one at start
     raw = env.get(name) or None
     if raw is not None and not raw.startswith(("https://", "http://")):
-        raise ConfigError(f"{name} must be an absolute http(s) URL")
+        raise SettingsError(f"{name} must be an absolute http(s) URL")
     return raw
 
 
@@ -193,9 +193,9 @@ def _rate(
     try:
         rate = (int(calls), float(seconds))
     except ValueError as error:
-        raise ConfigError(f"{name} must be 'calls/seconds' (e.g. 30/60) or 'off'") from error
+        raise SettingsError(f"{name} must be 'calls/seconds' (e.g. 30/60) or 'off'") from error
     if rate[0] < 1 or not 0 < rate[1] < float("inf"):
-        raise ConfigError(f"{name} must be 'calls/seconds' with both positive, or 'off'")
+        raise SettingsError(f"{name} must be 'calls/seconds' with both positive, or 'off'")
     return rate
 
 
@@ -206,9 +206,9 @@ def _number(env: os._Environ[str], name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError as error:
-        raise ConfigError(f"{name} must be a number of seconds") from error
+        raise SettingsError(f"{name} must be a number of seconds") from error
     if value <= 0:
-        raise ConfigError(f"{name} must be positive")
+        raise SettingsError(f"{name} must be positive")
     return value
 
 
@@ -218,7 +218,7 @@ def _whole(env: os._Environ[str], name: str, what: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"{name} must be a whole number of {what} (1 or more)")
+        raise SettingsError(f"{name} must be a whole number of {what} (1 or more)")
     return int(raw)
 
 
@@ -251,11 +251,11 @@ def _origins(env: os._Environ[str], name: str) -> tuple[str, ...]:
     for raw in (env.get(name) or "").replace(",", " ").split():
         parts = urlsplit(raw)
         if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ConfigError(f"{name}: {raw!r} is not an origin (scheme://host[:port])")
+            raise SettingsError(f"{name}: {raw!r} is not an origin (scheme://host[:port])")
         try:
             origins.append(origin_of(raw))
         except ValueError as error:
-            raise ConfigError(f"{name}: {raw!r} is not an http(s) origin") from error
+            raise SettingsError(f"{name}: {raw!r} is not an http(s) origin") from error
     return tuple(dict.fromkeys(origins))
 
 
@@ -268,12 +268,14 @@ def env_or_file(env: Mapping[str, str], name: str) -> str | None:
     if path is None:
         return env.get(name) or None
     if env.get(name):
-        raise ConfigError(f"set {name} or {name}_FILE, not both")
+        raise SettingsError(f"set {name} or {name}_FILE, not both")
     try:
         content = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         # the path is configuration, not a secret: naming it helps; the content never shown
-        raise ConfigError(f"{name}_FILE: cannot read {path!r} ({type(error).__name__})") from error
+        raise SettingsError(
+            f"{name}_FILE: cannot read {path!r} ({type(error).__name__})"
+        ) from error
     return content.removesuffix("\n") or None
 
 
@@ -281,7 +283,7 @@ def _secret(env: os._Environ[str], name: str) -> str | None:
     raw = env_or_file(env, name)
     printable_ascii = raw is not None and raw.isascii() and raw.isprintable() and " " not in raw
     if raw is not None and (len(raw) < MIN_SECRET_LENGTH or not printable_ascii):
-        raise ConfigError(
+        raise SettingsError(
             f"{name} must be at least {MIN_SECRET_LENGTH} printable ASCII characters, no spaces"
         )
     return raw
@@ -294,14 +296,14 @@ def _operations(env: os._Environ[str]) -> dict[str, Any]:
     """The proxy, retention and tracing settings (issue 17, docs/decisions/0034)."""
     tracing = (env.get("ICAHT_CDS_TRACING") or "off").strip().lower()
     if tracing not in TRACING_MODES:
-        raise ConfigError("ICAHT_CDS_TRACING must be 'off', 'console' or 'otlp'")
+        raise SettingsError("ICAHT_CDS_TRACING must be 'off', 'console' or 'otlp'")
     audit_days = _whole(env, "ICAHT_CDS_AUDIT_RETENTION_DAYS", "days")
     feedback_days = _whole(env, "ICAHT_CDS_FEEDBACK_RETENTION_DAYS", "days")
     feedback_days = feedback_days or Settings.feedback_retention_days
     override_days = _whole(env, "ICAHT_CDS_OVERRIDE_DAYS", "days")
     if override_days is not None and override_days > feedback_days:
         # an override still in force would be purged with its feedback row
-        raise ConfigError(
+        raise SettingsError(
             "ICAHT_CDS_OVERRIDE_DAYS must not exceed ICAHT_CDS_FEEDBACK_RETENTION_DAYS"
             f" ({feedback_days})"
         )
@@ -309,7 +311,7 @@ def _operations(env: os._Environ[str]) -> dict[str, Any]:
         proxy = parse_proxy_url(env.get("ICAHT_CDS_OUTBOUND_PROXY") or None)
         no_proxy = parse_no_proxy(env.get("ICAHT_CDS_NO_PROXY") or "")
     except ValueError as error:
-        raise ConfigError(str(error)) from error
+        raise SettingsError(str(error)) from error
     return {
         "outbound_proxy": proxy,
         "no_proxy": no_proxy,
@@ -326,5 +328,5 @@ def _port(env: os._Environ[str], name: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        raise ConfigError(f"{name} must be a TCP port (1-65535)")
+        raise SettingsError(f"{name} must be a TCP port (1-65535)")
     return int(raw)
