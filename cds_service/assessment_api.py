@@ -74,7 +74,7 @@ MAX_RESOURCES = 20_000
 # contained resources; a body with four times the cap is refused before its parse costs memory
 # (JSON strings cannot hold the quoted key unescaped). The exact count follows the parse.
 _MAX_RESOURCE_KEYS = 4 * MAX_RESOURCES
-# T-ICAHT bands of the platelet chart (clinical-rules §18, Rejeski et al., Blood 2025): the
+# T-ICAHT bands of the platelet chart (docs/clinical §18, Rejeski et al., Blood 2025): the
 # strict thresholds < 50 and < 20 x10^9/L the early grade counts days beneath (as whole numbers)
 PLATELETS_MODERATE = int(BELOW_50)
 PLATELETS_SEVERE = int(BELOW_20)
@@ -461,7 +461,7 @@ def _late(assessment: Assessment) -> dict[str, Any] | None:
 
 
 def _t_icaht(assessment: Assessment) -> dict[str, Any] | None:
-    """T-ICAHT (issue 19, clinical-rules §18) with its evidence; `text` is the status card's
+    """T-ICAHT (issue 19, docs/clinical §18) with its evidence; `text` is the status card's
     line, so the app and the card say the same."""
     result = assessment.thrombocytopenia
     if result is None:
@@ -616,7 +616,8 @@ def handle(
 
 
 def _log(started: float, status: int, counts: dict[str, int]) -> None:
-    # counts and timings only: never the patient id, values or dates (DEVELOPERS.md)
+    # counts and timings only: never the patient id, values or dates (no patient data in logs:
+    # docs/design.md §1)
     duration_ms = round((time.perf_counter() - started) * 1000, 2)
     log_event("assessment", status=status, duration_ms=duration_ms, **counts)
 

@@ -284,7 +284,7 @@ def _indicator(assessment: Assessment) -> Indicator:
     if result is None:
         return "info"
     grades = [g for g in (result.early.grade, result.late.grade) if g is not None]
-    # a high ICAHT grade asks for action (clinical-rules.md section 10); the alerts refine this
+    # a high ICAHT grade asks for action (docs/clinical §10); the alerts refine this
     return "warning" if grades and max(grades) >= HIGH_GRADE else "info"
 
 

@@ -1,6 +1,6 @@
 """Gather a patient's FHIR data for a hook call: prefetch first, the FHIR server for the rest.
 
-CDS Hooks 2.0 prefetch rules as implemented (DESIGN.md section 4):
+CDS Hooks 2.0 prefetch rules as implemented (docs/design.md §4):
 - key absent -> fetch it from `fhirServer` with the request's access token;
 - value `null` -> the client says there is no data: nothing is fetched;
 - value an OperationOutcome -> the client could not run the query: fetch it (@52);

@@ -3,7 +3,7 @@ result out (`HookResult`: the cards shown, the cards withheld, the audit rows, t
 the log and metrics). JSON, log lines, metrics and the audit write happen at the edge
 (cds_service/routes/cds_hooks.py).
 
-Flow (DESIGN.md section 2): stage 1 gathers what says whether the patient has a CAR-T course
+Flow (docs/design.md §2): stage 1 gathers what says whether the patient has a CAR-T course
 at all, given or planned (patient_evaluation/reads.py, docs/decisions/0023) and maps it; without
 a course the answer is `{"cards": []}` and no lab is fetched. Stage 2 gathers labs, vital signs,
 conditions and medication statements (labs and vital signs bounded, when the service fetches

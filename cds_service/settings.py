@@ -46,7 +46,7 @@ class Settings:
     # ICAHT_CDS_OVERRIDE_DAYS: an overridden alert stays withheld until its data change or, when
     # set, until this many days after the override, whichever comes first (decision 0007)
     override_days: int | None = None
-    # ICAHT_CDS_IRON_OVERLOAD_RBC_UNITS: M22's cumulative RBC-unit threshold (clinical-rules §10:
+    # ICAHT_CDS_IRON_OVERLOAD_RBC_UNITS: M22's cumulative RBC-unit threshold (docs/clinical §10:
     # "configurable threshold (no source number)"); unset: M22 is off (docs/decisions/0022)
     iron_overload_rbc_units: int | None = None
     # SMART app (issue 7): the public OAuth client id, the scopes it asks for, and the launch URL

@@ -1,6 +1,6 @@
 """JSON Schema validation of CDS Hooks bodies with the project's own schemas (draft 2020-12).
 
-There is no official JSON Schema for CDS Hooks 2.0 (../shared/cds-hooks/README.md), so the
+There is no official JSON Schema for CDS Hooks 2.0 (cds-hooks.org publishes none), so the
 schemas in `cds_service/schemas/` are written from the specification text and HL7's logical
 models. A failure names the offending field (`context.patientId`, `prefetch.labs`), which is
 what the 400 answer shows to the EHR integrator.

@@ -76,7 +76,7 @@ class PatientGrading:
     episodes: tuple[EpisodeRow, ...] = ()
     anc_by_day: tuple[tuple[int, float], ...] = ()  # lowest ANC per measured day 0..60
     recovery: Recovery | None = None
-    # T-ICAHT (thrombocytopenic ICAHT, clinical-rules §18), copied from
+    # T-ICAHT (thrombocytopenic ICAHT, docs/clinical/18-t-icaht.md §18), copied from
     # `Assessment.thrombocytopenia`; empty for a Liang-layout CSV (no platelet counts)
     t_early_grade: int | None = None
     t_early_status: str | None = None

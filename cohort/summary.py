@@ -134,7 +134,7 @@ def _incidence_row(label: str, grades: Sequence[int], at_least: int) -> str:
 
 
 def _t_icaht_incidence(graded: Sequence[PatientGrading], ctx: SummaryContext) -> list[str]:
-    """T-ICAHT (clinical-rules §18) incidences, any grade and grade >= 3, early and late."""
+    """T-ICAHT (docs/clinical §18) incidences, any grade and grade >= 3, early and late."""
     head = ["### T-ICAHT (platelets)", ""]
     if ctx.kind == "liang":
         return [*head, NO_PLATELETS, ""]

@@ -1,4 +1,4 @@
-"""FHIR R4 resources -> the engine's PatientRecord (clinical-rules.md s1, s11).
+"""FHIR R4 resources -> the engine's PatientRecord (docs/clinical/01-inputs.md §1, §11).
 
 Entry points:
     map_patient(resources, *, patient_id, tz="UTC", mapping_settings=None) -> MappingResult

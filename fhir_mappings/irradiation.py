@@ -1,4 +1,4 @@
-"""Is an ordered (or given) blood product irradiated? clinical-rules.md §17 C14, read per field.
+"""Is an ordered (or given) blood product irradiated? docs/clinical §17 C14, read per field.
 
 C14: `irradiated = true` only from an explicit positive attribute of the product: a coded
 attribute, or the word in the product's own name, code text or order detail with no negation in

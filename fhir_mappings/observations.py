@@ -1,4 +1,4 @@
-"""Observation rules (clinical-rules.md s1.1, s1.3, s11): FHIR Observation dicts -> LabValues."""
+"""Observation rules (docs/clinical §1.1, §1.3, §11): FHIR Observation dicts -> LabValues."""
 
 from __future__ import annotations
 

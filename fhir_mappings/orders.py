@@ -35,7 +35,7 @@ class OrderIntent:
         marrow_biopsy | other.
     product: for blood products rbc / platelets / plasma / cryoprecipitate / granulocytes /
         other; for drugs the ingredient (e.g. "filgrastim"); None otherwise.
-    irradiated: clinical-rules §17 C14 (fhir_mappings.irradiation): True only from a coded
+    irradiated: docs/clinical §17 C14 (fhir_mappings.irradiation): True only from a coded
         attribute or the product's name / code text / order detail, False from an explicit
         negation there, None (unknown) otherwise - notes and instructions never give True.
     reference: "MedicationRequest/123" (or the entry's fullUrl when the draft has no id), for a

@@ -15,7 +15,7 @@ from icaht.record import Analyte
 
 LOINC = "http://loinc.org"
 
-# Differential components: used only to derive an ANC (clinical-rules.md s1.3), never reported.
+# Differential components: used only to derive an ANC (docs/clinical §1.3), never reported.
 PERCENT_KINDS = frozenset(
     {
         "neutrophil_percent_automated",

@@ -1,4 +1,4 @@
-"""Therapy timeline (clinical-rules.md s1.2, s5 of DESIGN): Procedure, MedicationAdministration,
+"""Therapy timeline (docs/clinical §1.2, docs/design.md §5): Procedure, MedicationAdministration,
 MedicationRequest, MedicationStatement, Condition, ServiceRequest, Appointment,
 BiologicallyDerivedProduct and Patient -> icaht.record.TherapyTimeline."""
 

@@ -1,7 +1,7 @@
 """ICAHT clinical engine: pure functions from clean patient data to grades with evidence.
 
 No Flask, no HTTP, no FHIR JSON, no clock: the evaluation date is always an argument.
-Rules: clinical-rules.md (§1-9, §16); readings: docs/decisions/0002-icaht-grading-readings.md.
+Rules: docs/clinical/ (§1-9, §16); readings: docs/decisions/0002-icaht-grading-readings.md.
 
 Modules: settings (GradingSettings), observations (daily minima), daygrid (day grid 0..E),
 episodes, early, late, phenotype, neutropenia (grade_neutropenia, N-ICAHT), thrombocytopenia

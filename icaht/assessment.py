@@ -1,4 +1,4 @@
-"""`assess`: everything the engine says about one patient record (DESIGN.md §2 step 4)."""
+"""`assess`: everything the engine says about one patient record (docs/design.md §2 step 4)."""
 
 from __future__ import annotations
 

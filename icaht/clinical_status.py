@@ -38,13 +38,13 @@ UNKNOWN = Unknown.UNKNOWN
 # its onset. Issue 14 asks for "clinicalStatus active and onset within the course"; an infection
 # record nobody closed weeks later says little about today. Sepsis, bacteraemia and pneumonia are
 # treated over 1-3 weeks; 28 days keeps a slow invasive fungal or viral infection active through
-# its first month (CRS uses 21 days, clinical-rules §17 C16; infections last longer).
+# its first month (CRS uses 21 days, docs/clinical §17 C16; infections last longer).
 INFECTION_OPEN_RECORD_MAX_DAYS = 28
 # Issue 14: a positive blood culture counts as active infection when collected "within 72 h":
 # the engine has calendar days, not hours, so the collection day and the 3 days before the
 # evaluation day (day - 3 .. day) count; 4 days back does not.
 BLOOD_CULTURE_ACTIVE_DAYS = 3
-# Issue 14 / clinical-rules §10 M14: fever = body temperature >= 38.0 °C "within 24 h". The engine
+# Issue 14 / docs/clinical §10 M14: fever = body temperature >= 38.0 °C "within 24 h". The engine
 # has no clock and days are calendar days: a temperature on the evaluation day or the day before.
 FEVER_CELSIUS = 38.0
 FEVER_LOOKBACK_DAYS = 1

@@ -1,4 +1,4 @@
-"""CTCAE v5.0 laboratory grades for blood counts (clinical-rules §8).
+"""CTCAE v5.0 laboratory grades for blood counts (docs/clinical/08-ctcae.md §8).
 
 CTCAE bands are strict ("<A - B" = value < A and >= B) and kept apart from the ICAHT
 thresholds (which are inclusive by default, §2.2). A CTCAE grade is a single-measurement grade.

@@ -1,4 +1,4 @@
-"""The day grid: one value per calendar day 0..E (clinical-rules §2.3 as amended by §16 C1-C6, C10).
+"""The day grid: one value per calendar day 0..E (docs/clinical §2.3 as amended by §16 C1-C6, C10).
 
 Hot path: plain lists of floats and short strings, no per-day objects.
 """
@@ -73,7 +73,7 @@ class GridSpec:
 
 def left_anchor(daily: DailyAnc) -> tuple[int, float] | None:
     """Latest numeric value on days -7..-1 (§2.3 step 4): sets the slope only, never counted."""
-    for day in range(-1, -8, -1):  # clinical-rules §2.3 step 4: days -7..-1
+    for day in range(-1, -8, -1):  # docs/clinical/02-early-icaht.md §2.3 step 4: days -7..-1
         if day in daily.numeric:
             return day, daily.numeric[day]
     return None

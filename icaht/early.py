@@ -1,4 +1,4 @@
-"""Early ICAHT, days 0-30 (clinical-rules §2 as amended by §16 C1-C6, C9-C11)."""
+"""Early ICAHT, days 0-30 (docs/clinical/02-early-icaht.md §2 as amended by §16 C1-C6, C9-C11)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""EASIX, m-EASIX and s-EASIX (clinical-rules §7)."""
+"""EASIX, m-EASIX and s-EASIX (docs/clinical/07-easix.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Neutropenic episodes: runs of severe days joined across short gaps (clinical-rules §2.4)."""
+"""Neutropenic episodes: runs of severe days joined across short gaps (docs/clinical §2.4)."""
 
 from __future__ import annotations
 

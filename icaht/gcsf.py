@@ -1,4 +1,4 @@
-"""G-CSF exposure and coverage (clinical-rules.md section 17, C15; docs/decisions/0014).
+"""G-CSF exposure and coverage (docs/clinical/10-management-rules.md §17 C15; docs/decisions/0014).
 
 A G-CSF dose covers its own day when the drug is short-acting (filgrastim and its biosimilars,
 tbo-filgrastim, lenograstim: given once daily) and 14 days when it is long-acting (pegylated:

@@ -1,4 +1,4 @@
-"""CAR-HEMATOTOX score (clinical-rules §6) and its baseline window (§6.3).
+"""CAR-HEMATOTOX score (docs/clinical/06-car-hematotox.md §6) and its baseline window (§6.3).
 
 Cut-offs are [UNVERIFIED] against R-HT (Rejeski et al., Blood 2021;138(24):2499-2513), see §6.1
 and §14 item 3. Boundaries follow ambiguity reading H-A1 (§6.2).
@@ -103,7 +103,7 @@ class AllHematotoxResult:
 
     result: HematotoxResult
     unverified: bool = True
-    note: str = "ALL-Hematotox cut-offs are configured locally and UNVERIFIED (clinical-rules §6.4)"
+    note: str = "ALL-Hematotox cut-offs are configured locally and UNVERIFIED (docs/clinical §6.4)"
 
 
 def all_hematotox(
@@ -218,7 +218,7 @@ _VALIDATED_TEXT = "CAR-HEMATOTOX is validated in LBCL, multiple myeloma and mant
 
 def scope_note(disease: str | None) -> str | None:
     """What the status card says when the disease is outside the score's validated scope
-    (clinical-rules §6.4); None inside it or when the disease is not on record."""
+    (docs/clinical §6.4); None inside it or when the disease is not on record."""
     if disease is None or disease in VALIDATED_DISEASES:
         return None
     if disease == "B-ALL":

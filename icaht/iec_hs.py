@@ -1,4 +1,4 @@
-"""IEC-HS screen (clinical-rules §17 C13, amending §9.1). A screen, never a diagnosis.
+"""IEC-HS screen (docs/clinical/09-iec-hs.md §17 C13, amending §9.1). A screen, never a diagnosis.
 
 C13: ferritin above 2 x ULN is common for weeks after any CAR-T infusion, so on its own it does
 not open the screen. The screen is positive on a day >= 7 only when all of:
@@ -89,7 +89,7 @@ def _plain(lab: LabValue) -> bool:
 
 
 def _below(lab: LabValue, limit: float) -> bool:
-    """Known to be < limit; `<x` counts when x <= limit (clinical-rules §16 C6)."""
+    """Known to be < limit; `<x` counts when x <= limit (docs/clinical/01-inputs.md §16 C6)."""
     return lab.value <= limit if lab.comparator == "<" else lab.value < limit
 
 

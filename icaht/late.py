@@ -1,4 +1,4 @@
-"""Late ICAHT, day 31 onwards (clinical-rules §3, §4.4 as amended by §16 C6, C8, C11d)."""
+"""Late ICAHT, day 31 onwards (docs/clinical §3, §4.4 as amended by §16 C6, C8, C11d)."""
 
 from __future__ import annotations
 

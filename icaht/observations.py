@@ -1,4 +1,4 @@
-"""ANC (or platelet) input -> daily minima per study day (clinical-rules §1.1, §1.2, §16 C5, C6).
+"""ANC (or platelet) input -> daily minima per study day (docs/clinical §1.1, §1.2, §16 C5, C6).
 
 Accepts `(date | datetime, value)` pairs or `icaht.record.LabValue` items of one analyte: ANC
 (cells/uL, the default) or platelets (x10^9/L, T-ICAHT §18 reads the same day grid).

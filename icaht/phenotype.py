@@ -1,4 +1,4 @@
-"""Neutrophil recovery phenotypes (clinical-rules §5 as amended by §16 C7, C11b, C11c, C11e)."""
+"""Neutrophil recovery phenotypes (docs/clinical §5 as amended by §16 C7, C11b, C11c, C11e)."""
 
 from __future__ import annotations
 

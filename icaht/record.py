@@ -1,7 +1,7 @@
 """The patient record: the engine's input, produced by `fhir_mappings`.
 
 This module is the contract between the mapping layer and the engine. Every value
-here is already clean: canonical units (clinical-rules.md section 11.3), a local
+here is already clean: canonical units (docs/clinical/11-codes-and-units.md §11.3), a local
 calendar date (section 1.1), entered-in-error and unmappable Observations removed
 (the mapping layer reports those separately as `LeftOut`).
 
@@ -35,7 +35,7 @@ class Analyte(StrEnum):
     AST = "ast"  # U/L
     TRIGLYCERIDES = "triglycerides"  # mg/dL
     IGG = "igg"  # mg/dL
-    TEMPERATURE = "temperature"  # Cel (fever, clinical-rules §10 M14; issue 14)
+    TEMPERATURE = "temperature"  # Cel (fever, docs/clinical §10 M14; issue 14)
 
 
 CANONICAL_UNIT: dict[Analyte, str] = {
@@ -124,7 +124,7 @@ GcsfActing = Literal["short", "long"]
 
 @dataclass(frozen=True, slots=True)
 class GcsfExposure:
-    """G-CSF on record (clinical-rules.md section 17, C15): one dose given (an administration:
+    """G-CSF on record (docs/clinical §17 C15): one dose given (an administration:
     `start == last_dose`), or a course on record as ordered or taken (an active MedicationRequest,
     a MedicationStatement: `start` .. `last_dose`, `None` while it is open).
 
@@ -146,7 +146,7 @@ class CrsPeriod(Period):
     grade: int | None = None
 
 
-# clinical-rules §17 C16: an open CRS record (no abatement) older than this many days is not
+# docs/clinical §17 C16: an open CRS record (no abatement) older than this many days is not
 # active (CRS lasts days; an open record weeks later is a record nobody closed).
 CRS_OPEN_RECORD_MAX_DAYS = 21
 
@@ -230,7 +230,7 @@ class CarTInfusion:
 class CoursePreparation:
     """A CAR-T course in preparation: a leukapheresis or lymphodepletion on record after the
     last infusion, or with no infusion on record at all. It opens M01's irradiated-products
-    window before day 0 exists (clinical-rules.md section 10, M01; docs/decisions/0005)."""
+    window before day 0 exists (docs/clinical §10 M01; docs/decisions/0005)."""
 
     day: date  # the first such step
     step: Literal["apheresis", "lymphodepletion"]
@@ -243,7 +243,7 @@ class TherapyTimeline:
 
     infusions: tuple[CarTInfusion, ...] = ()  # oldest first; a re-infusion starts a new course
     # leukapheresis (T-cell collection) of the current course: starts the irradiated-products
-    # window 7 days before it (clinical-rules.md section 10, M01)
+    # window 7 days before it (docs/clinical/10-management-rules.md §10 M01)
     apheresis_day: date | None = None
     lymphodepletion_start: date | None = None
     # "fludarabine", "cyclophosphamide", "bendamustine"
@@ -295,7 +295,7 @@ def course_start(timeline: TherapyTimeline) -> date | None:
 
 
 def active_crs(timeline: TherapyTimeline, day: date) -> CrsPeriod | None:
-    """The CRS period active on `day` in the current course (clinical-rules §17 C16), or None.
+    """The CRS period active on `day` in the current course (docs/clinical §17 C16), or None.
 
     Only records starting on/after the current course's start count (a CRS of an earlier course
     says nothing today); an open record counts for CRS_OPEN_RECORD_MAX_DAYS days after its

@@ -1,8 +1,8 @@
-"""Grading settings: one switch per entry of the ambiguity register (clinical-rules §13, §16).
+"""Grading settings: one switch per entry of the ambiguity register (docs/clinical §13, §16).
 
-`GradingSettings()` is the proposed reading of clinical-rules.md (as amended by §16).
+`GradingSettings()` is the proposed reading of docs/clinical/ (as amended by §16).
 `GradingSettings.liang()` reproduces the public Liang et al. R implementation
-(`emilyliangmd/automatedicahtgrading:index.Rmd`; clinical-rules §4.3, §4.4, §4.8, §16 C9, C10).
+(`emilyliangmd/automatedicahtgrading:index.Rmd`; docs/clinical §4.3, §4.4, §4.8, §16 C9, C10).
 """
 
 from __future__ import annotations
@@ -23,18 +23,18 @@ PHENOTYPE_WINDOW_END = 60  # P2 (§5.2): the recovery phenotype is named from da
 class AllHematotoxCutoffs:
     """ALL-Hematotox (B-ALL) configuration. UNVERIFIED: no cut-offs ship with the engine.
 
-    clinical-rules §6.4: ALL-HT "substitutes BM disease burden for ferritin in CAR-HT"; the
+    docs/clinical §6.4: ALL-HT "substitutes BM disease burden for ferritin in CAR-HT"; the
     marrow-blast cut-offs and points are [UNVERIFIED], so they must be configured by the centre.
     `blast_points` holds (minimum blast percent, inclusive; points), e.g. ((5.0, 1), (20.0, 2)).
     """
 
     blast_points: tuple[tuple[float, int], ...]
-    high_risk_min_score: int = 2  # clinical-rules §6.1 (CAR-HEMATOTOX high >= 2); ALL-HT UNVERIFIED
+    high_risk_min_score: int = 2  # docs/clinical §6.1 (CAR-HEMATOTOX high >= 2); ALL-HT UNVERIFIED
 
 
 @dataclass(frozen=True, slots=True)
 class GradingSettings:
-    """Every configurable reading. Defaults = proposed reading (clinical-rules §13 + §16)."""
+    """Every configurable reading. Defaults = proposed reading (docs/clinical §13 + §16)."""
 
     # A1 (§2.2): ICAHT thresholds 500/100 and 1500/1000/500/100 read as "<=" (True) or "<".
     threshold_inclusive: bool = True

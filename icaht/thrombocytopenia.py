@@ -1,5 +1,5 @@
 """`grade_thrombocytopenia`: early and late T-ICAHT (thrombocytopenic ICAHT) and platelet recovery
-of one CAR-T course (clinical-rules.md §18; Rejeski et al., Blood 2025,
+of one CAR-T course (docs/clinical/18-t-icaht.md §18; Rejeski et al., Blood 2025,
 doi:10.1182/blood.2025028833).
 
 Issue 19 contract: the result types below are what the cards, the assessment API, the SMART

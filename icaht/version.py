@@ -1,8 +1,8 @@
 """Knowledge version of the clinical rules implemented by the engine.
 
 Change RULES_VERSION whenever any rule, threshold or default reading changes (format
-YYYY.MM.DD-n). Cards carry it (DESIGN.md §4) so an audit can tell which rules produced a card.
-Implements clinical-rules.md version 0.1 with the §16 binding clarifications of 2026-11-23 and
+YYYY.MM.DD-n). Cards carry it (docs/design.md §4) so an audit can tell which rules produced a card.
+Implements docs/clinical/ with the §16 binding clarifications of 2026-11-23 and
 the §17 clarifications of 2026-12-04 (C12-C16).
 """
 
@@ -16,7 +16,7 @@ the §17 clarifications of 2026-12-04 (C12-C16).
 #   cells and planned infusions read from FHIR; M10, M11 (patient view), M12, M14 (11-20 band),
 #   M16, M17, M24, M25 can fire; M03/M04 infection branches; M08/M09 quiet on prophylaxis; M09
 #   corticosteroid factor; M01 window from a planned infusion (decision records 0020-0023)
-# 2026.12.05-3: issue 19: T-ICAHT (clinical-rules §18): early/late platelet grading and
+# 2026.12.05-3: issue 19: T-ICAHT (docs/clinical/18-t-icaht.md §18): early/late platelet grading and
 #   transfusion-independent platelet recovery beside N-ICAHT; M14, M15, M19 cite it (0024)
 # 2026.12.05-4: issues 18 and 16: order-select judges only the selected draft orders (all of
 #   them when no selection names one), order-select and order-sign share one override scope

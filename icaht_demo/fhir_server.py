@@ -1,7 +1,7 @@
 """The embedded FHIR server: sekmet-fhir (pinned, PyPI) run from its own virtual environment.
 
 Used by `icaht-cds demo` and by the test suite's session fixture. sekmet is a real FHIR R4
-server on SQLite (see ../shared/ecosystem.md section 1): we start it on 127.0.0.1 with its
+server on SQLite (decision record 0001): we start it on 127.0.0.1 with its
 simulator off, wait for `/metadata`, and stop it. It lives in `.state/fhir-venv` because it pins
 its own fhir.resources and FastAPI; `./dev setup` installs it from requirements/fhir-server.txt.
 """

@@ -42,7 +42,7 @@ STORIES_VERSION = 2
 # its /healthz echoes (cds_service/routes/operations.py).
 INSTANCE_ENV = "ICAHT_CDS_INSTANCE_ID"
 # The story patient of the order-sign and feedback examples: transfusion-dependent on day +40,
-# inside the irradiated-products window (clinical-rules.md section 10, M01).
+# inside the irradiated-products window (docs/clinical/10-management-rules.md §10 M01).
 ORDER_SIGN_STORY = "icaht-story-transfusion-day40"
 
 
@@ -320,7 +320,7 @@ def _write_request(workdir: Path, fhir_url: str, patient: Seedable) -> Path:
 
 
 def platelet_order(patient_id: str) -> dict[str, Any]:
-    """A draft platelet order that says it is not irradiated (clinical-rules.md section 17
+    """A draft platelet order that says it is not irradiated (docs/clinical §17
     C14: an explicit negation in the product's name)."""
     return {
         "resourceType": "ServiceRequest",

@@ -1,4 +1,4 @@
-"""How far back and how far ahead a patient's assessment looks (clinical-rules 2.6, 3.2)."""
+"""How far back and how far ahead a patient's assessment looks (docs/clinical §2.6, §3.2)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from icaht.assessment import BASELINE_NEUTROPENIA_DAYS
 from icaht.record import PatientRecord, TherapyTimeline
 from icaht.settings import LATE_WINDOW_END
 
-# the monitoring period ends with the late ICAHT window on day +100 (clinical-rules 3.2)
+# the monitoring period ends with the late ICAHT window on day +100 (docs/clinical §3.2)
 MONITORING_DAYS = LATE_WINDOW_END
-# the look-back covers the baseline neutropenia flag's days -14..-1 (clinical-rules 2.6)
+# the look-back covers the baseline neutropenia flag's days -14..-1 (docs/clinical §2.6)
 LAB_LOOKBACK_DAYS = BASELINE_NEUTROPENIA_DAYS
 
 

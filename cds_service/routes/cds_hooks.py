@@ -170,7 +170,8 @@ def record(found: Services, call: HookCall, result: HookResult, started: float) 
 def _log_hook(
     call: HookCall, facts: HookFacts | None, cards: int, started: float, **fields: Any
 ) -> None:
-    # ids, counts and timings only: never patient ids, names or values (DEVELOPERS.md)
+    # ids, counts and timings only: never patient ids, names or values (no patient data in logs:
+    # docs/design.md §1)
     log_event(
         "hook",
         service=call.service.id,

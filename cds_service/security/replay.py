@@ -1,7 +1,7 @@
 """An in-process replay cache, for unit tests and single-process tools only.
 
 The service keeps its replay cache in the shared store (`cds_service.store.Store.claim`): a
-replay sent to another gunicorn worker or replica must still be a replay (DESIGN.md section 4).
+replay sent to another gunicorn worker or replica must still be a replay (docs/design.md §4).
 """
 
 from __future__ import annotations

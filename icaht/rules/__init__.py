@@ -1,4 +1,4 @@
-"""Management rules M01-M26 (clinical-rules.md §10) as data plus small pure functions.
+"""Management rules M01-M26 (docs/clinical §10) as data plus small pure functions.
 
 `RULES` is the catalogue (governance listing: `format_catalogue()`); `evaluate_rules(RuleInput)`
 returns the fired alerts of one hook (one per concern, critical > warning > info) and the rules

@@ -154,7 +154,7 @@ def _t_grade(grade: int, status: str, lower_bound: bool = False) -> str:
 
 def t_icaht_phrase(inp: RuleInput) -> str | None:
     """'T-ICAHT early grade 3 (final), late grade 2 (provisional, unconfirmed)' of the course
-    (clinical-rules §18, issue 19), for the platelet rules' rationale (M14, M15, M19); None when
+    (docs/clinical §18, issue 19), for the platelet rules' rationale (M14, M15, M19); None when
     the platelets have no T-ICAHT grade. Built from the result's fields (one short clause; the
     status card carries the evidence)."""
     result = inp.assessment.thrombocytopenia

@@ -1,4 +1,4 @@
-"""The management rules M01-M26 as data (clinical-rules.md §10), for evaluation and governance.
+"""The management rules M01-M26 as data (docs/clinical §10), for evaluation and governance.
 
 Each `Rule` row states the computable trigger as implemented, the severity (§10 indicator
 proposal: critical = same-day action, warning = recommended action, info = otherwise), the hooks
@@ -34,7 +34,7 @@ class Citation:
         return f"https://doi.org/{self.doi}" if self.doi else None
 
 
-# clinical-rules.md §15; DOIs as checked for issue 12 (docs/decisions/0016).
+# docs/clinical/15-references.md §15; DOIs as checked for issue 12 (docs/decisions/0016).
 CONSENSUS = Citation(
     "Rejeski et al., EHA/EBMT consensus, Blood 2023",
     "Rejeski et al., Immune effector cell-associated hematotoxicity: EHA/EBMT consensus grading "
@@ -106,7 +106,7 @@ def first_citation(source: str) -> Citation | None:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One management rule as data (clinical-rules.md §10)."""
+    """One management rule as data (docs/clinical/10-management-rules.md §10)."""
 
     id: str  # "M01".."M26"
     title: str
@@ -402,7 +402,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "M23",
         "Possible IEC-HS",
-        "IEC-HS screen positive today (clinical-rules 17 C13): day >= 7, ferritin rising "
+        "IEC-HS screen positive today (docs/clinical section 17 C13): day >= 7, ferritin rising "
         "(>= 2 x day 0, >= 2-fold within 72 h or > 10,000 ng/mL) after CRS, and a new "
         "cytopenia, fibrinogen < 150 mg/dL or ALT/AST > 5 x ULN in the last 3 days",
         "warning",
@@ -416,7 +416,7 @@ RULES: tuple[Rule, ...] = (
         "Pre-infusion high risk",
         "CAR-HEMATOTOX high (>= 2) before the infusion: a planned infusion later than today, "
         "or a leukapheresis/lymphodepletion after the last infusion (up to 180 d); baseline "
-        "[LD - 7 d, LD], else [planned day -10, day -5] (clinical-rules 6.3)",
+        "[LD - 7 d, LD], else [planned day -10, day -5] (docs/clinical section 6.3)",
         "info",
         PV,
         f"{S_HAEM}; {S_NONCAN}",

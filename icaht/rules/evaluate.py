@@ -66,14 +66,14 @@ def _check_input(inp: RuleInput) -> None:
 
 
 # A course in preparation (apheresis or lymphodepletion, or a planned infusion, no infusion yet)
-# has no day 0: only the irradiated-products window (clinical-rules §10 M01, CONS-T3), HSV/VZV
+# has no day 0: only the irradiated-products window (docs/clinical §10 M01, CONS-T3), HSV/VZV
 # prophylaxis from lymphodepletion (§10 M10) and the pre-infusion risk card (§10 M24: "before
 # LD") reach before it; every other rule is about the days after an infusion.
 PRE_INFUSION_RULES = frozenset({"M01", "M10", "M24"})
 
 
 def _quiet(inp: RuleInput) -> bool:
-    """No CAR-T on record, nor in preparation or planned (DESIGN.md §4: most charts), or death
+    """No CAR-T on record, nor in preparation or planned (docs/design.md §4: most charts), or death
     on/before today."""
     death = inp.assessment.death_date
     if death is not None and death <= inp.evaluation_date:

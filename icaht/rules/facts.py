@@ -2,7 +2,7 @@
 
 Threshold readings used here (docs/decisions/0005):
 * a value given as `<x` (or a derived bound `ANC <= x`) counts as at/below a threshold t only
-  when x <= t (clinical-rules §16 C6); it is never "above" anything;
+  when x <= t (docs/clinical/01-inputs.md §16 C6); it is never "above" anything;
 * "current" = the latest value on the evaluation day or the `current_count_max_age_days`
   days before it; same day, several values: the lowest (§1.1, A9).
 """
@@ -45,7 +45,7 @@ LabTest = Callable[[LabValue], bool]
 
 
 def study_day(inp: RuleInput, when: date | None = None) -> int | None:
-    """Day relative to day 0 (clinical-rules §0 "Day numbering"); None without an infusion."""
+    """Day relative to day 0 (docs/clinical §0 "Day numbering"); None without an infusion."""
     day0 = inp.assessment.day0
     if day0 is None:
         return None

@@ -1,4 +1,4 @@
-"""Input and output values of the management rules (DESIGN.md §2 step 5).
+"""Input and output values of the management rules (docs/design.md §2 step 5).
 
 Pure frozen values: no FHIR JSON, no clock. `DraftOrder` is the engine-side twin of the mapping
 layer's order intent (`icaht` must not import `fhir_mappings`; the transport layer converts).
@@ -15,7 +15,7 @@ from icaht.record import PatientRecord
 
 Severity = Literal["critical", "warning", "info"]
 Hook = Literal["patient-view", "order-select", "order-sign"]
-EvidenceLevel = Literal["EO", "RS", "EXT", "LOW"]  # clinical-rules §10 evidence codes
+EvidenceLevel = Literal["EO", "RS", "EXT", "LOW"]  # docs/clinical §10 evidence codes
 OrderKind = Literal[
     "blood_product",
     "gcsf",
@@ -89,7 +89,7 @@ class RuleSettings:
     iron_overload_rbc_units: int | None = None
     # M12 [PROPOSED]: an IgG older than this is not current (§10: IgG every 3-6 months).
     igg_max_age_days: int = 180
-    # M02 (C15, clinical-rules §17; S-HAEM Table 3 / CONS-T3: "G-CSF from day +2", day +5 the
+    # M02 (C15, docs/clinical §17; S-HAEM Table 3 / CONS-T3: "G-CSF from day +2", day +5 the
     # alternative start): prophylactic G-CSF is proposed on days +2 .. this day.
     prophylactic_gcsf_last_day: int = 5
 

@@ -1,5 +1,5 @@
 """Neutropenia rules: G-CSF (M02, M03, M06, M07), prophylaxis by risk (M08, M09), refractory
-neutropenia (M16, M17, M25, M26) and the pre-infusion risk card (M24). clinical-rules §10."""
+neutropenia (M16, M17, M25, M26) and the pre-infusion risk card (M24). docs/clinical §10."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Supportive-care rules: G-CSF/GM-CSF orders (M04, M05), infection prophylaxis and IVIG (M10,
 M11, M12), marrow evaluation and cytopenia work-up (M18, M19), coagulation (M20, M21) and the
-IEC-HS screen (M23). clinical-rules §10."""
+IEC-HS screen (M23). docs/clinical/10-management-rules.md §10."""
 
 from __future__ import annotations
 

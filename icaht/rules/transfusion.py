@@ -1,5 +1,5 @@
 """Blood-product rules: irradiation (M01), RBC and platelet thresholds (M13, M14), TPO-RA
-(M15) and iron overload (M22). clinical-rules §10."""
+(M15) and iron overload (M22). docs/clinical/10-management-rules.md §10."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def _replacement(order: DraftOrder) -> Suggestion:
 
 
 def _irradiation_status(order: DraftOrder) -> str:
-    """How the order stands: explicitly not irradiated, or unknown (clinical-rules §17 C14:
+    """How the order stands: explicitly not irradiated, or unknown (docs/clinical §17 C14:
     not stated, only in a note, a question or a contradiction); M01 fires on both."""
     if order.irradiated is False:
         return "marked non-irradiated"

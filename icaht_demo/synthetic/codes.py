@@ -4,7 +4,7 @@ Each code is one the mapping layer's value sets must recognise; the round-trip i
 (generator -> FHIR server -> search -> mapping) fails if they drift apart. Sources are cited
 where the code is defined in `fhir_mappings/`; the ones used here were checked as follows:
 
-- LOINC codes: clinical-rules.md section 11.1 (cross-checked in public GECCO value sets).
+- LOINC codes: docs/clinical/11-codes-and-units.md §11.1 (cross-checked in public GECCO value sets).
 - CPT 38228 "CAR-T cell administration, autologous" (CPT 2023 Category I, replacing 0540T):
   americanmedicalcoding.com "CPT code 38225-38228".
 - RxNorm ingredient 24698 fludarabine: nmdp-ig/cibmtr-reporting-ig med-fludarabine value set.

@@ -6,7 +6,7 @@ lies inside days 0-14, where sampling is daily, and an aplastic course is severe
 day from day <= 3 to day >= 16 (>= 14 days) and never falls to <= 100/uL for 7 days or more.
 
 Course mix (S-HAEM: ~40% quick, ~40% intermittent, ~20% aplastic in third-line LBCL) and the
-phenotype definitions follow clinical-rules.md section 5; the early grades follow section 2.1.
+phenotype definitions follow docs/clinical §5; the early grades follow section 2.1.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class CrsPlan:
 class PlateletPlan:
     """The designed platelet course (x10^9/L) on the sampled days 1..last of a patient.
 
-    Built so that the T-ICAHT grades (clinical-rules §18) follow from the design whatever the
+    Built so that the T-ICAHT grades (docs/clinical §18) follow from the design whatever the
     reading of the day grid: every count is clearly inside a band (>= 55, 25-45 or <= 18; late
     >= 100 or 55-95), a short run beneath a threshold lies in days 1-13 where sampling is
     daily, a long one spans sampled days, and where a run ends next to a sparse sample the next
@@ -85,10 +85,10 @@ class CoursePlan:
     # drawn from a second random stream (generator._inflammation): the ANC course, platelets and
     # grades of a seed are the same with or without them
     crs: CrsPlan | None = None
-    # an IEC-HS-shaped course (clinical-rules 17 C13): CRS resolved, then on this day ferritin
+    # an IEC-HS-shaped course (docs/clinical §17 C13): CRS resolved, then on this day ferritin
     # has risen >= 2-fold within 48 h with platelets < 20 x10^9/L and fibrinogen < 150 mg/dL
     iec_hs_day: int | None = None
-    # the platelet course (T-ICAHT, clinical-rules §18), drawn from a third random stream
+    # the platelet course (T-ICAHT, docs/clinical §18), drawn from a third random stream
     # (generator: "icaht-synthetic-platelets"): the ANC course and grades of a seed stay as they
     # were without it
     platelets: PlateletPlan | None = None
@@ -110,7 +110,7 @@ class CoursePlan:
 
     @property
     def expected_early_grade(self) -> int | None:
-        """Early ICAHT grade implied by the design (clinical-rules.md 2.1, 2.5); None if ongoing."""
+        """Early ICAHT grade implied by the design (docs/clinical §2.1, §2.5); None if ongoing."""
         if self.ongoing:
             return None
         without_recovery = self.persists_past_day_30 or self.edge == "death-before-day-30"
@@ -126,7 +126,7 @@ class CoursePlan:
 
     @property
     def expected_phenotype(self) -> str | None:
-        """Recovery phenotype implied by the design (clinical-rules.md 5.2 with 16 C7)."""
+        """Recovery phenotype implied by the design (docs/clinical §5.2 with 16 C7)."""
         if self.ongoing:
             return None
         if self.severe_days >= 14:
@@ -143,7 +143,7 @@ class CoursePlan:
 
 
 def _grade_by_duration(days: int) -> int:
-    # clinical-rules.md 2.1: 1-6 d grade 1, 7-13 d grade 2, >= 14 d grade 3
+    # docs/clinical/02-early-icaht.md §2.1: 1-6 d grade 1, 7-13 d grade 2, >= 14 d grade 3
     if days == 0:
         return 0
     if days <= 6:
@@ -288,7 +288,7 @@ def assign_messy(index: int, severe_days: int) -> tuple[MessyKind, ...]:
     return (kind,)
 
 
-# -- platelets (T-ICAHT, clinical-rules §18) ---------------------------------------------------
+# -- platelets (T-ICAHT, docs/clinical §18) ---------------------------------------------------
 # Early T-ICAHT grade weights (0..4) by course: aplastic courses are mostly severe, but every
 # grade occurs with every course so that discordant pairs (N-ICAHT 1 with T-ICAHT 4 and the
 # reverse) exist. Rejeski et al. (Blood 2025): early any grade 43 %, grade >= 3 23 %; late any

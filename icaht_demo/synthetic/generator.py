@@ -37,7 +37,7 @@ from icaht_demo.synthetic.courses import (
 Resource = dict[str, Any]
 CENTRE_TZ = ZoneInfo("Europe/Berlin")
 DEFAULT_ANCHOR = date(2026, 6, 1)
-HB_G_PER_DL_TO_MMOL_PER_L = 0.6206  # clinical-rules.md 11.3 (Hb monomer basis)
+HB_G_PER_DL_TO_MMOL_PER_L = 0.6206  # docs/clinical/11-codes-and-units.md §11.3 (Hb monomer basis)
 
 GIVEN = ("Alex", "Sam", "Robin", "Kim", "Jo", "Chris", "Mika", "Noa", "Toni", "Luca")
 FAMILY = ("Synthetic", "Example", "Testpatient", "Demo", "Sample")
@@ -52,7 +52,7 @@ CRS_GRADE_WEIGHTS = {1: 55, 2: 35, 3: 8, 4: 2}
 FERRITIN_PEAK_FACTOR = {0: (1.1, 1.6), 1: (2.0, 4.0), 2: (3.0, 6.0), 3: (4.0, 10.0), 4: (5.0, 12.0)}
 FERRITIN_HALF_LIFE_DAYS = (7.0, 14.0)
 FERRITIN_ULN = (300, 400)  # ng/mL, the reference range's upper limit written on each result
-# IEC-HS-shaped courses (clinical-rules 17 C13): rare, after a resolved CRS, in week 2-4
+# IEC-HS-shaped courses (docs/clinical §17 C13): rare, after a resolved CRS, in week 2-4
 IEC_HS_SHARE = 0.02
 IEC_HS_DAYS = (14, 24)
 

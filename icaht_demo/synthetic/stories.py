@@ -9,7 +9,7 @@ cells, a B-ALL patient with late refractory neutropenia (issue 14, "The demo tel
 story"), and a patient whose platelet grade (T-ICAHT 4) is far worse than the neutrophil one
 (N-ICAHT 1, issue 19).
 
-`expected_rules` names the management rules (clinical-rules.md section 10) patient-view is
+`expected_rules` names the management rules (docs/clinical §10) patient-view is
 meant to show for the patient on the anchor date: the rules the story was written for; other
 rules may fire besides them. Every resource has a deterministic id, so loading the stories again
 with a later anchor re-dates them in place. Nothing here reads the clock.
@@ -31,7 +31,7 @@ CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 MORNING = time(6, 30)  # the daily blood draw
 CBC = ("anc", "platelets", "hemoglobin", "crp")
-# the baseline items of CAR-HEMATOTOX (clinical-rules.md 6.1) plus LDH and creatinine (EASIX)
+# the baseline items of CAR-HEMATOTOX (docs/clinical §6.1) plus LDH and creatinine (EASIX)
 BASELINE = (*CBC, "ferritin", "ldh", "creatinine")
 
 
@@ -60,7 +60,7 @@ def story_patients(anchor: date) -> list[StoryPatient]:
     return [write(anchor) for write in STORIES]
 
 
-PJP_FROM_DAY = 28  # co-trimoxazole from about day +28 (clinical-rules.md section 10, M11)
+PJP_FROM_DAY = 28  # co-trimoxazole from about day +28 (docs/clinical §10 M11)
 ACYCLOVIR_TEXT = "aciclovir 800 mg twice daily (HSV/VZV prophylaxis)"
 COTRIMOXAZOLE_TEXT = "co-trimoxazole 960 mg three times weekly (PJP prophylaxis)"
 
@@ -574,7 +574,7 @@ DISCORDANT_DAYS = [*range(15), 16, 18, 21, 23, 25, 28, 30, 32, 34, 35]
 def discordant_day35(anchor: date) -> StoryPatient:
     """Issue 19: N-ICAHT and T-ICAHT disagree. ANC <= 500/uL on days 4-6 only (early N-ICAHT
     grade 1), platelets < 20 x10^9/L from day 3 to today on every test (early T-ICAHT grade 4,
-    clinical-rules §18), a platelet unit on every day < 10 x10^9/L (transfusion-dependent, no
+    docs/clinical §18), a platelet unit on every day < 10 x10^9/L (transfusion-dependent, no
     recovery), platelets 8 today on day +35: M14, M15, M19."""
     chart = _Chart("icaht-story-discordant-day35", anchor, 35)
     chart.patient("Greta", "Albers", "female", 59)

@@ -3,7 +3,7 @@
 The service runs as the Flask app in-process, its clock pinned to the integration cohort's
 anchor date (the cohort's "today"); every FHIR query goes over real HTTP to the
 sekmet server started by the session fixture. Tests are tagged with the CDS Hooks 2.0
-requirement ids of ../shared/cds-hooks/inferno-requirements (cds-hooks_2.0@N).
+requirement ids of the Inferno CDS Hooks test kit (cds-hooks_2.0@N).
 """
 
 from __future__ import annotations

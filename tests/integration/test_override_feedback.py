@@ -104,7 +104,7 @@ def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 def hook_request(baseline_platelets: float) -> dict[str, Any]:
     """Baseline platelets < 75 x10^9/L: CAR-HEMATOTOX high, no G-CSF, ANC 1200/µL (not above
-    1500): M02 fires on days +2..+5 (clinical-rules §17 C15)."""
+    1500): M02 fires on days +2..+5 (docs/clinical/10-management-rules.md §17 C15)."""
     infusion = {
         "resourceType": "Procedure",
         "id": "cart",

@@ -58,7 +58,7 @@ def test_fixture_answer(service_url: str, name: str) -> None:
     check_answer(name, response.status_code, response.json())
 
 
-# M01 over HTTP, clinical-rules §17 C14: an explicit negation is stated, an unknown status (not
+# M01 over HTTP, docs/clinical §17 C14: an explicit negation is stated, an unknown status (not
 # stated, or only in a note) asks to check (decision 0012)
 M01_SAYS = {
     "request-M01-in-day-20-platelets-detail-irradiation-no.json": "order marked non-irradiated",

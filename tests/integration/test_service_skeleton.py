@@ -1,6 +1,6 @@
 """Discovery, health, CORS and request validation (no FHIR server needed).
 
-Tagged with CDS Hooks 2.0 requirement ids (cds-hooks_2.0@N, ../shared/cds-hooks).
+Tagged with CDS Hooks 2.0 requirement ids (cds-hooks_2.0@N, Inferno CDS Hooks test kit).
 """
 
 from __future__ import annotations

@@ -231,7 +231,7 @@ def test_override_feedback_round_trip_keeps_reason_and_comment(store: Store) -> 
 
 
 def test_100_concurrent_feedback_posts_are_all_stored(store: Store) -> None:
-    """DESIGN 6: nothing lost under concurrent writes (threads, as in gthread workers)."""
+    """docs/design.md §6: nothing lost under concurrent writes (threads, as in gthread workers)."""
     cards = [str(uuid.uuid4()) for _ in range(100)]
     store.record_audit(*(audit(card) for card in cards))
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -305,7 +305,8 @@ def test_data_survive_a_restart(
 
 
 def test_replay_claim_holds_across_two_store_instances(open_store: Callable[..., Store]) -> None:
-    """DESIGN 4: a replay sent to another worker (another Store, same database) is a replay."""
+    """docs/design.md §4: a replay sent to another worker (another Store, same database) is a
+    replay."""
     worker_a, worker_b = open_store(), open_store()
     worker_a.migrate()
     expires = datetime.now(UTC) + timedelta(minutes=6)

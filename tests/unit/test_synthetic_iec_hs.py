@@ -1,4 +1,4 @@
-"""The IEC-HS screen on the synthetic cohort (clinical-rules §17 C13): realistic ferritin courses
+"""The IEC-HS screen on the synthetic cohort (docs/clinical §17 C13): realistic ferritin courses
 (peak with CRS in week 1, high for weeks) keep it quiet; every IEC-HS-shaped course opens it.
 
 Each generated patient is mapped and assessed in-process the way the patient-view hook does it

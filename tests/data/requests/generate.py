@@ -4,7 +4,7 @@ Every fixture is a complete CDS Hooks 2.0 request (hook, fixed hookInstance, con
 keyed like the service's discovery document). All dates are study days counted back from ONE
 evaluation date, EVALUATION_DATE in TIMEZONE, which the integration test pins the service's
 clock to. `in` files must make the rule fire, `out` files are its near-miss at the real
-boundary (clinical-rules.md section 10 and section 16). See README.md beside this file.
+boundary (docs/clinical/10-management-rules.md §10 and section 16). See README.md beside this file.
 
     .venv/bin/python tests/data/requests/generate.py [--out DIR]
 """
@@ -50,7 +50,7 @@ LABS: dict[str, tuple[str, str]] = {
 # CAR-HEMATOTOX baseline on day -6 (inside the window [LD start - 7 d, LD start], LD day -5):
 # platelets 180 (0), ANC 3000 (0), Hb 12 (0), CRP 5 mg/L (0), ferritin 300 (0) = 0, low risk.
 LOW_RISK_BASELINE = {"platelets": 180.0, "anc": 3000.0, "hb": 12.0, "crp": 5.0, "ferritin": 300.0}
-# platelets 70 x10^9/L (< 75: 2 points) = 2, high risk (clinical-rules 6.1, 6.2)
+# platelets 70 x10^9/L (< 75: 2 points) = 2, high risk (docs/clinical §6.1, §6.2)
 HIGH_RISK_BASELINE = LOW_RISK_BASELINE | {"platelets": 70.0}
 BASELINE_DAY = -6
 LYMPHODEPLETION_DAYS = (-5, -4, -3)
@@ -91,7 +91,7 @@ class Scenario:
     gcsf_statements: tuple[tuple[str, str, int], ...] = ()
     # issue 14 inputs. Standard prophylaxis on record unless switched off (M10, M11 stay quiet
     # in the other rules' fixtures): aciclovir taken from the lymphodepletion, co-trimoxazole
-    # from day 28 (clinical-rules §10 M10, M11)
+    # from day 28 (docs/clinical/10-management-rules.md §10 M10, M11)
     prophylaxis: bool = True
     # supportive drugs: (how, drug, day) with how = "given" (MedicationAdministration),
     # "taken" (MedicationStatement, active from that day) or "ordered" (active request)
@@ -552,7 +552,7 @@ RBC_NOT_IRRADIATED = service_request("rbc-1", "Red blood cells, non-irradiated, 
 RBC_IRRADIATED = service_request("rbc-1", "Red blood cells, irradiated, 1 unit")
 PLATELETS_UNMARKED = service_request("platelets-1", "Platelets, 1 adult dose")
 PLATELETS_IRRADIATED = service_request("platelets-1", "Irradiated apheresis platelets, 1 dose")
-# M01, clinical-rules §17 C14: irradiation read from the order's fields (decision 0012)
+# M01, docs/clinical §17 C14: irradiation read from the order's fields (decision 0012)
 PLATELETS_DETAIL_IRRADIATION_NO = PLATELETS_UNMARKED | {
     "orderDetail": [{"text": "Irradiation: No"}]
 }
@@ -602,7 +602,7 @@ HEART_FAILURE = Condition("I50.9", "Heart failure", onset=-400)
 ASPERGILLOSIS = Condition("B44.9", "Invasive aspergillosis", onset=-300, abated=-250)
 # ANC <= 500/uL on days 1-15 (15 days: early ICAHT grade 3), the evaluation day 16 decides
 SEVERE_16 = {0: 2000.0, **daily(1, 15, 300.0)}
-# second dip after a recovery (clinical-rules 5.1): dip < 1000 on day 3, > 1500 on day 12
+# second dip after a recovery (docs/clinical §5.1): dip < 1000 on day 3, > 1500 on day 12
 BIPHASIC = {0: 2500.0, 3: 900.0, 5: 800.0, 8: 1200.0, 12: 1600.0, 16: 1800.0, 20: 1400.0}
 # late ICAHT: recovered by day 10, ANC <= 500 again after day 30 (two values: confirmed)
 LATE_SEVERE = {0: 2000.0, 3: 400.0, 5: 300.0, 7: 600.0, 10: 1800.0, 14: 2500.0, 20: 2600.0}
@@ -1310,7 +1310,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         40,
         transfusions=tuple((d, "Red blood cells transfusion, irradiated") for d in range(3, 40, 3)),
     ),
-    # M23 (clinical-rules 17 C13): on day >= 7, ferritin rising (here >= 2-fold within 72 h:
+    # M23 (docs/clinical §17 C13): on day >= 7, ferritin rising (here >= 2-fold within 72 h:
     # 1500 on day 10, then 3000 = 2.0 x on day 12) after the CRS ended, with a new cytopenia
     # (platelets < 20 x10^9/L after values above 20 since day 0) in the last 3 days
     Scenario(

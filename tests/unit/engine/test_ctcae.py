@@ -1,4 +1,4 @@
-"""CTCAE v5.0 band edges (clinical-rules §8): strict `<` bands, LLN for grade 1, anemia cap 3."""
+"""CTCAE v5.0 band edges (docs/clinical §8): strict `<` bands, LLN for grade 1, anemia cap 3."""
 
 from __future__ import annotations
 

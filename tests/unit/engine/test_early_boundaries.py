@@ -1,4 +1,4 @@
-"""Early ICAHT boundaries named in clinical-rules §2 and §16 (each case derived by hand)."""
+"""Early ICAHT boundaries named in docs/clinical §2 and §16 (each case derived by hand)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Issue 16: the early explanation names the measured days above the threshold that an episode
-bridges (clinical-rules §2.4, reading A4: a rise of 1-2 days does not end an episode), so "on
+bridges (docs/clinical §2.4, reading A4: a rise of 1-2 days does not end an episode), so "on
 days 0-17" is not read as "every day was <= 500/µL". Each case derived by hand."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""EASIX family (clinical-rules §7)."""
+"""EASIX family (docs/clinical/07-easix.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CAR-HEMATOTOX (clinical-rules §6): H-A1 boundaries, bounds for missing items, baseline window."""
+"""CAR-HEMATOTOX (docs/clinical §6): H-A1 boundaries, bounds for missing items, baseline window."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""IEC-HS screen (clinical-rules §17 C13): rising ferritin, timing after CRS, an associated
+"""IEC-HS screen (docs/clinical §17 C13): rising ferritin, timing after CRS, an associated
 finding in the last 3 days, day >= 7. Every threshold at its boundary."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Late ICAHT (clinical-rules §3, §4.4, §16 C6, C8, C11d): bands, gating, windows."""
+"""Late ICAHT (docs/clinical §3, §4.4, §16 C6, C8, C11d): bands, gating, windows."""
 
 from __future__ import annotations
 

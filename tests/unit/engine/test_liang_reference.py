@@ -1,6 +1,6 @@
 """GradingSettings.liang() against the Liang et al. example (tests/data/liang, copied from the
 public reference repository), and the default reading on the same patients (values derived by
-hand from clinical-rules.md, see the comments)."""
+hand from docs/clinical/, see the comments)."""
 
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ def test_liang_patient7_only_day1_interpolated() -> None:
     assert grid.kinds[2] == "measured" and grid.values[2] == 940
 
 
-# ---- default reading on the same patients (hand-derived from clinical-rules §2, §3, §5, §16) ----
+# ---- default reading on the same patients (hand-derived from docs/clinical §2, §3, §5, §16) ----
 
 # pid: (grade, status, lower bound, d500, d100). All have a value on day 0 (no left anchor).
 # p10: days 22-29 have no value (8 missing days > 7) -> unknown -> lower bound.

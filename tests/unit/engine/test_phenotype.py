@@ -1,4 +1,4 @@
-"""Recovery phenotypes (clinical-rules §5.2, §16 C7, C11b, C11c, C11e), hand-derived cases."""
+"""Recovery phenotypes (docs/clinical §5.2, §16 C7, C11b, C11c, C11e), hand-derived cases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""T-ICAHT platelet recovery needs 3 consecutive days >= 20 x10^9/L (clinical-rules §18; issue 21).
+"""T-ICAHT platelet recovery needs 3 consecutive days >= 20 x10^9/L (docs/clinical §18; issue 21).
 
 §18 (Rejeski et al., Blood 2025; CIBMTR "initial platelet recovery"): recovery is the first of
 3 consecutive days with platelets >= 20 x10^9/L (and no platelet transfusion in the 7 days

@@ -1,4 +1,4 @@
-"""T-ICAHT (clinical-rules §18): every row of the table at its boundaries, the window edges,
+"""T-ICAHT (docs/clinical §18): every row of the table at its boundaries, the window edges,
 censoring, death, open windows, gaps, `<x` values, transfused counts, platelet recovery and the
 worked examples of docs/clinical/t-icaht.md (each case derived by hand)."""
 

@@ -1,4 +1,4 @@
-"""ANC = segmented + band neutrophil counts of one specimen (clinical-rules §1.3, §11.2; issue 21).
+"""ANC = segmented + band neutrophil counts of one specimen (docs/clinical §1.3, §11.2; issue 21).
 
 fhir_mappings/data/analytes.yaml: 768-2 (manual) and 30451-9 (unspecified method) are
 absolute segmented-neutrophil counts, 763-3 (manual) and 26507-4 (unspecified) absolute band

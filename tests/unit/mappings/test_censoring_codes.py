@@ -1,4 +1,4 @@
-"""Censoring events as EHRs code them (clinical-rules 2.6; issue 12): relapse by ICD-10-CM "in
+"""Censoring events as EHRs code them (docs/clinical §2.6; issue 12): relapse by ICD-10-CM "in
 relapse" codes, next therapy by radiotherapy procedures and salvage drugs, never by a
 lymphodepletion agent."""
 

@@ -1,4 +1,4 @@
-"""Derived ANC from the same specimen (clinical-rules.md s1.3, s11.2)."""
+"""Derived ANC from the same specimen (docs/clinical/01-inputs.md §1.3, §11.2)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """G-CSF exposure from MedicationAdministration, MedicationRequest and MedicationStatement, with
-the acting class of each product (clinical-rules.md section 17, C15; docs/decisions/0014)."""
+the acting class of each product (docs/clinical §17 C15; docs/decisions/0014)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Irradiation of a blood product, read per field (clinical-rules.md §17 C14, decision 0012).
+"""Irradiation of a blood product, read per field (docs/clinical §17 C14, decision 0012).
 
 Each row: field kind, text, expected reading (True irradiated, False explicitly not, None
 unknown). Then the combination of fields, and whole FHIR orders through map_draft_orders.

@@ -1,4 +1,4 @@
-"""Observation rules (clinical-rules.md s1.1): status, time, comparators, duplicates, guards."""
+"""Observation rules (docs/clinical §1.1): status, time, comparators, duplicates, guards."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ def intents() -> dict[str, OrderIntent]:
         ("ServiceRequest/rbc-irr", "blood_product", "rbc", True),
         ("ServiceRequest/rbc-plain", "blood_product", "rbc", None),
         ("ServiceRequest/plt-irr", "blood_product", "platelets", True),
-        # "non-irradiated" only in a note: unknown, not False (clinical-rules §17 C14)
+        # "non-irradiated" only in a note: unknown, not False (docs/clinical §17 C14)
         ("ServiceRequest/plt-nonirr", "blood_product", "platelets", None),
         ("MedicationRequest/filgrastim", "gcsf", "filgrastim", None),
         ("MedicationRequest/sargramostim", "gmcsf", "sargramostim", None),

@@ -1,6 +1,6 @@
 """Preliminary ANC results and a day holding both "<100" and 80 reach the engine (issue 21).
 
-clinical-rules §1.1: preliminary results are used in real-time grading only, and the result
+docs/clinical §1.1: preliminary results are used in real-time grading only, and the result
 says so (`NeutropeniaResult.preliminary_values_used`, shown on the card, C16); a retrospective
 grade reads final results only. icaht.observations._resolve_same_day: a day with a number v
 and a bound `<x` keeps the number when x > v (the number says more about the daily minimum).

@@ -1,4 +1,4 @@
-"""Unit conversion to canonical units (clinical-rules.md s11.3), through real fixtures."""
+"""Unit conversion to canonical units (docs/clinical §11.3), through real fixtures."""
 
 from __future__ import annotations
 

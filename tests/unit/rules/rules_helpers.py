@@ -44,7 +44,7 @@ def days(first: int, last: int) -> list[date]:
 
 
 # CAR-HEMATOTOX: baseline platelets < 75 x10^9/L give 2 points -> high risk even with the other
-# items missing (clinical-rules §6.1, §6.3 H-A3; window day -10..-5 without an LD date).
+# items missing (docs/clinical §6.1, §6.3 H-A3; window day -10..-5 without an LD date).
 HT_HIGH = [lab(PLT, -7, 50)]
 HT_LOW = [
     lab(PLT, -7, 200),
@@ -55,7 +55,7 @@ HT_LOW = [
 ]
 
 
-# The base test patient is on the prophylaxis every CAR-T patient gets (clinical-rules §10 M10,
+# The base test patient is on the prophylaxis every CAR-T patient gets (docs/clinical §10 M10,
 # M11): valaciclovir and co-trimoxazole ordered from lymphodepletion, open. Without it M10 and
 # M11 (they fire when none is on record) would join every other rule's test; their own tests
 # pass `supportive_drugs=()` or their own records.

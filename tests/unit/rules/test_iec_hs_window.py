@@ -1,4 +1,4 @@
-"""M23 and the IEC-HS screen share one window (clinical-rules §17 C13; issue 21).
+"""M23 and the IEC-HS screen share one window (docs/clinical §17 C13; issue 21).
 
 C13: the rising ferritin and the associated finding lie "in the last 3 days" (the evaluation
 day and the 3 days before it), and the screen is positive on day >= 7 only. The window is one

@@ -1,6 +1,6 @@
 """M02's day range and current-ANC limit, and M12's IgG age limit, on both sides (issue 21).
 
-M02 (clinical-rules §10, §17 C15; S-HAEM Table 3 / CONS-T3 "G-CSF from day +2", day +5 the
+M02 (docs/clinical §10, §17 C15; S-HAEM Table 3 / CONS-T3 "G-CSF from day +2", day +5 the
 alternative start): prophylactic G-CSF is proposed on days +2 .. +5
 (RuleSettings.prophylactic_gcsf_last_day) when CAR-HEMATOTOX is high, no G-CSF since day -7 and
 the current ANC is not > 1500/µL. Before issue 21 the last day was caught only by the

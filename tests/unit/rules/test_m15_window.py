@@ -1,6 +1,6 @@
 """M15's "2 or more platelet units in a 7-day timespan" on both sides (issue 21).
 
-clinical-rules §10 M15 (S-HAEM Table 3): day > 30 and >= 2 platelet units within 7 days.
+docs/clinical §10 M15 (S-HAEM Table 3): day > 30 and >= 2 platelet units within 7 days.
 RuleSettings.tpo_ra_window_days = 7 is read as the evaluation day and the 6 days before it
 (d-6 .. d, 7 calendar days). The existing tests held units 2 and 7 days apart only, so a
 6-day window passed them.

@@ -2,7 +2,7 @@
 
 Before issue 21 the fixture check took the expected severity from `RULES` itself (a check of
 the table against itself): M21 warning -> info passed. EXPECTED below is copied from the
-clinical specification (clinical-rules.md):
+clinical specification (docs/clinical/):
   §10, "Card indicator proposal": `critical` for thresholds needing same-day action (platelets
       <= 10 -> M14, fibrinogen < 1 g/L in severe CRS -> M20, possible IEC-HS), `warning` for
       recommended actions, `info` otherwise; the §10 table marks M22, M24, M25 and M26 "Info:",

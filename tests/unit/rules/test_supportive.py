@@ -296,7 +296,7 @@ def test_M21_not_evaluable_without_a_current_platelet_count() -> None:
     assert "platelet" in needs(result)["M21"]
 
 
-# -- M23 IEC-HS (clinical-rules §17 C13) ----------------------------------------------------------
+# -- M23 IEC-HS (docs/clinical §17 C13) ----------------------------------------------------------
 
 RESOLVED_CRS = {"crs_periods": (CrsPeriod(on(1), on(5), "Condition/crs", 2),)}
 

@@ -1,4 +1,4 @@
-"""Issue 19: the platelet rules M14, M15 and M19 cite the course's T-ICAHT grade (clinical-rules
+"""Issue 19: the platelet rules M14, M15 and M19 cite the course's T-ICAHT grade (docs/clinical
 §18) in their rationale when the assessment has one, and list it among the data used (as of the
 evaluation date: the concern key does not move with it, docs/decisions/0007).
 

@@ -1,6 +1,6 @@
 """CDS Hooks 2.0 feedback bodies (cds_service/schemas/feedback.json, validate_feedback).
 
-Tagged with CDS Hooks 2.0 requirement ids (cds-hooks_2.0@N, ../shared/cds-hooks).
+Tagged with CDS Hooks 2.0 requirement ids (cds-hooks_2.0@N, Inferno CDS Hooks test kit).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""M01's replacement order reads back as irradiated (clinical-rules §17 C14, decision 0012)."""
+"""M01's replacement order reads back as irradiated (docs/clinical §17 C14, decision 0012)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """EHR JWT authentication (cds_service.security): real keys, real signatures, a real JWKS server.
 
-Tagged with CDS Hooks 2.0 requirement ids (cds-hooks_2.0@N, ../shared/cds-hooks).
+Tagged with CDS Hooks 2.0 requirement ids (cds-hooks_2.0@N, Inferno CDS Hooks test kit).
 """
 
 from __future__ import annotations
@@ -712,7 +712,7 @@ def test_jwks_redirects_are_not_followed(
     ],
 )
 def test_fhir_server_allowed(url: str) -> None:
-    """DESIGN section 4: the fhirServer must belong to the authenticated issuer."""
+    """docs/design.md §4: the fhirServer must belong to the authenticated issuer."""
     client = AuthenticatedClient(ISS, None, "j", (FHIR,))
     assert client.allows_fhir_server(url)
 

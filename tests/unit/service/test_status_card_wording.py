@@ -1,4 +1,4 @@
-"""The ICAHT status card says what its grade rests on (issue 12, clinical-rules C16,
+"""The ICAHT status card says what its grade rests on (issue 12, docs/clinical §17 C16,
 docs/decisions/0016): carried-forward, filled-back and interpolated days, preliminary results,
 what censored a censored grade, why a late grade was given, in one spelling of units.
 
@@ -206,7 +206,7 @@ def test_not_evaluated_lists_only_rules_more_data_could_fire_in_plain_words() ->
 
 
 def test_car_hematotox_says_when_the_disease_is_outside_its_validated_scope() -> None:
-    """Issue 14 (clinical-rules §6.4): B-ALL uses an adapted score; LBCL is in scope."""
+    """Issue 14 (docs/clinical §6.4): B-ALL uses an adapted score; LBCL is in scope."""
     labs = [lab(-7, 150, Analyte.PLATELETS), lab(0, 2000), *(lab(d, 300) for d in range(1, 5))]
     b_all = card(labs, 10, disease="B-ALL")["detail"]
     assert "in B-ALL an adapted score applies, ALL-Hematotox" in b_all

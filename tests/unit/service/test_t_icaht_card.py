@@ -1,5 +1,5 @@
 """Issue 19: the status card names the neutrophil grade N-ICAHT and adds one T-ICAHT line with
-its evidence (clinical-rules §18), and the card extension `org.icaht.assessment` carries
+its evidence (docs/clinical §18), and the card extension `org.icaht.assessment` carries
 t_early_grade, t_early_status, t_late_grade and t_late_confirmed.
 
 The N-ICAHT part is the real `assess()` of a real PatientRecord; the T-ICAHT result is built by
