@@ -1,6 +1,6 @@
 """T-ICAHT (docs/clinical §18): every row of the table at its boundaries, the window edges,
 censoring, death, open windows, gaps, `<x` values, transfused counts, platelet recovery and the
-worked examples of docs/clinical/t-icaht.md (each case derived by hand)."""
+worked examples of docs/clinical/18-t-icaht.md (each case derived by hand)."""
 
 from __future__ import annotations
 
@@ -369,7 +369,7 @@ def test_explanations_without_values() -> None:
     assert t_late_text(result.late) == "late not graded (no platelet value in the late window)"
 
 
-# ---- worked examples of docs/clinical/t-icaht.md ----
+# ---- worked examples of docs/clinical/18-t-icaht.md ----
 
 
 def test_worked_example_early_grade_0() -> None:
