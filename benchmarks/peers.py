@@ -13,19 +13,23 @@ ES384 JWT, as benchmarks/service.py does), same patient-view bodies, one after t
   (.state/bench-healthchain-venv, made here from requirements/bench-peers.txt). The only part
   that may be skipped: when the venv cannot be made (no package index), the reason is printed.
 
-Bodies (built in-process from the synthetic generator, compact JSON): the patient-view call of
-a patient with about 150 lab Observations (~85 kB), and of a patient with 3,000.
+Bodies (built in-process from the synthetic generator, compact JSON, the prefetch as searchset
+Bundles): the patient-view call of a patient 10 days after CAR-T infusion with 134 lab
+Observations (94 kB), and the same patient grown to 3,000 (each result repeated 7 minutes
+apart; 1.95 MB).
 
 Printed per server, body and concurrency: p50/p95/p99/max (ms), requests/s, non-2xx answers,
-p50 and req/s as ratios to the floor (same worker model, same run), the machine's busy cores
-(/proc/stat: everything on it, wrk and other work included), the server processes' own CPU
+p50 and req/s as ratios to the floor (same worker model; the floor stays up and is measured
+right before each run of another server, so that both see the same load), the machine's busy
+cores (/proc/stat: everything on it, wrk and other work included), the server processes' own CPU
 (cores), the share of each worker process in that CPU, and at c >= 8 the client connections
-each worker held mid-run (`ss`). Then the c=8 run again with 64 idle sockets and 16 that drip a
-request header (one byte every 0.5 s, reopened when the server cuts them) held open throughout.
+each worker held mid-run (`ss`). Then the service's c=8 run again with 64 idle sockets and 16
+that drip a request header (one byte every 0.5 s, reopened when the server cuts them) held open
+throughout. --spread-trials N: how 8 connections opened at once fall on the workers, N times.
 
-Experiments: --servers picks servers; --service-workers and --gunicorn-args (passed to the
-service's and the gevent floor's gunicorn through GUNICORN_CMD_ARGS, e.g. "--reuse-port")
-vary the model without editing cds_service/gunicorn_conf.py.
+Experiments: --servers picks servers (the floor always runs); --service-workers and
+--gunicorn-args (GUNICORN_CMD_ARGS for the service's and the gevent floor's gunicorn, e.g.
+"--worker-connections=100") vary the model without editing cds_service/gunicorn_conf.py.
 """
 
 from __future__ import annotations
@@ -700,29 +704,39 @@ def run(
     workers: int,
     hc_python: Path | None,
 ) -> None:
-    """Each server in turn, on each body, at each concurrency; the floor first."""
-    floors: dict[tuple[str, int], Result] = {}
+    """The floor runs throughout, idle between its runs. Each run of another server comes right
+    after a run of the floor on the same body at the same concurrency: the load of a shared
+    machine changes by the minute, and a ratio is only fair between runs taken together."""
     first = next(iter(bodies))
-    for name in servers:
-        for label, body in bodies.items():
-            if name in ("healthchain", "floor-gthread") and label != first:
-                continue  # the large patient is this service's figure
-            server = _start(name, workdir, workers, args.gunicorn_args, hc_python)
-            try:
-                if args.spread_trials and label == first:
-                    spread = spread_probe(server, body, 8, args.spread_trials)
-                    shown = ", ".join(f"{k} x{n}" for k, n in spread.most_common())
-                    print(f"{server.name:20s} 8 connections per worker (sorted): {shown}")
-                for c in args.concurrency:
-                    result = run_wrk(workdir, server, body, c, args.seconds)
-                    if name == "floor":
-                        floors[(label, c)] = result
-                    reference = None if name == "floor" else floors.get((label, c))
-                    print(row(server.name, label, c, result, reference), flush=True)
-                if name in ("service", "floor") and label == first and not args.no_idle:
-                    idle_run(workdir, server, body, args.seconds, floors.get((label, 8)))
-            finally:
-                server.stop()
+    floor = _start("floor", workdir, workers, args.gunicorn_args, hc_python)
+    try:
+        if args.spread_trials:
+            print_spread(floor, bodies[first], args.spread_trials)
+        for name in (s for s in servers if s != "floor"):
+            for label, body in bodies.items():
+                if name in ("healthchain", "floor-gthread") and label != first:
+                    continue  # the large patient is this service's figure
+                server = _start(name, workdir, workers, args.gunicorn_args, hc_python)
+                try:
+                    if args.spread_trials and label == first:
+                        print_spread(server, body, args.spread_trials)
+                    for c in args.concurrency:
+                        reference = run_wrk(workdir, floor, body, c, args.seconds)
+                        print(row(floor.name, label, c, reference, None), flush=True)
+                        result = run_wrk(workdir, server, body, c, args.seconds)
+                        print(row(server.name, label, c, result, reference), flush=True)
+                    if name == "service" and label == first and not args.no_idle:
+                        idle_run(workdir, server, body, args.seconds, floor)
+                finally:
+                    server.stop()
+    finally:
+        floor.stop()
+
+
+def print_spread(server: Server, body: str, trials: int) -> None:
+    spread = spread_probe(server, body, 8, trials)
+    shown = ", ".join(f"{k} x{n}" for k, n in spread.most_common())
+    print(f"{server.name:20s} 8 connections per worker (sorted): {shown}", flush=True)
 
 
 def _start(
@@ -738,17 +752,21 @@ def _start(
     return start_service(workdir, workers, gunicorn_args, jwt_on=name == "service")
 
 
-def idle_run(workdir: Path, server: Server, body: str, seconds: int, floor: Result | None) -> None:
+def idle_run(workdir: Path, server: Server, body: str, seconds: int, floor: Server) -> None:
+    """c=8 alone, then c=8 while idle and slow sockets are held open (the floor's run first)."""
     label = f"+{IDLE_SOCKETS} idle +{SLOW_SOCKETS} slow"
+    reference = run_wrk(workdir, floor, body, 8, seconds)
+    print(row(floor.name, "c=8 (for the next)", 8, reference, None), flush=True)
     before = run_wrk(workdir, server, body, 8, seconds)
-    print(row(server.name, "c=8 alone", 8, before, floor), flush=True)
+    print(row(server.name, "c=8 alone", 8, before, reference), flush=True)
     with IdleClients(server.port, IDLE_SOCKETS, SLOW_SOCKETS).held() as clients:
         during = run_wrk(workdir, server, body, 8, seconds)
-    print(row(server.name, label, 8, during, floor), flush=True)
+    print(row(server.name, label, 8, during, reference), flush=True)
     print(
         f"{'':20s} idle/slow sockets cut and reopened by the client during the run:"
-        f" {clients.reopened}; p95 {before.p95:.1f} -> {during.p95:.1f} ms, max"
-        f" {before.max:.1f} -> {during.max:.1f} ms, {before.rps:.0f} -> {during.rps:.0f} req/s",
+        f" {clients.reopened} (connections counted above include them); p95 {before.p95:.1f}"
+        f" -> {during.p95:.1f} ms, max {before.max:.1f} -> {during.max:.1f} ms,"
+        f" {before.rps:.0f} -> {during.rps:.0f} req/s",
         flush=True,
     )
 
