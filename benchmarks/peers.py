@@ -309,11 +309,10 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
     sys.exit(f"peers.py: a server did not start; see {log}")
 
 
-def _cli_module() -> str:
-    """`icaht-cds`'s module (moving from cds_service.cli to icaht_cli in issue 15)."""
-    if importlib.util.find_spec("icaht_cli") and importlib.util.find_spec("icaht_cli.__main__"):
-        return "icaht_cli"
-    return "cds_service.cli"
+def _icaht_cds() -> list[str]:
+    """The `icaht-cds` command of this venv (its module moves in issue 15)."""
+    script = Path(sys.executable).parent / "icaht-cds"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cds_service.cli"]
 
 
 def start_service(workdir: Path, workers: int, gunicorn_args: str, jwt_on: bool) -> Server:
@@ -336,8 +335,10 @@ def start_service(workdir: Path, workers: int, gunicorn_args: str, jwt_on: bool)
         "ICAHT_CDS_ASSESSMENT_AUTH": "none",
         "ICAHT_CDS_AUTH": "jwt" if jwt_on else "none",
         "GUNICORN_CMD_ARGS": gunicorn_args,
+        # this tree's code, also when the venv holds an installed copy
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
-    command = [sys.executable, "-m", _cli_module(), "serve", "--port", str(port)]
+    command = [*_icaht_cds(), "serve", "--port", str(port)]
     command += ["--workers", str(workers), "--state-dir", str(state)]
     log = state / "server.log"
     with log.open("wb") as out:
