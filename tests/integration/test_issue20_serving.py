@@ -1,0 +1,96 @@
+"""Issue 20: every worker gets connections, and a port is served by one server only.
+
+The real server (`icaht-cds serve`, gunicorn with cds_service/gunicorn_conf.py, 4 workers) on
+127.0.0.1. On one listening socket shared by all workers, connections opened together could all
+land on one worker, which then served them one call at a time on one core (decision 0008, second
+amendment). Each worker now listens on a socket of its own with SO_REUSEPORT, and the kernel
+spreads new connections over them. SO_REUSEPORT would also let a second server of the same user
+bind the same port and take part of its connections: the settings refuse to start then.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from served import ServedProcess
+
+WORKERS = 4
+LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
+    workdir = tmp_path_factory.mktemp("serving")
+    server = ServedProcess(workdir, workers=WORKERS)
+    server.start(workdir / "store.sqlite3")
+    try:
+        assert server.wait_ready(), server.log()[-3000:]
+        yield server
+    finally:
+        server.stop()
+
+
+def listening_inodes(port: int) -> set[str]:
+    """The inodes of the TCP sockets listening on `port` (IPv4, as the service binds)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port == port and fields[3] == LISTEN:
+            found.add(fields[9])
+    return found
+
+
+def socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().as_posix()
+        except OSError:
+            continue
+        match = re.fullmatch(r"socket:\[(\d+)\]", target)
+        if match:
+            inodes.add(match.group(1))
+    return inodes
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(x) for x in (task / "children").read_text().split()]
+    return found
+
+
+def test_each_worker_listens_on_a_socket_of_its_own(served: ServedProcess) -> None:
+    assert served.process is not None
+    listening = listening_inodes(served.port)
+    workers = children(served.process.pid)
+    assert len(workers) == WORKERS
+    held = [socket_inodes(pid) & listening for pid in workers]
+    # one listening socket per worker, none shared, none in the master
+    assert [len(inodes) for inodes in held] == [1] * WORKERS
+    assert len(set().union(*held)) == WORKERS == len(listening)
+    assert not socket_inodes(served.process.pid) & listening
+
+
+def test_a_second_server_on_the_same_port_refuses_to_start(
+    served: ServedProcess, tmp_path: Path
+) -> None:
+    second = ServedProcess(tmp_path, workers=1)
+    second.port = served.port
+    second.url = served.url
+    second.start(tmp_path / "store.sqlite3")
+    assert second.process is not None
+    try:
+        code = second.process.wait(timeout=60)
+    finally:
+        second.stop()
+    assert code != 0
+    assert f"Can't listen on 127.0.0.1:{served.port}" in second.log()
+    # the first server still has the port alone, with all its workers
+    assert len(listening_inodes(served.port)) == WORKERS
+    assert requests.get(f"{served.url}/healthz", timeout=5).status_code == 200
