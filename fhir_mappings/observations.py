@@ -33,6 +33,8 @@ ANC_GROUP_KINDS = frozenset(
         "segmented_count",
     }
 )
+# below this, a whole number has at most 12 digits: `_clean` (12 significant digits) keeps it
+CLEAN_EXACT = 1e12
 BOUND_WBC_LIMIT = float(SEVERE_ANC)  # s1.3: WBC <= 500/uL bounds ANC <= 500 (the severe ANC)
 # Other spellings of the LOINC system seen in the wild (HL7 OID, trailing slash, https)
 SYSTEM_ALIASES = {
@@ -51,8 +53,14 @@ class ObsInput:
     groups: tuple[str, ...] = ()  # same-specimen keys from a DiagnosticReport or a panel
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Parsed:
+    """One usable Observation read, before derivation and the cross-Observation rules.
+
+    Not frozen, unlike the domain values: it never leaves `ObservationMapper.map_all`, nothing
+    writes to it after construction, and a frozen dataclass's __init__ costs 2.5 times as much
+    on the per-Observation path (issue 20)."""
+
     entry: CodeEntry
     value: float
     comparator: Comparator | None
@@ -62,6 +70,24 @@ class Parsed:
     ref_high: float | None
     source_id: str
     keys: tuple[object, ...]  # same-specimen keys: group/specimen strings, collection instant
+
+    def measured(self) -> LabValue:
+        """`lab(self.entry.analyte)` without the keyword handling (the per-Observation path)."""
+        analyte = self.entry.analyte
+        assert analyte is not None
+        when = self.when
+        return LabValue(
+            analyte,
+            self.value,
+            when.day,
+            when.at,
+            self.comparator,
+            "measured",
+            self.preliminary,
+            self.ref_low,
+            self.ref_high,
+            self.source_id,
+        )
 
     def lab(
         self,
@@ -240,7 +266,7 @@ class ObservationMapper:
             if p.entry.kind in ANC_GROUP_KINDS:
                 anc_related.append(p)
             elif p.entry.analyte is not None:
-                labs.append(p.lab(p.entry.analyte))
+                labs.append(p.measured())
         for group in specimen_groups(anc_related):
             labs.extend(derive_group(group, sink, self._plausible))
         return drop_lower_priority(labs, {p.source_id: p.entry.priority for p in parsed}, sink)
@@ -248,6 +274,8 @@ class ObservationMapper:
 
 def _clean(x: float) -> float:
     """Drop binary noise of a unit product (0.7 * 1000 = 700.0000000000001 -> 700.0)."""
+    if x.is_integer() and -CLEAN_EXACT < x < CLEAN_EXACT:
+        return x  # at most 12 digits, no fraction: the text round trip gives x back
     return float(f"{x:.12g}")
 
 
@@ -375,11 +403,23 @@ class Candidate:
     lab: LabValue
 
 
-def _first(group: list[Parsed], kind: str, method: str | None = None) -> Parsed | None:
-    found = [
-        p for p in group if p.entry.kind == kind and (method is None or p.entry.method == method)
-    ]
-    return min(found, key=lambda p: p.entry.priority) if found else None
+# a specimen's results by kind, each list in the specimen's order (one pass over the group,
+# not one per kind asked: issue 20)
+ByKind = dict[str, list[Parsed]]
+
+
+def _by_kind(group: list[Parsed]) -> ByKind:
+    kinds: ByKind = {}
+    for p in group:
+        kinds.setdefault(p.entry.kind, []).append(p)
+    return kinds
+
+
+def _first(group: ByKind, kind: str, method: str | None = None) -> Parsed | None:
+    found = [p for p in group.get(kind, ()) if method is None or p.entry.method == method]
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else min(found, key=lambda p: p.entry.priority)
 
 
 def _combine(*comparators: Comparator | None) -> Comparator | bool | None:
@@ -412,7 +452,7 @@ def _derived(wbc: Parsed, parts: list[Parsed], rank: int, prelim: bool) -> Candi
     return Candidate(rank, lab)
 
 
-def _manual_fraction(group: list[Parsed]) -> list[Parsed] | None:
+def _manual_fraction(group: ByKind) -> list[Parsed] | None:
     seg = _first(group, "segmented_percent")
     band = _first(group, "band_percent", "manual") or _first(group, "band_percent", "unspecified")
     if seg is not None:
@@ -421,7 +461,7 @@ def _manual_fraction(group: list[Parsed]) -> list[Parsed] | None:
     return [total] if total is not None else None
 
 
-def _count_sum(group: list[Parsed]) -> Candidate | None:
+def _count_sum(group: ByKind) -> Candidate | None:
     seg = _first(group, "segmented_count")
     if seg is None:
         return None
@@ -442,12 +482,11 @@ def _count_sum(group: list[Parsed]) -> Candidate | None:
     return Candidate(2 if band is not None else 5, lab)
 
 
-def anc_candidates(group: list[Parsed]) -> list[Candidate]:
+def anc_candidates(group: ByKind) -> list[Candidate]:
     """Every ANC this specimen offers, ranked (s1.3)."""
     out: list[Candidate] = []
-    for p in group:
-        if p.entry.kind == "anc":
-            out.append(Candidate(1 if p.entry.method == "manual" else 3, p.lab(Analyte.ANC)))
+    for p in group.get("anc", ()):
+        out.append(Candidate(1 if p.entry.method == "manual" else 3, p.lab(Analyte.ANC)))
     summed = _count_sum(group)
     if summed is not None:
         out.append(summed)
@@ -483,8 +522,9 @@ def _bound(wbc: Parsed) -> LabValue:
 
 def derive_group(group: list[Parsed], sink: Sink, plausible: Any) -> list[LabValue]:
     """WBC values of the specimen, plus its preferred ANC value(s)."""
-    labs = [p.lab(Analyte.WBC) for p in group if p.entry.kind == "wbc"]
-    cands = anc_candidates(group)
+    kinds = _by_kind(group)
+    labs = [p.lab(Analyte.WBC) for p in kinds.get("wbc", ())]
+    cands = anc_candidates(kinds)
     if not cands:
         return labs
     best = min(c.rank for c in cands)
