@@ -313,6 +313,10 @@ def active_crs(timeline: TherapyTimeline, day: date) -> CrsPeriod | None:
     return max(covering, key=lambda p: p.start) if covering else None
 
 
+def _series_order(v: LabValue) -> tuple[date, float]:
+    return v.day, v.collected.timestamp() if v.collected else float("-inf")
+
+
 @dataclass(frozen=True, slots=True)
 class PatientRecord:
     """All a patient's clean data for one assessment."""
@@ -320,12 +324,20 @@ class PatientRecord:
     patient_id: str
     labs: tuple[LabValue, ...] = ()
     timeline: TherapyTimeline = field(default_factory=TherapyTimeline)
+    # every analyte's series, sorted on the first `series` call: an assessment asks for one
+    # about twenty times (issue 20). Not part of the value (no init, comparison or repr); only
+    # ever filled from `labs`, which cannot change.
+    _series: dict[Analyte, tuple[LabValue, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def series(self, analyte: Analyte) -> tuple[LabValue, ...]:
         """Values of one analyte, oldest first."""
-        return tuple(
-            sorted(
-                (v for v in self.labs if v.analyte is analyte),
-                key=lambda v: (v.day, v.collected.timestamp() if v.collected else float("-inf")),
-            )
-        )
+        if not self._series and self.labs:
+            by_analyte: dict[Analyte, list[LabValue]] = {}
+            for v in self.labs:
+                if isinstance(v.analyte, Analyte):  # as `is analyte` read them
+                    by_analyte.setdefault(v.analyte, []).append(v)
+            for key, values in by_analyte.items():
+                self._series[key] = tuple(sorted(values, key=_series_order))
+        return self._series.get(analyte, ())

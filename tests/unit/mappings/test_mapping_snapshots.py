@@ -41,7 +41,8 @@ def normal(value: Any) -> Any:
     """A JSON-able form that keeps everything equality would compare (and the class)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {"__class__": type(value).__name__}
-        out.update({f.name: normal(getattr(value, f.name)) for f in dataclasses.fields(value)})
+        fields = [f for f in dataclasses.fields(value) if f.compare]  # what equality reads
+        out.update({f.name: normal(getattr(value, f.name)) for f in fields})
         return out
     if isinstance(value, Enum):
         return f"{type(value).__name__}.{value.name}"
