@@ -172,30 +172,35 @@ class ObservationMapper:
             sink.out(rid, "no-value", "dataAbsentReason" if absent else "no numeric valueQuantity")
             return None
         assert isinstance(qty, dict)
-        conversion = self.units.conversion_for(entry.kind, *_unit_fields(qty))
+        kind = entry.kind
+        conversion = self.units.conversion_for(kind, *_unit_fields(qty))
         if isinstance(conversion, UnitError):
             sink.out(rid, conversion.code, conversion.text)
             return None
-        when = self._when(res, rid, sink)
+        when = collection_time(res, rid, self.tz, sink)
         if when is None:
             return None
         value = _clean(conversion.apply(float(value)))
-        if not self._plausible(entry.kind, value):
-            sink.out(rid, "implausible", f"{entry.kind} {value:g} outside plausibility limits")
+        lim = self.limits.get(kind)
+        if lim is not None and not lim.low <= value <= lim.high:
+            sink.out(rid, "implausible", f"{kind} {value:g} outside plausibility limits")
             return None
         if preliminary:
             sink.warn(rid, "preliminary", "preliminary result: provisional grading only")
-        low, high = self._reference(res, entry.kind, conversion)
+        ranges = res.get("referenceRange")
+        low, high = self._reference(ranges, kind, conversion) if ranges else (None, None)
+        comparator = qty.get("comparator")
         return Parsed(
-            entry=entry,
-            value=value,
-            comparator=COMPARATORS.get(str(qty.get("comparator", ""))),
-            when=when,
-            preliminary=preliminary,
-            ref_low=low,
-            ref_high=high,
-            source_id=rid,
-            keys=self._keys(res, item, when),
+            entry,
+            value,
+            # a comparator is one of four strings; anything else (a number, a list) is none
+            COMPARATORS.get(comparator) if isinstance(comparator, str) else None,
+            when,
+            preliminary,
+            low,
+            high,
+            rid,
+            self._keys(res, item, when),
         )
 
     def _entry(self, res: Mapping[str, Any], rid: str, sink: Sink) -> CodeEntry | None:
@@ -213,17 +218,14 @@ class ObservationMapper:
             sink.out(rid, "unknown-code", "no coding in the analyte table")
         return None
 
-    def _when(self, res: Mapping[str, Any], rid: str, sink: Sink) -> When | None:
-        return collection_time(res, rid, self.tz, sink)
-
     def _plausible(self, kind: str, value: float) -> bool:
         lim = self.limits.get(kind)
         return lim is None or lim.low <= value <= lim.high
 
     def _reference(
-        self, res: Mapping[str, Any], kind: str, conversion: Conversion
+        self, ranges: Any, kind: str, conversion: Conversion
     ) -> tuple[float | None, float | None]:
-        for rr in as_list(res.get("referenceRange")):
+        for rr in as_list(ranges):
             if not isinstance(rr, dict):
                 continue
             low = self._ref_value(rr.get("low"), kind, conversion)
@@ -244,8 +246,10 @@ class ObservationMapper:
         return _clean(conv.apply(float(q["value"])))
 
     def _keys(self, res: Mapping[str, Any], item: ObsInput, when: When) -> tuple[object, ...]:
-        keys: list[object] = list(item.groups)
         specimen = res.get("specimen")
+        if specimen is None and not item.groups:  # the usual bare Observation: its time only
+            return () if when.at is None else (when.at,)
+        keys: list[object] = list(item.groups)
         spec = specimen.get("reference") if isinstance(specimen, dict) else None
         if isinstance(spec, str) and spec:
             owner = item.source_id.split("#")[0]
