@@ -69,6 +69,10 @@ class _Collector:
     def observations(self) -> list[ObsInput]:
         """Every Observation taken in so far, with its specimen groups."""
         items: list[ObsInput] = []
+        if not self.groups:  # no panel or report named a member: the groups are their own
+            for ores, key, own in self.raw_obs:
+                items.append(ObsInput(ores, key, tuple(dict.fromkeys(own)) if own else ()))
+            return items
         for ores, key, own in self.raw_obs:
             g = list(own) + self.groups.get(key, [])
             for a in self.aliases_of.get(key, ()):

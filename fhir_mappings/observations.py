@@ -44,9 +44,10 @@ SYSTEM_ALIASES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ObsInput:
-    """One Observation to map, with where it came from."""
+    """One Observation to map, with where it came from (internal to the mapping and never
+    changed: not frozen, as `Parsed`, for the cost of its construction per Observation)."""
 
     resource: Mapping[str, Any]
     source_id: str  # "Observation/1" or "DiagnosticReport/7#c1" for a contained result
