@@ -335,11 +335,17 @@ def collapse_versions(items: Sequence[ObsInput], sink: Sink) -> list[ObsInput]:
     return keep
 
 
+def _is_preliminary(p: Parsed) -> bool:
+    return p.preliminary
+
+
 def drop_content_duplicates(parsed: list[Parsed], sink: Sink) -> list[Parsed]:
     """Collapse results with the same code, time, value and comparator (final beats preliminary)."""
     seen: dict[tuple[object, ...], int] = {}
     out: list[Parsed] = []
-    for p in sorted(parsed, key=lambda p: p.preliminary):
+    # final results first (a stable sort: nothing to move when none is preliminary)
+    ordered = sorted(parsed, key=_is_preliminary) if any(map(_is_preliminary, parsed)) else parsed
+    for p in ordered:
         key = (
             p.entry.system,
             p.entry.code,
@@ -448,7 +454,7 @@ def _derived(wbc: Parsed, parts: list[Parsed], rank: int, prelim: bool) -> Candi
     lab = wbc.lab(
         Analyte.ANC,
         value=_clean(wbc.value * fraction),
-        comparator=cast(Comparator | None, comp),
+        comparator=cast("Comparator | None", comp),  # a string: no Union built per call
         provenance="derived",
         source_id=ids,
         preliminary=prelim or any(p.preliminary for p in parts),
@@ -478,7 +484,7 @@ def _count_sum(group: ByKind) -> Candidate | None:
     lab = seg.lab(
         Analyte.ANC,
         value=sum(p.value for p in parts),
-        comparator=cast(Comparator | None, comp),
+        comparator=cast("Comparator | None", comp),  # a string: no Union built per call
         provenance="measured" if band is None else "derived",
         source_id=",".join(p.source_id for p in parts),
         preliminary=any(p.preliminary for p in parts),
