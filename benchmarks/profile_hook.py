@@ -1,6 +1,6 @@
 """CPU cost of one patient-view call, per phase, in process (issue 20).
 
-Run: .venv/bin/python benchmarks/profile_hook.py [--calls 300] [--profile]
+Run: .venv/bin/python benchmarks/profile_hook.py [--calls 300] [--profile] [--profile-large]
 
 The Flask app as `create_app` builds it, called through its test client (no socket, no
 gunicorn: this measures the service's own CPU): JWT authentication on, with a fresh signed
@@ -11,10 +11,10 @@ body of issue 20's measurements), (b) the same patient with 3,000 lab Observatio
 
 Prints, per body, the median milliseconds of each phase (parse, JWT, schema, map, grade, rules,
 cards, overrides, audit, serialise, log) and p50/p95 of the whole call; with --profile also a
-cProfile top 20 (by own time) of the 143-Observation body. The phases of the hook itself come
-from its own timings (HookResult.facts.timings_ms, also logged: the mapping's two stages among
-them); the others are timed by wrapping the route's and the pipeline's helpers (a helper that is
-gone is reported as absent).
+cProfile top 20 (by own time) of the 143-Observation body, with --profile-large of the 3,000
+one. The phases of the hook itself come from its own timings (HookResult.facts.timings_ms, also
+logged: the mapping's two stages among them); the others are timed by wrapping the route's and
+the pipeline's helpers (a helper that is gone is reported as absent).
 """
 
 from __future__ import annotations
@@ -102,6 +102,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300, help="calls per body (after warm-up)")
     parser.add_argument("--large-calls", type=int, default=40, help="calls of the large body")
     parser.add_argument("--profile", action="store_true", help="cProfile top 20, small body")
+    parser.add_argument(
+        "--profile-large", action="store_true", help="cProfile top 20, 3,000-Observation body"
+    )
     parser.add_argument("--wall", action="store_true", help="phases in wall time, not CPU")
     parser.add_argument(
         "--gc",
@@ -131,7 +134,9 @@ def main() -> None:
             print(f"\n{label}: body {len(body) / 1024:.0f} kB, {calls} calls")
             report(measure(client, key, body, calls))
         if args.profile:
-            profile(client, key, small, args.calls)
+            profile(client, key, small, args.calls, "143 Observations")
+        if args.profile_large:
+            profile(client, key, large, args.large_calls, "3,000 Observations")
 
 
 def build_app(workdir: Path, key: ec.EllipticCurvePrivateKey) -> Any:
@@ -348,14 +353,16 @@ def report(measured: Any) -> None:
     )
 
 
-def profile(client: Any, key: ec.EllipticCurvePrivateKey, body: bytes, calls: int) -> None:
+def profile(
+    client: Any, key: ec.EllipticCurvePrivateKey, body: bytes, calls: int, label: str
+) -> None:
     signed = tokens(key, calls)
     profiler = cProfile.Profile(time.thread_time)
     profiler.enable()
     for token in signed:
         _post(client, token, body)
     profiler.disable()
-    print(f"\ncProfile, 143 Observations, {calls} calls, top 20 by own time:")
+    print(f"\ncProfile, {label}, {calls} calls, top 20 by own time:")
     pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 

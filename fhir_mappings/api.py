@@ -35,8 +35,10 @@ class _Collector:
         self.patient_id = patient_id
         self.sink = sink
         self.index = 0
-        self.raw_obs: list[tuple[Mapping[str, Any], str, list[str]]] = []
-        self.aliases_of: dict[str, list[str]] = {}
+        self.raw_obs: list[tuple[Mapping[str, Any], str, tuple[str, ...]]] = []
+        # (key, fullUrl) as they came: the key -> fullUrls table is only needed when a panel or
+        # report names members (`observations`), so it is not built per resource (issue 20)
+        self.full_urls: list[tuple[str, str]] = []
         self.groups: dict[str, list[str]] = {}
 
     def add(
@@ -52,10 +54,10 @@ class _Collector:
                 self.sink.out(key, "other-patient", f"{res.get('resourceType')} of another patient")
                 continue
             if full_url:
-                self.aliases_of.setdefault(key, []).append(full_url)
+                self.full_urls.append((key, full_url))
             rtype = res.get("resourceType")
             if rtype == "Observation":
-                self.raw_obs.append((res, key, []))
+                self.raw_obs.append((res, key, ()))
                 for member in as_list(res.get("hasMember")):
                     ref = reference_of(member)
                     if ref:
@@ -69,9 +71,16 @@ class _Collector:
     def observations(self) -> list[ObsInput]:
         """Every Observation taken in so far, with its specimen groups."""
         items: list[ObsInput] = []
+        if not self.groups:  # no panel or report named a member: the groups are their own
+            for ores, key, own in self.raw_obs:
+                items.append(ObsInput(ores, key, tuple(dict.fromkeys(own)) if own else ()))
+            return items
+        aliases_of: dict[str, list[str]] = {}
+        for key, full_url in self.full_urls:
+            aliases_of.setdefault(key, []).append(full_url)
         for ores, key, own in self.raw_obs:
             g = list(own) + self.groups.get(key, [])
-            for a in self.aliases_of.get(key, ()):
+            for a in aliases_of.get(key, ()):
                 g.extend(self.groups.get(a, ()))
             items.append(ObsInput(ores, key, tuple(dict.fromkeys(g)) if g else ()))
         return items
@@ -80,7 +89,7 @@ class _Collector:
 def _report(
     report: Mapping[str, Any],
     key: str,
-    raw_obs: list[tuple[Mapping[str, Any], str, list[str]]],
+    raw_obs: list[tuple[Mapping[str, Any], str, tuple[str, ...]]],
     groups: dict[str, list[str]],
 ) -> None:
     """Results of a DiagnosticReport share one specimen group (s1.3)."""
@@ -96,12 +105,12 @@ def _report(
             continue
         if ref in contained:
             obs = _with_report_time(contained.pop(ref), report)
-            raw_obs.append((obs, f"{key}{ref}", [group]))
+            raw_obs.append((obs, f"{key}{ref}", (group,)))
         else:
             groups.setdefault(normalise_reference(ref), []).append(group)
             groups.setdefault(ref, []).append(group)
     for ref, res in contained.items():  # contained but not listed in result
-        raw_obs.append((_with_report_time(res, report), f"{key}{ref}", [group]))
+        raw_obs.append((_with_report_time(res, report), f"{key}{ref}", (group,)))
 
 
 def _with_report_time(obs: Mapping[str, Any], report: Mapping[str, Any]) -> Mapping[str, Any]:

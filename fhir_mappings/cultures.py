@@ -46,10 +46,10 @@ class CultureTable:
     negative_words: re.Pattern[str]
 
     def is_culture(self, res: Mapping[str, Any]) -> bool:
-        return any(
-            code in self.codes and SYSTEM_ALIASES.get(system, system) == self.system
-            for system, code in system_codes(res.get("code"))
-        )
+        for system, code in system_codes(res.get("code")):  # a loop: no generator per call
+            if code in self.codes and SYSTEM_ALIASES.get(system, system) == self.system:
+                return True
+        return False
 
 
 @cache

@@ -33,6 +33,8 @@ ANC_GROUP_KINDS = frozenset(
         "segmented_count",
     }
 )
+# below this, a whole number has at most 12 digits: `_clean` (12 significant digits) keeps it
+CLEAN_EXACT = 1e12
 BOUND_WBC_LIMIT = float(SEVERE_ANC)  # s1.3: WBC <= 500/uL bounds ANC <= 500 (the severe ANC)
 # Other spellings of the LOINC system seen in the wild (HL7 OID, trailing slash, https)
 SYSTEM_ALIASES = {
@@ -42,17 +44,24 @@ SYSTEM_ALIASES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ObsInput:
-    """One Observation to map, with where it came from."""
+    """One Observation to map, with where it came from (internal to the mapping and never
+    changed: not frozen, as `Parsed`, for the cost of its construction per Observation)."""
 
     resource: Mapping[str, Any]
     source_id: str  # "Observation/1" or "DiagnosticReport/7#c1" for a contained result
     groups: tuple[str, ...] = ()  # same-specimen keys from a DiagnosticReport or a panel
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Parsed:
+    """One usable Observation read, before derivation and the cross-Observation rules.
+
+    Not frozen, unlike the domain values: it never leaves `ObservationMapper.map_all`, nothing
+    writes to it after construction, and a frozen dataclass's __init__ costs 2.5 times as much
+    on the per-Observation path (issue 20)."""
+
     entry: CodeEntry
     value: float
     comparator: Comparator | None
@@ -62,6 +71,24 @@ class Parsed:
     ref_high: float | None
     source_id: str
     keys: tuple[object, ...]  # same-specimen keys: group/specimen strings, collection instant
+
+    def measured(self) -> LabValue:
+        """`lab(self.entry.analyte)` without the keyword handling (the per-Observation path)."""
+        analyte = self.entry.analyte
+        assert analyte is not None
+        when = self.when
+        return LabValue(
+            analyte,
+            self.value,
+            when.day,
+            when.at,
+            self.comparator,
+            "measured",
+            self.preliminary,
+            self.ref_low,
+            self.ref_high,
+            self.source_id,
+        )
 
     def lab(
         self,
@@ -146,30 +173,35 @@ class ObservationMapper:
             sink.out(rid, "no-value", "dataAbsentReason" if absent else "no numeric valueQuantity")
             return None
         assert isinstance(qty, dict)
-        conversion = self.units.conversion_for(entry.kind, *_unit_fields(qty))
+        kind = entry.kind
+        conversion = self.units.conversion_for(kind, *_unit_fields(qty))
         if isinstance(conversion, UnitError):
             sink.out(rid, conversion.code, conversion.text)
             return None
-        when = self._when(res, rid, sink)
+        when = collection_time(res, rid, self.tz, sink)
         if when is None:
             return None
         value = _clean(conversion.apply(float(value)))
-        if not self._plausible(entry.kind, value):
-            sink.out(rid, "implausible", f"{entry.kind} {value:g} outside plausibility limits")
+        lim = self.limits.get(kind)
+        if lim is not None and not lim.low <= value <= lim.high:
+            sink.out(rid, "implausible", f"{kind} {value:g} outside plausibility limits")
             return None
         if preliminary:
             sink.warn(rid, "preliminary", "preliminary result: provisional grading only")
-        low, high = self._reference(res, entry.kind, conversion)
+        ranges = res.get("referenceRange")
+        low, high = self._reference(ranges, kind, conversion) if ranges else (None, None)
+        comparator = qty.get("comparator")
         return Parsed(
-            entry=entry,
-            value=value,
-            comparator=COMPARATORS.get(str(qty.get("comparator", ""))),
-            when=when,
-            preliminary=preliminary,
-            ref_low=low,
-            ref_high=high,
-            source_id=rid,
-            keys=self._keys(res, item, when),
+            entry,
+            value,
+            # a comparator is one of four strings; anything else (a number, a list) is none
+            COMPARATORS.get(comparator) if isinstance(comparator, str) else None,
+            when,
+            preliminary,
+            low,
+            high,
+            rid,
+            self._keys(res, item, when),
         )
 
     def _entry(self, res: Mapping[str, Any], rid: str, sink: Sink) -> CodeEntry | None:
@@ -187,17 +219,14 @@ class ObservationMapper:
             sink.out(rid, "unknown-code", "no coding in the analyte table")
         return None
 
-    def _when(self, res: Mapping[str, Any], rid: str, sink: Sink) -> When | None:
-        return collection_time(res, rid, self.tz, sink)
-
     def _plausible(self, kind: str, value: float) -> bool:
         lim = self.limits.get(kind)
         return lim is None or lim.low <= value <= lim.high
 
     def _reference(
-        self, res: Mapping[str, Any], kind: str, conversion: Conversion
+        self, ranges: Any, kind: str, conversion: Conversion
     ) -> tuple[float | None, float | None]:
-        for rr in as_list(res.get("referenceRange")):
+        for rr in as_list(ranges):
             if not isinstance(rr, dict):
                 continue
             low = self._ref_value(rr.get("low"), kind, conversion)
@@ -218,8 +247,10 @@ class ObservationMapper:
         return _clean(conv.apply(float(q["value"])))
 
     def _keys(self, res: Mapping[str, Any], item: ObsInput, when: When) -> tuple[object, ...]:
-        keys: list[object] = list(item.groups)
         specimen = res.get("specimen")
+        if specimen is None and not item.groups:  # the usual bare Observation: its time only
+            return () if when.at is None else (when.at,)
+        keys: list[object] = list(item.groups)
         spec = specimen.get("reference") if isinstance(specimen, dict) else None
         if isinstance(spec, str) and spec:
             owner = item.source_id.split("#")[0]
@@ -240,7 +271,7 @@ class ObservationMapper:
             if p.entry.kind in ANC_GROUP_KINDS:
                 anc_related.append(p)
             elif p.entry.analyte is not None:
-                labs.append(p.lab(p.entry.analyte))
+                labs.append(p.measured())
         for group in specimen_groups(anc_related):
             labs.extend(derive_group(group, sink, self._plausible))
         return drop_lower_priority(labs, {p.source_id: p.entry.priority for p in parsed}, sink)
@@ -248,6 +279,8 @@ class ObservationMapper:
 
 def _clean(x: float) -> float:
     """Drop binary noise of a unit product (0.7 * 1000 = 700.0000000000001 -> 700.0)."""
+    if x.is_integer() and -CLEAN_EXACT < x < CLEAN_EXACT:
+        return x  # at most 12 digits, no fraction: the text round trip gives x back
     return float(f"{x:.12g}")
 
 
@@ -302,11 +335,17 @@ def collapse_versions(items: Sequence[ObsInput], sink: Sink) -> list[ObsInput]:
     return keep
 
 
+def _is_preliminary(p: Parsed) -> bool:
+    return p.preliminary
+
+
 def drop_content_duplicates(parsed: list[Parsed], sink: Sink) -> list[Parsed]:
     """Collapse results with the same code, time, value and comparator (final beats preliminary)."""
     seen: dict[tuple[object, ...], int] = {}
     out: list[Parsed] = []
-    for p in sorted(parsed, key=lambda p: p.preliminary):
+    # final results first (a stable sort: nothing to move when none is preliminary)
+    ordered = sorted(parsed, key=_is_preliminary) if any(map(_is_preliminary, parsed)) else parsed
+    for p in ordered:
         key = (
             p.entry.system,
             p.entry.code,
@@ -375,11 +414,23 @@ class Candidate:
     lab: LabValue
 
 
-def _first(group: list[Parsed], kind: str, method: str | None = None) -> Parsed | None:
-    found = [
-        p for p in group if p.entry.kind == kind and (method is None or p.entry.method == method)
-    ]
-    return min(found, key=lambda p: p.entry.priority) if found else None
+# a specimen's results by kind, each list in the specimen's order (one pass over the group,
+# not one per kind asked: issue 20)
+ByKind = dict[str, list[Parsed]]
+
+
+def _by_kind(group: list[Parsed]) -> ByKind:
+    kinds: ByKind = {}
+    for p in group:
+        kinds.setdefault(p.entry.kind, []).append(p)
+    return kinds
+
+
+def _first(group: ByKind, kind: str, method: str | None = None) -> Parsed | None:
+    found = [p for p in group.get(kind, ()) if method is None or p.entry.method == method]
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else min(found, key=lambda p: p.entry.priority)
 
 
 def _combine(*comparators: Comparator | None) -> Comparator | bool | None:
@@ -403,7 +454,7 @@ def _derived(wbc: Parsed, parts: list[Parsed], rank: int, prelim: bool) -> Candi
     lab = wbc.lab(
         Analyte.ANC,
         value=_clean(wbc.value * fraction),
-        comparator=cast(Comparator | None, comp),
+        comparator=cast("Comparator | None", comp),  # a string: no Union built per call
         provenance="derived",
         source_id=ids,
         preliminary=prelim or any(p.preliminary for p in parts),
@@ -412,7 +463,7 @@ def _derived(wbc: Parsed, parts: list[Parsed], rank: int, prelim: bool) -> Candi
     return Candidate(rank, lab)
 
 
-def _manual_fraction(group: list[Parsed]) -> list[Parsed] | None:
+def _manual_fraction(group: ByKind) -> list[Parsed] | None:
     seg = _first(group, "segmented_percent")
     band = _first(group, "band_percent", "manual") or _first(group, "band_percent", "unspecified")
     if seg is not None:
@@ -421,7 +472,7 @@ def _manual_fraction(group: list[Parsed]) -> list[Parsed] | None:
     return [total] if total is not None else None
 
 
-def _count_sum(group: list[Parsed]) -> Candidate | None:
+def _count_sum(group: ByKind) -> Candidate | None:
     seg = _first(group, "segmented_count")
     if seg is None:
         return None
@@ -433,7 +484,7 @@ def _count_sum(group: list[Parsed]) -> Candidate | None:
     lab = seg.lab(
         Analyte.ANC,
         value=sum(p.value for p in parts),
-        comparator=cast(Comparator | None, comp),
+        comparator=cast("Comparator | None", comp),  # a string: no Union built per call
         provenance="measured" if band is None else "derived",
         source_id=",".join(p.source_id for p in parts),
         preliminary=any(p.preliminary for p in parts),
@@ -442,12 +493,11 @@ def _count_sum(group: list[Parsed]) -> Candidate | None:
     return Candidate(2 if band is not None else 5, lab)
 
 
-def anc_candidates(group: list[Parsed]) -> list[Candidate]:
+def anc_candidates(group: ByKind) -> list[Candidate]:
     """Every ANC this specimen offers, ranked (s1.3)."""
     out: list[Candidate] = []
-    for p in group:
-        if p.entry.kind == "anc":
-            out.append(Candidate(1 if p.entry.method == "manual" else 3, p.lab(Analyte.ANC)))
+    for p in group.get("anc", ()):
+        out.append(Candidate(1 if p.entry.method == "manual" else 3, p.lab(Analyte.ANC)))
     summed = _count_sum(group)
     if summed is not None:
         out.append(summed)
@@ -483,8 +533,9 @@ def _bound(wbc: Parsed) -> LabValue:
 
 def derive_group(group: list[Parsed], sink: Sink, plausible: Any) -> list[LabValue]:
     """WBC values of the specimen, plus its preferred ANC value(s)."""
-    labs = [p.lab(Analyte.WBC) for p in group if p.entry.kind == "wbc"]
-    cands = anc_candidates(group)
+    kinds = _by_kind(group)
+    labs = [p.lab(Analyte.WBC) for p in kinds.get("wbc", ())]
+    cands = anc_candidates(kinds)
     if not cands:
         return labs
     best = min(c.rank for c in cands)

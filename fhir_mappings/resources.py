@@ -100,14 +100,16 @@ def system_codes(concept: Any) -> list[tuple[str, str]]:
     coding = concept.get("coding")
     if not isinstance(coding, list):
         return []
-    return [
-        (
-            system if isinstance(system := c.get("system"), str) else "",
-            code if isinstance(code := c.get("code"), str) else "",
-        )
-        for c in coding
-        if type(c) is dict or isinstance(c, Mapping)
-    ]
+    # a loop, not a list comprehension: one or two codings, and the comprehension's own call
+    # costs more than its items
+    found = []
+    for c in coding:
+        if type(c) is dict or isinstance(c, Mapping):
+            system, code = c.get("system"), c.get("code")
+            found.append(
+                (system if isinstance(system, str) else "", code if isinstance(code, str) else "")
+            )
+    return found
 
 
 def concept_text(concept: Any) -> str:

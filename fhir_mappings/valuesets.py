@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -61,6 +61,9 @@ class Ingredients:
         return _BIOSIMILAR_SUFFIX.sub("", name)
 
 
+MAX_CACHED_CODES = 4096  # far more than the coded drugs and procedures a centre uses
+
+
 @dataclass(frozen=True, slots=True)
 class ValueSets:
     """Lookup tables built from valuesets.yaml and rxnorm_products.yaml (plus local additions)."""
@@ -70,6 +73,12 @@ class ValueSets:
     names: tuple[tuple[re.Pattern[str], Concept], ...]
     system_alias: Mapping[str, str]  # URI -> key (cpt, icd10pcs, ...)
     ingredients: Ingredients = Ingredients({})
+    # (system, code) -> its concepts, worked out once (every administration and order of a
+    # patient repeats a few codes: issue 20); bounded, as the codes come from the EHR. Not part
+    # of the value: the tables above decide every entry.
+    _code_hits: dict[tuple[str, str], tuple[Concept, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def match(self, concept: Any, groups: frozenset[str] | None = None) -> tuple[Concept, ...]:
         """Concepts a CodeableConcept codes for (codes first, names only when no code matched)."""
@@ -82,7 +91,15 @@ class ValueSets:
             found = [c for c in found if c.group in groups]
         return tuple(dict.fromkeys(found))
 
-    def _by_code(self, system: str, code: str) -> list[Concept]:
+    def _by_code(self, system: str, code: str) -> tuple[Concept, ...]:
+        hit = self._code_hits.get((system, code))
+        if hit is None:
+            hit = tuple(self._by_code_afresh(system, code))
+            if len(self._code_hits) < MAX_CACHED_CODES:
+                self._code_hits[system, code] = hit
+        return hit
+
+    def _by_code_afresh(self, system: str, code: str) -> list[Concept]:
         key = self.system_alias.get(system)
         if key is None or not code:
             return []

@@ -179,8 +179,10 @@ def assess(
     timeline = record.timeline
     ctcae = _latest_ctcae(record, evaluation_date)
     day0 = timeline.day0
-    # nothing collected after the evaluation date may reach a score (as-of grading)
-    known = replace(record, labs=_known(record.labs, evaluation_date))
+    # nothing collected after the evaluation date may reach a score (as-of grading); when
+    # nothing was, the record itself, with the series it has sorted already (issue 20)
+    labs = _known(record.labs, evaluation_date)
+    known = record if len(labs) == len(record.labs) else replace(record, labs=labs)
     planned = planned_course(record)
     planned_baseline, planned_score = _planned_score(known, planned, missing)
     scope = scope_note(timeline.disease)

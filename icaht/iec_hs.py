@@ -18,9 +18,10 @@ IEC-HS consensus); the reconstruction in §9.1 is [UNVERIFIED], C13 is the bindi
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from icaht.record import (
     Analyte,
@@ -45,6 +46,7 @@ TRANSAMINASE_FACTOR = 5.0  # C13 (3): ALT or AST > 5 x ULN (> 5 x baseline if ba
 NEW_CYTOPENIA_LIMITS: dict[Analyte, float] = {Analyte.ANC: 500.0, Analyte.PLATELETS: 20.0}
 NEW_CYTOPENIA_TEXT = {Analyte.ANC: "ANC < 500/µL", Analyte.PLATELETS: "platelets < 20 x10^9/L"}
 
+ONE_DAY = timedelta(days=1)
 SCREEN_NOTE = (
     "Screening only: possible IEC-HS: evaluate against the ASTCT criteria. Not a diagnosis."
 )
@@ -113,18 +115,92 @@ def _within_72_h(earlier: LabValue, later: LabValue) -> bool:
     return 0 < (later.day - earlier.day).days <= FERRITIN_RISE_HOURS // 24
 
 
-def _run_start(series: Sequence[LabValue], index: int, holds: Callable[[float], bool]) -> date:
-    """The first day a level criterion may have begun to hold for the value at `index`: the
-    day after the last earlier value that did not meet it (the rise happened in between), or
-    the first value of the run when nothing was measured before. A course whose ferritin stays
-    above the level since CRS thus has a rise that started during CRS, however sparse the
-    sampling (docs/decisions/0013 reading 2)."""
-    start = index
-    while start > 0 and holds(series[start - 1].value):
-        start -= 1
-    if start == 0:
-        return series[0].day
-    return series[start - 1].day + timedelta(days=1)
+def _run_starts(series: Sequence[LabValue], holds: Callable[[float], bool]) -> list[date]:
+    """For every value, the first day a level criterion may have begun to hold for it: the day
+    after the last earlier value that did not meet it (the rise happened in between), or the
+    first value's day when every earlier value met it. A course whose ferritin stays above the
+    level since CRS thus has a rise that started during CRS, however sparse the sampling
+    (docs/decisions/0013 reading 2). One pass (issue 20: walking back from every value was
+    quadratic in a long run)."""
+    starts: list[date] = []
+    last_unmet: LabValue | None = None
+    for lab in series:
+        starts.append(series[0].day if last_unmet is None else last_unmet.day + ONE_DAY)
+        if not holds(lab.value):
+            last_unmet = lab
+    return starts
+
+
+WINDOW = timedelta(hours=FERRITIN_RISE_HOURS)
+# two UTC offsets differ by less than 48 h: a pair of one zone, subtracted as wall-clock times,
+# is within this of its difference in instants
+SLACK = timedelta(hours=48)
+
+
+class _Window:
+    """The values a ferritin value may have doubled from: earlier in the series, above 0 and
+    within 72 h (`_within_72_h`). Candidates come from sorted keys (the collection instant, or
+    the day), a superset of the window checked pair by pair with `_within_72_h` itself, so the
+    result is the pairwise one at O(n log n + n k) for k values near each (issue 20)."""
+
+    def __init__(self, plain: Sequence[LabValue]) -> None:
+        self.plain = plain
+        timed = [(_instant(v), i) for i, v in enumerate(plain) if v.collected is not None]
+        timed.sort()
+        self.timed_keys = [key for key, _ in timed]
+        self.timed_index = [i for _, i in timed]
+        days = sorted((v.day.toordinal(), i) for i, v in enumerate(plain))
+        self.day_keys = [key for key, _ in days]
+        self.day_index = [i for _, i in days]
+
+    def first_doubled_from(self, index: int) -> LabValue | None:
+        """The oldest (first in the series) earlier value within 72 h that `plain[index]` is at
+        least twice, None when there is none."""
+        lab = self.plain[index]
+        best: int | None = None
+        for i in self._near(lab):
+            if i >= index or (best is not None and i >= best):
+                continue
+            earlier = self.plain[i]
+            if (
+                earlier.value > 0
+                and _within_72_h(earlier, lab)
+                and lab.value >= FERRITIN_FOLD * earlier.value
+            ):
+                best = i
+        return None if best is None else self.plain[best]
+
+    def _near(self, lab: LabValue) -> list[int]:
+        """Indices of every value `_within_72_h` can hold for with `lab` (and some more)."""
+        day = lab.day.toordinal()
+        low, high = day - FERRITIN_RISE_HOURS // 24, day - 1
+        if lab.collected is None:  # the calendar-day rule, with every earlier value
+            return self.day_index[
+                bisect_left(self.day_keys, low) : bisect_right(self.day_keys, high)
+            ]
+        # with a timed earlier value the hours count: the instants bound them up to the
+        # difference of two UTC offsets (aware times of one zone subtract as wall-clock times)
+        at = _instant(lab)
+        low_at, high_at = at - WINDOW - SLACK, at + SLACK
+        timed = self.timed_index[
+            bisect_left(self.timed_keys, low_at) : bisect_right(self.timed_keys, high_at)
+        ]
+        untimed = [
+            i
+            for i in self.day_index[
+                bisect_left(self.day_keys, low) : bisect_right(self.day_keys, high)
+            ]
+            if self.plain[i].collected is None
+        ]
+        return timed + untimed
+
+
+def _instant(lab: LabValue) -> datetime:
+    """The collection instant in UTC, comparable across zones (naive times read as UTC: the
+    mapping gives aware ones)."""
+    at = lab.collected
+    assert at is not None
+    return at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def ferritin_rises(series: Sequence[LabValue], day0: date) -> list[_Rise]:
@@ -132,23 +208,22 @@ def ferritin_rises(series: Sequence[LabValue], day0: date) -> list[_Rise]:
     baseline = ferritin_baseline(series, day0)
     plain = [v for v in series if _plain(v)]
     level = FERRITIN_FOLD * baseline.value if baseline is not None else float("inf")
+    window = _Window(plain)
+    very_high_starts = _run_starts(plain, lambda v: v > FERRITIN_VERY_HIGH)
+    level_starts = _run_starts(plain, lambda v: v >= level)
     rises: list[_Rise] = []
     for index, lab in enumerate(plain):
         if _day(lab, day0) < 1 or lab is baseline:
             continue
-        earlier = [e for e in plain[:index] if e.value > 0 and _within_72_h(e, lab)]
-        doubled = [e for e in earlier if lab.value >= FERRITIN_FOLD * e.value]
-        if doubled:
-            start = doubled[0]  # the oldest such value: the rise began there
+        start = window.first_doubled_from(index)
+        if start is not None:  # the oldest such value: the rise began there
             text = f"ferritin rose >= 2-fold within 72 h (from {start.value:g} ng/mL)"
             rises.append(_Rise(_finding(lab, text), start.day))
         if lab.value > FERRITIN_VERY_HIGH:
-            starts = _run_start(plain, index, lambda v: v > FERRITIN_VERY_HIGH)
-            rises.append(_Rise(_finding(lab, "ferritin > 10,000 ng/mL"), starts))
+            rises.append(_Rise(_finding(lab, "ferritin > 10,000 ng/mL"), very_high_starts[index]))
         if lab.value >= level:
-            starts = _run_start(plain, index, lambda v: v >= level)
             text = f"ferritin >= 2 x the day-0 value ({level / FERRITIN_FOLD:g} ng/mL)"
-            rises.append(_Rise(_finding(lab, text), starts))
+            rises.append(_Rise(_finding(lab, text), level_starts[index]))
     return rises
 
 

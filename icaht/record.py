@@ -10,7 +10,7 @@ No FHIR JSON, no I/O, no clock: plain frozen values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -313,6 +313,25 @@ def active_crs(timeline: TherapyTimeline, day: date) -> CrsPeriod | None:
     return max(covering, key=lambda p: p.start) if covering else None
 
 
+def _series_order() -> Callable[[LabValue], tuple[date, float]]:
+    """The series' sort key: day, then the collection instant (untimed values first). Values
+    collected together share one datetime object (the mapping reads each time text once), so
+    each object's timestamp is worked out once (issue 20); by id, as the labs hold every such
+    object while the key is used."""
+    stamps: dict[int, float] = {}
+
+    def order(v: LabValue) -> tuple[date, float]:
+        at = v.collected
+        if not at:
+            return v.day, float("-inf")
+        stamp = stamps.get(id(at))
+        if stamp is None:
+            stamp = stamps[id(at)] = at.timestamp()
+        return v.day, stamp
+
+    return order
+
+
 @dataclass(frozen=True, slots=True)
 class PatientRecord:
     """All a patient's clean data for one assessment."""
@@ -320,12 +339,21 @@ class PatientRecord:
     patient_id: str
     labs: tuple[LabValue, ...] = ()
     timeline: TherapyTimeline = field(default_factory=TherapyTimeline)
+    # every analyte's series, sorted on the first `series` call: an assessment asks for one
+    # about twenty times (issue 20). Not part of the value (no init, comparison or repr); only
+    # ever filled from `labs`, which cannot change.
+    _series: dict[Analyte, tuple[LabValue, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def series(self, analyte: Analyte) -> tuple[LabValue, ...]:
         """Values of one analyte, oldest first."""
-        return tuple(
-            sorted(
-                (v for v in self.labs if v.analyte is analyte),
-                key=lambda v: (v.day, v.collected.timestamp() if v.collected else float("-inf")),
-            )
-        )
+        if not self._series and self.labs:
+            by_analyte: dict[Analyte, list[LabValue]] = {}
+            for v in self.labs:
+                if isinstance(v.analyte, Analyte):  # as `is analyte` read them
+                    by_analyte.setdefault(v.analyte, []).append(v)
+            order = _series_order()
+            for key, values in by_analyte.items():
+                self._series[key] = tuple(sorted(values, key=order))
+        return self._series.get(analyte, ())
