@@ -18,6 +18,7 @@ first-generation collections. Cycles are still collected, only later; nothing is
 
 from __future__ import annotations
 
+import atexit
 import gc
 
 FIRST_GENERATION_THRESHOLD = 50_000
@@ -28,3 +29,7 @@ def settle_after_start() -> None:
     gc.collect()  # what start-up left behind is freed, not frozen
     gc.freeze()
     gc.set_threshold(FIRST_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+    # back in the collector's sight before the interpreter tears the modules down: frozen
+    # objects freed at that late stage call logging's handler callbacks after logging is gone
+    # ("Exception ignored in: _removeHandlerRef" on stderr, a line that is not JSON)
+    atexit.register(gc.unfreeze)
