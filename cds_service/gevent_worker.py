@@ -33,6 +33,9 @@ MAX_BUFFERED_BODY_BYTES = MAX_HOOK_BODY_BYTES + 1
 # 16 MiB must not hold 16 GB (issue 13 finding 8: memory per worker stays bounded)
 IN_MEMORY_BODY_BYTES = 1024 * 1024
 READ_CHUNK_BYTES = 64 * 1024
+# a positive sleep, not 0: sleep(0) may resume this greenlet before the loop polls sockets, so
+# the connections waiting for their next request would still wait; a timer runs after the poll
+YIELD_SECONDS = 0.0001
 
 
 class BufferingGeventWorker(GeventWorker):  # type: ignore[misc]
@@ -54,7 +57,13 @@ class BufferingGeventWorker(GeventWorker):  # type: ignore[misc]
         if size >= MAX_BUFFERED_BODY_BYTES:
             req.must_close = True  # the rest of the body stays unread: no next request here
         req.body = Body(body)
-        return super().handle_request(listener_name, req, sock, addr)
+        try:
+            return super().handle_request(listener_name, req, sock, addr)
+        finally:
+            # the other connections' turn before this one reads its next request: a client that
+            # sends its next request at once would otherwise find it already read, never yield
+            # the hub, and hold the worker while the others wait (issue 20's c=32 tail)
+            gevent.sleep(YIELD_SECONDS)
 
 
 def _read_body(req: Any) -> SpooledTemporaryFile[bytes] | None:

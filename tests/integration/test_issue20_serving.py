@@ -11,6 +11,9 @@ bind the same port and take part of its connections: the settings refuse to star
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,3 +97,60 @@ def test_a_second_server_on_the_same_port_refuses_to_start(
     # the first server still has the port alone, with all its workers
     assert len(listening_inodes(served.port)) == WORKERS
     assert requests.get(f"{served.url}/healthz", timeout=5).status_code == 200
+
+
+PIPELINED = 400  # requests one connection sends at once: always readable, never waiting
+
+
+def _read_responses(sock: socket.socket, expected: int, arrivals: list[float]) -> None:
+    """Read until `expected` responses have arrived, noting when each one completed."""
+    buffer = b""
+    sock.settimeout(60)
+    while len(arrivals) < expected:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return
+        buffer += chunk
+        while (end := buffer.find(b"\r\n\r\n")) >= 0:
+            head, rest = buffer[:end], buffer[end + 4 :]
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+            if len(rest) < length:
+                break
+            buffer = rest[length:]
+            arrivals.append(time.monotonic())
+
+
+def test_a_connection_with_requests_always_waiting_does_not_hold_its_worker(
+    tmp_path: Path,
+) -> None:
+    """One worker; connection A pipelines PIPELINED requests, so that its next request is
+    always there to read; connection B then asks once. B is answered while A's requests are
+    still being served, not after all of them: the worker yields to the event loop after each
+    request (cds_service/gevent_worker.py), so one busy connection cannot hold a worker while
+    the others wait (issue 20's c=32 tail of several seconds)."""
+    server = ServedProcess(tmp_path, workers=1)
+    server.start(tmp_path / "store.sqlite3")
+    try:
+        assert server.wait_ready(), server.log()[-3000:]
+        request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
+        busy = socket.create_connection(("127.0.0.1", server.port))
+        other = socket.create_connection(("127.0.0.1", server.port))
+        busy_arrivals: list[float] = []
+        reader = threading.Thread(
+            target=_read_responses, args=(busy, PIPELINED, busy_arrivals), daemon=True
+        )
+        reader.start()
+        busy.sendall(request * PIPELINED)
+        time.sleep(0.005)  # A's requests are in the worker's socket buffer first
+        other.sendall(request)
+        other_arrival: list[float] = []
+        _read_responses(other, 1, other_arrival)
+        reader.join(timeout=60)
+        busy.close()
+        other.close()
+    finally:
+        server.stop()
+    assert len(busy_arrivals) == PIPELINED and len(other_arrival) == 1
+    served_before = sum(1 for moment in busy_arrivals if moment < other_arrival[0])
+    # before the fix B waited for all of A's requests (served_before == PIPELINED)
+    assert served_before < PIPELINED // 2, served_before
