@@ -21,4 +21,7 @@ the §17 clarifications of 2026-12-04 (C12-C16).
 # 2026.12.05-4: issues 18 and 16: order-select judges only the selected draft orders (all of
 #   them when no selection names one), order-select and order-sign share one override scope
 #   (0026); the early N-ICAHT explanation names the measured days it bridges (A4, 0031)
-RULES_VERSION = "2026.12.05-4"
+# 2026.12.05-5: issue 15: one wording per fact for the card, the SMART API and the cohort tables
+#   (icaht/explanations.py): the late N-ICAHT sentence of the card everywhere, CTCAE values keep
+#   their "<", phenotype and CAR-HEMATOTOX texts as the card's; thresholds from one home each
+RULES_VERSION = "2026.12.05-5"
