@@ -33,9 +33,6 @@ MAX_BUFFERED_BODY_BYTES = MAX_HOOK_BODY_BYTES + 1
 # 16 MiB must not hold 16 GB (issue 13 finding 8: memory per worker stays bounded)
 IN_MEMORY_BODY_BYTES = 1024 * 1024
 READ_CHUNK_BYTES = 64 * 1024
-# a positive sleep, not 0: sleep(0) may resume this greenlet before the loop polls sockets, so
-# the connections waiting for their next request would still wait; a timer runs after the poll
-YIELD_SECONDS = 0.0001
 
 
 class BufferingGeventWorker(GeventWorker):  # type: ignore[misc]
@@ -62,8 +59,11 @@ class BufferingGeventWorker(GeventWorker):  # type: ignore[misc]
         finally:
             # the other connections' turn before this one reads its next request: a client that
             # sends its next request at once would otherwise find it already read, never yield
-            # the hub, and hold the worker while the others wait (issue 20's c=32 tail)
-            gevent.sleep(YIELD_SECONDS)
+            # the hub, and hold the worker while the others wait (issue 20's c=32 tail). Not
+            # sleep(0), which may resume this greenlet before the loop polls the sockets; not a
+            # timer, which costs a lone client up to a millisecond: idle() returns once the loop
+            # has run what is ready, at once when nothing is
+            gevent.idle()
 
 
 def _read_body(req: Any) -> SpooledTemporaryFile[bytes] | None:
