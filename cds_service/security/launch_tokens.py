@@ -32,31 +32,27 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import jwt
 import yaml
-from jwt.exceptions import PyJWTError
 
 from cds_service.security.jwt_parts import (
     MAX_CLAIM_LENGTH,
     AuthError,
     RefusalReason,
-    bearer_token,
     check_times,
-    checked_header,
-    refusal_of,
+    clock_and_key_sets,
+    fetched_key,
+    read_token,
     string_claim,
-    unverified_issuer,
+    verified_claims,
 )
 from cds_service.security.keys import EMPTY_KEY_SET, KeySet, KeySetError, PublicKey, parse_jwks
-from cds_service.security.remote import JwksUnavailableError, RemoteKeySets
 from cds_service.security.urls import UrlError, normalise_url
 
 log = logging.getLogger("cds_service.security")
@@ -132,13 +128,11 @@ class LaunchTokenVerifier:
             for issuer in issuers
         }
         self._leeway = leeway_seconds
-        self._clock = clock or (lambda: datetime.now(UTC))
-        cache_clock = time.monotonic if clock is None else (lambda: self._clock().timestamp())
-        self._remote = RemoteKeySets(
+        self._clock, self._remote = clock_and_key_sets(
+            clock,
             timeout=jwks_timeout,
             lifespan=jwks_lifespan,
             refetch_interval=jwks_refetch_interval,
-            clock=cache_clock,
             rsa_algs=RSA_ALGORITHMS,
         )
 
@@ -151,22 +145,15 @@ class LaunchTokenVerifier:
             raise
 
     def _verify(self, authorization: str | None) -> LaunchIdentity:
-        token = bearer_token(authorization)
-        header = checked_header(token, ALGORITHM_FAMILY, typ_jwt=False)
-        issuer = self._issuer_of(token)
+        token, header, issuer = read_token(
+            authorization, ALGORITHM_FAMILY, self._issuers, typ_jwt=False
+        )
         key = self._key(issuer, header)
         claims = _verified_claims(token, key, header["alg"], issuer)
         self._check_times(claims)
         sub = string_claim(claims, "sub")
         assert sub is not None
         return LaunchIdentity(issuer.config.iss, sub, _patient_of(claims))
-
-    def _issuer_of(self, token: str) -> _Issuer:
-        iss = unverified_issuer(token)
-        issuer = self._issuers.get(iss) if iss is not None else None
-        if issuer is None:
-            raise AuthError("unknown or missing iss", RefusalReason.UNKNOWN_ISSUER)
-        return issuer
 
     def _key(self, issuer: _Issuer, header: Mapping[str, Any]) -> PublicKey:
         config = issuer.config
@@ -176,19 +163,9 @@ class LaunchTokenVerifier:
                 f"jku is not on the allow-list of iss {config.iss}", RefusalReason.JKU_NOT_ALLOWED
             )
         key = issuer.inline.get(kid) if jku is None else None
-        unavailable: JwksUnavailableError | None = None
-        for url in (jku,) if jku is not None else config.jwks_urls:
-            if key is not None:
-                break
-            try:
-                key = self._remote.lookup(url, kid)
-            except JwksUnavailableError as error:
-                unavailable = error
-        if key is None and unavailable is not None:
-            raise AuthError(
-                f"JWKS unavailable for iss {config.iss}: {unavailable}",
-                RefusalReason.JWKS_UNAVAILABLE,
-            )
+        if key is None:
+            urls = (jku,) if jku is not None else config.jwks_urls
+            key = fetched_key(self._remote, urls, kid, config.iss)
         if key is None:
             raise AuthError(f"unknown kid for iss {config.iss}", RefusalReason.UNKNOWN_KID)
         family = key.alg == ALGORITHM_FAMILY[header["alg"]]
@@ -207,24 +184,14 @@ def _pinned(jwks: Mapping[str, Any]) -> KeySet:
 
 
 def _verified_claims(token: str, key: PublicKey, alg: str, issuer: _Issuer) -> dict[str, Any]:
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key.key,
-            algorithms=[alg],  # one of the key family's, checked in _key
-            audience=issuer.audience,
-            issuer=issuer.config.iss,
-            options={
-                "require": _REQUIRED_CLAIMS,
-                "verify_exp": False,  # checked against the injected clock
-                "verify_iat": False,
-                "verify_nbf": False,
-            },
-        )
-    except PyJWTError as error:
-        raise AuthError(
-            f"JWT verification failed ({type(error).__name__})", refusal_of(error)
-        ) from None
+    claims = verified_claims(
+        token,
+        key,
+        algorithm=alg,  # one of the key family's, checked in _key
+        audience=issuer.audience,
+        issuer=issuer.config.iss,
+        required=_REQUIRED_CLAIMS,
+    )
     audiences = claims["aud"]
     if isinstance(audiences, list) and len(audiences) > 1 and claims.get("azp") != issuer.audience:
         raise AuthError(
