@@ -53,7 +53,7 @@ from cds_service.security.jwt_parts import (
     verified_claims,
 )
 from cds_service.security.keys import EMPTY_KEY_SET, KeySet, KeySetError, PublicKey, parse_jwks
-from cds_service.security.urls import UrlError, normalise_url
+from cds_service.security.urls import UrlError, https_or_loopback
 
 log = logging.getLogger("cds_service.security")
 
@@ -274,8 +274,6 @@ def _issuer(item: Any, where: str) -> SmartIssuer:
 
 def _check_url(url: Any, field: str) -> None:
     try:
-        normal = normalise_url(url)
+        https_or_loopback(url)
     except UrlError as error:
         raise IssuersFileError(field, str(error)) from None
-    if normal.scheme != "https" and not normal.is_loopback:
-        raise IssuersFileError(field, "must use https (http only on a loopback address)")
