@@ -31,18 +31,19 @@ answers 500).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 
 from cds_service.security.clients import ClientSettings
 from cds_service.security.jwt_parts import (
     AuthError,
+    JwksTiming,
+    KeyedJwtCheck,
     RefusalReason,
     check_times,
-    clock_and_key_sets,
     fetched_key,
     read_token,
     string_claim,
@@ -90,36 +91,23 @@ class _Client:
     inline: KeySet
 
 
-class Authenticator:
+class Authenticator(KeyedJwtCheck):
     def __init__(
         self,
         clients: Sequence[ClientSettings],
         replay_cache: ReplayCache,
         *,
-        leeway_seconds: int = 60,
-        jwks_timeout: float = 2.0,
-        jwks_lifespan: int = 300,
-        clock: Callable[[], datetime] | None = None,
-        jwks_refetch_interval: float = 10.0,
         max_lifetime_seconds: int = 3600,
+        **timing: Unpack[JwksTiming],
     ) -> None:
         """`clients`: the allow-list (see load_clients). `replay_cache`: shared by all workers
-        (cds_service.store.Store). `leeway_seconds`: clock skew allowed on exp, iat and nbf.
-        `jwks_timeout`: seconds per JWKS request (connect, and between bytes). `jwks_lifespan`:
-        seconds a fetched JWKS is trusted. `clock`: for tests. `jwks_refetch_interval`: at most
-        one fetch per JWKS URL per this many seconds (rotation vs. unknown-kid floods).
-        `max_lifetime_seconds`: refuse tokens whose exp is further away than this.
+        (cds_service.store.Store). `max_lifetime_seconds`: refuse tokens whose exp is further
+        away than this. `timing`: leeway, JWKS timeouts and lifespans, clock (KeyedJwtCheck).
         """
         self._clients = _index_clients(clients)
         self._replay = replay_cache
-        self._leeway = leeway_seconds
         self._max_lifetime = max_lifetime_seconds
-        self._clock, self._remote = clock_and_key_sets(
-            clock,
-            timeout=jwks_timeout,
-            lifespan=jwks_lifespan,
-            refetch_interval=jwks_refetch_interval,
-        )
+        super().__init__(**timing)
 
     def authenticate(self, authorization: str | None, audience: str) -> AuthenticatedClient:
         """The authenticated client of a request, or AuthError (reason logged, token not)."""

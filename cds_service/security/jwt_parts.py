@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import jwt
 from jwt.exceptions import (
@@ -163,26 +163,44 @@ def check_times(claims: Mapping[str, Any], now: float, leeway: float) -> float:
     return exp
 
 
-def clock_and_key_sets(
-    clock: Callable[[], datetime] | None,
-    *,
-    timeout: float,
-    lifespan: float,
-    refetch_interval: float,
-    rsa_algs: tuple[str, ...] = HOOK_RSA_ALGORITHMS,
-) -> tuple[Callable[[], datetime], RemoteKeySets]:
-    """The clock the token times are checked against (`clock`, for tests, or now in UTC) and
-    the cache of fetched JWKS, which ages on a monotonic clock unless a test drives `clock`."""
-    now = clock or (lambda: datetime.now(UTC))
-    cache_clock = time.monotonic if clock is None else (lambda: now().timestamp())
-    remote = RemoteKeySets(
-        timeout=timeout,
-        lifespan=lifespan,
-        refetch_interval=refetch_interval,
-        clock=cache_clock,
-        rsa_algs=rsa_algs,
-    )
-    return now, remote
+class JwksTiming(TypedDict, total=False):
+    """The keyword settings both checks take as they are (defaults: KeyedJwtCheck)."""
+
+    leeway_seconds: int
+    jwks_timeout: float
+    jwks_lifespan: int
+    jwks_refetch_interval: float
+    clock: Callable[[], datetime] | None
+
+
+class KeyedJwtCheck:
+    """What both checks hold: the leeway on times, the clock and the cache of fetched JWKS."""
+
+    def __init__(
+        self,
+        *,
+        rsa_algs: tuple[str, ...] = HOOK_RSA_ALGORITHMS,
+        leeway_seconds: int = 60,
+        jwks_timeout: float = 2.0,
+        jwks_lifespan: int = 300,
+        jwks_refetch_interval: float = 10.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        """`leeway_seconds`: clock skew allowed on exp, iat and nbf. `jwks_timeout`: seconds per
+        JWKS request (connect, and between bytes). `jwks_lifespan`: seconds a fetched JWKS is
+        trusted. `jwks_refetch_interval`: at most one fetch per JWKS URL per this many seconds
+        (rotation vs. unknown-kid floods). `clock`: for tests; the JWKS cache ages on a
+        monotonic clock unless a test drives time through it."""
+        self._leeway = leeway_seconds
+        self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        cache_clock = time.monotonic if clock is None else (lambda: self._clock().timestamp())
+        self._remote = RemoteKeySets(
+            timeout=jwks_timeout,
+            lifespan=jwks_lifespan,
+            refetch_interval=jwks_refetch_interval,
+            clock=cache_clock,
+            rsa_algs=rsa_algs,
+        )
 
 
 def read_token(

@@ -32,21 +32,21 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Unpack
 
 import yaml
 
 from cds_service.security.jwt_parts import (
     MAX_CLAIM_LENGTH,
     AuthError,
+    JwksTiming,
+    KeyedJwtCheck,
     RefusalReason,
     check_times,
-    clock_and_key_sets,
     fetched_key,
     read_token,
     string_claim,
@@ -104,19 +104,12 @@ class _Issuer:
     audience: str
 
 
-class LaunchTokenVerifier:
+class LaunchTokenVerifier(KeyedJwtCheck):
     def __init__(
-        self,
-        issuers: Sequence[SmartIssuer],
-        client_id: str,
-        *,
-        leeway_seconds: int = 60,
-        jwks_timeout: float = 2.0,
-        jwks_lifespan: int = 300,
-        jwks_refetch_interval: float = 10.0,
-        clock: Callable[[], datetime] | None = None,
+        self, issuers: Sequence[SmartIssuer], client_id: str, **timing: Unpack[JwksTiming]
     ) -> None:
-        """`issuers`: the allow-list (load_issuers). `client_id`: the default audience."""
+        """`issuers`: the allow-list (load_issuers). `client_id`: the default audience.
+        `timing`: leeway, JWKS timeouts and lifespans, clock (KeyedJwtCheck)."""
         if not issuers:
             raise IssuersFileError("issuers", "at least one issuer is needed")
         self._issuers = {
@@ -127,14 +120,7 @@ class LaunchTokenVerifier:
             )
             for issuer in issuers
         }
-        self._leeway = leeway_seconds
-        self._clock, self._remote = clock_and_key_sets(
-            clock,
-            timeout=jwks_timeout,
-            lifespan=jwks_lifespan,
-            refetch_interval=jwks_refetch_interval,
-            rsa_algs=RSA_ALGORITHMS,
-        )
+        super().__init__(rsa_algs=RSA_ALGORITHMS, **timing)
 
     def verify(self, authorization: str | None) -> LaunchIdentity:
         """The caller's identity, or AuthError (the reason is logged, never the token)."""
