@@ -28,7 +28,7 @@ from flask import Request
 from cds_service.cards import source_of
 from cds_service.errors import ForbiddenError, RequestValidationError, ServiceError, TooLargeError
 from cds_service.logs import log_event
-from cds_service.request_body import BodyTooLargeError, parse_json
+from cds_service.request_body import parse_json, read_body
 from cds_service.security.jwt_parts import RefusalReason
 from cds_service.settings import Settings
 from cds_service.validation import validate_body
@@ -629,14 +629,7 @@ def _answer(
     token_patient: str | None,
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """(the assessment, counts for the log), or a ServiceError."""
-    if (http.content_length or 0) > MAX_BODY_BYTES:
-        raise BodyTooLargeError(MAX_BODY_BYTES)
-    # a chunked body has no length: read at most one byte more than allowed to tell
-    http.max_content_length = MAX_BODY_BYTES + 1
-    raw = http.get_data(cache=False)
-    if len(raw) > MAX_BODY_BYTES:
-        raise BodyTooLargeError(MAX_BODY_BYTES)
-    request = parse_request(http.content_type, raw)
+    request = parse_request(http.content_type, read_body(http, MAX_BODY_BYTES))
     if token_patient is not None and request.patient_id != token_patient:
         text = "patientId is not the patient of the launch token"
         raise ForbiddenError(RefusalReason.PATIENT_NOT_ALLOWED, text, "patientId")

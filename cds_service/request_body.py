@@ -43,6 +43,11 @@ class BodyTooLargeError(TooLargeError):
 
 def read_json(http: Request, max_bytes: int) -> Any:
     """The request's JSON body, or BodyTooLargeError / RequestValidationError."""
+    return parse_json(read_body(http, max_bytes))
+
+
+def read_body(http: Request, max_bytes: int) -> bytes:
+    """The request's body as sent, or BodyTooLargeError when it exceeds `max_bytes`."""
     if (http.content_length or 0) > max_bytes:
         raise BodyTooLargeError(max_bytes)
     # a chunked body has no length: read at most one byte more than allowed to tell
@@ -50,7 +55,7 @@ def read_json(http: Request, max_bytes: int) -> Any:
     raw = http.get_data(cache=False)
     if len(raw) > max_bytes:
         raise BodyTooLargeError(max_bytes)
-    return parse_json(raw)
+    return raw
 
 
 def parse_json(raw: bytes) -> Any:

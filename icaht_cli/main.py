@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -203,26 +203,32 @@ def configuration_problems() -> list[str]:
 def _clients_problem(settings: Settings) -> str | None:
     if settings.auth != "jwt":
         return None
-    if not settings.clients_path:
-        return "ICAHT_CDS_CLIENTS is not set (ICAHT_CDS_AUTH=none: development only)"
-    try:
-        load_clients(settings.clients_path)
-    except ClientsFileError as error:
-        return str(error)
-    return None
+    unset = "ICAHT_CDS_CLIENTS is not set (ICAHT_CDS_AUTH=none: development only)"
+    return _file_problem(settings.clients_path, unset, load_clients, ClientsFileError)
 
 
 def _issuers_problem(settings: Settings) -> str | None:
     if settings.assessment_auth_mode != "smart":
         return None
-    if not settings.smart_issuers_path:
-        return (
-            "ICAHT_CDS_SMART_ISSUERS is not set (the assessment API checks SMART id_tokens;"
-            " ICAHT_CDS_ASSESSMENT_AUTH=none: demo and development only)"
-        )
+    unset = (
+        "ICAHT_CDS_SMART_ISSUERS is not set (the assessment API checks SMART id_tokens;"
+        " ICAHT_CDS_ASSESSMENT_AUTH=none: demo and development only)"
+    )
+    return _file_problem(settings.smart_issuers_path, unset, load_issuers, IssuersFileError)
+
+
+def _file_problem(
+    path: str | None,
+    unset: str,
+    load: Callable[[str], object],
+    invalid: type[ValueError],
+) -> str | None:
+    """`unset` when the settings name no file, the loader's message when it refuses the file."""
+    if not path:
+        return unset
     try:
-        load_issuers(settings.smart_issuers_path)
-    except IssuersFileError as error:
+        load(path)
+    except invalid as error:
         return str(error)
     return None
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from fhir_mappings import MappingResult, PatientMapping
 from icaht import Assessment, assess
@@ -36,6 +36,15 @@ def _untimed(phase: str) -> AbstractContextManager[Any]:
     return nullcontext()
 
 
+class EvaluationOptions(TypedDict, total=False):
+    """What `evaluate` hands on to `evaluate_mapping` as it is (the defaults are the latter's)."""
+
+    hook: Hook
+    drafts: tuple[DraftOrder, ...]
+    phase: Phase
+    rule_settings: RuleSettings
+
+
 @dataclass(frozen=True)
 class Evaluation:
     mapped: MappingResult
@@ -49,22 +58,13 @@ def evaluate(
     patient_id: str,
     timezone: str,
     evaluation_date: date,
-    hook: Hook = "patient-view",
-    drafts: tuple[DraftOrder, ...] = (),
-    phase: Phase = _untimed,
-    rule_settings: RuleSettings = _DEFAULT_RULE_SETTINGS,
+    **options: Unpack[EvaluationOptions],
 ) -> Evaluation:
-    """Map all of `resources`, grade as of `evaluation_date`, run the rules."""
+    """Map all of `resources`, grade as of `evaluation_date`, run the rules (`options`: those
+    of evaluate_mapping)."""
     mapping = PatientMapping(patient_id, tz=timezone)
     mapping.add(resources)
-    return evaluate_mapping(
-        mapping,
-        evaluation_date=evaluation_date,
-        hook=hook,
-        drafts=drafts,
-        phase=phase,
-        rule_settings=rule_settings,
-    )
+    return evaluate_mapping(mapping, evaluation_date=evaluation_date, **options)
 
 
 def evaluate_mapping(

@@ -31,29 +31,25 @@ answers 500).
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Protocol
-
-import jwt
-from jwt.exceptions import PyJWTError
+from typing import Any, Protocol, Unpack
 
 from cds_service.security.clients import ClientSettings
 from cds_service.security.jwt_parts import (
     AuthError,
+    JwksTiming,
+    KeyedJwtCheck,
     RefusalReason,
-    bearer_token,
     check_times,
-    checked_header,
-    refusal_of,
+    fetched_key,
+    read_token,
     string_claim,
-    unverified_issuer,
+    verified_claims,
 )
 from cds_service.security.keys import ALGORITHMS, EMPTY_KEY_SET, KeySet, PublicKey, parse_jwks
-from cds_service.security.remote import JwksUnavailableError, RemoteKeySets
 from cds_service.security.urls import UrlError, normalise_url, same_base_url
 
 log = logging.getLogger("cds_service.security")
@@ -95,39 +91,23 @@ class _Client:
     inline: KeySet
 
 
-class Authenticator:
+class Authenticator(KeyedJwtCheck):
     def __init__(
         self,
         clients: Sequence[ClientSettings],
         replay_cache: ReplayCache,
         *,
-        leeway_seconds: int = 60,
-        jwks_timeout: float = 2.0,
-        jwks_lifespan: int = 300,
-        clock: Callable[[], datetime] | None = None,
-        jwks_refetch_interval: float = 10.0,
         max_lifetime_seconds: int = 3600,
+        **timing: Unpack[JwksTiming],
     ) -> None:
         """`clients`: the allow-list (see load_clients). `replay_cache`: shared by all workers
-        (cds_service.store.Store). `leeway_seconds`: clock skew allowed on exp, iat and nbf.
-        `jwks_timeout`: seconds per JWKS request (connect, and between bytes). `jwks_lifespan`:
-        seconds a fetched JWKS is trusted. `clock`: for tests. `jwks_refetch_interval`: at most
-        one fetch per JWKS URL per this many seconds (rotation vs. unknown-kid floods).
-        `max_lifetime_seconds`: refuse tokens whose exp is further away than this.
+        (cds_service.store.Store). `max_lifetime_seconds`: refuse tokens whose exp is further
+        away than this. `timing`: leeway, JWKS timeouts and lifespans, clock (KeyedJwtCheck).
         """
         self._clients = _index_clients(clients)
         self._replay = replay_cache
-        self._leeway = leeway_seconds
         self._max_lifetime = max_lifetime_seconds
-        self._clock = clock or (lambda: datetime.now(UTC))
-        # the JWKS cache ages on a monotonic clock, unless a test drives time through `clock`
-        cache_clock = time.monotonic if clock is None else (lambda: self._clock().timestamp())
-        self._remote = RemoteKeySets(
-            timeout=jwks_timeout,
-            lifespan=jwks_lifespan,
-            refetch_interval=jwks_refetch_interval,
-            clock=cache_clock,
-        )
+        super().__init__(**timing)
 
     def authenticate(self, authorization: str | None, audience: str) -> AuthenticatedClient:
         """The authenticated client of a request, or AuthError (reason logged, token not)."""
@@ -138,12 +118,17 @@ class Authenticator:
             raise
 
     def _authenticate(self, authorization: str | None, audience: str) -> AuthenticatedClient:
-        token = bearer_token(authorization)
-        header = checked_header(token, ALGORITHMS, typ_jwt=True)
-        client = self._client_of(token)
+        token, header, client = read_token(authorization, ALGORITHMS, self._clients, typ_jwt=True)
         key = self._key(client.settings, client.inline, header)
         audiences = [audience, *client.settings.audiences]
-        claims = _verified_claims(token, key, audiences, client.settings.iss)
+        claims = verified_claims(
+            token,
+            key,
+            algorithm=key.alg,  # fixed by the key's type, never by the token
+            audience=audiences,  # the token's aud must name at least one of them
+            issuer=client.settings.iss,
+            required=_REQUIRED_CLAIMS,
+        )
         now = self._clock()
         expires = self._check_times(claims, now.timestamp())
         jti = string_claim(claims, "jti", required=True)
@@ -152,13 +137,6 @@ class Authenticator:
             raise AuthError(f"replayed jti (iss {client.settings.iss})", RefusalReason.REPLAYED)
         sub = string_claim(claims, "sub", required=False)
         return AuthenticatedClient(client.settings.iss, sub, jti, client.settings.fhir_servers)
-
-    def _client_of(self, token: str) -> _Client:
-        iss = unverified_issuer(token)
-        client = self._clients.get(iss) if iss is not None else None
-        if client is None:
-            raise AuthError("unknown or missing iss", RefusalReason.UNKNOWN_ISSUER)
-        return client
 
     def _key(
         self, settings: ClientSettings, inline: KeySet, header: Mapping[str, Any]
@@ -172,7 +150,8 @@ class Authenticator:
                     f"kid not pinned and jku is not on the allow-list of iss {settings.iss}",
                     RefusalReason.JKU_NOT_ALLOWED,
                 )
-            key = self._fetched_key(settings, kid, jku)
+            urls = (jku,) if jku is not None else settings.jwks_urls
+            key = fetched_key(self._remote, urls, kid, settings.iss)
         if key is None:
             raise AuthError(f"unknown kid for iss {settings.iss}", RefusalReason.UNKNOWN_KID)
         if key.alg != header["alg"]:
@@ -181,24 +160,6 @@ class Authenticator:
                 RefusalReason.ALG_MISMATCH,
             )
         return key
-
-    def _fetched_key(self, settings: ClientSettings, kid: str, jku: str | None) -> PublicKey | None:
-        """The kid's key from the allow-listed `jku`, else from the configured JWKS URLs."""
-        unavailable: JwksUnavailableError | None = None
-        for url in (jku,) if jku is not None else settings.jwks_urls:
-            try:
-                key = self._remote.lookup(url, kid)
-            except JwksUnavailableError as error:
-                unavailable = error  # another configured set may still hold the kid
-                continue
-            if key is not None:
-                return key
-        if unavailable is not None:
-            raise AuthError(
-                f"JWKS unavailable for iss {settings.iss}: {unavailable}",
-                RefusalReason.JWKS_UNAVAILABLE,
-            )
-        return None
 
     def _check_times(self, claims: Mapping[str, Any], now: float) -> datetime:
         exp = check_times(claims, now, self._leeway)
@@ -220,27 +181,3 @@ def _index_clients(clients: Sequence[ClientSettings]) -> dict[str, _Client]:
         inline = parse_jwks(settings.jwks, strict=True) if settings.jwks else EMPTY_KEY_SET
         index[settings.iss] = _Client(settings, inline)
     return index
-
-
-def _verified_claims(
-    token: str, key: PublicKey, audiences: Sequence[str], iss: str
-) -> dict[str, Any]:
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key.key,
-            algorithms=[key.alg],  # fixed by the key's type, never by the token
-            audience=list(audiences),  # the token's aud must name at least one of them
-            issuer=iss,
-            options={
-                "require": _REQUIRED_CLAIMS,
-                "verify_exp": False,  # times are checked below, against the injected clock
-                "verify_iat": False,
-                "verify_nbf": False,
-            },
-        )
-    except PyJWTError as error:
-        raise AuthError(
-            f"JWT verification failed ({type(error).__name__})", refusal_of(error)
-        ) from None
-    return claims

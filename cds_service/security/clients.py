@@ -37,7 +37,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from cds_service.security.keys import KeySetError, parse_jwks
-from cds_service.security.urls import UrlError, normalise_url
+from cds_service.security.urls import UrlError, https_or_loopback
 
 _KEYS_ANY_OF = [{"required": ["jwks_url"]}, {"required": ["jwks"]}]
 
@@ -130,12 +130,9 @@ def _audiences(item: Mapping[str, Any], where: str) -> tuple[str, ...]:
 
 def _normal(url: str, field: str) -> str:
     try:
-        normal = normalise_url(url)
+        return str(https_or_loopback(url))
     except UrlError as error:
         raise ClientsFileError(field, str(error)) from None
-    if normal.scheme != "https" and not normal.is_loopback:
-        raise ClientsFileError(field, "must use https (http only on a loopback address)")
-    return str(normal)
 
 
 def _check_unique_issuers(clients: Sequence[ClientSettings]) -> None:

@@ -1,16 +1,19 @@
 """What the two JWT checks share: the EHR's hook JWTs (authenticator.py) and the SMART launch's
 id_tokens for the assessment API (launch_tokens.py). Both read a bearer header, look up the
-unverified issuer to find its keys, and check claim types and times the same way; the keys,
-algorithms, audiences and replay rules differ and stay with each check.
+unverified issuer to find its keys, fetch a kid from a JWKS URL, let PyJWT verify signature,
+`aud` and `iss`, and check claim types and times the same way; which key may serve (pinned or
+fetched), the algorithms, audiences and replay rules differ and stay with each check.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import jwt
 from jwt.exceptions import (
@@ -21,6 +24,14 @@ from jwt.exceptions import (
     MissingRequiredClaimError,
     PyJWTError,
 )
+
+from cds_service.security.keys import HOOK_RSA_ALGORITHMS
+from cds_service.security.remote import JwksUnavailableError, RemoteKeySets
+
+if TYPE_CHECKING:
+    from cds_service.security.keys import PublicKey
+
+_Issuer = TypeVar("_Issuer")
 
 MAX_TOKEN_LENGTH = 16 * 1024
 MAX_CLAIM_LENGTH = 256
@@ -150,3 +161,115 @@ def check_times(claims: Mapping[str, Any], now: float, leeway: float) -> float:
     if claims.get("nbf") is not None and number_claim(claims, "nbf") > now + leeway:
         raise AuthError("not yet valid (nbf)", RefusalReason.NOT_YET_VALID)
     return exp
+
+
+class JwksTiming(TypedDict, total=False):
+    """The keyword settings both checks take as they are (defaults: KeyedJwtCheck)."""
+
+    leeway_seconds: int
+    jwks_timeout: float
+    jwks_lifespan: int
+    jwks_refetch_interval: float
+    clock: Callable[[], datetime] | None
+
+
+class KeyedJwtCheck:
+    """What both checks hold: the leeway on times, the clock and the cache of fetched JWKS."""
+
+    def __init__(
+        self,
+        *,
+        rsa_algs: tuple[str, ...] = HOOK_RSA_ALGORITHMS,
+        leeway_seconds: int = 60,
+        jwks_timeout: float = 2.0,
+        jwks_lifespan: int = 300,
+        jwks_refetch_interval: float = 10.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        """`leeway_seconds`: clock skew allowed on exp, iat and nbf. `jwks_timeout`: seconds per
+        JWKS request (connect, and between bytes). `jwks_lifespan`: seconds a fetched JWKS is
+        trusted. `jwks_refetch_interval`: at most one fetch per JWKS URL per this many seconds
+        (rotation vs. unknown-kid floods). `clock`: for tests; the JWKS cache ages on a
+        monotonic clock unless a test drives time through it."""
+        self._leeway = leeway_seconds
+        self._clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        cache_clock = time.monotonic if clock is None else (lambda: self._clock().timestamp())
+        self._remote = RemoteKeySets(
+            timeout=jwks_timeout,
+            lifespan=jwks_lifespan,
+            refetch_interval=jwks_refetch_interval,
+            clock=cache_clock,
+            rsa_algs=rsa_algs,
+        )
+
+
+def read_token(
+    authorization: str | None,
+    algorithms: Collection[str],
+    issuers: Mapping[str, _Issuer],
+    *,
+    typ_jwt: bool,
+) -> tuple[str, dict[str, Any], _Issuer]:
+    """The first, cheap steps of both checks, before any key is looked up: the bearer JWS, its
+    checked header (see checked_header) and the configuration of the issuer it claims
+    (unverified: only to find its keys), or AuthError."""
+    token = bearer_token(authorization)
+    header = checked_header(token, algorithms, typ_jwt=typ_jwt)
+    iss = unverified_issuer(token)
+    issuer = issuers.get(iss) if iss is not None else None
+    if issuer is None:
+        raise AuthError("unknown or missing iss", RefusalReason.UNKNOWN_ISSUER)
+    return token, header, issuer
+
+
+def fetched_key(remote: RemoteKeySets, urls: Iterable[str], kid: str, iss: str) -> PublicKey | None:
+    """The kid's key from the first of `urls` whose key set holds it; None when none does.
+    A set that cannot be fetched is skipped (another may hold the kid); when no set holds it
+    and one was unavailable, that is the refusal."""
+    unavailable: JwksUnavailableError | None = None
+    for url in urls:
+        try:
+            key = remote.lookup(url, kid)
+        except JwksUnavailableError as error:
+            unavailable = error  # another configured set may still hold the kid
+            continue
+        if key is not None:
+            return key
+    if unavailable is not None:
+        raise AuthError(
+            f"JWKS unavailable for iss {iss}: {unavailable}", RefusalReason.JWKS_UNAVAILABLE
+        )
+    return None
+
+
+def verified_claims(
+    token: str,
+    key: PublicKey,
+    *,
+    algorithm: str,
+    audience: str | Sequence[str],
+    issuer: str,
+    required: Sequence[str],
+) -> dict[str, Any]:
+    """The claims, once PyJWT has checked the signature with `key` and `algorithm` (never the
+    token's choice), `aud`, `iss` and that the `required` claims are there. Times are not
+    checked here: check_times does it against the caller's clock."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=[algorithm],
+            audience=audience if isinstance(audience, str) else list(audience),
+            issuer=issuer,
+            options={
+                "require": list(required),
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
+    except PyJWTError as error:
+        raise AuthError(
+            f"JWT verification failed ({type(error).__name__})", refusal_of(error)
+        ) from None
+    return claims

@@ -32,32 +32,28 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Unpack
 
-import jwt
 import yaml
-from jwt.exceptions import PyJWTError
 
 from cds_service.security.jwt_parts import (
     MAX_CLAIM_LENGTH,
     AuthError,
+    JwksTiming,
+    KeyedJwtCheck,
     RefusalReason,
-    bearer_token,
     check_times,
-    checked_header,
-    refusal_of,
+    fetched_key,
+    read_token,
     string_claim,
-    unverified_issuer,
+    verified_claims,
 )
 from cds_service.security.keys import EMPTY_KEY_SET, KeySet, KeySetError, PublicKey, parse_jwks
-from cds_service.security.remote import JwksUnavailableError, RemoteKeySets
-from cds_service.security.urls import UrlError, normalise_url
+from cds_service.security.urls import UrlError, https_or_loopback
 
 log = logging.getLogger("cds_service.security")
 
@@ -108,19 +104,12 @@ class _Issuer:
     audience: str
 
 
-class LaunchTokenVerifier:
+class LaunchTokenVerifier(KeyedJwtCheck):
     def __init__(
-        self,
-        issuers: Sequence[SmartIssuer],
-        client_id: str,
-        *,
-        leeway_seconds: int = 60,
-        jwks_timeout: float = 2.0,
-        jwks_lifespan: int = 300,
-        jwks_refetch_interval: float = 10.0,
-        clock: Callable[[], datetime] | None = None,
+        self, issuers: Sequence[SmartIssuer], client_id: str, **timing: Unpack[JwksTiming]
     ) -> None:
-        """`issuers`: the allow-list (load_issuers). `client_id`: the default audience."""
+        """`issuers`: the allow-list (load_issuers). `client_id`: the default audience.
+        `timing`: leeway, JWKS timeouts and lifespans, clock (KeyedJwtCheck)."""
         if not issuers:
             raise IssuersFileError("issuers", "at least one issuer is needed")
         self._issuers = {
@@ -131,16 +120,7 @@ class LaunchTokenVerifier:
             )
             for issuer in issuers
         }
-        self._leeway = leeway_seconds
-        self._clock = clock or (lambda: datetime.now(UTC))
-        cache_clock = time.monotonic if clock is None else (lambda: self._clock().timestamp())
-        self._remote = RemoteKeySets(
-            timeout=jwks_timeout,
-            lifespan=jwks_lifespan,
-            refetch_interval=jwks_refetch_interval,
-            clock=cache_clock,
-            rsa_algs=RSA_ALGORITHMS,
-        )
+        super().__init__(rsa_algs=RSA_ALGORITHMS, **timing)
 
     def verify(self, authorization: str | None) -> LaunchIdentity:
         """The caller's identity, or AuthError (the reason is logged, never the token)."""
@@ -151,22 +131,15 @@ class LaunchTokenVerifier:
             raise
 
     def _verify(self, authorization: str | None) -> LaunchIdentity:
-        token = bearer_token(authorization)
-        header = checked_header(token, ALGORITHM_FAMILY, typ_jwt=False)
-        issuer = self._issuer_of(token)
+        token, header, issuer = read_token(
+            authorization, ALGORITHM_FAMILY, self._issuers, typ_jwt=False
+        )
         key = self._key(issuer, header)
         claims = _verified_claims(token, key, header["alg"], issuer)
         self._check_times(claims)
         sub = string_claim(claims, "sub")
         assert sub is not None
         return LaunchIdentity(issuer.config.iss, sub, _patient_of(claims))
-
-    def _issuer_of(self, token: str) -> _Issuer:
-        iss = unverified_issuer(token)
-        issuer = self._issuers.get(iss) if iss is not None else None
-        if issuer is None:
-            raise AuthError("unknown or missing iss", RefusalReason.UNKNOWN_ISSUER)
-        return issuer
 
     def _key(self, issuer: _Issuer, header: Mapping[str, Any]) -> PublicKey:
         config = issuer.config
@@ -176,19 +149,9 @@ class LaunchTokenVerifier:
                 f"jku is not on the allow-list of iss {config.iss}", RefusalReason.JKU_NOT_ALLOWED
             )
         key = issuer.inline.get(kid) if jku is None else None
-        unavailable: JwksUnavailableError | None = None
-        for url in (jku,) if jku is not None else config.jwks_urls:
-            if key is not None:
-                break
-            try:
-                key = self._remote.lookup(url, kid)
-            except JwksUnavailableError as error:
-                unavailable = error
-        if key is None and unavailable is not None:
-            raise AuthError(
-                f"JWKS unavailable for iss {config.iss}: {unavailable}",
-                RefusalReason.JWKS_UNAVAILABLE,
-            )
+        if key is None:
+            urls = (jku,) if jku is not None else config.jwks_urls
+            key = fetched_key(self._remote, urls, kid, config.iss)
         if key is None:
             raise AuthError(f"unknown kid for iss {config.iss}", RefusalReason.UNKNOWN_KID)
         family = key.alg == ALGORITHM_FAMILY[header["alg"]]
@@ -207,24 +170,14 @@ def _pinned(jwks: Mapping[str, Any]) -> KeySet:
 
 
 def _verified_claims(token: str, key: PublicKey, alg: str, issuer: _Issuer) -> dict[str, Any]:
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key.key,
-            algorithms=[alg],  # one of the key family's, checked in _key
-            audience=issuer.audience,
-            issuer=issuer.config.iss,
-            options={
-                "require": _REQUIRED_CLAIMS,
-                "verify_exp": False,  # checked against the injected clock
-                "verify_iat": False,
-                "verify_nbf": False,
-            },
-        )
-    except PyJWTError as error:
-        raise AuthError(
-            f"JWT verification failed ({type(error).__name__})", refusal_of(error)
-        ) from None
+    claims = verified_claims(
+        token,
+        key,
+        algorithm=alg,  # one of the key family's, checked in _key
+        audience=issuer.audience,
+        issuer=issuer.config.iss,
+        required=_REQUIRED_CLAIMS,
+    )
     audiences = claims["aud"]
     if isinstance(audiences, list) and len(audiences) > 1 and claims.get("azp") != issuer.audience:
         raise AuthError(
@@ -307,8 +260,6 @@ def _issuer(item: Any, where: str) -> SmartIssuer:
 
 def _check_url(url: Any, field: str) -> None:
     try:
-        normal = normalise_url(url)
+        https_or_loopback(url)
     except UrlError as error:
         raise IssuersFileError(field, str(error)) from None
-    if normal.scheme != "https" and not normal.is_loopback:
-        raise IssuersFileError(field, "must use https (http only on a loopback address)")

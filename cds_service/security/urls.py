@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -42,6 +43,15 @@ class NormalUrl:
     @property
     def is_loopback(self) -> bool:
         return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+
+def https_or_loopback(url: Any) -> NormalUrl:
+    """The normal form of a configured URL that keys are fetched from: https, or http only on
+    a loopback address (a local test server); else UrlError."""
+    normal = normalise_url(url)
+    if normal.scheme != "https" and not normal.is_loopback:
+        raise UrlError("must use https (http only on a loopback address)")
+    return normal
 
 
 def normalise_url(url: str) -> NormalUrl:
