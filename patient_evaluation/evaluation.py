@@ -36,7 +36,7 @@ def _untimed(phase: str) -> AbstractContextManager[Any]:
     return nullcontext()
 
 
-class EvaluationOptions(TypedDict, total=False):
+class EvaluationArguments(TypedDict, total=False):
     """What `evaluate` hands on to `evaluate_mapping` as it is (the defaults are the latter's)."""
 
     hook: Hook
@@ -58,13 +58,13 @@ def evaluate(
     patient_id: str,
     timezone: str,
     evaluation_date: date,
-    **options: Unpack[EvaluationOptions],
+    **arguments: Unpack[EvaluationArguments],
 ) -> Evaluation:
-    """Map all of `resources`, grade as of `evaluation_date`, run the rules (`options`: those
+    """Map all of `resources`, grade as of `evaluation_date`, run the rules (`arguments`: those
     of evaluate_mapping)."""
     mapping = PatientMapping(patient_id, tz=timezone)
     mapping.add(resources)
-    return evaluate_mapping(mapping, evaluation_date=evaluation_date, **options)
+    return evaluate_mapping(mapping, evaluation_date=evaluation_date, **arguments)
 
 
 def evaluate_mapping(
