@@ -51,10 +51,12 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import _load
 
 ROOT = Path(__file__).resolve().parent.parent
 HC_VENV = ROOT / ".state" / "bench-healthchain-venv"
@@ -69,36 +71,6 @@ MATCH = {"mode": "match"}
 BIG_OBSERVATIONS = 3000
 IDLE_SOCKETS = 64
 SLOW_SOCKETS = 16
-
-# wrk: one pre-signed token per call (the replay cache refuses a reused jti), in rotation
-LUA = r"""
-local tokens = {}
-local index = 0
-local thread_count = 1
-local counter = 1
-function setup(thread)
-  thread:set("id", counter)
-  counter = counter + 1
-end
-function init(args)
-  thread_count = tonumber(args[2])
-  for line in io.lines(args[1]) do table.insert(tokens, line) end
-  index = tonumber(id or 1) - 1
-end
-function request()
-  index = index + thread_count
-  wrk.headers["Authorization"] = "Bearer " .. tokens[(index % #tokens) + 1]
-  return wrk.format(nil, nil, nil, wrk.body)
-end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %f %f %f %f %f %d %d %d\n",
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
-    latency:percentile(99) / 1000, latency.max / 1000,
-    summary.requests / (summary.duration / 1e6), e.status,
-    e.connect + e.read + e.write + e.timeout, summary.requests))
-end
-"""
 
 # HealthChain's CDS Hooks service as its documentation shows it (HealthChainAPI +
 # CDSHooksService, a hook handler returning CDSResponse), with one simple card
@@ -119,20 +91,6 @@ def one_card(request: CDSRequest) -> CDSResponse:
 
 app.register_service(cds)
 """
-
-
-def floor_app() -> Any:
-    """The floor: parse the JSON body, answer no cards (gunicorn loads it in its workers)."""
-    from flask import Flask, jsonify, request  # noqa: PLC0415 (imported in the worker)
-
-    app = Flask("floor")
-
-    @app.post("/cds-services/<service_id>")
-    def hook(service_id: str) -> Any:
-        request.get_json(force=True)
-        return jsonify({"cards": []})
-
-    return app
 
 
 # ---------------------------------------------------------------- bodies
@@ -168,19 +126,7 @@ def prefetch_for(resources: list[dict[str, Any]], patient_id: str) -> dict[str, 
             continue
         params = dict(p.split("=", 1) for p in raw.split("&") if p)
         found = [r for r in resources if r["resourceType"] == rtype and _matches(r, params)]
-        prefetch[template.key] = {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": len(found),
-            "entry": [
-                {
-                    "fullUrl": f"{FHIR_URL}/{rtype}/{r['id']}",
-                    "resource": r,
-                    "search": {"mode": "match"},
-                }
-                for r in found
-            ],
-        }
+        prefetch[template.key] = _load.searchset(found, FHIR_URL)
     return prefetch
 
 
@@ -312,15 +258,11 @@ def _icaht_cds() -> list[str]:
 
 
 def start_service(workdir: Path, workers: int, gunicorn_args: str, jwt_on: bool) -> Server:
-    import jwt  # noqa: PLC0415
     from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
 
     key = ec.generate_private_key(ec.SECP384R1())
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-    jwk |= {"kid": KID, "alg": "ES384", "use": "sig"}
-    clients = {"clients": [{"iss": ISSUER, "jwks": {"keys": [jwk]}, "fhir_servers": [FHIR_URL]}]}
     state = Path(tempfile.mkdtemp(dir=workdir, prefix="service-"))
-    (state / "clients.json").write_text(json.dumps(clients))
+    _load.clients_file(state / "clients.json", key, issuer=ISSUER, kid=KID, fhir_servers=[FHIR_URL])
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
     env = os.environ | {
@@ -353,7 +295,7 @@ def start_floor(workdir: Path, workers: int, gunicorn_args: str, gthread: bool) 
         command += ["--worker-class", "gthread", "--workers", "2", "--threads", "8"]
     else:
         command += ["--workers", str(workers)]
-    command.append("benchmarks.peers:floor_app()")
+    command.append("benchmarks._floor:floor_app()")
     log = workdir / f"floor-{port}.log"
     env = os.environ | {
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
@@ -460,28 +402,13 @@ def _connections_by_pid(port: int, pids: list[int]) -> list[int]:
 def sign_tokens(server: Server, count: int) -> list[str]:
     if server.audience is None:
         return ["-"]
-    import jwt  # noqa: PLC0415
-
-    now = int(time.time())
-    claims = {"iss": ISSUER, "sub": "bench", "aud": server.audience, "iat": now, "exp": now + 900}
-    return [
-        jwt.encode(claims | {"jti": str(uuid.uuid4())}, server.key, "ES384", headers={"kid": KID})
-        for _ in range(count)
-    ]
+    return _load.signed_tokens(
+        server.key, issuer=ISSUER, kid=KID, audience=server.audience, count=count
+    )
 
 
 def run_wrk(workdir: Path, server: Server, body: str, connections: int, seconds: int) -> Result:
     tokens = sign_tokens(server, count=seconds * 900 + 300)
-    (workdir / "tokens.txt").write_text("\n".join(tokens))
-    (workdir / "bench.lua").write_text(
-        f"wrk.method = 'POST'\nwrk.body = {json.dumps(body)}\n"
-        "wrk.headers['Content-Type'] = 'application/json'\n" + LUA
-    )
-    threads = 1 if connections == 1 else 2
-    # a generous client timeout, so that a stalled request shows in max rather than as an error
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s"]
-    command += ["-s", str(workdir / "bench.lua"), server.url, "--"]
-    command += [str(workdir / "tokens.txt"), str(threads)]
     pids = server.pids()
     before = [_process_cpu(p) for p in pids]
     busy0, total0 = _cpu_times()
@@ -494,23 +421,16 @@ def run_wrk(workdir: Path, server: Server, body: str, connections: int, seconds:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    figures = _load.run_wrk(
+        workdir, server.url, body, tokens, connections=connections, seconds=seconds
+    )
     wall = time.monotonic() - wall0
     busy1, total1 = _cpu_times()
     used = [_process_cpu(p) - b for p, b in zip(pids, before, strict=True)]
     sampler.join()
-    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT"))
-    p50, p95, p99, top, rps, non2xx, errors, total = line.split()[1:]
     spent = sum(used) or 1.0
     return Result(
-        float(p50),
-        float(p95),
-        float(p99),
-        float(top),
-        float(rps),
-        int(non2xx),
-        int(errors),
-        int(total),
+        **asdict(figures),
         busy_cores=(busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1),
         server_cores=sum(used) / wall,
         worker_share=[u / spent for u in used] if len(pids) > 1 else [],

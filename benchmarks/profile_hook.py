@@ -40,7 +40,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jwt
+import _load
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import cds_service.routes.cds_hooks as hook_route
@@ -140,10 +140,7 @@ def main() -> None:
 
 
 def build_app(workdir: Path, key: ec.EllipticCurvePrivateKey) -> Any:
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-    jwk |= {"kid": KID, "alg": "ES384", "use": "sig"}
-    clients = {"clients": [{"iss": ISSUER, "jwks": {"keys": [jwk]}, "fhir_servers": [FHIR]}]}
-    (workdir / "clients.json").write_text(json.dumps(clients))
+    _load.clients_file(workdir / "clients.json", key, issuer=ISSUER, kid=KID, fhir_servers=[FHIR])
     os.environ.update(
         ICAHT_CDS_PUBLIC_URL=PUBLIC_URL,
         ICAHT_CDS_CLIENTS=str(workdir / "clients.json"),
@@ -191,7 +188,7 @@ def bodies(observations: int) -> bytes:
         if template.key == "patient":
             prefetch["patient"] = next(r for r in resources if r["resourceType"] == "Patient")
         else:
-            prefetch[template.key] = _bundle(by_key.get(template.key, []))
+            prefetch[template.key] = _load.searchset(by_key.get(template.key, []), FHIR)
     body = {
         "hook": "patient-view",
         "hookInstance": str(uuid.uuid4()),
@@ -218,35 +215,9 @@ def _repeat(labs: list[dict[str, Any]], count: int) -> Iterator[dict[str, Any]]:
         round_ += 1
 
 
-def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "entry": [
-            {
-                "fullUrl": f"{FHIR}/{r['resourceType']}/{r['id']}",
-                "resource": r,
-                "search": {"mode": "match"},
-            }
-            for r in resources
-        ],
-    }
-
-
 def tokens(key: ec.EllipticCurvePrivateKey, count: int) -> list[str]:
-    now = int(time.time())
-    claims = {
-        "iss": ISSUER,
-        "sub": "profile",
-        "aud": f"{PUBLIC_URL}/cds-services/{SERVICE}",
-        "iat": now,
-        "exp": now + 600,
-    }
-    return [
-        jwt.encode(claims | {"jti": str(uuid.uuid4())}, key, "ES384", headers={"kid": KID})
-        for _ in range(count)
-    ]
+    audience = f"{PUBLIC_URL}/cds-services/{SERVICE}"
+    return _load.signed_tokens(key, issuer=ISSUER, kid=KID, audience=audience, count=count)
 
 
 def measure(client: Any, key: ec.EllipticCurvePrivateKey, body: bytes, calls: int) -> Any:

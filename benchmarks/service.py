@@ -25,7 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import jwt
+import _load
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -36,36 +36,6 @@ from icaht_demo.synthetic.loader import seed_cohort
 
 ISSUER = "https://ehr.bench.invalid"
 KID = "bench-key-1"
-
-LUA = r"""
-local tokens = {}
-local index = 0
-local thread_id = 0
-local thread_count = 1
-local counter = 1
-function setup(thread)
-  thread:set("id", counter)
-  counter = counter + 1
-end
-function init(args)
-  thread_id = tonumber(id or 1) - 1
-  thread_count = tonumber(args[2])
-  for line in io.lines(args[1]) do table.insert(tokens, line) end
-  index = thread_id
-end
-function request()
-  index = index + thread_count
-  local token = tokens[(index % #tokens) + 1]
-  wrk.headers["Authorization"] = "Bearer " .. token
-  return wrk.format(nil, nil, nil, wrk.body)
-end
-function done(summary, latency, requests)
-  io.write(string.format("RESULT %f %f %f %f %d %d\n",
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
-    latency:percentile(99) / 1000, summary.requests / (summary.duration / 1e6),
-    summary.errors.status, summary.requests))
-end
-"""
 
 
 def main() -> None:
@@ -139,10 +109,9 @@ def run(
 def start_service(
     workdir: Path, key: ec.EllipticCurvePrivateKey, port: int, public_url: str, fhir_url: str
 ) -> subprocess.Popen[bytes]:
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-    jwk |= {"kid": KID, "alg": "ES384", "use": "sig"}
-    clients = {"clients": [{"iss": ISSUER, "jwks": {"keys": [jwk]}, "fhir_servers": [fhir_url]}]}
-    (workdir / "clients.json").write_text(json.dumps(clients))
+    _load.clients_file(
+        workdir / "clients.json", key, issuer=ISSUER, kid=KID, fhir_servers=[fhir_url]
+    )
     env = os.environ | {
         "ICAHT_CDS_PUBLIC_URL": public_url,
         "ICAHT_CDS_CLIENTS": str(workdir / "clients.json"),
@@ -186,35 +155,19 @@ def hook_body(patient_id: str, fhir_url: str, prefetch: dict[str, Any] | None) -
 
 
 def sign_tokens(key: ec.EllipticCurvePrivateKey, audience: str, count: int) -> list[str]:
-    now = int(time.time())
-    claims = {"iss": ISSUER, "sub": "bench", "aud": audience, "iat": now, "exp": now + 600}
-    return [
-        jwt.encode(claims | {"jti": str(uuid.uuid4())}, key, "ES384", headers={"kid": KID})
-        for _ in range(count)
-    ]
+    return _load.signed_tokens(key, issuer=ISSUER, kid=KID, audience=audience, count=count)
 
 
 def wrk(
     workdir: Path, url: str, body: str | None, tokens: list[str], *, connections: int, seconds: int
 ) -> str:
-    (workdir / "tokens.txt").write_text("\n".join(tokens))
-    (workdir / "bench.lua").write_text(
-        LUA
-        if body is None
-        else f"wrk.method = 'POST'\nwrk.body = {json.dumps(body)}\n"
-        "wrk.headers['Content-Type'] = 'application/json'\n" + LUA
+    """One wrk run as a table row; a request over 5 s counts as a socket error."""
+    figures = _load.run_wrk(
+        workdir, url, body, tokens, connections=connections, seconds=seconds, timeout_seconds=5
     )
-    threads = 1 if connections == 1 else 2
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s"]
-    script = ["-s", str(workdir / "bench.lua"), url, "--", str(workdir / "tokens.txt")]
-    done = subprocess.run(
-        [*command, *script, str(threads)], capture_output=True, text=True, check=True
-    )
-    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT"))
-    p50, p95, p99, rps, errors, total = line.split()[1:]
     return (
-        f"{float(p50):8.1f} {float(p95):8.1f} {float(p99):8.1f} {float(rps):8.1f}"
-        f" {int(errors):8d}  ({total} requests)"
+        f"{figures.p50:8.1f} {figures.p95:8.1f} {figures.p99:8.1f} {figures.rps:8.1f}"
+        f" {figures.non2xx:8d}  ({figures.requests} requests)"
     )
 
 
