@@ -1,0 +1,171 @@
+"""The plain-shape fast path of the Observation reading gives what the careful path gives, or
+declines (issue 20): on every Observation of the test fixtures and on odd variants of a plain
+one (other types, missing fields, units, times, statuses)."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fhir_mappings.observations import ObservationMapper, ObsInput, Sink
+from fhir_mappings.resources import iter_resources
+from fhir_mappings.settings import default_mapping_settings
+from tests.unit.mappings.mapping_helpers import FIXTURES, load
+
+PLAIN: dict[str, Any] = {
+    "resourceType": "Observation",
+    "id": "plain",
+    "status": "final",
+    "code": {"coding": [{"system": "http://loinc.org", "code": "751-8", "display": "ANC"}]},
+    "subject": {"reference": "Patient/p1"},
+    "effectiveDateTime": "2026-07-24T06:45:00+02:00",
+    "valueQuantity": {
+        "value": 1.9,
+        "unit": "10*3/uL",
+        "system": "http://unitsofmeasure.org",
+        "code": "10*3/uL",
+    },
+}
+
+
+class _Str(str):
+    pass
+
+
+def _set(path: str, value: Any) -> dict[str, Any]:
+    """PLAIN with the element at `path` ("a.b.0.c") set to `value` (`...` removes it)."""
+    res = copy.deepcopy(PLAIN)
+    *parents, last = path.split(".")
+    node: Any = res
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    key: Any = int(last) if isinstance(node, list) else last
+    if value is ...:
+        if key in node or isinstance(node, list):
+            del node[key]
+    else:
+        node[key] = value
+    return res
+
+
+ODD_VALUES: tuple[Any, ...] = (
+    ...,
+    None,
+    "",
+    "x",
+    _Str("final"),
+    0,
+    -1,
+    True,
+    1.5,
+    math.nan,
+    math.inf,
+    10**30,
+    [],
+    ["final"],
+    {},
+    {"value": 1},
+)
+FIELDS = (
+    "status",
+    "code",
+    "code.coding",
+    "code.coding.0",
+    "code.coding.0.system",
+    "code.coding.0.code",
+    "valueQuantity",
+    "valueQuantity.value",
+    "valueQuantity.unit",
+    "valueQuantity.code",
+    "valueQuantity.system",
+    "valueQuantity.comparator",
+    "effectiveDateTime",
+    "specimen",
+    "referenceRange",
+)
+OTHER_VARIANTS: tuple[tuple[str, Any], ...] = (
+    ("status", "preliminary"),
+    ("status", "amended"),
+    ("status", "entered-in-error"),
+    ("code.coding.0.system", "urn:oid:2.16.840.1.113883.6.1"),
+    ("code.coding.0.code", "26499-4"),  # another ANC code
+    ("code.coding.0.code", "6690-2"),  # WBC
+    ("code.coding.0.code", "0000-0"),
+    ("code.coding", [{"system": "http://loinc.org", "code": "0000-0"}, PLAIN["code"]["coding"][0]]),
+    ("valueQuantity.comparator", "<"),
+    ("valueQuantity.comparator", _Str("<=")),
+    ("valueQuantity.value", 0.0),
+    ("valueQuantity.value", 1e9),
+    ("valueQuantity.value", 0.7),
+    ("valueQuantity.unit", "furlongs"),
+    ("valueQuantity.code", "/uL"),
+    ("valueQuantity.code", "%"),
+    ("effectiveDateTime", "2026-07-24"),
+    ("effectiveDateTime", "2026-07"),
+    ("effectiveDateTime", "2026-07-24T06:45:00"),
+    ("effectiveDateTime", "0001-01-01T00:00:00+14:00"),
+    ("specimen", {"reference": "Specimen/s1"}),
+    ("specimen", {"reference": "#s1"}),
+    ("referenceRange", [{"low": {"value": 1.5, "unit": "10*3/uL"}, "high": {"value": 7}}]),
+    ("referenceRange", [{"low": {"value": 1500, "code": "/uL"}}]),
+    ("referenceRange", [{"low": {"value": "1"}}, 3]),
+)
+
+
+def _variants() -> Iterator[tuple[str, dict[str, Any]]]:
+    yield "plain", copy.deepcopy(PLAIN)
+    for path in FIELDS:
+        for value in ODD_VALUES:
+            yield f"{path}={value!r}", _set(path, value)
+    for path, value in OTHER_VARIANTS:
+        yield f"{path}={value!r}", _set(path, value)
+
+
+def _fixture_observations() -> Iterator[tuple[str, Any]]:
+    for path in sorted(Path(FIXTURES).glob("*.json")):
+        for res, _ in iter_resources(load(path.name)):
+            if res.get("resourceType") == "Observation":
+                yield f"{path.name}:{res.get('id')}", res
+
+
+CASES = [*_variants(), *_fixture_observations()]
+
+
+@pytest.fixture(scope="module")
+def mapper() -> ObservationMapper:
+    cfg = default_mapping_settings()
+    return ObservationMapper(cfg.table, cfg.units, cfg.limits, "Europe/Berlin")
+
+
+@pytest.mark.parametrize(("label", "resource"), CASES, ids=[label for label, _ in CASES])
+@pytest.mark.parametrize("groups", [(), ("grp:DiagnosticReport/1",)])
+def test_the_plain_path_equals_the_careful_one_or_declines(
+    mapper: ObservationMapper, label: str, resource: Any, groups: tuple[str, ...]
+) -> None:
+    item = ObsInput(resource, "Observation/x", groups)
+    careful_sink = Sink()
+    try:
+        careful = mapper._parse(item, careful_sink)
+    except (OverflowError, TypeError) as error:  # what the careful reading raises, both raise
+        with pytest.raises(type(error)):
+            mapper.parse(item, Sink())
+        return
+    plain = mapper._parse_plain(item)
+    if plain is not None:
+        assert plain == careful
+        assert careful_sink.left_out == [] and careful_sink.warnings == []
+    sink = Sink()
+    assert mapper.parse(item, sink) == careful
+    assert (sink.left_out, sink.warnings) == (careful_sink.left_out, careful_sink.warnings)
+
+
+def test_the_plain_shape_takes_the_fast_path(mapper: ObservationMapper) -> None:
+    for resource in (PLAIN, _set("specimen", {"reference": "Specimen/s1"})):
+        parsed = mapper._parse_plain(ObsInput(resource, "Observation/x"))
+        assert parsed is not None
+        assert parsed.value == 1900.0
