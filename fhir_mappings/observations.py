@@ -77,7 +77,7 @@ class Parsed:
         analyte = self.entry.analyte
         assert analyte is not None
         when = self.when
-        return LabValue(
+        return LabValue.of(
             analyte,
             self.value,
             when.day,
@@ -101,17 +101,17 @@ class Parsed:
         preliminary: bool | None = None,
         with_ref: bool = True,
     ) -> LabValue:
-        return LabValue(
-            analyte=analyte,
-            value=self.value if value is None else value,
-            day=self.when.day,
-            collected=self.when.at,
-            comparator=self.comparator if value is None else comparator,
-            provenance=provenance,
-            preliminary=self.preliminary if preliminary is None else preliminary,
-            reference_low=self.ref_low if with_ref else None,
-            reference_high=self.ref_high if with_ref else None,
-            source_id=self.source_id if source_id is None else source_id,
+        return LabValue.of(
+            analyte,
+            self.value if value is None else value,
+            self.when.day,
+            self.when.at,
+            self.comparator if value is None else comparator,
+            provenance,
+            self.preliminary if preliminary is None else preliminary,
+            self.ref_low if with_ref else None,
+            self.ref_high if with_ref else None,
+            self.source_id if source_id is None else source_id,
         )
 
 
@@ -443,6 +443,11 @@ def drop_lower_priority(
     labs: list[LabValue], priority: Mapping[str, int], sink: Sink
 ) -> list[LabValue]:
     """Per analyte and local day, drop measured values of a lower-priority code (blood gas Hb)."""
+    levels = set(priority.values())
+    if len(levels) <= 1 and min(levels, default=1) >= 1:
+        # one priority among the codes (no blood gas Hb beside a lab Hb, as a rule): no value
+        # is of a lower one, the default 1 of a derived value not being lower either
+        return labs
     best: dict[tuple[Analyte, object], int] = {}
     for lab in labs:
         sid = lab.source_id
