@@ -427,7 +427,7 @@ def drop_content_duplicates(parsed: list[Parsed], sink: Sink) -> list[Parsed]:
             p.entry.system,
             p.entry.code,
             p.when.at or p.when.day,
-            round(p.value, 9),
+            value if (value := p.value).is_integer() else round(value, 9),  # round: 60 ns
             p.comparator,
         )
         if key in seen:

@@ -1,6 +1,8 @@
-"""The plain-shape fast path of the Observation reading gives what the careful path gives, or
-declines (issue 20): on every Observation of the test fixtures and on odd variants of a plain
-one (other types, missing fields, units, times, statuses)."""
+"""The fast paths of the mapping give what the careful ones give (issue 20): the plain-shape
+reading of an Observation equals the careful one or declines, on every Observation of the test
+fixtures and on odd variants of a plain one (other types, missing fields, units, times,
+statuses); the culture check and the owner of a resource read odd codings and subjects as the
+careful loops do."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from fhir_mappings.cultures import culture_table
 from fhir_mappings.observations import ObservationMapper, ObsInput, Sink
-from fhir_mappings.resources import iter_resources
+from fhir_mappings.resources import _patient_of_reference, iter_resources, owner_of, reference_of
 from fhir_mappings.settings import default_mapping_settings
 from tests.unit.mappings.mapping_helpers import FIXTURES, load
 
@@ -169,3 +172,63 @@ def test_the_plain_shape_takes_the_fast_path(mapper: ObservationMapper) -> None:
         parsed = mapper._parse_plain(ObsInput(resource, "Observation/x"))
         assert parsed is not None
         assert parsed.value == 1900.0
+
+
+CODINGS: tuple[Any, ...] = (
+    None,
+    "x",
+    [],
+    [None],
+    ["600-7"],
+    [{"system": "http://loinc.org", "code": "751-8"}],
+    [{"system": "http://loinc.org", "code": "600-7"}],
+    [{"system": "urn:oid:2.16.840.1.113883.6.1", "code": "600-7"}],
+    [{"system": "http://snomed.info/sct", "code": "600-7"}],
+    [
+        {"system": "http://loinc.org", "code": "751-8"},
+        {"system": "http://loinc.org", "code": "600-7"},
+    ],
+    [{"system": "http://loinc.org", "code": _Str("600-7")}],
+    [{"system": "http://loinc.org", "code": ["600-7"]}],
+    [{"system": "http://loinc.org"}],
+    [{"system": "http://loinc.org", "code": "751-8"}, "600-7"],
+)
+
+
+@pytest.mark.parametrize("coding", CODINGS)
+def test_is_culture_fast_and_careful_agree(coding: Any) -> None:
+    table = culture_table()
+    for concept in ({"coding": coding}, coding):
+        res = {"resourceType": "Observation", "code": concept}
+        assert table.is_culture(res) == table._is_culture(res)
+    assert table.is_culture({"code": {"coding": CODINGS[6]}})
+
+
+SUBJECTS: tuple[Any, ...] = (
+    None,
+    "Patient/p",
+    {},
+    {"reference": None},
+    {"reference": ""},
+    {"reference": "Patient/p"},
+    {"reference": "https://ehr/fhir/Patient/p/_history/2"},
+    {"reference": _Str("Patient/p")},
+    {"reference": "urn:uuid:1"},
+    {"reference": "Group/g"},
+    {"reference": ["Patient/p"]},
+)
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+@pytest.mark.parametrize("patient", [None, {"reference": "Patient/q"}])
+@pytest.mark.parametrize("rtype", ["Observation", "Appointment", "Patient"])
+def test_owner_of_reads_the_subject_first(subject: Any, patient: Any, rtype: str) -> None:
+    res: dict[str, Any] = {"resourceType": rtype, "id": "r"}
+    if subject is not None:
+        res["subject"] = subject
+    if patient is not None:
+        res["patient"] = patient
+    refs = [reference_of(res.get("subject")), reference_of(res.get("patient"))]
+    owners = [_patient_of_reference(ref) for ref in refs if ref]
+    expected = "r" if rtype == "Patient" else next((o for o in owners if o), None)
+    assert owner_of(res) == expected
