@@ -58,7 +58,8 @@ class _Collector:
             rtype = res.get("resourceType")
             if rtype == "Observation":
                 self.raw_obs.append((res, key, ()))
-                for member in as_list(res.get("hasMember")):
+                members = res.get("hasMember")
+                for member in () if members is None else as_list(members):
                     ref = reference_of(member)
                     if ref:
                         self.groups.setdefault(ref, []).append(f"grp:{key}")

@@ -509,7 +509,10 @@ def _by_kind(group: list[Parsed]) -> ByKind:
 
 
 def _first(group: ByKind, kind: str, method: str | None = None) -> Parsed | None:
-    found = [p for p in group.get(kind, ()) if method is None or p.entry.method == method]
+    of_kind = group.get(kind)
+    if not of_kind:  # most kinds asked for are not in a specimen: no list built (issue 20)
+        return None
+    found = of_kind if method is None else [p for p in of_kind if p.entry.method == method]
     if not found:
         return None
     return found[0] if len(found) == 1 else min(found, key=lambda p: p.entry.priority)
