@@ -31,6 +31,7 @@ from icaht.record import (
     TherapyTimeline,
     active_crs,
     is_upper_bound,
+    series_until,
 )
 
 SCREEN_FROM_DAY = 7  # C13: positive on day >= 7 only
@@ -320,8 +321,7 @@ def screen_iec_hs(
     the last lab day, positive when any day is."""
 
     def series(analyte: Analyte) -> tuple[LabValue, ...]:
-        values = record.series(analyte)
-        return tuple(v for v in values if evaluation_date is None or v.day <= evaluation_date)
+        return series_until(record.series(analyte), evaluation_date)
 
     timeline = record.timeline
     rises = ferritin_rises(series(Analyte.FERRITIN), day0)

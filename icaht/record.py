@@ -10,6 +10,7 @@ No FHIR JSON, no I/O, no clock: plain frozen values.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -358,6 +359,19 @@ def active_crs(timeline: TherapyTimeline, day: date) -> CrsPeriod | None:
         and (p.end is not None or (day - p.start).days <= CRS_OPEN_RECORD_MAX_DAYS)
     ]
     return max(covering, key=lambda p: p.start) if covering else None
+
+
+def _day_of(lab: LabValue) -> date:
+    return lab.day
+
+
+def series_until(series: tuple[LabValue, ...], day: date | None) -> tuple[LabValue, ...]:
+    """The values of a `PatientRecord.series` (oldest day first) collected on or before `day`
+    (every one: None): `tuple(v for v in series if v.day <= day)`, as a slice found by
+    bisection, or the series itself when its last day is not later (issue 20)."""
+    if day is None or not series or series[-1].day <= day:
+        return series
+    return series[: bisect_right(series, day, key=_day_of)]
 
 
 def _series_order() -> Callable[[LabValue], tuple[date, float]]:

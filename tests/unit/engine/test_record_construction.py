@@ -1,13 +1,14 @@
-"""`LabValue.of` (the mapping's fast constructor, issue 20) builds what `LabValue(...)` builds."""
+"""`LabValue.of` (the mapping's fast constructor, issue 20) builds what `LabValue(...)` builds;
+`series_until` cuts a series as the filter it replaces."""
 
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from icaht.record import Analyte, LabValue
+from icaht.record import Analyte, LabValue, PatientRecord, series_until
 
 
 def test_the_slots_are_the_fields_in_order() -> None:
@@ -41,3 +42,17 @@ def test_of_equals_the_constructor(args: tuple[object, ...]) -> None:
     assert type(fast) is LabValue
     with pytest.raises(AttributeError):
         fast.value = 2.0  # type: ignore[misc]
+
+
+def test_series_until_is_the_filter_on_a_sorted_series() -> None:
+    base = date(2026, 1, 10)
+    for days in ((), (0,), (0, 0, 1), (0, 2, 2, 2, 5), (3, 3, 3)):
+        labs = tuple(
+            LabValue(Analyte.ANC, float(i), base + timedelta(days=d)) for i, d in enumerate(days)
+        )
+        record = PatientRecord("p", labs)
+        series = record.series(Analyte.ANC)
+        assert series_until(series, None) == series
+        for offset in range(-1, 7):
+            day = base + timedelta(days=offset)
+            assert series_until(series, day) == tuple(v for v in series if v.day <= day)
