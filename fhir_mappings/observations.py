@@ -191,7 +191,11 @@ class ObservationMapper:
         if (type(value) is not float and type(value) is not int) or math.isnan(value):
             return None
         usys, ucode, unit = qty.get("system"), qty.get("code"), qty.get("unit")
-        if not (_str_or_none(usys) and _str_or_none(ucode) and _str_or_none(unit)):
+        if not (
+            (usys is None or type(usys) is str)
+            and (ucode is None or type(ucode) is str)
+            and (unit is None or type(unit) is str)
+        ):
             return None
         kind = entry.kind
         conversion = self.units.conversion_for(kind, usys, ucode, unit)
@@ -358,10 +362,6 @@ def _clean(x: float) -> float:
 
 
 # -- versions and duplicates -------------------------------------------------------------------
-
-
-def _str_or_none(value: object) -> bool:
-    return value is None or type(value) is str
 
 
 def _unit_fields(q: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:

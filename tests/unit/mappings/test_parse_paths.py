@@ -2,7 +2,7 @@
 reading of an Observation equals the careful one or declines, on every Observation of the test
 fixtures and on odd variants of a plain one (other types, missing fields, units, times,
 statuses); the culture check and the owner of a resource read odd codings and subjects as the
-careful loops do."""
+careful loops do; a cached irradiation reading is the reading afresh."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from fhir_mappings.cultures import culture_table
+from fhir_mappings.irradiation import _said_by_text, said_by_text
 from fhir_mappings.observations import ObservationMapper, ObsInput, Sink
 from fhir_mappings.resources import _patient_of_reference, iter_resources, owner_of, reference_of
 from fhir_mappings.settings import default_mapping_settings
@@ -232,3 +233,22 @@ def test_owner_of_reads_the_subject_first(subject: Any, patient: Any, rtype: str
     owners = [_patient_of_reference(ref) for ref in refs if ref]
     expected = "r" if rtype == "Patient" else next((o for o in owners if o), None)
     assert owner_of(res) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Irradiated",
+        "irradiated: yes",
+        "Irradiated: no",
+        "not irradiated",
+        "irradiated if available",
+        "Bestrahlt",
+        "Packed red cells, leukoreduced",
+        "irradiated; " * 40,  # longer than the cached texts
+    ],
+)
+def test_said_by_text_cached_is_the_reading_afresh(text: str) -> None:
+    assert said_by_text(text) == _said_by_text(text)
+    assert said_by_text(text) == _said_by_text(text)  # the second time from the cache
