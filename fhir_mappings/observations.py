@@ -205,7 +205,9 @@ class ObservationMapper:
         when = parse_when(text, self.tz)
         if when is None or when.naive_time:
             return None
-        value = _clean(value * conversion.factor + conversion.offset)
+        value = value * conversion.factor + conversion.offset
+        if not (value.is_integer() and -CLEAN_EXACT < value < CLEAN_EXACT):  # `_clean` inline
+            value = float(f"{value:.12g}")
         lim = self.limits.get(kind)
         if lim is not None and not lim.low <= value <= lim.high:
             return None
