@@ -620,6 +620,22 @@ def _bound(wbc: Parsed) -> LabValue:
 
 def derive_group(group: list[Parsed], sink: Sink, plausible: Any) -> list[LabValue]:
     """WBC values of the specimen, plus its preferred ANC value(s)."""
+    if len(group) == 1 and group[0].entry.kind == "anc":
+        return _lone_anc(group[0], sink, plausible)
+    return _derive_group(group, sink, plausible)
+
+
+def _lone_anc(anc: Parsed, sink: Sink, plausible: Any) -> list[LabValue]:
+    """`_derive_group` of a specimen with only an ANC (most of them when each result has its
+    own time): its one candidate, without the table of kinds and the ranking (issue 20)."""
+    lab = anc.lab(Analyte.ANC)
+    if not plausible("anc", lab.value):
+        sink.out(lab.source_id or "", "implausible", f"derived ANC {lab.value:g}")
+        return []
+    return [lab]
+
+
+def _derive_group(group: list[Parsed], sink: Sink, plausible: Any) -> list[LabValue]:
     kinds = _by_kind(group)
     labs = [p.lab(Analyte.WBC) for p in kinds.get("wbc", ())]
     cands = anc_candidates(kinds)

@@ -2,13 +2,15 @@
 reading of an Observation equals the careful one or declines, on every Observation of the test
 fixtures and on odd variants of a plain one (other types, missing fields, units, times,
 statuses); the culture check and the owner of a resource read odd codings and subjects as the
-careful loops do; a cached irradiation reading is the reading afresh."""
+careful loops do; a cached irradiation reading is the reading afresh; a lone ANC is
+derived as the ranking of a specimen's candidates derives it."""
 
 from __future__ import annotations
 
 import copy
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,13 @@ import pytest
 
 from fhir_mappings.cultures import culture_table
 from fhir_mappings.irradiation import _said_by_text, said_by_text
-from fhir_mappings.observations import ObservationMapper, ObsInput, Sink
+from fhir_mappings.observations import (
+    ObservationMapper,
+    ObsInput,
+    Sink,
+    _derive_group,
+    derive_group,
+)
 from fhir_mappings.resources import _patient_of_reference, iter_resources, owner_of, reference_of
 from fhir_mappings.settings import default_mapping_settings
 from tests.unit.mappings.mapping_helpers import FIXTURES, load
@@ -252,3 +260,25 @@ def test_owner_of_reads_the_subject_first(subject: Any, patient: Any, rtype: str
 def test_said_by_text_cached_is_the_reading_afresh(text: str) -> None:
     assert said_by_text(text) == _said_by_text(text)
     assert said_by_text(text) == _said_by_text(text)  # the second time from the cache
+
+
+@pytest.mark.parametrize("method", ["manual", "automated", "unspecified"])
+@pytest.mark.parametrize("comparator", [None, "<", ">="])
+@pytest.mark.parametrize("plausible", [True, False])
+@pytest.mark.parametrize("preliminary", [False, True])
+def test_a_lone_anc_is_derived_as_by_the_ranking(
+    mapper: ObservationMapper, method: str, comparator: Any, plausible: bool, preliminary: bool
+) -> None:
+    resource = _set("valueQuantity.comparator", comparator) if comparator else PLAIN
+    parsed = mapper._parse(ObsInput(resource, "Observation/x"), Sink())
+    assert parsed is not None
+    parsed.entry = replace(parsed.entry, method=method)
+    parsed.preliminary = preliminary
+
+    def judge(kind: str, value: float) -> bool:
+        return plausible
+
+    fast_sink, ranked_sink = Sink(), Sink()
+    fast = derive_group([parsed], fast_sink, judge)
+    assert fast == _derive_group([parsed], ranked_sink, judge)
+    assert (fast_sink.left_out, fast_sink.warnings) == (ranked_sink.left_out, ranked_sink.warnings)
