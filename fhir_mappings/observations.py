@@ -342,7 +342,14 @@ class ObservationMapper:
 
     def map_all(self, items: Sequence[ObsInput], sink: Sink) -> list[LabValue]:
         latest = collapse_versions(items, sink)
-        parsed = [p for p in (self.parse(i, sink) for i in latest) if p is not None]
+        plain, careful = self._parse_plain, self._parse  # `parse`, one call fewer per item
+        parsed: list[Parsed] = []
+        for item in latest:
+            p = plain(item)
+            if p is None:
+                p = careful(item, sink)
+            if p is not None:
+                parsed.append(p)
         parsed = drop_content_duplicates(parsed, sink)
         labs: list[LabValue] = []
         anc_related: list[Parsed] = []
@@ -390,6 +397,8 @@ def _version_key(res: Mapping[str, Any], index: int) -> tuple[float, int, int]:
 
 def collapse_versions(items: Sequence[ObsInput], sink: Sink) -> list[ObsInput]:
     """Keep one resource per id: the latest meta.lastUpdated / versionId (s1.1 amendments)."""
+    if len({item.source_id for item in items}) == len(items):
+        return list(items)  # one version of each (as a rule): no index lists (issue 20)
     by_id: dict[str, list[int]] = {}
     for i, item in enumerate(items):
         by_id.setdefault(item.source_id, []).append(i)
