@@ -2,12 +2,13 @@
 reading of an Observation equals the careful one or declines, on every Observation of the test
 fixtures and on odd variants of a plain one (other types, missing fields, units, times,
 statuses); the culture check and the owner of a resource read odd codings and subjects as the
-careful loops do; a cached irradiation reading is the reading afresh; a lone ANC is
-derived as the ranking of a specimen's candidates derives it."""
+careful loops do; a cached irradiation reading is the reading afresh; a measured
+ANC with only automated parts beside it is derived as the ranking of the candidates derives it."""
 
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,6 +24,7 @@ from fhir_mappings.observations import (
     ObsInput,
     Sink,
     _derive_group,
+    _unrivalled_anc,
     derive_group,
 )
 from fhir_mappings.resources import _patient_of_reference, iter_resources, owner_of, reference_of
@@ -262,23 +264,65 @@ def test_said_by_text_cached_is_the_reading_afresh(text: str) -> None:
     assert said_by_text(text) == _said_by_text(text)  # the second time from the cache
 
 
-@pytest.mark.parametrize("method", ["manual", "automated", "unspecified"])
-@pytest.mark.parametrize("comparator", [None, "<", ">="])
+# (kind, method) of every result a specimen's ANC derivation reads
+PARTS = (
+    ("anc", "manual"),
+    ("anc", "automated"),
+    ("wbc", "unspecified"),
+    ("neutrophil_percent_automated", "automated"),
+    ("neutrophil_percent_unspecified", "unspecified"),
+    ("neutrophil_percent_manual", "manual"),
+    ("segmented_percent", "manual"),
+    ("band_percent", "manual"),
+    ("segmented_count", "manual"),
+    ("band_count", "manual"),
+)
+# (value, comparator): ordinary, bounded each way, low (a WBC bound), huge
+READINGS = ((1900.0, None), (40.0, "<"), (60.0, ">="), (300.0, None), (1e9, None))
+
+
+def _specimens() -> Iterator[list[tuple[str, str, float, Any, bool]]]:
+    automated = [part for part in PARTS if part[0] != "anc"][:3]
+    for size in (1, 2, 3, 4):
+        for parts in itertools.combinations_with_replacement(PARTS, size):
+            for n in range(len(READINGS)):
+                # the readings rotate over the parts; preliminary on every other specimen
+                yield [
+                    (kind, method, *READINGS[(n + k) % len(READINGS)], (n + size) % 2 == 1)
+                    for k, (kind, method) in enumerate(parts)
+                ]
+    yield [(kind, method, 1.0, None, False) for kind, method in automated]
+
+
 @pytest.mark.parametrize("plausible", [True, False])
-@pytest.mark.parametrize("preliminary", [False, True])
-def test_a_lone_anc_is_derived_as_by_the_ranking(
-    mapper: ObservationMapper, method: str, comparator: Any, plausible: bool, preliminary: bool
+def test_a_measured_anc_unrivalled_is_derived_as_by_the_ranking(
+    mapper: ObservationMapper, plausible: bool
 ) -> None:
-    resource = _set("valueQuantity.comparator", comparator) if comparator else PLAIN
-    parsed = mapper._parse(ObsInput(resource, "Observation/x"), Sink())
-    assert parsed is not None
-    parsed.entry = replace(parsed.entry, method=method)
-    parsed.preliminary = preliminary
+    base = mapper._parse(ObsInput(PLAIN, "Observation/x"), Sink())
+    assert base is not None
 
     def judge(kind: str, value: float) -> bool:
-        return plausible
+        return plausible or value < 1e6
 
-    fast_sink, ranked_sink = Sink(), Sink()
-    fast = derive_group([parsed], fast_sink, judge)
-    assert fast == _derive_group([parsed], ranked_sink, judge)
-    assert (fast_sink.left_out, fast_sink.warnings) == (ranked_sink.left_out, ranked_sink.warnings)
+    taken = 0
+    for specimen in _specimens():
+        group = [
+            replace(
+                base,
+                entry=replace(base.entry, kind=kind, method=method),
+                value=value,
+                comparator=comparator,
+                preliminary=preliminary,
+                source_id=f"Observation/{k}",
+            )
+            for k, (kind, method, value, comparator, preliminary) in enumerate(specimen)
+        ]
+        fast_sink, ranked_sink = Sink(), Sink()
+        fast = derive_group(group, fast_sink, judge)
+        assert fast == _derive_group(group, ranked_sink, judge), specimen
+        assert (fast_sink.left_out, fast_sink.warnings) == (
+            ranked_sink.left_out,
+            ranked_sink.warnings,
+        ), specimen
+        taken += _unrivalled_anc(group) is not None
+    assert taken > 100  # the fast path was taken, and not always
