@@ -122,13 +122,14 @@ def _resource_count(payload: Any) -> int:
         return 0
     if payload.get("resourceType") != "Bundle":
         return 0 if payload.get("resourceType") == "OperationOutcome" else 1
-    return sum(
-        1
-        for entry in _entries(payload)
-        if isinstance(entry, dict)
-        and isinstance(entry.get("resource"), dict)
-        and entry["resource"].get("resourceType") != "OperationOutcome"
-    )
+    # a loop, each entry's resource read once: half the cost of a generator (issue 20)
+    count = 0
+    for entry in _entries(payload):
+        if isinstance(entry, dict):
+            resource = entry.get("resource")
+            if isinstance(resource, dict) and resource.get("resourceType") != "OperationOutcome":
+                count += 1
+    return count
 
 
 def _entries(bundle: Mapping[str, Any]) -> list[Any]:

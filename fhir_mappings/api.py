@@ -16,7 +16,6 @@ from fhir_mappings.resources import (
     iter_resources,
     normalise_reference,
     owner_of,
-    ref_key,
     reference_of,
 )
 from fhir_mappings.settings import MappingSettings, default_mapping_settings
@@ -46,19 +45,23 @@ class _Collector:
     ) -> list[tuple[Mapping[str, Any], str]]:
         """Take in `resources`; the non-Observation ones among them, with their keys."""
         others: list[tuple[Mapping[str, Any], str]] = []
+        patient_id, raw_obs = self.patient_id, self.raw_obs
         for res, full_url in iter_resources(resources):
-            key = ref_key(res, self.index)
+            # `ref_key(res, index)` with the type read once (iter_resources yields only
+            # resources whose resourceType is a string): one call fewer per resource (issue 20)
+            rtype, rid = res.get("resourceType"), res.get("id")
+            key = f"{rtype}/{rid}" if rid else f"{rtype}/#{self.index}"
             self.index += 1
             owner = owner_of(res)
-            if owner is not None and owner != self.patient_id:
-                self.sink.out(key, "other-patient", f"{res.get('resourceType')} of another patient")
+            if owner is not None and owner != patient_id:
+                self.sink.out(key, "other-patient", f"{rtype} of another patient")
                 continue
             if full_url:
                 self.full_urls.append((key, full_url))
-            rtype = res.get("resourceType")
             if rtype == "Observation":
-                self.raw_obs.append((res, key, ()))
-                for member in as_list(res.get("hasMember")):
+                raw_obs.append((res, key, ()))
+                members = res.get("hasMember")
+                for member in () if members is None else as_list(members):
                     ref = reference_of(member)
                     if ref:
                         self.groups.setdefault(ref, []).append(f"grp:{key}")

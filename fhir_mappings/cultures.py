@@ -46,6 +46,24 @@ class CultureTable:
     negative_words: re.Pattern[str]
 
     def is_culture(self, res: Mapping[str, Any]) -> bool:
+        """Whether a coding of `res` is a blood-culture code. A lab result, whose codings are
+        dicts with string codes outside the culture codes, is told at once, without the
+        (system, code) list (issue 20); any other shape takes the careful reading."""
+        concept = res.get("code")
+        coding = concept.get("coding") if type(concept) is dict else None
+        if type(coding) is list:
+            codes = self.codes
+            for c in coding:
+                if type(c) is not dict:
+                    break
+                code = c.get("code")
+                if type(code) is not str or code in codes:
+                    break
+            else:
+                return False
+        return self._is_culture(res)
+
+    def _is_culture(self, res: Mapping[str, Any]) -> bool:
         for system, code in system_codes(res.get("code")):  # a loop: no generator per call
             if code in self.codes and SYSTEM_ALIASES.get(system, system) == self.system:
                 return True

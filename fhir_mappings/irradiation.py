@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from fhir_mappings.resources import as_dict, as_list, codings
@@ -200,8 +201,22 @@ def _clause(clause: str) -> Said:
     return "yes"
 
 
+# texts up to this length are read once per process (a centre's products and procedures repeat
+# a few texts: issue 20); bounded, as the texts come from the EHR
+CACHED_TEXT_MAX = 256
+
+
 def said_by_text(text: str) -> Said:
     """What one text field says about irradiation, whatever its kind."""
+    return _said_by_short_text(text) if len(text) <= CACHED_TEXT_MAX else _said_by_text(text)
+
+
+@lru_cache(maxsize=2048)
+def _said_by_short_text(text: str) -> Said:
+    return _said_by_text(text)
+
+
+def _said_by_text(text: str) -> Said:
     clauses = _CLAUSES.split(_normalise(text))
     spoken = [c for c in clauses if any(_mention(t) for t in _TOKENS.findall(c))]
     if not spoken:

@@ -32,7 +32,10 @@ def iter_resources(
         rtype = item.get("resourceType")
         if rtype == "Bundle":
             entries = [e for e in as_list(item.get("entry")) if isinstance(e, dict)]
-            pending.extend((e.get("resource"), _text(e.get("fullUrl"))) for e in reversed(entries))
+            # a list, not a generator: one call fewer per entry (issue 20)
+            pending.extend(
+                [(e.get("resource"), _text(e.get("fullUrl"))) for e in reversed(entries)]
+            )
             continue
         if isinstance(rtype, str):
             yield (item if isinstance(item, dict) else dict(item)), full_url
@@ -133,7 +136,16 @@ def owner_of(resource: Mapping[str, Any]) -> str | None:
     if rtype == "Patient":
         rid = resource.get("id")
         return rid if isinstance(rid, str) else None
-    refs: list[Any] = [resource.get("subject"), resource.get("patient")]
+    # the subject first, as the loop below reads it, without the list and the calls: nearly
+    # every resource names its patient there (issue 20); anything else takes the loop
+    subject = resource.get("subject")
+    if type(subject) is dict:
+        ref = subject.get("reference")
+        if type(ref) is str and ref:
+            patient = _patient_of_reference(ref)
+            if patient is not None:
+                return patient
+    refs: list[Any] = [subject, resource.get("patient")]
     if rtype == "BiologicallyDerivedProduct":
         collection = resource.get("collection")
         refs.append(collection.get("source") if isinstance(collection, Mapping) else None)

@@ -21,7 +21,7 @@ from icaht.hematotox import (
 )
 from icaht.iec_hs import IecHsScreen, screen_iec_hs
 from icaht.neutropenia import NeutropeniaResult, grade_neutropenia
-from icaht.record import Analyte, LabValue, PatientRecord
+from icaht.record import Analyte, LabValue, PatientRecord, series_until
 from icaht.settings import GradingSettings
 from icaht.thrombocytopenia import ThrombocytopeniaResult, grade_thrombocytopenia
 from icaht.version import RULES_VERSION
@@ -150,7 +150,7 @@ def _known(labs: tuple[LabValue, ...], evaluation_date: date | None) -> tuple[La
 def _latest_ctcae(record: PatientRecord, evaluation_date: date | None) -> tuple[CtcaeGrade, ...]:
     grades = []
     for analyte in CTCAE_ANALYTES:
-        series = _known(record.series(analyte), evaluation_date)
+        series = series_until(record.series(analyte), evaluation_date)
         if series:
             latest_day = series[-1].day
             same_day = [v for v in series if v.day == latest_day]
@@ -217,7 +217,7 @@ def assess(
     death = timeline.death_day
     neutropenia = None
     thrombocytopenia = None
-    anc = _known(record.series(Analyte.ANC), evaluation_date)
+    anc = series_until(record.series(Analyte.ANC), evaluation_date)
     if evaluation_date is not None and evaluation_date < day0:
         missing.append("evaluation date before day 0: no ICAHT grade")
     elif death is not None and death < day0:
@@ -236,7 +236,7 @@ def assess(
         # no "missing" entry without platelets: the result's reason says it (cards list
         # `missing`, and their wording belongs to the surfaces)
         thrombocytopenia = grade_thrombocytopenia(
-            _known(record.series(Analyte.PLATELETS), evaluation_date),
+            series_until(record.series(Analyte.PLATELETS), evaluation_date),
             day0,
             evaluation_date=evaluation_date,
             death_date=death,

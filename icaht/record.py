@@ -10,6 +10,7 @@ No FHIR JSON, no I/O, no clock: plain frozen values.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -80,6 +81,53 @@ class LabValue:
     reference_low: float | None = None  # canonical unit; LLN for CTCAE grade 1
     reference_high: float | None = None  # canonical unit; ULN for IEC-HS screening
     source_id: str | None = None  # e.g. "Observation/123", for evidence and audit
+
+    @classmethod
+    def of(  # noqa: PLR0917 - every field, positionally: the mapping's per-value path
+        cls,
+        analyte: Analyte,
+        value: float,
+        day: date,
+        collected: datetime | None,
+        comparator: Comparator | None,
+        provenance: Provenance,
+        preliminary: bool,
+        reference_low: float | None,
+        reference_high: float | None,
+        source_id: str | None,
+    ) -> LabValue:
+        """`LabValue(...)` with every field given, in field order, at half the cost (0.65
+        instead of 1.2 us: issue 20). The frozen __init__ sets each field through
+        object.__setattr__; this sets the slots directly. Equal to `LabValue(...)`
+        (tests/unit/engine/test_record_construction.py); for the mapping's hot loops."""
+        lab = _new_object(cls)
+        _SET_ANALYTE(lab, analyte)
+        _SET_VALUE(lab, value)
+        _SET_DAY(lab, day)
+        _SET_COLLECTED(lab, collected)
+        _SET_COMPARATOR(lab, comparator)
+        _SET_PROVENANCE(lab, provenance)
+        _SET_PRELIMINARY(lab, preliminary)
+        _SET_REFERENCE_LOW(lab, reference_low)
+        _SET_REFERENCE_HIGH(lab, reference_high)
+        _SET_SOURCE_ID(lab, source_id)
+        return lab
+
+
+_new_object = object.__new__
+# the slot descriptors' setters, in field order (LabValue.of)
+(
+    _SET_ANALYTE,
+    _SET_VALUE,
+    _SET_DAY,
+    _SET_COLLECTED,
+    _SET_COMPARATOR,
+    _SET_PROVENANCE,
+    _SET_PRELIMINARY,
+    _SET_REFERENCE_LOW,
+    _SET_REFERENCE_HIGH,
+    _SET_SOURCE_ID,
+) = (LabValue.__dict__[name].__set__ for name in LabValue.__slots__)
 
 
 def is_upper_bound(lab: LabValue) -> bool:
@@ -311,6 +359,19 @@ def active_crs(timeline: TherapyTimeline, day: date) -> CrsPeriod | None:
         and (p.end is not None or (day - p.start).days <= CRS_OPEN_RECORD_MAX_DAYS)
     ]
     return max(covering, key=lambda p: p.start) if covering else None
+
+
+def _day_of(lab: LabValue) -> date:
+    return lab.day
+
+
+def series_until(series: tuple[LabValue, ...], day: date | None) -> tuple[LabValue, ...]:
+    """The values of a `PatientRecord.series` (oldest day first) collected on or before `day`
+    (every one: None): `tuple(v for v in series if v.day <= day)`, as a slice found by
+    bisection, or the series itself when its last day is not later (issue 20)."""
+    if day is None or not series or series[-1].day <= day:
+        return series
+    return series[: bisect_right(series, day, key=_day_of)]
 
 
 def _series_order() -> Callable[[LabValue], tuple[date, float]]:

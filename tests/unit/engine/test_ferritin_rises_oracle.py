@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -159,3 +160,22 @@ def test_the_oracle_sees_the_boundaries() -> None:
         assert oracle([first, *late], DAY0) == []
         assert oracle([first, *less], DAY0) == []
         assert oracle([first, *same], DAY0) == []
+
+
+def test_a_naive_time_beside_an_aware_one_raises_as_the_pairwise_reading() -> None:
+    """The value test goes first only where no pair can raise (issue 20): with a naive time
+    beside an aware one, a pair within reach raises as it did, whether or not it doubled."""
+    aware = datetime(2026, 3, 26, 6, 0, tzinfo=BERLIN)
+    for later_value in (300.0, 150.0):  # doubled, and not
+        series = [
+            LabValue(Analyte.FERRITIN, 100.0, DAY0 + timedelta(days=2), aware),
+            LabValue(
+                Analyte.FERRITIN,
+                later_value,
+                DAY0 + timedelta(days=3),
+                aware.replace(tzinfo=None) + timedelta(days=1),
+            ),
+        ]
+        for reading in (pairwise_rises, ferritin_rises):
+            with pytest.raises(TypeError):
+                reading(series, DAY0)

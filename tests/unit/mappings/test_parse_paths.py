@@ -1,0 +1,328 @@
+"""The fast paths of the mapping give what the careful ones give (issue 20): the plain-shape
+reading of an Observation equals the careful one or declines, on every Observation of the test
+fixtures and on odd variants of a plain one (other types, missing fields, units, times,
+statuses); the culture check and the owner of a resource read odd codings and subjects as the
+careful loops do; a cached irradiation reading is the reading afresh; a measured
+ANC with only automated parts beside it is derived as the ranking of the candidates derives it."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fhir_mappings.cultures import culture_table
+from fhir_mappings.irradiation import _said_by_text, said_by_text
+from fhir_mappings.observations import (
+    ObservationMapper,
+    ObsInput,
+    Sink,
+    _derive_group,
+    _unrivalled_anc,
+    derive_group,
+)
+from fhir_mappings.resources import _patient_of_reference, iter_resources, owner_of, reference_of
+from fhir_mappings.settings import default_mapping_settings
+from tests.unit.mappings.mapping_helpers import FIXTURES, load
+
+PLAIN: dict[str, Any] = {
+    "resourceType": "Observation",
+    "id": "plain",
+    "status": "final",
+    "code": {"coding": [{"system": "http://loinc.org", "code": "751-8", "display": "ANC"}]},
+    "subject": {"reference": "Patient/p1"},
+    "effectiveDateTime": "2026-07-24T06:45:00+02:00",
+    "valueQuantity": {
+        "value": 1.9,
+        "unit": "10*3/uL",
+        "system": "http://unitsofmeasure.org",
+        "code": "10*3/uL",
+    },
+}
+
+
+class _Str(str):
+    pass
+
+
+def _set(path: str, value: Any) -> dict[str, Any]:
+    """PLAIN with the element at `path` ("a.b.0.c") set to `value` (`...` removes it)."""
+    res = copy.deepcopy(PLAIN)
+    *parents, last = path.split(".")
+    node: Any = res
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    key: Any = int(last) if isinstance(node, list) else last
+    if value is ...:
+        if key in node or isinstance(node, list):
+            del node[key]
+    else:
+        node[key] = value
+    return res
+
+
+ODD_VALUES: tuple[Any, ...] = (
+    ...,
+    None,
+    "",
+    "x",
+    _Str("final"),
+    0,
+    -1,
+    True,
+    1.5,
+    math.nan,
+    math.inf,
+    10**30,
+    [],
+    ["final"],
+    {},
+    {"value": 1},
+)
+FIELDS = (
+    "status",
+    "code",
+    "code.coding",
+    "code.coding.0",
+    "code.coding.0.system",
+    "code.coding.0.code",
+    "valueQuantity",
+    "valueQuantity.value",
+    "valueQuantity.unit",
+    "valueQuantity.code",
+    "valueQuantity.system",
+    "valueQuantity.comparator",
+    "effectiveDateTime",
+    "specimen",
+    "referenceRange",
+)
+OTHER_VARIANTS: tuple[tuple[str, Any], ...] = (
+    ("status", "preliminary"),
+    ("status", "amended"),
+    ("status", "entered-in-error"),
+    ("code.coding.0.system", "urn:oid:2.16.840.1.113883.6.1"),
+    ("code.coding.0.code", "26499-4"),  # another ANC code
+    ("code.coding.0.code", "6690-2"),  # WBC
+    ("code.coding.0.code", "0000-0"),
+    ("code.coding", [{"system": "http://loinc.org", "code": "0000-0"}, PLAIN["code"]["coding"][0]]),
+    ("valueQuantity.comparator", "<"),
+    ("valueQuantity.comparator", _Str("<=")),
+    ("valueQuantity.value", 0.0),
+    ("valueQuantity.value", 1e9),
+    ("valueQuantity.value", 0.7),
+    ("valueQuantity.unit", "furlongs"),
+    ("valueQuantity.code", "/uL"),
+    ("valueQuantity.code", "%"),
+    ("effectiveDateTime", "2026-07-24"),
+    ("effectiveDateTime", "2026-07"),
+    ("effectiveDateTime", "2026-07-24T06:45:00"),
+    ("effectiveDateTime", "0001-01-01T00:00:00+14:00"),
+    ("specimen", {"reference": "Specimen/s1"}),
+    ("specimen", {"reference": "#s1"}),
+    ("referenceRange", [{"low": {"value": 1.5, "unit": "10*3/uL"}, "high": {"value": 7}}]),
+    ("referenceRange", [{"low": {"value": 1500, "code": "/uL"}}]),
+    ("referenceRange", [{"low": {"value": "1"}}, 3]),
+)
+
+
+def _variants() -> Iterator[tuple[str, dict[str, Any]]]:
+    yield "plain", copy.deepcopy(PLAIN)
+    for path in FIELDS:
+        for value in ODD_VALUES:
+            yield f"{path}={value!r}", _set(path, value)
+    for path, value in OTHER_VARIANTS:
+        yield f"{path}={value!r}", _set(path, value)
+
+
+def _fixture_observations() -> Iterator[tuple[str, Any]]:
+    for path in sorted(Path(FIXTURES).glob("*.json")):
+        for res, _ in iter_resources(load(path.name)):
+            if res.get("resourceType") == "Observation":
+                yield f"{path.name}:{res.get('id')}", res
+
+
+CASES = [*_variants(), *_fixture_observations()]
+
+
+@pytest.fixture(scope="module")
+def mapper() -> ObservationMapper:
+    cfg = default_mapping_settings()
+    return ObservationMapper(cfg.table, cfg.units, cfg.limits, "Europe/Berlin")
+
+
+@pytest.mark.parametrize(("label", "resource"), CASES, ids=[label for label, _ in CASES])
+@pytest.mark.parametrize("groups", [(), ("grp:DiagnosticReport/1",)])
+def test_the_plain_path_equals_the_careful_one_or_declines(
+    mapper: ObservationMapper, label: str, resource: Any, groups: tuple[str, ...]
+) -> None:
+    item = ObsInput(resource, "Observation/x", groups)
+    careful_sink = Sink()
+    try:
+        careful = mapper._parse(item, careful_sink)
+    except (OverflowError, TypeError) as error:  # what the careful reading raises, both raise
+        with pytest.raises(type(error)):
+            mapper.parse(item, Sink())
+        return
+    plain = mapper._parse_plain(item)
+    if plain is not None:
+        assert plain == careful
+        assert careful_sink.left_out == [] and careful_sink.warnings == []
+    sink = Sink()
+    assert mapper.parse(item, sink) == careful
+    assert (sink.left_out, sink.warnings) == (careful_sink.left_out, careful_sink.warnings)
+
+
+def test_the_plain_shape_takes_the_fast_path(mapper: ObservationMapper) -> None:
+    for resource in (PLAIN, _set("specimen", {"reference": "Specimen/s1"})):
+        parsed = mapper._parse_plain(ObsInput(resource, "Observation/x"))
+        assert parsed is not None
+        assert parsed.value == 1900.0
+
+
+CODINGS: tuple[Any, ...] = (
+    None,
+    "x",
+    [],
+    [None],
+    ["600-7"],
+    [{"system": "http://loinc.org", "code": "751-8"}],
+    [{"system": "http://loinc.org", "code": "600-7"}],
+    [{"system": "urn:oid:2.16.840.1.113883.6.1", "code": "600-7"}],
+    [{"system": "http://snomed.info/sct", "code": "600-7"}],
+    [
+        {"system": "http://loinc.org", "code": "751-8"},
+        {"system": "http://loinc.org", "code": "600-7"},
+    ],
+    [{"system": "http://loinc.org", "code": _Str("600-7")}],
+    [{"system": "http://loinc.org", "code": ["600-7"]}],
+    [{"system": "http://loinc.org"}],
+    [{"system": "http://loinc.org", "code": "751-8"}, "600-7"],
+)
+
+
+@pytest.mark.parametrize("coding", CODINGS)
+def test_is_culture_fast_and_careful_agree(coding: Any) -> None:
+    table = culture_table()
+    for concept in ({"coding": coding}, coding):
+        res = {"resourceType": "Observation", "code": concept}
+        assert table.is_culture(res) == table._is_culture(res)
+    assert table.is_culture({"code": {"coding": CODINGS[6]}})
+
+
+SUBJECTS: tuple[Any, ...] = (
+    None,
+    "Patient/p",
+    {},
+    {"reference": None},
+    {"reference": ""},
+    {"reference": "Patient/p"},
+    {"reference": "https://ehr/fhir/Patient/p/_history/2"},
+    {"reference": _Str("Patient/p")},
+    {"reference": "urn:uuid:1"},
+    {"reference": "Group/g"},
+    {"reference": ["Patient/p"]},
+)
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+@pytest.mark.parametrize("patient", [None, {"reference": "Patient/q"}])
+@pytest.mark.parametrize("rtype", ["Observation", "Appointment", "Patient"])
+def test_owner_of_reads_the_subject_first(subject: Any, patient: Any, rtype: str) -> None:
+    res: dict[str, Any] = {"resourceType": rtype, "id": "r"}
+    if subject is not None:
+        res["subject"] = subject
+    if patient is not None:
+        res["patient"] = patient
+    refs = [reference_of(res.get("subject")), reference_of(res.get("patient"))]
+    owners = [_patient_of_reference(ref) for ref in refs if ref]
+    expected = "r" if rtype == "Patient" else next((o for o in owners if o), None)
+    assert owner_of(res) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Irradiated",
+        "irradiated: yes",
+        "Irradiated: no",
+        "not irradiated",
+        "irradiated if available",
+        "Bestrahlt",
+        "Packed red cells, leukoreduced",
+        "irradiated; " * 40,  # longer than the cached texts
+    ],
+)
+def test_said_by_text_cached_is_the_reading_afresh(text: str) -> None:
+    assert said_by_text(text) == _said_by_text(text)
+    assert said_by_text(text) == _said_by_text(text)  # the second time from the cache
+
+
+# (kind, method) of every result a specimen's ANC derivation reads
+PARTS = (
+    ("anc", "manual"),
+    ("anc", "automated"),
+    ("wbc", "unspecified"),
+    ("neutrophil_percent_automated", "automated"),
+    ("neutrophil_percent_unspecified", "unspecified"),
+    ("neutrophil_percent_manual", "manual"),
+    ("segmented_percent", "manual"),
+    ("band_percent", "manual"),
+    ("segmented_count", "manual"),
+    ("band_count", "manual"),
+)
+# (value, comparator): ordinary, bounded each way, low (a WBC bound), huge
+READINGS = ((1900.0, None), (40.0, "<"), (60.0, ">="), (300.0, None), (1e9, None))
+
+
+def _specimens() -> Iterator[list[tuple[str, str, float, Any, bool]]]:
+    automated = [part for part in PARTS if part[0] != "anc"][:3]
+    for size in (1, 2, 3, 4):
+        for parts in itertools.combinations_with_replacement(PARTS, size):
+            for n in range(len(READINGS)):
+                # the readings rotate over the parts; preliminary on every other specimen
+                yield [
+                    (kind, method, *READINGS[(n + k) % len(READINGS)], (n + size) % 2 == 1)
+                    for k, (kind, method) in enumerate(parts)
+                ]
+    yield [(kind, method, 1.0, None, False) for kind, method in automated]
+
+
+@pytest.mark.parametrize("plausible", [True, False])
+def test_a_measured_anc_unrivalled_is_derived_as_by_the_ranking(
+    mapper: ObservationMapper, plausible: bool
+) -> None:
+    base = mapper._parse(ObsInput(PLAIN, "Observation/x"), Sink())
+    assert base is not None
+
+    def judge(kind: str, value: float) -> bool:
+        return plausible or value < 1e6
+
+    taken = 0
+    for specimen in _specimens():
+        group = [
+            replace(
+                base,
+                entry=replace(base.entry, kind=kind, method=method),
+                value=value,
+                comparator=comparator,
+                preliminary=preliminary,
+                source_id=f"Observation/{k}",
+            )
+            for k, (kind, method, value, comparator, preliminary) in enumerate(specimen)
+        ]
+        fast_sink, ranked_sink = Sink(), Sink()
+        fast = derive_group(group, fast_sink, judge)
+        assert fast == _derive_group(group, ranked_sink, judge), specimen
+        assert (fast_sink.left_out, fast_sink.warnings) == (
+            ranked_sink.left_out,
+            ranked_sink.warnings,
+        ), specimen
+        taken += _unrivalled_anc(group) is not None
+    assert taken > 100  # the fast path was taken, and not always
