@@ -16,6 +16,7 @@ from cds_service.request_body import (
     MAX_INTEGER_DIGITS,
     MAX_JSON_DEPTH,
     _parse_carefully,
+    _suspicious,
     parse_json,
 )
 
@@ -151,3 +152,15 @@ _JSON = st.recursive(
 @settings(max_examples=300, deadline=None)
 def test_any_json_value_parses_as_the_careful_path_does(value: Any) -> None:
     _same_answer(json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b"\\", b"u", b"0", b"d", b"D", b"8", b"f", b"\x00", b"a", b'"']),
+        max_size=24,
+    )
+)
+def test_the_backslash_search_before_the_pattern_changes_no_answer(parts: list[bytes]) -> None:
+    raw = b"".join(parts)
+    assert _suspicious(raw) == (_SUSPICIOUS_ESCAPE.search(raw) is not None or b"\x00" in raw)
