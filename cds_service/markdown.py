@@ -40,9 +40,18 @@ _INLINE = re.compile(r"([\\`*_\[\]!~|])")
 _BLOCK_START = re.compile(r"^(\s*)(?:(>)|([#+=-])(?=\s|$|\3)|(\d{1,9})([.)])(?=\s|$))")
 
 
+# a character that one of the patterns above needs (every pattern but the block start needs one)
+_ANY_SPECIAL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\`*_\[\]!~|<>&]")
+
+
 def escape_markdown_text(text: object) -> str:
     """`text` as inert card text: safe in CommonMark/GFM with inline HTML and as plain text."""
-    value = _BREAKS.sub(" ", str(text))
+    value = str(text)
+    if _ANY_SPECIAL.search(value) is None and _BLOCK_START.match(value) is None:
+        # most values (numbers, the engine's sentences) need no escape: two searches instead
+        # of four substitutions (0.3 us instead of 2 us per value; a status card has 14)
+        return value
+    value = _BREAKS.sub(" ", value)
     value = _INLINE.sub(r"\\\1", value)
     value = _HTML_START.sub(lambda m: _HTML[m.group(0)], value)
     return _BLOCK_START.sub(_escape_block_start, value, count=1)

@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from cds_service import markdown
 from cds_service.markdown import escape_markdown_text
 from cds_service.suggestions import cds_suggestion
 from icaht.rules import Suggestion
@@ -113,3 +116,29 @@ def test_suggestion_labels_and_descriptions_are_escaped() -> None:
     assert len(texts) == 3
     for text in texts:
         assert "<img" not in text and not UNESCAPED_LINK.search(text), text
+
+
+def _escaped_by_the_four_patterns(text: str) -> str:
+    """escape_markdown_text without its shortcut for values that need no escape."""
+    value = markdown._BREAKS.sub(" ", text)
+    value = markdown._INLINE.sub(r"\\\1", value)
+    value = markdown._HTML_START.sub(lambda m: markdown._HTML[m.group(0)], value)
+    return markdown._BLOCK_START.sub(markdown._escape_block_start, value, count=1)
+
+
+_MARKDOWN_ALPHABET = st.sampled_from(
+    list("aZ 0912.)#+=->< &\\`*_[]!~|\"'\t\n\r\x00\x1f\x7f\x85\x9f\u2028\u2029\u00a0\u3000µ")
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_MARKDOWN_ALPHABET, max_size=12).map("".join))
+def test_the_shortcut_for_plain_values_changes_no_escape(text: str) -> None:
+    assert escape_markdown_text(text) == _escaped_by_the_four_patterns(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["days 0-30", "12", "1. x", " - x", "ANC > 1500", "=", "#", "Grade 3 (final)", ""]
+)
+def test_the_shortcut_on_common_values(text: str) -> None:
+    assert escape_markdown_text(text) == _escaped_by_the_four_patterns(text)
