@@ -3,7 +3,8 @@
 SQLite: WAL lets readers run beside the one writer; every transaction starts with
 `BEGIN IMMEDIATE`, so a writer waits for the write lock (busy timeout, 30 s) at its first
 statement instead of failing with "database is locked" when it upgrades a read lock; that holds
-for threads of one process and for separate processes (gunicorn workers) alike.
+for threads of one process and for separate processes (gunicorn workers) alike. Under gevent (the
+gunicorn worker) that wait yields to the worker's other connections (`_begin_yielding`).
 
 PostgreSQL: driver psycopg 3. `postgresql://` and `postgres://` URLs are switched to
 `postgresql+psycopg://` (SQLAlchemy's default PostgreSQL driver, psycopg2, is not installed).
@@ -11,6 +12,10 @@ PostgreSQL: driver psycopg 3. `postgresql://` and `postgres://` URLs are switche
 
 from __future__ import annotations
 
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,9 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 BUSY_TIMEOUT_SECONDS = 30
+# Under gevent: between two tries for the write lock, the worker's other greenlets run for
+# 0.5 ms, then 1, 2, then every 4 ms (a writer holds the lock for about 0.5 ms: its fsync)
+LOCK_RETRY_DELAYS_SECONDS = (0.0005, 0.001, 0.002, 0.004)
 
 
 def normalise_database_url(url: str) -> URL:
@@ -47,8 +55,15 @@ def _sqlite_engine(url: URL) -> Engine:
         options.update(pool_size=5, max_overflow=10)
     engine = sa.create_engine(url, **options)
     sa.event.listen(engine, "connect", _sqlite_on_connect)
-    sa.event.listen(engine, "begin", _sqlite_on_begin)
+    sa.event.listen(engine, "begin", _begin_yielding if _gevent_patched() else _sqlite_on_begin)
     return engine
+
+
+def _gevent_patched() -> bool:
+    """True in a process monkey-patched by gevent (the gunicorn worker), where a blocking wait
+    stops every connection of the worker, not only the waiting one."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_module_patched("time"))
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -68,3 +83,58 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_on_begin(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _gevent_sleep(seconds: float) -> None:
+    import gevent  # noqa: PLC0415 (only in a gevent worker, where it is imported already)
+
+    gevent.sleep(seconds)
+
+
+class LockWait:
+    """How `_begin_yielding` waits: its clock and its sleep, so that tests can drive the wait
+    without waiting."""
+
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = _gevent_sleep
+
+
+def _begin_yielding(connection: sa.Connection) -> None:
+    """`BEGIN IMMEDIATE` that waits for another process's write lock by yielding, not blocking.
+
+    SQLite's own busy handler sleeps inside the C call (1, 2, 5, 10 ms... between tries): under
+    gevent the whole worker, with all its connections, stops for as long as the lock is taken
+    elsewhere. Here each try fails at once (busy timeout 0) and the retry sleeps through gevent,
+    so the worker serves its other connections meanwhile. The limit stays BUSY_TIMEOUT_SECONDS,
+    and the error at the limit is the one a plain busy timeout gives: the last try is the
+    same statement, failing with "database is locked". The connection keeps its 30 s busy
+    timeout for every other statement.
+    """
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    deadline = LockWait.clock() + BUSY_TIMEOUT_SECONDS
+    delays = _retry_delays()
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except sa.exc.OperationalError as error:
+                remaining = deadline - LockWait.clock()
+                if not _is_busy(error) or remaining <= 0:
+                    raise
+                LockWait.sleep(min(next(delays), remaining))
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+
+
+def _retry_delays() -> Iterator[float]:
+    yield from LOCK_RETRY_DELAYS_SECONDS
+    while True:
+        yield LOCK_RETRY_DELAYS_SECONDS[-1]
+
+
+def _is_busy(error: sa.exc.OperationalError) -> bool:
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
