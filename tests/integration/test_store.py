@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -637,7 +638,7 @@ def test_gevent_worker_processes_racing_for_the_same_tokens_have_one_winner_each
 ) -> None:
     """Four gevent-patched processes (the gunicorn workers), 40 greenlets each, all claiming the
     same 40 tokens: the primary key still decides, each token is won exactly once and every
-    audit row is stored (on SQLite the lock waits yield to the other greenlets)."""
+    audit row is stored (on SQLite through the workers' polling lock waits)."""
     open_store().migrate()
     writers = [
         subprocess.Popen(
@@ -656,42 +657,37 @@ def test_gevent_worker_processes_racing_for_the_same_tokens_have_one_winner_each
 
 GEVENT_WAITER = """
 from gevent import monkey; monkey.patch_all()
-import sqlite3, sys, gevent
+import sys
 from datetime import UTC, datetime, timedelta
 from cds_service.store import Store
 store = Store(sys.argv[1], audit_key=b"x" * 32)
-holder = sqlite3.connect(sys.argv[2], isolation_level=None)
-holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
-ticks = []
-def other_connection():  # stands for the worker's other connections
-    while len(ticks) < 3:
-        ticks.append(1)
-        gevent.sleep(0)
-    holder.execute("COMMIT")  # only reached if the waiting writer lets it run
-gevent.spawn(other_connection)
+print("ready", flush=True)
 won = store.claim("https://ehr.example.org", "jti-1", datetime.now(UTC) + timedelta(minutes=5))
 with store.engine.connect() as connection:
     timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
-print(won, len(ticks), timeout)
+print(won, timeout)
 """
 
 
-def test_under_gevent_a_writer_waiting_for_the_lock_lets_the_other_greenlets_run(
+def test_under_gevent_a_writer_waiting_for_the_lock_claims_once_it_is_released(
     tmp_path: Path,
 ) -> None:
-    """The lock is released by another greenlet of the same process: a writer that blocked
-    the process in SQLite's busy handler would wait out the whole busy timeout and fail."""
+    """A gevent worker's claim while another process holds the write lock: it waits (polling),
+    then wins when the lock is released, and its connection keeps the 30 s busy timeout."""
     path = tmp_path / "store.sqlite3"
     Store(f"sqlite:///{path}", audit_key=AUDIT_KEY).migrate()
-    waiter = subprocess.run(
-        [sys.executable, "-c", GEVENT_WAITER, f"sqlite:///{path}", str(path)],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    assert waiter.returncode == 0, waiter.stderr.decode()
-    # claimed after the other greenlet ran and released; the 30 s busy timeout is back
-    assert waiter.stdout.decode().split() == ["True", "3", "30000"]
+    with _locked_by_another_writer(path):
+        waiter = subprocess.Popen(
+            [sys.executable, "-c", GEVENT_WAITER, f"sqlite:///{path}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert waiter.stdout is not None
+        assert waiter.stdout.readline() == b"ready\n"
+        time.sleep(0.2)  # only so that the claim is likely waiting when the lock is released
+    out, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, err.decode()
+    assert out.decode().split() == ["True", "30000"]
 
 
 @dataclass
@@ -746,9 +742,11 @@ def test_a_yielding_lock_wait_gives_up_at_the_same_limit_with_the_same_error(
     assert str(errors[0].orig) == str(errors[1].orig) == "database is locked"
     assert type(errors[0]) is type(errors[1])
     assert errors[0].statement == errors[1].statement == "BEGIN IMMEDIATE"
-    # it waited until the same limit, yielding in short steps
-    assert sum(wait.slept or []) == pytest.approx(engine.BUSY_TIMEOUT_SECONDS)
-    assert max(wait.slept or []) <= max(engine.LOCK_RETRY_DELAYS_SECONDS)
+    # it waited until the same limit, trying again at least every millisecond
+    slept = wait.slept or []
+    assert sum(slept) == pytest.approx(engine.BUSY_TIMEOUT_SECONDS)
+    assert slept[:4] == [0.0001, 0.0002, 0.0005, 0.001]
+    assert max(slept) == 0.001
     # the lock is free again: the same store claims, and its connections keep their timeout
     assert yielding.claim("https://ehr.example.org", "jti-1", T0 + timedelta(days=1))
     with yielding.engine.connect() as connection:
