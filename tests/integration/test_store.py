@@ -9,13 +9,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sqlite3
 import stat
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -609,3 +612,144 @@ def test_finding7_upgrade_from_revision_0002_keeps_rows_and_credits_them_to_no_c
         with pytest.raises(CardNotIssuedError):
             store.record_feedback(feedback("card-1", client=client))
     assert store.counts()["feedback"] == 0
+
+
+# ---------------------------------------------------------------- SQLite lock waits under gevent
+
+GEVENT_WRITER = """
+from gevent import monkey; monkey.patch_all()
+import sys, gevent
+from datetime import UTC, datetime, timedelta
+from cds_service.store import AuditRecord, Store
+store = Store(sys.argv[1], audit_key=b"x" * 32)
+later = datetime.now(UTC) + timedelta(minutes=5)
+def call(jti):
+    won = store.claim("https://ehr.example.org", jti, later)
+    store.record_audit(AuditRecord("h", "svc", "patient-view", "v1", jti, client="c"))
+    return jti if won else None
+calls = [gevent.spawn(call, f"jti-{n}") for n in range(40)]
+gevent.joinall(calls, raise_error=True)
+print(" ".join(c.value for c in calls if c.value))
+"""
+
+
+def test_gevent_worker_processes_racing_for_the_same_tokens_have_one_winner_each(
+    open_store: Callable[..., Store], store_url: str
+) -> None:
+    """Four gevent-patched processes (the gunicorn workers), 40 greenlets each, all claiming the
+    same 40 tokens: the primary key still decides, each token is won exactly once and every
+    audit row is stored (on SQLite through the workers' polling lock waits)."""
+    open_store().migrate()
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", GEVENT_WRITER, store_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    outcomes = [(*w.communicate(timeout=120), w.returncode) for w in writers]
+    assert [err.decode() for _, err, code in outcomes if code != 0] == []
+    winners = [jti for out, _, _ in outcomes for jti in out.decode().split()]
+    assert sorted(winners) == sorted(f"jti-{n}" for n in range(40))
+    assert open_store().counts()["audit"] == 160
+
+
+GEVENT_WAITER = """
+from gevent import monkey; monkey.patch_all()
+import sys
+from datetime import UTC, datetime, timedelta
+from cds_service.store import Store
+store = Store(sys.argv[1], audit_key=b"x" * 32)
+print("ready", flush=True)
+won = store.claim("https://ehr.example.org", "jti-1", datetime.now(UTC) + timedelta(minutes=5))
+with store.engine.connect() as connection:
+    timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+print(won, timeout)
+"""
+
+
+def test_under_gevent_a_writer_waiting_for_the_lock_claims_once_it_is_released(
+    tmp_path: Path,
+) -> None:
+    """A gevent worker's claim while another process holds the write lock: it waits (polling),
+    then wins when the lock is released, and its connection keeps the 30 s busy timeout."""
+    path = tmp_path / "store.sqlite3"
+    Store(f"sqlite:///{path}", audit_key=AUDIT_KEY).migrate()
+    with _locked_by_another_writer(path):
+        waiter = subprocess.Popen(
+            [sys.executable, "-c", GEVENT_WAITER, f"sqlite:///{path}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert waiter.stdout is not None
+        assert waiter.stdout.readline() == b"ready\n"
+        time.sleep(0.2)  # only so that the claim is likely waiting when the lock is released
+    out, err = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, err.decode()
+    assert out.decode().split() == ["True", "30000"]
+
+
+@dataclass
+class FakeWait:
+    """The clock and sleep of `engine.LockWait`: sleeping moves the clock, nothing waits."""
+
+    now: float = 1000.0
+    slept: list[float] | None = None
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert self.slept is not None
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@contextmanager
+def _locked_by_another_writer(path: Path) -> Iterator[None]:
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_a_yielding_lock_wait_gives_up_at_the_same_limit_with_the_same_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cds_service.store import engine  # noqa: PLC0415
+
+    path = tmp_path / "store.sqlite3"
+    Store(f"sqlite:///{path}", audit_key=AUDIT_KEY).migrate()
+    # what a plain busy timeout gives at its limit (shortened to 0 s here)
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_SECONDS", 0)
+    plain = Store(f"sqlite:///{path}", audit_key=AUDIT_KEY)
+    monkeypatch.undo()
+    wait = FakeWait(slept=[])
+    monkeypatch.setattr(engine, "_gevent_patched", lambda: True)
+    monkeypatch.setattr(engine.LockWait, "clock", wait.clock)
+    monkeypatch.setattr(engine.LockWait, "sleep", wait.sleep)
+    yielding = Store(f"sqlite:///{path}", audit_key=AUDIT_KEY)
+    errors = []
+    with _locked_by_another_writer(path):
+        for store in (plain, yielding):
+            with pytest.raises(sa.exc.OperationalError) as raised:
+                store.claim("https://ehr.example.org", "jti-1", T0 + timedelta(days=1))
+            errors.append(raised.value)
+    assert str(errors[0].orig) == str(errors[1].orig) == "database is locked"
+    assert type(errors[0]) is type(errors[1])
+    assert errors[0].statement == errors[1].statement == "BEGIN IMMEDIATE"
+    # it waited until the same limit, trying again at least every millisecond
+    slept = wait.slept or []
+    assert sum(slept) == pytest.approx(engine.BUSY_TIMEOUT_SECONDS)
+    assert slept[:4] == [0.0001, 0.0002, 0.0005, 0.001]
+    assert max(slept) == 0.001
+    # the lock is free again: the same store claims, and its connections keep their timeout
+    assert yielding.claim("https://ehr.example.org", "jti-1", T0 + timedelta(days=1))
+    with yielding.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+    plain.close()
+    yielding.close()
