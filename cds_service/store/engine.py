@@ -1,11 +1,12 @@
 """Engines for the store: SQLite (file, WAL, busy timeout, BEGIN IMMEDIATE) or PostgreSQL.
 
-SQLite: WAL lets readers run beside the one writer; every transaction starts with
-`BEGIN IMMEDIATE`, so a writer waits for the write lock (busy timeout, 30 s) at its first
+SQLite: WAL lets readers run beside the one writer; every transaction that may write starts
+with `BEGIN IMMEDIATE`, so a writer waits for the write lock (busy timeout, 30 s) at its first
 statement instead of failing with "database is locked" when it upgrades a read lock; that holds
 for threads of one process and for separate processes (gunicorn workers) alike. In the gevent
 workers the wait tries again every millisecond at most (`_begin_polling`), not after SQLite's
-longer and longer sleeps.
+longer and longer sleeps. A connection that only reads (`reading`) begins DEFERRED and takes
+no write lock.
 
 PostgreSQL: driver psycopg 3. `postgresql://` and `postgres://` URLs are switched to
 `postgresql+psycopg://` (SQLAlchemy's default PostgreSQL driver, psycopg2, is not installed).
@@ -17,6 +18,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,8 @@ BUSY_TIMEOUT_SECONDS = 30
 # Under gevent: the pauses between two tries for the write lock (`_begin_polling`); a writer
 # holds the lock for about 0.5 ms (its insert and fsync)
 LOCK_RETRY_DELAYS_SECONDS = (0.0001, 0.0002, 0.0005, 0.001)
+# the execution option of a connection that only reads (`reading`)
+READ_ONLY_OPTION = "icaht_read_only"
 
 
 def normalise_database_url(url: str) -> URL:
@@ -82,8 +86,24 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+@contextmanager
+def reading(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection that only reads. On SQLite its transaction begins DEFERRED: in WAL a reader
+    takes no write lock, so a hook call's override read, a readiness probe or a report neither
+    waits for a writer's insert and fsync nor holds up the writers (issue 20: with BEGIN
+    IMMEDIATE every read of every call queued for the one write lock). A statement that writes
+    on this connection would have to upgrade its lock and could fail at once with "database is
+    locked": the store's writers use `engine.begin()`."""
+    with engine.connect() as connection:
+        yield connection.execution_options(**{READ_ONLY_OPTION: True})
+
+
+def _read_only(connection: sa.Connection) -> bool:
+    return bool(connection.get_execution_options().get(READ_ONLY_OPTION))
+
+
 def _sqlite_on_begin(connection: sa.Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    connection.exec_driver_sql("BEGIN" if _read_only(connection) else "BEGIN IMMEDIATE")
 
 
 def _blocking_sleep(seconds: float) -> None:
@@ -116,6 +136,9 @@ def _begin_polling(connection: sa.Connection) -> None:
     failing with "database is locked". The connection keeps its 30 s busy timeout for every
     other statement.
     """
+    if _read_only(connection):
+        connection.exec_driver_sql("BEGIN")  # a reader takes no write lock: nothing to wait for
+        return
     raw = connection.connection.driver_connection
     assert raw is not None
     deadline = LockWait.clock() + BUSY_TIMEOUT_SECONDS

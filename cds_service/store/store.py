@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cds_service.store import schema, tables
 from cds_service.store.audit_key import patient_hash, resolve_audit_key
-from cds_service.store.engine import create_store_engine
+from cds_service.store.engine import create_store_engine, reading
 from cds_service.store.records import AuditRecord, FeedbackRecord
 from cds_service.store.schema import MIGRATIONS  # noqa: F401 (tests import it from here)
 
@@ -88,7 +88,7 @@ class Store:
     def ping(self) -> bool:
         """True when the database answers; False (and a log line) when it does not."""
         try:
-            with self.engine.connect() as connection:
+            with reading(self.engine) as connection:
                 connection.execute(sa.text("SELECT 1"))
         except SQLAlchemyError as error:
             log.warning("store ping failed: %s", type(error).__name__)
@@ -185,16 +185,19 @@ class Store:
         services."""
         services = [service_ids] if isinstance(service_ids, str) else list(service_ids)
         query = _OVERRIDDEN if since is None else _OVERRIDDEN_SINCE
-        values = {"services": services, "patient_hash": self.patient_hash(patient_id)}
+        values: dict[str, Any] = {
+            "services": services,
+            "patient_hash": self.patient_hash(patient_id),
+        }
         values |= {"client": client, "since": since}
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return frozenset(connection.execute(query, values).scalars())
 
     def override_rows(self) -> list[dict[str, Any]]:
         return self._rows(tables.card_override, None)
 
     def counts(self) -> dict[str, int]:
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return {
                 name: int(
                     connection.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
@@ -218,7 +221,7 @@ class Store:
         query = sa.select(table).order_by(table.c.id)
         if card_uuid is not None:
             query = query.where(table.c.card_uuid == card_uuid)
-        with self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
     def _audit_row(self, record: AuditRecord, created_at: datetime) -> dict[str, Any]:

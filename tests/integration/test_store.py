@@ -753,3 +753,55 @@ def test_a_yielding_lock_wait_gives_up_at_the_same_limit_with_the_same_error(
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
     plain.close()
     yielding.close()
+
+
+def test_reads_go_on_while_another_process_holds_the_write_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The override read of a hook call, the readiness ping and the reports begin DEFERRED
+    (issue 20): they neither wait for nor take SQLite's write lock. The busy timeout is cut to
+    1 s so that a read that did wait for the lock fails here rather than after 30 s; a write
+    in the same moment shows that the lock is really held."""
+    from cds_service.store import engine  # noqa: PLC0415
+
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_SECONDS", 1)
+    path = tmp_path / "store.sqlite3"
+    store = Store(f"sqlite:///{path}", audit_key=AUDIT_KEY)
+    store.migrate()
+    store.record_audit(audit("card-1"))
+    with _locked_by_another_writer(path):
+        assert store.ping()
+        assert store.overridden_concerns("icaht-patient-view", PATIENT, client=CLIENT) == set()
+        assert store.counts()["audit"] == 1
+        assert [row["card_uuid"] for row in store.audit_rows()] == ["card-1"]
+        with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+            store.claim(CLIENT, "jti-during-lock", T0 + timedelta(minutes=5))
+    assert store.claim(CLIENT, "jti-during-lock", T0 + timedelta(minutes=5))
+    store.close()
+
+
+GEVENT_READER = """
+from gevent import monkey; monkey.patch_all()
+import sys
+from cds_service.store import Store, engine
+engine.BUSY_TIMEOUT_SECONDS = 1  # a read that waited for the lock fails in 1 s, not 30 s
+store = Store(sys.argv[1], audit_key=b"x" * 32)
+print(store.ping(), len(store.overridden_concerns("icaht-patient-view", "p", client="c")))
+"""
+
+
+def test_under_gevent_a_read_goes_on_while_another_process_holds_the_write_lock(
+    tmp_path: Path,
+) -> None:
+    """The gevent workers' polling BEGIN (engine._begin_polling) also begins a read DEFERRED."""
+    path = tmp_path / "store.sqlite3"
+    Store(f"sqlite:///{path}", audit_key=AUDIT_KEY).migrate()
+    with _locked_by_another_writer(path):
+        reader = subprocess.run(
+            [sys.executable, "-c", GEVENT_READER, f"sqlite:///{path}"],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    assert reader.returncode == 0, reader.stderr.decode()
+    assert reader.stdout.decode().split() == ["True", "0"]
