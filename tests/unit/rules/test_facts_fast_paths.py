@@ -6,7 +6,7 @@ the same question asked again in any order (the remembered answer)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -130,3 +130,21 @@ def test_each_input_remembers_its_own_answers() -> None:
     assert current(day5, Analyte.ANC) is labs[0]
     assert current(day8, Analyte.ANC) is labs[1]
     assert current(day5, Analyte.ANC) is labs[0]
+
+
+def covered_run_as_defined(exposures_: tuple[GcsfExposure, ...], until: date) -> tuple[date, ...]:
+    """`gcsf.covered_run_until` as it read before issue 20: `covering` for every day."""
+    end = until if gcsf.covering(exposures_, DAY0, until) else until - timedelta(days=1)
+    run: list[date] = []
+    day = end
+    while day >= DAY0 and gcsf.covering(exposures_, DAY0, day) is not None:
+        run.append(day)
+        day -= timedelta(days=1)
+    return tuple(reversed(run))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(exposures(), max_size=6), st.integers(-3, 30))
+def test_covered_run_until_is_the_definition(exposures_: list[GcsfExposure], until: int) -> None:
+    pool = tuple(exposures_)
+    assert gcsf.covered_run_until(pool, DAY0, on(until)) == covered_run_as_defined(pool, on(until))
