@@ -265,13 +265,22 @@ def timing_met(timeline: TherapyTimeline, rise_start: date, day: date) -> bool:
     return True
 
 
-def _new_cytopenias(series: Sequence[LabValue], analyte: Analyte, day0: date) -> list[IecHsFinding]:
+def _lab_day(lab: LabValue) -> date:
+    return lab.day
+
+
+def _first_after_day0(series: Sequence[LabValue], day0: date) -> int:
+    """The index of a series' (oldest day first) first value after day 0 (day >= 1): one
+    bisection instead of a day test per value (issue 20)."""
+    return bisect_right(series, day0, key=_lab_day)
+
+
+def _new_cytopenias(after: Sequence[LabValue], analyte: Analyte) -> list[IecHsFinding]:
+    """`after`: the analyte's values after day 0 (day >= 1), oldest first."""
     limit = NEW_CYTOPENIA_LIMITS[analyte]
     found: list[IecHsFinding] = []
     recovered = False
-    for lab in series:
-        if _day(lab, day0) < 1:
-            continue
+    for lab in after:
         if _below(lab, limit) and recovered:
             found.append(_finding(lab, f"new cytopenia: {NEW_CYTOPENIA_TEXT[analyte]}"))
         elif not is_upper_bound(lab) and lab.value > limit:
@@ -283,8 +292,10 @@ def _transaminase_findings(
     series: Sequence[LabValue], day0: date
 ) -> tuple[list[IecHsFinding], list[LabValue]]:
     """ALT/AST > 5 x ULN, or > 5 x baseline when the baseline (last value on or before day 0)
-    is above its ULN. Values without a ULN (and no such baseline) are returned as unassessable."""
-    before = [v for v in series if _day(v, day0) <= 0 and _plain(v)]
+    is above its ULN. Values without a ULN (and no such baseline) are returned as unassessable.
+    `series`: oldest day first."""
+    first_after = _first_after_day0(series, day0)
+    before = [v for v in series[:first_after] if _plain(v)]
     baseline = before[-1] if before else None
     high_baseline = (
         baseline
@@ -296,8 +307,8 @@ def _transaminase_findings(
     found: list[IecHsFinding] = []
     unassessable: list[LabValue] = []
     name = series[0].analyte.value.upper() if series else ""
-    for lab in series:
-        if _day(lab, day0) < 1 or is_upper_bound(lab):
+    for lab in series[first_after:]:
+        if is_upper_bound(lab):
             continue
         if high_baseline is not None:
             if lab.value > TRANSAMINASE_FACTOR * high_baseline.value:
@@ -327,9 +338,11 @@ def screen_iec_hs(
     rises = ferritin_rises(series(Analyte.FERRITIN), day0)
     associated: list[IecHsFinding] = []
     for analyte in NEW_CYTOPENIA_LIMITS:
-        associated += _new_cytopenias(series(analyte), analyte, day0)
-    for lab in series(Analyte.FIBRINOGEN):
-        if _day(lab, day0) >= 1 and _below(lab, FIBRINOGEN_LIMIT):
+        values = series(analyte)
+        associated += _new_cytopenias(values[_first_after_day0(values, day0) :], analyte)
+    fibrinogen = series(Analyte.FIBRINOGEN)
+    for lab in fibrinogen[_first_after_day0(fibrinogen, day0) :]:
+        if _below(lab, FIBRINOGEN_LIMIT):
             associated.append(_finding(lab, "fibrinogen < 150 mg/dL"))
     unassessable: list[LabValue] = []
     for analyte in (Analyte.ALT, Analyte.AST):
