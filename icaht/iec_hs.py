@@ -19,7 +19,7 @@ IEC-HS consensus); the reconstruction in §9.1 is [UNVERIFIED], C13 is the bindi
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -156,6 +156,7 @@ class _Window:
         # naive times beside aware ones: `_within_72_h` may raise for a pair (Python does not
         # subtract the two), so it keeps its place before the cheap value test (below)
         self.mixed = len({_aware(v.collected) for v in plain if v.collected is not None}) > 1
+        self.slack = _slack(v.collected for v in plain if v.collected is not None)
 
     def first_doubled_from(self, index: int) -> LabValue | None:
         """The oldest (first in the series) earlier value within 72 h that `plain[index]` is at
@@ -194,7 +195,7 @@ class _Window:
         # with a timed earlier value the hours count: the instants bound them up to the
         # difference of two UTC offsets (aware times of one zone subtract as wall-clock times)
         at = _instant(lab)
-        low_at, high_at = at - WINDOW - SLACK, at + SLACK
+        low_at, high_at = at - WINDOW - self.slack, at + self.slack
         timed = self.timed_index[
             bisect_left(self.timed_keys, low_at) : bisect_right(self.timed_keys, high_at)
         ]
@@ -206,6 +207,26 @@ class _Window:
             if self.plain[i].collected is None
         ]
         return timed + untimed
+
+
+def _slack(times: Iterable[datetime]) -> timedelta:
+    """How far a pair's `_within_72_h` hours may lie from the difference of its instants: two
+    aware times of one zone subtract as wall-clock times, i.e. off by the difference of their
+    UTC offsets, at most the widest difference among the offsets present (1 h for one zone
+    with summer time), not SLACK (issue 20: the candidates of a value at 8 a day halve);
+    naive times subtract as their instants (`_instant` reads them as UTC): none. Times whose
+    offset is unknown (naive beside aware, or a zone without an offset): SLACK."""
+    offsets: set[timedelta | None] = set()
+    naive = True
+    for at in times:
+        naive = naive and at.tzinfo is None
+        offsets.add(at.utcoffset())
+    if naive:
+        return timedelta(0)
+    if None in offsets:
+        return SLACK
+    known = [offset for offset in offsets if offset is not None]
+    return max(known) - min(known)
 
 
 def _aware(at: datetime) -> bool:

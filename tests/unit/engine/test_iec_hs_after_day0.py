@@ -2,12 +2,13 @@
 day test per value: the associated findings are those the per-value test gave. The tests
 before issue 20 are kept here as the oracle, on random series (oldest day first) around day 0:
 values on days -3..4, bounds (`<x`, derived bounds), values with and without a ULN, baselines
-above and below it."""
+above and below it. And the ferritin window's slack (the widest UTC-offset difference present)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from icaht.iec_hs import (
     NEW_CYTOPENIA_LIMITS,
     NEW_CYTOPENIA_TEXT,
+    SLACK,
     TRANSAMINASE_FACTOR,
     IecHsFinding,
     _below,
@@ -22,6 +24,7 @@ from icaht.iec_hs import (
     _first_after_day0,
     _new_cytopenias,
     _plain,
+    _slack,
     _transaminase_findings,
 )
 from icaht.record import Analyte, LabValue, PatientRecord, is_upper_bound
@@ -112,3 +115,25 @@ def test_new_cytopenias_after_day_0_as_before(anc: list[LabValue], plt: list[Lab
 def test_transaminase_findings_as_before(labs: list[LabValue]) -> None:
     series = series_of(labs, Analyte.ALT)
     assert _transaminase_findings(series, DAY0) == transaminases_as_before(series)
+
+
+# -- the ferritin window's slack (issue 20): the widest UTC-offset difference present ---------
+
+
+def test_slack_is_the_widest_offset_difference_of_the_times() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    summer = datetime(2026, 10, 24, 12, tzinfo=berlin)  # +02:00
+    winter = datetime(2026, 10, 26, 12, tzinfo=berlin)  # +01:00
+    utc = datetime(2026, 10, 25, 12, tzinfo=UTC)
+    assert _slack([summer, summer]) == timedelta(0)
+    assert _slack([summer, winter]) == timedelta(hours=1)
+    assert _slack([utc, summer, winter]) == timedelta(hours=2)
+    assert _slack([summer.replace(tzinfo=None), winter.replace(tzinfo=None)]) == timedelta(0)
+
+
+def test_slack_without_every_offset_is_the_safe_bound() -> None:
+    # naive beside aware: `_within_72_h` raises for such a pair; the candidates stay as wide as
+    # before issue 20, so it raises (or not) as it did
+    naive = datetime(2026, 10, 24, 12)
+    aware = datetime(2026, 10, 24, 12, tzinfo=UTC)
+    assert _slack([naive, aware]) == SLACK
