@@ -88,12 +88,20 @@ def exposed_between(
 def covered_run_until(
     exposures: Iterable[GcsfExposure], day0: date, until: date
 ) -> tuple[date, ...]:
-    """Consecutive covered days from day 0 on, ending on `until` or the day before."""
-    pool = tuple(exposures)
-    end = until if covering(pool, day0, until) else until - timedelta(days=1)
+    """Consecutive covered days from day 0 on, ending on `until` or the day before.
+
+    Each day is covered when `covering` finds an exposure: the counted exposures' spans are
+    worked out once, not for every day of the run (issue 20: a 10-day run of 6 exposures took
+    60 `covers` calls; tests/unit/rules/test_facts_fast_paths.py holds it to `covering`)."""
+    spans = [(e.start, last_covered_day(e)) for e in exposures if counts(e, day0)]
+
+    def covered(day: date) -> bool:
+        return any(start <= day and (last is None or day <= last) for start, last in spans)
+
+    one_day = timedelta(days=1)
+    day = until if covered(until) else until - one_day
     run: list[date] = []
-    day = end
-    while day >= day0 and covering(pool, day0, day) is not None:
+    while day >= day0 and covered(day):
         run.append(day)
-        day -= timedelta(days=1)
+        day -= one_day
     return tuple(reversed(run))

@@ -19,7 +19,7 @@ IEC-HS consensus); the reconstruction in §9.1 is [UNVERIFIED], C13 is the bindi
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -156,6 +156,7 @@ class _Window:
         # naive times beside aware ones: `_within_72_h` may raise for a pair (Python does not
         # subtract the two), so it keeps its place before the cheap value test (below)
         self.mixed = len({_aware(v.collected) for v in plain if v.collected is not None}) > 1
+        self.slack = _slack(v.collected for v in plain if v.collected is not None)
 
     def first_doubled_from(self, index: int) -> LabValue | None:
         """The oldest (first in the series) earlier value within 72 h that `plain[index]` is at
@@ -194,7 +195,7 @@ class _Window:
         # with a timed earlier value the hours count: the instants bound them up to the
         # difference of two UTC offsets (aware times of one zone subtract as wall-clock times)
         at = _instant(lab)
-        low_at, high_at = at - WINDOW - SLACK, at + SLACK
+        low_at, high_at = at - WINDOW - self.slack, at + self.slack
         timed = self.timed_index[
             bisect_left(self.timed_keys, low_at) : bisect_right(self.timed_keys, high_at)
         ]
@@ -206,6 +207,26 @@ class _Window:
             if self.plain[i].collected is None
         ]
         return timed + untimed
+
+
+def _slack(times: Iterable[datetime]) -> timedelta:
+    """How far a pair's `_within_72_h` hours may lie from the difference of its instants: two
+    aware times of one zone subtract as wall-clock times, i.e. off by the difference of their
+    UTC offsets, at most the widest difference among the offsets present (1 h for one zone
+    with summer time), not SLACK (issue 20: the candidates of a value at 8 a day halve);
+    naive times subtract as their instants (`_instant` reads them as UTC): none. Times whose
+    offset is unknown (naive beside aware, or a zone without an offset): SLACK."""
+    offsets: set[timedelta | None] = set()
+    naive = True
+    for at in times:
+        naive = naive and at.tzinfo is None
+        offsets.add(at.utcoffset())
+    if naive:
+        return timedelta(0)
+    if None in offsets:
+        return SLACK
+    known = [offset for offset in offsets if offset is not None]
+    return max(known) - min(known)
 
 
 def _aware(at: datetime) -> bool:
@@ -265,13 +286,22 @@ def timing_met(timeline: TherapyTimeline, rise_start: date, day: date) -> bool:
     return True
 
 
-def _new_cytopenias(series: Sequence[LabValue], analyte: Analyte, day0: date) -> list[IecHsFinding]:
+def _lab_day(lab: LabValue) -> date:
+    return lab.day
+
+
+def _first_after_day0(series: Sequence[LabValue], day0: date) -> int:
+    """The index of a series' (oldest day first) first value after day 0 (day >= 1): one
+    bisection instead of a day test per value (issue 20)."""
+    return bisect_right(series, day0, key=_lab_day)
+
+
+def _new_cytopenias(after: Sequence[LabValue], analyte: Analyte) -> list[IecHsFinding]:
+    """`after`: the analyte's values after day 0 (day >= 1), oldest first."""
     limit = NEW_CYTOPENIA_LIMITS[analyte]
     found: list[IecHsFinding] = []
     recovered = False
-    for lab in series:
-        if _day(lab, day0) < 1:
-            continue
+    for lab in after:
         if _below(lab, limit) and recovered:
             found.append(_finding(lab, f"new cytopenia: {NEW_CYTOPENIA_TEXT[analyte]}"))
         elif not is_upper_bound(lab) and lab.value > limit:
@@ -283,8 +313,10 @@ def _transaminase_findings(
     series: Sequence[LabValue], day0: date
 ) -> tuple[list[IecHsFinding], list[LabValue]]:
     """ALT/AST > 5 x ULN, or > 5 x baseline when the baseline (last value on or before day 0)
-    is above its ULN. Values without a ULN (and no such baseline) are returned as unassessable."""
-    before = [v for v in series if _day(v, day0) <= 0 and _plain(v)]
+    is above its ULN. Values without a ULN (and no such baseline) are returned as unassessable.
+    `series`: oldest day first."""
+    first_after = _first_after_day0(series, day0)
+    before = [v for v in series[:first_after] if _plain(v)]
     baseline = before[-1] if before else None
     high_baseline = (
         baseline
@@ -296,8 +328,8 @@ def _transaminase_findings(
     found: list[IecHsFinding] = []
     unassessable: list[LabValue] = []
     name = series[0].analyte.value.upper() if series else ""
-    for lab in series:
-        if _day(lab, day0) < 1 or is_upper_bound(lab):
+    for lab in series[first_after:]:
+        if is_upper_bound(lab):
             continue
         if high_baseline is not None:
             if lab.value > TRANSAMINASE_FACTOR * high_baseline.value:
@@ -327,9 +359,11 @@ def screen_iec_hs(
     rises = ferritin_rises(series(Analyte.FERRITIN), day0)
     associated: list[IecHsFinding] = []
     for analyte in NEW_CYTOPENIA_LIMITS:
-        associated += _new_cytopenias(series(analyte), analyte, day0)
-    for lab in series(Analyte.FIBRINOGEN):
-        if _day(lab, day0) >= 1 and _below(lab, FIBRINOGEN_LIMIT):
+        values = series(analyte)
+        associated += _new_cytopenias(values[_first_after_day0(values, day0) :], analyte)
+    fibrinogen = series(Analyte.FIBRINOGEN)
+    for lab in fibrinogen[_first_after_day0(fibrinogen, day0) :]:
+        if _below(lab, FIBRINOGEN_LIMIT):
             associated.append(_finding(lab, "fibrinogen < 150 mg/dL"))
     unassessable: list[LabValue] = []
     for analyte in (Analyte.ALT, Analyte.AST):

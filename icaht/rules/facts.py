@@ -20,6 +20,7 @@ from icaht.record import (
     Period,
     daily_lowest,
     is_upper_bound,
+    series_until,
 )
 from icaht.rules.model import DataUsed, RuleInput
 
@@ -71,19 +72,35 @@ def above(lab: LabValue, threshold: float) -> bool:
 
 
 def known_values(inp: RuleInput, analyte: Analyte) -> tuple[LabValue, ...]:
-    """Values of one analyte on or before the evaluation date, oldest first."""
-    return tuple(v for v in inp.record.series(analyte) if v.day <= inp.evaluation_date)
+    """Values of one analyte on or before the evaluation date, oldest first (the series is in
+    day order: a slice of it, issue 20)."""
+    return series_until(inp.record.series(analyte), inp.evaluation_date)
 
 
 def current(inp: RuleInput, analyte: Analyte, max_age: int | None = None) -> LabValue | None:
-    """The latest day's lowest value within `max_age` days before the evaluation date."""
+    """The latest day's lowest value within `max_age` days before the evaluation date.
+
+    Worked out once per input, analyte and age (the rules ask 22 times per evaluation; issue
+    20): `_current_of` (tests/unit/rules/test_facts_fast_paths.py holds it to the definition)."""
     age = inp.settings.current_count_max_age_days if max_age is None else max_age
-    oldest = inp.evaluation_date - timedelta(days=age)
-    recent = [v for v in known_values(inp, analyte) if v.day >= oldest]
-    if not recent:
+    key = (analyte, age)
+    memo = inp._current
+    if key not in memo:
+        oldest = inp.evaluation_date - timedelta(days=age)
+        memo[key] = _current_of(known_values(inp, analyte), oldest)
+    return memo[key]
+
+
+def _current_of(known: tuple[LabValue, ...], oldest: date) -> LabValue | None:
+    """The lowest value of the last day of `known` (in day order), if that day is `oldest` or
+    later: only that day's values are read (the series' tail), not the whole series."""
+    if not known or known[-1].day < oldest:
         return None
-    latest = recent[-1].day
-    return daily_lowest(v for v in recent if v.day == latest)[0]
+    latest = known[-1].day
+    first = len(known) - 1
+    while first and known[first - 1].day == latest:
+        first -= 1
+    return daily_lowest(known[first:])[0]
 
 
 def show(lab: LabValue) -> str:
@@ -157,7 +174,10 @@ def gcsf_covering(inp: RuleInput, day: date) -> GcsfExposure | None:
     day0 = inp.assessment.day0
     if day0 is None:
         return None
-    return gcsf.covering(inp.record.timeline.gcsf_exposures, day0, day)
+    memo = inp._gcsf_covering  # once per input and day (issue 20)
+    if day not in memo:
+        memo[day] = gcsf.covering(inp.record.timeline.gcsf_exposures, day0, day)
+    return memo[day]
 
 
 def gcsf_exposed_since_day_minus_7(inp: RuleInput) -> tuple[GcsfExposure, ...]:

@@ -6,12 +6,12 @@ layer's order intent (`icaht` must not import `fhir_mappings`; the transport lay
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
 from icaht.assessment import Assessment
-from icaht.record import PatientRecord
+from icaht.record import Analyte, GcsfExposure, LabValue, PatientRecord
 
 Severity = Literal["critical", "warning", "info"]
 Hook = Literal["patient-view", "order-select", "order-sign"]
@@ -104,6 +104,16 @@ class RuleInput:
     hook: Hook
     draft_orders: tuple[DraftOrder, ...] = ()
     settings: RuleSettings = RuleSettings()
+    # what icaht.rules.facts works out from the fields above, once per input: the rules ask
+    # for the current value of an analyte 22 times and for G-CSF coverage on a day about 10
+    # times per evaluation (issue 20). Not part of the value (no init, comparison or repr);
+    # filled only from this input's own fields, which cannot change.
+    _current: dict[tuple[Analyte, int], LabValue | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _gcsf_covering: dict[date, GcsfExposure | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
 
 @dataclass(frozen=True, slots=True)

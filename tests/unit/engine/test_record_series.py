@@ -71,3 +71,36 @@ def test_the_kept_series_is_no_part_of_the_value() -> None:
     assert read == unread
     assert hash(read) == hash(unread)
     assert repr(read) == repr(unread)
+
+
+# values of one draw share one datetime object (the mapping reads each time text once): the
+# series works out each object's timestamp once (issue 20), untimed values beside them
+SHARED_TIMES = tuple(
+    datetime(2026, 10, 20 + d, h, tzinfo=zone)
+    for d in range(3)
+    for h in (0, 7, 23)
+    for zone in (UTC, BERLIN)
+)
+
+
+@st.composite
+def labs_sharing_times(draw: st.DrawFn) -> LabValue:
+    collected = draw(st.sampled_from((None, *SHARED_TIMES)))
+    day = DAY + timedelta(days=draw(st.integers(0, 3)))
+    return LabValue(
+        draw(st.sampled_from([Analyte.ANC, Analyte.PLATELETS])),
+        draw(st.sampled_from([1.0, 2.0])),
+        collected.date() if collected is not None and draw(st.booleans()) else day,
+        collected,
+        source_id=f"Observation/{draw(st.integers(0, 9))}",
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(labs_sharing_times(), max_size=30))
+def test_series_with_shared_times_equal_filtering_and_sorting(values: list[LabValue]) -> None:
+    record = PatientRecord("p", tuple(values))
+    for analyte in (Analyte.ANC, Analyte.PLATELETS):
+        got, expected = record.series(analyte), sorted_afresh(record, analyte)
+        assert len(got) == len(expected)
+        assert all(a is b for a, b in zip(got, expected, strict=True))
