@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -27,7 +28,14 @@ from fhir_mappings.observations import (
     _unrivalled_anc,
     derive_group,
 )
-from fhir_mappings.resources import _patient_of_reference, iter_resources, owner_of, reference_of
+from fhir_mappings.resources import (
+    _patient_of_reference,
+    as_list,
+    iter_resources,
+    owner_of,
+    reference_of,
+    resource_list,
+)
 from fhir_mappings.settings import default_mapping_settings
 from tests.unit.mappings.mapping_helpers import FIXTURES, load
 
@@ -326,3 +334,72 @@ def test_a_measured_anc_unrivalled_is_derived_as_by_the_ranking(
         ), specimen
         taken += _unrivalled_anc(group) is not None
     assert taken > 100  # the fast path was taken, and not always
+
+
+def _resources_as_specified(item: Any, full_url: str | None = None) -> Iterator[Any]:
+    """iter_resources' contract, read recursively: Bundles opened in order, lists and tuples
+    flattened, anything that is not a Mapping of a string type skipped."""
+    if not isinstance(item, Mapping):
+        if isinstance(item, list | tuple):
+            for x in item:
+                yield from _resources_as_specified(x)
+        return
+    rtype = item.get("resourceType")
+    if rtype == "Bundle":
+        for e in as_list(item.get("entry")):
+            if isinstance(e, dict):
+                url = e.get("fullUrl")
+                yield from _resources_as_specified(
+                    e.get("resource"), url if isinstance(url, str) and url else None
+                )
+    elif isinstance(rtype, str):
+        yield (item if isinstance(item, dict) else dict(item)), full_url
+
+
+def _obs(n: int) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": f"o{n}"}
+
+
+class _Dict(dict[str, Any]):
+    pass
+
+
+ENTRIES: tuple[Any, ...] = (
+    {"resource": _obs(1), "fullUrl": "https://ehr/Observation/o1"},
+    {"resource": _obs(2)},
+    {"resource": _obs(3), "fullUrl": ""},
+    {"resource": _obs(4), "fullUrl": 5},
+    {"resource": _obs(5), "fullUrl": _Str("urn:uuid:5")},
+    {"resource": None, "fullUrl": "deleted"},
+    {"fullUrl": "no resource"},
+    "not an entry",
+    None,
+    _Dict(resource=_obs(6), fullUrl="subclass entry"),
+    {"resource": {"resourceType": None, "id": "x"}},
+    {"resource": {"resourceType": _Str("Observation"), "id": "s"}, "fullUrl": "u:s"},
+    {"resource": MappingProxyType(_obs(7)), "fullUrl": "u:7"},
+    {"resource": [_obs(8), {"resourceType": "Bundle", "entry": [{"resource": _obs(9)}]}]},
+    {"resource": {"resourceType": "Bundle", "entry": [{"resource": _obs(10), "fullUrl": "u"}]}},
+    {"resource": {"resourceType": "Bundle", "entry": "not a list"}},
+)
+
+
+def _bundles() -> Iterator[Any]:
+    for first in range(len(ENTRIES)):  # each odd entry first, between plain ones and last
+        odd = ENTRIES[first]
+        for entries in ([odd], [ENTRIES[0], odd, ENTRIES[1]], [ENTRIES[1], ENTRIES[2], odd]):
+            yield {"resourceType": "Bundle", "entry": entries}
+    yield {"resourceType": "Bundle", "entry": list(ENTRIES)}
+    yield {"resourceType": "Bundle", "entry": list(reversed(ENTRIES))}
+    yield {"resourceType": "Bundle"}
+    yield [{"resourceType": "Bundle", "entry": list(ENTRIES)}, _obs(11), (_obs(12), None), "x"]
+    yield _obs(13)
+    for path in sorted(Path(FIXTURES).glob("*.json")):
+        yield load(path.name)
+
+
+@pytest.mark.parametrize("items", list(_bundles()))
+def test_resource_list_opens_bundles_as_specified(items: Any) -> None:
+    expected = list(_resources_as_specified(items if isinstance(items, Mapping) else list(items)))
+    assert resource_list(items) == expected
+    assert list(iter_resources(items)) == expected
