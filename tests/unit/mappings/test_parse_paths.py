@@ -2,8 +2,11 @@
 reading of an Observation equals the careful one or declines, on every Observation of the test
 fixtures and on odd variants of a plain one (other types, missing fields, units, times,
 statuses); the culture check and the owner of a resource read odd codings and subjects as the
-careful loops do; a cached irradiation reading is the reading afresh; a measured
-ANC with only automated parts beside it is derived as the ranking of the candidates derives it."""
+careful loops do, and the collector leaves out a resource of another patient as owner_of says;
+the plain path's table of codings and units tells every field apart; a Bundle's entries are
+opened as iter_resources' contract says; a cached irradiation reading is the reading afresh; a
+measured ANC with only automated parts beside it is derived as the ranking of the candidates
+derives it."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from fhir_mappings.api import _Collector
 from fhir_mappings.cultures import culture_table
 from fhir_mappings.irradiation import _said_by_text, said_by_text
 from fhir_mappings.observations import (
@@ -193,6 +197,46 @@ def test_the_plain_shape_takes_the_fast_path(mapper: ObservationMapper) -> None:
         assert parsed.value == 1900.0
 
 
+def _quantity(**fields: Any) -> dict[str, Any]:
+    res = copy.deepcopy(PLAIN)
+    res["valueQuantity"] = {"value": 1.9, **{k: v for k, v in fields.items() if v is not None}}
+    return res
+
+
+def test_the_plain_codes_table_tells_every_field_apart() -> None:
+    """One mapper reads Observations that differ in one field of the looked-up key at a time,
+    twice each (the second from its table): each reading is the careful one."""
+    cfg = default_mapping_settings()
+    mapper = ObservationMapper(cfg.table, cfg.units, cfg.limits, "Europe/Berlin")
+    variants = [
+        PLAIN,
+        _set("code.coding.0.system", "urn:oid:2.16.840.1.113883.6.1"),
+        _set("code.coding.0.system", "http://snomed.info/sct"),
+        _set("code.coding.0.code", "6690-2"),
+        _set("valueQuantity.system", ...),
+        _set("valueQuantity.code", "10*9/L"),
+        _set("valueQuantity.code", "/uL"),
+        _set("valueQuantity.unit", "/uL"),
+        _set("valueQuantity.code", ...),
+        _set("valueQuantity.unit", ...),
+        # the unit text decides when there is no code; the code's system decides how the code
+        # is read
+        _quantity(system=None, code=None, unit="10*3/uL"),
+        _quantity(system=None, code=None, unit="/uL"),
+        _quantity(system="http://example.org/units", code="/uL", unit="10*3/uL"),
+        _quantity(system="http://unitsofmeasure.org", code="/uL", unit="10*3/uL"),
+    ]
+    readings = set()
+    for resource in variants * 2:
+        item = ObsInput(resource, "Observation/x")
+        careful = mapper._parse(item, Sink())
+        plain = mapper._parse_plain(item)
+        assert plain is None or plain == careful
+        readings.add(None if careful is None else careful.value)
+    assert len(readings) >= 3  # the variants read differently
+    assert mapper._parse_plain(ObsInput(variants[5], "Observation/x")) is not None
+
+
 CODINGS: tuple[Any, ...] = (
     None,
     "x",
@@ -251,6 +295,23 @@ def test_owner_of_reads_the_subject_first(subject: Any, patient: Any, rtype: str
     owners = [_patient_of_reference(ref) for ref in refs if ref]
     expected = "r" if rtype == "Patient" else next((o for o in owners if o), None)
     assert owner_of(res) == expected
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+@pytest.mark.parametrize("patient", [None, {"reference": "Patient/q"}])
+@pytest.mark.parametrize("rtype", ["Observation", "Condition", "Appointment", "Patient"])
+def test_the_collector_reads_the_owner_as_owner_of(subject: Any, patient: Any, rtype: str) -> None:
+    res: dict[str, Any] = {"resourceType": rtype, "id": "r"}
+    if subject is not None:
+        res["subject"] = subject
+    if patient is not None:
+        res["patient"] = patient
+    owner = owner_of(res)
+    for me in ("p", "q", "r"):
+        sink = Sink()
+        _Collector(me, sink).add([res])
+        other = [o.reason for o in sink.left_out] == ["other-patient"]
+        assert other == (owner is not None and owner != me)
 
 
 @pytest.mark.parametrize(
