@@ -267,6 +267,17 @@ def test_is_culture_fast_and_careful_agree(coding: Any) -> None:
     assert table.is_culture({"code": {"coding": CODINGS[6]}})
 
 
+@pytest.mark.parametrize("coding", CODINGS)
+def test_the_collector_sets_blood_cultures_apart_as_is_culture(coding: Any) -> None:
+    table = culture_table()
+    for concept in ({"coding": coding}, coding):
+        res = {"resourceType": "Observation", "id": "o", "code": concept}
+        collector = _Collector("p", Sink())
+        collector.add([res])
+        cultures, labs = collector.observations()
+        assert (len(cultures), len(labs)) == ((1, 0) if table.is_culture(res) else (0, 1))
+
+
 SUBJECTS: tuple[Any, ...] = (
     None,
     "Patient/p",
