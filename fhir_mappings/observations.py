@@ -159,7 +159,7 @@ class ObservationMapper:
         # when the plain path declines that coding and unit: what `_parse_plain` looks up per
         # Observation, worked out once per combination (a few dozen per patient; a mapper maps
         # one patient's call, so the table is bounded by its Observations): one dict look-up
-        # instead of four and a call (issue 20: 159 -> 150 M instructions per 3,000 body,
+        # instead of four and a call (issue 20: 161 -> 155 M instructions per 3,000 body,
         # with the owner read in the collector)
         self._plain_codes: dict[PlainKey, PlainCoded | None] = {}
 
