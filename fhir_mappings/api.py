@@ -8,15 +8,16 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from fhir_mappings.cultures import map_cultures, split_cultures
+from fhir_mappings.cultures import culture_table, map_cultures
 from fhir_mappings.model import MappingResult
 from fhir_mappings.observations import ObservationMapper, ObsInput, Sink
 from fhir_mappings.resources import (
+    _patient_of_reference,
     as_list,
-    iter_resources,
     normalise_reference,
     owner_of,
     reference_of,
+    resource_list,
 )
 from fhir_mappings.settings import MappingSettings, default_mapping_settings
 from fhir_mappings.timeline import TimelineReader
@@ -25,78 +26,93 @@ from icaht.record import PatientRecord, Period, TherapyTimeline
 
 class _Collector:
     """Sorts resources as they arrive: Observations (bare, contained in or referenced by
-    DiagnosticReports, panel members) and every other resource with its reference key; a
-    resource that names another patient is left out (grading a mixture of two patients' data
-    would be silently wrong). The index of a resource without id runs on across `add` calls,
-    so its key is the one a single pass over all of them would give."""
+    DiagnosticReports, panel members), blood cultures among them apart, and every other
+    resource with its reference key; a resource that names another patient is left out
+    (grading a mixture of two patients' data would be silently wrong). The index of a resource
+    without id runs on across `add` calls, so its key is the one a single pass over all of them
+    would give."""
 
     def __init__(self, patient_id: str, sink: Sink) -> None:
         self.patient_id = patient_id
         self.sink = sink
         self.index = 0
-        self.raw_obs: list[tuple[Mapping[str, Any], str, tuple[str, ...]]] = []
+        # Observations as they came, blood cultures apart (`split_cultures` as they arrive:
+        # one loop fewer, issue 20), each with the groups it brought itself (a report's)
+        self.raw_obs: list[ObsInput] = []
+        self.raw_cultures: list[ObsInput] = []
         # (key, fullUrl) as they came: the key -> fullUrls table is only needed when a panel or
         # report names members (`observations`), so it is not built per resource (issue 20)
         self.full_urls: list[tuple[str, str]] = []
         self.groups: dict[str, list[str]] = {}
+        self.is_culture = culture_table().is_culture
 
     def add(
         self, resources: Iterable[Any] | Mapping[str, Any]
     ) -> list[tuple[Mapping[str, Any], str]]:
         """Take in `resources`; the non-Observation ones among them, with their keys."""
         others: list[tuple[Mapping[str, Any], str]] = []
-        patient_id, raw_obs = self.patient_id, self.raw_obs
-        for res, full_url in iter_resources(resources):
-            # `ref_key(res, index)` with the type read once (iter_resources yields only
+        patient_id, is_culture, patient_of = self.patient_id, self.is_culture, _patient_of_reference
+        for res, full_url in resource_list(resources):
+            # `ref_key(res, index)` with the type read once (resource_list gives only
             # resources whose resourceType is a string): one call fewer per resource (issue 20)
             rtype, rid = res.get("resourceType"), res.get("id")
             key = f"{rtype}/{rid}" if rid else f"{rtype}/#{self.index}"
             self.index += 1
-            owner = owner_of(res)
+            # `owner_of`'s first reading (a subject reference naming a patient) without the
+            # call: nearly every resource (issue 20); anything else takes owner_of
+            subject = res.get("subject")
+            ref = subject.get("reference") if type(subject) is dict else None
+            owner = patient_of(ref) if type(ref) is str and ref and rtype != "Patient" else None
+            if owner is None:
+                owner = owner_of(res)
             if owner is not None and owner != patient_id:
                 self.sink.out(key, "other-patient", f"{rtype} of another patient")
                 continue
             if full_url:
                 self.full_urls.append((key, full_url))
             if rtype == "Observation":
-                raw_obs.append((res, key, ()))
+                (self.raw_cultures if is_culture(res) else self.raw_obs).append(ObsInput(res, key))
                 members = res.get("hasMember")
                 for member in () if members is None else as_list(members):
                     ref = reference_of(member)
                     if ref:
                         self.groups.setdefault(ref, []).append(f"grp:{key}")
             elif rtype == "DiagnosticReport":
-                _report(res, key, self.raw_obs, self.groups)
+                self._report(res, key)
             else:
                 others.append((res, key))
         return others
 
-    def observations(self) -> list[ObsInput]:
-        """Every Observation taken in so far, with its specimen groups."""
-        items: list[ObsInput] = []
+    def _report(self, report: Mapping[str, Any], key: str) -> None:
+        for obs in _report(report, key, self.groups):
+            (self.raw_cultures if self.is_culture(obs.resource) else self.raw_obs).append(obs)
+
+    def observations(self) -> tuple[list[ObsInput], list[ObsInput]]:
+        """(blood cultures, every other Observation) taken in so far, with their specimen
+        groups: `split_cultures` of every Observation."""
+        return self._grouped(self.raw_cultures), self._grouped(self.raw_obs)
+
+    def _grouped(self, raw: list[ObsInput]) -> list[ObsInput]:
         if not self.groups:  # no panel or report named a member: the groups are their own
-            for ores, key, own in self.raw_obs:
-                items.append(ObsInput(ores, key, tuple(dict.fromkeys(own)) if own else ()))
-            return items
+            return list(raw)  # (a report's one group each: nothing to deduplicate)
         aliases_of: dict[str, list[str]] = {}
         for key, full_url in self.full_urls:
             aliases_of.setdefault(key, []).append(full_url)
-        for ores, key, own in self.raw_obs:
-            g = list(own) + self.groups.get(key, [])
+        items: list[ObsInput] = []
+        for item in raw:
+            key = item.source_id
+            g = list(item.groups) + self.groups.get(key, [])
             for a in aliases_of.get(key, ()):
                 g.extend(self.groups.get(a, ()))
-            items.append(ObsInput(ores, key, tuple(dict.fromkeys(g)) if g else ()))
+            items.append(ObsInput(item.resource, key, tuple(dict.fromkeys(g)) if g else ()))
         return items
 
 
-def _report(
-    report: Mapping[str, Any],
-    key: str,
-    raw_obs: list[tuple[Mapping[str, Any], str, tuple[str, ...]]],
-    groups: dict[str, list[str]],
-) -> None:
-    """Results of a DiagnosticReport share one specimen group (s1.3)."""
+def _report(report: Mapping[str, Any], key: str, groups: dict[str, list[str]]) -> list[ObsInput]:
+    """Results of a DiagnosticReport share one specimen group (s1.3): its contained results,
+    in order (the others are named in `groups`)."""
     group = f"grp:{key}"
+    found: list[ObsInput] = []
     contained = {
         f"#{c.get('id')}": c
         for c in as_list(report.get("contained"))
@@ -108,12 +124,13 @@ def _report(
             continue
         if ref in contained:
             obs = _with_report_time(contained.pop(ref), report)
-            raw_obs.append((obs, f"{key}{ref}", (group,)))
+            found.append(ObsInput(obs, f"{key}{ref}", (group,)))
         else:
             groups.setdefault(normalise_reference(ref), []).append(group)
             groups.setdefault(ref, []).append(group)
     for ref, res in contained.items():  # contained but not listed in result
-        raw_obs.append((_with_report_time(res, report), f"{key}{ref}", (group,)))
+        found.append(ObsInput(_with_report_time(res, report), f"{key}{ref}", (group,)))
+    return found
 
 
 def _with_report_time(obs: Mapping[str, Any], report: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -171,7 +188,7 @@ class PatientMapping:
         cfg = self.mapping_settings
         sink = Sink(list(self._collected.left_out), list(self._collected.warnings))
         # blood cultures are infections, not lab values (issue 14, decision record 0021)
-        cultures, obs = split_cultures(self._collector.observations())
+        cultures, obs = self._collector.observations()
         mapper = ObservationMapper(cfg.table, cfg.units, cfg.limits, self.tz)
         labs = mapper.map_all(obs, sink)
         timeline = self._therapy.timeline(sink)

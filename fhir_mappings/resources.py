@@ -21,6 +21,15 @@ def iter_resources(
     Accepts a single resource or Bundle, or any iterable of them (e.g. the pages of a search).
     Non-dict items and entries without a resource (e.g. a deleted history entry) are skipped.
     """
+    return iter(resource_list(items))
+
+
+def resource_list(
+    items: Iterable[Any] | Mapping[str, Any],
+) -> list[tuple[Resource, str | None]]:
+    """`iter_resources` as a list, in the same order: the mapping's one pass over a call's
+    resources takes the list (no generator to resume per resource: issue 20)."""
+    found: list[tuple[Resource, str | None]] = []
     stack: list[Any] = [items] if isinstance(items, Mapping) else list(items)[::-1]
     pending: list[tuple[Any, str | None]] = [(x, None) for x in stack]
     while pending:
@@ -31,14 +40,34 @@ def iter_resources(
             continue
         rtype = item.get("resourceType")
         if rtype == "Bundle":
-            entries = [e for e in as_list(item.get("entry")) if isinstance(e, dict)]
-            # a list, not a generator: one call fewer per entry (issue 20)
-            pending.extend(
-                [(e.get("resource"), _text(e.get("fullUrl"))) for e in reversed(entries)]
-            )
+            _open_bundle(as_list(item.get("entry")), found, pending)
             continue
         if isinstance(rtype, str):
-            yield (item if isinstance(item, dict) else dict(item)), full_url
+            found.append(((item if isinstance(item, dict) else dict(item)), full_url))
+    return found
+
+
+def _open_bundle(
+    entries: list[Any], found: list[tuple[Resource, str | None]], pending: list[tuple[Any, Any]]
+) -> None:
+    """A Bundle's entries: the usual one (a dict whose resource is a dict of a string type
+    other than Bundle) goes to `found` at once; from the first other one on, the rest are
+    pushed to `pending` and opened one by one, in order (a nested Bundle, a list, a Mapping
+    that is not a dict; issue 20: no push and pop per usual entry)."""
+    for i, entry in enumerate(entries):
+        if type(entry) is dict:
+            res = entry.get("resource")
+            if type(res) is dict:
+                rtype = res.get("resourceType")
+                if type(rtype) is str and rtype != "Bundle":
+                    url = entry.get("fullUrl")
+                    found.append((res, url if isinstance(url, str) and url else None))
+                    continue
+            elif res is None:  # a deleted history entry: nothing to open
+                continue
+        rest = [e for e in entries[i:] if isinstance(e, dict)]
+        pending.extend([(e.get("resource"), _text(e.get("fullUrl"))) for e in reversed(rest)])
+        return
 
 
 def _text(value: Any) -> str | None:

@@ -2,21 +2,26 @@
 reading of an Observation equals the careful one or declines, on every Observation of the test
 fixtures and on odd variants of a plain one (other types, missing fields, units, times,
 statuses); the culture check and the owner of a resource read odd codings and subjects as the
-careful loops do; a cached irradiation reading is the reading afresh; a measured
-ANC with only automated parts beside it is derived as the ranking of the candidates derives it."""
+careful loops do, and the collector leaves out a resource of another patient as owner_of says;
+the plain path's table of codings and units tells every field apart; a Bundle's entries are
+opened as iter_resources' contract says; a cached irradiation reading is the reading afresh; a
+measured ANC with only automated parts beside it is derived as the ranking of the candidates
+derives it."""
 
 from __future__ import annotations
 
 import copy
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 
+from fhir_mappings.api import _Collector
 from fhir_mappings.cultures import culture_table
 from fhir_mappings.irradiation import _said_by_text, said_by_text
 from fhir_mappings.observations import (
@@ -27,7 +32,14 @@ from fhir_mappings.observations import (
     _unrivalled_anc,
     derive_group,
 )
-from fhir_mappings.resources import _patient_of_reference, iter_resources, owner_of, reference_of
+from fhir_mappings.resources import (
+    _patient_of_reference,
+    as_list,
+    iter_resources,
+    owner_of,
+    reference_of,
+    resource_list,
+)
 from fhir_mappings.settings import default_mapping_settings
 from tests.unit.mappings.mapping_helpers import FIXTURES, load
 
@@ -185,6 +197,46 @@ def test_the_plain_shape_takes_the_fast_path(mapper: ObservationMapper) -> None:
         assert parsed.value == 1900.0
 
 
+def _quantity(**fields: Any) -> dict[str, Any]:
+    res = copy.deepcopy(PLAIN)
+    res["valueQuantity"] = {"value": 1.9, **{k: v for k, v in fields.items() if v is not None}}
+    return res
+
+
+def test_the_plain_codes_table_tells_every_field_apart() -> None:
+    """One mapper reads Observations that differ in one field of the looked-up key at a time,
+    twice each (the second from its table): each reading is the careful one."""
+    cfg = default_mapping_settings()
+    mapper = ObservationMapper(cfg.table, cfg.units, cfg.limits, "Europe/Berlin")
+    variants = [
+        PLAIN,
+        _set("code.coding.0.system", "urn:oid:2.16.840.1.113883.6.1"),
+        _set("code.coding.0.system", "http://snomed.info/sct"),
+        _set("code.coding.0.code", "6690-2"),
+        _set("valueQuantity.system", ...),
+        _set("valueQuantity.code", "10*9/L"),
+        _set("valueQuantity.code", "/uL"),
+        _set("valueQuantity.unit", "/uL"),
+        _set("valueQuantity.code", ...),
+        _set("valueQuantity.unit", ...),
+        # the unit text decides when there is no code; the code's system decides how the code
+        # is read
+        _quantity(system=None, code=None, unit="10*3/uL"),
+        _quantity(system=None, code=None, unit="/uL"),
+        _quantity(system="http://example.org/units", code="/uL", unit="10*3/uL"),
+        _quantity(system="http://unitsofmeasure.org", code="/uL", unit="10*3/uL"),
+    ]
+    readings = set()
+    for resource in variants * 2:
+        item = ObsInput(resource, "Observation/x")
+        careful = mapper._parse(item, Sink())
+        plain = mapper._parse_plain(item)
+        assert plain is None or plain == careful
+        readings.add(None if careful is None else careful.value)
+    assert len(readings) >= 3  # the variants read differently
+    assert mapper._parse_plain(ObsInput(variants[5], "Observation/x")) is not None
+
+
 CODINGS: tuple[Any, ...] = (
     None,
     "x",
@@ -215,6 +267,17 @@ def test_is_culture_fast_and_careful_agree(coding: Any) -> None:
     assert table.is_culture({"code": {"coding": CODINGS[6]}})
 
 
+@pytest.mark.parametrize("coding", CODINGS)
+def test_the_collector_sets_blood_cultures_apart_as_is_culture(coding: Any) -> None:
+    table = culture_table()
+    for concept in ({"coding": coding}, coding):
+        res = {"resourceType": "Observation", "id": "o", "code": concept}
+        collector = _Collector("p", Sink())
+        collector.add([res])
+        cultures, labs = collector.observations()
+        assert (len(cultures), len(labs)) == ((1, 0) if table.is_culture(res) else (0, 1))
+
+
 SUBJECTS: tuple[Any, ...] = (
     None,
     "Patient/p",
@@ -243,6 +306,23 @@ def test_owner_of_reads_the_subject_first(subject: Any, patient: Any, rtype: str
     owners = [_patient_of_reference(ref) for ref in refs if ref]
     expected = "r" if rtype == "Patient" else next((o for o in owners if o), None)
     assert owner_of(res) == expected
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+@pytest.mark.parametrize("patient", [None, {"reference": "Patient/q"}])
+@pytest.mark.parametrize("rtype", ["Observation", "Condition", "Appointment", "Patient"])
+def test_the_collector_reads_the_owner_as_owner_of(subject: Any, patient: Any, rtype: str) -> None:
+    res: dict[str, Any] = {"resourceType": rtype, "id": "r"}
+    if subject is not None:
+        res["subject"] = subject
+    if patient is not None:
+        res["patient"] = patient
+    owner = owner_of(res)
+    for me in ("p", "q", "r"):
+        sink = Sink()
+        _Collector(me, sink).add([res])
+        other = [o.reason for o in sink.left_out] == ["other-patient"]
+        assert other == (owner is not None and owner != me)
 
 
 @pytest.mark.parametrize(
@@ -326,3 +406,72 @@ def test_a_measured_anc_unrivalled_is_derived_as_by_the_ranking(
         ), specimen
         taken += _unrivalled_anc(group) is not None
     assert taken > 100  # the fast path was taken, and not always
+
+
+def _resources_as_specified(item: Any, full_url: str | None = None) -> Iterator[Any]:
+    """iter_resources' contract, read recursively: Bundles opened in order, lists and tuples
+    flattened, anything that is not a Mapping of a string type skipped."""
+    if not isinstance(item, Mapping):
+        if isinstance(item, list | tuple):
+            for x in item:
+                yield from _resources_as_specified(x)
+        return
+    rtype = item.get("resourceType")
+    if rtype == "Bundle":
+        for e in as_list(item.get("entry")):
+            if isinstance(e, dict):
+                url = e.get("fullUrl")
+                yield from _resources_as_specified(
+                    e.get("resource"), url if isinstance(url, str) and url else None
+                )
+    elif isinstance(rtype, str):
+        yield (item if isinstance(item, dict) else dict(item)), full_url
+
+
+def _obs(n: int) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": f"o{n}"}
+
+
+class _Dict(dict[str, Any]):
+    pass
+
+
+ENTRIES: tuple[Any, ...] = (
+    {"resource": _obs(1), "fullUrl": "https://ehr/Observation/o1"},
+    {"resource": _obs(2)},
+    {"resource": _obs(3), "fullUrl": ""},
+    {"resource": _obs(4), "fullUrl": 5},
+    {"resource": _obs(5), "fullUrl": _Str("urn:uuid:5")},
+    {"resource": None, "fullUrl": "deleted"},
+    {"fullUrl": "no resource"},
+    "not an entry",
+    None,
+    _Dict(resource=_obs(6), fullUrl="subclass entry"),
+    {"resource": {"resourceType": None, "id": "x"}},
+    {"resource": {"resourceType": _Str("Observation"), "id": "s"}, "fullUrl": "u:s"},
+    {"resource": MappingProxyType(_obs(7)), "fullUrl": "u:7"},
+    {"resource": [_obs(8), {"resourceType": "Bundle", "entry": [{"resource": _obs(9)}]}]},
+    {"resource": {"resourceType": "Bundle", "entry": [{"resource": _obs(10), "fullUrl": "u"}]}},
+    {"resource": {"resourceType": "Bundle", "entry": "not a list"}},
+)
+
+
+def _bundles() -> Iterator[Any]:
+    for first in range(len(ENTRIES)):  # each odd entry first, between plain ones and last
+        odd = ENTRIES[first]
+        for entries in ([odd], [ENTRIES[0], odd, ENTRIES[1]], [ENTRIES[1], ENTRIES[2], odd]):
+            yield {"resourceType": "Bundle", "entry": entries}
+    yield {"resourceType": "Bundle", "entry": list(ENTRIES)}
+    yield {"resourceType": "Bundle", "entry": list(reversed(ENTRIES))}
+    yield {"resourceType": "Bundle"}
+    yield [{"resourceType": "Bundle", "entry": list(ENTRIES)}, _obs(11), (_obs(12), None), "x"]
+    yield _obs(13)
+    for path in sorted(Path(FIXTURES).glob("*.json")):
+        yield load(path.name)
+
+
+@pytest.mark.parametrize("items", list(_bundles()))
+def test_resource_list_opens_bundles_as_specified(items: Any) -> None:
+    expected = list(_resources_as_specified(items if isinstance(items, Mapping) else list(items)))
+    assert resource_list(items) == expected
+    assert list(iter_resources(items)) == expected
