@@ -355,16 +355,10 @@ def start_healthchain(workdir: Path, python: Path, workers: int) -> Server:
 # ---------------------------------------------------------------- measuring
 
 
-@dataclass
-class Result:
-    p50: float
-    p95: float
-    p99: float
-    max: float
-    rps: float
-    non2xx: int
-    errors: int
-    requests: int
+@dataclass(frozen=True)
+class Result(_load.WrkFigures):
+    """One wrk run, with the machine's and the server's CPU while it ran."""
+
     busy_cores: float = 0.0
     server_cores: float = 0.0
     worker_share: list[float] = field(default_factory=list)
