@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from mapping_helpers import FIXTURES, load
 
 from fhir_mappings.api import _Collector
 from fhir_mappings.cultures import culture_table
@@ -41,7 +42,6 @@ from fhir_mappings.resources import (
     resource_list,
 )
 from fhir_mappings.settings import default_mapping_settings
-from tests.unit.mappings.mapping_helpers import FIXTURES, load
 
 PLAIN: dict[str, Any] = {
     "resourceType": "Observation",
