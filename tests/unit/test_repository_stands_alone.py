@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".j2", ".toml", ".cfg", ".sh", ".txt"}
+TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".j2", ".toml", ".cfg", ".sh", ".txt", ".json"}
 SKIPPED_DIRS = {".git", ".venv", ".state", "build", "node_modules", "vendor", "__pycache__"}
-OUTSIDE_TEXTS = re.compile(r"clinical-rules|DESIGN\.md|DEVELOPERS\.md|\.\./shared|/work/shared")
+# the team's shared texts, and paths of one machine's checkout (/work/main, /work/wt/...)
+OUTSIDE_TEXTS = re.compile(
+    r"clinical-rules|DESIGN\.md|DEVELOPERS\.md|\.\./shared|/work/(?:shared|main|wt)\b"
+)
 # a decision record's heading that tells where a reading came from (history, not a citation)
 ALLOWED = {
     "docs/decisions/0002-icaht-grading-readings.md": (
