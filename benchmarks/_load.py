@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,13 @@ def searchset(resources: list[dict[str, Any]], base_url: str) -> dict[str, Any]:
             for r in resources
         ],
     }
+
+
+def benchmark_patient() -> Any:
+    """The patient of every hook benchmark: a synthetic aplastic course still under way, 10
+    days after its CAR-T infusion (seed 4, anchored today). 134 lab Observations; its
+    management rules run (two alert cards beside the status card), so a benchmark of it
+    measures every phase of a call."""
+    from icaht_demo.synthetic import generate_cohort  # noqa: PLC0415 (only where it is used)
+
+    return generate_cohort(8, seed=4, anchor=date.today())[7]

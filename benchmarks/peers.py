@@ -35,7 +35,6 @@ Experiments: --servers picks servers (the floor always runs); --service-workers 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
@@ -52,7 +51,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +93,6 @@ app.register_service(cds)
 
 
 # ---------------------------------------------------------------- bodies
-
-
-def _synthetic() -> Any:
-    """The demo kit's synthetic generator."""
-    return importlib.import_module("icaht_demo.synthetic")
 
 
 def _matches(resource: dict[str, Any], params: dict[str, str]) -> bool:
@@ -149,9 +143,7 @@ def _shifted(obs: dict[str, Any], copy: int) -> dict[str, Any]:
 
 def build_bodies() -> dict[str, str]:
     """{label: hook body}: a ~140-lab patient, and the same patient grown to 3,000 labs."""
-    synthetic = _synthetic()
-    # an aplastic course still under way: 134 lab Observations, a body of about 95 kB
-    patient = synthetic.generate_cohort(8, seed=4, anchor=date.today())[7]
+    patient = _load.benchmark_patient()  # 134 lab Observations, a body of about 95 kB
     resources = patient.resources()
     labs = _labs(resources)
     grown = list(resources)

@@ -6,8 +6,9 @@ The Flask app as `create_app` builds it, called through its test client (no sock
 gunicorn: this measures the service's own CPU): JWT authentication on, with a fresh signed
 ES384 token per call (unique jti: the replay cache refuses a reused one), the SQLite store in a
 file on disk, the audit on. Two bodies, built from the synthetic generator the way an EHR's
-prefetch would hold them: (a) a course-day patient with 143 lab Observations (about 84 kB, the
-body of issue 20's measurements), (b) the same patient with 3,000 lab Observations.
+prefetch would hold them: (a) the patient of peers.py (day +10, its rules run) with 143 lab
+Observations (134 of its own and 9 repeats; about 100 kB, like the body of issue 20's
+measurements), (b) the same patient with 3,000 lab Observations.
 
 Prints, per body, the median milliseconds of each phase (parse, JWT, schema, map, grade, rules,
 cards, overrides, audit, serialise, log) and p50/p95 of the whole call; with --profile also a
@@ -36,7 +37,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import cds_service.routes.cds_hooks as hook_route
 from cds_service.app import create_app
 from cds_service.discovery import PREFETCH, lab_codes, vital_sign_codes
-from icaht_demo.synthetic import generate_cohort
 
 ISSUER = "https://ehr.profile.invalid"
 KID = "profile-key-1"
@@ -153,12 +153,12 @@ def build_app(workdir: Path, key: ec.EllipticCurvePrivateKey) -> Any:
 
 
 def bodies(observations: int) -> bytes:
-    """A patient-view body with full prefetch: a synthetic aplastic course (seed 1, anchored
-    today) whose labs are its newest `observations` lab Observations; the 3,000 body repeats
+    """A patient-view body with full prefetch: the benchmarks' patient (_load.benchmark_patient,
+    as in peers.py: its rules run) whose labs are its newest `observations` lab Observations
+    (134 of its own, the rest repeats); the 3,000 body repeats
     the patient's draws at other minutes of the same days (new ids), as a centre sampling every
     few hours would hold them."""
-    cohort = generate_cohort(6, seed=1, anchor=date.today())
-    patient = next(p for p in cohort if p.plan.course == "aplastic" and not p.plan.ongoing)
+    patient = _load.benchmark_patient()
     resources = patient.resources()
     labs_codes, vital_codes = set(lab_codes()), set(vital_sign_codes())
 
