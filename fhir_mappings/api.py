@@ -12,10 +12,10 @@ from fhir_mappings.cultures import culture_table, map_cultures
 from fhir_mappings.model import MappingResult
 from fhir_mappings.observations import ObservationMapper, ObsInput, Sink
 from fhir_mappings.resources import (
-    _patient_of_reference,
     as_list,
     normalise_reference,
     owner_of,
+    ref_key,
     reference_of,
     resource_list,
 )
@@ -51,20 +51,12 @@ class _Collector:
     ) -> list[tuple[Mapping[str, Any], str]]:
         """Take in `resources`; the non-Observation ones among them, with their keys."""
         others: list[tuple[Mapping[str, Any], str]] = []
-        patient_id, is_culture, patient_of = self.patient_id, self.is_culture, _patient_of_reference
+        patient_id, is_culture = self.patient_id, self.is_culture
         for res, full_url in resource_list(resources):
-            # `ref_key(res, index)` with the type read once (resource_list gives only
-            # resources whose resourceType is a string): one call fewer per resource (issue 20)
-            rtype, rid = res.get("resourceType"), res.get("id")
-            key = f"{rtype}/{rid}" if rid else f"{rtype}/#{self.index}"
+            rtype = res.get("resourceType")
+            key = ref_key(res, self.index)
             self.index += 1
-            # `owner_of`'s first reading (a subject reference naming a patient) without the
-            # call: nearly every resource (issue 20); anything else takes owner_of
-            subject = res.get("subject")
-            ref = subject.get("reference") if type(subject) is dict else None
-            owner = patient_of(ref) if type(ref) is str and ref and rtype != "Patient" else None
-            if owner is None:
-                owner = owner_of(res)
+            owner = owner_of(res)
             if owner is not None and owner != patient_id:
                 self.sink.out(key, "other-patient", f"{rtype} of another patient")
                 continue
