@@ -53,6 +53,18 @@ def noon_of(day: date) -> Callable[[ZoneInfo], datetime]:
     return clock
 
 
+@contextmanager
+def running(workdir: Path, workers: int = 4) -> Iterator[ServedProcess]:
+    """`icaht-cds serve` in `workdir` (its store `store.sqlite3` there), ready; stopped after."""
+    server = ServedProcess(workdir, workers=workers)
+    server.start(workdir / "store.sqlite3")
+    try:
+        assert server.wait_ready(), server.log()[-3000:]
+        yield server
+    finally:
+        server.stop()
+
+
 class ServedProcess:
     """`icaht-cds serve` with ICAHT_CDS_AUTH=none and its own SQLite store and log."""
 

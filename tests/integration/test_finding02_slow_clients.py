@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from served import ServedProcess
+from served import ServedProcess, running
 
 SLOW_CONNECTIONS = 16
 ANSWER_BOUND_SECONDS = 5.0  # see the module docstring
@@ -34,14 +34,8 @@ SLOW_HEADER = (
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
-    workdir = tmp_path_factory.mktemp("slow-clients")
-    server = ServedProcess(workdir, workers=4)
-    server.start(workdir / "store.sqlite3")
-    try:
-        assert server.wait_ready(), server.log()[-3000:]
+    with running(tmp_path_factory.mktemp("slow-clients"), workers=4) as server:
         yield server
-    finally:
-        server.stop()
 
 
 class SlowSender:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from served import ServedProcess
+from served import ServedProcess, running
 
 WORKERS = 4
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
@@ -27,14 +27,8 @@ LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
-    workdir = tmp_path_factory.mktemp("serving")
-    server = ServedProcess(workdir, workers=WORKERS)
-    server.start(workdir / "store.sqlite3")
-    try:
-        assert server.wait_ready(), server.log()[-3000:]
+    with running(tmp_path_factory.mktemp("serving"), workers=WORKERS) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def listening_inodes(port: int) -> set[str]:
