@@ -150,3 +150,19 @@ def benchmark_patient() -> Any:
     from icaht_demo.synthetic import generate_cohort  # noqa: PLC0415 (only where it is used)
 
     return generate_cohort(8, seed=4, anchor=date.today())[7]
+
+
+def patient_view_body(
+    patient_id: str, fhir_url: str, prefetch: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A patient-view request for `patient_id`, with `prefetch` when given (else the service
+    fetches from `fhir_url`)."""
+    body: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": fhir_url,
+        "context": {"userId": "Practitioner/bench", "patientId": patient_id},
+    }
+    if prefetch is not None:
+        body["prefetch"] = prefetch
+    return body

@@ -46,7 +46,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -154,13 +153,7 @@ def build_bodies() -> dict[str, str]:
     bodies = {}
     for rows in (resources, grown):
         prefetch = prefetch_for(rows, patient.patient_id)
-        body = {
-            "hook": "patient-view",
-            "hookInstance": str(uuid.uuid4()),
-            "fhirServer": FHIR_URL,
-            "context": {"userId": "Practitioner/bench", "patientId": patient.patient_id},
-            "prefetch": prefetch,
-        }
+        body = _load.patient_view_body(patient.patient_id, FHIR_URL, prefetch)
         text = json.dumps(body, separators=(",", ":"))
         bodies[f"{prefetch['labs']['total']} labs, {len(text) // 1000} kB"] = text
     return bodies

@@ -33,7 +33,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -189,14 +188,7 @@ def bodies(observations: int) -> bytes:
             prefetch["patient"] = next(r for r in resources if r["resourceType"] == "Patient")
         else:
             prefetch[template.key] = _load.searchset(by_key.get(template.key, []), FHIR)
-    body = {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.uuid4()),
-        "fhirServer": FHIR,
-        "context": {"userId": "Practitioner/profile", "patientId": patient.patient_id},
-        "prefetch": prefetch,
-    }
-    return json.dumps(body).encode()
+    return json.dumps(_load.patient_view_body(patient.patient_id, FHIR, prefetch)).encode()
 
 
 def _repeat(labs: list[dict[str, Any]], count: int) -> Iterator[dict[str, Any]]:

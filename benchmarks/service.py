@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -143,15 +142,7 @@ def fetch(base_url: str, query: str, patient_id: str) -> dict[str, Any]:
 
 
 def hook_body(patient_id: str, fhir_url: str, prefetch: dict[str, Any] | None) -> str:
-    body: dict[str, Any] = {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.uuid4()),
-        "fhirServer": fhir_url,
-        "context": {"userId": "Practitioner/bench", "patientId": patient_id},
-    }
-    if prefetch is not None:
-        body["prefetch"] = prefetch
-    return json.dumps(body)
+    return json.dumps(_load.patient_view_body(patient_id, fhir_url, prefetch))
 
 
 def sign_tokens(key: ec.EllipticCurvePrivateKey, audience: str, count: int) -> list[str]:
