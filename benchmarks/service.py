@@ -28,6 +28,7 @@ import _load
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from cds_service.cpus import default_workers
 from cds_service.discovery import PREFETCH
 from icaht_demo.fhir_server import LocalFhirServer, free_port
 from icaht_demo.synthetic import generate_cohort
@@ -47,7 +48,8 @@ def main() -> None:
         default=["prefetch", "fallback", "healthz"],
         choices=["prefetch", "fallback", "healthz"],
     )
-    parser.add_argument("--workers", type=int, default=4)  # icaht-cds serve's default
+    # icaht-cds serve's default: ICAHT_CDS_WORKERS, else one per usable CPU
+    parser.add_argument("--workers", type=int, default=default_workers())
     args = parser.parse_args()
     os.environ["ICAHT_BENCH_GUNICORN"] = str(args.workers)
     if shutil.which("wrk") is None:

@@ -2,8 +2,9 @@
 (`gunicorn -c python:cds_service.gunicorn_conf`), and deploy/gunicorn.conf.py is this module.
 
 Serving model (docs/decisions/0008-serving.md): worker processes for the CPU-bound hook calls
-(4 by default: ICAHT_CDS_WORKERS), each a gevent worker in which a connection costs a greenlet,
-so slow or idle connections hold neither a process nor a thread (issue 13 finding 2); request
+(ICAHT_CDS_WORKERS, by default one per CPU this process may use: cds_service/cpus.py), each a
+gevent worker in which a connection costs a greenlet, so slow or idle connections hold neither
+a process nor a thread (issue 13 finding 2); request
 line and headers must arrive within `keepalive` seconds and a body within
 gevent_worker.BODY_TIMEOUT_SECONDS, or the connection is closed. Each worker listens on a
 socket of its own (SO_REUSEPORT), so that the kernel spreads connections over the workers
@@ -22,8 +23,10 @@ import socket
 import sys
 from typing import Any
 
+from cds_service.cpus import default_workers
+
 bind = "127.0.0.1:8080"  # `icaht-cds serve --host --port` passes its own
-workers = int(os.environ.get("ICAHT_CDS_WORKERS", "4"))
+workers = default_workers()
 worker_class = "cds_service.gevent_worker.BufferingGeventWorker"
 # connections one worker holds at once (each a greenlet and a file descriptor); beyond them
 # the worker stops accepting until some close

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_service.cpus import WorkersSettingError, default_workers
 from cds_service.reports import report_csv, report_table
 from cds_service.security import ClientsFileError, load_clients
 from cds_service.security.launch_tokens import IssuersFileError, load_issuers
@@ -62,8 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--fhir-url", help="default FHIR server (else ICAHT_CDS_FHIR_URL)")
-    # worker processes (gevent workers): docs/decisions/0008-serving.md
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("ICAHT_CDS_WORKERS", "4")))
+    # worker processes (gevent workers), by default ICAHT_CDS_WORKERS or one per usable CPU
+    # (cds_service/cpus.py, docs/decisions/0008-serving.md)
+    serve.add_argument("--workers", type=int, help="default: ICAHT_CDS_WORKERS, else the CPUs")
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     serve.set_defaults(func=_serve)
@@ -150,7 +152,7 @@ def _serve(args: argparse.Namespace) -> int:
     binds = [f"{args.host}:{args.port}"]
     if settings.metrics_port is not None:  # /metrics on a listener of its own (issue 17)
         binds.append(f"{args.host}:{settings.metrics_port}")
-    exec_gunicorn(binds, workers=args.workers)
+    exec_gunicorn(binds, workers=args.workers or default_workers())
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -187,7 +189,7 @@ def configuration_problem() -> str | None:
 
 def configuration_problems() -> list[str]:
     """Everything `serve` checks before it starts, each problem naming its variable or field:
-    the settings, the clients file, the SMART issuers file and the audit key."""
+    ICAHT_CDS_WORKERS, the settings, the clients file, the SMART issuers file and the audit key."""
     try:
         settings = Settings.from_env()
     except SettingsError as error:
@@ -197,7 +199,16 @@ def configuration_problems() -> list[str]:
         for check in (_clients_problem, _issuers_problem, _audit_key_problem)
         if (problem := check(settings)) is not None
     ]
-    return problems
+    workers = _workers_problem()
+    return problems if workers is None else [workers, *problems]
+
+
+def _workers_problem() -> str | None:
+    try:
+        default_workers()
+    except WorkersSettingError as error:
+        return str(error)
+    return None
 
 
 def _clients_problem(settings: Settings) -> str | None:

@@ -311,6 +311,23 @@ def test_check_config_refuses_bad_operations_settings(
     assert named in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_check_config_refuses_a_workers_count_that_is_not_a_whole_number_of_at_least_one(
+    environment: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    value: str,
+) -> None:
+    monkeypatch.setenv("ICAHT_CDS_WORKERS", value)
+    code, out, err = run(capsys, "check-config")
+    assert (code, out) == (1, "")
+    assert err == (
+        "icaht-cds: configuration error: ICAHT_CDS_WORKERS must be a whole number of at least 1,"
+        f" not {value!r}\n"
+    )
+    assert main(["serve", "--dev"]) == 2  # refused before anything starts
+
+
 def test_rule_and_outcome_labels_come_from_closed_sets() -> None:
     other = sample("icaht_cards_by_rule_total", service="other", rule="other")
     metrics.count_cards("icaht-p-0815", ["p-0815", 'M02"}'])
