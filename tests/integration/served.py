@@ -66,9 +66,10 @@ def running(workdir: Path, workers: int = 4) -> Iterator[ServedProcess]:
 
 
 class ServedProcess:
-    """`icaht-cds serve` with ICAHT_CDS_AUTH=none and its own SQLite store and log."""
+    """`icaht-cds serve` with ICAHT_CDS_AUTH=none and its own SQLite store and log; `workers`
+    None: no --workers, the server's default."""
 
-    def __init__(self, workdir: Path, workers: int = 4) -> None:
+    def __init__(self, workdir: Path, workers: int | None = 4) -> None:
         self.workdir = workdir
         self.workers = workers
         self.port = free_port()
@@ -85,7 +86,9 @@ class ServedProcess:
             **(extra_env or {}),
         }
         command = [sys.executable, "-m", "icaht_cli", "serve", "--port", str(self.port)]
-        command += ["--workers", str(self.workers), "--state-dir", str(self.workdir)]
+        command += ["--state-dir", str(self.workdir)]
+        if self.workers is not None:
+            command += ["--workers", str(self.workers)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 

@@ -1,6 +1,7 @@
 """Issue 20: every worker gets connections, and a port is served by one server only.
 
-The real server (`icaht-cds serve`, gunicorn with cds_service/gunicorn_conf.py, 4 workers) on
+The real server (`icaht-cds serve`, gunicorn with cds_service/gunicorn_conf.py, 4 workers unless a
+test says otherwise) on
 127.0.0.1. On one listening socket shared by all workers, connections opened together could all
 land on one worker, which then served them one call at a time on one core (decision 0008, second
 amendment). Each worker now listens on a socket of its own with SO_REUSEPORT, and the kernel
@@ -10,6 +11,7 @@ bind the same port and take part of its connections: the settings refuse to star
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
@@ -20,6 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 from served import ServedProcess, running
+
+from cds_service.cpus import usable_cpus
 
 WORKERS = 4
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
@@ -91,6 +95,29 @@ def test_a_second_server_on_the_same_port_refuses_to_start(
     # the first server still has the port alone, with all its workers
     assert len(listening_inodes(served.port)) == WORKERS
     assert requests.get(f"{served.url}/healthz", timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize(("variable", "expected"), [(None, None), ("3", 3)])
+def test_without_workers_given_the_server_starts_one_per_usable_cpu_or_as_the_variable_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str | None, expected: int | None
+) -> None:
+    """`icaht-cds serve` with no --workers: ICAHT_CDS_WORKERS when set, else one worker per CPU
+    this process may use (cds_service/cpus.py; decision 0008, fourth amendment)."""
+    if variable is None:
+        monkeypatch.delenv("ICAHT_CDS_WORKERS", raising=False)
+        # the computation is unit-tested (tests/unit/test_cpus.py); here, that serve uses it
+        expected = usable_cpus(len(os.sched_getaffinity(0)))
+    else:
+        monkeypatch.setenv("ICAHT_CDS_WORKERS", variable)
+    server = ServedProcess(tmp_path, workers=None)
+    server.start(tmp_path / "store.sqlite3")
+    try:
+        assert server.wait_ready(), server.log()[-3000:]
+        assert server.process is not None
+        assert len(children(server.process.pid)) == expected
+        assert len(listening_inodes(server.port)) == expected
+    finally:
+        server.stop()
 
 
 PIPELINED = 400  # requests one connection sends at once: always readable, never waiting
