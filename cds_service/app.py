@@ -60,9 +60,29 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(smart_api)
     register_headers(app, services.settings)
     app.register_error_handler(Exception, answer_error)
+    _claims_to_disk_before_answers(app, services)
     # the TracerProvider (None: off, the default), for a flush at shutdown or in tests
     app.extensions["tracing"] = setup_tracing(app, services.store.engine, services.settings.tracing)
     return app
+
+
+def _claims_to_disk_before_answers(app: Flask, services: Services) -> None:
+    """No answer leaves while the replay claim of its token could still be lost to a power
+    cut: the claim is committed without its own fsync, and the audit or feedback commit usually
+    covers it; for every other answer (discovery, a refused body, a call without cards) this
+    syncs the WAL first (Store.claims_to_disk; decision 0035, third amendment). Registered
+    after the security headers, so it runs before them (Flask runs these in reverse): a 503
+    in its place gets them too."""
+
+    @app.after_request
+    def claims_to_disk(response: Response) -> Response:
+        try:
+            services.store.claims_to_disk()
+        except OSError as error:
+            # what a failed fsync of the claim's own commit would have given: no answer
+            log_event("store_unavailable", level=logging.ERROR, error=type(error).__name__)
+            return app.make_response(answer_error(StoreUnavailableError()))
+        return response
 
 
 def _route_by_listener(app: Flask, settings: Settings) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cds_service.store import schema, tables
 from cds_service.store.audit_key import patient_hash, resolve_audit_key
-from cds_service.store.engine import create_store_engine, reading
+from cds_service.store.engine import create_store_engine, reading, sync_wal, writing_unsynced
 from cds_service.store.records import AuditRecord, FeedbackRecord
 from cds_service.store.schema import MIGRATIONS  # noqa: F401 (tests import it from here)
 
@@ -69,6 +69,10 @@ class Store:
         self._last_purge: float | None = None
         self._purge_lock = threading.Lock()
         self._claim_insert = _insert_unless_present(self.engine.dialect.name, tables.replay_cache)
+        # per thread (per greenlet in a gevent worker: one request at a time): whether this
+        # thread committed a replay claim that no fsync has covered yet (`claims_to_disk`)
+        self._unsynced = threading.local()
+        self._claims_unsynced = self.engine.dialect.name == "sqlite"  # writing_unsynced
 
     # ------------------------------------------------------------------ schema and health
 
@@ -129,6 +133,7 @@ class Store:
                 override = _override_row(record, origin, ids[-1], received_at)
                 if override is not None:
                     connection.execute(tables.card_override.insert().values(**override))
+        self._unsynced.claim = False  # the commit's fsync covered the WAL, the claim's too
         return ids
 
     def record_audit(self, *records: AuditRecord) -> None:
@@ -139,26 +144,48 @@ class Store:
         rows = [self._audit_row(record, created_at) for record in records]
         with self.engine.begin() as connection:
             connection.execute(tables.audit.insert(), rows)
+        self._unsynced.claim = False  # the commit's fsync covered the WAL, the claim's too
 
     def claim(self, iss: str, jti: str, expires_at: datetime) -> bool:
         """ReplayCache: record (iss, jti) until `expires_at`; False when already recorded.
 
         The primary key (iss, jti) decides, so two workers or replicas racing with the same
         token cannot both win. A row whose time has passed may be claimed again.
+
+        The claim is committed, and so seen by every worker, before this returns; on SQLite it
+        reaches the disk with the next fsync of the WAL, which `claims_to_disk` makes sure of
+        before the answer leaves (decision 0035, third amendment).
         """
         self._maybe_purge()
         row = {"iss": iss, "jti": jti, "expires_at": expires_at}
-        with self.engine.begin() as connection:
-            if self._claim_insert is not None:
-                # one statement, no savepoint: a row already there inserts nothing (issue 20)
-                if _inserted(connection.execute(self._claim_insert, row)):
-                    return True
-                return _reclaim_expired(connection, row, self._clock())
-            try:
-                with connection.begin_nested():
-                    connection.execute(tables.replay_cache.insert().values(**row))
-            except IntegrityError:
-                return _reclaim_expired(connection, row, self._clock())
+        with writing_unsynced(self.engine) as connection:
+            claimed = self._claim_row(connection, row)
+        if claimed and self._claims_unsynced:
+            self._unsynced.claim = True
+        return claimed
+
+    def _claim_row(self, connection: sa.Connection, row: dict[str, Any]) -> bool:
+        if self._claim_insert is not None:
+            # one statement, no savepoint: a row already there inserts nothing (issue 20)
+            if _inserted(connection.execute(self._claim_insert, row)):
+                return True
+            return _reclaim_expired(connection, row, self._clock())
+        try:
+            with connection.begin_nested():
+                connection.execute(tables.replay_cache.insert().values(**row))
+        except IntegrityError:
+            return _reclaim_expired(connection, row, self._clock())
+        return True
+
+    def claims_to_disk(self) -> bool:
+        """Make this thread's replay claims durable unless a commit since has (the audit rows of
+        a hook call, the feedback entries): the app calls it before every answer, so that no
+        answer leaves while the claim of its token could still be lost to a power cut. True
+        when it had to fsync."""
+        if not getattr(self._unsynced, "claim", False):
+            return False
+        sync_wal(self.engine)
+        self._unsynced.claim = False
         return True
 
     def purge_expired_replays(self) -> int:

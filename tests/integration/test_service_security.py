@@ -183,6 +183,74 @@ def test_an_authenticated_hook_call_is_answered_and_audited(
     assert row["patient_hash"] == store.patient_hash(patient.patient_id)
 
 
+@pytest.fixture
+def wal_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files the store fsyncs itself (`sync_wal`), each fsync still done: a spy. SQLite's
+    own fsyncs (the audit commit's) happen in C and are not seen."""
+    import cds_service.store.engine as store_engine  # noqa: PLC0415
+
+    synced: list[str] = []
+    real_fsync = store_engine.os.fsync
+
+    def recording_fsync(descriptor: int) -> None:
+        synced.append(Path(f"/proc/self/fd/{descriptor}").readlink().name)
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(store_engine.os, "fsync", recording_fsync)
+    return synced
+
+
+def test_an_answer_without_a_commit_after_its_claim_waits_for_the_claim_on_disk(
+    client: FlaskClient, signer: Signer, wal_syncs: list[str]
+) -> None:
+    """Decision 0035, third amendment: the replay claim commits without its own fsync; an
+    answer that no later commit covered (discovery, a refused body, a 403) syncs the WAL
+    before it leaves, once; a replay, which claims nothing, does not."""
+    headers = signer.headers("/cds-services")
+    assert client.get("/cds-services", headers=headers).status_code == 200
+    assert wal_syncs == ["store.sqlite3-wal"]
+    assert client.get("/cds-services", headers=headers).status_code == 401  # the replay
+    assert wal_syncs == ["store.sqlite3-wal"]
+    response = client.post(HOOK, json={"hook": "patient-view"}, headers=signer.headers(HOOK))
+    assert response.status_code == 400
+    response = client.post(HOOK, json=hook_body(OTHER_FHIR, "p-1"), headers=signer.headers(HOOK))
+    assert response.status_code == 403
+    assert wal_syncs == ["store.sqlite3-wal"] * 3
+
+
+def test_a_hook_call_with_cards_pays_for_one_fsync_its_audit_commit(
+    client: FlaskClient,
+    signer: Signer,
+    seeded_fhir_server: LocalFhirServer,
+    synthetic_cohort: list[SyntheticPatient],
+    wal_syncs: list[str],
+) -> None:
+    patient = next(p for p in synthetic_cohort if p.plan.course == "aplastic")
+    body = hook_body(seeded_fhir_server.base_url, patient.patient_id)
+    response = client.post(HOOK, json=body, headers=signer.headers(HOOK))
+    assert response.status_code == 200
+    assert response.get_json()["cards"]
+    assert wal_syncs == []  # the audit rows' FULL commit fsynced the WAL, the claim with it
+
+
+def test_a_failed_sync_of_the_claim_is_a_503_not_an_answer(
+    client: FlaskClient, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fails the fsync (injected: a real failing disk cannot be had here) gives
+    what a failed commit of the claim gave before: 503, no answer, and the usual headers."""
+    import cds_service.store.engine as store_engine  # noqa: PLC0415
+
+    def failing_fsync(descriptor: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(store_engine.os, "fsync", failing_fsync)
+    response = client.get("/cds-services", headers=signer.headers("/cds-services"))
+    assert response.status_code == 503
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+    assert "services" not in response.get_json()
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def _feedback(card: str, outcome: str, **extra: Any) -> dict[str, Any]:
     entry = {"card": card, "outcome": outcome, "outcomeTimestamp": datetime.now(UTC).isoformat()}
     return {"feedback": [entry | extra]}

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -361,6 +362,123 @@ def test_an_expired_row_does_not_block_a_later_claim(open_store: Callable[..., S
     clock.now = T0 + timedelta(minutes=2)  # expired, not yet purged
     assert store.claim("iss", "jti", T0 + timedelta(minutes=8))
     assert not store.claim("iss", "jti", T0 + timedelta(minutes=8))
+
+
+# ---------------------------------------------------------------- one fsync a call (0035)
+
+
+def _in_five_minutes() -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=5)  # not yet expired: a replay stays refused
+
+
+@pytest.fixture
+def wal_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files `sync_wal` fsyncs, in order; each fsync is still done (a spy: SQLite's own
+    fsyncs happen in C and are not seen, only the store's extra ones)."""
+    import cds_service.store.engine as store_engine  # noqa: PLC0415
+
+    synced: list[str] = []
+    real_fsync = store_engine.os.fsync
+
+    def recording_fsync(descriptor: int) -> None:
+        synced.append(Path(f"/proc/self/fd/{descriptor}").readlink().name)
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(store_engine.os, "fsync", recording_fsync)
+    return synced
+
+
+def _synchronous_of_each_write(store: Store) -> list[tuple[str, int]]:
+    """(table written, the connection's PRAGMA synchronous) for each INSERT from now on:
+    0 OFF, 1 NORMAL (no fsync at commit), 2 FULL."""
+    seen: list[tuple[str, int]] = []
+
+    @sa.event.listens_for(store.engine, "before_cursor_execute")
+    def note(connection: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO"):
+            table = statement.split()[2].strip('"')
+            level = connection.connection.driver_connection.execute("PRAGMA synchronous")
+            seen.append((table, level.fetchone()[0]))
+
+    return seen
+
+
+def test_a_claim_commits_without_its_own_fsync_and_the_pool_keeps_full(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite3'}", audit_key=AUDIT_KEY)
+    store.migrate()
+    writes = _synchronous_of_each_write(store)
+    card = str(uuid.uuid4())
+    assert store.claim(CLIENT, "jti-1", _in_five_minutes())
+    store.record_audit(audit(card))
+    store.record_feedback(feedback(card))
+    assert writes == [("replay_cache", 1), ("audit", 2), ("feedback", 2)]
+    # every pooled connection is back at FULL, the claim's own included
+    with store.engine.connect() as first, store.engine.connect() as second:
+        for connection in (first, second):
+            raw = connection.connection.driver_connection
+            assert raw.execute("PRAGMA synchronous").fetchone()[0] == 2
+    # the claim is committed: another store (another worker) sees it at once
+    other = Store(f"sqlite:///{tmp_path / 'store.sqlite3'}", audit_key=AUDIT_KEY)
+    assert not other.claim(CLIENT, "jti-1", _in_five_minutes())
+    store.close()
+    other.close()
+
+
+def test_a_claim_is_synced_before_an_answer_unless_a_later_commit_covered_it(
+    tmp_path: Path, wal_syncs: list[str]
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite3'}", audit_key=AUDIT_KEY)
+    store.migrate()
+    expires = _in_five_minutes()
+    assert not store.claims_to_disk()  # nothing claimed: nothing to sync
+    assert store.claim(CLIENT, "jti-1", expires)
+    assert store.claims_to_disk()  # an answer with no commit after the claim (a 400, discovery)
+    assert wal_syncs == ["store.sqlite3-wal"]
+    assert not store.claims_to_disk()  # once
+
+    card = str(uuid.uuid4())
+    assert store.claim(CLIENT, "jti-2", expires)
+    store.record_audit(audit(card))  # its FULL commit fsynced the WAL
+    assert not store.claims_to_disk()
+    assert store.claim(CLIENT, "jti-3", expires)
+    store.record_feedback(feedback(card))
+    assert not store.claims_to_disk()
+    assert store.claim(CLIENT, "jti-refused", expires)
+    with pytest.raises(CardNotIssuedError):  # rolled back: no commit covered the claim
+        store.record_feedback(feedback(str(uuid.uuid4())))
+    assert store.claims_to_disk()
+    assert store.claim(CLIENT, "jti-4", expires)
+    store.record_audit()  # no rows: no commit, so the claim still needs its sync
+    assert store.claims_to_disk()
+
+    assert not store.claim(CLIENT, "jti-1", expires)  # a replay writes nothing
+    assert not store.claims_to_disk()
+    assert wal_syncs == ["store.sqlite3-wal"] * 3
+    store.close()
+
+
+def test_claims_are_per_thread(tmp_path: Path, wal_syncs: list[str]) -> None:
+    """Each request's thread (greenlet in a gevent worker) answers for its own claim: another
+    thread's audit commit does not clear it, nor does its sync clear another's (both would be
+    harmless, the fsync covers the whole file, but the flag must not leak between requests)."""
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite3'}", audit_key=AUDIT_KEY)
+    store.migrate()
+    assert store.claim(CLIENT, "jti-main", _in_five_minutes())
+    other: list[bool] = []
+    thread = threading.Thread(target=lambda: other.append(store.claims_to_disk()))
+    thread.start()
+    thread.join()
+    assert other == [False]
+    assert store.claims_to_disk()
+    store.close()
+
+
+def test_on_postgresql_a_claim_is_durable_at_its_commit(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    store.migrate()
+    assert store.claim(CLIENT, "jti-1", _in_five_minutes())
+    if store.engine.dialect.name == "postgresql":
+        assert not store.claims_to_disk()  # synchronous_commit stays on: nothing to add
 
 
 # ---------------------------------------------------------------- pseudonymisation
