@@ -151,3 +151,21 @@ def listener() -> Iterator[FhirListener]:
     yield fhir
     fhir.server.shutdown()
     fhir.server.server_close()
+
+
+@pytest.fixture
+def wal_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files the store fsyncs itself (`engine.sync_wal`: a replay claim made durable before
+    an answer, decision 0035), in order; each fsync is still done (a spy). SQLite's own fsyncs,
+    such as an audit commit's, happen in C and are not seen."""
+    import cds_service.store.engine as store_engine  # noqa: PLC0415
+
+    synced: list[str] = []
+    real_fsync = store_engine.os.fsync
+
+    def recording_fsync(descriptor: int) -> None:
+        synced.append(Path(f"/proc/self/fd/{descriptor}").readlink().name)
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(store_engine.os, "fsync", recording_fsync)
+    return synced

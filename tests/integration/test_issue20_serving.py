@@ -1,11 +1,12 @@
 """Issue 20: every worker gets connections, and a port is served by one server only.
 
 The real server (`icaht-cds serve`, gunicorn with cds_service/gunicorn_conf.py, 4 workers unless a
-test says otherwise) on 127.0.0.1. On one listening socket shared by all workers, connections opened together could all
-land on one worker, which then served them one call at a time on one core (decision 0008, second
-amendment). Each worker now listens on a socket of its own with SO_REUSEPORT, and the kernel
-spreads new connections over them. SO_REUSEPORT would also let a second server of the same user
-bind the same port and take part of its connections: the settings refuse to start then.
+test says otherwise) on 127.0.0.1. On one listening socket shared by all workers, connections
+opened together could all land on one worker, which then served them one call at a time on one
+core (decision 0008, second amendment). Each worker now listens on a socket of its own with
+SO_REUSEPORT, and the kernel spreads new connections over them. SO_REUSEPORT would also let a
+second server of the same user bind the same port and take part of its connections: the
+settings refuse to start then.
 """
 
 from __future__ import annotations

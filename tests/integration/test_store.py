@@ -371,23 +371,6 @@ def _in_five_minutes() -> datetime:
     return datetime.now(UTC) + timedelta(minutes=5)  # not yet expired: a replay stays refused
 
 
-@pytest.fixture
-def wal_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The files `sync_wal` fsyncs, in order; each fsync is still done (a spy: SQLite's own
-    fsyncs happen in C and are not seen, only the store's extra ones)."""
-    import cds_service.store.engine as store_engine  # noqa: PLC0415
-
-    synced: list[str] = []
-    real_fsync = store_engine.os.fsync
-
-    def recording_fsync(descriptor: int) -> None:
-        synced.append(Path(f"/proc/self/fd/{descriptor}").readlink().name)
-        real_fsync(descriptor)
-
-    monkeypatch.setattr(store_engine.os, "fsync", recording_fsync)
-    return synced
-
-
 def _synchronous_of_each_write(store: Store) -> list[tuple[str, int]]:
     """(table written, the connection's PRAGMA synchronous) for each INSERT from now on:
     0 OFF, 1 NORMAL (no fsync at commit), 2 FULL."""
