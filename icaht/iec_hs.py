@@ -30,6 +30,7 @@ from icaht.record import (
     PatientRecord,
     TherapyTimeline,
     active_crs,
+    count_until,
     is_upper_bound,
     series_until,
 )
@@ -286,16 +287,6 @@ def timing_met(timeline: TherapyTimeline, rise_start: date, day: date) -> bool:
     return True
 
 
-def _lab_day(lab: LabValue) -> date:
-    return lab.day
-
-
-def _first_after_day0(series: Sequence[LabValue], day0: date) -> int:
-    """The index of a series' (oldest day first) first value after day 0 (day >= 1): one
-    bisection instead of a day test per value (issue 20)."""
-    return bisect_right(series, day0, key=_lab_day)
-
-
 def _new_cytopenias(after: Sequence[LabValue], analyte: Analyte) -> list[IecHsFinding]:
     """`after`: the analyte's values after day 0 (day >= 1), oldest first."""
     limit = NEW_CYTOPENIA_LIMITS[analyte]
@@ -315,7 +306,7 @@ def _transaminase_findings(
     """ALT/AST > 5 x ULN, or > 5 x baseline when the baseline (last value on or before day 0)
     is above its ULN. Values without a ULN (and no such baseline) are returned as unassessable.
     `series`: oldest day first."""
-    first_after = _first_after_day0(series, day0)
+    first_after = count_until(series, day0)  # the first value after day 0 (day >= 1)
     before = [v for v in series[:first_after] if _plain(v)]
     baseline = before[-1] if before else None
     high_baseline = (
@@ -360,9 +351,9 @@ def screen_iec_hs(
     associated: list[IecHsFinding] = []
     for analyte in NEW_CYTOPENIA_LIMITS:
         values = series(analyte)
-        associated += _new_cytopenias(values[_first_after_day0(values, day0) :], analyte)
+        associated += _new_cytopenias(values[count_until(values, day0) :], analyte)
     fibrinogen = series(Analyte.FIBRINOGEN)
-    for lab in fibrinogen[_first_after_day0(fibrinogen, day0) :]:
+    for lab in fibrinogen[count_until(fibrinogen, day0) :]:
         if _below(lab, FIBRINOGEN_LIMIT):
             associated.append(_finding(lab, "fibrinogen < 150 mg/dL"))
     unassessable: list[LabValue] = []

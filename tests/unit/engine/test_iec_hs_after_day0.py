@@ -21,13 +21,12 @@ from icaht.iec_hs import (
     IecHsFinding,
     _below,
     _finding,
-    _first_after_day0,
     _new_cytopenias,
     _plain,
     _slack,
     _transaminase_findings,
 )
-from icaht.record import Analyte, LabValue, PatientRecord, is_upper_bound
+from icaht.record import Analyte, LabValue, PatientRecord, count_until, is_upper_bound
 
 DAY0 = date(2026, 5, 4)
 
@@ -106,7 +105,7 @@ def series_of(labs: list[LabValue], analyte: Analyte) -> tuple[LabValue, ...]:
 def test_new_cytopenias_after_day_0_as_before(anc: list[LabValue], plt: list[LabValue]) -> None:
     for analyte, labs in ((Analyte.ANC, anc), (Analyte.PLATELETS, plt)):
         series = series_of(labs, analyte)
-        after = series[_first_after_day0(series, DAY0) :]
+        after = series[count_until(series, DAY0) :]
         assert _new_cytopenias(after, analyte) == new_cytopenias_as_before(series, analyte)
 
 
