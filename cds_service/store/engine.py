@@ -99,6 +99,12 @@ def reading(engine: Engine) -> Iterator[sa.Connection]:
         yield connection.execution_options(**{READ_ONLY_OPTION: True})
 
 
+def commits_unsynced(engine: Engine) -> bool:
+    """Whether `writing_unsynced` commits without an fsync on this engine (SQLite), so that
+    its writes need a later fsync of the WAL (`sync_wal`) to be durable."""
+    return engine.dialect.name == "sqlite"
+
+
 @contextmanager
 def writing_unsynced(engine: Engine) -> Iterator[sa.Connection]:
     """A write transaction whose commit is not flushed to the disk on its own: on SQLite it
@@ -108,7 +114,7 @@ def writing_unsynced(engine: Engine) -> Iterator[sa.Connection]:
     setting; its fsync covers the whole file) or `sync_wal`. The replay claim uses it, so that
     a hook call pays for one fsync, the audit commit's, instead of two (decision 0035, third
     amendment). Other engines: an ordinary transaction."""
-    if engine.dialect.name != "sqlite":
+    if not commits_unsynced(engine):
         with engine.begin() as connection:
             yield connection
         return
@@ -134,7 +140,7 @@ def sync_wal(engine: Engine) -> None:
     survives a power cut afterwards. No WAL file: nothing pending in one (SQLite deletes it
     after a complete checkpoint, which synced the database file). Other engines, and an
     in-memory SQLite database: nothing to do."""
-    if engine.dialect.name != "sqlite":
+    if not commits_unsynced(engine):
         return
     database = engine.url.database
     if not database or database == ":memory:":

@@ -19,7 +19,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cds_service.store import schema, tables
 from cds_service.store.audit_key import patient_hash, resolve_audit_key
-from cds_service.store.engine import create_store_engine, reading, sync_wal, writing_unsynced
+from cds_service.store.engine import (
+    commits_unsynced,
+    create_store_engine,
+    reading,
+    sync_wal,
+    writing_unsynced,
+)
 from cds_service.store.records import AuditRecord, FeedbackRecord
 from cds_service.store.schema import MIGRATIONS  # noqa: F401 (tests import it from here)
 
@@ -72,7 +78,6 @@ class Store:
         # per thread (per greenlet in a gevent worker: one request at a time): whether this
         # thread committed a replay claim that no fsync has covered yet (`claims_to_disk`)
         self._unsynced = threading.local()
-        self._claims_unsynced = self.engine.dialect.name == "sqlite"  # writing_unsynced
 
     # ------------------------------------------------------------------ schema and health
 
@@ -160,7 +165,7 @@ class Store:
         row = {"iss": iss, "jti": jti, "expires_at": expires_at}
         with writing_unsynced(self.engine) as connection:
             claimed = self._claim_row(connection, row)
-        if claimed and self._claims_unsynced:
+        if claimed and commits_unsynced(self.engine):
             self._unsynced.claim = True
         return claimed
 
