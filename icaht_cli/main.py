@@ -190,17 +190,17 @@ def configuration_problem() -> str | None:
 def configuration_problems() -> list[str]:
     """Everything `serve` checks before it starts, each problem naming its variable or field:
     ICAHT_CDS_WORKERS, the settings, the clients file, the SMART issuers file and the audit key."""
+    workers = _workers_problem()  # read by gunicorn's settings, not Settings: checked apart
+    problems = [] if workers is None else [workers]
     try:
         settings = Settings.from_env()
     except SettingsError as error:
-        return [str(error)]
-    problems = [
+        return [*problems, str(error)]
+    return problems + [
         problem
         for check in (_clients_problem, _issuers_problem, _audit_key_problem)
         if (problem := check(settings)) is not None
     ]
-    workers = _workers_problem()
-    return problems if workers is None else [workers, *problems]
 
 
 def _workers_problem() -> str | None:

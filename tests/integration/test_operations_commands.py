@@ -328,6 +328,19 @@ def test_check_config_refuses_a_workers_count_that_is_not_a_whole_number_of_at_l
     assert main(["serve", "--dev"]) == 2  # refused before anything starts
 
 
+def test_check_config_names_a_bad_workers_count_beside_settings_it_cannot_read(
+    environment: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ICAHT_CDS_WORKERS", "0")
+    monkeypatch.setenv("ICAHT_CDS_OVERRIDE_DAYS", "1097")
+    code, out, err = run(capsys, "check-config")
+    assert (code, out) == (1, "")
+    lines = err.splitlines()
+    assert len(lines) == 2, err
+    assert "ICAHT_CDS_WORKERS must be a whole number of at least 1" in lines[0]
+    assert "ICAHT_CDS_OVERRIDE_DAYS must not exceed" in lines[1]
+
+
 def test_rule_and_outcome_labels_come_from_closed_sets() -> None:
     other = sample("icaht_cards_by_rule_total", service="other", rule="other")
     metrics.count_cards("icaht-p-0815", ["p-0815", 'M02"}'])
