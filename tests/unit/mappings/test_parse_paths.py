@@ -293,15 +293,21 @@ SUBJECTS: tuple[Any, ...] = (
 )
 
 
-@pytest.mark.parametrize("subject", SUBJECTS)
-@pytest.mark.parametrize("patient", [None, {"reference": "Patient/q"}])
-@pytest.mark.parametrize("rtype", ["Observation", "Appointment", "Patient"])
-def test_owner_of_reads_the_subject_first(subject: Any, patient: Any, rtype: str) -> None:
+def _owned_resource(rtype: str, subject: Any, patient: Any) -> dict[str, Any]:
+    """A resource with the given `subject` and `patient` elements (None: absent)."""
     res: dict[str, Any] = {"resourceType": rtype, "id": "r"}
     if subject is not None:
         res["subject"] = subject
     if patient is not None:
         res["patient"] = patient
+    return res
+
+
+@pytest.mark.parametrize("subject", SUBJECTS)
+@pytest.mark.parametrize("patient", [None, {"reference": "Patient/q"}])
+@pytest.mark.parametrize("rtype", ["Observation", "Appointment", "Patient"])
+def test_owner_of_reads_the_subject_first(subject: Any, patient: Any, rtype: str) -> None:
+    res = _owned_resource(rtype, subject, patient)
     refs = [reference_of(res.get("subject")), reference_of(res.get("patient"))]
     owners = [_patient_of_reference(ref) for ref in refs if ref]
     expected = "r" if rtype == "Patient" else next((o for o in owners if o), None)
@@ -312,11 +318,7 @@ def test_owner_of_reads_the_subject_first(subject: Any, patient: Any, rtype: str
 @pytest.mark.parametrize("patient", [None, {"reference": "Patient/q"}])
 @pytest.mark.parametrize("rtype", ["Observation", "Condition", "Appointment", "Patient"])
 def test_the_collector_reads_the_owner_as_owner_of(subject: Any, patient: Any, rtype: str) -> None:
-    res: dict[str, Any] = {"resourceType": rtype, "id": "r"}
-    if subject is not None:
-        res["subject"] = subject
-    if patient is not None:
-        res["patient"] = patient
+    res = _owned_resource(rtype, subject, patient)
     owner = owner_of(res)
     for me in ("p", "q", "r"):
         sink = Sink()
