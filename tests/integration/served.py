@@ -54,8 +54,9 @@ def noon_of(day: date) -> Callable[[ZoneInfo], datetime]:
 
 
 @contextmanager
-def running(workdir: Path, workers: int = 4) -> Iterator[ServedProcess]:
-    """`icaht-cds serve` in `workdir` (its store `store.sqlite3` there), ready; stopped after."""
+def running(workdir: Path, workers: int | None = 4) -> Iterator[ServedProcess]:
+    """`icaht-cds serve` in `workdir` (its store `store.sqlite3` there), ready; stopped after.
+    `workers` None: no --workers, the server's default."""
     server = ServedProcess(workdir, workers=workers)
     server.start(workdir / "store.sqlite3")
     try:

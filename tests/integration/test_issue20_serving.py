@@ -109,15 +109,10 @@ def test_without_workers_given_the_server_starts_one_per_usable_cpu_or_as_the_va
         expected = usable_cpus(len(os.sched_getaffinity(0)))
     else:
         monkeypatch.setenv("ICAHT_CDS_WORKERS", variable)
-    server = ServedProcess(tmp_path, workers=None)
-    server.start(tmp_path / "store.sqlite3")
-    try:
-        assert server.wait_ready(), server.log()[-3000:]
+    with running(tmp_path, workers=None) as server:
         assert server.process is not None
         assert len(children(server.process.pid)) == expected
         assert len(listening_inodes(server.port)) == expected
-    finally:
-        server.stop()
 
 
 PIPELINED = 400  # requests one connection sends at once: always readable, never waiting
