@@ -179,6 +179,48 @@ def test_concurrent_migrations_from_several_workers(open_store: Callable[..., St
     assert all(s.schema_is_current() for s in stores)
 
 
+MIGRATE = """
+import sys
+from cds_service.store import Store
+Store(sys.argv[1], audit_key=b"x" * 32).migrate()
+"""
+
+
+def test_a_migration_holds_the_write_lock_from_its_first_step_to_its_last(tmp_path: Path) -> None:
+    """SQLite: another process that migrates while this one is part-way through waits for it,
+    then finds the schema current; it never applies a step this one applies too. (CI once saw
+    a second process apply 0003 again and fail: the migration committed after each step, and
+    another process could take the lock between two steps.) Here a second process migrates
+    each time this store is about to take the write lock after a commit: the gap in which that
+    race happened. (PostgreSQL: one transaction under an advisory lock, migrations/env.py.)"""
+    url = f"sqlite:///{tmp_path / 'icaht-cds.sqlite3'}"
+    store = Store(url, audit_key=AUDIT_KEY)
+    commits = 0
+    second_process: list[subprocess.CompletedProcess[bytes]] = []
+
+    def count_commit(_connection: sa.Connection) -> None:
+        nonlocal commits
+        commits += 1
+
+    def migrate_elsewhere_first(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if commits and statement == "BEGIN IMMEDIATE":
+            argv = [sys.executable, "-c", MIGRATE, url]
+            run = subprocess.run(argv, check=False, capture_output=True, timeout=120)
+            second_process.append(run)
+
+    sa.event.listen(store.engine, "commit", count_commit)
+    sa.event.listen(store.engine, "before_cursor_execute", migrate_elsewhere_first)
+    try:
+        store.migrate()
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", migrate_elsewhere_first)
+        sa.event.remove(store.engine, "commit", count_commit)
+    assert commits == 1  # the whole migration is one transaction
+    assert second_process, "the second process never ran"
+    assert [run.stderr.decode() for run in second_process if run.returncode != 0] == []
+    assert store.schema_is_current()
+
+
 def test_fresh_database_is_not_current(open_store: Callable[..., Store]) -> None:
     assert not open_store().schema_is_current()
 

@@ -1,7 +1,14 @@
 """Alembic environment: runs on the connection `Store.migrate()` hands over.
 
-On PostgreSQL a transaction-scoped advisory lock serialises concurrent `migrate()` calls (several
-gunicorn workers or replicas starting at once); on SQLite the store's `BEGIN IMMEDIATE` does.
+Every pending step runs in one transaction, which reads the database's revision first; so a
+second `migrate()` (several gunicorn workers or replicas starting at once, `icaht-cds migrate`
+beside `serve`) waits for the first to finish and then finds nothing to do. On PostgreSQL a
+transaction-scoped advisory lock serialises them; on SQLite the store's `BEGIN IMMEDIATE` does.
+
+Alembic treats SQLite as having no transactional DDL and by default commits after each step:
+another process could then read the revision between two steps and apply the next step a
+second time (CI saw 0003 applied twice). SQLite's DDL is transactional once the driver leaves
+transactions to SQLAlchemy, as the store's engine does (engine.py), hence `transactional_ddl`.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ def run_migrations_online() -> None:
         connection=connection,
         target_metadata=None,
         render_as_batch=connection.dialect.name == "sqlite",
+        transactional_ddl=True,
         transaction_per_migration=False,
     )
     with context.begin_transaction():
