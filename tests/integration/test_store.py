@@ -39,6 +39,7 @@ from cds_service.store import (
     FeedbackRecord,
     Store,
     normalise_database_url,
+    schema,
     validate_feedback,
 )
 from cds_service.store.store import MIGRATIONS
@@ -219,6 +220,40 @@ def test_a_migration_holds_the_write_lock_from_its_first_step_to_its_last(tmp_pa
     assert second_process, "the second process never ran"
     assert [run.stderr.decode() for run in second_process if run.returncode != 0] == []
     assert store.schema_is_current()
+
+
+FAILING_STEPS = {
+    "0001_table.py": """
+import sqlalchemy as sa
+from alembic import op
+revision, down_revision, branch_labels, depends_on = "0001", None, None, None
+def upgrade() -> None:
+    op.create_table("first_step", sa.Column("id", sa.Integer, primary_key=True))
+""",
+    "0002_fails.py": """
+from alembic import op
+revision, down_revision, branch_labels, depends_on = "0002", "0001", None, None
+def upgrade() -> None:
+    op.execute("SELECT * FROM no_such_table")
+""",
+}
+
+
+def test_a_failed_step_rolls_back_every_step_of_its_run(
+    open_store: Callable[..., Store], tmp_path: Path
+) -> None:
+    """One transaction for the whole run (migrations/env.py): when the second step fails, the
+    first one's table and revision are gone too, and the next run starts from nothing."""
+    migrations = tmp_path / "migrations"
+    (migrations / "versions").mkdir(parents=True)
+    (migrations / "env.py").write_text((MIGRATIONS / "env.py").read_text())
+    for name, text in FAILING_STEPS.items():
+        (migrations / "versions" / name).write_text(text)
+    store = open_store()
+    with pytest.raises(sa.exc.DBAPIError, match="no_such_table"):
+        schema.migrate(store.engine, migrations)
+    assert "first_step" not in sa.inspect(store.engine).get_table_names()
+    assert schema.schema_status(store.engine, migrations).database is None
 
 
 def test_fresh_database_is_not_current(open_store: Callable[..., Store]) -> None:
