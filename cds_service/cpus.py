@@ -37,16 +37,20 @@ def default_workers(
     """ICAHT_CDS_WORKERS when set, else the CPUs this process may use."""
     configured = environ.get(WORKERS_VARIABLE, "").strip()
     if configured:
-        try:
-            workers = int(configured)
-        except ValueError:
-            workers = 0
-        if workers < 1:
-            raise WorkersSettingError(
-                f"{WORKERS_VARIABLE} must be a whole number of at least 1, not {configured!r}"
-            )
-        return workers
+        return parse_workers(configured)
     return usable_cpus(_affinity_cpus(), cgroup_root)
+
+
+def parse_workers(text: str, name: str = WORKERS_VARIABLE) -> int:
+    """A worker count as given in `name` (the variable, or `serve --workers`): a whole number
+    of at least 1; WorkersSettingError naming `name` otherwise."""
+    try:
+        workers = int(text)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise WorkersSettingError(f"{name} must be a whole number of at least 1, not {text!r}")
+    return workers
 
 
 def usable_cpus(affinity_cpus: int, cgroup_root: Path = CGROUP_ROOT) -> int:

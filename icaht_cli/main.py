@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
-from cds_service.cpus import WorkersSettingError, default_workers
+from cds_service.cpus import WorkersSettingError, default_workers, parse_workers
 from cds_service.reports import report_csv, report_table
 from cds_service.security import ClientsFileError, load_clients
 from cds_service.security.launch_tokens import IssuersFileError, load_issuers
@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--fhir-url", help="default FHIR server (else ICAHT_CDS_FHIR_URL)")
     # worker processes (gevent workers), by default ICAHT_CDS_WORKERS or one per usable CPU
     # (cds_service/cpus.py, docs/decisions/0008-serving.md)
-    serve.add_argument("--workers", type=int, help="default: ICAHT_CDS_WORKERS, else the CPUs")
+    serve.add_argument("--workers", type=_workers, help="default: ICAHT_CDS_WORKERS, else the CPUs")
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     serve.set_defaults(func=_serve)
@@ -152,7 +152,7 @@ def _serve(args: argparse.Namespace) -> int:
     binds = [f"{args.host}:{args.port}"]
     if settings.metrics_port is not None:  # /metrics on a listener of its own (issue 17)
         binds.append(f"{args.host}:{settings.metrics_port}")
-    exec_gunicorn(binds, workers=args.workers or default_workers())
+    exec_gunicorn(binds, workers=default_workers() if args.workers is None else args.workers)
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -283,6 +283,13 @@ def _add_operations_commands(commands: Any) -> None:
     report.add_argument("--since", type=_month, help="first month (YYYY-MM), inclusive")
     report.add_argument("--until", type=_month, help="last month (YYYY-MM), inclusive")
     report.set_defaults(func=_report)
+
+
+def _workers(text: str) -> int:
+    try:
+        return parse_workers(text, "--workers")
+    except WorkersSettingError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _month(text: str) -> date:

@@ -11,7 +11,6 @@ settings refuse to start then.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import threading
@@ -23,7 +22,7 @@ import pytest
 import requests
 from served import ServedProcess, running
 
-from cds_service.cpus import usable_cpus
+from cds_service.cpus import default_workers
 
 WORKERS = 4
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
@@ -106,7 +105,7 @@ def test_without_workers_given_the_server_starts_one_per_usable_cpu_or_as_the_va
     if variable is None:
         monkeypatch.delenv("ICAHT_CDS_WORKERS", raising=False)
         # the computation is unit-tested (tests/unit/test_cpus.py); here, that serve uses it
-        expected = usable_cpus(len(os.sched_getaffinity(0)))
+        expected = default_workers({})
     else:
         monkeypatch.setenv("ICAHT_CDS_WORKERS", variable)
     with running(tmp_path, workers=None) as server:

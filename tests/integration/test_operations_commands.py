@@ -328,6 +328,21 @@ def test_check_config_refuses_a_workers_count_that_is_not_a_whole_number_of_at_l
     assert main(["serve", "--dev"]) == 2  # refused before anything starts
 
 
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_serve_refuses_a_workers_option_that_is_not_a_whole_number_of_at_least_one(
+    capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    """The option's twin of the variable's check: `--workers 0` started the default count
+    instead, and a negative count reached gunicorn."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--workers", value])
+    assert exit_info.value.code == 2
+    assert (
+        f"argument --workers: --workers must be a whole number of at least 1, not {value!r}"
+        in capsys.readouterr().err
+    )
+
+
 def test_check_config_names_a_bad_workers_count_beside_settings_it_cannot_read(
     environment: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
